@@ -1,0 +1,837 @@
+"""The image builder: Dockerfile instructions → layers and config, with a build cache.
+
+Each step yields an intermediate image (as docker's classic builder does); its cache key is the parent
+image, the instruction as evaluated, the build args it can see and, for ADD/COPY, a checksum of the
+sources' content and metadata (never mtime). The first miss invalidates the rest because the new
+image ids differ. RUN steps run in an isolated container over the current rootfs (overlayfs); the
+upper dir becomes the new layer. A failed step leaves no image for that step and no tag.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import glob
+import hashlib
+import io
+import json
+import os
+import shutil
+import stat
+import tarfile
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .. import reference
+from ..errors import BuildError, EngineError, ImageNotFound, InvalidArgument
+from ..images import layers as layers_mod
+from . import dockerignore
+from . import parser as dfp
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+
+Emit = Callable[[dict[str, Any]], None]
+DEFAULT_SHELL = ["/bin/sh", "-c"]
+MOUNT_STUBS = {"proc", "sys", "dev", "etc/hosts", "etc/hostname", "etc/resolv.conf", "dev/shm", "dev/pts",
+               "dev/mqueue", "sbin/docker-init"}
+
+
+def now_rfc3339() -> str:
+    from ..runtime.monitor import now_rfc3339 as n
+    return n()
+
+
+@dataclass
+class Stage:
+    name: str
+    index: int
+    image_id: str = ""               # current image (empty for scratch before any step)
+    config: dict[str, Any] = field(default_factory=dict)  # the OCI image config document
+    args: dict[str, str | None] = field(default_factory=dict)
+    shell: list[str] = field(default_factory=lambda: list(DEFAULT_SHELL))
+    cmd_set: bool = False
+
+    @property
+    def cfg(self) -> dict[str, Any]:
+        return self.config.setdefault("config", {})
+
+    def env(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for item in self.cfg.get("Env") or []:
+            k, _, v = item.partition("=")
+            out[k] = v
+        return out
+
+    def expansion_env(self) -> dict[str, str]:
+        env = {k: v for k, v in self.args.items() if v is not None}
+        env.update(self.env())
+        return env
+
+
+class Builder:
+    def __init__(self, engine: Engine, context: str, dockerfile: str, tags: list[str], buildargs: dict[str, str],
+                 nocache: bool, target: str, labels: dict[str, str], emit: Emit) -> None:
+        self.engine = engine
+        self.context = os.path.abspath(context)
+        self.dockerfile = dockerfile
+        self.tags = tags
+        self.buildargs = dict(buildargs)
+        self.used_args: set[str] = set()
+        self.nocache = nocache
+        self.target = target
+        self.labels = labels
+        self.emit = emit
+        self.stages: list[Stage] = []
+        self.cache_broken = nocache
+        self._matcher: dockerignore.PatternMatcher | None = None
+        self._mounts: list[str] = []
+
+    # -- output ---------------------------------------------------------------------------------
+    def say(self, text: str) -> None:
+        self.emit({"stream": text + "\n"})
+
+    # -- entry ----------------------------------------------------------------------------------
+    def run(self) -> str:
+        for tag in self.tags:
+            reference.parse(tag)
+        if not os.path.isdir(self.context):
+            raise InvalidArgument(f'unable to prepare context: path "{self.context}" not found')
+        df_path = self.dockerfile if os.path.isabs(self.dockerfile) else os.path.join(os.getcwd(), self.dockerfile)
+        if not os.path.exists(df_path) and not os.path.isabs(self.dockerfile):
+            df_path = os.path.join(self.context, self.dockerfile)
+        try:
+            with open(df_path, encoding="utf-8") as f:
+                text = f.read()
+        except FileNotFoundError:
+            raise InvalidArgument(f"unable to prepare context: unable to evaluate symlinks in Dockerfile path: "
+                                  f"lstat {df_path}: no such file or directory") from None
+        ignore_path = os.path.join(self.context, ".dockerignore")
+        if os.path.exists(ignore_path):
+            with open(ignore_path) as f:
+                self._matcher = dockerignore.PatternMatcher(dockerignore.parse_dockerignore(f.read()))
+        df = dfp.parse(text)
+        groups = self._split_stages(df)
+        if not groups:
+            raise InvalidArgument("no build stage in current context")
+        names = [g[0] for g in groups]
+        last = len(groups) - 1
+        if self.target:
+            if self.target not in names:
+                raise InvalidArgument(f"failed to reach build target {self.target} in Dockerfile")
+            last = names.index(self.target)
+        needed = self._needed_stages(groups, last)
+        total = sum(len(groups[i][1]) for i in needed)
+        step = 0
+        try:
+            for i in range(last + 1):
+                name, instructions = groups[i]
+                if i not in needed:
+                    self.stages.append(Stage(name=name, index=i))
+                    continue
+                stage = Stage(name=name, index=i)
+                self.stages.append(stage)
+                for inst in instructions:
+                    step += 1
+                    self.say(f"Step {step}/{total} : {inst.original}")
+                    self.execute(stage, inst)
+        finally:
+            for m in reversed(self._mounts):
+                self._umount(m)
+        final = self.stages[last]
+        if not final.image_id:
+            final.image_id = self._commit(final, None, "", empty=True, key=None)
+        unused = sorted(set(self.buildargs) - self.used_args)
+        if unused:
+            self.say(f"[Warning] One or more build-args {unused} were not consumed")
+        image_id = final.image_id
+        if self.labels:
+            cfg = copy.deepcopy(final.config)
+            cfg["config"].setdefault("Labels", {}) if cfg["config"].get("Labels") else None
+            cfg["config"]["Labels"] = dict(cfg["config"].get("Labels") or {}, **self.labels)
+            image_id = self.engine.register_image(self.engine.blobs.put_bytes(_dump(cfg)), parent=final.image_id)
+        self.engine.register_image(image_id, parent=(self.engine.state.image(image_id) or {}).get("Parent", ""))
+        self.say(f"Successfully built {image_id[7:19]}")
+        for tag in self.tags:
+            self.engine.tag_image(image_id, tag)
+            self.say(f"Successfully tagged {reference.parse(tag).familiar}")
+        return image_id
+
+    def _split_stages(self, df: dfp.Dockerfile) -> list[tuple[str, list[dfp.Instruction]]]:
+        groups: list[tuple[str, list[dfp.Instruction]]] = []
+        self.meta_args: dict[str, str | None] = {}
+        for inst in df.instructions:
+            if inst.cmd == "FROM":
+                name = inst.args[2].lower() if len(inst.args) == 3 else str(len(groups))
+                groups.append((name, [inst]))
+            elif not groups:
+                if inst.cmd == "ARG":
+                    for k, v in dfp.parse_arg(inst, {k: v for k, v in self.meta_args.items() if v is not None}):
+                        self.meta_args[k] = self.buildargs.get(k, v)
+                        if k in self.buildargs:
+                            self.used_args.add(k)
+                continue
+            else:
+                groups[-1][1].append(inst)
+        return groups
+
+    def _needed_stages(self, groups: list[tuple[str, list[dfp.Instruction]]], last: int) -> set[int]:
+        names = [g[0] for g in groups]
+        needed: set[int] = set()
+        todo = [last]
+        while todo:
+            i = todo.pop()
+            if i in needed:
+                continue
+            needed.add(i)
+            for inst in groups[i][1]:
+                refs = []
+                if inst.cmd == "FROM":
+                    refs.append(dfp.expand(inst.args[0], self._meta_env()))
+                if inst.cmd in ("COPY", "ADD") and inst.flags.get("from"):
+                    refs.append(inst.flags["from"])
+                for r in refs:
+                    r = r.lower()
+                    if r in names[:i]:
+                        todo.append(names.index(r))
+                    elif r.isdigit() and int(r) < i:
+                        todo.append(int(r))
+        return needed
+
+    def _meta_env(self) -> dict[str, str]:
+        return {k: v for k, v in self.meta_args.items() if v is not None}
+
+    # -- one instruction ------------------------------------------------------------------------
+    def execute(self, stage: Stage, inst: dfp.Instruction) -> None:
+        handler = getattr(self, f"op_{inst.cmd.lower()}", None)
+        if handler is None:
+            raise BuildError(f"unknown instruction: {inst.cmd}", step=inst.original)
+        handler(stage, inst)
+
+    def _base(self, stage: Stage, name: str) -> None:
+        if name == "scratch":
+            stage.config = {"architecture": _arch(), "os": "linux", "config": {},
+                            "rootfs": {"type": "layers", "diff_ids": []}, "history": []}
+            stage.image_id = ""
+            self.say(" ---> scratch")
+            return
+        for prev in self.stages[:-1]:
+            if prev.name == name.lower() and prev.image_id:
+                stage.image_id = prev.image_id
+                stage.config = copy.deepcopy(self.engine.image_config(prev.image_id))
+                stage.shell = list(prev.shell)
+                self.say(f" ---> {stage.image_id[7:19]}")
+                return
+        try:
+            image_id = self.engine.resolve_image(name)
+        except ImageNotFound:
+            ref = reference.parse(name)
+            raise BuildError(f"pull access denied for {ref.familiar_repository}: image {ref.familiar} is not in the "
+                             f"local store and pulling from registries is not built yet (the sharing issue); "
+                             f"build, import or load it first", step=f"FROM {name}") from None
+        stage.image_id = image_id
+        stage.config = copy.deepcopy(self.engine.image_config(image_id))
+        stage.config.setdefault("history", [])
+        self.say(f" ---> {image_id[7:19]}")
+
+    def op_from(self, stage: Stage, inst: dfp.Instruction) -> None:
+        name = dfp.expand(inst.args[0], self._meta_env())
+        if not name:
+            raise BuildError("base name (${...}) should not be blank", step=inst.original)
+        self._base(stage, name)
+        stage.config.setdefault("config", {})
+        triggers = stage.cfg.get("OnBuild") or []
+        if triggers:
+            stage.cfg["OnBuild"] = None
+            for trig in triggers:
+                t = dfp.parse_instruction(trig)
+                if t.cmd in ("ONBUILD", "FROM", "MAINTAINER"):
+                    raise BuildError(f"{t.cmd} isn't allowed as an ONBUILD trigger", step=trig)
+                self.say(f" ---> Running ONBUILD trigger: {trig}")
+                self.execute(stage, t)
+
+    def op_arg(self, stage: Stage, inst: dfp.Instruction) -> None:
+        changed = []
+        for k, default in dfp.parse_arg(inst, stage.expansion_env()):
+            if default is None and k in self.meta_args:
+                default = self.meta_args[k]
+            if k in self.buildargs:
+                value: str | None = self.buildargs[k]
+                self.used_args.add(k)
+            else:
+                value = default
+            stage.args[k] = value
+            changed.append(f"{k}={value}" if value is not None else k)
+        self._metadata(stage, inst, f"ARG {' '.join(changed)}")
+
+    def op_env(self, stage: Stage, inst: dfp.Instruction) -> None:
+        pairs = dfp.parse_kv(inst, stage.expansion_env())
+        env = stage.env()
+        for k, v in pairs:
+            env[k] = v
+        stage.cfg["Env"] = [f"{k}={v}" for k, v in env.items()]
+        self._metadata(stage, inst, "ENV " + " ".join(f"{k}={v}" for k, v in pairs))
+
+    def op_label(self, stage: Stage, inst: dfp.Instruction) -> None:
+        pairs = dfp.parse_kv(inst, stage.expansion_env())
+        labels = dict(stage.cfg.get("Labels") or {})
+        labels.update(pairs)
+        stage.cfg["Labels"] = labels
+        self._metadata(stage, inst, "LABEL " + " ".join(f"{k}={v}" for k, v in pairs))
+
+    def op_maintainer(self, stage: Stage, inst: dfp.Instruction) -> None:
+        stage.config["author"] = inst.args[0]
+        self._metadata(stage, inst, f"MAINTAINER {inst.args[0]}")
+
+    def op_expose(self, stage: Stage, inst: dfp.Instruction) -> None:
+        ports = dict(stage.cfg.get("ExposedPorts") or {})
+        words = []
+        for arg in inst.args:
+            words += dfp.expand_words(arg, stage.expansion_env())
+        for w in words:
+            port, _, proto = w.partition("/")
+            proto = (proto or "tcp").lower()
+            if proto not in ("tcp", "udp", "sctp"):
+                raise BuildError(f"invalid proto: {proto}", step=inst.original)
+            lo, _, hi = port.partition("-")
+            if not lo.isdigit() or (hi and not hi.isdigit()):
+                raise BuildError(f"invalid containerPort: {port}", step=inst.original)
+            for p in range(int(lo), int(hi or lo) + 1):
+                ports[f"{p}/{proto}"] = {}
+        stage.cfg["ExposedPorts"] = ports
+        self._metadata(stage, inst, "EXPOSE " + " ".join(sorted(ports)))
+
+    def op_volume(self, stage: Stage, inst: dfp.Instruction) -> None:
+        vols = dict(stage.cfg.get("Volumes") or {})
+        words = []
+        for arg in inst.args:
+            words += dfp.expand_words(arg, stage.expansion_env()) if not inst.json_form else [
+                dfp.expand(arg, stage.expansion_env())]
+        for v in words:
+            if not v.strip():
+                raise BuildError("VOLUME specified can not be an empty string", step=inst.original)
+            vols[v] = {}
+        stage.cfg["Volumes"] = vols
+        self._metadata(stage, inst, "VOLUME " + json.dumps(words))
+
+    def op_user(self, stage: Stage, inst: dfp.Instruction) -> None:
+        stage.cfg["User"] = dfp.expand(inst.args[0], stage.expansion_env())
+        self._metadata(stage, inst, f"USER {stage.cfg['User']}")
+
+    def op_workdir(self, stage: Stage, inst: dfp.Instruction) -> None:
+        path = dfp.expand(inst.args[0], stage.expansion_env())
+        if not path.startswith("/"):
+            path = os.path.join(stage.cfg.get("WorkingDir") or "/", path)
+        stage.cfg["WorkingDir"] = os.path.normpath(path)
+        self._metadata(stage, inst, f"WORKDIR {stage.cfg['WorkingDir']}")
+
+    def op_stopsignal(self, stage: Stage, inst: dfp.Instruction) -> None:
+        from ..containers import parse_signal
+        sig = dfp.expand(inst.args[0], stage.expansion_env())
+        try:
+            parse_signal(sig)
+        except InvalidArgument as exc:
+            raise BuildError(str(exc), step=inst.original) from None
+        stage.cfg["StopSignal"] = sig
+        self._metadata(stage, inst, f"STOPSIGNAL {sig}")
+
+    def op_shell(self, stage: Stage, inst: dfp.Instruction) -> None:
+        if not inst.json_form:
+            raise BuildError("SHELL requires the arguments to be in JSON form", step=inst.original)
+        stage.shell = list(inst.args)
+        stage.cfg["Shell"] = list(inst.args)
+        self._metadata(stage, inst, "SHELL " + json.dumps(inst.args))
+
+    def op_cmd(self, stage: Stage, inst: dfp.Instruction) -> None:
+        stage.cfg["Cmd"] = dfp.to_argv(inst, stage.shell)
+        stage.cmd_set = True
+        self._metadata(stage, inst, "CMD " + json.dumps(stage.cfg["Cmd"]))
+
+    def op_entrypoint(self, stage: Stage, inst: dfp.Instruction) -> None:
+        stage.cfg["Entrypoint"] = dfp.to_argv(inst, stage.shell) if inst.args and inst.args != [""] else None
+        if not stage.cmd_set:
+            stage.cfg["Cmd"] = None  # an ENTRYPOINT resets the base image's CMD
+        self._metadata(stage, inst, "ENTRYPOINT " + json.dumps(stage.cfg["Entrypoint"]))
+
+    def op_onbuild(self, stage: Stage, inst: dfp.Instruction) -> None:
+        trigger = inst.args[0]
+        t = dfp.parse_instruction(trigger)
+        if t.cmd in ("ONBUILD", "FROM", "MAINTAINER"):
+            raise BuildError(f"{t.cmd} isn't allowed as an ONBUILD trigger", step=inst.original)
+        stage.cfg["OnBuild"] = list(stage.cfg.get("OnBuild") or []) + [trigger]
+        self._metadata(stage, inst, f"ONBUILD {trigger}")
+
+    def op_healthcheck(self, stage: Stage, inst: dfp.Instruction) -> None:
+        test = dfp.healthcheck_test(inst)
+        hc: dict[str, Any] = {"Test": test}
+        for flag, key in (("interval", "Interval"), ("timeout", "Timeout"), ("start-period", "StartPeriod"),
+                          ("start-interval", "StartInterval")):
+            if inst.flags.get(flag):
+                hc[key] = int(dfp.parse_duration(inst.flags[flag]) * 1e9)
+        if inst.flags.get("retries"):
+            hc["Retries"] = int(inst.flags["retries"])
+        stage.cfg["Healthcheck"] = hc
+        self._metadata(stage, inst, "HEALTHCHECK " + json.dumps(hc))
+
+    # -- metadata and commit ----------------------------------------------------------------------
+    def _key(self, stage: Stage, text: str, extra: str = "") -> str:
+        h = hashlib.sha256()
+        h.update(f"{stage.image_id}\n{text}\n{extra}\n".encode())
+        h.update(json.dumps(stage.cfg, sort_keys=True).encode() if not stage.image_id else b"")
+        return h.hexdigest()
+
+    def _lookup(self, key: str) -> str | None:
+        if self.cache_broken:
+            return None
+        image_id = self.engine.state.cache_get(key)
+        if image_id and self.engine.state.image(image_id):
+            return image_id
+        return None
+
+    def _metadata(self, stage: Stage, inst: dfp.Instruction, created_by: str) -> None:
+        text = f"/bin/sh -c #(nop) {created_by}"
+        key = self._key(stage, text, json.dumps(stage.cfg, sort_keys=True))
+        hit = self._lookup(key)
+        if hit:
+            self._use_cache(stage, hit)
+            return
+        stage.image_id = self._commit(stage, None, text, empty=True, key=key)
+
+    def _use_cache(self, stage: Stage, image_id: str) -> None:
+        stage.image_id = image_id
+        stage.config = copy.deepcopy(self.engine.image_config(image_id))
+        self.say(" ---> Using cache (CACHED)")
+        self.say(f" ---> {image_id[7:19]}")
+
+    def _commit(self, stage: Stage, layer: tuple[str, int] | None, created_by: str, *, empty: bool,
+                key: str | None) -> str:
+        cfg = stage.config
+        cfg.setdefault("rootfs", {"type": "layers", "diff_ids": []})
+        cfg.setdefault("history", [])
+        cfg.setdefault("architecture", _arch())
+        cfg.setdefault("os", "linux")
+        now = now_rfc3339()
+        cfg["created"] = now
+        entry: dict[str, Any] = {"created": now, "created_by": created_by}
+        if empty:
+            entry["empty_layer"] = True
+        else:
+            assert layer is not None
+            cfg["rootfs"]["diff_ids"].append(layer[0])
+        cfg["history"].append(entry)
+        digest = self.engine.blobs.put_bytes(_dump(cfg))
+        self.engine.register_image(digest, parent=stage.image_id, intermediate=True)
+        if key:
+            self.engine.state.cache_put(key, digest)
+        self.cache_broken = True if not self.nocache else True
+        self.say(f" ---> {digest[7:19]}")
+        return digest
+
+    # -- COPY / ADD ------------------------------------------------------------------------------
+    def op_copy(self, stage: Stage, inst: dfp.Instruction) -> None:
+        self._copy(stage, inst, add=False)
+
+    def op_add(self, stage: Stage, inst: dfp.Instruction) -> None:
+        self._copy(stage, inst, add=True)
+
+    def _copy(self, stage: Stage, inst: dfp.Instruction, add: bool) -> None:
+        env = stage.expansion_env()
+        args = [dfp.expand(a, env) for a in inst.args] if not inst.json_form else [dfp.expand(a, env)
+                                                                                 for a in inst.args]
+        if len(args) < 2:
+            raise BuildError(f"{inst.cmd} requires at least two arguments", step=inst.original)
+        sources, dest = args[:-1], args[-1]
+        workdir = stage.cfg.get("WorkingDir") or "/"
+        dest_abs = dest if dest.startswith("/") else os.path.join(workdir, dest)
+        dest_is_dir = dest.endswith("/") or dest.endswith("/.") or dest in (".", "") or len(sources) > 1
+        uid = gid = None
+        chown = inst.flags.get("chown")
+        if chown:
+            from ..runtime.spec import lookup_user
+            if chown.split(":")[0].isdigit() and (":" not in chown or chown.split(":")[1].isdigit()):
+                u, _, g = chown.partition(":")
+                uid, gid = int(u), int(g or u)
+            else:
+                try:
+                    uid, _g, _ = lookup_user(chown, self._layer_dirs(stage))
+                    gid = _g
+                except InvalidArgument as exc:
+                    raise BuildError(str(exc), step=inst.original) from None
+        chmod = inst.flags.get("chmod")
+        mode = int(chmod, 8) if chmod else None
+        # collect (host path, path in layer) entries and the checksum of what they hold
+        root = self.context
+        from_ref = inst.flags.get("from")
+        if from_ref:
+            root = self._stage_root(from_ref, inst)
+        entries: list[tuple[str, str]] = []
+        digest = hashlib.sha256()
+        extract: list[tuple[str, str]] = []
+        urls: list[tuple[str, str]] = []
+        for src in sources:
+            if add and urllib.parse.urlparse(src).scheme in ("http", "https"):
+                name = os.path.basename(urllib.parse.urlparse(src).path) or "download"
+                target = os.path.join(dest_abs, name) if dest_is_dir else dest_abs
+                urls.append((src, target))
+                digest.update(f"url:{src}\n".encode())
+                continue
+            matches = self._glob(root, src, from_ref is None)
+            if not matches:
+                raise BuildError(f"COPY failed: file not found in build context or excluded by .dockerignore: "
+                                 f"stat {src}: file does not exist" if from_ref is None else
+                                 f"COPY failed: stat {src}: file does not exist", step=inst.original)
+            for host in matches:
+                st = os.stat(host)
+                if add and stat.S_ISREG(st.st_mode) and _is_archive(host):
+                    extract.append((host, dest_abs))
+                    _hash_path(digest, host, "archive", None)
+                    continue
+                if stat.S_ISDIR(st.st_mode):
+                    target = dest_abs
+                    for rel in self._walk(host, from_ref is None, root):
+                        entries.append((os.path.join(host, rel), os.path.join(target, rel)))
+                else:
+                    target = os.path.join(dest_abs, os.path.basename(host)) if dest_is_dir or (
+                        len(matches) > 1) else dest_abs
+                    entries.append((host, target))
+        for host, target in entries:
+            _hash_path(digest, host, target, self.context)
+        text = f"{inst.cmd} " + " ".join(f"--{k}={v}" for k, v in sorted(inst.flags.items()) if k != "from") + \
+            f" {' '.join(sources)} {dest}"
+        created_by = f"/bin/sh -c #(nop) {text.strip()}"
+        key = self._key(stage, created_by, digest.hexdigest() + f"{uid}:{gid}:{mode}")
+        hit = self._lookup(key) if not urls else None
+        if hit:
+            self._use_cache(stage, hit)
+            return
+        layer = self._write_copy_layer(entries, extract, urls, uid, gid, mode, dest_abs if dest_is_dir else None)
+        stage.image_id = self._commit(stage, layer, created_by, empty=False, key=key)
+
+    def _glob(self, root: str, pattern: str, in_context: bool) -> list[str]:
+        rel = os.path.normpath(pattern.lstrip("/")) if pattern not in ("", ".", "/") else "."
+        if rel.startswith(".."):
+            raise InvalidArgument(f"forbidden path outside the build context: {pattern}")
+        if any(c in rel for c in "*?["):
+            found = sorted(glob.glob(os.path.join(root, rel)))
+        else:
+            p = os.path.join(root, rel)
+            found = [p] if os.path.lexists(p) else []
+        if in_context and self._matcher is not None:
+            found = [f for f in found if os.path.relpath(f, root) == "." or
+                     not self._matcher.excluded(os.path.relpath(f, root))]
+        real_root = os.path.realpath(root)
+        for f in found:
+            if not os.path.realpath(f).startswith(real_root):
+                raise InvalidArgument(f"forbidden path outside the build context: {pattern}")
+        return found
+
+    def _walk(self, host_dir: str, in_context: bool, root: str) -> list[str]:
+        out = []
+        base_rel = os.path.relpath(host_dir, root)
+        for dirpath, dirnames, filenames in os.walk(host_dir):
+            dirnames.sort()
+            rel_dir = os.path.relpath(dirpath, host_dir)
+            for name in sorted(dirnames) + sorted(filenames):
+                rel = os.path.normpath(os.path.join(rel_dir, name))
+                ctx_rel = os.path.normpath(os.path.join(base_rel, rel))
+                if in_context and self._matcher is not None and self._matcher.excluded(ctx_rel):
+                    if name in dirnames and not self._matcher.may_include_under(ctx_rel):
+                        dirnames.remove(name)
+                    continue
+                out.append(rel)
+        return out
+
+    def _write_copy_layer(self, entries: list[tuple[str, str]], extract: list[tuple[str, str]],
+                          urls: list[tuple[str, str]], uid: int | None, gid: int | None, mode: int | None,
+                          dest_dir: str | None) -> tuple[str, int]:
+        tmpdir = tempfile.mkdtemp(prefix="copy-", dir=self.engine.paths.tmp)
+        try:
+            # a staging tree: it gives directories their parents and archives their contents
+            for host, target in entries:
+                dst = os.path.join(tmpdir, "tree", target.lstrip("/"))
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                st = os.lstat(host)
+                if stat.S_ISDIR(st.st_mode) and not os.path.islink(host):
+                    os.makedirs(dst, exist_ok=True)
+                    os.chmod(dst, stat.S_IMODE(st.st_mode))
+                elif os.path.islink(host):
+                    if os.path.lexists(dst):
+                        os.unlink(dst)
+                    os.symlink(os.readlink(host), dst)
+                else:
+                    shutil.copy2(host, dst)
+            for host, target in extract:
+                dst = os.path.join(tmpdir, "tree", target.lstrip("/"))
+                os.makedirs(dst, exist_ok=True)
+                with tarfile.open(host, "r:*") as tf:
+                    tf.extractall(dst, filter="tar")
+            for url, target in urls:
+                dst = os.path.join(tmpdir, "tree", target.lstrip("/"))
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                try:
+                    with urllib.request.urlopen(url, timeout=60) as resp, open(dst, "wb") as f:
+                        shutil.copyfileobj(resp, f)
+                        lm = resp.headers.get("Last-Modified")
+                except OSError as exc:
+                    raise BuildError(f"failed to download {url}: {exc}", step=f"ADD {url}") from None
+                os.chmod(dst, 0o600)
+                if lm:
+                    import email.utils
+                    ts = email.utils.parsedate_to_datetime(lm).timestamp()
+                    os.utime(dst, (ts, ts))
+            tree = os.path.join(tmpdir, "tree")
+            os.makedirs(tree, exist_ok=True)
+            if dest_dir:
+                os.makedirs(os.path.join(tree, dest_dir.lstrip("/")), exist_ok=True)
+            touched = {t.lstrip("/") for _h, t in entries} | {t.lstrip("/") for _u, t in urls}
+            roots = sorted(os.listdir(tree))
+            out_path = os.path.join(tmpdir, "layer.tar")
+            with open(out_path, "wb") as out:
+                with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tf:
+                    for dirpath, dirnames, filenames in os.walk(tree):
+                        dirnames.sort()
+                        for name in sorted(dirnames) + sorted(filenames):
+                            host = os.path.join(dirpath, name)
+                            rel = os.path.relpath(host, tree)
+                            ti = tf.gettarinfo(host, arcname=rel)
+                            ti.uname = ti.gname = ""
+                            copied = rel in touched or any(rel.startswith(t + "/") for t in touched) or bool(extract)
+                            if uid is not None and copied:
+                                ti.uid, ti.gid = uid, gid if gid is not None else uid
+                            elif not copied:
+                                ti.uid = ti.gid = 0
+                                ti.mode = 0o755
+                                ti.mtime = 0
+                            if mode is not None and copied and not ti.issym():
+                                ti.mode = mode
+                            if ti.isreg():
+                                with open(host, "rb") as f:
+                                    tf.addfile(ti, f)
+                            else:
+                                tf.addfile(ti)
+            del roots
+            with open(out_path, "rb") as f:
+                return self.engine.blobs.put_stream(f)
+        finally:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+    def _layer_dirs(self, stage: Stage) -> list[str]:
+        if not stage.image_id:
+            return []
+        return self.engine.unpack_image(stage.image_id)
+
+    def _stage_root(self, ref: str, inst: dfp.Instruction) -> str:
+        """A read-only merged view of a stage's or an image's filesystem (for COPY --from)."""
+        image_id = ""
+        for prev in self.stages[:-1]:
+            if prev.name == ref.lower() or str(prev.index) == ref:
+                image_id = prev.image_id
+                break
+        else:
+            try:
+                image_id = self.engine.resolve_image(ref)
+            except ImageNotFound:
+                raise BuildError(f"COPY --from: no stage or image named {ref} (pulling is not built yet)",
+                                 step=inst.original) from None
+        dirs = self.engine.unpack_image(image_id) if image_id else []
+        target = tempfile.mkdtemp(prefix="from-", dir=self.engine.paths.tmp)
+        if not dirs:
+            return target
+        if layers_mod.overlay_supported():
+            from ..runtime import linux
+            if len(dirs) == 1:
+                linux.mount(dirs[0], target, None, linux.MS_BIND | linux.MS_RDONLY, None)
+            else:
+                cwd = os.getcwd()
+                os.chdir(self.engine.paths.layers)
+                try:
+                    lowers = ":".join(os.path.relpath(d, self.engine.paths.layers) for d in reversed(dirs))
+                    linux.mount("overlay", target, "overlay", linux.MS_RDONLY, f"lowerdir={lowers}")
+                finally:
+                    os.chdir(cwd)
+            self._mounts.append(target)
+        else:
+            layers_mod.apply_rootfs_copy(dirs, target)
+            self._mounts.append(target)
+        return target
+
+    def _umount(self, path: str) -> None:
+        from ..runtime import linux
+        if os.path.ismount(path):
+            try:
+                linux.umount2(path, linux.MNT_DETACH)
+            except OSError:
+                pass
+        shutil.rmtree(path, ignore_errors=True)
+
+    # -- RUN ------------------------------------------------------------------------------------
+    def op_run(self, stage: Stage, inst: dfp.Instruction) -> None:
+        argv = dfp.to_argv(inst, stage.shell)
+        if not argv:
+            raise BuildError("RUN requires at least one argument", step=inst.original)
+        env = stage.env()
+        visible_args = {k: v for k, v in stage.args.items() if v is not None and k not in env}
+        created_by = (" ".join(argv) if not inst.json_form else " ".join(argv))
+        if visible_args:
+            created_by = f"|{len(visible_args)} " + " ".join(f"{k}={v}" for k, v in sorted(visible_args.items())) + \
+                " " + created_by
+        key = self._key(stage, "RUN " + json.dumps(argv), json.dumps(sorted(visible_args.items())))
+        hit = self._lookup(key)
+        if hit:
+            self._use_cache(stage, hit)
+            return
+        layer = self._run_container(stage, argv, visible_args, inst)
+        stage.image_id = self._commit(stage, layer, created_by, empty=False, key=key)
+
+    def _run_container(self, stage: Stage, argv: list[str], args: dict[str, str],
+                       inst: dfp.Instruction) -> tuple[str, int]:
+        from ..runtime import linux, native
+        from ..runtime.spec import build_spec
+        layer_dirs = self._layer_dirs(stage)
+        work = tempfile.mkdtemp(prefix="run-", dir=self.engine.paths.tmp)
+        rootfs = os.path.join(work, "rootfs")
+        upper = os.path.join(work, "upper")
+        for d in (rootfs, upper, os.path.join(work, "work")):
+            os.makedirs(d)
+        mounted = False
+        cid = hashlib.sha256(os.urandom(16)).hexdigest()
+        self.say(f" ---> Running in {cid[:12]}")
+        try:
+            if layers_mod.overlay_supported():
+                lowers = layer_dirs or [os.path.join(work, "empty")]
+                if not layer_dirs:
+                    os.makedirs(lowers[0])
+                cwd = os.getcwd()
+                os.chdir(self.engine.paths.layers)
+                try:
+                    rel = ":".join(os.path.relpath(d, self.engine.paths.layers) for d in reversed(lowers))
+                    linux.mount("overlay", rootfs, "overlay", 0,
+                                f"lowerdir={rel},upperdir={upper},workdir={os.path.join(work, 'work')}")
+                finally:
+                    os.chdir(cwd)
+                mounted = True
+            else:
+                raise EngineError("RUN needs overlayfs to record the step's changes (the copying fallback is for "
+                                  "containers only)")
+            files = {}
+            for name, content in (("hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
+                                  ("hostname", cid[:12] + "\n")):
+                p = os.path.join(work, name)
+                with open(p, "w") as f:
+                    f.write(content)
+                files[f"/etc/{name}"] = p
+            if os.path.exists("/etc/resolv.conf"):
+                files["/etc/resolv.conf"] = "/etc/resolv.conf"
+            env = [f"{k}={v}" for k, v in stage.env().items()] + [f"{k}={v}" for k, v in args.items()]
+            doc = {"Id": cid, "Path": argv[0], "Args": argv[1:],
+                   "Config": {"Env": env, "User": stage.cfg.get("User") or "", "Hostname": cid[:12],
+                              "WorkingDir": stage.cfg.get("WorkingDir") or "/", "Tty": False},
+                   "HostConfig": {"NetworkMode": "host"}, "Mounts": []}
+            try:
+                spec = build_spec(doc, rootfs, layer_dirs=layer_dirs, files=files, cgroup_path="")
+            except InvalidArgument as exc:
+                raise BuildError(str(exc), step=inst.original) from None
+            spec["hostname"] = cid[:12]
+            for m in spec["mounts"]:
+                if m["destination"] == "/etc/resolv.conf":
+                    m["options"] = ["rbind", "ro"]
+            r, w = os.pipe()
+            devnull = os.open("/dev/null", os.O_RDONLY)
+            linux.set_child_subreaper()
+            try:
+                pid = native.start(spec, work, devnull, w, w)
+            except EngineError as exc:
+                os.close(r)
+                raise BuildError(f"The command '{' '.join(argv)}' could not run: {exc}", step=inst.original,
+                                 code=exc.exit_code) from None
+            finally:
+                os.close(w)
+                os.close(devnull)
+            output = bytearray()
+            partial = b""
+            while True:
+                chunk = os.read(r, 65536)
+                if not chunk:
+                    break
+                output += chunk
+                partial += chunk
+                *lines, partial = partial.split(b"\n")
+                for line in lines:
+                    self.say(line.decode("utf-8", "replace"))
+            if partial:
+                self.say(partial.decode("utf-8", "replace"))
+            os.close(r)
+            _, status = os.waitpid(pid, 0)
+            code = os.waitstatus_to_exitcode(status)
+            if code < 0:
+                code = 128 - code
+            if code != 0:
+                raise BuildError(f"The command '{' '.join(argv)}' returned a non-zero code: {code}",
+                                 step=inst.original, log=output.decode("utf-8", "replace"), code=code)
+            linux.umount2(rootfs, linux.MNT_DETACH)
+            mounted = False
+            lower_has = {stub: any(os.path.lexists(os.path.join(d, stub)) for d in layer_dirs)
+                         for stub in MOUNT_STUBS}
+
+            def skip(rel: str) -> bool:
+                rel = rel.strip("/")
+                if rel in MOUNT_STUBS and not lower_has[rel]:
+                    p = os.path.join(upper, rel)
+                    if os.path.isdir(p) and not os.path.islink(p):
+                        return not os.listdir(p) or rel in ("proc", "sys", "dev")
+                    return os.path.isfile(p) and os.path.getsize(p) == 0
+                return False
+            with self.engine.blobs.writer() as wr:
+                layers_mod.diff_tar(upper, wr, skip=skip)
+            return wr.digest, wr.size
+        finally:
+            if mounted:
+                try:
+                    linux.umount2(rootfs, linux.MNT_DETACH)
+                except OSError:
+                    pass
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _dump(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def _arch() -> str:
+    from ..engine import host_arch
+    return host_arch()
+
+
+def _is_archive(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return False
+    if head[:2] == b"\x1f\x8b" or head[:3] == b"BZh" or head[:6] == b"\xfd7zXZ\x00":
+        return True
+    return len(head) >= 262 and head[257:262] == b"ustar"
+
+
+def _hash_path(h: Any, host: str, target: str, root: str | None) -> None:
+    st = os.lstat(host)
+    h.update(f"{target}\0{stat.S_IFMT(st.st_mode)}\0{stat.S_IMODE(st.st_mode)}\0{st.st_uid}\0{st.st_gid}\0".encode())
+    if stat.S_ISLNK(st.st_mode):
+        h.update(os.readlink(host).encode())
+    elif stat.S_ISREG(st.st_mode):
+        with open(host, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    h.update(b"\n")
+
+
+def fnmatch_any(name: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+__all__ = ["Builder", "io", "time"]

@@ -1,0 +1,210 @@
+"""An aiodocker-style async client over Portside's engine.
+
+    async with Docker() as docker:
+        await docker.images.list()
+        container = await docker.containers.run({"Image": "busybox", "Cmd": ["true"]})
+        await container.wait()
+
+``Docker`` wires ``images``, ``containers``, ``volumes``, ``system`` and ``events``; results are shaped
+like the Docker Engine API's. The transport decides where the engine is: in this process (default) or,
+later, behind the Docker Engine API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import IO, Any
+
+from ..errors import EngineError
+from .transport import BaseTransport, LocalTransport
+
+__all__ = ["Docker", "DockerContainer", "LocalTransport", "BaseTransport", "EngineError"]
+
+
+class Docker:
+    """The client. Use as ``async with Docker(root=...) as docker``."""
+
+    def __init__(self, root: str | None = None, *, transport: BaseTransport | None = None) -> None:
+        self.transport = transport or LocalTransport(root)
+        self.images = DockerImages(self)
+        self.containers = DockerContainers(self)
+        self.volumes = DockerVolumes(self)
+        self.system = DockerSystem(self)
+        self.events = DockerEvents(self)
+
+    async def __aenter__(self) -> Docker:
+        await self.transport.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+    async def _call(self, method: str, /, *args: Any, **kwargs: Any) -> Any:
+        return await self.transport.call(method, *args, **kwargs)
+
+    def _stream(self, method: str, /, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        return self.transport.stream(method, *args, **kwargs)
+
+    @property
+    def engine(self) -> Any:
+        """The in-process engine, for operations that must pass file descriptors (attach, exec)."""
+        engine = getattr(self.transport, "engine", None)
+        if engine is None:
+            raise EngineError("this operation needs the embedded engine")
+        return engine
+
+
+class DockerImages:
+    def __init__(self, docker: Docker) -> None:
+        self.docker = docker
+
+    async def list(self, *, all: bool = False, filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+        """Image summaries, newest first."""
+        return await self.docker._call("images_list", all=all, filters=filters)
+
+    async def inspect(self, name: str) -> dict[str, Any]:
+        return await self.docker._call("image_inspect", name)
+
+    async def history(self, name: str) -> list[dict[str, Any]]:
+        return await self.docker._call("image_history", name)
+
+    async def tag(self, name: str, repo: str, *, tag: str | None = None) -> bool:
+        await self.docker._call("image_tag", name, repo, tag)
+        return True
+
+    async def delete(self, name: str, *, force: bool = False, noprune: bool = False) -> list[dict[str, str]]:
+        return await self.docker._call("image_delete", name, force=force, noprune=noprune)
+
+    async def prune(self, *, all: bool = False, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+        return await self.docker._call("images_prune", all=all, filters=filters)
+
+    async def import_image(self, data: IO[bytes], *, repo: str | None = None, message: str = "",
+                           changes: dict[str, Any] | None = None) -> str:
+        return await self.docker._call("image_import", data, repo=repo, message=message, changes=changes)
+
+    async def export_image(self, names: list[str], out: IO[bytes], *, format: str = "docker") -> None:
+        """Write ``docker save`` (or OCI layout, ``format="oci"``) of ``names`` to ``out``."""
+        await self.docker._call("images_save", names, out, fmt=format)
+
+    async def load(self, data: IO[bytes]) -> list[str]:
+        return await self.docker._call("images_load", data)
+
+    def build(self, *, path: str, tags: list[str] | None = None, dockerfile: str = "Dockerfile",
+              buildargs: dict[str, str] | None = None, nocache: bool = False, target: str = "",
+              quiet: bool = False, labels: dict[str, str] | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Build progress as an async iterator of ``{"stream": …}`` / ``{"aux": {"ID": …}}`` / ``{"error": …}``."""
+        return self.docker._stream("build", path=path, tags=tags or [], dockerfile=dockerfile,
+                                   buildargs=buildargs or {}, nocache=nocache, target=target, labels=labels or {})
+
+
+class DockerContainers:
+    def __init__(self, docker: Docker) -> None:
+        self.docker = docker
+
+    async def list(self, *, all: bool = False, filters: dict[str, list[str]] | None = None, limit: int = -1,
+                   size: bool = False) -> list[dict[str, Any]]:
+        return await self.docker._call("containers_list", all=all, filters=filters, limit=limit, size=size)
+
+    async def create(self, config: dict[str, Any], *, name: str | None = None) -> DockerContainer:
+        result = await self.docker._call("container_create", config, name=name)
+        return DockerContainer(self.docker, result["Id"])
+
+    async def run(self, config: dict[str, Any], *, name: str | None = None) -> DockerContainer:
+        """Create and start."""
+        container = await self.create(config, name=name)
+        await container.start()
+        return container
+
+    async def get(self, name_or_id: str) -> DockerContainer:
+        info = await self.docker._call("container_inspect", name_or_id)
+        return DockerContainer(self.docker, info["Id"], info)
+
+    def container(self, container_id: str) -> DockerContainer:
+        return DockerContainer(self.docker, container_id)
+
+    async def prune(self, *, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+        return await self.docker._call("containers_prune", filters=filters)
+
+
+class DockerContainer:
+    """One container; methods mirror aiodocker's."""
+
+    def __init__(self, docker: Docker, container_id: str, info: dict[str, Any] | None = None) -> None:
+        self.docker = docker
+        self.id = container_id
+        self._info = info or {}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._info[key]
+
+    async def show(self) -> dict[str, Any]:
+        self._info = await self.docker._call("container_inspect", self.id)
+        return self._info
+
+    async def start(self) -> None:
+        await self.docker._call("container_start", self.id)
+
+    async def stop(self, *, t: int | None = None, signal: str | None = None) -> bool:
+        return await self.docker._call("container_stop", self.id, t=t, signal=signal)
+
+    async def restart(self, *, t: int | None = None) -> None:
+        await self.docker._call("container_restart", self.id, t=t)
+
+    async def kill(self, *, signal: str | int = "SIGKILL") -> None:
+        await self.docker._call("container_kill", self.id, signal=signal)
+
+    async def delete(self, *, force: bool = False, v: bool = False) -> None:
+        await self.docker._call("container_delete", self.id, force=force, v=v)
+
+    async def wait(self, *, condition: str = "not-running") -> dict[str, Any]:
+        return await self.docker._call("container_wait", self.id, condition=condition)
+
+    async def rename(self, new_name: str) -> None:
+        await self.docker._call("container_rename", self.id, new_name)
+
+    async def top(self) -> dict[str, Any]:
+        return await self.docker._call("container_top", self.id)
+
+    async def stats(self, *, stream: bool = False) -> dict[str, Any]:
+        """One sample (``stream=False``); see :meth:`stats_stream` for a live feed."""
+        return await self.docker._call("container_stats", self.id)
+
+    async def stats_stream(self, interval: float = 1.0) -> AsyncIterator[dict[str, Any]]:
+        import asyncio
+        while True:
+            yield await self.docker._call("container_stats", self.id)
+            await asyncio.sleep(interval)
+
+    def log(self, *, stdout: bool = True, stderr: bool = True, follow: bool = False, tail: str | int = "all",
+            since: float = 0, until: float = 0, timestamps: bool = False) -> AsyncIterator[dict[str, str]]:
+        """Log entries ``{"stream", "log", "time"}`` as an async iterator."""
+        return self.docker._stream("container_logs", self.id, stdout=stdout, stderr=stderr, follow=follow,
+                                   tail=tail, since=since, until=until, timestamps=timestamps)
+
+
+class DockerVolumes:
+    def __init__(self, docker: Docker) -> None:
+        self.docker = docker
+
+
+class DockerSystem:
+    def __init__(self, docker: Docker) -> None:
+        self.docker = docker
+
+    async def version(self) -> dict[str, Any]:
+        return await self.docker._call("version")
+
+    async def info(self) -> dict[str, Any]:
+        return await self.docker._call("info")
+
+
+class DockerEvents:
+    def __init__(self, docker: Docker) -> None:
+        self.docker = docker
+
+    def subscribe(self, *, since: float | None = None, until: float | None = None,
+                  filters: dict[str, list[str]] | None = None) -> AsyncIterator[dict[str, Any]]:
+        return self.docker._stream("events", since=since, until=until, filters=filters)

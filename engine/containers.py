@@ -1,0 +1,1029 @@
+"""Containers: create, start, stop, kill, remove, logs, exec, stats — the container half of the engine.
+
+A container's runtime life belongs to its monitor (:mod:`engine.runtime.monitor`); the engine writes the
+bundle, starts the monitor, and reads the monitor's ``state.json`` to know how the container is doing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import secrets
+import shutil
+import signal as signal_mod
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from . import reference
+from .errors import (CommandNotFound, Conflict, ContainerCannotRun, ContainerNotFound, EngineError,
+                     InvalidArgument, NotFound)
+from .runtime import cleanup
+from .runtime.monitor import proc_start_time
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+ZERO_TIME = "0001-01-01T00:00:00Z"
+MONITOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime", "monitor.py")
+ADJECTIVES = ["admiring", "brave", "calm", "clever", "eager", "focused", "gallant", "happy", "jolly", "keen",
+              "lucid", "modest", "nifty", "quirky", "serene", "sharp", "stoic", "tender", "vibrant", "zealous"]
+NAMES = ["archimedes", "babbage", "curie", "darwin", "euclid", "feynman", "galileo", "hopper", "johnson",
+         "kepler", "lovelace", "meitner", "newton", "noether", "pascal", "ritchie", "shannon", "turing",
+         "wozniak", "yalow"]
+SIGNALS = {name[3:]: int(getattr(signal_mod, name)) for name in dir(signal_mod)
+           if name.startswith("SIG") and not name.startswith("SIG_") and isinstance(getattr(signal_mod, name), int)}
+
+
+def parse_signal(sig: str | int | None, default: int = signal_mod.SIGKILL) -> int:
+    if sig is None or sig == "":
+        return default
+    if isinstance(sig, int) or str(sig).isdigit():
+        n = int(sig)
+        if n <= 0 or n > 64:
+            raise InvalidArgument(f"Invalid signal: {sig}")
+        return n
+    name = str(sig).upper().removeprefix("SIG")
+    if name not in SIGNALS:
+        raise InvalidArgument(f"Invalid signal: {sig}")
+    return SIGNALS[name]
+
+
+def rfc3339_now() -> str:
+    from .runtime.monitor import now_rfc3339
+    return now_rfc3339()
+
+
+def pid_alive(pid: int, start: int | None = None) -> bool:
+    if pid <= 0:
+        return False
+    st = proc_start_time(pid)
+    if not st:
+        return False
+    if start and st != start:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+        return data[data.rindex(b")") + 2:data.rindex(b")") + 3] != b"Z"
+    except OSError:
+        return False
+
+
+class ContainersMixin:
+    """The container API of :class:`engine.engine.Engine`."""
+
+    # -- lookup and state -----------------------------------------------------------------------
+    def resolve_container(self: Engine, name_or_id: str) -> str:
+        name = name_or_id.lstrip("/")
+        if not name:
+            raise ContainerNotFound(f"No such container: {name_or_id}")
+        cid = self.state.container_by_name(name)
+        if cid:
+            return cid
+        if re.fullmatch(r"[0-9a-f]+", name):
+            ids = self.state.container_ids_with_prefix(name)
+            if len(ids) == 1:
+                return ids[0]
+            if len(ids) > 1:
+                raise InvalidArgument(f"multiple IDs found with provided prefix: {name}")
+        raise ContainerNotFound(f"No such container: {name_or_id}", container=name_or_id)
+
+    def runtime_state(self: Engine, cid: str) -> dict[str, Any]:
+        """The monitor's view, corrected for a monitor that died without recording the end."""
+        st = cleanup.read_state(self.paths.container(cid))
+        if st.get("status") in ("running", "restarting"):
+            mon_alive = pid_alive(st.get("monitor_pid", 0), st.get("monitor_start"))
+            if not mon_alive:
+                if st.get("status") == "running" and pid_alive(st.get("pid", 0), st.get("pid_start")):
+                    return st  # orphaned but still running: stop/kill still reach it by pid
+                st = dict(st, status="exited", pid=0, exit_code=st.get("exit_code") or 255 if st.get(
+                    "status") == "running" else st.get("exit_code", 0))
+        return st
+
+    def container_status(self: Engine, cid: str) -> str:
+        st = self.runtime_state(cid)
+        return st.get("status") or "created"
+
+    def reconcile(self: Engine) -> None:
+        """Bring recorded state in line with reality after a crash or a killed monitor."""
+        from .runtime import linux
+        for doc in self.state.containers():
+            cid = doc["Id"]
+            cdir = self.paths.container(cid)
+            st = cleanup.read_state(cdir)
+            if st.get("status") in ("running", "restarting") and not pid_alive(st.get("monitor_pid", 0),
+                                                                                  st.get("monitor_start")):
+                if pid_alive(st.get("pid", 0), st.get("pid_start")):
+                    continue
+                fixed = self.runtime_state(cid)
+                from .runtime.monitor import write_json
+                write_json(os.path.join(cdir, "state.json"), dict(fixed, monitor_pid=0,
+                                                                   finished_at=fixed.get("finished_at") or rfc3339_now()))
+                st = fixed
+            if st.get("status") not in ("running", "restarting"):
+                rootfs = self.paths.container_rootfs(cid)
+                if os.path.ismount(rootfs):
+                    try:
+                        linux.umount2(rootfs, linux.MNT_DETACH)
+                    except OSError:
+                        pass
+                cg = doc.get("HostConfig", {}).get("_Cgroup")
+                if cg:
+                    from .runtime import cgroups
+                    c = cgroups.Cgroup(cg)
+                    if c.exists() and not c.pids():
+                        try:
+                            c.destroy()
+                        except Exception:  # noqa: BLE001
+                            pass
+        # containers dirs without a row (a crash between steps)
+        croot = os.path.join(self.paths.root, "containers")
+        known = {c["Id"] for c in self.state.containers()}
+        for name in os.listdir(croot):
+            if name not in known and len(name) == 64:
+                st = cleanup.read_state(os.path.join(croot, name))
+                if st.get("monitor_pid") and pid_alive(st["monitor_pid"], st.get("monitor_start")):
+                    continue
+                rootfs = os.path.join(croot, name, "rootfs")
+                if os.path.ismount(rootfs):
+                    try:
+                        linux.umount2(rootfs, linux.MNT_DETACH)
+                    except OSError:
+                        pass
+                shutil.rmtree(os.path.join(croot, name), ignore_errors=True)
+
+    # -- create ---------------------------------------------------------------------------------
+    async def container_create(self: Engine, config: dict[str, Any], name: str | None = None) -> dict[str, Any]:
+        """``POST /containers/create``: returns ``{"Id": …, "Warnings": []}``."""
+        image_name = config.get("Image") or ""
+        if not image_name:
+            raise InvalidArgument("no image specified")
+        if name is not None and name != "" and not NAME_RE.match(name):
+            raise InvalidArgument(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        image_id = self.resolve_image(image_name)
+        image_cfg = self.image_config(image_id).get("config") or {}
+        host = dict(config.get("HostConfig") or {})
+        cid = secrets.token_hex(32)
+        if not name:
+            for _ in range(20):
+                name = f"{secrets.choice(ADJECTIVES)}_{secrets.choice(NAMES)}"
+                if not self.state.container_by_name(name):
+                    break
+        name = name.lstrip("/")
+        existing = self.state.container_by_name(name)
+        if existing:
+            raise Conflict(f'Conflict. The container name "/{name}" is already in use by container "{existing}". '
+                           f"You have to remove (or rename) that container to be able to reuse that name.")
+        entrypoint = config.get("Entrypoint")
+        cmd = config.get("Cmd")
+        if entrypoint is None:
+            entrypoint = image_cfg.get("Entrypoint") or []
+            if not cmd:
+                cmd = image_cfg.get("Cmd") or []
+        elif entrypoint == [] or entrypoint == [""]:
+            entrypoint = []
+            cmd = cmd or []
+        cmd = list(cmd or [])
+        entrypoint = list(entrypoint or [])
+        argv = entrypoint + cmd
+        if not argv:
+            raise InvalidArgument("no command specified")
+        env = merge_env(image_cfg.get("Env") or [], config.get("Env") or [])
+        restart = host.get("RestartPolicy") or {"Name": "no", "MaximumRetryCount": 0}
+        if restart.get("Name") not in ("", "no", "always", "on-failure", "unless-stopped"):
+            raise InvalidArgument(f"invalid restart policy: {restart.get('Name')}")
+        if host.get("AutoRemove") and restart.get("Name") not in ("", "no"):
+            raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
+        if host.get("Memory") and int(host["Memory"]) < 6 * 1024 * 1024:
+            raise InvalidArgument("Minimum memory limit allowed is 6MB")
+        if host.get("NanoCpus") and int(host["NanoCpus"]) > (os.cpu_count() or 1) * 1_000_000_000:
+            raise InvalidArgument(f"Range of CPUs is from 0.01 to {os.cpu_count()}.00, as there are only "
+                                  f"{os.cpu_count()} CPUs available")
+        runtime = host.get("Runtime") or "native"
+        if runtime not in ("native", "portside") and not shutil.which(runtime):
+            raise InvalidArgument(f"unknown or invalid runtime name: {runtime}")
+        net = host.get("NetworkMode") or "default"
+        if net not in ("default", "bridge", "none", "host"):
+            raise InvalidArgument(f"network {net} not found (user-defined networks and the bridge come with the "
+                                  f"networking issue; use --network none or host)")
+        if net in ("default", "bridge"):
+            net = "none"  # the bridge driver is not built yet: an isolated netns with loopback only
+        host["NetworkMode"] = net
+        hostname = config.get("Hostname") or (cid[:12] if net != "host" else os.uname().nodename)
+        labels = dict(image_cfg.get("Labels") or {})
+        labels.update(config.get("Labels") or {})
+        volumes = dict(image_cfg.get("Volumes") or {})
+        volumes.update(config.get("Volumes") or {})
+        exposed = dict(image_cfg.get("ExposedPorts") or {})
+        exposed.update(config.get("ExposedPorts") or {})
+        full_cfg = {
+            "Hostname": hostname, "Domainname": "", "User": config.get("User") if config.get("User") is not None
+            else image_cfg.get("User", ""),
+            "AttachStdin": bool(config.get("AttachStdin")), "AttachStdout": bool(config.get("AttachStdout", True)),
+            "AttachStderr": bool(config.get("AttachStderr", True)), "ExposedPorts": exposed or None,
+            "Tty": bool(config.get("Tty")), "OpenStdin": bool(config.get("OpenStdin")),
+            "StdinOnce": bool(config.get("StdinOnce")), "Env": env, "Cmd": cmd or None,
+            "Healthcheck": config.get("Healthcheck") or image_cfg.get("Healthcheck"),
+            "Image": image_name, "Volumes": volumes or None,
+            "WorkingDir": config.get("WorkingDir") or image_cfg.get("WorkingDir") or "",
+            "Entrypoint": entrypoint or None, "OnBuild": image_cfg.get("OnBuild"), "Labels": labels,
+            "StopSignal": config.get("StopSignal") or image_cfg.get("StopSignal") or "SIGTERM",
+        }
+        if config.get("StopTimeout") is not None:
+            full_cfg["StopTimeout"] = int(config["StopTimeout"])
+        parse_signal(full_cfg["StopSignal"])
+        cdir = self.paths.container(cid)
+        layer_dirs = self.unpack_image(image_id)
+        try:
+            os.makedirs(os.path.join(cdir, "upper"), exist_ok=True)
+            os.makedirs(os.path.join(cdir, "work"), exist_ok=True)
+            os.makedirs(os.path.join(cdir, "rootfs"), exist_ok=True)
+            mounts = self._prepare_mounts(cid, host.get("Binds") or [], volumes, layer_dirs)
+            from .images import layers as layers_mod
+            chains = [c.split(":", 1)[1] for c in layers_mod.chain_ids(
+                self.image_config(image_id).get("rootfs", {}).get("diff_ids", []))]
+            host.setdefault("RestartPolicy", restart)
+            host["Runtime"] = runtime
+            host["_Cgroup"] = f"portside/{cid}"
+            doc = {
+                "Id": cid, "Created": rfc3339_now(), "Path": argv[0], "Args": argv[1:],
+                "State": {"Status": "created"}, "Image": image_id,
+                "ResolvConfPath": os.path.join(cdir, "resolv.conf"),
+                "HostnamePath": os.path.join(cdir, "hostname"), "HostsPath": os.path.join(cdir, "hosts"),
+                "LogPath": os.path.join(cdir, "log.jsonl"), "Name": "/" + name, "RestartCount": 0,
+                "Driver": "overlay2", "Platform": "linux", "MountLabel": "", "ProcessLabel": "",
+                "AppArmorProfile": "", "ExecIDs": None, "HostConfig": host,
+                "GraphDriver": {"Name": "overlay2", "Data": {
+                    "UpperDir": os.path.join(cdir, "upper"), "WorkDir": os.path.join(cdir, "work"),
+                    "MergedDir": os.path.join(cdir, "rootfs"), "Chains": chains}},
+                "Mounts": mounts, "Config": full_cfg,
+                "NetworkSettings": {"Bridge": "", "Ports": {}, "Networks": {net: {}} if net != "none" else {
+                    "none": {}}, "IPAddress": "", "Gateway": "", "MacAddress": ""},
+            }
+            self._write_etc_files(cid, hostname, net)
+            import sqlite3
+            try:
+                self.state.insert_container(cid, name, image_id, doc)
+            except sqlite3.IntegrityError:
+                other = self.state.container_by_name(name) or ""
+                raise Conflict(f'Conflict. The container name "/{name}" is already in use by container "{other}". '
+                               f"You have to remove (or rename) that container to be able to reuse that name.") from None
+        except BaseException:
+            shutil.rmtree(cdir, ignore_errors=True)
+            raise
+        self.emit("container", "create", cid, name=name, image=image_name)
+        return {"Id": cid, "Warnings": []}
+
+    def _prepare_mounts(self: Engine, cid: str, binds: list[str], volumes: dict[str, Any],
+                        layer_dirs: list[str]) -> list[dict[str, Any]]:
+        mounts: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for spec in binds:
+            parts = spec.split(":")
+            if len(parts) < 2 or len(parts) > 3 or not parts[0] or not parts[1]:
+                raise InvalidArgument(f"invalid volume specification: '{spec}'")
+            src, dest = parts[0], parts[1]
+            mode = parts[2] if len(parts) == 3 else "rw"
+            if not dest.startswith("/"):
+                raise InvalidArgument(f"invalid volume specification: '{spec}': invalid mount config for type "
+                                      f"\"bind\": invalid mount path: '{dest}' mount path must be absolute")
+            if any(m not in ("ro", "rw", "z", "Z", "nocopy") for m in mode.split(",")):
+                raise InvalidArgument(f"invalid mode: {mode}")
+            rw = "ro" not in mode.split(",")
+            dest = os.path.normpath(dest)
+            if dest in seen:
+                raise InvalidArgument(f"Duplicate mount point: {dest}")
+            seen.add(dest)
+            if src.startswith("/"):
+                if not os.path.exists(src):
+                    os.makedirs(src, exist_ok=True)  # docker creates a missing bind source for -v
+                mounts.append({"Type": "bind", "Source": src, "Destination": dest, "Mode": mode if len(parts) == 3
+                               else "", "RW": rw, "Propagation": "rprivate"})
+            else:
+                if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", src):
+                    raise InvalidArgument(f'create {src}: "{src}" includes invalid characters for a local volume '
+                                          f'name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to '
+                                          f'pass a host directory, use absolute path')
+                path = self.volume_ensure(src)
+                self._copy_up(path, dest, layer_dirs)
+                mounts.append({"Type": "volume", "Name": src, "Source": path, "Destination": dest,
+                               "Driver": "local", "Mode": "z", "RW": rw, "Propagation": ""})
+        for dest in volumes:
+            dest = os.path.normpath(dest)
+            if dest in seen:
+                continue
+            vname = secrets.token_hex(32)
+            path = self.volume_ensure(vname, anonymous=True)
+            self._copy_up(path, dest, layer_dirs)
+            mounts.append({"Type": "volume", "Name": vname, "Source": path, "Destination": dest, "Driver": "local",
+                           "Mode": "", "RW": True, "Propagation": "", "Anonymous": True})
+        return mounts
+
+    def _copy_up(self: Engine, volume_path: str, dest: str, layer_dirs: list[str]) -> None:
+        """A new, empty volume gets the image's content at its mount point, as docker does."""
+        if os.listdir(volume_path):
+            return
+        for d in reversed(layer_dirs):
+            src = os.path.join(d, dest.lstrip("/"))
+            if os.path.isdir(src) and not os.path.islink(src):
+                subprocess.run(["cp", "-a", src + "/.", volume_path], check=False,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                break
+
+    def volume_ensure(self: Engine, name: str, anonymous: bool = False) -> str:
+        path = self.paths.volume(name)
+        os.makedirs(path, exist_ok=True)
+        created = self.state.put_volume(name, {
+            "Name": name, "Driver": "local", "Mountpoint": path, "CreatedAt": rfc3339_now(), "Scope": "local",
+            "Labels": {"com.docker.volume.anonymous": ""} if anonymous else {}, "Options": None})
+        if created:
+            self.emit("volume", "create", name, driver="local")
+        return path
+
+    def _write_etc_files(self: Engine, cid: str, hostname: str, net: str) -> None:
+        cdir = self.paths.container(cid)
+        with open(os.path.join(cdir, "hostname"), "w") as f:
+            f.write(hostname + "\n")
+        with open(os.path.join(cdir, "hosts"), "w") as f:
+            f.write("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                    "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
+                    "ff02::2\tip6-allrouters\n")
+            if net != "host":
+                f.write(f"127.0.1.1\t{hostname}\n")
+        try:
+            with open("/etc/resolv.conf") as f:
+                resolv = f.read()
+        except OSError:
+            resolv = ""
+        if net != "host":
+            # loopback resolvers of the host are unreachable from a separate network namespace
+            lines = [ln for ln in resolv.splitlines() if not re.match(r"\s*nameserver\s+(127\.|::1)", ln)]
+            resolv = "\n".join(lines) + "\n"
+        with open(os.path.join(cdir, "resolv.conf"), "w") as f:
+            f.write(resolv)
+
+    # -- start ----------------------------------------------------------------------------------
+    def _bundle(self: Engine, cid: str, doc: dict[str, Any]) -> None:
+        from .images import layers as layers_mod
+        from .runtime.spec import build_spec
+        cdir = self.paths.container(cid)
+        layer_dirs = self.unpack_image(doc["Image"])
+        files = {"/etc/resolv.conf": doc["ResolvConfPath"], "/etc/hostname": doc["HostnamePath"],
+                 "/etc/hosts": doc["HostsPath"]}
+        runtime = doc["HostConfig"].get("Runtime") or "native"
+        cg = doc["HostConfig"]["_Cgroup"]
+        spec = build_spec(doc, os.path.join(cdir, "rootfs"), layer_dirs=layer_dirs, files=files,
+                          cgroup_path=cg if runtime == "native" else "/" + cg)
+        overlay = layers_mod.overlay_supported()
+        rootfs = {"target": os.path.join(cdir, "rootfs"), "upper": os.path.join(cdir, "upper"),
+                  "work": os.path.join(cdir, "work"), "lower": layer_dirs, "layers_root": self.paths.layers,
+                  "copy": not overlay}
+        if not overlay and not os.listdir(rootfs["target"]):
+            layers_mod.apply_rootfs_copy(layer_dirs, rootfs["target"])
+        opts = {"id": cid, "root": self.paths.root, "rootfs": rootfs, "restart": doc["HostConfig"].get("RestartPolicy"),
+                "autoremove": bool(doc["HostConfig"].get("AutoRemove")), "runtime": runtime,
+                "cgroup": cg if runtime == "native" else ""}
+        for fname, content in (("config.json", spec), ("monitor.json", opts)):
+            tmp = os.path.join(cdir, fname + ".tmp")
+            with open(tmp, "w") as f:
+                json.dump(content, f)
+            os.replace(tmp, os.path.join(cdir, fname))
+
+    async def container_start(self: Engine, name_or_id: str, *, attach: tuple[int, int, int] | None = None) -> int | None:
+        """Start a container through its monitor.
+
+        With ``attach`` (stdin, stdout, stderr fds) the monitor copies the output there too, and the
+        returned fd yields the monitor's final ``{"exit": code}`` line. Raises docker's start errors.
+        """
+        cid = self.resolve_container(name_or_id)
+        doc = self.state.container(cid)
+        assert doc is not None
+        status = self.container_status(cid)
+        if status in ("running", "restarting"):
+            if attach is None:
+                raise NotModifiedStart(cid)
+            raise Conflict(f"container {cid[:12]} is already running")
+        for stale in ("stop-requested",):
+            try:
+                os.unlink(os.path.join(self.paths.container(cid), stale))
+            except FileNotFoundError:
+                pass
+        self._bundle(cid, doc)
+        r, w = os.pipe()
+        pass_fds = [w]
+        argv = [sys.executable, "-I", "-S", MONITOR, self.paths.container(cid), str(w)]
+        dups: list[int] = []
+        if attach:
+            for fd in attach:
+                if fd < 0:
+                    argv.append("-1")
+                    continue
+                d = os.dup(fd)
+                dups.append(d)
+                pass_fds.append(d)
+                argv.append(str(d))
+        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
+        try:
+            proc = subprocess.Popen(argv, pass_fds=pass_fds, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+            proc.wait()
+        finally:
+            os.close(w)
+            for d in dups:
+                os.close(d)
+        line = read_line(r)
+        if not line:
+            os.close(r)
+            raise EngineError(f"failed to start container {cid[:12]}: the monitor exited without a word")
+        msg = json.loads(line)
+        if "error" in msg:
+            read_line(r)
+            os.close(r)
+            kind = msg.get("kind")
+            text = f"failed to create task for container: {msg['error']}"
+            if kind == "notfound" or (kind == "runtime" and ("not found" in msg["error"]
+                                                              or "no such file" in msg["error"])):
+                raise CommandNotFound(text, container=cid)
+            if kind in ("cannotrun", "runtime"):
+                raise ContainerCannotRun(text, container=cid)
+            raise EngineError(text, container=cid)
+        self.emit("container", "start", cid, name=doc["Name"].lstrip("/"), image=doc["Config"]["Image"])
+        if attach is not None:
+            return r
+        os.close(r)
+        return None
+
+    # -- stop / kill / restart ------------------------------------------------------------------
+    def _signal(self: Engine, cid: str, sig: int) -> bool:
+        st = self.runtime_state(cid)
+        pid = st.get("pid", 0)
+        if st.get("status") == "running" and pid_alive(pid, st.get("pid_start")):
+            try:
+                os.kill(pid, sig)
+                return True
+            except ProcessLookupError:
+                return False
+        return False
+
+    async def _wait_stopped(self: Engine, cid: str, timeout: float | None) -> bool:
+        """Wait until the monitor is done with the container (or the timeout)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        st = self.runtime_state(cid)
+        mpid = st.get("monitor_pid", 0)
+        fd = -1
+        if mpid and pid_alive(mpid, st.get("monitor_start")):
+            try:
+                fd = os.pidfd_open(mpid)
+            except OSError:
+                fd = -1
+        try:
+            delay = 0.002
+            while True:
+                if fd >= 0:
+                    import select
+                    remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                    ready, _, _ = select.select([fd], [], [], min(remaining, 0.05) if remaining is not None else 0.05)
+                    if ready:
+                        return True
+                if self.container_status(cid) not in ("running", "restarting") and fd < 0:
+                    return True
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
+                if fd < 0:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 0.05)
+                else:
+                    await asyncio.sleep(0)
+        finally:
+            if fd >= 0:
+                os.close(fd)
+
+    async def container_stop(self: Engine, name_or_id: str, t: int | None = None, signal: str | None = None) -> bool:
+        """Send the stop signal, then SIGKILL when ``t`` seconds pass. False when it was not running."""
+        cid = self.resolve_container(name_or_id)
+        doc = self.state.container(cid) or {}
+        st = self.runtime_state(cid)
+        if st.get("status") not in ("running", "restarting"):
+            return False
+        with open(os.path.join(self.paths.container(cid), "stop-requested"), "w"):
+            pass
+        if t is None:
+            t = doc.get("Config", {}).get("StopTimeout", 10)
+        sig = parse_signal(signal or doc.get("Config", {}).get("StopSignal"), signal_mod.SIGTERM)
+        if st.get("status") == "restarting" and st.get("monitor_pid"):
+            os.kill(st["monitor_pid"], signal_mod.SIGTERM)
+        if self._signal(cid, sig) or st.get("status") == "restarting":
+            if not await self._wait_stopped(cid, t if t >= 0 else None):
+                self._signal(cid, signal_mod.SIGKILL)
+                self._kill_cgroup(doc)
+                await self._wait_stopped(cid, 10)
+        else:
+            await self._wait_stopped(cid, 2)
+        self.emit("container", "stop", cid, name=doc.get("Name", "").lstrip("/"))
+        return True
+
+    def _kill_cgroup(self: Engine, doc: dict[str, Any]) -> None:
+        cg = doc.get("HostConfig", {}).get("_Cgroup")
+        if cg:
+            from .runtime import cgroups
+            try:
+                cgroups.Cgroup(cg).kill_all(signal_mod.SIGKILL)
+            except Exception:  # noqa: BLE001
+                pass
+
+    async def container_kill(self: Engine, name_or_id: str, signal: str | int | None = "SIGKILL") -> None:
+        cid = self.resolve_container(name_or_id)
+        sig = parse_signal(signal)
+        doc = self.state.container(cid) or {}
+        if self.container_status(cid) != "running":
+            raise Conflict(f"Cannot kill container: {name_or_id}: container {cid} is not running")
+        if sig == signal_mod.SIGKILL:
+            with open(os.path.join(self.paths.container(cid), "stop-requested"), "w"):
+                pass
+        if not self._signal(cid, sig):
+            raise Conflict(f"Cannot kill container: {name_or_id}: container {cid} is not running")
+        if sig == signal_mod.SIGKILL:
+            await self._wait_stopped(cid, 10)
+        self.emit("container", "kill", cid, name=doc.get("Name", "").lstrip("/"), signal=str(sig))
+
+    async def container_restart(self: Engine, name_or_id: str, t: int | None = None) -> None:
+        cid = self.resolve_container(name_or_id)
+        await self.container_stop(cid, t)
+        await self.container_start(cid)
+        self.emit("container", "restart", cid)
+
+    async def container_wait(self: Engine, name_or_id: str, condition: str = "not-running") -> dict[str, Any]:
+        cid = self.resolve_container(name_or_id)
+        if condition == "next-exit" or self.container_status(cid) in ("running", "restarting"):
+            await self._wait_stopped(cid, None)
+        st = self.runtime_state(cid)
+        return {"StatusCode": st.get("exit_code", 0), "Error": None}
+
+    # -- remove ---------------------------------------------------------------------------------
+    async def container_delete(self: Engine, name_or_id: str, force: bool = False, v: bool = False) -> None:
+        cid = self.resolve_container(name_or_id)
+        status = self.container_status(cid)
+        if status in ("running", "restarting"):
+            if not force:
+                raise Conflict(f"cannot remove container \"{name_or_id}\": container is {status}: stop the container "
+                               f"before removing or force remove")
+            await self.container_kill(cid, "SIGKILL") if status == "running" else await self.container_stop(cid, 0)
+            await self._wait_stopped(cid, 10)
+        doc = self.state.container(cid) or {}
+        cg = doc.get("HostConfig", {}).get("_Cgroup")
+        if cg:
+            from .runtime import cgroups
+            c = cgroups.Cgroup(cg)
+            if c.exists():
+                try:
+                    c.kill_all(signal_mod.SIGKILL)
+                    c.destroy()
+                except Exception:  # noqa: BLE001
+                    pass
+        cleanup.remove_container_files(self.paths.root, cid, volumes=v)
+        for q in list(self._subscribers):
+            q.put_nowait({"Type": "container", "Action": "destroy", "Actor": {"ID": cid, "Attributes": {}},
+                          "time": int(time.time())})
+
+    async def containers_prune(self: Engine, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+        deleted = []
+        reclaimed = 0
+        for doc in self.state.containers():
+            if self.container_status(doc["Id"]) in ("running", "restarting"):
+                continue
+            reclaimed += dir_size(os.path.join(self.paths.container(doc["Id"]), "upper"))
+            await self.container_delete(doc["Id"])
+            deleted.append(doc["Id"])
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    async def container_rename(self: Engine, name_or_id: str, new_name: str) -> None:
+        cid = self.resolve_container(name_or_id)
+        if not NAME_RE.match(new_name):
+            raise InvalidArgument(f"Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        new_name = new_name.lstrip("/")
+        doc = self.state.container(cid) or {}
+        if doc.get("Name", "").lstrip("/") == new_name:
+            raise InvalidArgument("Renaming a container with the same name as its current name")
+        other = self.state.container_by_name(new_name)
+        if other:
+            raise Conflict(f'Error when allocating new name: Conflict. The container name "/{new_name}" is already in '
+                           f'use by container "{other}". You have to remove (or rename) that container to be able '
+                           f"to reuse that name.")
+        doc["Name"] = "/" + new_name
+        self.state.update_container(cid, doc, name=new_name)
+        self.emit("container", "rename", cid, name=new_name)
+
+    # -- list / inspect -------------------------------------------------------------------------
+    def _compose(self: Engine, doc: dict[str, Any]) -> dict[str, Any]:
+        cid = doc["Id"]
+        st = self.runtime_state(cid)
+        status = st.get("status") or "created"
+        doc = dict(doc)
+        doc["State"] = {
+            "Status": status, "Running": status == "running", "Paused": False, "Restarting": status == "restarting",
+            "OOMKilled": bool(st.get("oom_killed")), "Dead": False, "Pid": st.get("pid", 0) if status == "running"
+            else 0, "ExitCode": st.get("exit_code", 0), "Error": st.get("error", ""),
+            "StartedAt": st.get("started_at", ZERO_TIME), "FinishedAt": st.get("finished_at", ZERO_TIME),
+        }
+        doc["RestartCount"] = st.get("restart_count", 0)
+        doc["HostConfig"] = {k: v for k, v in doc["HostConfig"].items() if not k.startswith("_")}
+        doc["Mounts"] = [{k: v for k, v in m.items() if k != "Anonymous"} for m in doc.get("Mounts", [])]
+        gd = dict(doc.get("GraphDriver", {}))
+        gd["Data"] = {k: v for k, v in (gd.get("Data") or {}).items() if k != "Chains"}
+        doc["GraphDriver"] = gd
+        return doc
+
+    async def container_inspect(self: Engine, name_or_id: str) -> dict[str, Any]:
+        cid = self.resolve_container(name_or_id)
+        doc = self.state.container(cid)
+        if doc is None:
+            raise ContainerNotFound(f"No such container: {name_or_id}")
+        return self._compose(doc)
+
+    async def containers_list(self: Engine, all: bool = False, filters: dict[str, list[str]] | None = None,
+                              limit: int = -1, size: bool = False) -> list[dict[str, Any]]:
+        """``GET /containers/json``: docker's summary objects, newest first."""
+        filters = filters or {}
+        out = []
+        for doc in self.state.containers():
+            full = self._compose(doc)
+            state = full["State"]
+            status = state["Status"]
+            if not all and status not in ("running", "restarting") and not filters.get("status"):
+                continue
+            summary = {
+                "Id": full["Id"], "Names": [full["Name"]], "Image": full["Config"]["Image"],
+                "ImageID": full["Image"], "Command": " ".join([full["Path"]] + full["Args"]) if full["Path"] else "",
+                "Created": int(parse_time(full["Created"])), "Ports": [], "Labels": full["Config"].get("Labels") or {},
+                "State": status, "Status": human_status(state), "HostConfig": {"NetworkMode":
+                                                                                full["HostConfig"].get("NetworkMode")},
+                "NetworkSettings": {"Networks": full["NetworkSettings"].get("Networks", {})},
+                "Mounts": full["Mounts"],
+            }
+            if size:
+                summary["SizeRw"] = dir_size(full["GraphDriver"]["Data"].get("UpperDir", ""))
+            if not match_filters(summary, full, filters):
+                continue
+            out.append(summary)
+        if limit and limit > 0:
+            out = out[:limit]
+        return out
+
+    # -- logs -----------------------------------------------------------------------------------
+    async def container_logs(self: Engine, name_or_id: str, *, stdout: bool = True, stderr: bool = True,
+                             follow: bool = False, tail: str | int = "all", since: float = 0,
+                             until: float = 0, timestamps: bool = False) -> AsyncIterator[dict[str, str]]:
+        """Log entries ``{"stream", "log", "time"}`` from the container's log, optionally following it."""
+        cid = self.resolve_container(name_or_id)
+        path = self.paths.container_log(cid)
+        streams = {s for s, on in (("stdout", stdout), ("stderr", stderr)) if on}
+
+        def keep(entry: dict[str, str]) -> bool:
+            if entry.get("stream") not in streams:
+                return False
+            if since or until:
+                t = parse_time(entry.get("time", ""))
+                if since and t < since:
+                    return False
+                if until and t > until:
+                    return False
+            return True
+
+        try:
+            f = open(path, "rb")
+        except FileNotFoundError:
+            if not follow:
+                return
+            f = None
+        pending = b""
+        try:
+            if f is not None:
+                data = f.read()
+                lines = data.split(b"\n")
+                pending = lines.pop()
+                entries = [e for e in (json.loads(x) for x in lines if x) if keep(e)]
+                if tail not in ("all", "", None, -1, "-1"):
+                    n = int(tail)
+                    entries = entries[-n:] if n > 0 else []
+                for e in entries:
+                    yield e
+            if not follow:
+                return
+            delay = 0.01
+            while True:
+                if f is None:
+                    try:
+                        f = open(path, "rb")
+                    except FileNotFoundError:
+                        if self.state.container(cid) is None:
+                            return
+                        await asyncio.sleep(0.05)
+                        continue
+                chunk = f.read()
+                if chunk:
+                    delay = 0.01
+                    pending += chunk
+                    lines = pending.split(b"\n")
+                    pending = lines.pop()
+                    for x in lines:
+                        if x:
+                            e = json.loads(x)
+                            if keep(e):
+                                yield e
+                    continue
+                if self.container_status(cid) not in ("running", "restarting"):
+                    chunk = f.read()
+                    if not chunk:
+                        return
+                    pending += chunk
+                    continue
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.2)
+        finally:
+            if f is not None:
+                f.close()
+
+    # -- top / stats / exec ---------------------------------------------------------------------
+    def _running_pid(self: Engine, cid: str, name_or_id: str) -> int:
+        st = self.runtime_state(cid)
+        if st.get("status") != "running":
+            raise Conflict(f"container {cid} is not running")
+        return int(st.get("pid", 0))
+
+    async def container_top(self: Engine, name_or_id: str) -> dict[str, Any]:
+        cid = self.resolve_container(name_or_id)
+        self._running_pid(cid, name_or_id)
+        doc = self.state.container(cid) or {}
+        from .runtime import cgroups
+        pids = sorted(cgroups.Cgroup(doc["HostConfig"]["_Cgroup"]).pids()) if doc["HostConfig"].get("_Cgroup") else []
+        if not pids:
+            pids = [self._running_pid(cid, name_or_id)]
+        return {"Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
+                "Processes": [ps_row(p) for p in pids if os.path.exists(f"/proc/{p}")]}
+
+    async def container_stats(self: Engine, name_or_id: str) -> dict[str, Any]:
+        """One stats sample shaped like ``GET /containers/{id}/stats?stream=false``."""
+        cid = self.resolve_container(name_or_id)
+        doc = self.state.container(cid) or {}
+        running = self.container_status(cid) == "running"
+        raw: dict[str, Any] = {}
+        if running and doc.get("HostConfig", {}).get("_Cgroup"):
+            from .runtime import cgroups
+            try:
+                raw = cgroups.Cgroup(doc["HostConfig"]["_Cgroup"]).stats()
+            except Exception:  # noqa: BLE001
+                raw = {}
+        system_ns = int(sum(cpu_times_host()) * 1e9)
+        ncpu = os.cpu_count() or 1
+        mem = raw.get("memory") or {}
+        pids = raw.get("pids") or {}
+        blk = raw.get("blkio") or {}
+        return {
+            "read": rfc3339_now(), "id": cid, "name": doc.get("Name", ""),
+            "pids_stats": {"current": pids.get("current") or 0, **({"limit": pids["limit"]} if pids.get("limit")
+                                                                    else {})},
+            "memory_stats": {"usage": mem.get("usage") or 0, "max_usage": mem.get("max_usage") or 0,
+                             "limit": mem.get("limit") or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
+                             "stats": {}},
+            "cpu_stats": {"cpu_usage": {"total_usage": (raw.get("cpu") or {}).get("total_usage_ns") or 0},
+                          "system_cpu_usage": system_ns, "online_cpus": ncpu},
+            "precpu_stats": {"cpu_usage": {"total_usage": 0}, "system_cpu_usage": 0, "online_cpus": ncpu},
+            "blkio_stats": {"io_service_bytes_recursive": [
+                {"op": "read", "value": blk.get("read_bytes") or 0},
+                {"op": "write", "value": blk.get("write_bytes") or 0}]},
+            "networks": net_stats(self._running_pid(cid, name_or_id)) if running else {},
+        }
+
+    async def container_exec(self: Engine, name_or_id: str, cmd: list[str], *, stdin: int, stdout: int, stderr: int,
+                             tty: bool = False, user: str = "", workdir: str = "", env: list[str] | None = None,
+                             tty_slave: int | None = None) -> int:
+        """Run ``cmd`` inside the running container; returns its pid (a child of this process)."""
+        cid = self.resolve_container(name_or_id)
+        pid = self._running_pid(cid, name_or_id)
+        doc = self.state.container(cid) or {}
+        from .runtime import native
+        from .runtime.spec import build_spec
+        spec_path = os.path.join(self.paths.container(cid), "config.json")
+        with open(spec_path) as f:
+            spec = json.load(f)
+        process = dict(spec["process"])
+        process["args"] = cmd
+        process["terminal"] = tty
+        process["env"] = merge_env(process.get("env") or [], env or [])
+        if workdir:
+            process["cwd"] = workdir
+        if user:
+            from .runtime.spec import lookup_user
+            uid, gid, extra = lookup_user(user, [self.paths.container_rootfs(cid)])
+            process["user"] = {"uid": uid, "gid": gid, **({"additionalGids": extra} if extra else {})}
+        del build_spec
+        from .runtime import cgroups
+        cg = cgroups.Cgroup(doc["HostConfig"]["_Cgroup"]) if doc["HostConfig"].get("Runtime", "native") == "native" \
+            else None
+        return native.exec_process(pid, process, stdin, stdout, stderr, tty_slave=tty_slave, cgroup=cg,
+                                   seccomp=spec.get("linux", {}).get("seccomp"))
+
+
+class NotModifiedStart(EngineError):
+    status = 304
+
+
+def read_line(fd: int) -> bytes:
+    """One line from a pipe, byte by byte (the rest stays in the pipe for later)."""
+    buf = b""
+    while not buf.endswith(b"\n"):
+        try:
+            c = os.read(fd, 1)
+        except InterruptedError:
+            continue
+        if not c:
+            break
+        buf += c
+    return buf.strip()
+
+
+def merge_env(base: list[str], extra: list[str]) -> list[str]:
+    out: dict[str, str] = {}
+    for item in list(base) + list(extra):
+        k, _, v = item.partition("=")
+        out[k] = item if "=" in item else f"{k}={os.environ.get(k, '')}" if k in os.environ else k
+    return [v for v in out.values() if "=" in v]
+
+
+def parse_time(text: str) -> float:
+    from .engine import parse_rfc3339
+    return parse_rfc3339(text)
+
+
+def human_duration(seconds: float) -> str:
+    """docker's units.HumanDuration."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    m = s // 60
+    if m == 1:
+        return "About a minute"
+    if m < 60:
+        return f"{m} minutes"
+    h = round(s / 3600)
+    if h == 1:
+        return "About an hour"
+    if h < 48:
+        return f"{h} hours"
+    if h < 24 * 7 * 2:
+        return f"{h // 24} days"
+    if h < 24 * 30 * 2:
+        return f"{h // 24 // 7} weeks"
+    if h < 24 * 365 * 2:
+        return f"{h // 24 // 30} months"
+    return f"{h // 24 // 365} years"
+
+
+def human_status(state: dict[str, Any]) -> str:
+    status = state["Status"]
+    now = time.time()
+    if status == "running":
+        return "Up " + human_duration(now - parse_time(state["StartedAt"]))
+    if status == "restarting":
+        return f"Restarting ({state['ExitCode']}) " + human_duration(now - parse_time(state["FinishedAt"])) + " ago"
+    if status == "exited":
+        finished = parse_time(state["FinishedAt"])
+        return f"Exited ({state['ExitCode']}) " + (human_duration(now - finished) + " ago" if finished else "")
+    return "Created"
+
+
+def match_filters(summary: dict[str, Any], full: dict[str, Any], filters: dict[str, list[str]]) -> bool:
+    for key, values in filters.items():
+        if key == "status" and summary["State"] not in values:
+            return False
+        if key == "name" and not any(re.search(v, summary["Names"][0].lstrip("/")) for v in values):
+            return False
+        if key == "id" and not any(summary["Id"].startswith(v) for v in values):
+            return False
+        if key == "exited" and (summary["State"] != "exited" or
+                                str(full["State"]["ExitCode"]) not in values):
+            return False
+        if key == "label":
+            from .engine import all_labels_match
+            if not all_labels_match(summary["Labels"], values):
+                return False
+        if key == "ancestor":
+            ok = False
+            for v in values:
+                try:
+                    if summary["Image"] == v or summary["ImageID"] == v or \
+                            reference.normalize(summary["Image"]) == reference.normalize(v):
+                        ok = True
+                except InvalidArgument:
+                    pass
+            if not ok:
+                return False
+        if key == "volume" and not any(m.get("Name") in values or m.get("Destination") in values
+                                       for m in summary["Mounts"]):
+            return False
+    return True
+
+
+def dir_size(path: str) -> int:
+    total = 0
+    for base, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(base, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def cpu_times_host() -> list[float]:
+    with open("/proc/stat") as f:
+        parts = f.readline().split()[1:8]
+    hz = os.sysconf("SC_CLK_TCK")
+    return [int(p) / hz for p in parts]
+
+
+def net_stats(pid: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    try:
+        with open(f"/proc/{pid}/net/dev") as f:
+            for line in f.readlines()[2:]:
+                name, _, rest = line.partition(":")
+                name = name.strip()
+                if name == "lo":
+                    continue
+                v = [int(x) for x in rest.split()]
+                out[name] = {"rx_bytes": v[0], "rx_packets": v[1], "rx_errors": v[2], "rx_dropped": v[3],
+                             "tx_bytes": v[8], "tx_packets": v[9], "tx_errors": v[10], "tx_dropped": v[11]}
+    except (OSError, IndexError, ValueError):
+        pass
+    return out
+
+
+def ps_row(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+        fields = data[data.rindex(b")") + 2:].split()
+        ppid = int(fields[1])
+        ticks = int(fields[11]) + int(fields[12])
+        start_ticks = int(fields[19])
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        uid = os.stat(f"/proc/{pid}").st_uid
+    except (OSError, ValueError, IndexError):
+        return [str(0), str(pid), "0", "0", "?", "?", "00:00:00", "?"]
+    hz = os.sysconf("SC_CLK_TCK")
+    with open("/proc/uptime") as f:
+        uptime = float(f.read().split()[0])
+    started = time.time() - uptime + start_ticks / hz
+    secs = ticks // hz
+    try:
+        import pwd
+        uname = pwd.getpwuid(uid).pw_name
+    except (KeyError, ImportError):
+        uname = str(uid)
+    return [uname, str(pid), str(ppid), "0", time.strftime("%H:%M", time.localtime(started)), "?",
+            f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}", cmd]
+
+
+class VolumesMixin:
+    """Named volumes (``docker volume``)."""
+
+    async def volumes_list(self: Engine) -> list[dict[str, Any]]:
+        return self.state.volumes()
+
+    async def volume_create(self: Engine, name: str | None = None) -> str:
+        name = name or secrets.token_hex(32)
+        if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", name):
+            raise InvalidArgument(f'create {name}: "{name}" includes invalid characters for a local volume name, '
+                                  f'only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed')
+        self.volume_ensure(name)
+        return name
+
+    async def volume_inspect(self: Engine, name: str) -> dict[str, Any]:
+        doc = self.state.volume(name)
+        if doc is None:
+            raise NotFound(f"get {name}: no such volume")
+        return doc
+
+    async def volume_delete(self: Engine, name: str, force: bool = False) -> None:
+        if self.state.volume(name) is None:
+            if force:
+                return
+            raise NotFound(f"get {name}: no such volume")
+        users = [c["Id"] for c in self.state.containers() if any(m.get("Name") == name for m in c.get("Mounts", []))]
+        if users:
+            raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
+        self.state.delete_volume(name)
+        shutil.rmtree(os.path.join(self.paths.volumes, name), ignore_errors=True)
+        self.emit("volume", "destroy", name)

@@ -1,0 +1,504 @@
+"""The in-process engine: ``async with Engine.open(root) as engine``.
+
+It owns one data root: the SQLite state, the blob store, unpacked layers and container folders. The
+image half lives here; containers are in :mod:`engine.containers`, builds in :mod:`engine.build`.
+Results are shaped like the Docker Engine API's, so the client can hand them on unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import IO, Any
+
+from . import reference
+from .config import Paths, default_root
+from .containers import ContainersMixin, VolumesMixin
+from .errors import Conflict, EngineError, ImageNotFound, InvalidArgument, NotFound
+from .images import layers as layers_mod
+from .images.store import BlobStore
+from .state import State
+
+
+def rfc3339(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int((ts % 1) * 1e9):09d}Z"
+
+
+def parse_rfc3339(text: str) -> float:
+    import calendar
+    if not text or text.startswith("0001"):
+        return 0.0
+    main, _, frac = text.rstrip("Z").partition(".")
+    base = calendar.timegm(time.strptime(main[:19], "%Y-%m-%dT%H:%M:%S"))
+    digits = "".join(c for c in frac if c.isdigit())
+    return base + (float("0." + digits) if digits else 0.0)
+
+
+class Engine(ContainersMixin, VolumesMixin):
+    """One data root, opened. Not thread-safe; one per event loop."""
+
+    def __init__(self, root: str | None = None) -> None:
+        self.paths = Paths(root or default_root())
+        self.paths.ensure()
+        self.state = State(self.paths.db)
+        self.blobs = BlobStore(self.paths.blobs)
+        self._subscribers: list[asyncio.Queue[dict[str, Any]]] = []
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, root: str | None = None, *, reconcile: bool = True) -> AsyncIterator[Engine]:
+        engine = cls(root)
+        try:
+            if reconcile:
+                engine.reconcile()
+            yield engine
+        finally:
+            engine.close()
+
+    def close(self) -> None:
+        self.state.close()
+
+    # -- events ---------------------------------------------------------------------------------
+    def emit(self, type_: str, action: str, actor_id: str, **attrs: str) -> None:
+        now = time.time()
+        doc = {"Type": type_, "Action": action, "Actor": {"ID": actor_id, "Attributes": attrs},
+               "scope": "local", "time": int(now), "timeNano": int(now * 1e9)}
+        if type_ == "container":
+            doc.update(status=action, id=actor_id, **({"from": attrs["image"]} if "image" in attrs else {}))
+        self.state.add_event(doc)
+        for q in list(self._subscribers):
+            q.put_nowait(doc)
+
+    async def events(self, since: float | None = None, until: float | None = None,
+                     filters: dict[str, list[str]] | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Past events since ``since`` then live ones (until ``until``, if given)."""
+        def keep(ev: dict[str, Any]) -> bool:
+            for key, values in (filters or {}).items():
+                if key == "type" and ev.get("Type") not in values:
+                    return False
+                if key == "event" and ev.get("Action") not in values:
+                    return False
+                if key == "container" and ev.get("Actor", {}).get("ID") not in values and \
+                        ev.get("Actor", {}).get("Attributes", {}).get("name") not in values:
+                    return False
+            return True
+        q: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._subscribers.append(q)
+        try:
+            if since is not None:
+                for ev in self.state.events_since(since, until):
+                    if keep(ev):
+                        yield ev
+            while True:
+                timeout = None if until is None else max(0.0, until - time.time())
+                try:
+                    ev = await asyncio.wait_for(q.get(), timeout)
+                except asyncio.TimeoutError:
+                    return
+                if keep(ev):
+                    yield ev
+        finally:
+            self._subscribers.remove(q)
+
+    # -- image lookup ---------------------------------------------------------------------------
+    def resolve_image(self, name: str) -> str:
+        """An image id (``sha256:…``) for a reference, id or unique id prefix."""
+        if not name:
+            raise InvalidArgument("invalid reference format")
+        candidate = name[7:] if name.startswith("sha256:") else name
+        if all(c in "0123456789abcdef" for c in candidate) and len(candidate) >= 1:
+            if len(candidate) == 64 and self.state.image("sha256:" + candidate):
+                return "sha256:" + candidate
+            if not name.startswith("sha256:") or len(candidate) < 64:
+                ids = self.state.image_ids_with_prefix("sha256:" + candidate)
+                if len(ids) == 1:
+                    return ids[0]
+        try:
+            ref = reference.parse(name)
+        except InvalidArgument:
+            if name.startswith("sha256:"):
+                raise ImageNotFound(f"No such image: {name}") from None
+            raise
+        image_id = self.state.tag(str(ref))
+        if image_id is None and ref.digest:
+            for iid, _p, _i, doc in self.state.image_rows():
+                if f"{ref.repository}@{ref.digest}" in doc.get("RepoDigests", []):
+                    image_id = iid
+        if image_id is None:
+            raise ImageNotFound(f"No such image: {ref.familiar}", image=name)
+        return image_id
+
+    def image_config(self, image_id: str) -> dict[str, Any]:
+        return json.loads(self.blobs.get_bytes(image_id))
+
+    def register_image(self, config_digest: str, *, parent: str = "", intermediate: bool = False,
+                       repo_tags: list[str] | None = None) -> str:
+        """Record an image whose config and layers are in the blob store; returns its id."""
+        cfg = self.image_config(config_digest)
+        diff_ids = cfg.get("rootfs", {}).get("diff_ids", [])
+        size = 0
+        for d in diff_ids:
+            try:
+                size += os.path.getsize(self.blobs.path(d))
+            except OSError:
+                raise NotFound(f"layer {d} of image {config_digest} is missing") from None
+        existing = self.state.image(config_digest)
+        if existing is None or (existing.get("Intermediate") and not intermediate):
+            self.state.put_image(config_digest, {
+                "Id": config_digest, "Parent": parent, "Size": size, "Layers": diff_ids,
+                "CreatedUnix": parse_rfc3339(cfg.get("created", "")) or time.time(),
+                "Intermediate": intermediate, "RepoDigests": (existing or {}).get("RepoDigests", []),
+            }, parent=parent, intermediate=intermediate)
+        for tag in repo_tags or []:
+            self.tag_image(config_digest, tag)
+        return config_digest
+
+    def tag_image(self, image_id: str, ref_text: str) -> None:
+        ref = reference.parse(ref_text)
+        if ref.digest:
+            raise InvalidArgument("refusing to create a tag with a digest reference")
+        self.state.set_tag(str(ref), image_id)
+        self.emit("image", "tag", image_id, name=ref.familiar)
+
+    # -- images: the API ------------------------------------------------------------------------
+    async def images_list(self, all: bool = False, filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+        """ImageSummary objects, newest first (``GET /images/json``)."""
+        filters = filters or {}
+        tags = self.state.all_tags()
+        rows = self.state.image_rows()
+        parents = {p for _i, p, _m, _d in rows if p}
+        containers = {}
+        for c in self.state.containers():
+            containers[c["Image"]] = containers.get(c["Image"], 0) + 1
+        out = []
+        for image_id, parent, intermediate, doc in rows:
+            refs = tags.get(image_id, [])
+            dangling = not refs
+            if not all and intermediate and dangling:
+                continue
+            if not all and dangling and image_id in parents:
+                continue
+            if "dangling" in filters:
+                want = filters["dangling"][-1].lower() in ("true", "1")
+                if want != dangling:
+                    continue
+            if "reference" in filters:
+                import fnmatch
+                fams = [reference.parse(r).familiar for r in refs]
+                if not any(fnmatch.fnmatchcase(f, pat) or fnmatch.fnmatchcase(f.rsplit(":", 1)[0], pat)
+                           for f in fams for pat in filters["reference"]):
+                    continue
+            if "label" in filters:
+                labels = (self.image_config(image_id).get("config") or {}).get("Labels") or {}
+                if not all_labels_match(labels, filters["label"]):
+                    continue
+            out.append({
+                "Id": image_id, "ParentId": parent, "RepoTags": [reference.parse(r).familiar for r in refs],
+                "RepoDigests": doc.get("RepoDigests", []), "Created": int(doc.get("CreatedUnix", 0)),
+                "Size": doc.get("Size", 0), "SharedSize": -1, "VirtualSize": doc.get("Size", 0),
+                "Labels": None, "Containers": containers.get(image_id, 0),
+            })
+        return out
+
+    async def image_inspect(self, name: str) -> dict[str, Any]:
+        image_id = self.resolve_image(name)
+        doc = self.state.image(image_id) or {}
+        cfg = self.image_config(image_id)
+        return {
+            "Id": image_id,
+            "RepoTags": [reference.parse(r).familiar for r in self.state.tags_of(image_id)],
+            "RepoDigests": doc.get("RepoDigests", []),
+            "Parent": doc.get("Parent", ""),
+            "Comment": (cfg.get("history") or [{}])[-1].get("comment", ""),
+            "Created": cfg.get("created", ""),
+            "DockerVersion": "",
+            "Author": cfg.get("author", ""),
+            "Config": cfg.get("config", {}),
+            "Architecture": cfg.get("architecture", ""),
+            "Os": cfg.get("os", "linux"),
+            "Size": doc.get("Size", 0),
+            "GraphDriver": {"Name": "overlay2", "Data": None},
+            "RootFS": {"Type": "layers", "Layers": cfg.get("rootfs", {}).get("diff_ids", [])},
+            "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+        }
+
+    async def image_history(self, name: str) -> list[dict[str, Any]]:
+        image_id = self.resolve_image(name)
+        cfg = self.image_config(image_id)
+        diff_ids = list(cfg.get("rootfs", {}).get("diff_ids", []))
+        sizes = [os.path.getsize(self.blobs.path(d)) if self.blobs.has(d) else 0 for d in diff_ids]
+        out = []
+        layer_i = 0
+        for h in cfg.get("history", []):
+            size = 0
+            if not h.get("empty_layer") and layer_i < len(sizes):
+                size = sizes[layer_i]
+                layer_i += 1
+            out.append({"Id": "<missing>", "Created": int(parse_rfc3339(h.get("created", ""))),
+                        "CreatedBy": h.get("created_by", ""), "Tags": None, "Size": size,
+                        "Comment": h.get("comment", "")})
+        out.reverse()
+        if out:
+            out[0]["Id"] = image_id
+            out[0]["Tags"] = [reference.parse(r).familiar for r in self.state.tags_of(image_id)]
+        return out
+
+    async def image_tag(self, name: str, repo: str, tag: str | None = None) -> None:
+        image_id = self.resolve_image(name)
+        self.tag_image(image_id, f"{repo}:{tag}" if tag else repo)
+
+    async def image_delete(self, name: str, force: bool = False, noprune: bool = False) -> list[dict[str, str]]:
+        """``docker rmi``: untag, and delete the image when no tag is left."""
+        image_id = self.resolve_image(name)
+        refs = self.state.tags_of(image_id)
+        by_ref = False
+        try:
+            ref = reference.parse(name)
+            by_ref = str(ref) in refs
+        except InvalidArgument:
+            pass
+        users = self.state.containers_using_image(image_id)
+        result: list[dict[str, str]] = []
+        if by_ref and len(refs) > 1:
+            self.state.delete_tag(str(ref))
+            self.emit("image", "untag", image_id, name=ref.familiar)
+            return [{"Untagged": ref.familiar}]
+        if not by_ref and len(refs) > 1 and not force:
+            raise Conflict(f"conflict: unable to delete {image_id[7:19]} (must be forced) - image is referenced "
+                           f"in multiple repositories")
+        if users:
+            running = [c for c in users if self.container_status(c) in ("running", "restarting")]
+            if running or not force:
+                cid = (running or users)[0]
+                if by_ref:
+                    raise Conflict(f"conflict: unable to remove repository reference \"{name}\" (must force) - "
+                                   f"container {cid[:12]} is using its referenced image {image_id[7:19]}")
+                raise Conflict(f"conflict: unable to delete {image_id[7:19]} (must be forced) - image is being used "
+                               f"by {'running' if running else 'stopped'} container {cid[:12]}")
+        children = [c for c in self.state.children(image_id) if not (self.state.image(c) or {}).get("Intermediate")
+                    or self.state.tags_of(c)]
+        if children and not force:
+            raise Conflict(f"conflict: unable to delete {image_id[7:19]} (cannot be forced) - image has dependent "
+                           f"child images")
+        for r in refs:
+            self.state.delete_tag(r)
+            result.append({"Untagged": reference.parse(r).familiar})
+            self.emit("image", "untag", image_id, name=reference.parse(r).familiar)
+        if users:  # forced with stopped containers: docker only untags
+            return result
+        result += self._delete_image_chain(image_id, prune_parents=not noprune)
+        return result
+
+    def _delete_image_chain(self, image_id: str, prune_parents: bool = True) -> list[dict[str, str]]:
+        result = []
+        current: str | None = image_id
+        while current:
+            doc = self.state.image(current)
+            if doc is None:
+                break
+            parent = doc.get("Parent") or ""
+            self.state.delete_image(current)
+            result.append({"Deleted": current})
+            self.emit("image", "delete", current)
+            if not prune_parents or not parent:
+                break
+            pdoc = self.state.image(parent)
+            if (pdoc is None or not pdoc.get("Intermediate") or self.state.tags_of(parent)
+                    or self.state.children(parent) or self.state.containers_using_image(parent)):
+                break
+            current = parent
+        self.gc_blobs()
+        return result
+
+    def gc_blobs(self) -> None:
+        """Delete blobs and unpacked layers no image refers to any more."""
+        live: set[str] = set()
+        live_chains: set[str] = set()
+        for image_id, _p, _i, doc in self.state.image_rows():
+            live.add(image_id)
+            for extra in doc.get("Blobs", []):
+                live.add(extra)
+            layers = doc.get("Layers", [])
+            live.update(layers)
+            live_chains.update(c.split(":", 1)[1] for c in layers_mod.chain_ids(layers))
+        for digest in list(self.blobs.digests()):
+            if digest not in live:
+                self.blobs.delete(digest)
+        if os.path.isdir(self.paths.layers):
+            for name in os.listdir(self.paths.layers):
+                if name not in live_chains and not name.startswith("."):
+                    if any(self._layer_in_use(name) for _ in [0]):
+                        continue
+                    shutil.rmtree(os.path.join(self.paths.layers, name), ignore_errors=True)
+
+    def _layer_in_use(self, chain_hex: str) -> bool:
+        for c in self.state.containers():
+            if chain_hex in c.get("GraphDriver", {}).get("Data", {}).get("Chains", []):
+                return True
+        return False
+
+    async def images_prune(self, all: bool = False, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+        deleted: list[dict[str, str]] = []
+        reclaimed = 0
+        used = {c["Image"] for c in self.state.containers()}
+        for image in await self.images_list(all=True):
+            image_id = image["Id"]
+            if image_id in used or not self.state.image(image_id):
+                continue
+            if image["RepoTags"] and not all:
+                continue
+            if not image["RepoTags"] and (self.state.image(image_id) or {}).get("Intermediate") and not all:
+                continue
+            if self.state.children(image_id):
+                continue
+            reclaimed += image["Size"]
+            deleted += await self.image_delete(image_id, force=True)
+        return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    def unpack_image(self, image_id: str) -> list[str]:
+        """Unpack every layer of an image once; returns the layer dirs, bottom first."""
+        diff_ids = self.image_config(image_id).get("rootfs", {}).get("diff_ids", [])
+        dirs = []
+        overlay = layers_mod.overlay_supported()
+        for diff_id, chain in zip(diff_ids, layers_mod.chain_ids(diff_ids)):
+            path = self.blobs.path(diff_id)
+            dirs.append(layers_mod.ensure_unpacked(self.paths.layers, chain, lambda p=path: open(p, "rb"),
+                                                   overlay=overlay))
+        return dirs
+
+    # -- import / save / load -------------------------------------------------------------------
+    async def image_import(self, source: IO[bytes], repo: str | None = None, message: str = "",
+                           changes: dict[str, Any] | None = None) -> str:
+        from .images import archive
+        if repo:
+            reference.parse(repo)
+        digest = await asyncio.to_thread(archive.import_rootfs, source, self.blobs, changes_config=changes,
+                                         message=message)
+        self.register_image(digest, repo_tags=[repo] if repo else [])
+        self.emit("image", "import", digest)
+        return digest
+
+    async def images_save(self, names: list[str], out: IO[bytes], fmt: str = "docker") -> None:
+        from .images import archive
+        images = []
+        for name in names:
+            image_id = self.resolve_image(name)
+            cfg = self.image_config(image_id)
+            try:
+                ref = reference.parse(name)
+                tags = [str(ref)] if ref.tag and str(ref) in self.state.tags_of(image_id) else []
+            except InvalidArgument:
+                tags = []
+            if not tags and not name.startswith("sha256:") and not all(c in "0123456789abcdef" for c in name):
+                tags = self.state.tags_of(image_id)
+            images.append(archive.ArchiveImage(config_digest=image_id,
+                                               layer_digests=list(cfg.get("rootfs", {}).get("diff_ids", [])),
+                                               repo_tags=tags))
+        await asyncio.to_thread(archive.write_archive, out, images, self.blobs, fmt)
+
+    async def images_load(self, source: IO[bytes]) -> list[str]:
+        """``docker load``: returns docker's lines (``Loaded image: …`` / ``Loaded image ID: …``)."""
+        from .images import archive
+        loaded = await asyncio.to_thread(archive.read_archive, source, self.blobs)
+        lines = []
+        for img in loaded:
+            self.register_image(img.config_digest)
+            if img.repo_tags:
+                for t in img.repo_tags:
+                    prev = self.state.tag(reference.normalize(t))
+                    self.tag_image(img.config_digest, t)
+                    if prev and prev != img.config_digest:
+                        lines.append(f"The image {reference.familiar(t)} already exists, renaming the old one "
+                                     f"with ID {prev} to empty string")
+                    lines.append(f"Loaded image: {reference.familiar(t)}")
+            else:
+                lines.append(f"Loaded image ID: {img.config_digest}")
+            self.emit("image", "load", img.config_digest)
+        return lines
+
+    # -- build ----------------------------------------------------------------------------------
+    async def build(self, *, path: str, tags: list[str], dockerfile: str = "Dockerfile",
+                    buildargs: dict[str, str] | None = None, nocache: bool = False, target: str = "",
+                    labels: dict[str, str] | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Build an image; yields docker's progress messages, then ``{"aux": {"ID": …}}``.
+
+        Failures come as a final ``{"error": …, "errorDetail": …}`` message, as the Docker API sends them.
+        """
+        from .build.builder import Builder
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+        def emit(msg: dict[str, Any]) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, msg)
+
+        def work() -> None:
+            engine = Engine(self.paths.root)
+            try:
+                builder = Builder(engine, path, dockerfile, tags, buildargs or {}, nocache, target, labels or {}, emit)
+                image_id = builder.run()
+                emit({"aux": {"ID": image_id}})
+            except EngineError as exc:
+                step = getattr(exc, "step", "")
+                log = getattr(exc, "log", "")
+                msg = f"ERROR: failed to solve: {exc}" if not step else f"ERROR: {step}: {exc}"
+                emit({"error": msg, "errorDetail": {"message": str(exc), "code": exc.exit_code,
+                                                     "step": step, "log": log}})
+            except Exception as exc:  # noqa: BLE001 - reported as a build error, never a crash
+                emit({"error": f"ERROR: {type(exc).__name__}: {exc}", "errorDetail": {"message": str(exc)}})
+            finally:
+                engine.close()
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        task = loop.run_in_executor(None, work)
+        while True:
+            msg = await queue.get()
+            if msg is None:
+                break
+            if "aux" in msg:
+                self.emit("image", "build", msg["aux"]["ID"])
+            yield msg
+        await task
+
+    # -- system ---------------------------------------------------------------------------------
+    async def version(self) -> dict[str, Any]:
+        import platform
+
+        from . import __version__
+        return {"Version": __version__, "ApiVersion": "1.47", "MinAPIVersion": "1.24", "Os": "linux",
+                "Arch": host_arch(), "KernelVersion": platform.release(), "GoVersion": "",
+                "Components": [{"Name": "Portside Engine", "Version": __version__}]}
+
+    async def info(self) -> dict[str, Any]:
+        from .runtime import cgroups
+        containers = [self.container_status(c["Id"]) for c in self.state.containers()]
+        return {"ID": "", "Containers": len(containers),
+                "ContainersRunning": sum(s == "running" for s in containers),
+                "ContainersPaused": 0, "ContainersStopped": sum(s != "running" for s in containers),
+                "Images": len(self.state.image_rows()), "Driver": "overlay2" if layers_mod.overlay_supported() else "vfs",
+                "DockerRootDir": self.paths.root, "CgroupVersion": "2" if cgroups.detect() == "v2" else "1",
+                "CgroupDriver": "cgroupfs", "OperatingSystem": "Portside", "NCPU": os.cpu_count(),
+                "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
+                "Runtimes": {"native": {"path": "portside-native"}, "runc": {"path": "runc"}},
+                "DefaultRuntime": "native"}
+
+
+def host_arch() -> str:
+    import platform
+    m = platform.machine()
+    return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}.get(m, m)
+
+
+def all_labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
+    for w in wanted:
+        k, eq, v = w.partition("=")
+        if k not in labels or (eq and labels[k] != v):
+            return False
+    return True
+
+
+Callback = Callable[[dict[str, Any]], None]

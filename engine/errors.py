@@ -1,0 +1,105 @@
+"""Portside's one error tree.
+
+Every failure the engine reports is an :class:`EngineError`. Each class knows the HTTP status the
+Docker Engine API would answer with and the exit code the CLI uses (docker's: 125 for an engine
+error, 126 when the container's command cannot be invoked, 127 when it is not found)::
+
+    EngineError (500, exit 125)
+    ├── InvalidArgument (400)        bad flag, malformed reference, bad Dockerfile
+    │   └── InvalidReference (400)
+    ├── NotFound (404)               no such image / container / volume
+    │   ├── ImageNotFound
+    │   └── ContainerNotFound
+    ├── Conflict (409)               name in use, image in use, container running
+    ├── NotModified (304)            already started / already stopped
+    ├── BuildError (500)             a step failed; carries the step and its log
+    ├── ContainerCannotRun (exit 126)   the command exists but cannot be executed
+    ├── CommandNotFound (exit 127)      the command does not exist in the image
+    ├── KernelFeatureMissing (500)   namespaces, overlayfs, cgroups … not available
+    └── RegistryError (500)
+
+Context (a container id, a build step) rides on the error as attributes, never only in the text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class EngineError(Exception):
+    """Base of every engine error.
+
+    Attributes:
+        status: the HTTP status the Docker Engine API would use.
+        exit_code: the CLI's exit code for this error.
+    """
+
+    status: int = 500
+    exit_code: int = 125
+
+    def __init__(self, message: str, **context: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.context = context
+        for key, value in context.items():
+            setattr(self, key, value)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidArgument(EngineError):
+    status = 400
+
+
+class InvalidReference(InvalidArgument):
+    pass
+
+
+class NotFound(EngineError):
+    status = 404
+
+
+class ImageNotFound(NotFound):
+    pass
+
+
+class ContainerNotFound(NotFound):
+    pass
+
+
+class Conflict(EngineError):
+    status = 409
+
+
+class NotModified(EngineError):
+    status = 304
+
+
+class BuildError(EngineError):
+    """A build step failed. ``step`` names it, ``log`` holds the step's output."""
+
+    def __init__(self, message: str, *, step: str = "", log: str = "", code: int = 1, **context: Any) -> None:
+        super().__init__(message, step=step, log=log, code=code, **context)
+
+
+class ContainerCannotRun(EngineError):
+    exit_code = 126
+
+
+class CommandNotFound(EngineError):
+    exit_code = 127
+
+
+class KernelFeatureMissing(EngineError):
+    pass
+
+
+class RegistryError(EngineError):
+    pass
+
+
+class NotImplementedByEngine(EngineError):
+    """A documented feature this engine does not provide yet; said loudly, never faked."""
+
+    status = 501

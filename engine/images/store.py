@@ -1,0 +1,176 @@
+"""Content-addressed blob store laid out as an OCI image layout (``oci-layout`` + ``blobs/sha256``)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import tempfile
+from typing import BinaryIO, Iterator
+
+from engine.errors import InvalidArgument, NotFound
+
+_DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+_CHUNK = 1 << 20
+
+
+def validate_digest(digest: str) -> str:
+    """Return the hex part of a ``sha256:<64 lowercase hex>`` digest, else raise InvalidArgument."""
+    if not isinstance(digest, str) or not _DIGEST_RE.fullmatch(digest):
+        raise InvalidArgument(f"invalid digest: {digest!r}")
+    return digest[7:]
+
+
+class BlobWriter:
+    """Streams bytes into a temporary file while hashing; see :meth:`BlobStore.writer`."""
+
+    def __init__(self, fd: int, tmp_path: str) -> None:
+        self._file = os.fdopen(fd, "wb", buffering=_CHUNK)
+        self._tmp = tmp_path
+        self._hash = hashlib.sha256()
+        self._size = 0
+        self.digest: str = ""
+        self.size: int = 0
+
+    def write(self, data: bytes) -> int:
+        """Append ``data`` to the blob."""
+        self._hash.update(data)
+        self._size += len(data)
+        self._file.write(data)
+        return len(data)
+
+    def _finish(self) -> None:
+        self._file.close()
+        self.digest = "sha256:" + self._hash.hexdigest()
+        self.size = self._size
+
+    def _abort(self) -> None:
+        with contextlib.suppress(OSError):
+            self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._tmp)
+
+
+class BlobStore:
+    """Blobs stored by sha256 digest under ``<root>/blobs/sha256/<hex>``; writes are atomic renames."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+        self._dir = os.path.join(self.root, "blobs", "sha256")
+        os.makedirs(self._dir, exist_ok=True)
+        layout = os.path.join(self.root, "oci-layout")
+        if not os.path.exists(layout):
+            with open(layout + ".tmp", "w") as f:
+                json.dump({"imageLayoutVersion": "1.0.0"}, f)
+            os.replace(layout + ".tmp", layout)
+
+    def path(self, digest: str) -> str:
+        """Filesystem path of a blob (which may not exist)."""
+        return os.path.join(self._dir, validate_digest(digest))
+
+    def has(self, digest: str) -> bool:
+        """Whether the blob is present."""
+        return os.path.isfile(self.path(digest))
+
+    def size(self, digest: str) -> int:
+        """Size in bytes of a stored blob."""
+        try:
+            return os.stat(self.path(digest)).st_size
+        except FileNotFoundError:
+            raise NotFound(f"blob not found: {digest}", digest=digest) from None
+
+    def open(self, digest: str) -> BinaryIO:
+        """Open a stored blob for reading."""
+        try:
+            return open(self.path(digest), "rb")
+        except FileNotFoundError:
+            raise NotFound(f"blob not found: {digest}", digest=digest) from None
+
+    def get_bytes(self, digest: str) -> bytes:
+        """Whole content of a stored blob."""
+        with self.open(digest) as f:
+            return f.read()
+
+    def _tempfile(self) -> tuple[int, str]:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self._dir)
+        os.fchmod(fd, 0o644)
+        return fd, tmp
+
+    def _commit(self, tmp: str, digest: str) -> None:
+        final = self.path(digest)
+        if os.path.exists(final):
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, final)
+
+    def put_bytes(self, data: bytes) -> str:
+        """Store ``data``; returns its digest."""
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        if self.has(digest):
+            return digest
+        fd, tmp = self._tempfile()
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            self._commit(tmp, digest)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return digest
+
+    def put_stream(self, fileobj: BinaryIO, expected: str | None = None) -> tuple[str, int]:
+        """Store everything read from ``fileobj``; returns (digest, size).
+
+        With ``expected``, a different digest raises InvalidArgument and stores nothing.
+        """
+        if expected is not None:
+            validate_digest(expected)
+        fd, tmp = self._tempfile()
+        w = BlobWriter(fd, tmp)
+        try:
+            read = fileobj.read
+            while True:
+                chunk = read(_CHUNK)
+                if not chunk:
+                    break
+                w.write(chunk)
+            w._finish()
+            if expected is not None and w.digest != expected:
+                raise InvalidArgument(f"digest mismatch: expected {expected}, got {w.digest}",
+                                      expected=expected, actual=w.digest)
+            self._commit(tmp, w.digest)
+        except BaseException:
+            w._abort()
+            raise
+        return w.digest, w.size
+
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[BlobWriter]:
+        """Context manager yielding a :class:`BlobWriter`; the blob exists only after a clean exit."""
+        fd, tmp = self._tempfile()
+        w = BlobWriter(fd, tmp)
+        try:
+            yield w
+            w._finish()
+            self._commit(tmp, w.digest)
+        except BaseException:
+            w._abort()
+            raise
+
+    def delete(self, digest: str) -> bool:
+        """Remove a blob; returns False if it was not there."""
+        try:
+            os.unlink(self.path(digest))
+            return True
+        except FileNotFoundError:
+            return False
+
+    def digests(self) -> Iterator[str]:
+        """Digests of all stored blobs (temporary files excluded)."""
+        for name in sorted(os.listdir(self._dir)):
+            digest = "sha256:" + name
+            if _DIGEST_RE.fullmatch(digest) and os.path.isfile(os.path.join(self._dir, name)):
+                yield digest

@@ -1,0 +1,478 @@
+"""The per-container monitor: one small process per running container.
+
+Started detached by the engine (``python -I -S monitor.py <container dir> <status fd> [attach fds]``),
+it daemonises, becomes the child subreaper and parent of the container's init, mounts the rootfs,
+creates the cgroup, starts the container through the native executor or an OCI runtime CLI, writes
+``log.jsonl`` (stream and timestamp per line), records exit codes in ``state.json``, applies the
+restart policy with docker's back-off (100 ms doubling to 1 min), and cleans up when the container is
+done for good. It imports only the standard library and ``engine.runtime``'s small modules, to stay
+light: it lives as long as the container.
+
+The status fd receives one JSON line when the container has started (``{"pid": N}``) or failed
+(``{"error": "...", "kind": "notfound"|"cannotrun"|"engine"}``), and a final ``{"exit": code}`` line
+when the monitor is done (after ``--rm`` removal). Attach fds, when given, get a copy of the output
+(and feed stdin), which is how a foreground ``portside run`` shows the container's output.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import select
+import signal
+import sys
+import time
+
+if __name__ == "__main__" and __package__ in (None, ""):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from engine.runtime import cgroups, linux  # noqa: E402
+
+MAX_BACKOFF = 60.0
+
+
+def now_rfc3339() -> str:
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
+
+
+def proc_start_time(pid: int) -> int:
+    """The process's start time in clock ticks (field 22 of /proc/pid/stat), 0 when gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return 0
+    return int(data[data.rindex(b")") + 2:].split()[19])
+
+
+def write_json(path: str, doc: dict) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(doc, f)
+    os.replace(tmp, path)
+
+
+def mount_rootfs(rootfs: dict) -> None:
+    target = rootfs["target"]
+    os.makedirs(target, exist_ok=True)
+    if os.path.ismount(target):
+        return
+    if rootfs.get("copy"):
+        return  # the engine populated a plain directory
+    os.makedirs(rootfs["upper"], exist_ok=True)
+    os.makedirs(rootfs["work"], exist_ok=True)
+    lowers = rootfs["lower"]
+    if not lowers:  # FROM scratch with no layers: overlay needs a lower dir
+        empty = os.path.join(os.path.dirname(rootfs["upper"]), "empty")
+        os.makedirs(empty, exist_ok=True)
+        lowers = [empty]
+    # Relative lower dirs keep the option string under the kernel's page-size limit.
+    base = rootfs.get("layers_root")
+    cwd = os.getcwd()
+    if base:
+        os.chdir(base)
+        lowers = [os.path.relpath(p, base) for p in lowers]
+    try:
+        opts = f"lowerdir={':'.join(reversed(lowers))},upperdir={rootfs['upper']},workdir={rootfs['work']}"
+        linux.mount("overlay", target, "overlay", 0, opts)
+    finally:
+        os.chdir(cwd)
+
+
+def unmount_rootfs(rootfs: dict) -> None:
+    target = rootfs["target"]
+    if os.path.ismount(target):
+        try:
+            linux.umount2(target, linux.MNT_DETACH)
+        except OSError:
+            pass
+
+
+class Monitor:
+    def __init__(self, cdir: str, status_fd: int, attach: list[int]) -> None:
+        self.cdir = cdir
+        with open(os.path.join(cdir, "monitor.json")) as f:
+            self.opts = json.load(f)
+        with open(os.path.join(cdir, "config.json")) as f:
+            self.spec = json.load(f)
+        self.status_fd = status_fd
+        self.attach_in, self.attach_out, self.attach_err = (attach + [-1, -1, -1])[:3]
+        self.state_path = os.path.join(cdir, "state.json")
+        self.log = open(os.path.join(cdir, "log.jsonl"), "ab", buffering=0)
+        self.state: dict = {}
+        try:
+            with open(self.state_path) as f:
+                self.state = json.load(f)
+        except (OSError, ValueError):
+            pass
+        self.state.update(monitor_pid=os.getpid(), monitor_start=proc_start_time(os.getpid()))
+        self.cgroup = cgroups.Cgroup(self.opts["cgroup"]) if self.opts.get("cgroup") else None
+        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.stop_requested = False
+
+    # -- status ---------------------------------------------------------------------------------
+    def report(self, doc: dict) -> None:
+        if self.status_fd < 0:
+            return
+        try:
+            os.write(self.status_fd, (json.dumps(doc) + "\n").encode())
+        except OSError:
+            self.status_fd = -1
+
+    def save(self, **changes: object) -> None:
+        self.state.update(changes)
+        write_json(self.state_path, self.state)
+
+    def stop_marker(self) -> bool:
+        return self.stop_requested or os.path.exists(os.path.join(self.cdir, "stop-requested"))
+
+    # -- one run of the container -----------------------------------------------------------------
+    def start_once(self) -> tuple[int, list[int]]:
+        """Start the container; returns (init pid, output fds to drain)."""
+        devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+        tty = bool(self.spec["process"].get("terminal"))
+        outs: list[int] = []
+        closers: list[int] = [devnull]
+        tty_slave = None
+        if tty:
+            import pty
+            import termios  # noqa: F401
+            master, slave = pty.openpty()
+            if self.attach_out >= 0 and os.isatty(self.attach_out):
+                try:
+                    import fcntl
+                    ws = fcntl.ioctl(self.attach_out, 0x5413, b"\0" * 8)  # TIOCGWINSZ
+                    fcntl.ioctl(slave, 0x5414, ws)  # TIOCSWINSZ
+                except OSError:
+                    pass
+            os.set_blocking(master, False)
+            self.pty_master = master
+            stdin = stdout = stderr = slave
+            tty_slave = slave
+            outs = [master]
+            closers.append(slave)
+        else:
+            out_r, out_w = os.pipe2(os.O_CLOEXEC)
+            err_r, err_w = os.pipe2(os.O_CLOEXEC)
+            stdin = devnull
+            if self.spec["process"].get("_openStdin") and self.attach_in >= 0:
+                stdin = self.attach_in
+            stdout, stderr = out_w, err_w
+            outs = [out_r, err_r]
+            closers += [out_w, err_w]
+        self.stream_of = {fd: ("stderr" if i == 1 else "stdout") for i, fd in enumerate(outs)}
+        try:
+            if self.opts.get("runtime", "native") == "native":
+                from engine.runtime import native
+                pid = native.start(self.spec, self.cdir, stdin, stdout, stderr, tty_slave=tty_slave,
+                                   cgroup=self.cgroup)
+            else:
+                pid = self.start_oci_runtime(stdin, stdout, stderr)
+        finally:
+            for fd in closers:
+                os.close(fd)
+        return pid, outs
+
+    def start_oci_runtime(self, stdin: int, stdout: int, stderr: int) -> int:
+        """Run the same config.json with an OCI runtime CLI (``runc run``), in the foreground."""
+        runtime = self.opts["runtime"]
+        cid = self.opts["id"]
+        state_root = os.path.join(self.opts["root"], "runtime", os.path.basename(runtime))
+        os.makedirs(state_root, exist_ok=True)
+        pidfile = os.path.join(self.cdir, "runtime.pid")
+        try:
+            os.unlink(pidfile)
+        except FileNotFoundError:
+            pass
+        import subprocess
+        subprocess.run([runtime, "--root", state_root, "delete", "-f", cid],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        err_r, err_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.dup2(stdin, 0)
+            os.dup2(stdout, 1)
+            os.dup2(stderr, 2)
+            os.dup2(err_w, 3)
+            try:
+                os.execvp(runtime, [runtime, "--root", state_root, "--log", os.path.join(self.cdir, "runtime.log"),
+                                    "--log-format", "json", "run", "--bundle", self.cdir, "--pid-file", pidfile,
+                                    "--preserve-fds", "0", cid])
+            except OSError as exc:
+                os.write(3, f"{runtime}: {exc.strerror}".encode())
+            os._exit(127)
+        os.close(err_w)
+        # wait until the runtime wrote the pid file (the container started) or exited
+        deadline = time.monotonic() + 30
+        while not os.path.exists(pidfile):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                msg = os.read(err_r, 4096).decode(errors="replace").strip() or self.runtime_error()
+                os.close(err_r)
+                raise RuntimeStartError(msg, os.waitstatus_to_exitcode(status))
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.002)
+        os.close(err_r)
+        self.runtime_pid = pid
+        with open(pidfile) as f:
+            self.init_pid = int(f.read().strip() or 0)
+        return pid
+
+    def runtime_error(self) -> str:
+        try:
+            with open(os.path.join(self.cdir, "runtime.log")) as f:
+                lines = [json.loads(line) for line in f if line.strip()]
+            errs = [entry.get("msg", "") for entry in lines if entry.get("level") == "error"]
+            return errs[-1] if errs else "runtime failed"
+        except (OSError, ValueError):
+            return "runtime failed"
+
+    # -- output ---------------------------------------------------------------------------------
+    def pump(self, pid: int, outs: list[int]) -> int:
+        """Copy output to the log (and attach fds) until the container exits; returns its status."""
+        partial: dict[int, bytes] = {fd: b"" for fd in outs}
+        open_fds = set(outs)
+        poller = select.poll()
+        for fd in outs:
+            poller.register(fd, select.POLLIN)
+        poller.register(self.wake_r, select.POLLIN)
+        tty_in = -1
+        if self.spec["process"].get("terminal") and self.attach_in >= 0 and self.spec["process"].get("_openStdin"):
+            tty_in = self.attach_in
+            poller.register(tty_in, select.POLLIN)
+        status = None
+        while True:
+            if status is None:
+                done, st = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    status = st
+            if status is not None and not open_fds:
+                break
+            timeout = 50 if status is not None else None
+            try:
+                events = poller.poll(timeout if status is None else 20)
+            except InterruptedError:
+                continue
+            if status is not None and not events:
+                break  # the init is gone and nothing more arrives (a daemonised child may hold the pipe)
+            for fd, ev in events:
+                if fd == self.wake_r:
+                    try:
+                        os.read(self.wake_r, 512)
+                    except OSError:
+                        pass
+                    continue
+                if fd == tty_in:
+                    try:
+                        data = os.read(tty_in, 65536)
+                    except OSError:
+                        data = b""
+                    if not data:
+                        poller.unregister(tty_in)
+                        tty_in = -1
+                    else:
+                        try:
+                            os.write(self.pty_master, data)
+                        except OSError:
+                            pass
+                    continue
+                try:
+                    data = os.read(fd, 65536)
+                except BlockingIOError:
+                    continue
+                except OSError as exc:
+                    if exc.errno != errno.EIO:
+                        raise
+                    data = b""
+                if not data:
+                    poller.unregister(fd)
+                    open_fds.discard(fd)
+                    os.close(fd)
+                    if partial.get(fd):
+                        self.write_log(self.stream_of[fd], partial.pop(fd), final=True)
+                    continue
+                self.forward(fd, data)
+                buf = partial[fd] + data
+                lines = buf.split(b"\n")
+                partial[fd] = lines.pop()
+                if len(partial[fd]) > 16384:
+                    lines.append(partial[fd])
+                    partial[fd] = b""
+                    self.write_lines(self.stream_of[fd], lines, last_partial=True)
+                elif lines:
+                    self.write_lines(self.stream_of[fd], lines)
+        for fd in list(open_fds):
+            if partial.get(fd):
+                self.write_log(self.stream_of[fd], partial[fd], final=True)
+            os.close(fd)
+        return status if status is not None else 0
+
+    def forward(self, fd: int, data: bytes) -> None:
+        target = self.attach_err if self.stream_of.get(fd) == "stderr" else self.attach_out
+        if target < 0:
+            return
+        try:
+            os.write(target, data)
+        except OSError:
+            self.attach_out = self.attach_err = -1
+
+    def write_lines(self, stream: str, lines: list[bytes], last_partial: bool = False) -> None:
+        ts = now_rfc3339()
+        out = []
+        for i, line in enumerate(lines):
+            text = line.decode("utf-8", "replace")
+            if not (last_partial and i == len(lines) - 1):
+                text += "\n"
+            out.append(json.dumps({"log": text, "stream": stream, "time": ts}))
+        self.log.write(("\n".join(out) + "\n").encode())
+
+    def write_log(self, stream: str, data: bytes, final: bool = False) -> None:
+        self.log.write((json.dumps({"log": data.decode("utf-8", "replace"), "stream": stream,
+                                    "time": now_rfc3339()}) + "\n").encode())
+
+    # -- the life of the container --------------------------------------------------------------
+    def should_restart(self, code: int) -> bool:
+        if self.stop_marker():
+            return False
+        policy = self.opts.get("restart") or {}
+        name = policy.get("Name") or "no"
+        if name in ("always", "unless-stopped"):
+            return True
+        if name == "on-failure":
+            limit = int(policy.get("MaximumRetryCount") or 0)
+            return code != 0 and (limit == 0 or self.state.get("restart_count", 0) < limit)
+        return False
+
+    def on_signal(self, signum: int, frame: object) -> None:
+        if signum in (signal.SIGTERM, signal.SIGINT):
+            self.stop_requested = True
+        try:
+            os.write(self.wake_w, b"x")
+        except OSError:
+            pass
+
+    def run(self) -> int:
+        linux.set_child_subreaper()
+        signal.signal(signal.SIGTERM, self.on_signal)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        signal.signal(signal.SIGCHLD, self.on_signal)
+        backoff = 0.1
+        first = True
+        code = 0
+        try:
+            mount_rootfs(self.opts["rootfs"])
+            if self.cgroup is not None and self.opts.get("runtime", "native") == "native":
+                self.cgroup.create(self.spec.get("linux", {}).get("resources") or {})
+        except Exception as exc:  # noqa: BLE001 - reported to the caller as one line
+            self.report({"error": str(exc), "kind": "engine"})
+            self.cleanup()
+            return 125
+        while True:
+            started = time.monotonic()
+            self.init_pid = 0
+            self.runtime_pid = 0
+            try:
+                pid, outs = self.start_once()
+            except RuntimeStartError as exc:
+                msg = str(exc)
+                self.save(status="exited", exit_code=127 if "not found" in msg or "no such file" in msg else 126,
+                          error=msg, finished_at=now_rfc3339(), pid=0)
+                self.report({"error": msg, "kind": "runtime"})
+                self.cleanup()
+                return 125
+            except Exception as exc:  # noqa: BLE001
+                from engine import errors
+                kind = "notfound" if isinstance(exc, errors.CommandNotFound) else (
+                    "cannotrun" if isinstance(exc, errors.ContainerCannotRun) else "engine")
+                code = {"notfound": 127, "cannotrun": 126}.get(kind, 125)
+                self.save(status="exited", exit_code=code, error=str(exc), finished_at=now_rfc3339(), pid=0)
+                self.report({"error": str(exc), "kind": kind})
+                if first or not self.should_restart(code):
+                    self.cleanup()
+                    return code
+                time.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+                continue
+            init_pid = self.init_pid or pid
+            self.save(status="running", pid=init_pid, pid_start=proc_start_time(init_pid), started_at=now_rfc3339(),
+                      exit_code=0, error="", oom_killed=False, finished_at="0001-01-01T00:00:00Z")
+            if first:
+                self.report({"pid": init_pid})
+                first = False
+            status = self.pump(pid, outs)
+            code = os.waitstatus_to_exitcode(status)
+            if code < 0:
+                code = 128 - code
+            oom = False
+            if self.cgroup is not None:
+                try:
+                    kills = (self.cgroup.stats().get("memory") or {}).get("oom_kill") or 0
+                    oom = kills > self.state.get("oom_seen", 0)
+                    self.state["oom_seen"] = kills
+                except Exception:  # noqa: BLE001
+                    pass
+            self.save(status="exited", exit_code=code, oom_killed=oom, finished_at=now_rfc3339(), pid=0)
+            if not self.should_restart(code):
+                break
+            if time.monotonic() - started >= 10:
+                backoff = 0.1
+            self.save(status="restarting", restart_count=self.state.get("restart_count", 0) + 1)
+            deadline = time.monotonic() + backoff
+            while time.monotonic() < deadline and not self.stop_marker():
+                try:
+                    select.select([self.wake_r], [], [], max(0.0, deadline - time.monotonic()))
+                    os.read(self.wake_r, 512)
+                except (BlockingIOError, InterruptedError):
+                    pass
+            backoff = min(backoff * 2, MAX_BACKOFF)
+            if self.stop_marker():
+                self.save(status="exited")
+                break
+        self.cleanup()
+        return code
+
+    def cleanup(self) -> None:
+        if self.cgroup is not None:
+            try:
+                self.cgroup.kill_all(signal.SIGKILL)
+                self.cgroup.destroy()
+            except Exception:  # noqa: BLE001
+                pass
+        unmount_rootfs(self.opts["rootfs"])
+        self.save(monitor_pid=0)
+        if self.opts.get("autoremove"):
+            from engine.runtime import cleanup
+            cleanup.remove_container_files(self.opts["root"], self.opts["id"], volumes=True)
+
+
+class RuntimeStartError(Exception):
+    def __init__(self, msg: str, code: int) -> None:
+        super().__init__(msg)
+        self.code = code
+
+
+def main(argv: list[str]) -> int:
+    cdir = argv[1]
+    status_fd = int(argv[2])
+    attach = [int(a) for a in argv[3:]]
+    # Daemonise: the spawner reaps this first process at once; the grandchild lives on.
+    if os.fork():
+        os._exit(0)
+    os.setsid()
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        if fd not in attach:
+            os.dup2(null, fd)
+    mon = Monitor(cdir, status_fd, attach)
+    code = mon.run()
+    mon.report({"exit": code})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,1 @@
+"""Portside's dashboard and command line."""

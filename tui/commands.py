@@ -1,0 +1,829 @@
+"""The CLI's commands, each a small coroutine over the client."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import sys
+import time
+from typing import Any
+
+from engine.client import Docker
+from engine.errors import EngineError, ImageNotFound, InvalidArgument
+
+from . import units
+
+PS_FORMAT = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+              "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS", "Size": "SIZE",
+              "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS", "Networks": "NETWORKS",
+              "Image ID": "IMAGE ID"}
+IMAGES_FORMAT = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+IMAGES_HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "Digest": "DIGEST",
+                  "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE", "Containers": "CONTAINERS",
+                  "VirtualSize": "VIRTUAL SIZE", "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE"}
+
+
+def out(text: str = "") -> None:
+    sys.stdout.write(text + ("\n" if not text.endswith("\n") else ""))
+
+
+def parse_filters(items: list[str]) -> dict[str, list[str]]:
+    filters: dict[str, list[str]] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise InvalidArgument(f"bad format of filter (expected name=value)")
+        filters.setdefault(key.strip().lower(), []).append(value)
+    return filters
+
+
+def render_rows(fmt: str | None, default: str, rows: list[dict[str, Any]], headers: dict[str, str]) -> None:
+    from engine import gotemplate
+    fmt = fmt or default
+    if fmt == "json":
+        for row in rows:
+            out(json.dumps(row, separators=(",", ":")))
+        return
+    text = gotemplate.format_table(fmt, rows, headers)
+    if text:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def render_one(fmt: str, data: Any) -> str:
+    from engine import gotemplate
+    if fmt == "json":
+        return json.dumps(data, separators=(",", ":"))
+    return gotemplate.render(gotemplate.prepare_format(fmt), data)
+
+
+def short_id(image_id: str) -> str:
+    return image_id.split(":", 1)[-1][:12]
+
+
+async def dispatch(args: Any) -> int:
+    func = globals()[f"cmd_{args.func}"]
+    async with Docker(root=args.root) as docker:
+        result = await func(docker, args)
+    return int(result or 0)
+
+
+# -- containers ---------------------------------------------------------------------------------------
+def container_config(args: Any) -> dict[str, Any]:
+    env: list[str] = []
+    for path in args.env_file:
+        try:
+            with open(path) as f:
+                for line in f:
+                    line = line.strip()
+                    if line and not line.startswith("#"):
+                        env.append(line)
+        except OSError as exc:
+            raise InvalidArgument(f"open {path}: {exc.strerror.lower()}") from None
+    env += args.env
+    host: dict[str, Any] = {"Binds": args.volume, "AutoRemove": args.rm, "NetworkMode": args.network,
+                            "Init": args.init, "ReadonlyRootfs": args.read_only, "CapAdd": args.cap_add,
+                            "CapDrop": args.cap_drop}
+    name, _, count = args.restart.partition(":")
+    if name not in ("no", "always", "on-failure", "unless-stopped"):
+        raise InvalidArgument(f"invalid restart policy: {args.restart}")
+    if count and (name != "on-failure" or not count.isdigit()):
+        raise InvalidArgument(f"invalid restart policy format: maximum retry count must be an integer")
+    host["RestartPolicy"] = {"Name": name, "MaximumRetryCount": int(count or 0)}
+    if args.memory:
+        host["Memory"] = units.ram_in_bytes(args.memory)
+    if args.memory_swap:
+        host["MemorySwap"] = -1 if args.memory_swap == "-1" else units.ram_in_bytes(args.memory_swap)
+    if args.cpus:
+        try:
+            host["NanoCpus"] = int(float(args.cpus) * 1e9)
+        except ValueError:
+            raise InvalidArgument(f'invalid argument "{args.cpus}" for "--cpus" flag: failed to parse '
+                                  f'{args.cpus} as a rational number') from None
+    if args.cpu_shares:
+        host["CpuShares"] = args.cpu_shares
+    if args.pids_limit:
+        host["PidsLimit"] = args.pids_limit
+    if args.runtime:
+        host["Runtime"] = args.runtime
+    if args.publish or args.publish_all:
+        raise InvalidArgument("publishing ports (-p/-P) comes with the networking issue and is not built yet")
+    labels = {}
+    for item in args.label:
+        k, _, v = item.partition("=")
+        labels[k] = v
+    config: dict[str, Any] = {"Image": args.image, "Env": env, "Tty": args.tty, "OpenStdin": args.interactive,
+                              "AttachStdin": args.interactive, "Labels": labels, "HostConfig": host}
+    if args.command:
+        config["Cmd"] = args.command
+    if args.entrypoint is not None:
+        config["Entrypoint"] = shlex.split(args.entrypoint) if args.entrypoint else [""]
+    if args.workdir:
+        if not args.workdir.startswith("/"):
+            raise InvalidArgument(f"the working directory '{args.workdir}' is invalid, it needs to be an absolute path")
+        config["WorkingDir"] = args.workdir
+    if args.user is not None:
+        config["User"] = args.user
+    if args.hostname:
+        config["Hostname"] = args.hostname
+    if args.stop_signal:
+        config["StopSignal"] = args.stop_signal
+    if args.stop_timeout is not None:
+        config["StopTimeout"] = args.stop_timeout
+    return config
+
+
+async def create_container(docker: Docker, args: Any) -> str:
+    config = container_config(args)
+    try:
+        c = await docker.containers.create(config, name=args.name)
+    except ImageNotFound:
+        from engine import reference
+        ref = reference.parse(args.image)
+        sys.stderr.write(f"Unable to find image '{ref.familiar}' locally\n")
+        raise EngineError(f"pull access denied for {ref.familiar_repository}: pulling from registries comes with "
+                          f"the sharing issue and is not built yet; build, import or load the image first") from None
+    return c.id
+
+
+async def cmd_create(docker: Docker, args: Any) -> int:
+    out(await create_container(docker, args))
+    return 0
+
+
+async def cmd_run(docker: Docker, args: Any) -> int:
+    cid = await create_container(docker, args)
+    if args.detach:
+        try:
+            await docker.containers.container(cid).start()
+        except EngineError:
+            if args.rm:
+                await remove_quietly(docker, cid)
+            raise
+        out(cid)
+        return 0
+    return await attach_and_wait(docker, cid, args.interactive, args.tty, args.rm)
+
+
+async def remove_quietly(docker: Docker, cid: str) -> None:
+    try:
+        await docker.containers.container(cid).delete(force=True)
+    except EngineError:
+        pass  # the monitor already removed it (--rm)
+
+
+async def attach_and_wait(docker: Docker, cid: str, interactive: bool, tty: bool, autoremove: bool) -> int:
+    """Start the container with this terminal attached; returns its exit code."""
+    engine = docker.engine
+    stdin_fd = 0 if interactive else -1
+    saved = None
+    if tty and interactive and os.isatty(0):
+        import termios
+        import tty as tty_mod
+        saved = termios.tcgetattr(0)
+        tty_mod.setraw(0)
+    try:
+        try:
+            status_fd = await engine.container_start(cid, attach=(stdin_fd, 1, 2))
+        except EngineError:
+            if autoremove:
+                await remove_quietly(docker, cid)
+            raise
+        st = engine.runtime_state(cid)
+        pid = st.get("pid", 0)
+
+        def forward(signum: int, _frame: Any) -> None:
+            if pid:
+                try:
+                    os.kill(pid, signum)
+                except ProcessLookupError:
+                    pass
+        if not tty:
+            for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+                signal.signal(s, forward)
+        from engine.containers import read_line
+        code = 0
+        while True:
+            line = read_line(status_fd)
+            if not line:
+                break
+            msg = json.loads(line)
+            if "exit" in msg:
+                code = int(msg["exit"])
+                break
+        os.close(status_fd)
+        if not autoremove:
+            code = engine.runtime_state(cid).get("exit_code", code)
+        return code
+    finally:
+        if saved is not None:
+            import termios
+            termios.tcsetattr(0, termios.TCSADRAIN, saved)
+
+
+async def cmd_start(docker: Docker, args: Any) -> int:
+    from engine.containers import NotModifiedStart
+    if args.attach:
+        if len(args.containers) > 1:
+            raise InvalidArgument("you cannot start and attach multiple containers at once")
+        info = await docker.containers.get(args.containers[0])
+        return await attach_and_wait(docker, info.id, args.interactive, info["Config"]["Tty"],
+                                     info["HostConfig"].get("AutoRemove", False))
+    failed = False
+    for name in args.containers:
+        try:
+            await docker.containers.container(name).start()
+            out(name)
+        except NotModifiedStart:
+            out(name)
+        except EngineError as exc:
+            sys.stderr.write(f"Error response from daemon: {exc}\n")
+            failed = True
+    if failed:
+        sys.stderr.write("Error: failed to start containers: " + ", ".join(args.containers) + "\n")
+        return 1
+    return 0
+
+
+async def each(names: list[str], action: Any) -> int:
+    failed = False
+    for name in names:
+        try:
+            await action(name)
+            out(name)
+        except EngineError as exc:
+            sys.stderr.write(f"Error response from daemon: {exc}\n")
+            failed = True
+    return 1 if failed else 0
+
+
+async def cmd_stop(docker: Docker, args: Any) -> int:
+    return await each(args.containers, lambda n: docker.containers.container(n).stop(t=args.time, signal=args.signal))
+
+
+async def cmd_restart(docker: Docker, args: Any) -> int:
+    return await each(args.containers, lambda n: docker.containers.container(n).restart(t=args.time))
+
+
+async def cmd_kill(docker: Docker, args: Any) -> int:
+    return await each(args.containers, lambda n: docker.containers.container(n).kill(signal=args.signal))
+
+
+async def cmd_rm(docker: Docker, args: Any) -> int:
+    return await each(args.containers, lambda n: docker.containers.container(n).delete(force=args.force,
+                                                                                       v=args.volumes))
+
+
+async def cmd_wait(docker: Docker, args: Any) -> int:
+    async def one(name: str) -> None:
+        result = await docker.containers.container(name).wait()
+        out(str(result["StatusCode"]))
+    failed = False
+    for name in args.containers:
+        try:
+            result = await docker.containers.container(name).wait()
+            out(str(result["StatusCode"]))
+        except EngineError as exc:
+            sys.stderr.write(f"Error response from daemon: {exc}\n")
+            failed = True
+    del one
+    return 1 if failed else 0
+
+
+async def cmd_rename(docker: Docker, args: Any) -> int:
+    await docker.containers.container(args.container).rename(args.new_name)
+    return 0
+
+
+async def cmd_port(docker: Docker, args: Any) -> int:
+    info = await docker.containers.get(args.container)
+    for port, bindings in sorted((info["NetworkSettings"].get("Ports") or {}).items()):
+        for b in bindings or []:
+            out(f"{port} -> {b['HostIp']}:{b['HostPort']}")
+    return 0
+
+
+def ps_row(c: dict[str, Any], no_trunc: bool) -> dict[str, Any]:
+    cmd = c["Command"]
+    if not no_trunc and len(cmd) > 20:
+        cmd = cmd[:19] + "…"
+    return {
+        "ID": c["Id"] if no_trunc else c["Id"][:12], "Image": c["Image"], "Command": json.dumps(cmd, ensure_ascii=False),
+        "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(c["Created"])),
+        "RunningFor": units.since(c["Created"]), "Ports": "", "State": c["State"], "Status": c["Status"],
+        "Size": units.human_size(c.get("SizeRw", 0)) if "SizeRw" in c else "",
+        "Names": ",".join(n.lstrip("/") for n in c["Names"]),
+        "Labels": ",".join(f"{k}={v}" for k, v in sorted((c.get("Labels") or {}).items())),
+        "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in c.get("Mounts", [])),
+        "Networks": ",".join(sorted(c.get("NetworkSettings", {}).get("Networks", {}))),
+    }
+
+
+async def cmd_ps(docker: Docker, args: Any) -> int:
+    filters = parse_filters(args.filter)
+    limit = 1 if args.latest else args.last
+    rows = await docker.containers.list(all=args.all or limit > 0, filters=filters, limit=limit, size=args.size)
+    if args.quiet:
+        for c in rows:
+            out(c["Id"] if args.no_trunc else c["Id"][:12])
+        return 0
+    fmt = args.format or (PS_FORMAT + ("\t{{.Size}}" if args.size else ""))
+    render_rows(fmt, PS_FORMAT, [ps_row(c, args.no_trunc) for c in rows], PS_HEADERS)
+    return 0
+
+
+async def cmd_logs(docker: Docker, args: Any) -> int:
+    since = units.parse_since(args.since)
+    until = units.parse_since(args.until)
+    c = docker.containers.container((await docker.containers.get(args.container)).id)
+    async for entry in c.log(follow=args.follow, tail=args.tail, since=since, until=until):
+        text = entry["log"]
+        if args.timestamps:
+            text = f"{entry['time']} {text}"
+        stream = sys.stderr if entry["stream"] == "stderr" else sys.stdout
+        stream.write(text)
+        stream.flush()
+    return 0
+
+
+async def cmd_exec(docker: Docker, args: Any) -> int:
+    if not args.command:
+        raise InvalidArgument('"exec" requires at least 2 arguments')
+    engine = docker.engine
+    from engine.runtime import linux
+    linux.set_child_subreaper()
+    if args.tty:
+        import pty
+        master, slave = pty.openpty()
+        pid = await engine.container_exec(args.container, args.command, stdin=slave, stdout=slave, stderr=slave,
+                                          tty=True, user=args.user, workdir=args.workdir, env=args.env,
+                                          tty_slave=slave)
+        os.close(slave)
+        return relay_pty(master, pid, args.interactive)
+    devnull = os.open("/dev/null", os.O_RDONLY)
+    try:
+        pid = await engine.container_exec(args.container, args.command, stdin=0 if args.interactive else devnull,
+                                          stdout=1, stderr=2, user=args.user, workdir=args.workdir, env=args.env)
+    finally:
+        os.close(devnull)
+    if args.detach:
+        return 0
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def relay_pty(master: int, pid: int, interactive: bool) -> int:
+    import select
+    import termios
+    import tty as tty_mod
+    saved = None
+    if interactive and os.isatty(0):
+        saved = termios.tcgetattr(0)
+        tty_mod.setraw(0)
+    try:
+        fds = [master] + ([0] if interactive else [])
+        while True:
+            r, _, _ = select.select(fds, [], [], 0.1)
+            if master in r:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    break
+                os.write(1, data)
+            if 0 in r:
+                data = os.read(0, 65536)
+                if not data:
+                    fds.remove(0)
+                else:
+                    os.write(master, data)
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                while True:
+                    try:
+                        data = os.read(master, 65536)
+                    except OSError:
+                        break
+                    if not data:
+                        break
+                    os.write(1, data)
+                code = os.waitstatus_to_exitcode(status)
+                return 128 - code if code < 0 else code
+        _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        return 128 - code if code < 0 else code
+    finally:
+        os.close(master)
+        if saved is not None:
+            termios.tcsetattr(0, termios.TCSADRAIN, saved)
+
+
+async def cmd_top(docker: Docker, args: Any) -> int:
+    top = await docker.containers.container(args.container).top()
+    from engine.gotemplate import tabwrite
+    lines = ["\t".join(top["Titles"])] + ["\t".join(p) for p in top["Processes"]]
+    sys.stdout.write(tabwrite([line + "\n" for line in lines]) if False else tabwrite(lines))
+    if not sys.stdout.isatty():
+        pass
+    return 0
+
+
+async def cmd_stats(docker: Docker, args: Any) -> int:
+    if not args.no_stream:
+        raise InvalidArgument("live stats are in the dashboard; use --no-stream for one sample")
+    names = args.containers or [c["Id"] for c in await docker.containers.list(all=args.all)]
+    first = {}
+    for n in names:
+        first[n] = await docker.containers.container(n).stats()
+    import asyncio
+    await asyncio.sleep(0.5)
+    rows = []
+    for n in names:
+        s = await docker.containers.container(n).stats()
+        p = first[n]
+        cpu_delta = s["cpu_stats"]["cpu_usage"]["total_usage"] - p["cpu_stats"]["cpu_usage"]["total_usage"]
+        sys_delta = s["cpu_stats"]["system_cpu_usage"] - p["cpu_stats"]["system_cpu_usage"]
+        cpu = cpu_delta / sys_delta * s["cpu_stats"]["online_cpus"] * 100 if sys_delta > 0 else 0.0
+        mem = s["memory_stats"]["usage"]
+        limit = s["memory_stats"]["limit"] or 1
+        rx = sum(v["rx_bytes"] for v in s["networks"].values())
+        tx = sum(v["tx_bytes"] for v in s["networks"].values())
+        blk = {e["op"]: e["value"] for e in s["blkio_stats"]["io_service_bytes_recursive"]}
+        rows.append({"Container": s["id"][:12], "ID": s["id"][:12], "Name": s["name"].lstrip("/"),
+                     "CPUPerc": f"{cpu:.2f}%", "MemUsage": f"{units.bytes_size(mem)} / {units.bytes_size(limit)}",
+                     "MemPerc": f"{mem / limit * 100:.2f}%",
+                     "NetIO": f"{units.human_size(rx)} / {units.human_size(tx)}",
+                     "BlockIO": f"{units.human_size(blk.get('read', 0))} / {units.human_size(blk.get('write', 0))}",
+                     "PIDs": str(s["pids_stats"].get("current", 0))})
+    fmt = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}"
+    render_rows(args.format, fmt, rows, {"ID": "CONTAINER ID", "Container": "CONTAINER", "Name": "NAME",
+                                        "CPUPerc": "CPU %", "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %",
+                                        "NetIO": "NET I/O", "BlockIO": "BLOCK I/O", "PIDs": "PIDS"})
+    return 0
+
+
+async def cmd_container_prune(docker: Docker, args: Any) -> int:
+    if not args.force and not confirm("WARNING! This will remove all stopped containers."):
+        return 0
+    result = await docker.containers.prune(filters=parse_filters(args.filter))
+    if result["ContainersDeleted"]:
+        out("Deleted Containers:")
+        for cid in result["ContainersDeleted"]:
+            out(cid)
+        out()
+    out(f"Total reclaimed space: {units.human_size(result['SpaceReclaimed'])}")
+    return 0
+
+
+def confirm(warning: str) -> bool:
+    sys.stdout.write(f"{warning}\nAre you sure you want to continue? [y/N] ")
+    sys.stdout.flush()
+    answer = sys.stdin.readline().strip().lower()
+    return answer in ("y", "yes")
+
+
+# -- inspect --------------------------------------------------------------------------------------------
+async def inspect_objects(docker: Docker, names: list[str], fmt: str | None, kind: str | None) -> int:
+    results: list[Any] = []
+    failed = False
+    for name in names:
+        obj = None
+        for k in ([kind] if kind else ["container", "image", "volume"]):
+            try:
+                if k == "container":
+                    obj = (await docker.containers.get(name))._info
+                elif k == "image":
+                    obj = await docker.images.inspect(name)
+                else:
+                    obj = await docker.engine.volume_inspect(name)
+                break
+            except EngineError as exc:
+                if exc.status != 404:
+                    raise
+        if obj is None:
+            sys.stderr.write(f"Error: No such object: {name}\n" if not kind else
+                             f"Error: No such {kind}: {name}\n")
+            failed = True
+            continue
+        results.append(obj)
+    if fmt:
+        for obj in results:
+            out(render_one(fmt, obj))
+    else:
+        out(json.dumps(results, indent=4, ensure_ascii=False))
+    return 1 if failed else 0
+
+
+async def cmd_inspect(docker: Docker, args: Any) -> int:
+    return await inspect_objects(docker, args.names, args.format, args.type)
+
+
+async def cmd_inspect_container(docker: Docker, args: Any) -> int:
+    return await inspect_objects(docker, args.names, args.format, "container")
+
+
+async def cmd_inspect_image(docker: Docker, args: Any) -> int:
+    return await inspect_objects(docker, args.names, args.format, "image")
+
+
+# -- images ---------------------------------------------------------------------------------------------
+async def cmd_images(docker: Docker, args: Any) -> int:
+    filters = parse_filters(args.filter)
+    if args.repository:
+        filters.setdefault("reference", []).append(args.repository)
+    images = await docker.images.list(all=args.all, filters=filters)
+    rows = []
+    for img in images:
+        tags = img["RepoTags"] or ["<none>:<none>"]
+        for t in tags:
+            repo, _, tag = t.rpartition(":")
+            if "/" in tag:
+                repo, tag = t, "<none>"
+            rows.append({"Repository": repo, "Tag": tag, "ID": img["Id"] if args.no_trunc else short_id(img["Id"]),
+                         "Digest": (img["RepoDigests"] or ["<none>"])[0].partition("@")[2] or "<none>",
+                         "CreatedSince": units.since(img["Created"]),
+                         "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(img["Created"])),
+                         "Size": units.human_size(img["Size"]), "Containers": str(img["Containers"]),
+                         "VirtualSize": units.human_size(img["Size"]), "SharedSize": "N/A", "UniqueSize": "N/A"})
+    if args.quiet:
+        seen = []
+        for r in rows:
+            if r["ID"] not in seen:
+                seen.append(r["ID"])
+        for i in seen:
+            out(i)
+        return 0
+    fmt = args.format or (IMAGES_FORMAT.replace("\t{{.ID}}", "\t{{.Digest}}\t{{.ID}}") if args.digests
+                          else IMAGES_FORMAT)
+    render_rows(fmt, IMAGES_FORMAT, rows, IMAGES_HEADERS)
+    return 0
+
+
+async def cmd_rmi(docker: Docker, args: Any) -> int:
+    failed = False
+    for name in args.images:
+        try:
+            for item in await docker.images.delete(name, force=args.force, noprune=args.no_prune):
+                for k, v in item.items():
+                    out(f"{k}: {v}")
+        except EngineError as exc:
+            sys.stderr.write(f"Error response from daemon: {exc}\n")
+            failed = True
+    return 1 if failed else 0
+
+
+async def cmd_tag(docker: Docker, args: Any) -> int:
+    await docker.images.tag(args.source, args.target)
+    return 0
+
+
+async def cmd_history(docker: Docker, args: Any) -> int:
+    rows = []
+    for h in await docker.images.history(args.image):
+        created_by = h["CreatedBy"]
+        if not args.no_trunc and len(created_by) > 45:
+            created_by = created_by[:44] + "…"
+        rows.append({"ID": h["Id"] if h["Id"] == "<missing>" or args.no_trunc else short_id(h["Id"]),
+                     "CreatedSince": units.since(h["Created"]) if h["Created"] else "N/A",
+                     "CreatedAt": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(h["Created"])),
+                     "CreatedBy": created_by, "Size": units.human_size(h["Size"]) if args.human != "false"
+                     else str(h["Size"]), "Comment": h["Comment"]})
+    if args.quiet:
+        for r in rows:
+            out(r["ID"])
+        return 0
+    render_rows(args.format, "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}", rows,
+                {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY",
+                 "Size": "SIZE", "Comment": "COMMENT"})
+    return 0
+
+
+def changes_to_config(changes: list[str]) -> dict[str, Any]:
+    """``import --change``: the Dockerfile instructions docker allows there."""
+    from engine.build import parser as dfp
+    cfg: dict[str, Any] = {}
+    for change in changes:
+        inst = dfp.parse_instruction(change)
+        if inst.cmd == "ENV":
+            env = cfg.setdefault("Env", [])
+            for k, v in dfp.parse_kv(inst, {}):
+                env.append(f"{k}={v}")
+        elif inst.cmd in ("CMD", "ENTRYPOINT"):
+            cfg["Cmd" if inst.cmd == "CMD" else "Entrypoint"] = dfp.to_argv(inst)
+        elif inst.cmd == "WORKDIR":
+            cfg["WorkingDir"] = inst.args[0]
+        elif inst.cmd == "USER":
+            cfg["User"] = inst.args[0]
+        elif inst.cmd == "EXPOSE":
+            cfg.setdefault("ExposedPorts", {}).update({p if "/" in p else p + "/tcp": {} for p in inst.args})
+        elif inst.cmd == "LABEL":
+            cfg.setdefault("Labels", {}).update(dict(dfp.parse_kv(inst, {})))
+        elif inst.cmd == "VOLUME":
+            cfg.setdefault("Volumes", {}).update({v: {} for v in inst.args})
+        elif inst.cmd == "STOPSIGNAL":
+            cfg["StopSignal"] = inst.args[0]
+        else:
+            raise InvalidArgument(f"{inst.cmd.lower()} is not a valid change command")
+    return cfg
+
+
+async def cmd_import_(docker: Docker, args: Any) -> int:
+    changes = changes_to_config(args.change) if args.change else None
+    if args.file == "-":
+        image_id = await docker.images.import_image(sys.stdin.buffer, repo=args.reference, message=args.message,
+                                                    changes=changes)
+    else:
+        if "://" in args.file:
+            raise InvalidArgument("importing from a URL needs registry/network support, which is not built yet")
+        try:
+            f = open(args.file, "rb")
+        except OSError as exc:
+            raise InvalidArgument(f"open {args.file}: {exc.strerror.lower()}") from None
+        with f:
+            image_id = await docker.images.import_image(f, repo=args.reference, message=args.message,
+                                                        changes=changes)
+    out(image_id)
+    return 0
+
+
+async def cmd_save(docker: Docker, args: Any) -> int:
+    fmt = "oci" if args.format.startswith("oci") else "docker"
+    if args.output:
+        tmp = args.output + ".portside-tmp"
+        try:
+            with open(tmp, "wb") as f:
+                await docker.images.export_image(args.images, f, format=fmt)
+            os.replace(tmp, args.output)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return 0
+    if sys.stdout.isatty():
+        raise InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    sys.stdout.flush()
+    await docker.images.export_image(args.images, sys.stdout.buffer, format=fmt)
+    sys.stdout.buffer.flush()
+    return 0
+
+
+async def cmd_load(docker: Docker, args: Any) -> int:
+    if args.input:
+        try:
+            f = open(args.input, "rb")
+        except OSError as exc:
+            raise InvalidArgument(f"open {args.input}: {exc.strerror.lower()}") from None
+        with f:
+            lines = await docker.images.load(f)
+    else:
+        if sys.stdin.isatty():
+            raise InvalidArgument("requested load from stdin, but stdin is empty")
+        lines = await docker.images.load(sys.stdin.buffer)
+    for line in lines:
+        out(line)
+    return 0
+
+
+async def cmd_image_prune(docker: Docker, args: Any) -> int:
+    warning = ("WARNING! This will remove all images without at least one container associated to them."
+               if args.all else "WARNING! This will remove all dangling images.")
+    if not args.force and not confirm(warning):
+        return 0
+    result = await docker.images.prune(all=args.all, filters=parse_filters(args.filter))
+    if result["ImagesDeleted"]:
+        out("Deleted Images:")
+        for item in result["ImagesDeleted"]:
+            for k, v in item.items():
+                out(f"{k.lower()}: {v}")
+        out()
+    out(f"Total reclaimed space: {units.human_size(result['SpaceReclaimed'])}")
+    return 0
+
+
+async def cmd_build(docker: Docker, args: Any) -> int:
+    buildargs = {}
+    for item in args.build_arg:
+        k, eq, v = item.partition("=")
+        buildargs[k] = v if eq else os.environ.get(k, "")
+    labels = {}
+    for item in args.label:
+        k, _, v = item.partition("=")
+        labels[k] = v
+    if args.path == "-":
+        raise InvalidArgument("building from a context on stdin is not supported yet; pass a directory")
+    if not os.path.isdir(args.path):
+        raise InvalidArgument(f'unable to prepare context: path "{args.path}" not found')
+    dockerfile = args.file or os.path.join(args.path, "Dockerfile")
+    image_id = ""
+    async for msg in docker.images.build(path=args.path, tags=args.tag, dockerfile=dockerfile, buildargs=buildargs,
+                                         nocache=args.no_cache, target=args.target, labels=labels):
+        if "error" in msg:
+            sys.stderr.write(msg["error"].rstrip("\n") + "\n")
+            return 1
+        if "aux" in msg:
+            image_id = msg["aux"]["ID"]
+        elif "stream" in msg and not args.quiet:
+            sys.stdout.write(msg["stream"])
+            sys.stdout.flush()
+    if args.quiet:
+        out(image_id)
+    return 0
+
+
+# -- volumes and system ----------------------------------------------------------------------------------
+async def cmd_volume_ls(docker: Docker, args: Any) -> int:
+    vols = await docker.engine.volumes_list()
+    if args.quiet:
+        for v in vols:
+            out(v["Name"])
+        return 0
+    render_rows(args.format, "table {{.Driver}}\t{{.Name}}", vols, {"Driver": "DRIVER", "Name": "VOLUME NAME",
+                                                                    "Mountpoint": "MOUNTPOINT"})
+    return 0
+
+
+async def cmd_volume_create(docker: Docker, args: Any) -> int:
+    out(await docker.engine.volume_create(args.name))
+    return 0
+
+
+async def cmd_volume_rm(docker: Docker, args: Any) -> int:
+    return await each(args.names, lambda n: docker.engine.volume_delete(n, force=args.force))
+
+
+async def cmd_volume_inspect(docker: Docker, args: Any) -> int:
+    return await inspect_objects(docker, args.names, args.format, "volume")
+
+
+async def cmd_version(docker: Docker, args: Any) -> int:
+    v = await docker.system.version()
+    if args.format:
+        out(render_one(args.format, {"Client": {"Version": v["Version"]}, "Server": v}))
+        return 0
+    out(f"Client:\n Version:           {v['Version']}\n API version:       {v['ApiVersion']}\n"
+        f" OS/Arch:           linux/{v['Arch']}\n\nServer: Portside Engine (embedded)\n"
+        f" Engine:\n  Version:          {v['Version']}\n  API version:      {v['ApiVersion']}\n"
+        f"  OS/Arch:          linux/{v['Arch']}\n  Kernel Version:   {v['KernelVersion']}")
+    return 0
+
+
+async def cmd_info(docker: Docker, args: Any) -> int:
+    info = await docker.system.info()
+    if args.format:
+        out(render_one(args.format, info))
+        return 0
+    out(f"Server:\n Containers: {info['Containers']}\n  Running: {info['ContainersRunning']}\n"
+        f"  Stopped: {info['ContainersStopped']}\n Images: {info['Images']}\n Storage Driver: {info['Driver']}\n"
+        f" Cgroup Driver: {info['CgroupDriver']}\n Cgroup Version: {info['CgroupVersion']}\n"
+        f" Runtimes: {' '.join(info['Runtimes'])}\n Default Runtime: {info['DefaultRuntime']}\n"
+        f" CPUs: {info['NCPU']}\n Total Memory: {units.bytes_size(info['MemTotal'])}\n"
+        f" Docker Root Dir: {info['DockerRootDir']}")
+    return 0
+
+
+async def cmd_events(docker: Docker, args: Any) -> int:
+    since = units.parse_since(args.since) if args.since else None
+    until = units.parse_since(args.until) if args.until else None
+    async for ev in docker.events.subscribe(since=since, until=until, filters=parse_filters(args.filter)):
+        if args.format:
+            out(render_one(args.format, ev))
+            continue
+        t = ev.get("timeNano", int(ev.get("time", 0) * 1e9))
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t / 1e9)) + f".{t % 1_000_000_000:09d}" + \
+            time.strftime("%z", time.localtime(t / 1e9))[:3] + ":" + time.strftime("%z", time.localtime())[3:]
+        attrs = ", ".join(f"{k}={v}" for k, v in sorted(ev["Actor"]["Attributes"].items()))
+        out(f"{stamp} {ev['Type']} {ev['Action']} {ev['Actor']['ID']}" + (f" ({attrs})" if attrs else ""))
+        sys.stdout.flush()
+    return 0
+
+
+async def cmd_system_prune(docker: Docker, args: Any) -> int:
+    if not args.force and not confirm("WARNING! This will remove:\n  - all stopped containers\n"
+                                      + ("  - all anonymous volumes not used by at least one container\n"
+                                         if args.volumes else "")
+                                      + ("  - all images without at least one container associated to them"
+                                         if args.all else "  - all dangling images")):
+        return 0
+    c = await docker.containers.prune()
+    i = await docker.images.prune(all=args.all)
+    total = c["SpaceReclaimed"] + i["SpaceReclaimed"]
+    for cid in c["ContainersDeleted"] or []:
+        out(f"Deleted Container: {cid}")
+    for item in i["ImagesDeleted"] or []:
+        for k, v in item.items():
+            out(f"{k.lower()}: {v}")
+    out(f"Total reclaimed space: {units.human_size(total)}")
+    return 0
+
+
+async def cmd_registry(docker: Docker, args: Any) -> int:
+    raise EngineError(f"{args.cmd}: registry support (login, pull, push) comes with the sharing issue and is "
+                      f"not built yet")
+
+
+async def cmd_not_built(docker: Docker, args: Any) -> int:
+    raise EngineError(f"{args.cmd}: not built yet (networking and swarm services come with their own issues)")
