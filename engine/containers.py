@@ -416,23 +416,27 @@ class ContainersMixin:
                 pass
         self._bundle(cid, doc)
         r, w = os.pipe()
-        pass_fds = [w]
-        argv = [sys.executable, "-I", "-S", MONITOR, self.paths.container(cid), str(w)]
         dups: list[int] = []
-        if attach:
-            for fd in attach:
-                if fd < 0:
-                    argv.append("-1")
-                    continue
-                d = os.dup(fd)
-                dups.append(d)
-                pass_fds.append(d)
-                argv.append(str(d))
-        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
+        attach_fds: list[int] = []
+        for fd in attach or ():
+            if fd < 0:
+                attach_fds.append(-1)
+                continue
+            d = os.dup(fd)
+            dups.append(d)
+            attach_fds.append(d)
         try:
-            proc = subprocess.Popen(argv, pass_fds=pass_fds, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL, env=env, start_new_session=True)
-            proc.wait()
+            if (doc["HostConfig"].get("Runtime") or "native") == "native":
+                from .runtime import monitor
+                monitor.launch(self.paths.container(cid), w, attach_fds)
+            else:
+                argv = [sys.executable, "-I", "-S", MONITOR, self.paths.container(cid), str(w)]
+                argv += [str(fd) for fd in attach_fds]
+                env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
+                proc = subprocess.Popen(argv, pass_fds=[w] + dups, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                                        start_new_session=True)
+                proc.wait()
         finally:
             os.close(w)
             for d in dups:

@@ -16,10 +16,12 @@ map (``.Field`` looks the key up exactly; a missing key yields Go's invalid valu
 
 Differences from Go kept on purpose (our data is untyped): ``eq``/``lt``… compare ints with
 floats instead of failing; ``index`` on a map without the key gives ``""`` when every value of
-the map is a string (docker's ``map[string]string`` labels) and ``<no value>`` otherwise;
-``truncate`` and ``slice``/``len`` on strings count characters for ``truncate`` and bytes for
-``len``/``slice`` like Go. Every parse or execution error is an :class:`InvalidArgument` whose
-text is docker's: ``template parsing error: template: :1: unexpected "}" in operand``.
+the map is a string (docker's ``map[string]string`` labels) and ``<no value>`` otherwise; a
+field of nil is ``<no value>`` rather than Go's "nil pointer evaluating" error; ``json`` keeps
+dict insertion order (Go sorts map keys, keeps struct field order); ``truncate`` counts
+characters (Go: bytes) while ``len``/``slice``/``index`` on strings count bytes like Go.
+Every parse or execution error is an :class:`InvalidArgument` whose text is docker's:
+``template parsing error: template: :1: unexpected "}" in operand``.
 """
 
 from __future__ import annotations
@@ -305,8 +307,6 @@ def _fmt_float(f: float, verb: str, flags: str, width: int | None, prec: int | N
         return _bad_verb(verb, f)
     if f != f or f in (float("inf"), float("-inf")):
         s = "NaN" if f != f else ("+Inf" if f > 0 else "-Inf")
-        if s == "+Inf" and "+" not in flags:
-            s = "+Inf"
         return _pad(s, flags.replace("0", ""), width)
     if verb in "vgG" and prec is None:
         s = _fmt_float_shortest(f, upper=verb == "G")
@@ -628,8 +628,10 @@ def _fn_not(a: Any) -> bool:
 
 
 def _eval_args_str(args: tuple[Any, ...]) -> str:
-    if len(args) == 1 and isinstance(args[0], str):
-        return args[0]
+    if len(args) == 1:
+        only = args[0]
+        if isinstance(only, str):
+            return only
     return _sprint(list(args))
 
 
@@ -725,18 +727,18 @@ def _fn_json(v: Any) -> str:
 
 
 def _fn_split(s: Any, sep: Any) -> list[str]:
-    s, sep = _want_str(s), _want_str(sep)
-    if sep == "":
-        return list(s)
-    return s.split(sep)
+    text, by = _want_str(s), _want_str(sep)
+    if by == "":
+        return list(text)
+    return text.split(by)
 
 
 def _fn_join(items: Any, sep: Any) -> str:
-    sep = _want_str(sep)
+    by = _want_str(sep)
     if items is None or items is MISSING:
         return ""
     if isinstance(items, (list, tuple)) and all(isinstance(x, str) for x in items):
-        return sep.join(items)
+        return by.join(items)
     raise _ArgError(f"wrong type for value; expected []string; got {_go_type(items)}")
 
 
@@ -749,13 +751,13 @@ def _per_rune(s: str, conv: Callable[[str], str]) -> str:
 
 
 def _fn_upper(s: Any) -> str:
-    s = _want_str(s)
-    return s.upper() if s.isascii() else _per_rune(s, str.upper)
+    text = _want_str(s)
+    return text.upper() if text.isascii() else _per_rune(text, str.upper)
 
 
 def _fn_lower(s: Any) -> str:
-    s = _want_str(s)
-    return s.lower() if s.isascii() else _per_rune(s, str.lower)
+    text = _want_str(s)
+    return text.lower() if text.isascii() else _per_rune(text, str.lower)
 
 
 def _is_separator(c: str) -> bool:
@@ -768,10 +770,10 @@ def _is_separator(c: str) -> bool:
 
 def _fn_title(s: Any) -> str:
     """strings.Title: upper-case the first letter of each word, leave the rest alone."""
-    s = _want_str(s)
+    text = _want_str(s)
     out = []
     prev = " "
-    for c in s:
+    for c in text:
         if _is_separator(prev):
             t = c.title()
             out.append(t if len(t) == 1 else c)
@@ -782,21 +784,21 @@ def _fn_title(s: Any) -> str:
 
 
 def _fn_pad(s: Any, prefix: Any, suffix: Any) -> str:
-    s = _want_str(s)
+    text = _want_str(s)
     p, q = _want_int(prefix), _want_int(suffix)
-    if s == "":
-        return s
-    return " " * max(p, 0) + s + " " * max(q, 0)
+    if text == "":
+        return text
+    return " " * max(p, 0) + text + " " * max(q, 0)
 
 
 def _fn_truncate(s: Any, n: Any) -> str:
-    s = _want_str(s)
+    text = _want_str(s)
     length = _want_int(n)
-    if len(s) < length:
-        return s
+    if len(text) < length:
+        return text
     if length < 0:
         raise _FuncError(f"slice bounds out of range [:{length}]")
-    return s[:length]
+    return text[:length]
 
 
 def _fn_table(v: Any) -> Any:
@@ -811,7 +813,7 @@ def _hdr_keep(v: Any, *_: Any) -> Any:
 
 
 # name -> (function, min args, max args or None for variadic)
-_FuncSpec = tuple[Callable[..., Any], int, "int | None"]
+_FuncSpec = tuple[Callable[..., Any], int, int | None]
 
 _BUILTINS: dict[str, _FuncSpec] = {
     "and": (_fn_table, 1, None),  # evaluated lazily by the executor
@@ -921,7 +923,7 @@ def _lex(text: str) -> list[_Tok]:
                 toks.append(_Tok("error", "unclosed comment", i))
                 return toks
             p = j + 2
-            if p + 3 < n + 1 and p < n and text[p] in _SPACE and text.startswith("-}}", p + 1):
+            if p < n and text[p] in _SPACE and text.startswith("-}}", p + 1):
                 p += 4
                 while p < n and text[p] in _SPACE:
                     p += 1

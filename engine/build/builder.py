@@ -742,7 +742,7 @@ class Builder:
                     m["options"] = ["rbind", "ro"]
             r, w = os.pipe()
             devnull = os.open("/dev/null", os.O_RDONLY)
-            linux.set_child_subreaper()
+            pass  # native.start makes the init a direct child: no subreaper needed
             try:
                 pid = native.start(spec, work, devnull, w, w)
             except EngineError as exc:

@@ -354,30 +354,52 @@ class Monitor:
         except OSError:
             pass
 
-    def run(self) -> int:
-        linux.set_child_subreaper()
+    def install_signals(self) -> None:
         signal.signal(signal.SIGTERM, self.on_signal)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         signal.signal(signal.SIGCHLD, self.on_signal)
+
+    def prepare(self) -> None:
+        """Mount the rootfs and create the cgroup (raises on failure)."""
+        mount_rootfs(self.opts["rootfs"])
+        if self.cgroup is not None and self.opts.get("runtime", "native") == "native":
+            self.cgroup.create(self.spec.get("linux", {}).get("resources") or {})
+
+    def adopt(self, pid: int, outs: list[int]) -> None:
+        """Take over a container started before this process exec'd (see :func:`launch`)."""
+        if self.spec["process"].get("terminal"):
+            self.pty_master = outs[0]
+            os.set_blocking(outs[0], False)
+            self.stream_of = {outs[0]: "stdout"}
+        else:
+            self.stream_of = {fd: ("stderr" if i == 1 else "stdout") for i, fd in enumerate(outs)}
+        self.adopted = (pid, outs)
+
+    def run(self) -> int:
+        linux.set_child_subreaper()
+        self.install_signals()
         backoff = 0.1
-        first = True
+        adopted = getattr(self, "adopted", None)
+        first = adopted is None
         code = 0
-        try:
-            mount_rootfs(self.opts["rootfs"])
-            if self.cgroup is not None and self.opts.get("runtime", "native") == "native":
-                self.cgroup.create(self.spec.get("linux", {}).get("resources") or {})
-        except Exception as exc:  # noqa: BLE001 - reported to the caller as one line
-            self.report({"error": str(exc), "kind": "engine"})
-            self.cleanup()
-            return 125
+        if adopted is None:
+            try:
+                self.prepare()
+            except Exception as exc:  # noqa: BLE001 - reported to the caller as one line
+                self.report({"error": str(exc), "kind": "engine"})
+                self.cleanup()
+                return 125
         while True:
             started = time.monotonic()
             self.init_pid = 0
             self.runtime_pid = 0
             try:
-                pid, outs = self.start_once()
+                if adopted is not None:
+                    (pid, outs), adopted = adopted, None
+                else:
+                    pid, outs = self.start_once()
             except RuntimeStartError as exc:
                 msg = str(exc)
                 self.save(status="exited", exit_code=127 if "not found" in msg or "no such file" in msg else 126,
@@ -399,8 +421,8 @@ class Monitor:
                 backoff = min(backoff * 2, MAX_BACKOFF)
                 continue
             init_pid = self.init_pid or pid
-            self.save(status="running", pid=init_pid, pid_start=proc_start_time(init_pid), started_at=now_rfc3339(),
-                      exit_code=0, error="", oom_killed=False, finished_at="0001-01-01T00:00:00Z")
+            if self.state.get("status") != "running" or self.state.get("pid") != init_pid:
+                self.mark_running(init_pid)
             if first:
                 self.report({"pid": init_pid})
                 first = False
@@ -436,6 +458,10 @@ class Monitor:
         self.cleanup()
         return code
 
+    def mark_running(self, init_pid: int) -> None:
+        self.save(status="running", pid=init_pid, pid_start=proc_start_time(init_pid), started_at=now_rfc3339(),
+                  exit_code=0, error="", oom_killed=False, finished_at="0001-01-01T00:00:00Z")
+
     def cleanup(self) -> None:
         if self.cgroup is not None:
             try:
@@ -456,7 +482,69 @@ class RuntimeStartError(Exception):
         self.code = code
 
 
+def launch(cdir: str, status_w: int, attach: list[int]) -> None:
+    """Start a container at fork speed, then become its monitor.
+
+    The caller (the engine) forks; the grandchild sets itself up as the monitor process (new
+    session, child subreaper), mounts the rootfs, creates the cgroup and starts the container's
+    init as its own child, reports ``{"pid": N}`` on ``status_w``, and only then execs the small
+    monitor program with ``--adopt`` so the init stays its child. The engine reaps the middle
+    process at once. Returns in the caller only.
+    """
+    pid = os.fork()
+    if pid:
+        os.waitpid(pid, 0)
+        return
+    try:
+        if os.fork():
+            os._exit(0)
+        os.setsid()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        try:
+            signal.set_wakeup_fd(-1)
+        except (ValueError, OSError):
+            pass
+        linux.set_child_subreaper()
+        mon = Monitor(cdir, status_w, attach)
+        try:
+            mon.prepare()
+            init_pid, outs = mon.start_once()
+        except Exception as exc:  # noqa: BLE001 - one line to the caller
+            from engine import errors
+            kind = "notfound" if isinstance(exc, errors.CommandNotFound) else (
+                "cannotrun" if isinstance(exc, errors.ContainerCannotRun) else "engine")
+            code = {"notfound": 127, "cannotrun": 126}.get(kind, 125)
+            mon.save(status="exited", exit_code=code, error=str(exc), finished_at=now_rfc3339(), pid=0)
+            mon.report({"error": str(exc), "kind": kind})
+            mon.cleanup()
+            mon.report({"exit": code})
+            os._exit(0)
+        mon.mark_running(init_pid)
+        mon.report({"pid": init_pid})
+        keep = [status_w] + outs + [fd for fd in attach if fd >= 0]
+        for fd in keep:
+            os.set_inheritable(fd, True)
+        null = os.open("/dev/null", os.O_RDWR)
+        for fd in (0, 1, 2):
+            if fd not in keep:
+                os.dup2(null, fd)
+        argv = [sys.executable, "-I", "-S", os.path.abspath(__file__), "--adopt", cdir, str(status_w),
+                str(init_pid), ",".join(map(str, outs))] + [str(fd) for fd in attach]
+        os.execv(sys.executable, argv)
+    except BaseException:  # noqa: BLE001 - never return into the caller's code from the child
+        os._exit(1)
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) > 1 and argv[1] == "--adopt":
+        cdir, status_fd, init_pid, outs = argv[2], int(argv[3]), int(argv[4]), [int(x) for x in argv[5].split(",")]
+        attach = [int(a) for a in argv[6:]]
+        mon = Monitor(cdir, status_fd, attach)
+        mon.adopt(init_pid, outs)
+        code = mon.run()
+        mon.report({"exit": code})
+        return 0
     cdir = argv[1]
     status_fd = int(argv[2])
     attach = [int(a) for a in argv[3:]]
