@@ -428,7 +428,7 @@ class ContainersMixin:
         try:
             if (doc["HostConfig"].get("Runtime") or "native") == "native":
                 from .runtime import monitor
-                monitor.launch(self.paths.container(cid), w, attach_fds)
+                monitor.launch(self.paths.container(cid), w, attach_fds, exec_monitor=attach is None)
             else:
                 argv = [sys.executable, "-I", "-S", MONITOR, self.paths.container(cid), str(w)]
                 argv += [str(fd) for fd in attach_fds]
@@ -828,8 +828,11 @@ class ContainersMixin:
             process["user"] = {"uid": uid, "gid": gid, **({"additionalGids": extra} if extra else {})}
         del build_spec
         from .runtime import cgroups
-        cg = cgroups.Cgroup(doc["HostConfig"]["_Cgroup"]) if doc["HostConfig"].get("Runtime", "native") == "native" \
-            else None
+        # an OCI runtime (runc) makes the same cgroup path ("/" + _Cgroup): exec'd processes join it too,
+        # so --pids-limit / -m / --cpus hold for them and `rm -f` finds them
+        cg = cgroups.Cgroup(doc["HostConfig"]["_Cgroup"]) if doc["HostConfig"].get("_Cgroup") else None
+        if cg is not None and not cg.exists():
+            cg = None
         return native.exec_process(pid, process, stdin, stdout, stderr, tty_slave=tty_slave, cgroup=cg,
                                    seccomp=spec.get("linux", {}).get("seccomp"))
 

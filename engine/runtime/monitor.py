@@ -16,18 +16,18 @@ when the monitor is done (after ``--rm`` removal). Attach fds, when given, get a
 
 from __future__ import annotations
 
+# Imports stay minimal on purpose: the adopted monitor lives as long as its container, and every
+# module costs resident memory. json, ctypes (linux) and the cgroup code load only when needed.
+import _signal as signal
 import errno
-import json
 import os
 import select
-import signal
 import sys
 import time
+from _json import encode_basestring as _quote
 
 if __name__ == "__main__" and __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-from engine.runtime import cgroups, linux  # noqa: E402
 
 MAX_BACKOFF = 60.0
 
@@ -47,11 +47,36 @@ def proc_start_time(pid: int) -> int:
     return int(data[data.rindex(b")") + 2:].split()[19])
 
 
+def dumps(obj: object) -> str:
+    """JSON for the plain values the monitor writes (no json module import)."""
+    if isinstance(obj, str):
+        return _quote(obj)
+    if obj is True:
+        return "true"
+    if obj is False:
+        return "false"
+    if obj is None:
+        return "null"
+    if isinstance(obj, (int, float)):
+        return repr(obj)
+    if isinstance(obj, dict):
+        return "{" + ",".join(f"{_quote(str(k))}:{dumps(v)}" for k, v in obj.items()) + "}"
+    if isinstance(obj, (list, tuple)):
+        return "[" + ",".join(dumps(v) for v in obj) + "]"
+    raise TypeError(f"cannot encode {type(obj).__name__}")
+
+
 def write_json(path: str, doc: dict) -> None:
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w") as f:
-        json.dump(doc, f)
+        f.write(dumps(doc))
     os.replace(tmp, path)
+
+
+def read_json(path: str) -> dict:
+    import json
+    with open(path) as f:
+        return json.load(f)
 
 
 def mount_rootfs(rootfs: dict) -> None:
@@ -76,6 +101,7 @@ def mount_rootfs(rootfs: dict) -> None:
         lowers = [os.path.relpath(p, base) for p in lowers]
     try:
         opts = f"lowerdir={':'.join(reversed(lowers))},upperdir={rootfs['upper']},workdir={rootfs['work']}"
+        from engine.runtime import linux
         linux.mount("overlay", target, "overlay", 0, opts)
     finally:
         os.chdir(cwd)
@@ -84,6 +110,7 @@ def mount_rootfs(rootfs: dict) -> None:
 def unmount_rootfs(rootfs: dict) -> None:
     target = rootfs["target"]
     if os.path.ismount(target):
+        from engine.runtime import linux
         try:
             linux.umount2(target, linux.MNT_DETACH)
         except OSError:
@@ -91,33 +118,39 @@ def unmount_rootfs(rootfs: dict) -> None:
 
 
 class Monitor:
-    def __init__(self, cdir: str, status_fd: int, attach: list[int]) -> None:
+    def __init__(self, cdir: str, status_fd: int, attach: list[int], loaded: dict | None = None) -> None:
         self.cdir = cdir
-        with open(os.path.join(cdir, "monitor.json")) as f:
-            self.opts = json.load(f)
-        with open(os.path.join(cdir, "config.json")) as f:
-            self.spec = json.load(f)
+        if loaded is not None:  # handed over by launch() through a marshal file: no json import
+            self.opts, self.spec, self.state = loaded["opts"], loaded["spec"], loaded["state"]
+        else:
+            self.opts = read_json(os.path.join(cdir, "monitor.json"))
+            self.spec = read_json(os.path.join(cdir, "config.json"))
+            try:
+                self.state = read_json(os.path.join(cdir, "state.json"))
+            except (OSError, ValueError):
+                self.state = {}
         self.status_fd = status_fd
         self.attach_in, self.attach_out, self.attach_err = (attach + [-1, -1, -1])[:3]
         self.state_path = os.path.join(cdir, "state.json")
         self.log = open(os.path.join(cdir, "log.jsonl"), "ab", buffering=0)
-        self.state: dict = {}
-        try:
-            with open(self.state_path) as f:
-                self.state = json.load(f)
-        except (OSError, ValueError):
-            pass
         self.state.update(monitor_pid=os.getpid(), monitor_start=proc_start_time(os.getpid()))
-        self.cgroup = cgroups.Cgroup(self.opts["cgroup"]) if self.opts.get("cgroup") else None
+        self._cgroup = None
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.stop_requested = False
+
+    @property
+    def cgroup(self):  # type: ignore[no-untyped-def]
+        if self._cgroup is None and self.opts.get("cgroup"):
+            from engine.runtime import cgroups
+            self._cgroup = cgroups.Cgroup(self.opts["cgroup"])
+        return self._cgroup
 
     # -- status ---------------------------------------------------------------------------------
     def report(self, doc: dict) -> None:
         if self.status_fd < 0:
             return
         try:
-            os.write(self.status_fd, (json.dumps(doc) + "\n").encode())
+            os.write(self.status_fd, (dumps(doc) + "\n").encode())
         except OSError:
             self.status_fd = -1
 
@@ -224,6 +257,7 @@ class Monitor:
     def runtime_error(self) -> str:
         try:
             with open(os.path.join(self.cdir, "runtime.log")) as f:
+                import json
                 lines = [json.loads(line) for line in f if line.strip()]
             errs = [entry.get("msg", "") for entry in lines if entry.get("level") == "error"]
             return errs[-1] if errs else "runtime failed"
@@ -326,12 +360,12 @@ class Monitor:
             text = line.decode("utf-8", "replace")
             if not (last_partial and i == len(lines) - 1):
                 text += "\n"
-            out.append(json.dumps({"log": text, "stream": stream, "time": ts}))
+            out.append(f'{{"log":{_quote(text)},"stream":"{stream}","time":"{ts}"}}')
         self.log.write(("\n".join(out) + "\n").encode())
 
     def write_log(self, stream: str, data: bytes, final: bool = False) -> None:
-        self.log.write((json.dumps({"log": data.decode("utf-8", "replace"), "stream": stream,
-                                    "time": now_rfc3339()}) + "\n").encode())
+        text = data.decode("utf-8", "replace")
+        self.log.write(f'{{"log":{_quote(text)},"stream":"{stream}","time":"{now_rfc3339()}"}}\n'.encode())
 
     # -- the life of the container --------------------------------------------------------------
     def should_restart(self, code: int) -> bool:
@@ -378,7 +412,9 @@ class Monitor:
         self.adopted = (pid, outs)
 
     def run(self) -> int:
-        linux.set_child_subreaper()
+        if getattr(self, "adopted", None) is None:
+            from engine.runtime import linux
+            linux.set_child_subreaper()  # (an adopted monitor kept it across exec)
         self.install_signals()
         backoff = 0.1
         adopted = getattr(self, "adopted", None)
@@ -482,7 +518,13 @@ class RuntimeStartError(Exception):
         self.code = code
 
 
-def launch(cdir: str, status_w: int, attach: list[int]) -> None:
+# Run through an import (not as a script) so the cached bytecode is used: no compile at start-up.
+PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BOOT = (f"import sys; sys.path.insert(0, {PROJECT!r}); from engine.runtime.monitor import main; "
+        f"sys.exit(main(sys.argv))")
+
+
+def launch(cdir: str, status_w: int, attach: list[int], *, exec_monitor: bool = True) -> None:
     """Start a container at fork speed, then become its monitor.
 
     The caller (the engine) forks; the grandchild sets itself up as the monitor process (new
@@ -490,6 +532,10 @@ def launch(cdir: str, status_w: int, attach: list[int]) -> None:
     init as its own child, reports ``{"pid": N}`` on ``status_w``, and only then execs the small
     monitor program with ``--adopt`` so the init stays its child. The engine reaps the middle
     process at once. Returns in the caller only.
+
+    With ``exec_monitor=False`` (a foreground ``run``, where the user waits for the exit) the forked
+    process stays the monitor without exec'ing: no interpreter start between the container's exit
+    and the CLI's return, at the cost of a larger monitor for the container's lifetime.
     """
     pid = os.fork()
     if pid:
@@ -505,6 +551,7 @@ def launch(cdir: str, status_w: int, attach: list[int]) -> None:
             signal.set_wakeup_fd(-1)
         except (ValueError, OSError):
             pass
+        from engine.runtime import linux
         linux.set_child_subreaper()
         mon = Monitor(cdir, status_w, attach)
         try:
@@ -522,6 +569,11 @@ def launch(cdir: str, status_w: int, attach: list[int]) -> None:
             os._exit(0)
         mon.mark_running(init_pid)
         mon.report({"pid": init_pid})
+        if not exec_monitor:
+            mon.adopt(init_pid, outs)
+            code = mon.run()
+            mon.report({"exit": code})
+            os._exit(0)
         keep = [status_w] + outs + [fd for fd in attach if fd >= 0]
         for fd in keep:
             os.set_inheritable(fd, True)
@@ -529,7 +581,15 @@ def launch(cdir: str, status_w: int, attach: list[int]) -> None:
         for fd in (0, 1, 2):
             if fd not in keep:
                 os.dup2(null, fd)
-        argv = [sys.executable, "-I", "-S", os.path.abspath(__file__), "--adopt", cdir, str(status_w),
+        import marshal
+        handover = os.path.join(cdir, "monitor.marshal")
+        with open(handover, "wb") as f:
+            restarts = (mon.opts.get("restart") or {}).get("Name") not in (None, "", "no")
+            # the spec is only needed again to restart; without it the monitor stays smaller
+            spec = mon.spec if restarts else {"process": {k: mon.spec["process"].get(k) for k in (
+                "terminal", "_openStdin")}}
+            marshal.dump({"opts": mon.opts, "spec": spec, "state": mon.state}, f)
+        argv = [sys.executable, "-I", "-S", "-c", BOOT, "--adopt", cdir, str(status_w),
                 str(init_pid), ",".join(map(str, outs))] + [str(fd) for fd in attach]
         os.execv(sys.executable, argv)
     except BaseException:  # noqa: BLE001 - never return into the caller's code from the child
@@ -540,7 +600,10 @@ def main(argv: list[str]) -> int:
     if len(argv) > 1 and argv[1] == "--adopt":
         cdir, status_fd, init_pid, outs = argv[2], int(argv[3]), int(argv[4]), [int(x) for x in argv[5].split(",")]
         attach = [int(a) for a in argv[6:]]
-        mon = Monitor(cdir, status_fd, attach)
+        import marshal
+        with open(os.path.join(cdir, "monitor.marshal"), "rb") as f:
+            loaded = marshal.load(f)
+        mon = Monitor(cdir, status_fd, attach, loaded)
         mon.adopt(init_pid, outs)
         code = mon.run()
         mon.report({"exit": code})
