@@ -12,6 +12,7 @@ $(PY):
 
 deps: $(PY)
 	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m compileall -q engine tui themes >/dev/null
 
 debs:
 	@if [ "$$(id -u)" = 0 ]; then \
