@@ -9,12 +9,10 @@ found; 1 for a failed management command). The CLI talks to the engine only thro
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import os
-import signal
 import sys
 from typing import Any, NoReturn
+
+# asyncio and the engine load only when a command needs them: `portside --version` stays instant.
 
 PROG = "portside"
 
@@ -299,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import commands
     from engine.errors import EngineError
     try:
-        return asyncio.run(commands.dispatch(args))
+        return commands.run(args)
     except EngineError as exc:
         code = exc.exit_code if args.func in ("run", "create", "start", "exec") else 1
         prefix = f"{PROG}: " if args.func in ("run", "create") else ""
@@ -318,5 +316,4 @@ def open_dashboard(read_only: bool = False, root: str | None = None) -> int:
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     sys.exit(main())
