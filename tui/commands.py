@@ -83,7 +83,10 @@ def container_config(args: Any) -> dict[str, Any]:
         except OSError as exc:
             raise InvalidArgument(f"open {path}: {exc.strerror.lower()}") from None
     env += args.env
-    host: dict[str, Any] = {"Binds": args.volume, "AutoRemove": args.rm, "NetworkMode": args.network,
+    # docker's CLI: `-v /path` (no source) is an anonymous volume (Config.Volumes), the rest are Binds
+    anonymous = {v: {} for v in args.volume if ":" not in v}
+    binds = [v for v in args.volume if ":" in v]
+    host: dict[str, Any] = {"Binds": binds, "AutoRemove": args.rm, "NetworkMode": args.network,
                             "Init": args.init, "ReadonlyRootfs": args.read_only, "CapAdd": args.cap_add,
                             "CapDrop": args.cap_drop}
     name, _, count = args.restart.partition(":")
@@ -116,6 +119,8 @@ def container_config(args: Any) -> dict[str, Any]:
         labels[k] = v
     config: dict[str, Any] = {"Image": args.image, "Env": env, "Tty": args.tty, "OpenStdin": args.interactive,
                               "AttachStdin": args.interactive, "Labels": labels, "HostConfig": host}
+    if anonymous:
+        config["Volumes"] = anonymous
     if args.command:
         config["Cmd"] = args.command
     if args.entrypoint is not None:
@@ -827,3 +832,26 @@ async def cmd_registry(docker: Docker, args: Any) -> int:
 
 async def cmd_not_built(docker: Docker, args: Any) -> int:
     raise EngineError(f"{args.cmd}: not built yet (networking and swarm services come with their own issues)")
+
+
+# Commands that only read state never wait on anything: they run without an event loop (asyncio
+# costs ~25 ms to import, a third of `portside ps`). Should one ever need the loop, it runs again
+# under asyncio — safe, because these commands change nothing.
+READ_ONLY = {"ps", "images", "inspect", "inspect_container", "inspect_image", "history", "version", "info",
+             "volume_ls", "volume_inspect", "port", "top"}
+
+
+def run(args: Any) -> int:
+    if args.func in READ_ONLY:
+        coro = dispatch(args)
+        try:
+            coro.send(None)
+        except StopIteration as done:
+            return int(done.value or 0)
+        except RuntimeError as exc:
+            if "event loop" not in str(exc):
+                raise
+        else:
+            coro.close()
+    import asyncio
+    return asyncio.run(dispatch(args))
