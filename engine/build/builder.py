@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import stat
 import tarfile
@@ -148,7 +149,7 @@ class Builder:
             final.image_id = self._commit(final, None, "", empty=True, key=None)
         unused = sorted(set(self.buildargs) - self.used_args)
         if unused:
-            self.say(f"[Warning] One or more build-args {unused} were not consumed")
+            self.say(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed")
         image_id = final.image_id
         if self.labels:
             cfg = copy.deepcopy(final.config)
@@ -245,6 +246,8 @@ class Builder:
             raise BuildError("base name (${...}) should not be blank", step=inst.original)
         self._base(stage, name)
         stage.config.setdefault("config", {})
+        stage.shell = list(stage.cfg.get("Shell") or DEFAULT_SHELL)  # a base image's SHELL carries over
+        stage.cmd_set = False
         triggers = stage.cfg.get("OnBuild") or []
         if triggers:
             stage.cfg["OnBuild"] = None
@@ -328,7 +331,58 @@ class Builder:
         if not path.startswith("/"):
             path = os.path.join(stage.cfg.get("WorkingDir") or "/", path)
         stage.cfg["WorkingDir"] = os.path.normpath(path)
-        self._metadata(stage, inst, f"WORKDIR {stage.cfg['WorkingDir']}")
+        text = f"/bin/sh -c #(nop) WORKDIR {stage.cfg['WorkingDir']}"
+        key = self._key(stage, text, json.dumps(stage.cfg, sort_keys=True))
+        hit = self._lookup(key)
+        if hit:
+            self._use_cache(stage, hit)
+            return
+        layer = self._workdir_layer(stage, stage.cfg["WorkingDir"])
+        stage.image_id = self._commit(stage, layer, text, empty=layer is None, key=key)
+
+    def _workdir_layer(self, stage: Stage, path: str) -> tuple[str, int] | None:
+        """A layer creating the missing directories of ``path`` (owned by the current USER), or None."""
+        if path == "/":
+            return None
+        view = self._mount_view(stage.image_id)
+        try:
+            resolved = _resolve_in_root(view, path)
+            missing: list[str] = []
+            parts = [p for p in resolved.split("/") if p]
+            for i in range(len(parts)):
+                rel = "/".join(parts[:i + 1])
+                if not os.path.lexists(os.path.join(view, rel)):
+                    missing.append(rel)
+                elif missing:
+                    break
+            if not missing:
+                return None
+            uid = gid = 0
+            user = stage.cfg.get("User") or ""
+            if user:
+                from ..runtime.spec import lookup_user
+                try:
+                    uid, gid, _ = lookup_user(user, self._layer_dirs(stage))
+                except InvalidArgument:
+                    uid = gid = 0
+            buf = io.BytesIO()
+            now = int(time.time())
+            with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+                for i in range(len(parts)):
+                    rel = "/".join(parts[:i + 1])
+                    ti = tarfile.TarInfo(rel)
+                    ti.type = tarfile.DIRTYPE
+                    if rel in missing:
+                        ti.mode, ti.uid, ti.gid, ti.mtime = 0o755, uid, gid, now
+                    else:
+                        st = os.lstat(os.path.join(view, rel))
+                        ti.mode, ti.uid, ti.gid, ti.mtime = (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
+                                                             int(st.st_mtime))
+                    tf.addfile(ti)
+            buf.seek(0)
+            return self.engine.blobs.put_stream(buf)
+        finally:
+            self._release_view(view)
 
     def op_stopsignal(self, stage: Stage, inst: dfp.Instruction) -> None:
         from ..containers import parse_signal
@@ -428,7 +482,6 @@ class Builder:
         self.engine.register_image(digest, parent=stage.image_id, intermediate=True)
         if key:
             self.engine.state.cache_put(key, digest)
-        self.cache_broken = True if not self.nocache else True
         self.say(f" ---> {digest[7:19]}")
         return digest
 
@@ -441,13 +494,12 @@ class Builder:
 
     def _copy(self, stage: Stage, inst: dfp.Instruction, add: bool) -> None:
         env = stage.expansion_env()
-        args = [dfp.expand(a, env) for a in inst.args] if not inst.json_form else [dfp.expand(a, env)
-                                                                                 for a in inst.args]
+        args = [dfp.expand(a, env) for a in inst.args]
         if len(args) < 2:
             raise BuildError(f"{inst.cmd} requires at least two arguments", step=inst.original)
         sources, dest = args[:-1], args[-1]
         workdir = stage.cfg.get("WorkingDir") or "/"
-        dest_abs = dest if dest.startswith("/") else os.path.join(workdir, dest)
+        dest_abs = os.path.normpath(dest if dest.startswith("/") else os.path.join(workdir, dest))
         dest_is_dir = dest.endswith("/") or dest.endswith("/.") or dest in (".", "") or len(sources) > 1
         uid = gid = None
         chown = inst.flags.get("chown")
@@ -463,21 +515,22 @@ class Builder:
                 except InvalidArgument as exc:
                     raise BuildError(str(exc), step=inst.original) from None
         chmod = inst.flags.get("chmod")
-        mode = int(chmod, 8) if chmod else None
-        # collect (host path, path in layer) entries and the checksum of what they hold
+        try:
+            mode = int(chmod, 8) if chmod else None
+        except ValueError:
+            raise BuildError(f"invalid chmod parameter: {chmod}", step=inst.original) from None
+        # what the sources are, and the checksum of what they hold (the destination depends only on the
+        # parent image, which is part of the cache key)
         root = self.context
         from_ref = inst.flags.get("from")
         if from_ref:
             root = self._stage_root(from_ref, inst)
-        entries: list[tuple[str, str]] = []
         digest = hashlib.sha256()
-        extract: list[tuple[str, str]] = []
-        urls: list[tuple[str, str]] = []
+        items: list[tuple[str, str, list[str]]] = []   # (kind, host path, walked entries)
+        url_srcs: list[str] = []
         for src in sources:
             if add and urllib.parse.urlparse(src).scheme in ("http", "https"):
-                name = os.path.basename(urllib.parse.urlparse(src).path) or "download"
-                target = os.path.join(dest_abs, name) if dest_is_dir else dest_abs
-                urls.append((src, target))
+                url_srcs.append(src)
                 digest.update(f"url:{src}\n".encode())
                 continue
             matches = self._glob(root, src, from_ref is None)
@@ -485,31 +538,60 @@ class Builder:
                 raise BuildError(f"COPY failed: file not found in build context or excluded by .dockerignore: "
                                  f"stat {src}: file does not exist" if from_ref is None else
                                  f"COPY failed: stat {src}: file does not exist", step=inst.original)
+            if len(matches) > 1:
+                dest_is_dir = True
             for host in matches:
                 st = os.stat(host)
                 if add and stat.S_ISREG(st.st_mode) and _is_archive(host):
-                    extract.append((host, dest_abs))
+                    items.append(("archive", host, []))
                     _hash_path(digest, host, "archive", None)
-                    continue
-                if stat.S_ISDIR(st.st_mode):
-                    target = dest_abs
-                    for rel in self._walk(host, from_ref is None, root):
-                        entries.append((os.path.join(host, rel), os.path.join(target, rel)))
+                elif stat.S_ISDIR(st.st_mode):
+                    walked = self._walk(host, from_ref is None, root)
+                    items.append(("dir", host, walked))
+                    _hash_path(digest, host, "dir:.", None)
+                    for rel in walked:
+                        _hash_path(digest, os.path.join(host, rel), "dir:" + rel, None)
                 else:
-                    target = os.path.join(dest_abs, os.path.basename(host)) if dest_is_dir or (
-                        len(matches) > 1) else dest_abs
-                    entries.append((host, target))
-        for host, target in entries:
-            _hash_path(digest, host, target, self.context)
+                    items.append(("file", host, []))
+                    _hash_path(digest, host, "file:" + os.path.basename(host), None)
         text = f"{inst.cmd} " + " ".join(f"--{k}={v}" for k, v in sorted(inst.flags.items()) if k != "from") + \
             f" {' '.join(sources)} {dest}"
         created_by = f"/bin/sh -c #(nop) {text.strip()}"
-        key = self._key(stage, created_by, digest.hexdigest() + f"{uid}:{gid}:{mode}")
-        hit = self._lookup(key) if not urls else None
+        key = self._key(stage, created_by, digest.hexdigest() + f"{uid}:{gid}:{mode}:{dest_is_dir}")
+        hit = self._lookup(key) if not url_srcs else None
         if hit:
             self._use_cache(stage, hit)
             return
-        layer = self._write_copy_layer(entries, extract, urls, uid, gid, mode, dest_abs if dest_is_dir else None)
+        view = self._mount_view(stage.image_id)
+        try:
+            # the destination as the image sees it: symlinked parents followed, an existing directory
+            # receives files rather than being replaced by them
+            dest_abs = _resolve_in_root(view, dest_abs)
+            if os.path.isdir(view + dest_abs) and not os.path.islink(view + dest_abs):
+                dest_is_dir = True
+            entries: list[tuple[str, str]] = []
+            extract: list[tuple[str, str]] = []
+            urls: list[tuple[str, str]] = []
+            dir_modes: list[int] = []
+            for src in url_srcs:
+                name = os.path.basename(urllib.parse.urlparse(src).path) or "download"
+                urls.append((src, os.path.join(dest_abs, name) if dest_is_dir else dest_abs))
+            for kind, host, walked in items:
+                if kind == "archive":
+                    extract.append((host, dest_abs))
+                elif kind == "dir":
+                    dir_modes.append(stat.S_IMODE(os.stat(host).st_mode))
+                    for rel in walked:
+                        entries.append((os.path.join(host, rel), os.path.join(dest_abs, rel)))
+                else:
+                    entries.append((host, os.path.join(dest_abs, os.path.basename(host)) if dest_is_dir
+                                    else dest_abs))
+            into_dir = dest_is_dir or bool(dir_modes) or bool(extract)
+            new_dir_mode = dir_modes[0] if len(dir_modes) == 1 and not dest_is_dir else 0o755
+            layer = self._write_copy_layer(entries, extract, urls, uid, gid, mode,
+                                           dest_abs if into_dir else None, view, new_dir_mode)
+        finally:
+            self._release_view(view)
         stage.image_id = self._commit(stage, layer, created_by, empty=False, key=key)
 
     def _glob(self, root: str, pattern: str, in_context: bool) -> list[str]:
@@ -548,30 +630,45 @@ class Builder:
 
     def _write_copy_layer(self, entries: list[tuple[str, str]], extract: list[tuple[str, str]],
                           urls: list[tuple[str, str]], uid: int | None, gid: int | None, mode: int | None,
-                          dest_dir: str | None) -> tuple[str, int]:
+                          dest_dir: str | None, view: str, new_dir_mode: int = 0o755) -> tuple[str, int]:
+        """A layer tar of the copied paths. ``view`` is the parent image's filesystem: directories the copy
+        only passes through (parents, an existing destination directory) keep the metadata they have there
+        instead of being reset; missing ones are created root-owned 0755 (the destination directory itself
+        gets ``--chown`` and, for a directory source, that directory's mode)."""
         tmpdir = tempfile.mkdtemp(prefix="copy-", dir=self.engine.paths.tmp)
         try:
+            tree = os.path.join(tmpdir, "tree")
+            os.makedirs(tree)
+            copied: set[str] = set()
             # a staging tree: it gives directories their parents and archives their contents
             for host, target in entries:
-                dst = os.path.join(tmpdir, "tree", target.lstrip("/"))
+                rel = target.lstrip("/")
+                dst = os.path.join(tree, rel)
                 os.makedirs(os.path.dirname(dst), exist_ok=True)
                 st = os.lstat(host)
-                if stat.S_ISDIR(st.st_mode) and not os.path.islink(host):
+                if stat.S_ISDIR(st.st_mode):
                     os.makedirs(dst, exist_ok=True)
                     os.chmod(dst, stat.S_IMODE(st.st_mode))
-                elif os.path.islink(host):
+                elif stat.S_ISLNK(st.st_mode):
                     if os.path.lexists(dst):
                         os.unlink(dst)
                     os.symlink(os.readlink(host), dst)
                 else:
+                    if os.path.lexists(dst) and not os.path.isdir(dst):
+                        os.unlink(dst)
                     shutil.copy2(host, dst)
+                copied.add(rel)
             for host, target in extract:
-                dst = os.path.join(tmpdir, "tree", target.lstrip("/"))
+                dst = os.path.join(tree, target.lstrip("/"))
                 os.makedirs(dst, exist_ok=True)
                 with tarfile.open(host, "r:*") as tf:
                     tf.extractall(dst, filter="tar")
+                for dirpath, dirnames, filenames in os.walk(dst):
+                    for name in dirnames + filenames:
+                        copied.add(os.path.relpath(os.path.join(dirpath, name), tree))
             for url, target in urls:
-                dst = os.path.join(tmpdir, "tree", target.lstrip("/"))
+                rel = target.lstrip("/")
+                dst = os.path.join(tree, rel)
                 os.makedirs(os.path.dirname(dst), exist_ok=True)
                 try:
                     with urllib.request.urlopen(url, timeout=60) as resp, open(dst, "wb") as f:
@@ -584,12 +681,10 @@ class Builder:
                     import email.utils
                     ts = email.utils.parsedate_to_datetime(lm).timestamp()
                     os.utime(dst, (ts, ts))
-            tree = os.path.join(tmpdir, "tree")
-            os.makedirs(tree, exist_ok=True)
-            if dest_dir:
-                os.makedirs(os.path.join(tree, dest_dir.lstrip("/")), exist_ok=True)
-            touched = {t.lstrip("/") for _h, t in entries} | {t.lstrip("/") for _u, t in urls}
-            roots = sorted(os.listdir(tree))
+                copied.add(rel)
+            dest_rel = dest_dir.strip("/") if dest_dir else None
+            if dest_rel:
+                os.makedirs(os.path.join(tree, dest_rel), exist_ok=True)
             out_path = os.path.join(tmpdir, "layer.tar")
             with open(out_path, "wb") as out:
                 with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tf:
@@ -600,21 +695,33 @@ class Builder:
                             rel = os.path.relpath(host, tree)
                             ti = tf.gettarinfo(host, arcname=rel)
                             ti.uname = ti.gname = ""
-                            copied = rel in touched or any(rel.startswith(t + "/") for t in touched) or bool(extract)
-                            if uid is not None and copied:
-                                ti.uid, ti.gid = uid, gid if gid is not None else uid
-                            elif not copied:
-                                ti.uid = ti.gid = 0
-                                ti.mode = 0o755
-                                ti.mtime = 0
-                            if mode is not None and copied and not ti.issym():
-                                ti.mode = mode
+                            if rel in copied:
+                                if uid is not None:
+                                    ti.uid, ti.gid = uid, gid if gid is not None else uid
+                                if mode is not None and not ti.issym():
+                                    ti.mode = mode
+                            else:
+                                try:
+                                    existing = os.lstat(os.path.join(view, rel))
+                                except OSError:
+                                    existing = None
+                                if existing is not None and stat.S_ISDIR(existing.st_mode):
+                                    ti.uid, ti.gid = existing.st_uid, existing.st_gid
+                                    ti.mode = stat.S_IMODE(existing.st_mode)
+                                    ti.mtime = int(existing.st_mtime)
+                                elif rel == dest_rel:
+                                    ti.uid = uid if uid is not None else 0
+                                    ti.gid = (gid if gid is not None else uid) if uid is not None else 0
+                                    ti.mode = mode if mode is not None else new_dir_mode
+                                else:
+                                    ti.uid = ti.gid = 0
+                                    ti.mode = 0o755
+                                    ti.mtime = 0
                             if ti.isreg():
                                 with open(host, "rb") as f:
                                     tf.addfile(ti, f)
                             else:
                                 tf.addfile(ti)
-            del roots
             with open(out_path, "rb") as f:
                 return self.engine.blobs.put_stream(f)
         finally:
@@ -638,14 +745,27 @@ class Builder:
             except ImageNotFound:
                 raise BuildError(f"COPY --from: no stage or image named {ref} (pulling is not built yet)",
                                  step=inst.original) from None
+        return self._mount_view(image_id, prefix="from-")
+
+    def _release_view(self, path: str) -> None:
+        if path in self._mounts:
+            self._mounts.remove(path)
+        self._umount(path)
+
+    def _mount_view(self, image_id: str, prefix: str = "view-") -> str:
+        """Mount a read-only merged view of an image's layers under <root>/tmp; unmounted by
+        :meth:`_release_view` or at the end of the build."""
         dirs = self.engine.unpack_image(image_id) if image_id else []
-        target = tempfile.mkdtemp(prefix="from-", dir=self.engine.paths.tmp)
+        target = tempfile.mkdtemp(prefix=prefix, dir=self.engine.paths.tmp)
+        self._mounts.append(target)
         if not dirs:
             return target
         if layers_mod.overlay_supported():
             from ..runtime import linux
             if len(dirs) == 1:
-                linux.mount(dirs[0], target, None, linux.MS_BIND | linux.MS_RDONLY, None)
+                linux.mount(dirs[0], target, None, linux.MS_BIND, None)
+                # a bind mount ignores MS_RDONLY until it is remounted: the layer must never be written
+                linux.mount("none", target, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY, None)
             else:
                 cwd = os.getcwd()
                 os.chdir(self.engine.paths.layers)
@@ -654,19 +774,23 @@ class Builder:
                     linux.mount("overlay", target, "overlay", linux.MS_RDONLY, f"lowerdir={lowers}")
                 finally:
                     os.chdir(cwd)
-            self._mounts.append(target)
         else:
             layers_mod.apply_rootfs_copy(dirs, target)
-            self._mounts.append(target)
         return target
 
     def _umount(self, path: str) -> None:
+        # os.path.ismount misses a bind mount from the same file system, and rmtree through a mount
+        # would delete an unpacked layer: unmount whatever is there, then delete only if nothing is
         from ..runtime import linux
-        if os.path.ismount(path):
+        for _ in range(8):
+            if not _is_mountpoint(path):
+                break
             try:
                 linux.umount2(path, linux.MNT_DETACH)
             except OSError:
-                pass
+                break
+        if _is_mountpoint(path):
+            return
         shutil.rmtree(path, ignore_errors=True)
 
     # -- RUN ------------------------------------------------------------------------------------
@@ -805,6 +929,47 @@ def _dump(doc: dict[str, Any]) -> bytes:
 def _arch() -> str:
     from ..engine import host_arch
     return host_arch()
+
+
+def _is_mountpoint(path: str) -> bool:
+    real = os.path.realpath(path)
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                mp = line.split()[4]
+                if "\\" in mp:
+                    mp = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), mp)
+                if mp == real:
+                    return True
+    except OSError:
+        return os.path.ismount(path)
+    return False
+
+
+def _resolve_in_root(root: str, path: str) -> str:
+    """``path`` (absolute, inside the image) with symlinks resolved as if ``root`` were ``/``. Parents
+    are always followed; the last component only when it leads to a directory."""
+    parts = [p for p in path.split("/") if p and p != "."]
+    resolved: list[str] = []
+    hops = 0
+    while parts:
+        name = parts.pop(0)
+        if name == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        host = os.path.join(root, *resolved, name)
+        if os.path.islink(host) and hops < 40:
+            hops += 1
+            target = os.readlink(host)
+            base = [] if target.startswith("/") else list(resolved)
+            candidate = "/" + "/".join(base + [p for p in target.split("/") if p])
+            if parts or os.path.isdir(os.path.join(root, _resolve_in_root(root, candidate).lstrip("/"))):
+                resolved = base
+                parts = [p for p in target.split("/") if p and p != "."] + parts
+                continue
+        resolved.append(name)
+    return "/" + "/".join(resolved)
 
 
 def _is_archive(path: str) -> bool:

@@ -1,0 +1,136 @@
+"""Fixtures for the integration tests: real containers, as root, in a fresh data root per test.
+
+``root``        a fresh PORTSIDE_ROOT; teardown force-removes every container, unmounts what is left
+                under it and deletes it.
+``busybox_tar`` (session) a rootfs tar made from the host's static /bin/busybox.
+``cli``         runs ``python -m tui.cli …`` against ``root``; returns the CompletedProcess.
+``imported``    ``busybox_tar`` imported as ``busybox`` into ``root``; returns the image id.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Callable, Iterator
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUSYBOX = "/bin/busybox"
+
+PASSWD = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n" \
+         "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
+GROUP = "root:x:0:\napp:x:1000:\nnogroup:x:65534:\n"
+
+
+def mounts_under(path: str) -> list[str]:
+    """Mount points at or below ``path`` (from /proc/self/mountinfo), deepest first."""
+    path = os.path.realpath(path)
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            mp = line.split()[4].replace("\\040", " ")
+            if mp == path or mp.startswith(path + "/"):
+                found.append(mp)
+    return sorted(found, key=len, reverse=True)
+
+
+def busybox_applets() -> list[str]:
+    out = subprocess.run([BUSYBOX, "--list-full"], capture_output=True, text=True, check=True).stdout
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def make_busybox_tar(path: str) -> None:
+    with tarfile.open(path, "w") as tar:
+        def add_dir(name: str, mode: int = 0o755) -> None:
+            info = tarfile.TarInfo(name)
+            info.type = tarfile.DIRTYPE
+            info.mode = mode
+            tar.addfile(info)
+
+        def add_file(name: str, data: bytes, mode: int = 0o644) -> None:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = mode
+            tar.addfile(info, io.BytesIO(data))
+
+        for d in ("bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "root", "home", "home/app", "proc", "sys",
+                  "dev", "var", "run"):
+            add_dir(d)
+        add_dir("tmp", 0o1777)
+        with open(BUSYBOX, "rb") as f:
+            add_file("bin/busybox", f.read(), 0o755)
+        seen = {"bin/busybox"}
+        for applet in busybox_applets():
+            rel = applet.lstrip("/")
+            if rel in seen:
+                continue
+            seen.add(rel)
+            info = tarfile.TarInfo(rel)
+            info.type = tarfile.SYMTYPE
+            info.linkname = "/bin/busybox"
+            tar.addfile(info)
+        add_file("etc/passwd", PASSWD.encode())
+        add_file("etc/group", GROUP.encode())
+
+
+@pytest.fixture(scope="session")
+def busybox_tar(tmp_path_factory: pytest.TempPathFactory) -> str:
+    if not os.path.exists(BUSYBOX):
+        pytest.skip("needs a static /bin/busybox (busybox-static)")
+    path = str(tmp_path_factory.mktemp("busybox") / "rootfs.tar")
+    make_busybox_tar(path)
+    return path
+
+
+def run_cli(root: str, *args: str, timeout: float = 60, input: bytes | str | None = None,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = dict(os.environ, PORTSIDE_ROOT=root)
+    full_env.pop("DOCKER_HOST", None)
+    if env:
+        full_env.update(env)
+    text_input = input if isinstance(input, str) or input is None else None
+    if isinstance(input, bytes):
+        proc = subprocess.run([sys.executable, "-m", "tui.cli", *args], env=full_env, cwd=REPO, input=input,
+                              capture_output=True, timeout=timeout)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.decode(errors="replace"),
+                                           proc.stderr.decode(errors="replace"))
+    return subprocess.run([sys.executable, "-m", "tui.cli", *args], env=full_env, cwd=REPO, input=text_input,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def root() -> Iterator[str]:
+    base = tempfile.mkdtemp(prefix="portside-it-")
+    try:
+        yield base
+    finally:
+        try:
+            ids = run_cli(base, "ps", "-aq", "--no-trunc", timeout=30).stdout.split()
+            if ids:
+                run_cli(base, "rm", "-f", *ids, timeout=60)
+        except Exception:  # noqa: BLE001 - teardown must go on
+            pass
+        for mp in mounts_under(base):
+            subprocess.run(["umount", "-l", mp], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def cli(root: str) -> Callable[..., subprocess.CompletedProcess[str]]:
+    def call(*args: str, timeout: float = 60, input: bytes | str | None = None,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return run_cli(root, *args, timeout=timeout, input=input, env=env)
+    return call
+
+
+@pytest.fixture
+def imported(cli: Callable[..., subprocess.CompletedProcess[str]], busybox_tar: str) -> str:
+    proc = cli("import", busybox_tar, "busybox")
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
