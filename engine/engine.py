@@ -23,20 +23,7 @@ from .errors import Conflict, EngineError, ImageNotFound, InvalidArgument, NotFo
 from .images import layers as layers_mod
 from .images.store import BlobStore
 from .state import State
-
-
-def rfc3339(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int((ts % 1) * 1e9):09d}Z"
-
-
-def parse_rfc3339(text: str) -> float:
-    import calendar
-    if not text or text.startswith("0001"):
-        return 0.0
-    main, _, frac = text.rstrip("Z").partition(".")
-    base = calendar.timegm(time.strptime(main[:19], "%Y-%m-%dT%H:%M:%S"))
-    digits = "".join(c for c in frac if c.isdigit())
-    return base + (float("0." + digits) if digits else 0.0)
+from .units import parse_rfc3339, rfc3339  # noqa: F401 (rfc3339 is re-exported)
 
 
 class Engine(ContainersMixin, VolumesMixin):

@@ -16,9 +16,11 @@ from collections.abc import AsyncIterator
 from typing import IO, Any
 
 from ..errors import EngineError
+from ..units import bytes_size, human_duration, human_size, parse_since, ram_in_bytes, since
 from .transport import BaseTransport, LocalTransport
 
-__all__ = ["Docker", "DockerContainer", "LocalTransport", "BaseTransport", "EngineError"]
+__all__ = ["Docker", "DockerContainer", "LocalTransport", "BaseTransport", "EngineError", "bytes_size",
+           "human_duration", "human_size", "parse_since", "ram_in_bytes", "since"]
 
 
 class Docker:
