@@ -104,6 +104,14 @@ class ContainersMixin:
                     return st  # orphaned but still running: stop/kill still reach it by pid
                 st = dict(st, status="exited", pid=0, exit_code=st.get("exit_code") or 255 if st.get(
                     "status") == "running" else st.get("exit_code", 0))
+                if not st.get("finished_at") or st["finished_at"].startswith("0001"):
+                    # record the end once, so "Exited (255) 3 minutes ago" keeps its time
+                    st["finished_at"] = rfc3339_now()
+                    from .runtime.monitor import write_json
+                    try:
+                        write_json(os.path.join(self.paths.container(cid), "state.json"), dict(st, monitor_pid=0))
+                    except OSError:
+                        pass
         return st
 
     def container_status(self: Engine, cid: str) -> str:
@@ -575,7 +583,8 @@ class ContainersMixin:
         status = self.container_status(cid)
         if status in ("running", "restarting"):
             if not force:
-                raise Conflict(f"cannot remove container \"{name_or_id}\": container is {status}: stop the container "
+                cname = (self.state.container(cid) or {}).get("Name") or "/" + name_or_id
+                raise Conflict(f"cannot remove container \"{cname}\": container is {status}: stop the container "
                                f"before removing or force remove")
             await self.container_kill(cid, "SIGKILL") if status == "running" else await self.container_stop(cid, 0)
             await self._wait_stopped(cid, 10)
@@ -590,6 +599,13 @@ class ContainersMixin:
                     c.destroy()
                 except Exception:  # noqa: BLE001
                     pass
+        runtime = doc.get("HostConfig", {}).get("Runtime") or "native"
+        if runtime not in ("native", "portside") and shutil.which(runtime):
+            # a monitor killed before its `runc delete`: the runtime's state dir and its cgroups in the
+            # hierarchies we do not manage (name=systemd, unified) are left for us
+            subprocess.run([runtime, "--root", os.path.join(self.paths.root, "runtime", os.path.basename(runtime)),
+                            "delete", "-f", cid], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
         cleanup.remove_container_files(self.paths.root, cid, volumes=v)
         for q in list(self._subscribers):
             q.put_nowait({"Type": "container", "Action": "destroy", "Actor": {"ID": cid, "Attributes": {}},

@@ -209,7 +209,13 @@ class Monitor:
         return pid, outs
 
     def start_oci_runtime(self, stdin: int, stdout: int, stderr: int) -> int:
-        """Run the same config.json with an OCI runtime CLI (``runc run``), in the foreground."""
+        """Run the same config.json with an OCI runtime CLI: ``runc create`` then ``runc start``.
+
+        Not ``runc run``: that deletes the cgroup the moment the init exits, before the OOM count can be
+        read. After ``create`` the init is re-parented to this monitor (a child subreaper), so the
+        monitor waits for it itself and runs ``runc delete`` once it has read the cgroup (:meth:`oci_delete`).
+        """
+        import subprocess
         runtime = self.opts["runtime"]
         cid = self.opts["id"]
         state_root = os.path.join(self.opts["root"], "runtime", os.path.basename(runtime))
@@ -219,9 +225,12 @@ class Monitor:
             os.unlink(pidfile)
         except FileNotFoundError:
             pass
-        import subprocess
-        subprocess.run([runtime, "--root", state_root, "delete", "-f", cid],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.oci_delete()
+        base = [runtime, "--root", state_root, "--log", os.path.join(self.cdir, "runtime.log"), "--log-format", "json"]
+        if self.spec["process"].get("terminal"):
+            # `create` wants a console socket for a terminal; `runc run` in the foreground proxies its own
+            # pty to ours instead (its cgroup goes when it exits, so -t containers get no OOM flag)
+            return self._oci_run_foreground(base, pidfile, cid, stdin, stdout, stderr)
         err_r, err_w = os.pipe()
         pid = os.fork()
         if pid == 0:
@@ -230,14 +239,51 @@ class Monitor:
             os.dup2(stderr, 2)
             os.dup2(err_w, 3)
             try:
-                os.execvp(runtime, [runtime, "--root", state_root, "--log", os.path.join(self.cdir, "runtime.log"),
-                                    "--log-format", "json", "run", "--bundle", self.cdir, "--pid-file", pidfile,
-                                    "--preserve-fds", "0", cid])
+                os.execvp(runtime, base + ["create", "--bundle", self.cdir, "--pid-file", pidfile, cid])
             except OSError as exc:
                 os.write(3, f"{runtime}: {exc.strerror}".encode())
             os._exit(127)
         os.close(err_w)
-        # wait until the runtime wrote the pid file (the container started) or exited
+        _, status = os.waitpid(pid, 0)
+        msg = os.read(err_r, 4096).decode(errors="replace").strip()
+        os.close(err_r)
+        if status != 0 or not os.path.exists(pidfile):
+            self.oci_delete()
+            raise RuntimeStartError(msg or self.runtime_error(), os.waitstatus_to_exitcode(status))
+        with open(pidfile) as f:
+            init_pid = int(f.read().strip() or 0)
+        started = subprocess.run(base + ["start", cid], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        if started.returncode != 0:
+            self.oci_delete()
+            try:
+                os.waitpid(init_pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            raise RuntimeStartError(self.runtime_error(), started.returncode)
+        from engine.runtime import cgroups
+        self.oci_cgroup = cgroups.Cgroup(self.spec.get("linux", {}).get("cgroupsPath") or f"portside/{cid}")
+        self.runtime_pid = 0
+        self.init_pid = init_pid
+        return init_pid
+
+    def _oci_run_foreground(self, base: list[str], pidfile: str, cid: str, stdin: int, stdout: int,
+                            stderr: int) -> int:
+        """``runc run``: returns the runtime's pid (waited for by :meth:`pump`); the init's is in ``init_pid``."""
+        err_r, err_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.dup2(stdin, 0)
+            os.dup2(stdout, 1)
+            os.dup2(stderr, 2)
+            os.dup2(err_w, 3)
+            try:
+                os.execvp(base[0], base + ["run", "--bundle", self.cdir, "--pid-file", pidfile, "--preserve-fds", "0",
+                                           cid])
+            except OSError as exc:
+                os.write(3, f"{base[0]}: {exc.strerror}".encode())
+            os._exit(127)
+        os.close(err_w)
         deadline = time.monotonic() + 30
         while not os.path.exists(pidfile):
             done, status = os.waitpid(pid, os.WNOHANG)
@@ -249,10 +295,20 @@ class Monitor:
                 break
             time.sleep(0.002)
         os.close(err_r)
+        self.oci_cgroup = None
         self.runtime_pid = pid
         with open(pidfile) as f:
             self.init_pid = int(f.read().strip() or 0)
         return pid
+
+    def oci_delete(self) -> None:
+        """``runc delete -f``: the OCI runtime's state and cgroup for this container (no-op when absent)."""
+        if self.opts.get("runtime", "native") == "native":
+            return
+        import subprocess
+        state_root = os.path.join(self.opts["root"], "runtime", os.path.basename(self.opts["runtime"]))
+        subprocess.run([self.opts["runtime"], "--root", state_root, "delete", "-f", self.opts["id"]],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def runtime_error(self) -> str:
         try:
@@ -467,6 +523,7 @@ class Monitor:
             if code < 0:
                 code = 128 - code
             oom = False
+            oci_cg = getattr(self, "oci_cgroup", None)
             if self.cgroup is not None:
                 try:
                     kills = (self.cgroup.stats().get("memory") or {}).get("oom_kill") or 0
@@ -474,6 +531,13 @@ class Monitor:
                     self.state["oom_seen"] = kills
                 except Exception:  # noqa: BLE001
                     pass
+            elif oci_cg is not None:  # the runtime's cgroup is new for each run: any kill counts
+                try:
+                    oom = bool((oci_cg.stats().get("memory") or {}).get("oom_kill"))
+                except Exception:  # noqa: BLE001
+                    pass
+                self.oci_cgroup = None
+                self.oci_delete()
             self.save(status="exited", exit_code=code, oom_killed=oom, finished_at=now_rfc3339(), pid=0)
             if not self.should_restart(code):
                 break
@@ -499,6 +563,7 @@ class Monitor:
                   exit_code=0, error="", oom_killed=False, finished_at="0001-01-01T00:00:00Z")
 
     def cleanup(self) -> None:
+        self.oci_delete()
         if self.cgroup is not None:
             try:
                 self.cgroup.kill_all(signal.SIGKILL)
