@@ -377,7 +377,8 @@ class ContainersMixin:
             f.write(resolv)
 
     # -- start ----------------------------------------------------------------------------------
-    def _bundle(self: Engine, cid: str, doc: dict[str, Any]) -> None:
+    def _bundle(self: Engine, cid: str, doc: dict[str, Any]) -> dict[str, Any]:
+        """Write the OCI bundle (config.json) and the monitor's options; returns both, as the monitor loads them."""
         from .images import layers as layers_mod
         from .runtime.spec import build_spec
         cdir = self.paths.container(cid)
@@ -402,6 +403,7 @@ class ContainersMixin:
             with open(tmp, "w") as f:
                 json.dump(content, f)
             os.replace(tmp, os.path.join(cdir, fname))
+        return {"opts": opts, "spec": spec, "state": cleanup.read_state(cdir)}
 
     async def container_start(self: Engine, name_or_id: str, *, attach: tuple[int, int, int] | None = None) -> int | None:
         """Start a container through its monitor.
@@ -417,12 +419,15 @@ class ContainersMixin:
             if attach is None:
                 raise NotModifiedStart(cid)
             raise Conflict(f"container {cid[:12]} is already running")
+        # the previous run's monitor may still be unmounting: let it finish before mounting again
+        if not await self._wait_monitor(cid, 10):
+            raise Conflict(f"container {cid[:12]} is still being cleaned up; try again")
         for stale in ("stop-requested",):
             try:
                 os.unlink(os.path.join(self.paths.container(cid), stale))
             except FileNotFoundError:
                 pass
-        self._bundle(cid, doc)
+        bundle = self._bundle(cid, doc)
         r, w = os.pipe()
         dups: list[int] = []
         attach_fds: list[int] = []
@@ -435,8 +440,12 @@ class ContainersMixin:
             attach_fds.append(d)
         try:
             if (doc["HostConfig"].get("Runtime") or "native") == "native":
-                from .runtime import monitor
-                monitor.launch(self.paths.container(cid), w, attach_fds, exec_monitor=attach is None)
+                from .runtime import monitor, native, seccomp
+                del native  # imported here so the forked monitor finds it loaded
+                profile = bundle["spec"].get("linux", {}).get("seccomp")
+                if profile:
+                    seccomp.compile_profile(profile)  # cached in this process, inherited by the fork
+                monitor.launch(self.paths.container(cid), w, attach_fds, exec_monitor=attach is None, loaded=bundle)
             else:
                 argv = [sys.executable, "-I", "-S", MONITOR, self.paths.container(cid), str(w)]
                 argv += [str(fd) for fd in attach_fds]
@@ -483,38 +492,53 @@ class ContainersMixin:
                 return False
         return False
 
+    async def _wait_pid(self: Engine, pid: int, start: int | None, timeout: float | None) -> bool:
+        """Wait for a process (not necessarily our child) to end, without blocking the loop."""
+        import asyncio
+        if not pid_alive(pid, start):
+            return True
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            return True
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[bool] = loop.create_future()
+        try:
+            if not pid_alive(pid, start):  # it may have ended before the pidfd was opened
+                return True
+            loop.add_reader(fd, lambda: done.done() or done.set_result(True))
+            try:
+                return await asyncio.wait_for(done, timeout)
+            except asyncio.TimeoutError:
+                return False
+            finally:
+                loop.remove_reader(fd)
+        finally:
+            os.close(fd)
+
     async def _wait_stopped(self: Engine, cid: str, timeout: float | None) -> bool:
-        """Wait until the monitor is done with the container (or the timeout)."""
+        """Wait until the container no longer runs and its exit is recorded (or the timeout)."""
+        import asyncio
         deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            st = self.runtime_state(cid)
+            if st.get("status") not in ("running", "restarting"):
+                return True
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            if st.get("status") == "running" and pid_alive(st.get("pid", 0), st.get("pid_start")):
+                await self._wait_pid(st["pid"], st.get("pid_start"), remaining)
+            else:  # exited, and the monitor records it within a moment; or restarting after a back-off
+                await asyncio.sleep(0.002)
+
+    async def _wait_monitor(self: Engine, cid: str, timeout: float) -> bool:
+        """Wait until the container's monitor has finished (unmounted, removed its cgroup)."""
         st = self.runtime_state(cid)
         mpid = st.get("monitor_pid", 0)
-        fd = -1
-        if mpid and pid_alive(mpid, st.get("monitor_start")):
-            try:
-                fd = os.pidfd_open(mpid)
-            except OSError:
-                fd = -1
-        try:
-            delay = 0.002
-            while True:
-                if fd >= 0:
-                    import select
-                    remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-                    ready, _, _ = select.select([fd], [], [], min(remaining, 0.05) if remaining is not None else 0.05)
-                    if ready:
-                        return True
-                if self.container_status(cid) not in ("running", "restarting") and fd < 0:
-                    return True
-                if deadline is not None and time.monotonic() >= deadline:
-                    return False
-                if fd < 0:
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 0.05)
-                else:
-                    await asyncio.sleep(0)
-        finally:
-            if fd >= 0:
-                os.close(fd)
+        if not mpid:
+            return True
+        return await self._wait_pid(mpid, st.get("monitor_start"), timeout)
 
     async def container_stop(self: Engine, name_or_id: str, t: int | None = None, signal: str | None = None) -> bool:
         """Send the stop signal, then SIGKILL when ``t`` seconds pass. False when it was not running."""
@@ -588,6 +612,7 @@ class ContainersMixin:
                                f"before removing or force remove")
             await self.container_kill(cid, "SIGKILL") if status == "running" else await self.container_stop(cid, 0)
             await self._wait_stopped(cid, 10)
+        await self._wait_monitor(cid, 10)
         doc = self.state.container(cid) or {}
         cg = doc.get("HostConfig", {}).get("_Cgroup")
         if cg:

@@ -30,6 +30,7 @@ if __name__ == "__main__" and __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 MAX_BACKOFF = 60.0
+EXEC_GRACE = 0.25  # seconds a new container may run before its monitor execs the small program
 
 
 def now_rfc3339() -> str:
@@ -136,6 +137,7 @@ class Monitor:
         self.state.update(monitor_pid=os.getpid(), monitor_start=proc_start_time(os.getpid()))
         self._cgroup = None
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.exited_status: int | None = None
         self.stop_requested = False
 
     @property
@@ -321,9 +323,15 @@ class Monitor:
             return "runtime failed"
 
     # -- output ---------------------------------------------------------------------------------
-    def pump(self, pid: int, outs: list[int]) -> int:
-        """Copy output to the log (and attach fds) until the container exits; returns its status."""
-        partial: dict[int, bytes] = {fd: b"" for fd in outs}
+    def pump(self, pid: int, outs: list[int], deadline: float | None = None) -> int | None:
+        """Copy output to the log (and attach fds) until the container exits; returns its status.
+
+        With a ``deadline`` (monotonic), returns None if the container is still running then; the
+        output fds stay open and unfinished lines stay in ``self.partial`` for whoever goes on.
+        """
+        partial = self.partial = getattr(self, "partial", None) or {}
+        for fd in outs:
+            partial.setdefault(fd, b"")
         open_fds = set(outs)
         poller = select.poll()
         for fd in outs:
@@ -341,9 +349,15 @@ class Monitor:
                     status = st
             if status is not None and not open_fds:
                 break
-            timeout = 50 if status is not None else None
+            if status is None and deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                timeout = min(int(left * 1000) + 1, 5)  # no SIGCHLD wake-up before exec: poll briefly
+            else:
+                timeout = 20 if status is not None else None
             try:
-                events = poller.poll(timeout if status is None else 20)
+                events = poller.poll(timeout)
             except InterruptedError:
                 continue
             if status is not None and not events:
@@ -398,6 +412,7 @@ class Monitor:
             if partial.get(fd):
                 self.write_log(self.stream_of[fd], partial[fd], final=True)
             os.close(fd)
+        self.partial = {}
         return status if status is not None else 0
 
     def forward(self, fd: int, data: bytes) -> None:
@@ -457,8 +472,9 @@ class Monitor:
         if self.cgroup is not None and self.opts.get("runtime", "native") == "native":
             self.cgroup.create(self.spec.get("linux", {}).get("resources") or {})
 
-    def adopt(self, pid: int, outs: list[int]) -> None:
+    def adopt(self, pid: int, outs: list[int], partial: dict[int, bytes] | None = None) -> None:
         """Take over a container started before this process exec'd (see :func:`launch`)."""
+        self.partial = dict(partial or {})
         if self.spec["process"].get("terminal"):
             self.pty_master = outs[0]
             os.set_blocking(outs[0], False)
@@ -488,8 +504,10 @@ class Monitor:
             self.init_pid = 0
             self.runtime_pid = 0
             try:
+                pre_status = None
                 if adopted is not None:
                     (pid, outs), adopted = adopted, None
+                    pre_status, self.exited_status = getattr(self, "exited_status", None), None
                 else:
                     pid, outs = self.start_once()
             except RuntimeStartError as exc:
@@ -518,7 +536,8 @@ class Monitor:
             if first:
                 self.report({"pid": init_pid})
                 first = False
-            status = self.pump(pid, outs)
+            status = pre_status if pre_status is not None else self.pump(pid, outs)
+            assert status is not None
             code = os.waitstatus_to_exitcode(status)
             if code < 0:
                 code = 128 - code
@@ -566,7 +585,8 @@ class Monitor:
         self.oci_delete()
         if self.cgroup is not None:
             try:
-                self.cgroup.kill_all(signal.SIGKILL)
+                if self.cgroup.pids():  # daemonised leftovers of the init: they go with it
+                    self.cgroup.kill_all(signal.SIGKILL)
                 self.cgroup.destroy()
             except Exception:  # noqa: BLE001
                 pass
@@ -589,7 +609,8 @@ BOOT = (f"import sys; sys.path.insert(0, {PROJECT!r}); from engine.runtime.monit
         f"sys.exit(main(sys.argv))")
 
 
-def launch(cdir: str, status_w: int, attach: list[int], *, exec_monitor: bool = True) -> None:
+def launch(cdir: str, status_w: int, attach: list[int], *, exec_monitor: bool = True,
+           loaded: dict | None = None) -> None:
     """Start a container at fork speed, then become its monitor.
 
     The caller (the engine) forks; the grandchild sets itself up as the monitor process (new
@@ -618,7 +639,7 @@ def launch(cdir: str, status_w: int, attach: list[int], *, exec_monitor: bool = 
             pass
         from engine.runtime import linux
         linux.set_child_subreaper()
-        mon = Monitor(cdir, status_w, attach)
+        mon = Monitor(cdir, status_w, attach, loaded)
         try:
             mon.prepare()
             init_pid, outs = mon.start_once()
@@ -634,11 +655,19 @@ def launch(cdir: str, status_w: int, attach: list[int], *, exec_monitor: bool = 
             os._exit(0)
         mon.mark_running(init_pid)
         mon.report({"pid": init_pid})
-        if not exec_monitor:
+        restarts = (mon.opts.get("restart") or {}).get("Name") not in (None, "", "no")
+        if not exec_monitor or not restarts:
             mon.adopt(init_pid, outs)
-            code = mon.run()
-            mon.report({"exit": code})
-            os._exit(0)
+            if exec_monitor:
+                # Most short-lived containers are done within the grace period: finish them here,
+                # without starting an interpreter. Long-lived ones get the small monitor.
+                status = mon.pump(init_pid, outs, deadline=time.monotonic() + EXEC_GRACE)
+                if status is not None:
+                    mon.exited_status = status
+            if not exec_monitor or mon.exited_status is not None:
+                code = mon.run()
+                mon.report({"exit": code})
+                os._exit(0)
         keep = [status_w] + outs + [fd for fd in attach if fd >= 0]
         for fd in keep:
             os.set_inheritable(fd, True)
@@ -653,7 +682,8 @@ def launch(cdir: str, status_w: int, attach: list[int], *, exec_monitor: bool = 
             # the spec is only needed again to restart; without it the monitor stays smaller
             spec = mon.spec if restarts else {"process": {k: mon.spec["process"].get(k) for k in (
                 "terminal", "_openStdin")}}
-            marshal.dump({"opts": mon.opts, "spec": spec, "state": mon.state}, f)
+            marshal.dump({"opts": mon.opts, "spec": spec, "state": mon.state,
+                          "partial": getattr(mon, "partial", None) or {}}, f)
         argv = [sys.executable, "-I", "-S", "-c", BOOT, "--adopt", cdir, str(status_w),
                 str(init_pid), ",".join(map(str, outs))] + [str(fd) for fd in attach]
         os.execv(sys.executable, argv)
@@ -669,7 +699,7 @@ def main(argv: list[str]) -> int:
         with open(os.path.join(cdir, "monitor.marshal"), "rb") as f:
             loaded = marshal.load(f)
         mon = Monitor(cdir, status_fd, attach, loaded)
-        mon.adopt(init_pid, outs)
+        mon.adopt(init_pid, outs, loaded.get("partial"))
         code = mon.run()
         mon.report({"exit": code})
         return 0
