@@ -94,31 +94,39 @@ class Engine(ContainersMixin, VolumesMixin):
 
     # -- image lookup ---------------------------------------------------------------------------
     def resolve_image(self, name: str) -> str:
-        """An image id (``sha256:…``) for a reference, id or unique id prefix."""
+        """An image id (``sha256:…``) for a reference, an id, or a unique id prefix.
+
+        As docker does, a name that is a tag wins over an id prefix that happens to look the same
+        (``c1`` is both a valid repository name and a hex prefix).
+        """
         if not name:
             raise InvalidArgument("invalid reference format")
         candidate = name[7:] if name.startswith("sha256:") else name
-        if all(c in "0123456789abcdef" for c in candidate) and len(candidate) >= 1:
-            if len(candidate) == 64 and self.state.image("sha256:" + candidate):
-                return "sha256:" + candidate
-            if not name.startswith("sha256:") or len(candidate) < 64:
-                ids = self.state.image_ids_with_prefix("sha256:" + candidate)
-                if len(ids) == 1:
-                    return ids[0]
-        try:
-            ref = reference.parse(name)
-        except InvalidArgument:
-            if name.startswith("sha256:"):
-                raise ImageNotFound(f"No such image: {name}") from None
-            raise
-        image_id = self.state.tag(str(ref))
-        if image_id is None and ref.digest:
-            for iid, _p, _i, doc in self.state.image_rows():
-                if f"{ref.repository}@{ref.digest}" in doc.get("RepoDigests", []):
-                    image_id = iid
-        if image_id is None:
-            raise ImageNotFound(f"No such image: {ref.familiar}", image=name)
-        return image_id
+        is_hex = len(candidate) >= 1 and all(c in "0123456789abcdef" for c in candidate)
+        if is_hex and len(candidate) == 64 and self.state.image("sha256:" + candidate):
+            return "sha256:" + candidate
+        ref = None
+        if not name.startswith("sha256:"):
+            try:
+                ref = reference.parse(name)
+            except InvalidArgument:
+                if not is_hex:
+                    raise
+        if ref is not None:
+            image_id = self.state.tag(str(ref))
+            if image_id is None and ref.digest:
+                for iid, _p, _i, doc in self.state.image_rows():
+                    if f"{ref.repository}@{ref.digest}" in doc.get("RepoDigests", []):
+                        image_id = iid
+            if image_id is not None:
+                return image_id
+        if is_hex and len(candidate) < 64:
+            ids = self.state.image_ids_with_prefix("sha256:" + candidate)
+            if len(ids) == 1:
+                return ids[0]
+        if ref is None:
+            raise ImageNotFound(f"No such image: {name}", image=name)
+        raise ImageNotFound(f"No such image: {ref.familiar}", image=name)
 
     def image_config(self, image_id: str) -> dict[str, Any]:
         return json.loads(self.blobs.get_bytes(image_id))

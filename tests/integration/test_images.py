@@ -271,3 +271,20 @@ def test_invalid_references(cli, imported, ref):
     assert "invalid reference format" in proc.stderr, proc.stderr
     assert ok(cli("ps", "-aq")) == ""
     assert image_ids(cli) == [imported]
+
+
+def test_tag_named_like_an_id_prefix_wins(cli, imported, busybox_tar):
+    """Regression: ``run c1`` ran whichever image id started with ``c1`` instead of the tag ``c1``.
+
+    Build tags such as ``c1`` or ``a2`` are valid hex prefixes; docker resolves a name as a tag first.
+    """
+    prefix = imported.split(":", 1)[1][:2]
+    other = cli("import", "--change", "CMD [\"echo\", \"tagged\"]", busybox_tar, prefix)
+    assert other.returncode == 0, other.stderr
+    assert other.stdout.strip() != imported
+    got = cli("image", "inspect", "-f", "{{.Id}}", prefix)
+    assert got.stdout.strip() == other.stdout.strip(), got
+    ran = cli("run", "--rm", prefix)
+    assert ran.stdout.strip() == "tagged", ran
+    by_id = cli("image", "inspect", "-f", "{{.Id}}", imported.split(":", 1)[1][:12])
+    assert by_id.stdout.strip() == imported
