@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 DEBS := busybox-static runc tini libseccomp2 iproute2
+# the tests also load our saved images into a real dockerd, and docker's into ours
+TEST_DEBS := docker.io
 
 .PHONY: run test deps debs bench clean
 
@@ -16,14 +18,20 @@ deps: $(PY)
 
 debs:
 	@if [ "$$(id -u)" = 0 ]; then \
-	  missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	  if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi; \
+	  missing=""; for p in $(DEBS) $(EXTRA_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then \
+	    rcd=""; if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; \
+	      chmod +x /usr/sbin/policy-rc.d; rcd=1; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	    st=$$?; [ -n "$$rcd" ] && rm -f /usr/sbin/policy-rc.d; [ $$st = 0 ] || exit $$st; \
+	  fi; \
 	fi
 
 run: deps debs
 	$(VENV)/bin/portside
 
-test: deps debs
+test: deps
+	$(MAKE) debs EXTRA_DEBS="$(TEST_DEBS)"
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: deps debs

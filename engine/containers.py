@@ -135,26 +135,20 @@ class ContainersMixin:
                                                                    finished_at=fixed.get("finished_at") or rfc3339_now()))
                 st = fixed
             if st.get("status") not in ("running", "restarting"):
-                rootfs = self.paths.container_rootfs(cid)
-                if os.path.ismount(rootfs):
-                    try:
-                        linux.umount2(rootfs, linux.MNT_DETACH)
-                    except OSError:
-                        pass
-                cg = doc.get("HostConfig", {}).get("_Cgroup")
-                if cg:
-                    from .runtime import cgroups
-                    c = cgroups.Cgroup(cg)
-                    if c.exists() and not c.pids():
-                        try:
-                            c.destroy()
-                        except Exception:  # noqa: BLE001
-                            pass
+                lock = cleanup.monitor_lock(cdir)
+                if lock is None:
+                    continue  # a live monitor (maybe starting it right now) owns its mounts and cgroup
+                try:
+                    self._release_stopped(doc)
+                finally:
+                    os.close(lock)
         # containers dirs without a row (a crash between steps)
         croot = os.path.join(self.paths.root, "containers")
         known = {c["Id"] for c in self.state.containers()}
         for name in os.listdir(croot):
             if name not in known and len(name) == 64:
+                if cleanup.creating(croot, name) or self.state.container(name):
+                    continue  # being created by another process right now, or created since `known`
                 st = cleanup.read_state(os.path.join(croot, name))
                 if st.get("monitor_pid") and pid_alive(st["monitor_pid"], st.get("monitor_start")):
                     continue
@@ -165,6 +159,25 @@ class ContainersMixin:
                     except OSError:
                         pass
                 shutil.rmtree(os.path.join(croot, name), ignore_errors=True)
+
+    def _release_stopped(self: Engine, doc: dict[str, Any]) -> None:
+        """Unmount the rootfs and remove the empty cgroup of a container no monitor owns."""
+        from .runtime import linux
+        rootfs = self.paths.container_rootfs(doc["Id"])
+        if os.path.ismount(rootfs):
+            try:
+                linux.umount2(rootfs, linux.MNT_DETACH)
+            except OSError:
+                pass
+        cg = doc.get("HostConfig", {}).get("_Cgroup")
+        if cg:
+            from .runtime import cgroups
+            c = cgroups.Cgroup(cg)
+            if c.exists() and not c.pids():
+                try:
+                    c.destroy()
+                except Exception:  # noqa: BLE001
+                    pass
 
     # -- create ---------------------------------------------------------------------------------
     async def container_create(self: Engine, config: dict[str, Any], name: str | None = None) -> dict[str, Any]:
@@ -248,6 +261,7 @@ class ContainersMixin:
         parse_signal(full_cfg["StopSignal"])
         cdir = self.paths.container(cid)
         layer_dirs = self.unpack_image(image_id)
+        creating = cleanup.creating_lock(os.path.dirname(cdir), cid)  # before the folder exists
         try:
             os.makedirs(os.path.join(cdir, "upper"), exist_ok=True)
             os.makedirs(os.path.join(cdir, "work"), exist_ok=True)
@@ -285,6 +299,8 @@ class ContainersMixin:
         except BaseException:
             shutil.rmtree(cdir, ignore_errors=True)
             raise
+        finally:
+            cleanup.creating_done(os.path.dirname(cdir), cid, creating)
         self.emit("container", "create", cid, name=name, image=image_name)
         return {"Id": cid, "Warnings": []}
 

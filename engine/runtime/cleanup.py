@@ -43,3 +43,55 @@ def read_state(cdir: str) -> dict:
             return json.load(f)
     except (OSError, ValueError):
         return {}
+
+
+def creating_lock(croot: str, cid: str) -> int:
+    """Mark ``cid`` as being created: an flock held on ``<containers>/.<cid>.creating`` until its row is in."""
+    import fcntl
+    os.makedirs(croot, exist_ok=True)
+    fd = os.open(os.path.join(croot, f".{cid}.creating"), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def creating_done(croot: str, cid: str, fd: int) -> None:
+    try:
+        os.unlink(os.path.join(croot, f".{cid}.creating"))
+    except OSError:
+        pass
+    os.close(fd)
+
+
+def creating(croot: str, cid: str) -> bool:
+    """Whether another process holds ``cid``'s creation lock (a crashed creator's lock is free)."""
+    import fcntl
+    try:
+        fd = os.open(os.path.join(croot, f".{cid}.creating"), os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    try:
+        os.unlink(os.path.join(croot, f".{cid}.creating"))  # a crashed creator's
+    except OSError:
+        pass
+    return False
+
+
+def monitor_lock(cdir: str) -> int | None:
+    """The container's monitor lock, taken without waiting; None while a monitor holds it (or no dir)."""
+    import fcntl
+    try:
+        fd = os.open(os.path.join(cdir, "monitor.lock"), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd

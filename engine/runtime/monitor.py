@@ -121,6 +121,8 @@ def unmount_rootfs(rootfs: dict) -> None:
 class Monitor:
     def __init__(self, cdir: str, status_fd: int, attach: list[int], loaded: dict | None = None) -> None:
         self.cdir = cdir
+        # the monitor lock, inherited across the --adopt exec (see hold_lock)
+        self.lock_fd: int | None = (loaded or {}).get("lock_fd")
         if loaded is not None:  # handed over by launch() through a marshal file: no json import
             self.opts, self.spec, self.state = loaded["opts"], loaded["spec"], loaded["state"]
         else:
@@ -139,6 +141,18 @@ class Monitor:
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.exited_status: int | None = None
         self.stop_requested = False
+
+    def hold_lock(self) -> None:
+        """Take the container's monitor lock for this monitor's life.
+
+        reconcile() in other processes leaves the rootfs mount and the cgroup of a container whose
+        lock is held alone; otherwise it unmounts/removes them while this monitor is starting it.
+        """
+        if self.lock_fd is None:
+            import fcntl
+            fd = os.open(os.path.join(self.cdir, "monitor.lock"), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self.lock_fd = fd
 
     @property
     def cgroup(self):  # type: ignore[no-untyped-def]
@@ -641,6 +655,7 @@ def launch(cdir: str, status_w: int, attach: list[int], *, exec_monitor: bool = 
         linux.set_child_subreaper()
         mon = Monitor(cdir, status_w, attach, loaded)
         try:
+            mon.hold_lock()
             mon.prepare()
             init_pid, outs = mon.start_once()
         except Exception as exc:  # noqa: BLE001 - one line to the caller
@@ -669,6 +684,8 @@ def launch(cdir: str, status_w: int, attach: list[int], *, exec_monitor: bool = 
                 mon.report({"exit": code})
                 os._exit(0)
         keep = [status_w] + outs + [fd for fd in attach if fd >= 0]
+        if mon.lock_fd is not None:
+            os.set_inheritable(mon.lock_fd, True)  # the exec'd monitor goes on holding the lock
         for fd in keep:
             os.set_inheritable(fd, True)
         null = os.open("/dev/null", os.O_RDWR)
@@ -682,7 +699,7 @@ def launch(cdir: str, status_w: int, attach: list[int], *, exec_monitor: bool = 
             # the spec is only needed again to restart; without it the monitor stays smaller
             spec = mon.spec if restarts else {"process": {k: mon.spec["process"].get(k) for k in (
                 "terminal", "_openStdin")}}
-            marshal.dump({"opts": mon.opts, "spec": spec, "state": mon.state,
+            marshal.dump({"opts": mon.opts, "spec": spec, "state": mon.state, "lock_fd": mon.lock_fd,
                           "partial": getattr(mon, "partial", None) or {}}, f)
         argv = [sys.executable, "-I", "-S", "-c", BOOT, "--adopt", cdir, str(status_w),
                 str(init_pid), ",".join(map(str, outs))] + [str(fd) for fd in attach]
@@ -715,6 +732,7 @@ def main(argv: list[str]) -> int:
         if fd not in attach:
             os.dup2(null, fd)
     mon = Monitor(cdir, status_fd, attach)
+    mon.hold_lock()
     code = mon.run()
     mon.report({"exit": code})
     return 0
