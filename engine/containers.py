@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import reference
 from .errors import (CommandNotFound, Conflict, ContainerCannotRun, ContainerNotFound, EngineError,
-                     InvalidArgument, NotFound)
+                     InvalidArgument, NotFound, NotModified)
 from .runtime import cleanup
 from .runtime.monitor import proc_start_time
 
@@ -433,7 +433,7 @@ class ContainersMixin:
         status = self.container_status(cid)
         if status in ("running", "restarting"):
             if attach is None:
-                raise NotModifiedStart(cid)
+                raise NotModified(f"container {cid[:12]} is already started", container=cid)
             raise Conflict(f"container {cid[:12]} is already running")
         # the previous run's monitor may still be unmounting: let it finish before mounting again
         if not await self._wait_monitor(cid, 10):
@@ -892,10 +892,6 @@ class ContainersMixin:
             cg = None
         return native.exec_process(pid, process, stdin, stdout, stderr, tty_slave=tty_slave, cgroup=cg,
                                    seccomp=spec.get("linux", {}).get("seccomp"))
-
-
-class NotModifiedStart(EngineError):
-    status = 304
 
 
 def read_line(fd: int) -> bytes:

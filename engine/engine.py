@@ -368,11 +368,13 @@ class Engine(ContainersMixin, VolumesMixin):
 
     # -- import / save / load -------------------------------------------------------------------
     async def image_import(self, source: IO[bytes], repo: str | None = None, message: str = "",
-                           changes: dict[str, Any] | None = None) -> str:
+                           changes: list[str] | None = None) -> str:
+        """``docker import``; ``changes`` are Dockerfile instructions applied to the config."""
         from .images import archive
         if repo:
             reference.parse(repo)
-        digest = await asyncio.to_thread(archive.import_rootfs, source, self.blobs, changes_config=changes,
+        config = changes_to_config(changes) if changes else None
+        digest = await asyncio.to_thread(archive.import_rootfs, source, self.blobs, changes_config=config,
                                          message=message)
         self.register_image(digest, repo_tags=[repo] if repo else [])
         self.emit("image", "import", digest)
@@ -480,6 +482,35 @@ class Engine(ContainersMixin, VolumesMixin):
                 "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
                 "Runtimes": {"native": {"path": "portside-native"}, "runc": {"path": "runc"}},
                 "DefaultRuntime": "native"}
+
+
+def changes_to_config(changes: list[str]) -> dict[str, Any]:
+    """``import --change``: the Dockerfile instructions docker allows there."""
+    from .build import parser as dfp
+    cfg: dict[str, Any] = {}
+    for change in changes:
+        inst = dfp.parse_instruction(change)
+        if inst.cmd == "ENV":
+            env = cfg.setdefault("Env", [])
+            for k, v in dfp.parse_kv(inst, {}):
+                env.append(f"{k}={v}")
+        elif inst.cmd in ("CMD", "ENTRYPOINT"):
+            cfg["Cmd" if inst.cmd == "CMD" else "Entrypoint"] = dfp.to_argv(inst)
+        elif inst.cmd == "WORKDIR":
+            cfg["WorkingDir"] = inst.args[0]
+        elif inst.cmd == "USER":
+            cfg["User"] = inst.args[0]
+        elif inst.cmd == "EXPOSE":
+            cfg.setdefault("ExposedPorts", {}).update({p if "/" in p else p + "/tcp": {} for p in inst.args})
+        elif inst.cmd == "LABEL":
+            cfg.setdefault("Labels", {}).update(dict(dfp.parse_kv(inst, {})))
+        elif inst.cmd == "VOLUME":
+            cfg.setdefault("Volumes", {}).update({v: {} for v in inst.args})
+        elif inst.cmd == "STOPSIGNAL":
+            cfg["StopSignal"] = inst.args[0]
+        else:
+            raise InvalidArgument(f"{inst.cmd.lower()} is not a valid change command")
+    return cfg
 
 
 def host_arch() -> str:

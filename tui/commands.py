@@ -10,8 +10,8 @@ import sys
 import time
 from typing import Any
 
-from engine.client import Docker
-from engine.errors import EngineError, ImageNotFound, InvalidArgument
+from engine.client import Docker, format_table, parse_reference, prepare_format, render, tabwrite
+from engine.errors import EngineError, ImageNotFound, InvalidArgument, NotModified
 
 from . import units
 
@@ -41,22 +41,20 @@ def parse_filters(items: list[str]) -> dict[str, list[str]]:
 
 
 def render_rows(fmt: str | None, default: str, rows: list[dict[str, Any]], headers: dict[str, str]) -> None:
-    from engine import gotemplate
     fmt = fmt or default
     if fmt == "json":
         for row in rows:
             out(json.dumps(row, separators=(",", ":")))
         return
-    text = gotemplate.format_table(fmt, rows, headers)
+    text = format_table(fmt, rows, headers)
     if text:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
 def render_one(fmt: str, data: Any) -> str:
-    from engine import gotemplate
     if fmt == "json":
         return json.dumps(data, separators=(",", ":"))
-    return gotemplate.render(gotemplate.prepare_format(fmt), data)
+    return render(prepare_format(fmt), data)
 
 
 def short_id(image_id: str) -> str:
@@ -145,8 +143,7 @@ async def create_container(docker: Docker, args: Any) -> str:
     try:
         c = await docker.containers.create(config, name=args.name)
     except ImageNotFound:
-        from engine import reference
-        ref = reference.parse(args.image)
+        ref = parse_reference(args.image)
         sys.stderr.write(f"Unable to find image '{ref.familiar}' locally\n")
         raise EngineError(f"pull access denied for {ref.familiar_repository}: pulling from registries comes with "
                           f"the sharing issue and is not built yet; build, import or load the image first") from None
@@ -181,8 +178,7 @@ async def remove_quietly(docker: Docker, cid: str) -> None:
 
 async def attach_and_wait(docker: Docker, cid: str, interactive: bool, tty: bool, autoremove: bool) -> int:
     """Start the container with this terminal attached; returns its exit code."""
-    engine = docker.engine
-    stdin_fd = 0 if interactive else -1
+    container = docker.containers.container(cid)
     saved = None
     if tty and interactive and os.isatty(0):
         import termios
@@ -191,37 +187,22 @@ async def attach_and_wait(docker: Docker, cid: str, interactive: bool, tty: bool
         tty_mod.setraw(0)
     try:
         try:
-            status_fd = await engine.container_start(cid, attach=(stdin_fd, 1, 2))
+            attached = await container.attach_start(stdin=0 if interactive else -1, stdout=1, stderr=2)
         except EngineError:
             if autoremove:
                 await remove_quietly(docker, cid)
             raise
-        st = engine.runtime_state(cid)
-        pid = st.get("pid", 0)
 
-        def forward(signum: int, _frame: Any) -> None:
-            if pid:
+        def forward(signum: int, _frame: Any) -> None:  # docker's --sig-proxy
+            if attached.pid:
                 try:
-                    os.kill(pid, signum)
+                    os.kill(attached.pid, signum)
                 except ProcessLookupError:
                     pass
         if not tty:
             for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
                 signal.signal(s, forward)
-        from engine.containers import read_line
-        code = 0
-        while True:
-            line = read_line(status_fd)
-            if not line:
-                break
-            msg = json.loads(line)
-            if "exit" in msg:
-                code = int(msg["exit"])
-                break
-        os.close(status_fd)
-        if not autoremove:
-            code = engine.runtime_state(cid).get("exit_code", code)
-        return code
+        return await attached.wait()
     finally:
         if saved is not None:
             import termios
@@ -229,7 +210,6 @@ async def attach_and_wait(docker: Docker, cid: str, interactive: bool, tty: bool
 
 
 async def cmd_start(docker: Docker, args: Any) -> int:
-    from engine.containers import NotModifiedStart
     if args.attach:
         if len(args.containers) > 1:
             raise InvalidArgument("you cannot start and attach multiple containers at once")
@@ -241,7 +221,7 @@ async def cmd_start(docker: Docker, args: Any) -> int:
         try:
             await docker.containers.container(name).start()
             out(name)
-        except NotModifiedStart:
+        except NotModified:
             out(name)
         except EngineError as exc:
             sys.stderr.write(f"Error response from daemon: {exc}\n")
@@ -356,21 +336,18 @@ async def cmd_logs(docker: Docker, args: Any) -> int:
 async def cmd_exec(docker: Docker, args: Any) -> int:
     if not args.command:
         raise InvalidArgument('"exec" requires at least 2 arguments')
-    engine = docker.engine
-    from engine.runtime import linux
-    linux.set_child_subreaper()
+    container = docker.containers.container(args.container)
     if args.tty:
         import pty
         master, slave = pty.openpty()
-        pid = await engine.container_exec(args.container, args.command, stdin=slave, stdout=slave, stderr=slave,
-                                          tty=True, user=args.user, workdir=args.workdir, env=args.env,
-                                          tty_slave=slave)
+        pid = await container.exec_run(args.command, stdin=slave, stdout=slave, stderr=slave, tty=True,
+                                       user=args.user, workdir=args.workdir, env=args.env, tty_slave=slave)
         os.close(slave)
         return relay_pty(master, pid, args.interactive)
     devnull = os.open("/dev/null", os.O_RDONLY)
     try:
-        pid = await engine.container_exec(args.container, args.command, stdin=0 if args.interactive else devnull,
-                                          stdout=1, stderr=2, user=args.user, workdir=args.workdir, env=args.env)
+        pid = await container.exec_run(args.command, stdin=0 if args.interactive else devnull, stdout=1,
+                                       stderr=2, user=args.user, workdir=args.workdir, env=args.env)
     finally:
         os.close(devnull)
     if args.detach:
@@ -429,7 +406,6 @@ def relay_pty(master: int, pid: int, interactive: bool) -> int:
 
 async def cmd_top(docker: Docker, args: Any) -> int:
     top = await docker.containers.container(args.container).top()
-    from engine.gotemplate import tabwrite
     lines = ["\t".join(top["Titles"])] + ["\t".join(p) for p in top["Processes"]]
     sys.stdout.write(tabwrite([line + "\n" for line in lines]) if False else tabwrite(lines))
     if not sys.stdout.isatty():
@@ -504,7 +480,7 @@ async def inspect_objects(docker: Docker, names: list[str], fmt: str | None, kin
                 elif k == "image":
                     obj = await docker.images.inspect(name)
                 else:
-                    obj = await docker.engine.volume_inspect(name)
+                    obj = await docker.volumes.inspect(name)
                 break
             except EngineError as exc:
                 if exc.status != 404:
@@ -607,37 +583,8 @@ async def cmd_history(docker: Docker, args: Any) -> int:
     return 0
 
 
-def changes_to_config(changes: list[str]) -> dict[str, Any]:
-    """``import --change``: the Dockerfile instructions docker allows there."""
-    from engine.build import parser as dfp
-    cfg: dict[str, Any] = {}
-    for change in changes:
-        inst = dfp.parse_instruction(change)
-        if inst.cmd == "ENV":
-            env = cfg.setdefault("Env", [])
-            for k, v in dfp.parse_kv(inst, {}):
-                env.append(f"{k}={v}")
-        elif inst.cmd in ("CMD", "ENTRYPOINT"):
-            cfg["Cmd" if inst.cmd == "CMD" else "Entrypoint"] = dfp.to_argv(inst)
-        elif inst.cmd == "WORKDIR":
-            cfg["WorkingDir"] = inst.args[0]
-        elif inst.cmd == "USER":
-            cfg["User"] = inst.args[0]
-        elif inst.cmd == "EXPOSE":
-            cfg.setdefault("ExposedPorts", {}).update({p if "/" in p else p + "/tcp": {} for p in inst.args})
-        elif inst.cmd == "LABEL":
-            cfg.setdefault("Labels", {}).update(dict(dfp.parse_kv(inst, {})))
-        elif inst.cmd == "VOLUME":
-            cfg.setdefault("Volumes", {}).update({v: {} for v in inst.args})
-        elif inst.cmd == "STOPSIGNAL":
-            cfg["StopSignal"] = inst.args[0]
-        else:
-            raise InvalidArgument(f"{inst.cmd.lower()} is not a valid change command")
-    return cfg
-
-
 async def cmd_import_(docker: Docker, args: Any) -> int:
-    changes = changes_to_config(args.change) if args.change else None
+    changes = args.change or None
     if args.file == "-":
         image_id = await docker.images.import_image(sys.stdin.buffer, repo=args.reference, message=args.message,
                                                     changes=changes)
@@ -741,7 +688,7 @@ async def cmd_build(docker: Docker, args: Any) -> int:
 
 # -- volumes and system ----------------------------------------------------------------------------------
 async def cmd_volume_ls(docker: Docker, args: Any) -> int:
-    vols = await docker.engine.volumes_list()
+    vols = await docker.volumes.list()
     if args.quiet:
         for v in vols:
             out(v["Name"])
@@ -752,12 +699,12 @@ async def cmd_volume_ls(docker: Docker, args: Any) -> int:
 
 
 async def cmd_volume_create(docker: Docker, args: Any) -> int:
-    out(await docker.engine.volume_create(args.name))
+    out(await docker.volumes.create(args.name))
     return 0
 
 
 async def cmd_volume_rm(docker: Docker, args: Any) -> int:
-    return await each(args.names, lambda n: docker.engine.volume_delete(n, force=args.force))
+    return await each(args.names, lambda n: docker.volumes.delete(n, force=args.force))
 
 
 async def cmd_volume_inspect(docker: Docker, args: Any) -> int:

@@ -15,12 +15,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import IO, Any
 
+import os
+
 from ..errors import EngineError
+from ..gotemplate import format_table, prepare_format, render, tabwrite
+from ..reference import parse as parse_reference
 from ..units import bytes_size, human_duration, human_size, parse_since, ram_in_bytes, since
 from .transport import BaseTransport, LocalTransport
 
-__all__ = ["Docker", "DockerContainer", "LocalTransport", "BaseTransport", "EngineError", "bytes_size",
-           "human_duration", "human_size", "parse_since", "ram_in_bytes", "since"]
+__all__ = ["Docker", "DockerContainer", "Attached", "LocalTransport", "BaseTransport", "EngineError",
+           "bytes_size", "human_duration", "human_size", "parse_since", "ram_in_bytes", "since", "format_table",
+           "prepare_format", "render", "tabwrite", "parse_reference"]
 
 
 class Docker:
@@ -84,7 +89,8 @@ class DockerImages:
         return await self.docker._call("images_prune", all=all, filters=filters)
 
     async def import_image(self, data: IO[bytes], *, repo: str | None = None, message: str = "",
-                           changes: dict[str, Any] | None = None) -> str:
+                           changes: list[str] | None = None) -> str:
+        """``docker import``: a rootfs tar as a one-layer image; ``changes`` are Dockerfile instructions."""
         return await self.docker._call("image_import", data, repo=repo, message=message, changes=changes)
 
     async def export_image(self, names: list[str], out: IO[bytes], *, format: str = "docker") -> None:
@@ -180,6 +186,29 @@ class DockerContainer:
             yield await self.docker._call("container_stats", self.id)
             await asyncio.sleep(interval)
 
+    async def attach_start(self, *, stdin: int = -1, stdout: int = 1, stderr: int = 2) -> Attached:
+        """Start the container with these file descriptors attached (``docker start -a``, ``run``).
+
+        The container's output is copied to ``stdout``/``stderr`` (and ``stdin`` feeds it when it was
+        created with ``OpenStdin``). Await :meth:`Attached.wait` for its exit code. Needs the local
+        transport: descriptors cannot cross the Engine API.
+        """
+        engine = self.docker.engine
+        status_fd = await engine.container_start(self.id, attach=(stdin, stdout, stderr))
+        pid = engine.runtime_state(self.id).get("pid", 0)
+        return Attached(self, status_fd, pid)
+
+    async def exec_run(self, cmd: list[str], *, stdin: int, stdout: int, stderr: int, tty: bool = False,
+                       tty_slave: int | None = None, user: str = "", workdir: str = "",
+                       env: list[str] | None = None) -> int:
+        """Start ``cmd`` inside the running container with these descriptors; returns its pid.
+
+        The process is a child of this one: ``os.waitpid`` gives its exit status. Local transport only.
+        """
+        return await self.docker.engine.container_exec(self.id, cmd, stdin=stdin, stdout=stdout, stderr=stderr,
+                                                       tty=tty, user=user, workdir=workdir, env=env,
+                                                       tty_slave=tty_slave)
+
     def log(self, *, stdout: bool = True, stderr: bool = True, follow: bool = False, tail: str | int = "all",
             since: float = 0, until: float = 0, timestamps: bool = False) -> AsyncIterator[dict[str, str]]:
         """Log entries ``{"stream", "log", "time"}`` as an async iterator."""
@@ -187,9 +216,58 @@ class DockerContainer:
                                    tail=tail, since=since, until=until, timestamps=timestamps)
 
 
+class Attached:
+    """A started container whose output goes to descriptors the caller gave (see ``attach_start``)."""
+
+    def __init__(self, container: DockerContainer, status_fd: int, pid: int) -> None:
+        self.container = container
+        self.pid = pid
+        self._fd = status_fd
+
+    async def wait(self) -> int:
+        """The container's exit code, once its monitor is done (after ``--rm`` removal)."""
+        import asyncio
+        import json
+        loop = asyncio.get_running_loop()
+        buf = b""
+        code = 0
+        try:
+            while True:
+                ready: asyncio.Future[None] = loop.create_future()
+                loop.add_reader(self._fd, lambda: ready.done() or ready.set_result(None))
+                try:
+                    await ready
+                finally:
+                    loop.remove_reader(self._fd)
+                chunk = os.read(self._fd, 4096)
+                if not chunk:
+                    break
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                for line in lines:
+                    msg = json.loads(line) if line.strip() else {}
+                    if "exit" in msg:
+                        return int(msg["exit"])
+        finally:
+            os.close(self._fd)
+        return code
+
+
 class DockerVolumes:
     def __init__(self, docker: Docker) -> None:
         self.docker = docker
+
+    async def list(self) -> list[dict[str, Any]]:
+        return await self.docker._call("volumes_list")
+
+    async def create(self, name: str | None = None) -> str:
+        return await self.docker._call("volume_create", name)
+
+    async def inspect(self, name: str) -> dict[str, Any]:
+        return await self.docker._call("volume_inspect", name)
+
+    async def delete(self, name: str, *, force: bool = False) -> None:
+        await self.docker._call("volume_delete", name, force=force)
 
 
 class DockerSystem:
