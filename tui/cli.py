@@ -317,5 +317,22 @@ def open_dashboard(read_only: bool = False, root: str | None = None) -> int:
     return 0
 
 
+def entry() -> None:
+    """The console script: run, flush, and leave without the interpreter's slow teardown."""
+    try:
+        code = main()
+    except SystemExit as exc:
+        if isinstance(exc.code, str):
+            sys.stderr.write(exc.code + "\n")
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        pass
+    import os
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
