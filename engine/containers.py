@@ -6,7 +6,6 @@ bundle, starts the monitor, and reads the monitor's ``state.json`` to know how t
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -19,7 +18,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from . import reference
+from . import aio, reference
 from .errors import (CommandNotFound, Conflict, ContainerCannotRun, ContainerNotFound, EngineError,
                      InvalidArgument, NotFound, NotModified)
 from .runtime import cleanup
@@ -509,32 +508,22 @@ class ContainersMixin:
         return False
 
     async def _wait_pid(self: Engine, pid: int, start: int | None, timeout: float | None) -> bool:
-        """Wait for a process (not necessarily our child) to end, without blocking the loop."""
-        import asyncio
+        """Wait for a process (not necessarily our child) to end, without blocking a loop."""
         if not pid_alive(pid, start):
             return True
         try:
             fd = os.pidfd_open(pid)
         except OSError:
             return True
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[bool] = loop.create_future()
         try:
             if not pid_alive(pid, start):  # it may have ended before the pidfd was opened
                 return True
-            loop.add_reader(fd, lambda: done.done() or done.set_result(True))
-            try:
-                return await asyncio.wait_for(done, timeout)
-            except asyncio.TimeoutError:
-                return False
-            finally:
-                loop.remove_reader(fd)
+            return await aio.readable(fd, timeout)
         finally:
             os.close(fd)
 
     async def _wait_stopped(self: Engine, cid: str, timeout: float | None) -> bool:
         """Wait until the container no longer runs and its exit is recorded (or the timeout)."""
-        import asyncio
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             st = self.runtime_state(cid)
@@ -546,7 +535,7 @@ class ContainersMixin:
             if st.get("status") == "running" and pid_alive(st.get("pid", 0), st.get("pid_start")):
                 await self._wait_pid(st["pid"], st.get("pid_start"), remaining)
             else:  # exited, and the monitor records it within a moment; or restarting after a back-off
-                await asyncio.sleep(0.002)
+                await aio.sleep(0.002)
 
     async def _wait_monitor(self: Engine, cid: str, timeout: float) -> bool:
         """Wait until the container's monitor has finished (unmounted, removed its cgroup)."""
@@ -648,9 +637,8 @@ class ContainersMixin:
                             "delete", "-f", cid], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
         cleanup.remove_container_files(self.paths.root, cid, volumes=v)
-        for q in list(self._subscribers):
-            q.put_nowait({"Type": "container", "Action": "destroy", "Actor": {"ID": cid, "Attributes": {}},
-                          "time": int(time.time())})
+        for wake in list(self._subscribers):  # the destroy event is in the database: wake readers
+            wake.set()
 
     async def containers_prune(self: Engine, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
         deleted = []
@@ -784,7 +772,7 @@ class ContainersMixin:
                     except FileNotFoundError:
                         if self.state.container(cid) is None:
                             return
-                        await asyncio.sleep(0.05)
+                        await aio.sleep(0.05)
                         continue
                 chunk = f.read()
                 if chunk:
@@ -804,7 +792,7 @@ class ContainersMixin:
                         return
                     pending += chunk
                     continue
-                await asyncio.sleep(delay)
+                await aio.sleep(delay)
                 delay = min(delay * 2, 0.2)
         finally:
             if f is not None:

@@ -7,7 +7,6 @@ Results are shaped like the Docker Engine API's, so the client can hand them on 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
@@ -16,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import IO, Any
 
-from . import reference
+from . import aio, reference
 from .config import Paths, default_root
 from .containers import ContainersMixin, VolumesMixin
 from .errors import Conflict, EngineError, ImageNotFound, InvalidArgument, NotFound
@@ -34,7 +33,7 @@ class Engine(ContainersMixin, VolumesMixin):
         self.paths.ensure()
         self.state = State(self.paths.db)
         self.blobs = BlobStore(self.paths.blobs)
-        self._subscribers: list[asyncio.Queue[dict[str, Any]]] = []
+        self._subscribers: list[Any] = []  # asyncio.Event of each waiting events() subscriber
 
     @classmethod
     @asynccontextmanager
@@ -58,12 +57,16 @@ class Engine(ContainersMixin, VolumesMixin):
         if type_ == "container":
             doc.update(status=action, id=actor_id, **({"from": attrs["image"]} if "image" in attrs else {}))
         self.state.add_event(doc)
-        for q in list(self._subscribers):
-            q.put_nowait(doc)
+        for wake in list(self._subscribers):
+            wake.set()
 
     async def events(self, since: float | None = None, until: float | None = None,
                      filters: dict[str, list[str]] | None = None) -> AsyncIterator[dict[str, Any]]:
-        """Past events since ``since`` then live ones (until ``until``, if given)."""
+        """Past events since ``since``, then new ones as they happen (until ``until``, if given).
+
+        The database is the source: events from other processes (another CLI, a monitor) arrive
+        too. Events of this process wake a waiting subscriber at once; others within 0.25 s.
+        """
         def keep(ev: dict[str, Any]) -> bool:
             for key, values in (filters or {}).items():
                 if key == "type" and ev.get("Type") not in values:
@@ -74,23 +77,39 @@ class Engine(ContainersMixin, VolumesMixin):
                         ev.get("Actor", {}).get("Attributes", {}).get("name") not in values:
                     return False
             return True
-        q: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._subscribers.append(q)
-        try:
-            if since is not None:
-                for ev in self.state.events_since(since, until):
-                    if keep(ev):
-                        yield ev
-            while True:
-                timeout = None if until is None else max(0.0, until - time.time())
-                try:
-                    ev = await asyncio.wait_for(q.get(), timeout)
-                except asyncio.TimeoutError:
-                    return
+        last = self.state.last_event_seq()
+        if since is not None:
+            for ev in self.state.events_since(since, until):
                 if keep(ev):
                     yield ev
+        wake = None
+        if aio.running_loop() is not None:
+            import asyncio
+            wake = asyncio.Event()
+            self._subscribers.append(wake)
+        try:
+            while True:
+                for seq, ev in self.state.events_after(last):
+                    last = seq
+                    if until is not None and ev.get("time", 0) > until:
+                        return
+                    if keep(ev):
+                        yield ev
+                if until is not None and time.time() >= until:
+                    return
+                pause = 0.25 if until is None else max(0.0, min(0.25, until - time.time()))
+                if wake is None:
+                    await aio.sleep(pause)
+                else:
+                    import asyncio
+                    try:
+                        await asyncio.wait_for(wake.wait(), pause)
+                    except asyncio.TimeoutError:
+                        pass
+                    wake.clear()
         finally:
-            self._subscribers.remove(q)
+            if wake is not None:
+                self._subscribers.remove(wake)
 
     # -- image lookup ---------------------------------------------------------------------------
     def resolve_image(self, name: str) -> str:
@@ -374,7 +393,7 @@ class Engine(ContainersMixin, VolumesMixin):
         if repo:
             reference.parse(repo)
         config = changes_to_config(changes) if changes else None
-        digest = await asyncio.to_thread(archive.import_rootfs, source, self.blobs, changes_config=config,
+        digest = await aio.to_thread(archive.import_rootfs, source, self.blobs, changes_config=config,
                                          message=message)
         self.register_image(digest, repo_tags=[repo] if repo else [])
         self.emit("image", "import", digest)
@@ -396,12 +415,12 @@ class Engine(ContainersMixin, VolumesMixin):
             images.append(archive.ArchiveImage(config_digest=image_id,
                                                layer_digests=list(cfg.get("rootfs", {}).get("diff_ids", [])),
                                                repo_tags=tags))
-        await asyncio.to_thread(archive.write_archive, out, images, self.blobs, fmt)
+        await aio.to_thread(archive.write_archive, out, images, self.blobs, fmt)
 
     async def images_load(self, source: IO[bytes]) -> list[str]:
         """``docker load``: returns docker's lines (``Loaded image: …`` / ``Loaded image ID: …``)."""
         from .images import archive
-        loaded = await asyncio.to_thread(archive.read_archive, source, self.blobs)
+        loaded = await aio.to_thread(archive.read_archive, source, self.blobs)
         lines = []
         for img in loaded:
             self.register_image(img.config_digest)
@@ -426,12 +445,21 @@ class Engine(ContainersMixin, VolumesMixin):
 
         Failures come as a final ``{"error": …, "errorDetail": …}`` message, as the Docker API sends them.
         """
-        from .build.builder import Builder
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        import queue as queue_mod
+        import threading
 
-        def emit(msg: dict[str, Any]) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, msg)
+        from .build.builder import Builder
+        loop = aio.running_loop()
+        messages: queue_mod.SimpleQueue[dict[str, Any] | None] = queue_mod.SimpleQueue()
+        wake_r, wake_w = os.pipe()  # wakes an event loop without polling
+        os.set_blocking(wake_w, False)  # never stall the builder: a full pipe has woken the reader already
+
+        def emit(msg: dict[str, Any] | None) -> None:
+            messages.put(msg)
+            try:
+                os.write(wake_w, b"x")
+            except OSError:
+                pass
 
         def work() -> None:
             engine = Engine(self.paths.root)
@@ -449,17 +477,26 @@ class Engine(ContainersMixin, VolumesMixin):
                 emit({"error": f"ERROR: {type(exc).__name__}: {exc}", "errorDetail": {"message": str(exc)}})
             finally:
                 engine.close()
-                loop.call_soon_threadsafe(queue.put_nowait, None)
+                emit(None)
 
-        task = loop.run_in_executor(None, work)
-        while True:
-            msg = await queue.get()
-            if msg is None:
-                break
-            if "aux" in msg:
-                self.emit("image", "build", msg["aux"]["ID"])
-            yield msg
-        await task
+        thread = threading.Thread(target=work, name="portside-build", daemon=True)
+        thread.start()
+        try:
+            while True:
+                if loop is not None:
+                    while messages.empty():
+                        await aio.readable(wake_r)
+                        os.read(wake_r, 65536)
+                msg = messages.get()  # without a loop (the CLI), block here: nothing else runs
+                if msg is None:
+                    break
+                if "aux" in msg:
+                    self.emit("image", "build", msg["aux"]["ID"])
+                yield msg
+        finally:
+            await aio.to_thread(thread.join)
+            os.close(wake_r)
+            os.close(wake_w)
 
     # -- system ---------------------------------------------------------------------------------
     async def version(self) -> dict[str, Any]:

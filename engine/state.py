@@ -26,6 +26,13 @@ CREATE TABLE IF NOT EXISTS volumes (name TEXT PRIMARY KEY, created REAL, doc TEX
 CREATE TABLE IF NOT EXISTS build_cache (key TEXT PRIMARY KEY, image_id TEXT NOT NULL, created REAL);
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, time REAL, doc TEXT);
 """
+# networks and IPAM (engine/network): a second script, so data roots made before it get the tables too
+NETWORK_SCHEMA = """
+CREATE TABLE IF NOT EXISTS networks (id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, created REAL, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ip_allocations (
+    network_id TEXT NOT NULL, address TEXT NOT NULL, container_id TEXT NOT NULL, PRIMARY KEY (network_id, address));
+CREATE INDEX IF NOT EXISTS ip_allocations_container ON ip_allocations(container_id);
+"""
 
 
 class State:
@@ -41,6 +48,8 @@ class State:
         self.db.execute("PRAGMA synchronous=NORMAL")
         if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name='events'").fetchone():
             self.db.executescript(SCHEMA)
+        if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name='ip_allocations'").fetchone():
+            self.db.executescript(NETWORK_SCHEMA)
 
     def close(self) -> None:
         self.db.close()
@@ -182,6 +191,14 @@ class State:
     def add_event(self, doc: dict[str, Any]) -> None:
         with self.tx() as db:
             db.execute("INSERT INTO events(time, doc) VALUES (?,?)", (doc.get("time", time.time()), json.dumps(doc)))
+
+    def last_event_seq(self) -> int:
+        row = self.db.execute("SELECT MAX(seq) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def events_after(self, seq: int) -> list[tuple[int, dict[str, Any]]]:
+        return [(r[0], json.loads(r[1])) for r in self.db.execute(
+            "SELECT seq, doc FROM events WHERE seq > ? ORDER BY seq", (seq,))]
 
     def events_since(self, since: float, until: float | None = None) -> list[dict[str, Any]]:
         q = "SELECT doc FROM events WHERE time >= ?" + (" AND time <= ?" if until is not None else "") + " ORDER BY seq"

@@ -181,10 +181,10 @@ class DockerContainer:
         return await self.docker._call("container_stats", self.id)
 
     async def stats_stream(self, interval: float = 1.0) -> AsyncIterator[dict[str, Any]]:
-        import asyncio
+        from .. import aio
         while True:
             yield await self.docker._call("container_stats", self.id)
-            await asyncio.sleep(interval)
+            await aio.sleep(interval)
 
     async def attach_start(self, *, stdin: int = -1, stdout: int = 1, stderr: int = 2) -> Attached:
         """Start the container with these file descriptors attached (``docker start -a``, ``run``).
@@ -226,19 +226,13 @@ class Attached:
 
     async def wait(self) -> int:
         """The container's exit code, once its monitor is done (after ``--rm`` removal)."""
-        import asyncio
         import json
-        loop = asyncio.get_running_loop()
+
+        from .. import aio
         buf = b""
-        code = 0
         try:
             while True:
-                ready: asyncio.Future[None] = loop.create_future()
-                loop.add_reader(self._fd, lambda: ready.done() or ready.set_result(None))
-                try:
-                    await ready
-                finally:
-                    loop.remove_reader(self._fd)
+                await aio.readable(self._fd)
                 chunk = os.read(self._fd, 4096)
                 if not chunk:
                     break
@@ -250,7 +244,7 @@ class Attached:
                         return int(msg["exit"])
         finally:
             os.close(self._fd)
-        return code
+        raise EngineError(f"container {self.container.id[:12]}: its monitor ended without an exit code")
 
 
 class DockerVolumes:

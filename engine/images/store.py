@@ -62,9 +62,10 @@ class BlobStore:
         os.makedirs(self._dir, exist_ok=True)
         layout = os.path.join(self.root, "oci-layout")
         if not os.path.exists(layout):
-            with open(layout + ".tmp", "w") as f:
+            tmp = f"{layout}.{os.getpid()}.tmp"  # per process: two first commands may race here
+            with open(tmp, "w") as f:
                 json.dump({"imageLayoutVersion": "1.0.0"}, f)
-            os.replace(layout + ".tmp", layout)
+            os.replace(tmp, layout)
 
     def path(self, digest: str) -> str:
         """Filesystem path of a blob (which may not exist)."""

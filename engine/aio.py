@@ -1,0 +1,58 @@
+"""Awaitables that work with or without a running event loop.
+
+The dashboard drives the engine from asyncio. The CLI drives most commands' coroutines directly
+(``coro.send(None)``), because importing asyncio costs ~25 ms, a fifth of a short command. Engine
+code that has to wait uses these helpers instead of asyncio's, so both drivers work: on a loop they
+yield to it; without one they block, which is what a one-shot command wants anyway.
+"""
+
+from __future__ import annotations
+
+import select
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def running_loop() -> Any:
+    """The running asyncio loop, or None (without importing asyncio)."""
+    aio = sys.modules.get("asyncio")
+    if aio is None:
+        return None
+    return aio._get_running_loop()
+
+
+async def sleep(seconds: float) -> None:
+    if running_loop() is None:
+        time.sleep(seconds)
+        return
+    import asyncio
+    await asyncio.sleep(seconds)
+
+
+async def readable(fd: int, timeout: float | None = None) -> bool:
+    """Wait until ``fd`` is readable (a pipe with data or EOF, an exited pidfd); False on timeout."""
+    loop = running_loop()
+    if loop is None:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        return bool(ready)
+    import asyncio
+    done: asyncio.Future[bool] = loop.create_future()
+    loop.add_reader(fd, lambda: done.done() or done.set_result(True))
+    try:
+        return await asyncio.wait_for(done, timeout)
+    except asyncio.TimeoutError:
+        return False
+    finally:
+        loop.remove_reader(fd)
+
+
+async def to_thread(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run blocking work off the loop; without a loop, just run it."""
+    if running_loop() is None:
+        return func(*args, **kwargs)
+    import asyncio
+    return await asyncio.to_thread(func, *args, **kwargs)
