@@ -19,6 +19,8 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from . import aio, reference
+from .units import human_duration
+from .units import parse_rfc3339 as parse_time
 from .errors import (CommandNotFound, Conflict, ContainerCannotRun, ContainerNotFound, EngineError,
                      InvalidArgument, NotFound, NotModified)
 from .runtime import cleanup
@@ -158,10 +160,12 @@ class ContainersMixin:
                     except OSError:
                         pass
                 shutil.rmtree(os.path.join(croot, name), ignore_errors=True)
+        self._network_reconcile()
 
     def _release_stopped(self: Engine, doc: dict[str, Any]) -> None:
         """Unmount the rootfs and remove the empty cgroup of a container no monitor owns."""
         from .runtime import linux
+        self._network_release(doc["Id"])  # ports and veths a killed monitor left
         rootfs = self.paths.container_rootfs(doc["Id"])
         if os.path.ismount(rootfs):
             try:
@@ -228,13 +232,7 @@ class ContainersMixin:
         runtime = host.get("Runtime") or "native"
         if runtime not in ("native", "portside") and not shutil.which(runtime):
             raise InvalidArgument(f"unknown or invalid runtime name: {runtime}")
-        net = host.get("NetworkMode") or "default"
-        if net not in ("default", "bridge", "none", "host"):
-            raise InvalidArgument(f"network {net} not found (user-defined networks and the bridge come with the "
-                                  f"networking issue; use --network none or host)")
-        if net in ("default", "bridge"):
-            net = "none"  # the bridge driver is not built yet: an isolated netns with loopback only
-        host["NetworkMode"] = net
+        net = host.get("NetworkMode") or "default"  # checked (and addresses allocated) by _network_for_create
         hostname = config.get("Hostname") or (cid[:12] if net != "host" else os.uname().nodename)
         labels = dict(image_cfg.get("Labels") or {})
         labels.update(config.get("Labels") or {})
@@ -271,6 +269,9 @@ class ContainersMixin:
                 self.image_config(image_id).get("rootfs", {}).get("diff_ids", []))]
             host.setdefault("RestartPolicy", restart)
             host["Runtime"] = runtime
+            net, networks = self._network_for_create(cid, name, host, config, hostname)
+            host["NetworkMode"] = net
+            first_ep = next((ep for ep in networks.values() if ep.get("IPAddress")), {})
             host["_Cgroup"] = f"portside/{cid}"
             doc = {
                 "Id": cid, "Created": rfc3339_now(), "Path": argv[0], "Args": argv[1:],
@@ -284,10 +285,14 @@ class ContainersMixin:
                     "UpperDir": os.path.join(cdir, "upper"), "WorkDir": os.path.join(cdir, "work"),
                     "MergedDir": os.path.join(cdir, "rootfs"), "Chains": chains}},
                 "Mounts": mounts, "Config": full_cfg,
-                "NetworkSettings": {"Bridge": "", "Ports": {}, "Networks": {net: {}} if net != "none" else {
-                    "none": {}}, "IPAddress": "", "Gateway": "", "MacAddress": ""},
+                "NetworkSettings": {"Bridge": "", "Ports": {}, "Networks": networks,
+                                    "IPAddress": first_ep.get("IPAddress", "") if "bridge" in networks else "",
+                                    "IPPrefixLen": first_ep.get("IPPrefixLen", 0) if "bridge" in networks else 0,
+                                    "Gateway": first_ep.get("Gateway", "") if "bridge" in networks else "",
+                                    "MacAddress": ""},
             }
             self._write_etc_files(cid, hostname, net)
+            self._network_etc_files(cid, hostname, networks)
             import sqlite3
             try:
                 self.state.insert_container(cid, name, image_id, doc)
@@ -297,6 +302,7 @@ class ContainersMixin:
                                f"You have to remove (or rename) that container to be able to reuse that name.") from None
         except BaseException:
             shutil.rmtree(cdir, ignore_errors=True)
+            self._network_release_ips(cid)
             raise
         finally:
             cleanup.creating_done(os.path.dirname(cdir), cid, creating)
@@ -413,6 +419,9 @@ class ContainersMixin:
         opts = {"id": cid, "root": self.paths.root, "rootfs": rootfs, "restart": doc["HostConfig"].get("RestartPolicy"),
                 "autoremove": bool(doc["HostConfig"].get("AutoRemove")), "runtime": runtime,
                 "cgroup": cg if runtime == "native" else ""}
+        net_plan = self._network_plan(cid, doc, spec)  # may point the spec at another container's netns
+        if net_plan is not None:
+            opts["net"] = net_plan
         for fname, content in (("config.json", spec), ("monitor.json", opts)):
             tmp = os.path.join(cdir, fname + ".tmp")
             with open(tmp, "w") as f:
@@ -636,7 +645,9 @@ class ContainersMixin:
             subprocess.run([runtime, "--root", os.path.join(self.paths.root, "runtime", os.path.basename(runtime)),
                             "delete", "-f", cid], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
+        self._network_release(cid)
         cleanup.remove_container_files(self.paths.root, cid, volumes=v)
+        self._network_removed(doc)
         for wake in list(self._subscribers):  # the destroy event is in the database: wake readers
             wake.set()
 
@@ -681,6 +692,8 @@ class ContainersMixin:
             "StartedAt": st.get("started_at", ZERO_TIME), "FinishedAt": st.get("finished_at", ZERO_TIME),
         }
         doc["RestartCount"] = st.get("restart_count", 0)
+        doc["NetworkSettings"] = dict(doc.get("NetworkSettings") or {},
+                                      Ports=self._network_summary(doc, status == "running")[1])
         doc["HostConfig"] = {k: v for k, v in doc["HostConfig"].items() if not k.startswith("_")}
         doc["Mounts"] = [{k: v for k, v in m.items() if k != "Anonymous"} for m in doc.get("Mounts", [])]
         gd = dict(doc.get("GraphDriver", {}))
@@ -709,7 +722,8 @@ class ContainersMixin:
             summary = {
                 "Id": full["Id"], "Names": [full["Name"]], "Image": full["Config"]["Image"],
                 "ImageID": full["Image"], "Command": " ".join([full["Path"]] + full["Args"]) if full["Path"] else "",
-                "Created": int(parse_time(full["Created"])), "Ports": [], "Labels": full["Config"].get("Labels") or {},
+                "Created": int(parse_time(full["Created"])), "Ports": self._network_summary(full, status == "running")[0],
+                "Labels": full["Config"].get("Labels") or {},
                 "State": status, "Status": human_status(state), "HostConfig": {"NetworkMode":
                                                                                 full["HostConfig"].get("NetworkMode")},
                 "NetworkSettings": {"Networks": full["NetworkSettings"].get("Networks", {})},
@@ -902,39 +916,6 @@ def merge_env(base: list[str], extra: list[str]) -> list[str]:
         k, _, v = item.partition("=")
         out[k] = item if "=" in item else f"{k}={os.environ.get(k, '')}" if k in os.environ else k
     return [v for v in out.values() if "=" in v]
-
-
-def parse_time(text: str) -> float:
-    from .engine import parse_rfc3339
-    return parse_rfc3339(text)
-
-
-def human_duration(seconds: float) -> str:
-    """docker's units.HumanDuration."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    m = s // 60
-    if m == 1:
-        return "About a minute"
-    if m < 60:
-        return f"{m} minutes"
-    h = round(s / 3600)
-    if h == 1:
-        return "About an hour"
-    if h < 48:
-        return f"{h} hours"
-    if h < 24 * 7 * 2:
-        return f"{h // 24} days"
-    if h < 24 * 30 * 2:
-        return f"{h // 24 // 7} weeks"
-    if h < 24 * 365 * 2:
-        return f"{h // 24 // 30} months"
-    return f"{h // 24 // 365} years"
 
 
 def human_status(state: dict[str, Any]) -> str:

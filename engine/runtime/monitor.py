@@ -247,19 +247,8 @@ class Monitor:
             # `create` wants a console socket for a terminal; `runc run` in the foreground proxies its own
             # pty to ours instead (its cgroup goes when it exits, so -t containers get no OOM flag)
             return self._oci_run_foreground(base, pidfile, cid, stdin, stdout, stderr)
-        err_r, err_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.dup2(stdin, 0)
-            os.dup2(stdout, 1)
-            os.dup2(stderr, 2)
-            os.dup2(err_w, 3)
-            try:
-                os.execvp(runtime, base + ["create", "--bundle", self.cdir, "--pid-file", pidfile, cid])
-            except OSError as exc:
-                os.write(3, f"{runtime}: {exc.strerror}".encode())
-            os._exit(127)
-        os.close(err_w)
+        pid, err_r = spawn_runtime(base + ["create", "--bundle", self.cdir, "--pid-file", pidfile, cid],
+                                   stdin, stdout, stderr)
         _, status = os.waitpid(pid, 0)
         msg = os.read(err_r, 4096).decode(errors="replace").strip()
         os.close(err_r)
@@ -286,20 +275,8 @@ class Monitor:
     def _oci_run_foreground(self, base: list[str], pidfile: str, cid: str, stdin: int, stdout: int,
                             stderr: int) -> int:
         """``runc run``: returns the runtime's pid (waited for by :meth:`pump`); the init's is in ``init_pid``."""
-        err_r, err_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.dup2(stdin, 0)
-            os.dup2(stdout, 1)
-            os.dup2(stderr, 2)
-            os.dup2(err_w, 3)
-            try:
-                os.execvp(base[0], base + ["run", "--bundle", self.cdir, "--pid-file", pidfile, "--preserve-fds", "0",
-                                           cid])
-            except OSError as exc:
-                os.write(3, f"{base[0]}: {exc.strerror}".encode())
-            os._exit(127)
-        os.close(err_w)
+        pid, err_r = spawn_runtime(base + ["run", "--bundle", self.cdir, "--pid-file", pidfile, "--preserve-fds", "0",
+                                           cid], stdin, stdout, stderr)
         deadline = time.monotonic() + 30
         while not os.path.exists(pidfile):
             done, status = os.waitpid(pid, os.WNOHANG)
@@ -485,6 +462,9 @@ class Monitor:
         mount_rootfs(self.opts["rootfs"])
         if self.cgroup is not None and self.opts.get("runtime", "native") == "native":
             self.cgroup.create(self.spec.get("linux", {}).get("resources") or {})
+        if self.opts.get("net"):  # netns, veths, published ports, DNS: this monitor owns them
+            from engine.network import setup
+            setup.attach(self)
 
     def adopt(self, pid: int, outs: list[int], partial: dict[int, bytes] | None = None) -> None:
         """Take over a container started before this process exec'd (see :func:`launch`)."""
@@ -604,11 +584,32 @@ class Monitor:
                 self.cgroup.destroy()
             except Exception:  # noqa: BLE001
                 pass
+        if self.opts.get("net"):
+            from engine.network import setup
+            setup.detach(self)
         unmount_rootfs(self.opts["rootfs"])
         self.save(monitor_pid=0)
         if self.opts.get("autoremove"):
             from engine.runtime import cleanup
             cleanup.remove_container_files(self.opts["root"], self.opts["id"], volumes=True)
+
+
+def spawn_runtime(argv: list[str], stdin: int, stdout: int, stderr: int) -> tuple[int, int]:
+    """Fork and exec an OCI runtime CLI with the container's stdio; returns (pid, error-pipe read end)."""
+    err_r, err_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.dup2(stdin, 0)
+        os.dup2(stdout, 1)
+        os.dup2(stderr, 2)
+        os.dup2(err_w, 3)
+        try:
+            os.execvp(argv[0], argv)
+        except OSError as exc:
+            os.write(3, f"{argv[0]}: {exc.strerror}".encode())
+        os._exit(127)
+    os.close(err_w)
+    return pid, err_r
 
 
 class RuntimeStartError(Exception):
@@ -683,7 +684,7 @@ def launch(cdir: str, status_w: int, attach: list[int], *, exec_monitor: bool = 
                 code = mon.run()
                 mon.report({"exit": code})
                 os._exit(0)
-        keep = [status_w] + outs + [fd for fd in attach if fd >= 0]
+        keep = [status_w] + outs + [fd for fd in attach if fd >= 0] + list(mon.opts.get("_net_fds") or [])
         if mon.lock_fd is not None:
             os.set_inheritable(mon.lock_fd, True)  # the exec'd monitor goes on holding the lock
         for fd in keep:
