@@ -2,9 +2,11 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-DEBS := busybox-static runc tini libseccomp2 iproute2
+DEBS := busybox-static runc tini libseccomp2 iproute2 nftables
 # the tests also load our saved images into a real dockerd, and docker's into ours
 TEST_DEBS := docker.io
+# the registry tests start Debian's docker-registry (htpasswd for its basic auth) and copy with skopeo
+TEST_DEBS += docker-registry skopeo apache2-utils
 
 .PHONY: run test deps debs bench clean
 

@@ -575,6 +575,7 @@ class ContainersMixin:
                 await self._wait_stopped(cid, 10)
         else:
             await self._wait_stopped(cid, 2)
+        await self._wait_monitor(cid, 5)  # its clean-up frees the published ports: reusable once stop returns
         self.emit("container", "stop", cid, name=doc.get("Name", "").lstrip("/"))
         return True
 

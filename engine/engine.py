@@ -18,14 +18,16 @@ from typing import IO, Any
 from . import aio, reference
 from .config import Paths, default_root
 from .containers import ContainersMixin, VolumesMixin
+from .network import NetworksMixin
 from .errors import Conflict, EngineError, ImageNotFound, InvalidArgument, NotFound
 from .images import layers as layers_mod
 from .images.store import BlobStore
+from .registry.service import RegistryMixin
 from .state import State
 from .units import parse_rfc3339, rfc3339  # noqa: F401 (rfc3339 is re-exported)
 
 
-class Engine(ContainersMixin, VolumesMixin):
+class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
     """One data root, opened. Not thread-safe; one per event loop."""
 
     def __init__(self, root: str | None = None) -> None:
@@ -135,7 +137,8 @@ class Engine(ContainersMixin, VolumesMixin):
             image_id = self.state.tag(str(ref))
             if image_id is None and ref.digest:
                 for iid, _p, _i, doc in self.state.image_rows():
-                    if f"{ref.repository}@{ref.digest}" in doc.get("RepoDigests", []):
+                    if {f"{ref.repository}@{ref.digest}", f"{ref.familiar_repository}@{ref.digest}"} & \
+                            set(doc.get("RepoDigests", [])):
                         image_id = iid
             if image_id is not None:
                 return image_id

@@ -16,7 +16,11 @@ error, 126 when the container's command cannot be invoked, 127 when it is not fo
     ├── ContainerCannotRun (exit 126)   the command exists but cannot be executed
     ├── CommandNotFound (exit 127)      the command does not exist in the image
     ├── KernelFeatureMissing (500)   namespaces, overlayfs, cgroups … not available
-    └── RegistryError (500)
+    └── RegistryError (500)           a registry failed us or said no (engine/registry/)
+        ├── RegistryUnavailable       down, unreachable, garbage answers (retried)
+        ├── RegistryUnauthorized (401)   wrong password, token refused, access denied
+        ├── RegistryNotFound (404)    unknown repository, tag or blob; no manifest for this platform
+        └── DigestMismatch            bytes that do not match their digest (nothing is stored)
 
 Context (a container id, a build step) rides on the error as attributes, never only in the text.
 """
@@ -96,6 +100,22 @@ class KernelFeatureMissing(EngineError):
 
 
 class RegistryError(EngineError):
+    pass
+
+
+class RegistryUnavailable(RegistryError):
+    pass
+
+
+class RegistryUnauthorized(RegistryError):
+    status = 401
+
+
+class RegistryNotFound(RegistryError):
+    status = 404
+
+
+class DigestMismatch(RegistryError):
     pass
 
 

@@ -10,7 +10,8 @@ import sys
 import time
 from typing import Any
 
-from engine.client import Docker, format_table, parse_reference, prepare_format, render, tabwrite
+from engine.client import (Docker, format_ports, format_table, parse_publish, parse_reference, prepare_format,
+                           render, tabwrite)
 from engine.errors import EngineError, ImageNotFound, InvalidArgument, NotModified
 
 from . import units
@@ -109,8 +110,14 @@ def container_config(args: Any) -> dict[str, Any]:
         host["PidsLimit"] = args.pids_limit
     if args.runtime:
         host["Runtime"] = args.runtime
-    if args.publish or args.publish_all:
-        raise InvalidArgument("publishing ports (-p/-P) comes with the networking issue and is not built yet")
+    exposed, bindings = parse_publish(args.publish)
+    for item in args.expose:
+        for key in parse_publish([item])[0]:
+            exposed[key] = {}
+    if bindings:
+        host["PortBindings"] = bindings
+    if args.publish_all:
+        host["PublishAllPorts"] = True
     labels = {}
     for item in args.label:
         k, _, v = item.partition("=")
@@ -119,6 +126,13 @@ def container_config(args: Any) -> dict[str, Any]:
                               "AttachStdin": args.interactive, "Labels": labels, "HostConfig": host}
     if anonymous:
         config["Volumes"] = anonymous
+    if exposed:
+        config["ExposedPorts"] = exposed
+    if args.network_alias or args.ip:
+        endpoint: dict[str, Any] = {"Aliases": args.network_alias}
+        if args.ip:
+            endpoint["IPAMConfig"] = {"IPv4Address": args.ip}
+        config["NetworkingConfig"] = {"EndpointsConfig": {args.network: endpoint}}
     if args.command:
         config["Cmd"] = args.command
     if args.entrypoint is not None:
@@ -140,13 +154,18 @@ def container_config(args: Any) -> dict[str, Any]:
 
 async def create_container(docker: Docker, args: Any) -> str:
     config = container_config(args)
+    policy = getattr(args, "pull", "missing")
+    if policy == "always":
+        await pull_image(docker, args.image, sys.stderr)
     try:
         c = await docker.containers.create(config, name=args.name)
     except ImageNotFound:
+        if policy != "missing":
+            raise
         ref = parse_reference(args.image)
         sys.stderr.write(f"Unable to find image '{ref.familiar}' locally\n")
-        raise EngineError(f"pull access denied for {ref.familiar_repository}: pulling from registries comes with "
-                          f"the sharing issue and is not built yet; build, import or load the image first") from None
+        await pull_image(docker, args.image, sys.stderr)
+        c = await docker.containers.create(config, name=args.name)
     return c.id
 
 
@@ -284,9 +303,15 @@ async def cmd_rename(docker: Docker, args: Any) -> int:
 
 async def cmd_port(docker: Docker, args: Any) -> int:
     info = await docker.containers.get(args.container)
-    for port, bindings in sorted((info["NetworkSettings"].get("Ports") or {}).items()):
+    ports = info["NetworkSettings"].get("Ports") or {}
+    if args.private:
+        key = args.private if "/" in args.private else args.private + "/tcp"
+        if not ports.get(key):
+            raise InvalidArgument(f"No public port '{key}' published for {args.container}")
+        ports = {key: ports[key]}
+    for port, bindings in sorted(ports.items(), key=lambda kv: (int(kv[0].split("/")[0]), kv[0])):
         for b in bindings or []:
-            out(f"{port} -> {b['HostIp']}:{b['HostPort']}")
+            out(f"{b['HostIp']}:{b['HostPort']}" if args.private else f"{port} -> {b['HostIp']}:{b['HostPort']}")
     return 0
 
 
@@ -297,7 +322,8 @@ def ps_row(c: dict[str, Any], no_trunc: bool) -> dict[str, Any]:
     return {
         "ID": c["Id"] if no_trunc else c["Id"][:12], "Image": c["Image"], "Command": json.dumps(cmd, ensure_ascii=False),
         "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(c["Created"])),
-        "RunningFor": units.since(c["Created"]), "Ports": "", "State": c["State"], "Status": c["Status"],
+        "RunningFor": units.since(c["Created"]), "Ports": format_ports(c.get("Ports") or []), "State": c["State"],
+        "Status": c["Status"],
         "Size": units.human_size(c.get("SizeRw", 0)) if "SizeRw" in c else "",
         "Names": ",".join(n.lstrip("/") for n in c["Names"]),
         "Labels": ",".join(f"{k}={v}" for k, v in sorted((c.get("Labels") or {}).items())),
@@ -772,8 +798,170 @@ async def cmd_system_prune(docker: Docker, args: Any) -> int:
 
 
 async def cmd_registry(docker: Docker, args: Any) -> int:
-    raise EngineError(f"{args.cmd}: registry support (login, pull, push) comes with the sharing issue and is "
-                      f"not built yet")
+    raise EngineError(f"{args.cmd}: registry search is not built yet (login, pull and push are)")
+
+
+# -- registries ---------------------------------------------------------------------------------------
+async def pull_image(docker: Docker, name: str, stream: Any, *, platform: str | None = None,
+                     quiet: bool = False) -> str:
+    """Pull with docker's progress on ``stream``; returns the full reference pulled."""
+    from .progress import ProgressPrinter
+    ref = parse_reference(name, default_tag=False)
+    if not ref.tag and not ref.digest:
+        if not quiet:
+            stream.write("Using default tag: latest\n")
+        ref = parse_reference(name)
+    printer = ProgressPrinter(stream, quiet=quiet)
+    async for msg in docker.images.pull(str(ref), platform=platform, stream=True):
+        printer(msg)
+    return str(ref)
+
+
+async def cmd_pull(docker: Docker, args: Any) -> int:
+    if args.all_tags:
+        raise InvalidArgument("pull --all-tags is not built yet; pull the tags one by one")
+    full = await pull_image(docker, args.name, sys.stdout, platform=args.platform, quiet=args.quiet)
+    out(full)
+    return 0
+
+
+async def cmd_push(docker: Docker, args: Any) -> int:
+    from .progress import ProgressPrinter
+    ref = parse_reference(args.name, default_tag=False)
+    if ref.digest:
+        raise InvalidArgument("cannot push a digest reference")
+    names = [str(ref)]
+    if args.all_tags:
+        if ref.tag:
+            raise InvalidArgument("tag can't be used with --all-tags/-a")
+        names = sorted(t for img in await docker.images.list(all=True) for t in img["RepoTags"]
+                       if parse_reference(t).repository == ref.repository)
+        if not names:
+            raise ImageNotFound(f"An image does not exist locally with the tag: {ref.familiar}")
+    elif not ref.tag:
+        out("Using default tag: latest")
+        names = [str(parse_reference(args.name))]
+    printer = ProgressPrinter(sys.stdout, quiet=args.quiet)
+    for name in names:
+        async for msg in docker.images.push(name, stream=True, oci=args.oci):
+            printer(msg)
+    if args.quiet:
+        for name in names:
+            out(parse_reference(name).familiar)
+    return 0
+
+
+async def cmd_login(docker: Docker, args: Any) -> int:
+    username = args.username or ""
+    password = args.password or ""
+    if args.password and args.password_stdin:
+        raise InvalidArgument("--password and --password-stdin are mutually exclusive")
+    if args.password_stdin:
+        if not username:
+            raise InvalidArgument("Must provide --username with --password-stdin")
+        password = sys.stdin.read().rstrip("\r\n")
+    elif args.password:
+        sys.stderr.write("WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n")
+    if not username or not password:
+        if not sys.stdin.isatty():
+            raise InvalidArgument("Error: Cannot perform an interactive login from a non TTY device")
+        if not username:
+            sys.stdout.write("Username: ")
+            sys.stdout.flush()
+            username = sys.stdin.readline().strip()
+        if not password:
+            import getpass
+            password = getpass.getpass("Password: ")
+    result = await docker.auth.login(username, password, server=args.server)
+    if result.get("Warning"):
+        sys.stderr.write(result["Warning"] + "\n")
+    out(result["Status"])
+    return 0
+
+
+async def cmd_logout(docker: Docker, args: Any) -> int:
+    out((await docker.auth.logout(args.server))["Status"])
+    return 0
+
+
+# -- networks ---------------------------------------------------------------------------------------------
+async def cmd_network_create(docker: Docker, args: Any) -> int:
+    if args.ipv6:
+        raise InvalidArgument("IPv6 networks are not supported by this engine")
+    if len(args.subnet) > 1 or len(args.gateway) > 1:
+        raise InvalidArgument("one --subnet (and one --gateway) per network is supported by this engine")
+    labels = dict(item.partition("=")[::2] for item in args.label)
+    ipam = [{"Subnet": (args.subnet or [None])[0], "Gateway": (args.gateway or [None])[0]}]
+    net = await docker.networks.create({"Name": args.name, "Driver": args.driver, "Internal": args.internal,
+                                        "IPAM": {"Config": ipam}, "Labels": labels})
+    out(net.id)
+    return 0
+
+
+async def cmd_network_ls(docker: Docker, args: Any) -> int:
+    nets = await docker.networks.list(filters=parse_filters(args.filter))
+    if args.quiet:
+        for n in nets:
+            out(n["Id"] if args.no_trunc else n["Id"][:12])
+        return 0
+    rows = [{"ID": n["Id"] if args.no_trunc else n["Id"][:12], "Name": n["Name"], "Driver": n["Driver"],
+             "Scope": n["Scope"], "Internal": str(n.get("Internal", False)).lower(),
+             "IPv6": str(n.get("EnableIPv6", False)).lower(), "CreatedAt": n.get("Created", "")} for n in nets]
+    render_rows(args.format, "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}", rows,
+                {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Internal": "INTERNAL",
+                 "IPv6": "IPV6", "CreatedAt": "CREATED"})
+    return 0
+
+
+async def cmd_network_rm(docker: Docker, args: Any) -> int:
+    async def rm(name: str) -> None:
+        await (await docker.networks.get(name)).delete()
+    return await each(args.names, rm)
+
+
+async def cmd_network_inspect(docker: Docker, args: Any) -> int:
+    results, failed = [], False
+    for name in args.names:
+        try:
+            results.append(await (await docker.networks.get(name)).show())
+        except EngineError as exc:
+            if exc.status != 404:
+                raise
+            sys.stderr.write(f"Error response from daemon: network {name} not found\n")
+            failed = True
+    if args.format:
+        for obj in results:
+            out(render_one(args.format, obj))
+    else:
+        out(json.dumps(results, indent=4, ensure_ascii=False))
+    return 1 if failed else 0
+
+
+async def cmd_network_connect(docker: Docker, args: Any) -> int:
+    net = await docker.networks.get(args.network)
+    ep: dict[str, Any] = {"Aliases": args.alias}
+    if args.ip:
+        ep["IPAMConfig"] = {"IPv4Address": args.ip}
+    await net.connect({"Container": args.container, "EndpointConfig": ep})
+    return 0
+
+
+async def cmd_network_disconnect(docker: Docker, args: Any) -> int:
+    net = await docker.networks.get(args.network)
+    await net.disconnect({"Container": args.container, "Force": args.force})
+    return 0
+
+
+async def cmd_network_prune(docker: Docker, args: Any) -> int:
+    if not args.force and not confirm("WARNING! This will remove all custom networks not used by at least one "
+                                      "container."):
+        return 0
+    result = await docker.networks.prune()
+    if result["NetworksDeleted"]:
+        out("Deleted Networks:")
+        for name in result["NetworksDeleted"]:
+            out(name)
+    return 0
 
 
 async def cmd_not_built(docker: Docker, args: Any) -> int:
@@ -784,7 +972,7 @@ async def cmd_not_built(docker: Docker, args: Any) -> int:
 # asyncio costs ~25 ms, a fifth of a short command. The engine's waits work without a loop (engine.aio).
 # Should a read-only command still reach something that needs a loop, it runs again under asyncio.
 READ_ONLY = {"ps", "images", "inspect", "inspect_container", "inspect_image", "history", "version", "info",
-             "volume_ls", "volume_inspect", "port", "top"}
+             "volume_ls", "volume_inspect", "port", "top", "network_ls", "network_inspect"}
 
 
 def run(args: Any) -> int:

@@ -231,14 +231,21 @@ class Builder:
         try:
             image_id = self.engine.resolve_image(name)
         except ImageNotFound:
-            ref = reference.parse(name)
-            raise BuildError(f"pull access denied for {ref.familiar_repository}: image {ref.familiar} is not in the "
-                             f"local store and pulling from registries is not built yet (the sharing issue); "
-                             f"build, import or load it first", step=f"FROM {name}") from None
+            image_id = self._pull_base(name)
         stage.image_id = image_id
         stage.config = copy.deepcopy(self.engine.image_config(image_id))
         stage.config.setdefault("history", [])
         self.say(f" ---> {image_id[7:19]}")
+
+    def _pull_base(self, name: str) -> str:
+        """FROM an image that is not here: pull it, as docker does (progress as build output)."""
+        def progress(msg: dict[str, Any]) -> None:
+            if (msg.get("progressDetail") or {}).get("current") is None and "aux" not in msg:
+                self.say(f"{msg['id']}: {msg['status']}" if msg.get("id") else str(msg.get("status", "")))
+        try:
+            return str(self.engine.pull_sync(name, progress))
+        except EngineError as exc:
+            raise BuildError(str(exc), step=f"FROM {name}") from None
 
     def op_from(self, stage: Stage, inst: dfp.Instruction) -> None:
         name = dfp.expand(inst.args[0], self._meta_env())

@@ -19,13 +19,14 @@ import os
 
 from ..errors import EngineError
 from ..gotemplate import format_table, prepare_format, render, tabwrite
+from ..network.ports import format_ports, parse_publish
 from ..reference import parse as parse_reference
 from ..units import bytes_size, human_duration, human_size, parse_since, ram_in_bytes, since
 from .transport import BaseTransport, LocalTransport
 
 __all__ = ["Docker", "DockerContainer", "Attached", "LocalTransport", "BaseTransport", "EngineError",
            "bytes_size", "human_duration", "human_size", "parse_since", "ram_in_bytes", "since", "format_table",
-           "prepare_format", "render", "tabwrite", "parse_reference"]
+           "prepare_format", "render", "tabwrite", "parse_reference", "parse_publish", "format_ports"]
 
 
 class Docker:
@@ -36,8 +37,10 @@ class Docker:
         self.images = DockerImages(self)
         self.containers = DockerContainers(self)
         self.volumes = DockerVolumes(self)
+        self.networks = DockerNetworks(self)
         self.system = DockerSystem(self)
         self.events = DockerEvents(self)
+        self.auth = DockerAuth(self)
 
     async def __aenter__(self) -> Docker:
         await self.transport.open()
@@ -100,12 +103,43 @@ class DockerImages:
     async def load(self, data: IO[bytes]) -> list[str]:
         return await self.docker._call("images_load", data)
 
+    def pull(self, from_image: str, *, tag: str | None = None, auth: dict[str, Any] | None = None,
+             platform: str | None = None, stream: bool = False) -> Any:
+        """Pull from a registry. ``stream=True``: an async iterator of docker's progress messages;
+        otherwise a coroutine returning them all. Failures raise (RegistryError and its kinds)."""
+        it = self.docker._stream("image_pull", from_image, tag=tag, platform=platform, auth=auth)
+        return it if stream else _collect(it)
+
+    def push(self, name: str, *, tag: str | None = None, auth: dict[str, Any] | None = None,
+             stream: bool = False, oci: bool = False) -> Any:
+        """Push to a registry; like :meth:`pull`. The last status is ``tag: digest: sha256:… size: N``."""
+        it = self.docker._stream("image_push", name, tag=tag, auth=auth, oci=oci)
+        return it if stream else _collect(it)
+
     def build(self, *, path: str, tags: list[str] | None = None, dockerfile: str = "Dockerfile",
               buildargs: dict[str, str] | None = None, nocache: bool = False, target: str = "",
               quiet: bool = False, labels: dict[str, str] | None = None) -> AsyncIterator[dict[str, Any]]:
         """Build progress as an async iterator of ``{"stream": …}`` / ``{"aux": {"ID": …}}`` / ``{"error": …}``."""
         return self.docker._stream("build", path=path, tags=tags or [], dockerfile=dockerfile,
                                    buildargs=buildargs or {}, nocache=nocache, target=target, labels=labels or {})
+
+
+async def _collect(it: AsyncIterator[Any]) -> list[Any]:
+    return [item async for item in it]
+
+
+class DockerAuth:
+    """Registry credentials, kept in docker's ``config.json`` (or its credential helpers)."""
+
+    def __init__(self, docker: Docker) -> None:
+        self.docker = docker
+
+    async def login(self, username: str, password: str, server: str | None = None) -> dict[str, str]:
+        """Check the credentials against the registry (Docker Hub by default), then save them."""
+        return await self.docker._call("login", server, username, password)
+
+    async def logout(self, server: str | None = None) -> dict[str, str]:
+        return await self.docker._call("logout", server)
 
 
 class DockerContainers:
@@ -245,6 +279,56 @@ class Attached:
         finally:
             os.close(self._fd)
         raise EngineError(f"container {self.container.id[:12]}: its monitor ended without an exit code")
+
+
+class DockerNetworks:
+    """``docker network``: aiodocker's ``DockerNetworks`` (list/create/get)."""
+
+    def __init__(self, docker: Docker) -> None:
+        self.docker = docker
+
+    async def list(self, *, filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+        return await self.docker._call("networks_list", filters=filters)
+
+    async def create(self, config: dict[str, Any]) -> DockerNetwork:
+        """``config`` as the Engine API's ``POST /networks/create`` body (Name, Driver, Internal, IPAM, Labels)."""
+        ipam = (config.get("IPAM") or {}).get("Config") or [{}]
+        result = await self.docker._call("network_create", config["Name"], driver=config.get("Driver") or "bridge",
+                                         subnet=ipam[0].get("Subnet"), gateway=ipam[0].get("Gateway"),
+                                         internal=bool(config.get("Internal")), labels=config.get("Labels"))
+        return DockerNetwork(self.docker, result["Id"])
+
+    async def get(self, name_or_id: str) -> DockerNetwork:
+        info = await self.docker._call("network_inspect", name_or_id)
+        return DockerNetwork(self.docker, info["Id"], info)
+
+    async def prune(self) -> dict[str, Any]:
+        return await self.docker._call("networks_prune")
+
+
+class DockerNetwork:
+    def __init__(self, docker: Docker, network_id: str, info: dict[str, Any] | None = None) -> None:
+        self.docker = docker
+        self.id = network_id
+        self._info = info or {}
+
+    async def show(self) -> dict[str, Any]:
+        self._info = await self.docker._call("network_inspect", self.id)
+        return self._info
+
+    async def delete(self) -> bool:
+        await self.docker._call("network_delete", self.id)
+        return True
+
+    async def connect(self, config: dict[str, Any]) -> None:
+        """``{"Container": id, "EndpointConfig": {"Aliases": [...], "IPAMConfig": {"IPv4Address": ...}}}``."""
+        ep = config.get("EndpointConfig") or {}
+        await self.docker._call("network_connect", self.id, config["Container"], aliases=ep.get("Aliases"),
+                                ipv4=(ep.get("IPAMConfig") or {}).get("IPv4Address"))
+
+    async def disconnect(self, config: dict[str, Any]) -> None:
+        await self.docker._call("network_disconnect", self.id, config["Container"],
+                                force=bool(config.get("Force")))
 
 
 class DockerVolumes:

@@ -23,6 +23,11 @@ def remove_container_files(root: str, cid: str, *, volumes: bool = False) -> Non
     try:
         doc = st.container(cid)
         st.delete_container(cid)
+        try:  # the container's addresses go back to their networks' pools (engine.network.ipam)
+            with st.tx() as db:
+                db.execute("DELETE FROM ip_allocations WHERE container_id=?", (cid,))
+        except Exception:  # noqa: BLE001 - a data root from before networks
+            pass
         if volumes and doc:
             for m in doc.get("Mounts", []):
                 if m.get("Type") == "volume" and m.get("Anonymous"):

@@ -116,6 +116,11 @@ def root() -> Iterator[str]:
                 run_cli(base, "rm", "-f", *ids, timeout=60)
         except Exception:  # noqa: BLE001 - teardown must go on
             pass
+        try:  # the bridges and nftables elements this data root made (engine.network)
+            from engine.network import host_teardown
+            host_teardown(base)
+        except Exception:  # noqa: BLE001 - teardown must go on
+            pass
         for mp in mounts_under(base):
             subprocess.run(["umount", "-l", mp], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         shutil.rmtree(base, ignore_errors=True)

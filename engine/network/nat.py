@@ -1,0 +1,157 @@
+"""Portside's nftables table: outbound NAT, forwarding, isolation of internal networks, published ports.
+
+Everything lives in one table of our own, ``ip portside``; docker's (iptables-nft) tables are never
+touched. The rules are fixed; what changes are set and map *elements*, so adding or removing a
+network or a published port is one ``nft`` transaction that touches nothing else::
+
+    brs        set of our bridges           forward accept, localhost DNAT masquerade
+    int_brs    set of internal bridges      no forwarding, no DNAT, no access to the host
+    masq_nets  set of non-internal subnets  masquerade when leaving through another interface
+    tcp_any / udp_any   host port → container address . port       (published on every host address)
+    tcp_ip  / udp_ip    host address . host port → address . port  (published on one host address)
+
+Published ports are DNAT: in prerouting for traffic from outside, in output for the host's own
+connections (``route_localnet`` on the bridge plus masquerade of 127.0.0.0/8 makes 127.0.0.1 work).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+
+from ..errors import EngineError
+
+TABLE = "portside"
+NFT = "nft"
+LOCK = "/run/portside/nft.lock"
+
+RULESET = """
+table ip portside {
+  set brs { type ifname; }
+  set int_brs { type ifname; }
+  set masq_nets { type ipv4_addr; flags interval; }
+  map tcp_any { type inet_service : ipv4_addr . inet_service; }
+  map udp_any { type inet_service : ipv4_addr . inet_service; }
+  map tcp_ip { type ipv4_addr . inet_service : ipv4_addr . inet_service; }
+  map udp_ip { type ipv4_addr . inet_service : ipv4_addr . inet_service; }
+  chain published {
+    dnat ip to ip daddr . tcp dport map @tcp_ip
+    dnat ip to tcp dport map @tcp_any
+    dnat ip to ip daddr . udp dport map @udp_ip
+    dnat ip to udp dport map @udp_any
+  }
+  chain prerouting_nat {
+    type nat hook prerouting priority dstnat; policy accept;
+    iifname @int_brs return
+    fib daddr type local jump published
+  }
+  chain output_nat {
+    type nat hook output priority -100; policy accept;
+    fib daddr type local jump published
+  }
+  chain postrouting_nat {
+    type nat hook postrouting priority srcnat; policy accept;
+    ip saddr @masq_nets oifname != @brs masquerade
+    ip saddr 127.0.0.0/8 oifname @brs masquerade
+  }
+  chain forward_filter {
+    type filter hook forward priority filter - 10; policy accept;
+    iifname @int_brs oifname != @int_brs drop
+    oifname @int_brs iifname != @int_brs drop
+    iifname @brs accept
+    oifname @brs ct state established,related accept
+    oifname @brs ct status dnat accept
+  }
+  chain input_filter {
+    type filter hook input priority filter - 10; policy accept;
+    iifname @int_brs drop
+  }
+}
+"""
+
+
+def _nft(script: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    try:
+        proc = subprocess.run([NFT, "-f", "-"], input=script, capture_output=True, text=True, timeout=30)
+    except FileNotFoundError:
+        raise EngineError("nft is not installed: container networking needs nftables (apt-get install "
+                          "nftables, or `make debs`)") from None
+    if check and proc.returncode != 0:
+        raise EngineError(f"nftables: {proc.stderr.strip().splitlines()[0] if proc.stderr.strip() else 'failed'}")
+    return proc
+
+
+def _lock() -> int:
+    os.makedirs(os.path.dirname(LOCK), exist_ok=True)
+    fd = os.open(LOCK, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def exists() -> bool:
+    try:
+        return subprocess.run([NFT, "list", "table", "ip", TABLE], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL).returncode == 0
+    except FileNotFoundError:
+        return False
+
+
+def ensure() -> None:
+    """Create the table with its fixed rules unless it is there (serialised by a lock file)."""
+    fd = _lock()
+    try:
+        if not exists():
+            _nft(RULESET)
+    finally:
+        os.close(fd)
+
+
+def add_network(bridge: str, subnet: str, internal: bool) -> None:
+    ensure()
+    lines = [f"add element ip {TABLE} brs {{ {bridge} }}"]
+    if internal:
+        lines.append(f"add element ip {TABLE} int_brs {{ {bridge} }}")
+    else:
+        lines.append(f"add element ip {TABLE} masq_nets {{ {subnet} }}")
+    _nft("\n".join(lines) + "\n")
+
+
+def remove_network(bridge: str, subnet: str) -> None:
+    for line in (f"delete element ip {TABLE} brs {{ {bridge} }}",
+                 f"delete element ip {TABLE} int_brs {{ {bridge} }}",
+                 f"delete element ip {TABLE} masq_nets {{ {subnet} }}"):
+        _nft(line + "\n", check=False)
+
+
+def port_element(p: dict) -> tuple[str, str]:
+    """(map name, element text) for one published port ``p`` (proto, host_ip, host_port, ip, port)."""
+    proto = p["proto"]
+    if p["host_ip"] in ("", "0.0.0.0"):
+        return f"{proto}_any", f"{p['host_port']} : {p['ip']} . {p['port']}"
+    return f"{proto}_ip", f"{p['host_ip']} . {p['host_port']} : {p['ip']} . {p['port']}"
+
+
+def add_ports(ports: list[dict]) -> None:
+    """Program the DNAT elements of published ports in one transaction (all or nothing)."""
+    if not ports:
+        return
+    script = "".join(f"add element ip {TABLE} {m} {{ {e} }}\n" for m, e in map(port_element, ports))
+    proc = _nft(script, check=False)
+    if proc.returncode != 0 and "No such file or directory" in proc.stderr:
+        ensure()
+        proc = _nft(script, check=False)
+    if proc.returncode != 0:
+        if "File exists" in proc.stderr:
+            raise EngineError("port is already allocated")
+        raise EngineError(f"nftables: {proc.stderr.strip().splitlines()[0] if proc.stderr.strip() else 'failed'}")
+
+
+def remove_ports(ports: list[dict]) -> None:
+    """Delete the DNAT elements (each on its own: one already gone must not keep the others)."""
+    if not ports:
+        return
+    script = "".join(f"delete element ip {TABLE} {m} {{ {e.split(' : ')[0]} }}\n" for m, e in map(port_element, ports))
+    if _nft(script, check=False).returncode != 0:
+        for line in script.splitlines():
+            _nft(line + "\n", check=False)

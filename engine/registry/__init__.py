@@ -1,0 +1,14 @@
+"""Sharing images: the OCI distribution protocol, spoken to real registries.
+
+    credentials.py   docker's ``config.json`` (``auths``, ``credsStore``, ``credHelpers``) and the
+                     ``docker-credential-<name>`` protocol
+    client.py        one registry endpoint: transport (HTTPS with system CAs + ``certs.d``, plain HTTP
+                     only for loopback and insecure registries), ping, basic auth, bearer tokens per scope
+    distribution.py  pull (manifest lists, parallel verified layer downloads, gzip / zstd) and push
+                     (HEAD, cross-repository mount, monolithic / chunked / resumed uploads, manifests)
+    service.py       :class:`RegistryMixin`, the engine's ``image_pull`` / ``image_push`` / ``login`` /
+                     ``logout``
+
+The network and blob work runs in threads (``http.client`` blocks); the engine's state is only touched
+on the caller's side, so a build thread with its own :class:`~engine.engine.Engine` can pull too.
+"""
