@@ -107,8 +107,44 @@ def ensure() -> None:
         os.close(fd)
 
 
+def _iptables(*args: str) -> int:
+    try:
+        return subprocess.run(["iptables", "-w", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              timeout=30).returncode
+    except FileNotFoundError:
+        return -1
+
+
+def _forward_rules(bridge: str) -> list[list[str]]:
+    tag = ["-m", "comment", "--comment", "portside"]
+    return [["-i", bridge, "-j", "ACCEPT", *tag],
+            ["-o", bridge, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED,DNAT", "-j", "ACCEPT", *tag]]
+
+
+def allow_forward(bridge: str) -> None:
+    """Keep forwarding working beside dockerd, which sets iptables' FORWARD policy to DROP.
+
+    A packet must pass every base chain on the forward hook, so an accept in our own table cannot
+    overrule a drop in iptables' ``filter`` table. One accept per direction for this bridge, in
+    iptables' FORWARD chain (where docker leaves other interfaces' rules alone), fixes that. The
+    rules are harmless while the policy is ACCEPT, and already there when a dockerd starts later.
+    Internal networks get none: our table drops their forwarding first.
+    """
+    for rule in _forward_rules(bridge):
+        if _iptables("-C", "FORWARD", *rule) == 1:  # 1: no such rule; -1: no iptables at all
+            _iptables("-I", "FORWARD", "1", *rule)
+
+
+def disallow_forward(bridge: str) -> None:
+    for rule in _forward_rules(bridge):
+        while _iptables("-D", "FORWARD", *rule) == 0:
+            pass
+
+
 def add_network(bridge: str, subnet: str, internal: bool) -> None:
     ensure()
+    if not internal:
+        allow_forward(bridge)
     lines = [f"add element ip {TABLE} brs {{ {bridge} }}"]
     if internal:
         lines.append(f"add element ip {TABLE} int_brs {{ {bridge} }}")
@@ -118,6 +154,7 @@ def add_network(bridge: str, subnet: str, internal: bool) -> None:
 
 
 def remove_network(bridge: str, subnet: str) -> None:
+    disallow_forward(bridge)
     for line in (f"delete element ip {TABLE} brs {{ {bridge} }}",
                  f"delete element ip {TABLE} int_brs {{ {bridge} }}",
                  f"delete element ip {TABLE} masq_nets {{ {subnet} }}"):

@@ -308,3 +308,33 @@ def test_bad_network_input(cli, imported, root):
     run_d(cli, "--name", "user", "--network", "one", "busybox", "sleep", "30")
     proc = cli("network", "rm", "one")
     assert proc.returncode == 1 and "has active endpoints" in proc.stderr
+
+
+def forward_rules() -> str:
+    return subprocess.run(["iptables", "-w", "-S", "FORWARD"], capture_output=True, text=True).stdout
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/sbin/iptables"), reason="needs iptables (as dockerd uses)")
+def test_forwarding_beside_dockers_drop_policy(cli, imported, root):
+    """Issue 3, living beside docker: dockerd sets iptables' FORWARD policy to DROP (seen on this host).
+
+    Containers on our bridges still reach each other (bridged traffic passes iptables' FORWARD when
+    br_netfilter is loaded) and the accept rules go with the network.
+    """
+    was_drop = "-P FORWARD DROP" in forward_rules()
+    subprocess.run(["iptables", "-w", "-P", "FORWARD", "DROP"], check=True)
+    try:
+        ok(cli("network", "create", "dnet"))
+        bridge = "br-" + json.loads(ok(cli("network", "inspect", "dnet")))[0]["Id"][:12]
+        run_d(cli, "--name", "web", "--network", "dnet", "busybox", "sh", "-c", HTTPD)
+        assert f"-i {bridge} " in forward_rules()  # the bridge comes up with its first container
+        text = ok(cli("run", "--rm", "--network", "dnet", "busybox", "sh", "-c",
+                      "for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O- http://web/index.html && exit 0; "
+                      "sleep 0.2; done; exit 1"))
+        assert "hello-from-" in text
+        ok(cli("rm", "-f", "web"))
+        ok(cli("network", "rm", "dnet"))
+        assert bridge not in forward_rules()
+    finally:
+        if not was_drop:
+            subprocess.run(["iptables", "-w", "-P", "FORWARD", "ACCEPT"], check=True)
