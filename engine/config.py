@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 
 def default_root() -> str:
@@ -19,11 +18,13 @@ def default_root() -> str:
     return os.path.join(xdg, "portside")
 
 
-@dataclass(frozen=True)
 class Paths:
-    """Path helpers for one data root, keyed by ids."""
+    """Path helpers for one data root, keyed by ids (a plain class: dataclasses cost CLI start-up)."""
 
-    root: str
+    __slots__ = ("root",)
+
+    def __init__(self, root: str) -> None:
+        self.root = root
 
     @property
     def db(self) -> str:

@@ -18,7 +18,7 @@ from typing import IO, Any
 from . import aio, reference
 from .config import Paths, default_root
 from .containers import ContainersMixin, VolumesMixin
-from .network import NetworksMixin
+from .network.service import NetworksMixin
 from .errors import Conflict, EngineError, ImageNotFound, InvalidArgument, NotFound
 from .images import layers as layers_mod
 from .images.store import BlobStore

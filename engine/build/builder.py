@@ -23,7 +23,6 @@ import tarfile
 import tempfile
 import time
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -678,6 +677,7 @@ class Builder:
                 dst = os.path.join(tree, rel)
                 os.makedirs(os.path.dirname(dst), exist_ok=True)
                 try:
+                    import urllib.request
                     with urllib.request.urlopen(url, timeout=60) as resp, open(dst, "wb") as f:
                         shutil.copyfileobj(resp, f)
                         lm = resp.headers.get("Last-Modified")

@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import aio, reference
 from ..errors import EngineError, ImageNotFound, InvalidArgument, RegistryError, RegistryUnauthorized
-from . import credentials
-from .client import RegistryClient
-from .distribution import DistributionMeta, Progress, PullResult, Pusher, pull
+
+if TYPE_CHECKING:  # the HTTP client, credentials and distribution code load when a registry is first used
+    from . import credentials
+    from .client import RegistryClient
+    from .distribution import DistributionMeta, Progress, PullResult
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -26,6 +28,7 @@ T = TypeVar("T")
 
 
 def _creds(registry_host: str, auth: dict[str, Any] | None) -> credentials.Credentials | None:
+    from . import credentials
     if auth:
         return credentials.Credentials(str(auth.get("username", "")), str(auth.get("password", "")),
                                        str(auth.get("identitytoken", "")))
@@ -34,6 +37,7 @@ def _creds(registry_host: str, auth: dict[str, Any] | None) -> credentials.Crede
 
 def login_host(server: str | None) -> str:
     """``docker login`` server argument → registry host (Docker Hub when empty)."""
+    from . import credentials
     if not server:
         return "docker.io"
     host = credentials.hostname(server)
@@ -46,9 +50,11 @@ class RegistryMixin:
     """Registry operations mixed into :class:`engine.engine.Engine`."""
 
     def _registry_client(self: Engine, registry_host: str, auth: dict[str, Any] | None = None) -> RegistryClient:
+        from .client import RegistryClient
         return RegistryClient(registry_host, _creds(registry_host, auth))
 
     def _distribution_meta(self: Engine) -> DistributionMeta:
+        from .distribution import DistributionMeta
         return DistributionMeta(self.paths.root)
 
     async def _in_thread(self: Engine, work: Callable[[Progress], T]) -> AsyncIterator[tuple[str, Any]]:
@@ -109,6 +115,7 @@ class RegistryMixin:
         ref = reference.parse(f"{name}:{tag}" if tag else name)
         if ref.digest:
             ref = reference.Reference(ref.domain, ref.path, None, ref.digest)
+        from .distribution import pull
         client = self._registry_client(ref.domain, auth)
         blobs, meta = self.blobs, self._distribution_meta()
         result: PullResult | None = None
@@ -132,6 +139,7 @@ class RegistryMixin:
 
     def pull_sync(self: Engine, name: str, progress: Progress, platform: str | None = None) -> str:
         """Pull in this thread (the builder's ``FROM``); returns the image id."""
+        from .distribution import pull
         ref = reference.parse(name)
         client = self._registry_client(ref.domain)
         try:
@@ -156,6 +164,7 @@ class RegistryMixin:
                                 image=name)
         diff_ids = list(self.image_config(image_id).get("rootfs", {}).get("diff_ids", []))
         client = self._registry_client(ref.domain, auth)
+        from .distribution import Pusher
         pusher = Pusher(client, self.blobs, ref, lambda m: None, meta=self._distribution_meta(), oci=oci,
                         chunk_size=chunk_size)
         result: tuple[str, int] | None = None
@@ -185,12 +194,14 @@ class RegistryMixin:
     # -- login ----------------------------------------------------------------------------------
     async def login(self: Engine, server: str | None = None, username: str = "", password: str = "") -> dict[str, str]:
         """``POST /auth`` then save: checks the credentials against the registry first."""
+        from . import credentials
         host = login_host(server)
         if not username:
             raise InvalidArgument("Username is required")
         if not password:
             raise InvalidArgument("Error: Password Required")
         creds = credentials.Credentials(username, password)
+        from .client import RegistryClient
         client = RegistryClient(host, creds)
         try:
             await aio.to_thread(client.check_login, creds)
@@ -205,6 +216,7 @@ class RegistryMixin:
 
     async def logout(self: Engine, server: str | None = None) -> dict[str, str]:
         """Forget the stored credentials; ``Status`` says what happened, in docker's words."""
+        from . import credentials
         host = login_host(server)
         key = credentials.server_key(host)
         if await aio.to_thread(credentials.erase, host):

@@ -1,0 +1,448 @@
+"""The engine's networking half: the ``bridge``/``host``/``none`` networks, user-defined bridge networks, IPAM,
+published ports and embedded DNS. :class:`NetworksMixin` is the network API of the Engine.
+
+Who does what:
+
+- the engine (this package's mixin) keeps networks and address allocations in SQLite, creates
+  bridges on first use, and hands each start a plan (``opts["net"]``: endpoints, ports, DNS);
+- the container's monitor (:mod:`engine.network.setup`) makes the namespace, veths, port
+  reservations, DNAT elements and the resolver, and undoes them when the container is done;
+- ``reconcile()`` and ``rm`` release what a killed monitor left (:func:`setup.release`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from ..errors import Conflict, EngineError, InvalidArgument, NotFound
+from . import bridge, ipam, ports, setup
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+
+PREDEFINED = ("bridge", "host", "none")
+DNS_ADDRESS = "127.0.0.11"
+
+
+class NetworkNotFound(NotFound):
+    pass
+
+
+def default_bridge_name(root: str) -> str:
+    if root.rstrip("/") == "/var/lib/portside":
+        return "portside0"
+    return "ps" + hashlib.sha1(root.encode()).hexdigest()[:9] + "0"
+
+
+def now() -> str:
+    from ..runtime.monitor import now_rfc3339
+    return now_rfc3339()
+
+
+class NetworksMixin:
+    """``docker network …`` and the network half of container create / start / remove."""
+
+    # -- networks ---------------------------------------------------------------------------------
+    def _ensure_predefined(self: Engine) -> None:
+        if ipam.network_by_name(self.state, "bridge") is not None:
+            return
+        wanted = os.environ.get("PORTSIDE_BRIDGE_SUBNET")
+        if wanted:
+            net = ipam.parse_subnet(wanted)
+        else:
+            net = ipam.choose_subnet(self.state)
+        gateway = str(next(net.hosts()))
+        docs = [self._network_doc("bridge", "bridge", str(net), gateway, False, {},
+                                  default_bridge_name(self.paths.root), default=True),
+                self._network_doc("host", "host", None, None, False, {}, ""),
+                self._network_doc("none", "null", None, None, False, {}, "")]
+        for doc in docs:
+            try:
+                ipam.insert_network(self.state, doc)
+            except Conflict:
+                pass  # another process made them first
+
+    def _network_doc(self: Engine, name: str, driver: str, subnet: str | None, gateway: str | None, internal: bool,
+                     labels: dict[str, str], bridge_name: str, default: bool = False) -> dict[str, Any]:
+        options = {"com.docker.network.bridge.name": bridge_name} if driver == "bridge" else {}
+        if default:
+            options["com.docker.network.bridge.default_bridge"] = "true"
+        return {"Name": name, "Id": secrets.token_hex(32), "Created": now(), "Scope": "local", "Driver": driver,
+                "EnableIPv4": True, "EnableIPv6": False,
+                "IPAM": {"Driver": "default", "Options": None,
+                         "Config": [{"Subnet": subnet, "Gateway": gateway}] if subnet else []},
+                "Internal": internal, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
+                "ConfigOnly": False, "Containers": {}, "Options": options, "Labels": labels or {}}
+
+    def resolve_network(self: Engine, name_or_id: str) -> dict[str, Any]:
+        self._ensure_predefined()
+        doc = ipam.network_by_name(self.state, name_or_id)
+        if doc is None and name_or_id and all(c in "0123456789abcdef" for c in name_or_id):
+            ids = ipam.network_ids_with_prefix(self.state, name_or_id)
+            if len(ids) == 1:
+                doc = ipam.network_by_id(self.state, ids[0])
+        if doc is None:
+            raise NetworkNotFound(f"network {name_or_id} not found", network=name_or_id)
+        return doc
+
+    async def network_create(self: Engine, name: str, *, driver: str = "bridge", subnet: str | None = None,
+                             gateway: str | None = None, internal: bool = False,
+                             labels: dict[str, str] | None = None) -> dict[str, Any]:
+        """``POST /networks/create``: returns ``{"Id": …, "Warning": ""}``."""
+        self._ensure_predefined()
+        if not name:
+            raise InvalidArgument("network name is required")
+        if name in PREDEFINED:
+            raise Conflict(f"operation is not permitted on predefined {name} network ")
+        if driver not in ("bridge", ""):
+            raise InvalidArgument(f"plugin \"{driver}\" not found: only the bridge driver is built in")
+        if ipam.network_by_name(self.state, name) is not None:
+            raise Conflict(f"network with name {name} already exists")
+        if gateway and not subnet:
+            raise InvalidArgument("gateway without a subnet: give --subnet too")
+        if subnet:
+            net = ipam.parse_subnet(subnet)
+            if str(net) != subnet and "/" in subnet and ipaddress.ip_interface(subnet).ip != net.network_address:
+                raise InvalidArgument(f"invalid subnet {subnet}: it should be {net}")
+            ipam.check_overlap(self.state, net)
+        else:
+            net = ipam.choose_subnet(self.state)
+        if gateway:
+            try:
+                gw = ipaddress.IPv4Address(gateway)
+            except ValueError:
+                raise InvalidArgument(f"invalid gateway address {gateway}") from None
+            if gw not in net or gw in (net.network_address, net.broadcast_address):
+                raise InvalidArgument(f"no matching subnet for gateway {gateway}")
+        else:
+            gateway = str(next(net.hosts()))
+        doc = self._network_doc(name, "bridge", str(net), gateway, internal, labels or {}, "")
+        doc["Options"]["com.docker.network.bridge.name"] = "br-" + doc["Id"][:12]
+        ipam.insert_network(self.state, doc)
+        self.emit("network", "create", doc["Id"], name=name, type="bridge")
+        return {"Id": doc["Id"], "Warning": ""}
+
+    def _network_bridge(self: Engine, doc: dict[str, Any]) -> str:
+        """The bridge of a bridge network, made on first use."""
+        name = doc["Options"]["com.docker.network.bridge.name"]
+        cfg = doc["IPAM"]["Config"][0]
+        bridge.ensure(name, cfg["Subnet"], cfg["Gateway"], bool(doc.get("Internal")), self.paths.root)
+        return name
+
+    def _network_containers(self: Engine, doc: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for cdoc in self.state.containers():
+            ep = (cdoc.get("NetworkSettings", {}).get("Networks") or {}).get(doc["Name"])
+            if ep is None or ep.get("NetworkID") != doc["Id"]:
+                continue
+            out[cdoc["Id"]] = {"Name": cdoc["Name"].lstrip("/"), "EndpointID": ep.get("EndpointID", ""),
+                               "MacAddress": ep.get("MacAddress", ""),
+                               "IPv4Address": f"{ep['IPAddress']}/{ep['IPPrefixLen']}" if ep.get("IPAddress") else "",
+                               "IPv6Address": ""}
+        return out
+
+    async def networks_list(self: Engine, filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+        self._ensure_predefined()
+        out = []
+        for doc in ipam.network_rows(self.state):
+            keep = True
+            for key, values in (filters or {}).items():
+                if key == "name" and not any(v in doc["Name"] for v in values):
+                    keep = False
+                elif key == "id" and not any(doc["Id"].startswith(v) for v in values):
+                    keep = False
+                elif key == "driver" and doc["Driver"] not in values:
+                    keep = False
+                elif key == "type" and ("builtin" if doc["Name"] in PREDEFINED else "custom") not in values:
+                    keep = False
+            if keep:
+                out.append(dict(doc, Containers={}))
+        return sorted(out, key=lambda d: d["Name"])
+
+    async def network_inspect(self: Engine, name_or_id: str) -> dict[str, Any]:
+        doc = self.resolve_network(name_or_id)
+        return dict(doc, Containers=self._network_containers(doc))
+
+    async def network_delete(self: Engine, name_or_id: str) -> None:
+        doc = self.resolve_network(name_or_id)
+        if doc["Name"] in PREDEFINED:
+            raise Conflict(f"{doc['Name']} is a pre-defined network and cannot be removed")
+        users = self._network_containers(doc)
+        if users:
+            raise Conflict(f"error while removing network: network {doc['Name']} id {doc['Id']} has active "
+                           f"endpoints")
+        name = doc["Options"].get("com.docker.network.bridge.name", "")
+        cfg = (doc["IPAM"]["Config"] or [{}])[0]
+        bridge.remove(name, cfg.get("Subnet") or "")
+        ipam.delete_network(self.state, doc["Id"])
+        try:
+            os.unlink(self._network_hosts_path(doc["Id"]))
+        except FileNotFoundError:
+            pass
+        self.emit("network", "destroy", doc["Id"], name=doc["Name"], type="bridge")
+
+    async def networks_prune(self: Engine) -> dict[str, Any]:
+        deleted = []
+        for doc in ipam.network_rows(self.state):
+            if doc["Name"] in PREDEFINED or self._network_containers(doc):
+                continue
+            await self.network_delete(doc["Id"])
+            deleted.append(doc["Name"])
+        return {"NetworksDeleted": deleted or None}
+
+    async def network_connect(self: Engine, name_or_id: str, container: str, *, aliases: list[str] | None = None,
+                              ipv4: str | None = None) -> None:
+        doc = self.resolve_network(name_or_id)
+        cid = self.resolve_container(container)
+        cdoc = self.state.container(cid) or {}
+        mode = cdoc["HostConfig"].get("NetworkMode", "")
+        if mode in ("host", "none") or mode.startswith("container:") or doc["Name"] in ("host", "none"):
+            raise Conflict(f"container cannot be disconnected from host network or connected to host network"
+                           if "host" in (mode, doc["Name"]) else
+                           f"container sharing network namespace with another container or host cannot be "
+                           f"connected to any other network")
+        nets = cdoc["NetworkSettings"].setdefault("Networks", {})
+        if doc["Name"] in nets:
+            raise Conflict(f"endpoint with name {cdoc['Name'].lstrip('/')} already exists in network "
+                           f"{doc['Name']}")
+        ep = self._network_endpoint(cid, cdoc, doc, aliases or [], ipv4)
+        nets[doc["Name"]] = ep
+        try:
+            st = self.runtime_state(cid)
+            if st.get("status") == "running" and st.get("pid"):
+                index = len(nets) - 1
+                plan = self._endpoint_plan(cid, doc, ep, index, default_route=False)
+                nsfd = os.open(f"/proc/{st['pid']}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    setup.add_endpoint(nsfd, plan)
+                finally:
+                    os.close(nsfd)
+                rec = setup.read_record(self.paths.container(cid))
+                if rec is not None:
+                    rec["veths"].append(plan["veth"])
+                    setup._write(os.path.join(self.paths.container(cid), "net.json"), rec)
+            self.state.update_container(cid, cdoc)
+        except BaseException:
+            ipam.release(self.state, cid, doc["Id"])
+            raise
+        self._network_write_hosts(doc)
+        self.emit("network", "connect", doc["Id"], container=cid, name=doc["Name"], type="bridge")
+
+    async def network_disconnect(self: Engine, name_or_id: str, container: str, *, force: bool = False) -> None:
+        doc = self.resolve_network(name_or_id)
+        cid = self.resolve_container(container)
+        cdoc = self.state.container(cid) or {}
+        nets = cdoc["NetworkSettings"].get("Networks") or {}
+        if doc["Name"] not in nets:
+            raise Conflict(f"container {cid} is not connected to network {doc['Name']}")
+        if doc["Name"] in ("host", "none"):
+            raise Conflict(f"container cannot be disconnected from {doc['Name']} network")
+        index = list(nets).index(doc["Name"])
+        ep = nets.pop(doc["Name"])
+        st = self.runtime_state(cid)
+        if st.get("status") == "running":
+            veth = ep.get("_Veth") or self._veth_name(cid, index)
+            setup.remove_endpoint(veth)
+        if cdoc["HostConfig"].get("NetworkMode") == doc["Name"]:
+            cdoc["HostConfig"]["NetworkMode"] = next(iter(nets), "none")
+        if not nets:
+            nets["none"] = {}
+            cdoc["HostConfig"]["NetworkMode"] = "none"
+        self.state.update_container(cid, cdoc)
+        ipam.release(self.state, cid, doc["Id"])
+        self._network_write_hosts(doc)
+        self.emit("network", "disconnect", doc["Id"], container=cid, name=doc["Name"], type="bridge")
+
+    # -- containers -------------------------------------------------------------------------------
+    @staticmethod
+    def _veth_name(cid: str, index: int) -> str:
+        return f"ps{cid[:10]}{index}"
+
+    def _network_endpoint(self: Engine, cid: str, cdoc: dict[str, Any], doc: dict[str, Any], aliases: list[str],
+                          ipv4: str | None) -> dict[str, Any]:
+        """Allocate an address for ``cid`` on ``doc`` and return its ``NetworkSettings.Networks`` entry."""
+        if ipv4 and doc["Name"] == "bridge":
+            raise InvalidArgument("user specified IP address is supported on user defined networks only")
+        if aliases and doc["Name"] == "bridge":
+            raise InvalidArgument("network-scoped alias is supported only for containers in user defined networks")
+        cfg = doc["IPAM"]["Config"][0]
+        address = ipam.allocate(self.state, doc, cid, ipv4)
+        prefix = ipaddress.ip_network(cfg["Subnet"]).prefixlen
+        name = cdoc.get("Name", "").lstrip("/")
+        dns_names = [] if doc["Name"] == "bridge" else [name, cid[:12]] + [a for a in aliases if a not in (name,)]
+        return {"IPAMConfig": {"IPv4Address": ipv4} if ipv4 else None, "Links": None,
+                "Aliases": list(aliases) or None, "MacAddress": "", "DriverOpts": None, "NetworkID": doc["Id"],
+                "EndpointID": secrets.token_hex(32), "Gateway": cfg["Gateway"], "IPAddress": address,
+                "IPPrefixLen": prefix, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                "DNSNames": dns_names or None}
+
+    def _network_for_create(self: Engine, cid: str, name: str, host: dict[str, Any], config: dict[str, Any],
+                            hostname_default: str) -> tuple[str, dict[str, Any]]:
+        """Check the network mode and ports of a new container and allocate its addresses.
+
+        Returns (NetworkMode, NetworkSettings.Networks). Raises with docker's messages; on a raise nothing
+        stays allocated.
+        """
+        mode = host.get("NetworkMode") or "default"
+        if mode == "default":
+            mode = "bridge"
+        for key in (host.get("PortBindings") or {}):
+            port, _, proto = key.partition("/")
+            if not port.isdigit() or proto not in ("", "tcp", "udp"):
+                raise InvalidArgument(f"invalid port specification: \"{key}\"")
+        if mode in ("host", "none"):
+            if host.get("PortBindings") and mode == "host":
+                pass  # docker: published ports are discarded when using host network mode
+            return mode, {mode: {}}
+        if mode.startswith("container:"):
+            other = self.resolve_container(mode.split(":", 1)[1])
+            if other == cid:
+                raise InvalidArgument("cannot join own network namespace")
+            if host.get("PortBindings"):
+                raise InvalidArgument("conflicting options: port publishing and the container type network mode")
+            return f"container:{other}", {}
+        doc = self.resolve_network(mode)
+        if doc["Driver"] != "bridge":
+            return doc["Name"], {doc["Name"]: {}}
+        endpoint = config.get("NetworkingConfig", {}).get("EndpointsConfig", {}).get(doc["Name"]) or \
+            config.get("NetworkingConfig", {}).get("EndpointsConfig", {}).get(mode) or {}
+        aliases = list(endpoint.get("Aliases") or [])
+        ipv4 = (endpoint.get("IPAMConfig") or {}).get("IPv4Address")
+        ep = self._network_endpoint(cid, {"Name": "/" + name}, doc, aliases, ipv4)
+        return doc["Name"], {doc["Name"]: ep}
+
+    def _network_etc_files(self: Engine, cid: str, hostname: str, networks: dict[str, Any]) -> None:
+        """/etc/hosts with the container's address; resolv.conf pointing at the embedded DNS on user networks."""
+        cdir = self.paths.container(cid)
+        first = next((ep for ep in networks.values() if ep.get("IPAddress")), None)
+        if first is not None:
+            path = os.path.join(cdir, "hosts")
+            with open(path) as f:
+                text = f.read()
+            with open(path, "w") as f:
+                f.write(text.replace(f"127.0.1.1\t{hostname}\n", f"{first['IPAddress']}\t{hostname}\n"))
+        if any(name not in PREDEFINED for name in networks):
+            path = os.path.join(cdir, "resolv.conf")
+            with open(path) as f:
+                lines = [ln for ln in f.read().splitlines() if not ln.strip().startswith("nameserver")]
+            with open(path, "w") as f:
+                f.write(f"nameserver {DNS_ADDRESS}\n" + "\n".join(lines) + ("\n" if lines else "")
+                        + ("options ndots:0\n" if not any(ln.startswith("options") for ln in lines) else ""))
+
+    def _network_release_ips(self: Engine, cid: str) -> None:
+        ipam.release(self.state, cid)
+
+    def _endpoint_plan(self: Engine, cid: str, doc: dict[str, Any], ep: dict[str, Any], index: int,
+                       default_route: bool) -> dict[str, Any]:
+        return {"bridge": self._network_bridge(doc), "veth": self._veth_name(cid, index), "ifname": f"eth{index}",
+                "address": ep["IPAddress"], "prefixlen": ep["IPPrefixLen"], "gateway": ep["Gateway"],
+                "default_route": default_route and not doc.get("Internal"), "internal": bool(doc.get("Internal"))}
+
+    def _network_plan(self: Engine, cid: str, doc: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any] | None:
+        """The monitor's network plan for a start (``opts["net"]``); None when the spec's netns is enough."""
+        mode = doc["HostConfig"].get("NetworkMode") or "none"
+        if mode == "host":
+            return None
+        if mode.startswith("container:"):
+            other = mode.split(":", 1)[1]
+            st = self.runtime_state(other)
+            if st.get("status") != "running" or not st.get("pid"):
+                raise Conflict(f"cannot join network of a non running container: {other}")
+            for ns in spec.get("linux", {}).get("namespaces", []):
+                if ns.get("type") == "network":
+                    ns["path"] = f"/proc/{st['pid']}/ns/net"
+            return None
+        nets = doc.get("NetworkSettings", {}).get("Networks") or {}
+        endpoints = []
+        user_nets = []
+        for index, (name, ep) in enumerate(nets.items()):
+            if not ep.get("IPAddress"):
+                continue
+            ndoc = ipam.network_by_id(self.state, ep["NetworkID"])
+            if ndoc is None:
+                raise NotFound(f"network {name} not found (it was removed while the container was stopped)")
+            endpoints.append(self._endpoint_plan(cid, ndoc, ep, index, default_route=not endpoints))
+            if name not in PREDEFINED:
+                user_nets.append(ndoc)
+        published = ports.plan(self._port_bindings(doc))
+        dns = None
+        if user_nets:
+            dns = {"hosts": [self._network_hosts_path(n["Id"]) for n in user_nets],
+                   "forward": not all(n.get("Internal") for n in user_nets)}
+            for n in user_nets:
+                self._network_write_hosts(n)  # the resolvers of the others re-read it on change
+        return {"endpoints": endpoints, "ports": published, "dns": dns}
+
+    @staticmethod
+    def _port_bindings(doc: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
+        host = doc.get("HostConfig", {})
+        bindings = dict(host.get("PortBindings") or {})
+        if host.get("PublishAllPorts"):
+            for key in doc.get("Config", {}).get("ExposedPorts") or {}:
+                bindings.setdefault(key if "/" in key else key + "/tcp", [{"HostIp": "", "HostPort": ""}])
+        return bindings
+
+    def _network_release(self: Engine, cid: str) -> None:
+        """Release the ports and veths a dead monitor left (no-op when it cleaned up itself)."""
+        setup.release(self.paths.container(cid))
+
+    def _network_removed(self: Engine, doc: dict[str, Any]) -> None:
+        """After ``rm``: the container's addresses go back to the pools, its names out of the DNS."""
+        ipam.release(self.state, doc["Id"])
+        for name, ep in (doc.get("NetworkSettings", {}).get("Networks") or {}).items():
+            if name not in PREDEFINED and ep.get("NetworkID"):
+                ndoc = ipam.network_by_id(self.state, ep["NetworkID"])
+                if ndoc is not None:
+                    self._network_write_hosts(ndoc)
+
+    def _network_reconcile(self: Engine) -> None:
+        from ..runtime import cleanup
+        croot = os.path.join(self.paths.root, "containers")
+        for cid in ipam.orphan_allocations(self.state):
+            if not cleanup.creating(croot, cid):
+                ipam.release(self.state, cid)
+        bridge.gc_orphans()
+
+    def _network_summary(self: Engine, doc: dict[str, Any], running: bool) -> tuple[list[dict[str, Any]],
+                                                                                   dict[str, Any]]:
+        """(summary ``Ports``, inspect ``NetworkSettings.Ports``) for a container."""
+        published: list[dict[str, Any]] = []
+        if running:
+            rec = setup.read_record(self.paths.container(doc["Id"]))
+            published = (rec or {}).get("ports") or []
+        exposed = doc.get("Config", {}).get("ExposedPorts")
+        if doc.get("HostConfig", {}).get("NetworkMode") in ("host",):
+            return [], {}
+        return ports.docker_ports(published, exposed), ports.network_settings_ports(published, exposed)
+
+    # -- embedded DNS data --------------------------------------------------------------------------
+    def _network_hosts_path(self: Engine, network_id: str) -> str:
+        return os.path.join(self.paths.root, "networks", network_id + ".hosts")
+
+    def _network_write_hosts(self: Engine, doc: dict[str, Any]) -> None:
+        """The names the embedded DNS answers on this network: container name, short id and aliases."""
+        lines = []
+        for cdoc in self.state.containers():
+            ep = (cdoc.get("NetworkSettings", {}).get("Networks") or {}).get(doc["Name"])
+            if not ep or ep.get("NetworkID") != doc["Id"] or not ep.get("IPAddress"):
+                continue
+            names = [cdoc["Name"].lstrip("/"), cdoc["Id"][:12]] + list(ep.get("Aliases") or [])
+            lines.append(ep["IPAddress"] + " " + " ".join(dict.fromkeys(n.lower() for n in names)))
+        path = self._network_hosts_path(doc["Id"])
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            f.write("\n".join(lines) + ("\n" if lines else ""))
+        os.replace(tmp, path)
+
+
+def host_teardown(root: str) -> list[str]:
+    """Remove the bridges and nftables elements the data root ``root`` made (tests, uninstall)."""
+    return bridge.teardown_root(os.path.abspath(root))
+
+
+__all__ = ["NetworksMixin", "NetworkNotFound", "host_teardown", "EngineError"]
