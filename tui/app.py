@@ -1,39 +1,64 @@
-"""The Portside dashboard: containers and images as live tables, driven from the keyboard.
+"""The Portside dashboard: containers, images and live resource graphs, driven from the keyboard.
 
-All engine I/O happens in workers (``@work(exclusive=True, group=…)``) through :mod:`engine.client`;
-results come back to the app as messages. The tables refresh on engine events, with a slow timer as a
-fallback for changes made by other processes (``portside run -d`` in another terminal).
+All engine I/O happens in workers (``@work(group=…)``) through :mod:`engine.client`; results come back
+to the app as messages. The lists refresh on engine events (``docker.events.subscribe()``), with a slow
+timer as a fallback for changes made by other processes (``portside run -d`` in another terminal). One
+central sampler takes ``container.stats()`` of every running container once per ``refresh_interval``
+(1 s by default) and posts one coalescing :class:`PortsideApp.StatsSampled` message.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from textual import on, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SuspendNotSupported
 from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.message import Message
+from textual.theme import Theme
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from engine.client import Docker
 from engine.errors import EngineError
-from themes import DEFAULT_THEME, register_themes
+from themes import DEFAULT_THEME, THEMES, register_themes
 
+from .actions import ACTIONS, bindings, by_id
+from .config import Config, load_config, save_config
+from .palette import PortsideCommands
+from .screens.build_dialog import BuildScreen
 from .screens.confirm import ConfirmScreen
+from .screens.help import HelpScreen
+from .screens.inspect import InspectScreen
+from .screens.logs import LogsScreen
+from .screens.prompt import PromptScreen
+from .screens.run_dialog import RunRequest, RunScreen
+from .stats import HostProbe, Point, StatsHistory
+from .tour import TOUR_IMAGE, TOUR_NAME, TOUR_PORT, Tour, tour_dir, write_sample
 from .widgets._format import short_id
 from .widgets.command_hint import CommandHint
-from .widgets.containers_pane import ContainersPane, container_name
+from .widgets.containers_pane import RUNNING, ContainersPane, container_name
 from .widgets.images_pane import ImagesPane
+from .widgets.resources_pane import ResourcesPane
+from .widgets.tour_panel import TourPanel
 
-__all__ = ["PortsideApp"]
+__all__ = ["PortsideApp", "REFRESH_INTERVAL"]
 
 REFRESH_INTERVAL = 2.0
-"""Seconds between fallback refreshes (engine events refresh sooner)."""
+"""Seconds between fallback list refreshes (engine events refresh sooner)."""
+IMAGES_FALLBACK = 10.0
+"""Seconds between fallback refreshes of the images while their pane is hidden."""
 
-PANES = ("containers", "images")
+PANES = ("containers", "images", "resources")
 
 
 def tab_label(key: int, title: str, count: str = "") -> Content:
@@ -41,15 +66,46 @@ def tab_label(key: int, title: str, count: str = "") -> Content:
     return Content.assemble((f"{key} ", "dim"), title, (f" {count}" if count else "", "dim"))
 
 
+def parse_ports(specs: list[str]) -> tuple[dict[str, Any], dict[str, list[dict[str, str]]]]:
+    """``-p`` values → (``ExposedPorts``, ``HostConfig.PortBindings``); raises ValueError when malformed."""
+    exposed: dict[str, Any] = {}
+    bindings_: dict[str, list[dict[str, str]]] = {}
+    for spec in specs:
+        spec_body, _, proto = spec.partition("/")
+        parts = spec_body.split(":")
+        if not parts[-1].isdigit() or len(parts) > 3:
+            raise ValueError(f"invalid port specification: {spec!r} (use host:container, e.g. 8080:80)")
+        key = f"{parts[-1]}/{proto or 'tcp'}"
+        exposed[key] = {}
+        if len(parts) >= 2:
+            host_ip = parts[0] if len(parts) == 3 else ""
+            bindings_.setdefault(key, []).append({"HostIp": host_ip, "HostPort": parts[-2]})
+    return exposed, bindings_
+
+
+def images_command(show_dangling: bool) -> str:
+    """docker lists dangling images by default; the pane hides them until ``d``."""
+    return "portside images" if show_dangling else "portside images -f dangling=false"
+
+
+def portside_argv() -> list[str]:
+    """How to start the ``portside`` command from here (the installed script, else this interpreter)."""
+    script = shutil.which("portside")
+    return [script] if script else [sys.executable, "-m", "tui.cli"]
+
+
 class PortsideApp(App[None]):
     """``PortsideApp(root=..., read_only=..., docker=...)``.
 
     ``docker`` is an (unopened or opened) client to use instead of ``Docker(root=root)``; the app opens
-    it, and closes it on exit only if it created it.
+    it, and closes it on exit only if it created it. ``refresh_interval`` overrides the config file's
+    sampling interval; ``host_probe`` replaces psutil's host totals (drawing tests); ``tour`` starts the
+    guided tour.
     """
 
     TITLE = "Portside"
     AUTO_FOCUS = "#containers-table"
+    COMMANDS = {PortsideCommands}  # every action is in it, with its key; themes too
 
     CSS = """
     TabbedContent {
@@ -61,16 +117,17 @@ class PortsideApp(App[None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("q", "quit", "Quit", id="quit"),
-        Binding("1", "show_pane('containers')", "Containers", show=False, id="show-containers"),
-        Binding("2", "show_pane('images')", "Images", show=False, id="show-images"),
-        Binding("r", "refresh", "Refresh", id="refresh"),
+        *bindings("app"),
+        Binding("w", "tour_write", "Write the Dockerfile", id="tour-write"),
+        Binding("right_square_bracket", "tour_skip", "Skip step", show=False, id="tour-skip"),
     ]
 
     containers_pane: ContainersPane
     images_pane: ImagesPane
+    resources_pane: ResourcesPane
     panes: TabbedContent
     command_hint: CommandHint
+    tour_panel: TourPanel
 
     # -- messages: worker results --------------------------------------------------------------------
     class ContainersLoaded(Message):
@@ -89,6 +146,20 @@ class PortsideApp(App[None]):
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, PortsideApp.ImagesLoaded)
 
+    class StatsSampled(Message):
+        """One tick of the sampler: raw stats per running container, and the host's totals."""
+
+        def __init__(self, samples: dict[str, dict[str, Any]], host: Point | None, when: float,
+                     running: set[str] | None = None) -> None:
+            super().__init__()
+            self.samples = samples
+            self.running = running if running is not None else set(samples)
+            self.host = host
+            self.when = when
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, PortsideApp.StatsSampled)
+
     class EngineEvent(Message):
         """Something changed in the engine (``Type`` is ``container``, ``image``…)."""
 
@@ -106,6 +177,12 @@ class PortsideApp(App[None]):
             super().__init__()
             self.text = text
 
+    class Inspected(Message):
+        def __init__(self, title: str, document: Any) -> None:
+            super().__init__()
+            self.title = title
+            self.document = document
+
     class EngineFailed(Message):
         """The engine refused or failed; shown as a notification."""
 
@@ -118,19 +195,41 @@ class PortsideApp(App[None]):
             A background failure is shown once, until that job succeeds again."""
 
     # -- setup ---------------------------------------------------------------------------------------
-    def __init__(self, root: str | None = None, read_only: bool = False, docker: Docker | None = None) -> None:
+    def __init__(self, root: str | None = None, read_only: bool = False, docker: Docker | None = None, *,
+                 refresh_interval: float | None = None, tour: bool = False,
+                 host_probe: Callable[[], Point] | None = None, config: Config | None = None) -> None:
         super().__init__()
         self.root = root
         self.read_only = read_only
         self._owns_docker = docker is None
         self.docker = docker if docker is not None else Docker(root=root)
+        self.config = config if config is not None else load_config()
+        self.refresh_interval = refresh_interval or self.config.refresh_interval
+        self.history = StatsHistory(interval=self.refresh_interval)
+        self._host_probe = host_probe
         self.connected = False
         """The engine is open; refreshes talk to it."""
         self.containers_loaded = False
         self.images_loaded = False
+        self.samples_taken = 0
         self._errors: dict[str, str] = {}
+        self._loaded_at: dict[str, float] = {}
         self._panes_ready = False
         self._pane: str | None = "containers"
+        self.tour: Tour | None = None
+        self._start_tour = tour
+        self.tour_directory = tour_dir()
+        self.shell_runner: Callable[[list[str]], int] = subprocess.call
+        """Runs the shell command while the app is suspended (tests replace it)."""
+        self.first_paint: float | None = None
+
+    @property
+    def keymap(self) -> dict[str, str]:
+        return dict(self.config.keymap)
+
+    @property
+    def current_pane(self) -> str | None:
+        return self._pane
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -139,27 +238,62 @@ class PortsideApp(App[None]):
                 yield ContainersPane(id="containers-pane")
             with TabPane(tab_label(2, "Images"), id="images"):
                 yield ImagesPane(id="images-pane")
+            with TabPane(tab_label(3, "Resources"), id="resources"):
+                yield ResourcesPane(id="resources-pane")
+        yield TourPanel(id="tour-panel")
         yield CommandHint(id="command-hint")
         yield Footer()
 
     def on_mount(self) -> None:
-        # Kept as attributes: ``self.query_one`` searches the *active* screen, which is the confirm
-        # dialog while it is open, and refreshes keep arriving then.
+        # Kept as attributes: ``self.query_one`` searches the *active* screen, which is a dialog while
+        # one is open, and refreshes keep arriving then.
         self.containers_pane = self.query_one(ContainersPane)
         self.images_pane = self.query_one(ImagesPane)
+        self.resources_pane = self.query_one(ResourcesPane)
         self.panes = self.query_one(TabbedContent)
         self.command_hint = self.query_one(CommandHint)
+        self.tour_panel = self.query_one(TourPanel)
         register_themes(self)
-        self.theme = DEFAULT_THEME
+        theme = self.config.theme if self.config.theme in self.available_themes else DEFAULT_THEME
+        if self.config.theme and self.config.theme not in self.available_themes:
+            self.config.warnings.append(f"unknown theme {self.config.theme!r}; themes: {', '.join(THEMES)}")
+        self.theme = theme
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        self._apply_keymap()
+        for warning in self.config.warnings:
+            self.notify(warning, title="Config", severity="warning", timeout=6)
         if self.read_only:
             self.sub_title = "read-only"
         self.command_hint.command = "portside ps -a"
         self._panes_ready = True
         self.connect()
-        self.set_interval(REFRESH_INTERVAL, self.refresh_data, name="fallback-refresh")
+        self.set_interval(REFRESH_INTERVAL, self._fallback_refresh, name="fallback-refresh")
+        self.set_interval(self.refresh_interval, self.sample_stats, name="stats-sampler")
+        if self._start_tour:
+            self.action_tour()
+        self.call_after_refresh(self._painted)
+
+    def _painted(self) -> None:
+        self.first_paint = time.perf_counter()
+
+    def _apply_keymap(self) -> None:
+        known = {a.id for a in ACTIONS} | {"tour-write", "tour-skip"}
+        unknown = [k for k in self.config.keymap if k not in known]
+        if unknown:
+            self.config.warnings.append(f"keymap: unknown binding ids {', '.join(unknown)} (? lists them)")
+        self.set_keymap({k: v for k, v in self.config.keymap.items() if k in known})
+
+    def _theme_changed(self, theme: Theme) -> None:
+        if theme.name in THEMES and theme.name != self.config.theme:
+            self.config.theme = theme.name
+            try:
+                save_config(self.config)
+            except OSError as exc:
+                self.notify(f"cannot save the theme: {exc}", severity="warning", timeout=4)
 
     async def on_unmount(self) -> None:
         self.workers.cancel_group(self, "events")
+        self.workers.cancel_group(self, "stats")
         if self._owns_docker:
             with contextlib.suppress(EngineError):
                 await self.docker.close()
@@ -199,6 +333,18 @@ class PortsideApp(App[None]):
         self.load_containers()
         self.load_images()
 
+    def _fallback_refresh(self) -> None:
+        """Catch changes made by other processes: containers every tick unless an event just refreshed
+        them; images (which change rarely) only while their pane shows, else every few ticks."""
+        if not self.connected:
+            self.connect()
+            return
+        now = time.monotonic()
+        if now - self._loaded_at.get("containers", 0.0) >= REFRESH_INTERVAL * 0.9:
+            self.load_containers()
+        if self._pane == "images" or now - self._loaded_at.get("images", 0.0) >= IMAGES_FALLBACK:
+            self.load_images()
+
     @work(exclusive=True, group="containers", exit_on_error=False)
     async def load_containers(self) -> None:
         try:
@@ -217,36 +363,138 @@ class PortsideApp(App[None]):
             return
         self.post_message(self.ImagesLoaded(images))
 
-    @work(group="actions", exit_on_error=False)
-    async def stop_container(self, container_id: str, name: str) -> None:
-        try:
-            stopped = await self.docker.containers.container(container_id).stop()
-        except EngineError as exc:
-            self.post_message(self.EngineFailed(str(exc), f"Cannot stop {name}"))
-        else:
-            self.post_message(self.ActionDone(f"Stopped {name}" if stopped else f"{name} was not running"))
-        self.load_containers()
+    def sample_stats(self) -> None:
+        if self.connected and self.containers_loaded:
+            self._sample_stats()
+
+    @work(exclusive=True, group="stats", exit_on_error=False)
+    async def _sample_stats(self) -> None:
+        """The one stats sampler: ``container.stats()`` for each running container, then the host."""
+        pane = self.containers_pane
+        running = [c["Id"] for c in pane.all_containers if c.get("State") == "running"]
+        wanted = pane.wanted_stats(on_screen=self._pane == "containers")
+        sampled = running if wanted is None else [cid for cid in running if cid in wanted]  # off-screen rows
+        samples: dict[str, dict[str, Any]] = {}
+        for cid in sampled:
+            try:
+                samples[cid] = await self.docker.containers.container(cid).stats()
+            except EngineError:
+                continue  # it stopped between the list and the sample
+        if self._host_probe is None:
+            self._host_probe = HostProbe()
+        host = self._host_probe()
+        self.post_message(self.StatsSampled(samples, host, time.time(), set(running)))
 
     @work(group="actions", exit_on_error=False)
-    async def remove_container(self, container_id: str, name: str, force: bool) -> None:
-        try:
-            await self.docker.containers.container(container_id).delete(force=force)
-        except EngineError as exc:
-            self.post_message(self.EngineFailed(str(exc), f"Cannot remove {name}"))
-        else:
-            self.post_message(self.ActionDone(f"Removed {name}"))
+    async def container_action(self, action: str, targets: list[tuple[str, str]]) -> None:
+        done = {"start": "Started", "stop": "Stopped", "restart": "Restarted", "kill": "Killed", "remove": "Removed"}
+        for container_id, name in targets:
+            container = self.docker.containers.container(container_id)
+            try:
+                if action == "start":
+                    await container.start()
+                elif action == "stop":
+                    if not await container.stop():
+                        self.post_message(self.ActionDone(f"{name} was not running"))
+                        continue
+                elif action == "restart":
+                    await container.restart()
+                elif action == "kill":
+                    await container.kill()
+                elif action == "remove":
+                    await container.delete(force=True)
+            except EngineError as exc:
+                self.post_message(self.EngineFailed(str(exc), f"Cannot {action} {name}"))
+            else:
+                self.post_message(self.ActionDone(f"{done[action]} {name}"))
         self.load_containers()
+        if action == "remove":
+            self.load_images()
+
+    @work(group="actions", exit_on_error=False)
+    async def image_action(self, action: str, reference: str, argument: str = "") -> None:
+        images = self.docker.images
+        try:
+            if action == "remove":
+                await images.delete(reference)
+                text = f"Removed {reference}"
+            elif action == "tag":
+                repo, _, tag = argument.rpartition(":")
+                if not repo or "/" in tag:
+                    repo, tag = argument, "latest"
+                await images.tag(reference, repo, tag=tag)
+                text = f"Tagged {reference} as {repo}:{tag}"
+            elif action == "prune":
+                result = await images.prune()
+                deleted = result.get("ImagesDeleted") or []
+                text = f"Pruned {len(deleted)} image(s), reclaimed {result.get('SpaceReclaimed', 0)} bytes"
+            elif action in ("pull", "push"):
+                last = ""
+                progress = getattr(images, action)(reference, stream=True)
+                async with contextlib.aclosing(progress) as items:  # type: ignore[type-var]
+                    async for item in items:
+                        if isinstance(item, dict):
+                            if item.get("error"):
+                                raise EngineError(str(item["error"]))
+                            last = str(item.get("status") or last)
+                text = f"{'Pulled' if action == 'pull' else 'Pushed'} {reference}" + (f": {last}" if last else "")
+            else:
+                return
+        except EngineError as exc:
+            self.post_message(self.EngineFailed(str(exc), f"Cannot {action} {reference}".strip()))
+        else:
+            self.post_message(self.ActionDone(text))
         self.load_images()
 
     @work(group="actions", exit_on_error=False)
-    async def remove_image(self, reference: str) -> None:
+    async def run_container(self, request: RunRequest) -> None:
         try:
-            await self.docker.images.delete(reference)
+            exposed, port_bindings = parse_ports(request.ports)
+        except ValueError as exc:
+            self.post_message(self.EngineFailed(str(exc), "Cannot run"))
+            return
+        config: dict[str, Any] = {"Image": request.image, "Env": request.env,
+                                  "HostConfig": {"Binds": request.volumes, "PortBindings": port_bindings}}
+        if request.network:
+            config["HostConfig"]["NetworkMode"] = request.network
+        if request.command:
+            config["Cmd"] = request.command
+        if exposed:
+            config["ExposedPorts"] = exposed
+        try:
+            container = await self.docker.containers.run(config, name=request.name or None)
+            info = await container.show()
         except EngineError as exc:
-            self.post_message(self.EngineFailed(str(exc), f"Cannot remove {reference}"))
-        else:
-            self.post_message(self.ActionDone(f"Removed {reference}"))
-        self.load_images()
+            self.post_message(self.EngineFailed(str(exc), f"Cannot run {request.image}"))
+            self.load_containers()
+            return
+        name = str(info.get("Name", "")).lstrip("/") or short_id(container.id)
+        self.post_message(self.ActionDone(f"Started {name} from {request.image}"))
+        if port_bindings and not (info.get("NetworkSettings") or {}).get("Ports"):
+            self.post_message(self.EngineFailed(
+                "Publishing ports (-p) is not available in this engine yet (it comes with the networking "
+                "issue): the container runs, but its ports are not reachable from the host.",
+                "Ports not published"))
+        if not request.detach:
+            self.post_message(self.OpenLogs([(container.id, name)]))
+        self.load_containers()
+
+    class OpenLogs(Message):
+        def __init__(self, containers: list[tuple[str, str]]) -> None:
+            super().__init__()
+            self.containers = containers
+
+    @work(group="actions", exit_on_error=False)
+    async def inspect_object(self, kind: str, reference: str, title: str) -> None:
+        try:
+            if kind == "container":
+                document = await self.docker.containers.container(reference).show()
+            else:
+                document = await self.docker.images.inspect(reference)
+        except EngineError as exc:
+            self.post_message(self.EngineFailed(str(exc), f"Cannot inspect {title}"))
+            return
+        self.post_message(self.Inspected(title, document))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A worker failed with something other than an EngineError: report it, keep running."""
@@ -258,17 +506,47 @@ class PortsideApp(App[None]):
     # -- message handlers: paint results -------------------------------------------------------------
     def on_portside_app_containers_loaded(self, message: ContainersLoaded) -> None:
         self._errors.pop("containers", None)
+        self._loaded_at["containers"] = time.monotonic()
+        first = not self.containers_loaded
         self.containers_loaded = True
         self.containers_pane.update_containers(message.containers)
         running = sum(1 for c in message.containers if c.get("State") == "running")
-        self.panes.get_tab("containers").label = tab_label(1, "Containers", f"{running}/{len(message.containers)}")
+        self._set_tab("containers", tab_label(1, "Containers", f"{running}/{len(message.containers)}"))
+        if first:
+            self.sample_stats()
+        self._tour_check()
 
     def on_portside_app_images_loaded(self, message: ImagesLoaded) -> None:
         self._errors.pop("images", None)
+        self._loaded_at["images"] = time.monotonic()
         self.images_loaded = True
         pane = self.images_pane
         pane.update_images(message.images)
-        self.panes.get_tab("images").label = tab_label(2, "Images", str(len(pane.images)))
+        self._set_tab("images", tab_label(2, "Images", str(len(pane.all_images))))
+        self._tour_check()
+
+    def _set_tab(self, pane: str, label: Content) -> None:
+        tab = self.panes.get_tab(pane)
+        if tab.label != label:
+            tab.label = label
+
+    def on_portside_app_stats_sampled(self, message: StatsSampled) -> None:
+        self.samples_taken += 1
+        self.history.add(message.samples, message.host, message.when, keep=message.running)
+        latest = {cid: p for cid in message.running if (p := self.history.latest(cid)) is not None}
+        self.containers_pane.update_stats(latest)
+        self._paint_resources()
+
+    def _paint_resources(self) -> None:
+        if self._pane != "resources":
+            return  # hidden: nothing to redraw
+        targets = self.containers_pane.targets
+        self.resources_pane.show(self.history, [c["Id"] for c in targets], [container_name(c) for c in targets])
+
+    @on(ContainersPane.SelectionChanged)
+    def _selection_changed(self) -> None:
+        self._paint_resources()
+        self._tour_check()
 
     def on_portside_app_engine_event(self, message: EngineEvent) -> None:
         kind = message.event.get("Type")
@@ -279,6 +557,12 @@ class PortsideApp(App[None]):
 
     def on_portside_app_action_done(self, message: ActionDone) -> None:
         self.notify(message.text, timeout=3)
+
+    def on_portside_app_inspected(self, message: Inspected) -> None:
+        self.push_screen(InspectScreen(message.title, message.document))
+
+    def on_portside_app_open_logs(self, message: OpenLogs) -> None:
+        self.push_screen(LogsScreen(self.docker, message.containers))
 
     def on_portside_app_engine_failed(self, message: EngineFailed) -> None:
         if message.source is not None:
@@ -297,56 +581,153 @@ class PortsideApp(App[None]):
     def _hint(self, command: str) -> None:
         self.command_hint.command = command
 
-    @on(ContainersPane.StopRequested)
-    def _stop_requested(self, message: ContainersPane.StopRequested) -> None:
-        if self._refuse_read_only("stop"):
+    @on(ContainersPane.ActionRequested)
+    def _container_action_requested(self, message: ContainersPane.ActionRequested) -> None:
+        action, containers = message.action, message.containers
+        names = [container_name(c) for c in containers]
+        refs = " ".join(short_id(c["Id"]) for c in containers)
+        if action == "logs":
+            self._hint(f"portside logs -f {refs}" if len(containers) == 1
+                       else " & ".join(f"portside logs -f {short_id(c['Id'])}" for c in containers))
+            self.push_screen(LogsScreen(self.docker, [(c["Id"], n) for c, n in zip(containers, names)]))
             return
-        container = message.container
+        if action == "inspect":
+            self._hint(f"portside inspect {refs}")
+            self.inspect_object("container", containers[0]["Id"], f"Container {names[0]} ({refs})")
+            return
+        if self._refuse_read_only(action):
+            return
+        if action == "shell":
+            self._shell(containers[0])
+            return
+        running = [c for c in containers if c.get("State") in RUNNING]
+        if action == "stop" and not running:
+            self.notify(f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} not running", timeout=3)
+            return
+        if action == "start":
+            containers = [c for c in containers if c.get("State") not in ("running", "restarting")]
+            if not containers:
+                self.notify(f"{', '.join(names)} already running", timeout=3)
+                return
+        if action == "stop":
+            containers = running
+        targets = [(c["Id"], container_name(c)) for c in containers]
+        refs = " ".join(short_id(c["Id"]) for c in containers)
+        if action == "remove":
+            force = any(c.get("State") in RUNNING for c in containers)
+            command = f"portside rm {'-f ' if force else ''}{refs}"
+            what = names[0] if len(names) == 1 else f"{len(names)} containers"
+            detail = "\n".join(f"{short_id(c['Id'])} · {c.get('Image', '')} · {c.get('Status', '')}"
+                               for c in containers[:8])
+            if force:
+                detail += "\nRunning ones will be killed."
+
+            def done(confirmed: bool | None) -> None:
+                if confirmed:
+                    self._hint(command)
+                    self.container_action("remove", targets)
+
+            self.push_screen(ConfirmScreen(f"Remove container {what}?", detail), done)
+            return
+        self._hint(f"portside {action} {refs}")
+        verb = {"start": "Starting", "stop": "Stopping", "restart": "Restarting", "kill": "Killing"}[action]
+        self.notify(f"{verb} {', '.join(n for _i, n in targets)}…", timeout=2)
+        self.container_action(action, targets)
+
+    def shell_command(self, container_id: str) -> list[str]:
+        root = ["--root", self.root] if self.root else []
+        return portside_argv() + root + ["exec", "-it", container_id, "sh"]
+
+    def _shell(self, container: dict[str, Any]) -> None:
         name = container_name(container)
-        if container.get("State") not in ("running", "restarting", "paused"):
-            self.notify(f"{name} is not running", timeout=3)
+        if container.get("State") != "running":
+            self.notify(f"{name} is not running: start it first (u)", timeout=3)
             return
-        self._hint(f"portside stop {short_id(container['Id'])}")
-        self.notify(f"Stopping {name}…", timeout=2)
-        self.stop_container(container["Id"], name)
-
-    @on(ContainersPane.RemoveRequested)
-    def _remove_container_requested(self, message: ContainersPane.RemoveRequested) -> None:
-        if self._refuse_read_only("remove"):
+        self._hint(f"portside exec -it {short_id(container['Id'])} sh")
+        command = self.shell_command(container["Id"])
+        try:
+            with self.suspend():
+                sys.stdout.write(f"\n$ portside exec -it {short_id(container['Id'])} sh   "
+                                 f"(exit returns to the dashboard)\n")
+                sys.stdout.flush()
+                code = self.shell_runner(command)
+        except SuspendNotSupported:
+            self.notify(f"This terminal cannot hand over to a shell; run: {shlex.join(command)}",
+                        severity="warning", timeout=6)
             return
-        container = message.container
-        name = container_name(container)
-        running = container.get("State") in ("running", "restarting", "paused")
-        command = f"portside rm {'-f ' if running else ''}{short_id(container['Id'])}"
-        detail = f"{short_id(container['Id'])} · {container.get('Image', '')} · {container.get('Status', '')}"
-        if running:
-            detail += "\nIt is running and will be killed."
-
-        def done(confirmed: bool | None) -> None:
-            if confirmed:
-                self._hint(command)
-                self.remove_container(container["Id"], name, running)
-
-        self.push_screen(ConfirmScreen(f"Remove container {name}?", detail), done)
-
-    @on(ImagesPane.RemoveRequested)
-    def _remove_image_requested(self, message: ImagesPane.RemoveRequested) -> None:
-        if self._refuse_read_only("remove"):
+        except OSError as exc:
+            self.notify(f"cannot start the shell: {exc}", severity="error", timeout=6)
             return
-        reference = message.reference
-        detail = f"{short_id(message.image['Id'])} · used by {message.image.get('Containers', 0)} container(s)"
+        self.notify(f"Shell in {name} exited ({code})", timeout=3)
+        self.refresh_data()
 
-        def done(confirmed: bool | None) -> None:
-            if confirmed:
-                self._hint(f"portside rmi {reference}")
-                self.remove_image(reference)
+    @on(ImagesPane.ActionRequested)
+    def _image_action_requested(self, message: ImagesPane.ActionRequested) -> None:
+        action, image, reference = message.action, message.image, message.reference
+        if action == "inspect":
+            self._hint(f"portside image inspect {reference}")
+            self.inspect_object("image", image["Id"] if image else reference, f"Image {reference}")
+            return
+        if action in ("pull", "push") and not hasattr(self.docker.images, action):
+            self.notify(f"{action.capitalize()} is not available yet: it comes with the registry issue "
+                        f"(the client has no images.{action}).", title="Not available", severity="warning",
+                        timeout=5)
+            return
+        if self._refuse_read_only(action):
+            return
+        if action == "remove":
+            detail = f"{short_id(image['Id'])} · used by {image.get('Containers', 0)} container(s)" if image else ""
 
-        self.push_screen(ConfirmScreen(f"Remove image {reference}?", detail), done)
+            def remove(confirmed: bool | None) -> None:
+                if confirmed:
+                    self._hint(f"portside rmi {reference}")
+                    self.image_action("remove", reference)
+
+            self.push_screen(ConfirmScreen(f"Remove image {reference}?", detail), remove)
+        elif action == "tag":
+            def tag(target: str | None) -> None:
+                if target:
+                    self._hint(f"portside tag {reference} {target}")
+                    self.image_action("tag", reference, target)
+
+            self.push_screen(PromptScreen(f"Tag {reference}", "New tag", placeholder="name:tag",
+                                          note="another name for the same image (nothing is copied)",
+                                          submit="Tag"), tag)
+        elif action == "prune":
+            dangling = [i for i in self.images_pane.all_images
+                        if not [t for t in i.get("RepoTags") or [] if t != "<none>:<none>"]]
+
+            def prune(confirmed: bool | None) -> None:
+                if confirmed:
+                    self._hint("portside image prune -f")
+                    self.image_action("prune", "")
+
+            self.push_screen(ConfirmScreen("Prune dangling images?",
+                                           f"{len(dangling)} untagged image(s) not used by any container.",
+                                           confirm_label="Prune"), prune)
+        elif action == "pull":
+            def pull(target: str | None) -> None:
+                if target:
+                    self._hint(f"portside pull {target}")
+                    self.notify(f"Pulling {target}…", timeout=2)
+                    self.image_action("pull", target)
+
+            self.push_screen(PromptScreen("Pull an image", "Image", placeholder="busybox:latest",
+                                          submit="Pull"), pull)
+        elif action == "push":
+            self._hint(f"portside push {reference}")
+            self.notify(f"Pushing {reference}…", timeout=2)
+            self.image_action("push", reference)
 
     @on(ContainersPane.ShowAllChanged)
     def _show_all_changed(self, message: ContainersPane.ShowAllChanged) -> None:
         if self._panes_ready:
             self._hint("portside ps -a" if message.show_all else "portside ps")
+
+    @on(ImagesPane.DanglingChanged)
+    def _dangling_changed(self, message: ImagesPane.DanglingChanged) -> None:
+        if self._panes_ready:
+            self._hint(images_command(message.show_dangling))
 
     @on(TabbedContent.TabActivated)
     def _pane_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -358,23 +739,133 @@ class PortsideApp(App[None]):
         if pane == "containers":
             self._hint("portside ps -a" if self.containers_pane.show_all else "portside ps")
         elif pane == "images":
-            self._hint("portside images")
-        self._focus_table(pane)
+            self._hint(images_command(self.images_pane.show_dangling))
+        elif pane == "resources":
+            targets = self.containers_pane.targets
+            self._hint("portside stats " + " ".join(short_id(c["Id"]) for c in targets) if targets
+                       else "portside stats")
+            self._paint_resources()
+        self._focus_pane(pane)
+        self._tour_check()
 
-    def _focus_table(self, pane: str | None) -> None:
-        if pane in PANES:
-            # set_focus, not focus(): the next key (``2`` then ``x``) must already reach the new pane.
-            table = (self.containers_pane if pane == "containers" else self.images_pane).table
-            table.screen.set_focus(table)
+    def _focus_pane(self, pane: str | None) -> None:
+        # set_focus, not focus(): the next key (``2`` then ``x``) must already reach the new pane.
+        if pane == "containers":
+            self.screen.set_focus(self.containers_pane.table)
+        elif pane == "images":
+            self.screen.set_focus(self.images_pane.table)
+        elif pane == "resources":
+            self.screen.set_focus(self.resources_pane)
 
     # -- actions -------------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "tour_write":
+            return self.tour is not None and self.tour.step is not None and self.tour.step.id == "dockerfile"
+        if action == "tour_skip":
+            return self.tour is not None
+        return True
+
     def action_show_pane(self, pane: str) -> None:
         self.panes.active = pane
         if pane != self._pane:
             self._pane_shown(pane)
         else:
-            self._focus_table(pane)
+            self._focus_pane(pane)
 
     def action_refresh(self) -> None:
         self.refresh_data()
         self.notify("Refreshing…", timeout=1)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.keymap))
+
+    def action_run_dialog(self) -> None:
+        if self._refuse_read_only("run"):
+            return
+        image, name, note = "", "", ""
+        if self._pane == "images" and (selected := self.images_pane.selected) is not None:
+            image = selected[1]
+        ports = ""
+        if self.tour is not None and self.tour.step is not None and self.tour.step.id == "run":
+            image, name = TOUR_IMAGE, TOUR_NAME
+            if self.tour.ports_available:
+                ports = TOUR_PORT
+                note = f"Tour: enter runs it; then open http://localhost:{TOUR_PORT.split(':')[0]}"
+            else:
+                note = "Tour: enter runs it. -p is not built yet (networking issue), so no port is published."
+
+        def done(request: RunRequest | None) -> None:
+            if request is not None:
+                self._hint(request.cli())
+                self.notify(f"Running {request.image}…", timeout=2)
+                self.run_container(request)
+
+        self.push_screen(RunScreen(image=image, name=name, ports=ports, note=note), done)
+
+    def action_build_dialog(self) -> None:
+        if self._refuse_read_only("build"):
+            return
+        context, tag = "", ""
+        if self.tour is not None and self.tour.step is not None and self.tour.step.id == "build":
+            context, tag = self.tour_directory, TOUR_IMAGE
+        screen = BuildScreen(self.docker, context=context, tag=tag, read_only=self.read_only)
+
+        def done(_image_id: str | None) -> None:
+            if screen.command:
+                self._hint(screen.command)
+            self.load_images()
+
+        self.push_screen(screen, done)
+
+    async def run_palette_action(self, binding_id: str) -> None:
+        """Run an action chosen in the palette, on the pane it belongs to."""
+        action = by_id(binding_id)
+        if action.scope == "app":
+            await self.run_action(action.action)
+            return
+        pane = {"containers": self.containers_pane, "images": self.images_pane}.get(action.scope)
+        if pane is None:
+            return
+        self.action_show_pane(action.scope)
+        await pane.run_action(action.action)
+
+    def set_theme(self, name: str) -> None:
+        self.theme = name
+        self.notify(f"Theme {name}", timeout=1.5)
+
+    # -- tour ----------------------------------------------------------------------------------------
+    def action_tour(self) -> None:
+        if self.tour is not None:
+            self.tour = None
+            self.tour_panel.show_tour(None)
+            self.notify("Tour closed — T or the palette starts it again", timeout=2)
+            return
+        # The client grows ``networks`` with the networking issue, and with it ``-p``.
+        self.tour = Tour(self.tour_directory, ports_available=hasattr(self.docker, "networks"))
+        self._tour_check(force=True)
+        if not hasattr(self, "_tour_timer"):
+            self._tour_timer = self.set_interval(0.5, self._tour_check, name="tour")
+        self._hint("portside tour")
+
+    def action_tour_write(self) -> None:
+        try:
+            write_sample(self.tour_directory)
+        except OSError as exc:
+            self.notify(f"cannot write the Dockerfile: {exc}", severity="error", timeout=5)
+            return
+        self._hint(f"cat > {os.path.join(self.tour_directory, 'Dockerfile')}")
+        self.notify(f"Wrote {self.tour_directory}/Dockerfile and index.html", timeout=3)
+        self._tour_check()
+
+    def action_tour_skip(self) -> None:
+        if self.tour is not None:
+            self.tour.skip()
+            self._tour_check(force=True)
+
+    def _tour_check(self, force: bool = False) -> None:
+        tour = self.tour
+        if tour is None or not self._panes_ready:
+            return
+        if tour.advance(self) or force:
+            self.tour_panel.show_tour(tour)
+            self.refresh_bindings()

@@ -322,6 +322,7 @@ def build_parser() -> Parser:
     sp.add_argument("--format")
     sp = add(sub, "dashboard", "dashboard", "Open the dashboard")
     sp.add_argument("--read-only", action="store_true")
+    add(sub, "tour", "tour", "A guided tour of images and containers, inside the dashboard")
     return p
 
 
@@ -344,8 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "func", None) in (None, "group"):
         build_parser().parse_args(argv + ["--help"])
         return 0
-    if args.func == "dashboard":
-        return open_dashboard(read_only=args.read_only, root=args.root)
+    if args.func in ("dashboard", "tour"):
+        return open_dashboard(read_only=getattr(args, "read_only", False), root=args.root, tour=args.func == "tour")
     from . import commands
     from engine.errors import EngineError
     try:
@@ -363,9 +364,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-def open_dashboard(read_only: bool = False, root: str | None = None) -> int:
+def open_dashboard(read_only: bool = False, root: str | None = None, tour: bool = False) -> int:
     from .app import PortsideApp
-    PortsideApp(root=root, read_only=read_only).run()
+    PortsideApp(root=root, read_only=read_only, tour=tour).run()
     return 0
 
 

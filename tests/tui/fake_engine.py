@@ -53,8 +53,57 @@ def images(now: float) -> list[dict[str, Any]]:
     ]
 
 
+def stats(container_id: str, tick: int) -> dict[str, Any]:
+    """A raw stats sample shaped like the engine's; ``tick`` seconds into a made-up minute."""
+    seed = int(container_id[:2], 16)
+    cpu_ns = int(sum(1e9 * (0.05 + (seed % 7) / 10) * (1 + 0.8 * ((t // 5) % 2)) for t in range(tick + 1)))
+    return {
+        "id": container_id, "name": "",
+        "pids_stats": {"current": 1 + seed % 5},
+        "memory_stats": {"usage": (20 + seed % 40) * 2**20 + tick * 2**16, "limit": 512 * 2**20},
+        "cpu_stats": {"cpu_usage": {"total_usage": cpu_ns}, "system_cpu_usage": int(tick * 2e9),
+                      "online_cpus": 2},
+        "blkio_stats": {"io_service_bytes_recursive": [{"op": "read", "value": tick * 4096 * (seed % 3)},
+                                                       {"op": "write", "value": tick * 8192}]},
+        "networks": {"eth0": {"rx_bytes": sum(1500 * (1 + t % 4) for t in range(tick + 1)),
+                              "tx_bytes": sum(700 * (1 + t % 3) for t in range(tick + 1))}},
+    }
+
+
+def inspect_container(container_id: str) -> dict[str, Any]:
+    return {
+        "Id": container_id, "Created": "2026-01-01T00:00:00.000000000Z", "Path": "nginx",
+        "Args": ["-g", "daemon off;"], "Name": "/harbor-web", "RestartCount": 0,
+        "State": {"Status": "running", "Running": True, "Pid": 4242, "ExitCode": 0,
+                  "StartedAt": "2026-01-01T00:00:01.000000000Z"},
+        "Image": "sha256:" + _hex("a"),
+        "Config": {"Hostname": container_id[:12], "Env": ["PATH=/usr/sbin:/usr/bin", "NGINX_PORT=80"],
+                   "Cmd": ["nginx", "-g", "daemon off;"], "Image": "nginx:alpine", "WorkingDir": "/",
+                   "Labels": {"maintainer": "harbor"}},
+        "HostConfig": {"NetworkMode": "bridge", "RestartPolicy": {"Name": "always", "MaximumRetryCount": 0},
+                       "Memory": 512 * 2**20},
+        "NetworkSettings": {"Ports": {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}},
+        "Mounts": [],
+    }
+
+
+LOG_LINES = [
+    ("2026-01-01T10:00:00.000000001Z", "stdout", "listening on 0.0.0.0:80"),
+    ("2026-01-01T10:00:01.000000001Z", "stdout", "GET / 200 612 bytes"),
+    ("2026-01-01T10:00:02.000000001Z", "stderr", "warning: slow upstream (2.1 s)"),
+    ("2026-01-01T10:00:03.000000001Z", "stdout", "GET /health 200 2 bytes"),
+    ("2026-01-01T10:00:04.000000001Z", "stdout", "GET /api/items 200 4096 bytes"),
+]
+
+BUILD_STEPS = [
+    "Step 1/3 : FROM busybox", " ---> d4d4d4d4d4d4", "Step 2/3 : COPY index.html /www/",
+    " ---> 0a1b2c3d4e5f", "Step 3/3 : CMD [\"httpd\", \"-f\"]", " ---> 9f8e7d6c5b4a",
+    "Successfully built 9f8e7d6c5b4a", "Successfully tagged hello:latest",
+]
+
+
 class FakeTransport(BaseTransport):
-    """Answers ``containers_list`` and ``images_list``; ``events`` stays silent until cancelled."""
+    """Answers lists, stats, inspect, logs and build with fixed data; ``events`` stays silent."""
 
     def __init__(self) -> None:
         self.calls: list[str] = []
@@ -66,11 +115,28 @@ class FakeTransport(BaseTransport):
             return containers(now)
         if name == "images_list":
             return images(now)
+        if name == "container_stats":
+            return stats(args[0], 1)
+        if name == "container_inspect":
+            return inspect_container(args[0])
+        if name == "image_inspect":
+            return {"Id": "sha256:" + _hex("a"), "RepoTags": ["nginx:alpine"], "Size": 48_300_000,
+                    "Config": {"Cmd": ["nginx"], "ExposedPorts": {"80/tcp": {}}}}
         if name in ("container_stop", "container_delete", "image_delete"):
             raise NotFound(f"No such object: {args[0] if args else ''}")
         return await super().call(name, *args, **kwargs)
 
     async def stream(self, name: str, /, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:  # type: ignore[override]
+        self.calls.append(name)
+        if name == "container_logs":
+            for when, stream, text in LOG_LINES:
+                yield {"time": when, "stream": stream, "log": f"{text} [{args[0][:4]}]\n"}
+            await asyncio.Event().wait()
+        if name == "build":
+            for line in BUILD_STEPS:
+                yield {"stream": line + "\n"}
+            yield {"aux": {"ID": "sha256:" + _hex("9f")}}
+            return
         if name != "events":
             raise NotFound(name)
         await asyncio.Event().wait()

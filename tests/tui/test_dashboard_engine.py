@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import inspect
 import os
-import subprocess
-import tarfile
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
 import pytest
-from textual.pilot import Pilot
+from engine_helpers import SIZE, run_sleeper, state_of, toasts, until
 
 from engine.client import Docker
 from tui.app import REFRESH_INTERVAL, PortsideApp
@@ -22,76 +17,6 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run containers"),
     pytest.mark.skipif(not os.path.exists("/bin/busybox"), reason="needs /bin/busybox"),
 ]
-
-SIZE = (120, 40)
-
-
-def busybox_rootfs_tar(path: Path) -> Path:
-    """A minimal rootfs: /bin/busybox plus a symlink per applet."""
-    applets = subprocess.run(["/bin/busybox", "--list"], capture_output=True, text=True, check=True).stdout.split()
-    with tarfile.open(path, "w") as tf:
-        for d in ("bin", "dev", "etc", "proc", "sys", "tmp"):
-            info = tarfile.TarInfo(d)
-            info.type, info.mode = tarfile.DIRTYPE, 0o755
-            tf.addfile(info)
-        tf.add("/bin/busybox", "bin/busybox")
-        for applet in applets:
-            if applet != "busybox":
-                info = tarfile.TarInfo(f"bin/{applet}")
-                info.type, info.linkname = tarfile.SYMTYPE, "busybox"
-                tf.addfile(info)
-    return path
-
-
-@pytest.fixture(scope="session")
-def busybox_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return busybox_rootfs_tar(tmp_path_factory.mktemp("busybox") / "busybox.tar")
-
-
-@pytest.fixture
-async def root(tmp_path: Path, busybox_tar: Path) -> AsyncIterator[str]:
-    """A fresh data root holding busybox:latest; every container is force-removed afterwards."""
-    data = str(tmp_path / "portside")
-    try:
-        async with Docker(root=data) as docker:
-            with open(busybox_tar, "rb") as f:
-                await docker.images.import_image(f, repo="busybox")
-        yield data
-    finally:
-        async with Docker(root=data) as docker:
-            for c in await docker.containers.list(all=True):
-                try:
-                    await docker.containers.container(c["Id"]).delete(force=True)
-                except Exception:  # noqa: BLE001 - cleanup must go on
-                    pass
-
-
-async def run_sleeper(root: str) -> str:
-    async with Docker(root=root) as docker:
-        container = await docker.containers.run({"Image": "busybox", "Cmd": ["sleep", "30"], "StopTimeout": 1})
-        return container.id
-
-
-async def state_of(root: str, container_id: str) -> str:
-    async with Docker(root=root) as docker:
-        return str((await docker.containers.container(container_id).show())["State"]["Status"])
-
-
-async def until(pilot: Pilot[None], predicate: Callable[[], bool | Awaitable[bool]], timeout: float = 15.0) -> None:
-    """Let the app run until ``predicate()`` (sync or async) holds."""
-    for _ in range(int(timeout / 0.05)):
-        result = predicate()
-        if await result if inspect.isawaitable(result) else result:
-            return
-        await pilot.pause(0.05)
-    app = pilot.app
-    assert isinstance(app, PortsideApp)
-    raise AssertionError(f"timed out; screen={type(app.screen).__name__} focused={app.focused} "
-                         f"hint={app.command_hint.command!r} toasts={toasts(app)}")
-
-
-def toasts(app: PortsideApp) -> list[str]:
-    return [n.message for n in app._notifications]
 
 
 async def test_lists_stops_and_shows_images(root: str) -> None:
@@ -114,7 +39,7 @@ async def test_lists_stops_and_shows_images(root: str) -> None:
         await pilot.press("2")
         images = app.query_one(ImagesPane)
         await until(pilot, lambda: any("busybox:latest" in i["RepoTags"] for i in images.images))
-        assert app.command_hint.command == "portside images"
+        assert app.command_hint.command == "portside images -f dangling=false"
         assert app.focused is images.table
 
 

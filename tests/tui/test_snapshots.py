@@ -1,43 +1,166 @@
-"""Drawing tests: both panes, two sizes, two themes, against a scripted transport (no engine)."""
+"""Drawing tests: every pane and dialog, two sizes, two themes, against a scripted transport (no engine)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
 import pytest
-from fake_engine import FakeTransport
+from fake_engine import FakeTransport, stats
+from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 
 from engine.client import Docker
 from tui.app import PortsideApp
+from tui.screens.build_dialog import BuildScreen
+from tui.screens.inspect import InspectScreen
+from tui.screens.logs import LogsScreen
+from tui.stats import Point, StatsHistory
 
 THEMES = ["portside-dark", "portside-light"]
 SIZES = {"120x40": (120, 40), "80x24": (80, 24)}
-PANES = {"containers": [], "images": ["2"]}
+T0 = 1_800_000_000.0
 
 
-def loaded_in(theme: str) -> Callable[[Pilot[None]], Awaitable[None]]:
+def host_point() -> Point:
+    return Point(T0, cpu=12.5, mem=3 * 2**30, mem_limit=8 * 2**30, rx=2048.0, tx=1024.0, read=0.0, write=4096.0)
+
+
+def feed_stats(app: PortsideApp) -> None:
+    """A fixed minute of samples instead of the live sampler's."""
+    running = [c["Id"] for c in app.containers_pane.all_containers if c["State"] == "running"]
+    app.history = StatsHistory(interval=1.0)
+    for tick in range(1, 61):
+        host = Point(T0 + tick, cpu=15 + (tick * 7) % 30, mem=3 * 2**30 + tick * 2**22, mem_limit=8 * 2**30,
+                     rx=1000.0 * (tick % 9), tx=500.0 * (tick % 5), read=4096.0 * (tick % 3), write=8192.0)
+        app.history.add({cid: stats(cid, tick) for cid in running}, host, now=T0 + tick)
+    app.containers_pane.update_stats({cid: p for cid in running if (p := app.history.latest(cid))})
+    app._paint_resources()
+
+
+async def until(pilot: Pilot[None], predicate: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if predicate():
+            return
+        await pilot.pause(0.01)
+    raise AssertionError("the dashboard never got there")
+
+
+async def loaded(pilot: Pilot[None]) -> PortsideApp:
+    app = pilot.app
+    assert isinstance(app, PortsideApp)
+    await until(pilot, lambda: app.data_loaded and app.samples_taken >= 1)
+    feed_stats(app)
+    return app
+
+
+async def containers(pilot: Pilot[None]) -> None:
+    await loaded(pilot)
+
+
+async def images(pilot: Pilot[None]) -> None:
+    await loaded(pilot)
+    await pilot.press("2")
+
+
+async def resources(pilot: Pilot[None]) -> None:
+    app = await loaded(pilot)
+    await pilot.press("3")
+    app._paint_resources()
+
+
+async def confirm(pilot: Pilot[None]) -> None:
+    app = await loaded(pilot)
+    await pilot.press("x")
+    await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+
+
+async def run_dialog(pilot: Pilot[None]) -> None:
+    app = await loaded(pilot)
+    await pilot.press("2", "n")
+    await until(pilot, lambda: type(app.screen).__name__ == "RunScreen")
+
+
+async def build_dialog(pilot: Pilot[None]) -> None:
+    app = await loaded(pilot)
+    await pilot.press("b")
+    await until(pilot, lambda: isinstance(app.screen, BuildScreen))
+    screen = app.screen
+    assert isinstance(screen, BuildScreen)
+    screen.query_one("#build-context").value = "/home/me/hello"  # type: ignore[attr-defined]
+    screen.query_one("#build-tag").value = "hello"  # type: ignore[attr-defined]
+    await pilot.press("enter")
+    await until(pilot, lambda: screen.image_id is not None)
+    screen.query_one("#build-tag").blur()
+
+
+async def tag_dialog(pilot: Pilot[None]) -> None:
+    app = await loaded(pilot)
+    await pilot.press("2", "t", *"nginx:stable")
+    await until(pilot, lambda: type(app.screen).__name__ == "PromptScreen")
+
+
+async def logs(pilot: Pilot[None]) -> None:
+    app = await loaded(pilot)
+    await pilot.press("space", "space", "l")
+    await until(pilot, lambda: isinstance(app.screen, LogsScreen) and len(app.screen.entries) == 10)
+    await pilot.pause(0.1)
+    await pilot.press("slash", *"GET", "enter")
+
+
+async def inspect(pilot: Pilot[None]) -> None:
+    app = await loaded(pilot)
+    await pilot.press("i")
+    await until(pilot, lambda: isinstance(app.screen, InspectScreen))
+    await pilot.press("slash", *"port")
+
+
+async def help_screen(pilot: Pilot[None]) -> None:
+    app = await loaded(pilot)
+    await pilot.press("question_mark")
+    await until(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
+
+
+async def palette(pilot: Pilot[None]) -> None:
+    app = await loaded(pilot)
+    await pilot.press("colon", *"contain")
+    await until(pilot, lambda: isinstance(app.screen, CommandPalette))
+    palette = app.screen
+    # the search runs in workers, one per keystroke, and lists its hits as they come: wait for the last
+    counts: list[int] = []
+
+    def settled() -> bool:
+        counts.append(palette.query_one(CommandList).option_count)
+        return not palette._show_busy and counts[-1] > 0 and counts[-10:] == [counts[-1]] * 10
+    await until(pilot, settled)
+
+
+async def tour(pilot: Pilot[None]) -> None:
+    app = await loaded(pilot)
+    app.action_tour()
+    await pilot.pause(0.1)
+
+
+VIEWS: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
+    "containers": containers, "images": images, "resources": resources, "confirm": confirm,
+    "run": run_dialog, "build": build_dialog, "tag": tag_dialog, "logs": logs, "inspect": inspect,
+    "help": help_screen, "palette": palette, "tour": tour,
+}
+
+
+def in_theme(theme: str, view: Callable[[Pilot[None]], Awaitable[None]]) -> Callable[[Pilot[None]], Awaitable[None]]:
     async def run_before(pilot: Pilot[None]) -> None:
-        app = pilot.app
-        assert isinstance(app, PortsideApp)
-        app.theme = theme
-        for _ in range(500):
-            if app.data_loaded:
-                break
-            await pilot.pause(0.01)
-        assert app.data_loaded, "the fake engine's lists never arrived"
+        pilot.app.theme = theme
+        await view(pilot)
     return run_before
 
 
 @pytest.mark.parametrize("theme", THEMES)
 @pytest.mark.parametrize("size", list(SIZES))
-@pytest.mark.parametrize("pane", list(PANES))
-def test_pane(snap_compare: Callable[..., bool], pane: str, size: str, theme: str) -> None:
-    app = PortsideApp(docker=Docker(transport=FakeTransport()))
-    assert snap_compare(app, press=PANES[pane], terminal_size=SIZES[size], run_before=loaded_in(theme))
-
-
-def test_confirm_remove(snap_compare: Callable[..., bool]) -> None:
-    """The confirm dialog over the containers pane (x on a running container)."""
-    app = PortsideApp(docker=Docker(transport=FakeTransport()))
-    assert snap_compare(app, press=["x"], terminal_size=(100, 30), run_before=loaded_in("portside-dark"))
+@pytest.mark.parametrize("view", list(VIEWS))
+def test_view(snap_compare: Callable[..., bool], view: str, size: str, theme: str,
+              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORTSIDE_TOUR_DIR", "/home/me/portside-tour")
+    monkeypatch.setenv("PORTSIDE_CONFIG", "/tmp/portside-snapshots/config.yaml")  # drawn by the help screen
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    app = PortsideApp(docker=Docker(transport=FakeTransport()), refresh_interval=3600, host_probe=host_point)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=in_theme(theme, VIEWS[view]))

@@ -1,4 +1,4 @@
-"""The Containers pane: ``portside ps -a`` as a live table."""
+"""The Containers pane: ``portside ps -a`` as a live table with CPU and memory from the stats sampler."""
 
 from __future__ import annotations
 
@@ -6,23 +6,29 @@ from typing import Any
 
 from rich.style import Style
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.theme import Theme
-from textual.widgets import Static
+from textual.widgets import DataTable, Input, Static
 
-from ._format import ago, short_id
+from ..actions import bindings
+from ..stats import Point
+from ._format import human_size, short_id
+from ._paint import set_content, set_titles
+from .filter_bar import FilterBar, matches
 from .resource_table import ResourceTable, Row
 
-__all__ = ["ContainersPane", "CONTAINER_COLUMNS"]
+__all__ = ["ContainersPane", "CONTAINER_COLUMNS", "container_name", "format_ports"]
 
-CONTAINER_COLUMNS = ("ID", "NAME", "IMAGE", "STATUS", "CREATED")
-COMPACT_COLUMNS = ("NAME", "IMAGE", "STATUS", "CREATED")
-"""Below :data:`COMPACT_WIDTH` cells the ID column goes (the command hint still names the id)."""
+CONTAINER_COLUMNS = ("ID", "NAME", "IMAGE", "STATUS", "PORTS", "CPU %", "MEM / LIMIT")
+COMPACT_COLUMNS = ("NAME", "IMAGE", "STATUS", "CPU %", "MEM")
+"""Below :data:`COMPACT_WIDTH` cells the ID, ports and limit go (the command hint still names the id)."""
 COMPACT_WIDTH = 100
+RUNNING = ("running", "restarting", "paused")
+STATE_ORDER = {"running": 0, "restarting": 1, "paused": 2, "created": 3, "exited": 4, "dead": 5}
 
 
 def clip(text: str, width: int | None) -> str:
@@ -34,14 +40,22 @@ def container_name(container: dict[str, Any]) -> str:
     return names[0].lstrip("/") if names else short_id(container.get("Id", ""))
 
 
+def format_ports(container: dict[str, Any]) -> str:
+    """docker ps's PORTS: ``0.0.0.0:8080->80/tcp, 443/tcp``."""
+    out = []
+    for port in container.get("Ports") or []:
+        private = f"{port.get('PrivatePort', '')}/{port.get('Type', 'tcp')}"
+        if port.get("PublicPort"):
+            out.append(f"{port.get('IP') or '0.0.0.0'}:{port['PublicPort']}->{private}")
+        else:
+            out.append(private)
+    return ", ".join(dict.fromkeys(out))
+
+
 class ContainersPane(Vertical):
     """Containers from ``docker.containers.list(all=True)``; ``a`` toggles all / running only."""
 
-    BINDINGS = [
-        Binding("a", "toggle_all", "All/running", id="toggle-all"),
-        Binding("s", "stop", "Stop", id="stop"),
-        Binding("x,ctrl+d", "remove", "Remove", id="remove"),
-    ]
+    BINDINGS = bindings("containers")
 
     DEFAULT_CSS = """
     ContainersPane {
@@ -72,34 +86,42 @@ class ContainersPane(Vertical):
     """Show stopped containers too (``ps -a``), or only running ones (``ps``)."""
 
     compact: reactive[bool] = reactive(False, init=False)
-    """Narrow terminal: no ID column, long names and statuses clipped."""
+    """Narrow terminal: no ID, ports or limit columns, long names and statuses clipped."""
 
-    class StopRequested(Message):
-        """The user asked to stop a container."""
+    class ActionRequested(Message):
+        """The user asked for ``action`` (``stop``, ``logs``…) on ``containers`` (the marked ones, or the
+        one under the cursor)."""
 
-        def __init__(self, container: dict[str, Any]) -> None:
+        def __init__(self, action: str, containers: list[dict[str, Any]]) -> None:
             super().__init__()
-            self.container = container
-
-    class RemoveRequested(Message):
-        """The user asked to remove a container (the app confirms first)."""
-
-        def __init__(self, container: dict[str, Any]) -> None:
-            super().__init__()
-            self.container = container
+            self.action = action
+            self.containers = containers
 
     class ShowAllChanged(Message):
         def __init__(self, show_all: bool) -> None:
             super().__init__()
             self.show_all = show_all
 
+    class SelectionChanged(Message):
+        """The cursor moved or the marks changed (the resources pane follows)."""
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, ContainersPane.SelectionChanged)
+
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._containers: list[dict[str, Any]] = []
         self._loaded = False
+        self._table = ResourceTable(CONTAINER_COLUMNS, id="containers-table")
+        self._stats: dict[str, Point] = {}
+        self.marked: set[str] = set()
+        self.sort_column: str | None = None
+        self.sort_reverse = False
+        self.filter_text = ""
 
     def compose(self) -> ComposeResult:
-        yield ResourceTable(CONTAINER_COLUMNS, id="containers-table")
+        yield FilterBar("filter containers: name, image, status…", id="containers-filter")
+        yield self._table
         yield Static("Loading…", classes="empty")
 
     def on_mount(self) -> None:
@@ -109,25 +131,100 @@ class ContainersPane(Vertical):
 
     @property
     def table(self) -> ResourceTable:
-        return self.query_one(ResourceTable)
+        return self._table
+
+    @property
+    def all_containers(self) -> list[dict[str, Any]]:
+        return list(self._containers)
 
     @property
     def containers(self) -> list[dict[str, Any]]:
-        """The containers currently shown (after the all/running filter)."""
-        if self.show_all:
-            return list(self._containers)
-        return [c for c in self._containers if c.get("State") in ("running", "restarting", "paused")]
+        """The containers currently shown (after the all/running toggle and the filter), in table order."""
+        shown = [c for c in self._containers if self.show_all or c.get("State") in RUNNING]
+        if self.filter_text:
+            shown = [c for c in shown if matches(self.filter_text, container_name(c), c.get("Image", ""),
+                                                 c.get("Status", ""), c.get("Id", "")[:12], format_ports(c))]
+        if self.sort_column is not None:
+            shown.sort(key=self._sort_key, reverse=self.sort_reverse)
+        return shown
+
+    def _sort_key(self, c: dict[str, Any]) -> Any:
+        column = self.sort_column
+        stats = self._stats.get(c["Id"])
+        if column in ("CPU %",):
+            return stats.cpu if stats else -1.0
+        if column in ("MEM / LIMIT", "MEM"):
+            return stats.mem if stats else -1
+        if column == "STATUS":
+            return (STATE_ORDER.get(c.get("State", ""), 9), c.get("Status", ""))
+        if column == "IMAGE":
+            return c.get("Image", "")
+        if column == "PORTS":
+            return format_ports(c)
+        if column == "ID":
+            return c.get("Id", "")
+        return container_name(c)
+
+    def wanted_stats(self, on_screen: bool) -> set[str] | None:
+        """Containers whose stats this pane needs: all of them (None) when sorted by CPU or memory, else
+        the rows on screen and the marked ones."""
+        if on_screen and self.sort_column in ("CPU %", "MEM / LIMIT"):
+            return None
+        wanted = set(self.marked)
+        if (c := self.selected) is not None:
+            wanted.add(c["Id"])
+        if on_screen:
+            wanted.update(self.table.visible_keys)
+        return wanted
 
     @property
     def selected(self) -> dict[str, Any] | None:
         key = self.table.selected_key
         return next((c for c in self._containers if c.get("Id") == key), None)
 
+    @property
+    def targets(self) -> list[dict[str, Any]]:
+        """The marked containers (in table order), or else the one under the cursor."""
+        marked = [c for c in self._containers if c["Id"] in self.marked]
+        if marked:
+            return marked
+        return [c] if (c := self.selected) is not None else []
+
     def update_containers(self, containers: list[dict[str, Any]]) -> None:
         """Replace the data (every container, running or not) and repaint what changed."""
+        if self._loaded and containers == self._containers:
+            return  # the fallback refresh found nothing new
         self._containers = containers
+        ids = {c["Id"] for c in containers}
+        self.marked &= ids
         self._loaded = True
         self._render_rows()
+
+    def update_stats(self, latest: dict[str, Point]) -> None:
+        """The sampler's newest point per running container: only the CPU and memory cells change,
+        unless the rows are sorted by them."""
+        changed = [cid for cid, point in latest.items() if self._stats.get(cid) is not point]
+        self._stats = latest
+        if not self._loaded or not self._table.is_attached:
+            return
+        if self.sort_column in ("CPU %", "MEM / LIMIT"):
+            self._render_rows()
+            return
+        width = len(self._table.column_names)
+        states = {c["Id"]: c.get("State") for c in self._containers}
+        for cid in changed:
+            if states.get(cid) == "running":
+                cpu, mem = self._usage_cells(self._stats.get(cid))
+                self._table.update_row_cells(cid, {width - 2: cpu, width - 1: mem})
+
+    def _usage_cells(self, point: Point | None) -> tuple[Text, Text]:
+        cpu = Text(f"{point.cpu:.1f}" if point else "–", justify="right")
+        if self.compact:
+            mem = Text(human_size(point.mem) if point else "–", justify="right")
+        else:
+            mem = Text(f"{human_size(point.mem)} / {human_size(point.mem_limit)}" if point else "–",
+                       justify="right")
+        return cpu, mem
 
     def _on_theme_changed(self, _theme: Theme) -> None:
         self._render_rows()
@@ -144,35 +241,55 @@ class ContainersPane(Vertical):
         return Style(color=color, bold=state == "running") if color else Style(dim=True)
 
     def _render_rows(self) -> None:
+        if not self._table.is_attached:
+            return  # the app is closing
         rows: list[Row] = []
         compact = self.compact
-        name_width, image_width, status_width = (16, 16, 22) if compact else (None, None, None)
+        name_width, image_width, status_width = (16, 14, 18) if compact else (24, 24, 26)
+        mark_style = Style(color=self.app.current_theme.accent, bold=True)
         for c in self.containers:
             state = c.get("State", "")
             status_style = self._status_style(state)
+            point = self._stats.get(c["Id"]) if state == "running" else None
+            name = Text(clip(container_name(c), name_width), style="bold")
+            if c["Id"] in self.marked:
+                name = Text.assemble(("✚ ", mark_style), name)
+            cpu, mem = self._usage_cells(point)
             cells = [
-                Text(clip(container_name(c), name_width), style="bold"),
+                name,
                 Text(clip(c.get("Image", ""), image_width)),
                 Text.assemble(("● ", status_style), (clip(c.get("Status", state), status_width), status_style)),
-                Text(ago(c.get("Created", 0))),
             ]
             if not compact:
                 cells.insert(0, Text(short_id(c["Id"])))
+                cells.append(Text(clip(format_ports(c), 24)))
+            cells += [cpu, mem]
             rows.append((c["Id"], cells))
         table = self.table
-        table.set_columns(COMPACT_COLUMNS if compact else CONTAINER_COLUMNS)
+        table.set_columns(self._column_labels(COMPACT_COLUMNS if compact else CONTAINER_COLUMNS))
         table.sync(rows)
         shown, total = len(rows), len(self._containers)
         self.set_class(not rows, "-empty")
         if self._loaded:
-            self.query_one(".empty", Static).update(
-                "No containers yet — try  portside run -d busybox sleep 60" if not total
-                else f"No running containers ({total} stopped) — press a to show all")
+            if not total:
+                empty = "No containers yet — press n to run one (portside run -d busybox sleep 60)"
+            elif self.filter_text:
+                empty = f"Nothing matches “{self.filter_text}” — esc in the filter clears it"
+            else:
+                empty = f"No running containers ({total} stopped) — press a to show all"
+            set_content(self.query_one(".empty", Static), empty)
         self._update_titles(shown, total)
 
+    def _column_labels(self, columns: tuple[str, ...]) -> list[str]:
+        arrow = " ▼" if self.sort_reverse else " ▲"
+        return [f"{c}{arrow}" if c == self.sort_column or (c == "MEM" and self.sort_column == "MEM / LIMIT")
+                else c for c in columns]
+
     def _update_titles(self, shown: int = 0, total: int = 0) -> None:
-        self.border_title = "Containers · all" if self.show_all else "Containers · running"
-        self.border_subtitle = f"{shown} of {total}" if self._loaded else ""
+        title = "Containers · all" if self.show_all else "Containers · running"
+        if self.marked:
+            title += f" · {len(self.marked)} marked"
+        set_titles(self, title, f"{shown} of {total}" if self._loaded else "")
 
     def on_resize(self) -> None:
         self.compact = self.size.width < COMPACT_WIDTH
@@ -188,13 +305,93 @@ class ContainersPane(Vertical):
             self._update_titles()
         self.post_message(self.ShowAllChanged(show_all))
 
+    # -- events ---------------------------------------------------------------------------------------
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self) -> None:
+        self.post_message(self.SelectionChanged())
+
+    @on(DataTable.HeaderSelected)
+    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        label = str(event.label).rstrip(" ▲▼")
+        column = "MEM / LIMIT" if label == "MEM" else label
+        if column == self.sort_column:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_column, self.sort_reverse = column, column in ("CPU %", "MEM / LIMIT")
+        self._render_rows()
+
+    @on(Input.Changed, "FilterBar")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.filter_text = event.value.strip()
+        self._render_rows()
+
+    @on(FilterBar.Done)
+    def _filter_done(self, event: FilterBar.Done) -> None:
+        event.stop()
+        self.table.focus()
+
+    # -- actions -------------------------------------------------------------------------------------
+    def _request(self, action: str) -> None:
+        if targets := self.targets:
+            self.post_message(self.ActionRequested(action, targets))
+        else:
+            self.app.notify("No container selected", timeout=2)
+
+    def action_filter(self) -> None:
+        self.query_one(FilterBar).open()
+
     def action_toggle_all(self) -> None:
         self.show_all = not self.show_all
 
+    def action_sort(self) -> None:
+        columns = [c for c in (COMPACT_COLUMNS if self.compact else CONTAINER_COLUMNS)]
+        columns = ["MEM / LIMIT" if c == "MEM" else c for c in columns]
+        if self.sort_column not in columns:
+            self.sort_column = columns[0]
+        else:
+            index = columns.index(self.sort_column) + 1
+            self.sort_column = columns[index] if index < len(columns) else None
+        self.sort_reverse = self.sort_column in ("CPU %", "MEM / LIMIT")
+        self._render_rows()
+        what = f"Sorted by {self.sort_column}" if self.sort_column else "Engine order (newest first)"
+        self.app.notify(what, timeout=1.5)
+
+    def action_sort_reverse(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self._render_rows()
+
+    def action_mark(self) -> None:
+        if (c := self.selected) is None:
+            return
+        self.marked ^= {c["Id"]}
+        self._render_rows()
+        self.table.action_cursor_down()
+        self.post_message(self.SelectionChanged())
+
+    def action_start(self) -> None:
+        self._request("start")
+
     def action_stop(self) -> None:
-        if (container := self.selected) is not None:
-            self.post_message(self.StopRequested(container))
+        self._request("stop")
+
+    def action_restart(self) -> None:
+        self._request("restart")
+
+    def action_kill(self) -> None:
+        self._request("kill")
 
     def action_remove(self) -> None:
-        if (container := self.selected) is not None:
-            self.post_message(self.RemoveRequested(container))
+        self._request("remove")
+
+    def action_logs(self) -> None:
+        self._request("logs")
+
+    def action_inspect(self) -> None:
+        if (c := self.selected) is not None:
+            self.post_message(self.ActionRequested("inspect", [c]))
+
+    def action_shell(self) -> None:
+        if (c := self.selected) is not None:
+            self.post_message(self.ActionRequested("shell", [c]))

@@ -1,17 +1,21 @@
-"""The Images pane: ``portside images`` as a live table."""
+"""The Images pane: ``portside images`` as a live table; dangling images behind ``d``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import Static
+from textual.reactive import reactive
+from textual.widgets import Input, Static
 
+from ..actions import bindings
 from ._format import ago, human_size, short_id
+from ._paint import set_content, set_titles
+from .filter_bar import FilterBar, matches
 from .resource_table import ResourceTable, Row
 
 __all__ = ["ImagesPane", "IMAGE_COLUMNS", "image_rows"]
@@ -37,9 +41,7 @@ def image_rows(images: list[dict[str, Any]]) -> list[tuple[str, str, str, dict[s
 class ImagesPane(Vertical):
     """Images from ``docker.images.list()``, one row per tag."""
 
-    BINDINGS = [
-        Binding("x,ctrl+d", "remove", "Remove", id="remove"),
-    ]
+    BINDINGS = bindings("images")
 
     DEFAULT_CSS = """
     ImagesPane {
@@ -66,36 +68,57 @@ class ImagesPane(Vertical):
     }
     """
 
-    class RemoveRequested(Message):
-        """The user asked to remove an image (``reference`` is the tag under the cursor, or the id)."""
+    show_dangling: reactive[bool] = reactive(False, init=False)
+    """Also list untagged (``<none>``) images, as ``docker images -a`` would show them."""
 
-        def __init__(self, image: dict[str, Any], reference: str) -> None:
+    class ActionRequested(Message):
+        """``action`` (``remove``, ``tag``, ``inspect``, ``prune``, ``pull``, ``push``) on ``image``; ``reference``
+        is the tag under the cursor, or the short id."""
+
+        def __init__(self, action: str, image: dict[str, Any] | None, reference: str) -> None:
             super().__init__()
+            self.action = action
             self.image = image
             self.reference = reference
 
+    class DanglingChanged(Message):
+        def __init__(self, show_dangling: bool) -> None:
+            super().__init__()
+            self.show_dangling = show_dangling
+
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
+        self._all_rows: list[tuple[str, str, str, dict[str, Any]]] = []
         self._rows: list[tuple[str, str, str, dict[str, Any]]] = []
         self._loaded = False
+        self._table = ResourceTable(IMAGE_COLUMNS, id="images-table")
+        self.filter_text = ""
 
     def compose(self) -> ComposeResult:
-        yield ResourceTable(IMAGE_COLUMNS, id="images-table")
+        yield FilterBar("filter images: repository, tag, id…", id="images-filter")
+        yield self._table
         yield Static("Loading…", classes="empty")
 
     def on_mount(self) -> None:
-        self.border_title = "Images"
+        self._titles()
         self.set_class(True, "-empty")
 
     @property
     def table(self) -> ResourceTable:
-        return self.query_one(ResourceTable)
+        return self._table
 
     @property
     def images(self) -> list[dict[str, Any]]:
         """The images shown, deduplicated (an image with two tags appears once)."""
         seen: dict[str, dict[str, Any]] = {}
         for _key, _repo, _tag, image in self._rows:
+            seen.setdefault(image["Id"], image)
+        return list(seen.values())
+
+    @property
+    def all_images(self) -> list[dict[str, Any]]:
+        seen: dict[str, dict[str, Any]] = {}
+        for _key, _repo, _tag, image in self._all_rows:
             seen.setdefault(image["Id"], image)
         return list(seen.values())
 
@@ -108,8 +131,22 @@ class ImagesPane(Vertical):
         return None
 
     def update_images(self, images: list[dict[str, Any]]) -> None:
-        self._rows = image_rows(images)
+        rows = image_rows(images)
+        if self._loaded and rows == self._all_rows:
+            return
+        self._all_rows = rows
         self._loaded = True
+        self._render_rows()
+
+    def _render_rows(self) -> None:
+        if not self._table.is_attached:
+            return  # the app is closing
+        dangling = sum(1 for _k, repo, _t, _i in self._all_rows if repo == "<none>")
+        self._rows = [
+            r for r in self._all_rows
+            if (self.show_dangling or r[1] != "<none>")
+            and matches(self.filter_text, r[1], r[2], short_id(r[3]["Id"]))
+        ]
         rows: list[Row] = [
             (key, (
                 Text(repo, style="bold" if repo != "<none>" else "dim"),
@@ -122,9 +159,65 @@ class ImagesPane(Vertical):
         ]
         self.table.sync(rows)
         self.set_class(not rows, "-empty")
-        self.query_one(".empty", Static).update("No images yet — try  portside import busybox.tar busybox")
-        self.border_subtitle = f"{len(self.images)} images"
+        if not self._all_rows:
+            empty = "No images yet — press b to build one, or  portside import busybox.tar busybox"
+        elif self.filter_text:
+            empty = f"Nothing matches “{self.filter_text}” — esc in the filter clears it"
+        else:
+            empty = f"Only dangling images ({dangling}) — press d to show them"
+        set_content(self.query_one(".empty", Static), empty)
+        self._titles(dangling)
+
+    def _titles(self, dangling: int = 0) -> None:
+        set_titles(self, "Images · with dangling" if self.show_dangling else "Images")
+        if self._loaded:
+            hidden = "" if self.show_dangling or not dangling else f" · {dangling} dangling hidden (d)"
+            set_titles(self, subtitle=f"{len(self.images)} images{hidden}")
+
+    def watch_show_dangling(self, show: bool) -> None:
+        if self._loaded:
+            self._render_rows()
+        self.post_message(self.DanglingChanged(show))
+
+    @on(Input.Changed, "FilterBar")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.filter_text = event.value.strip()
+        self._render_rows()
+
+    @on(FilterBar.Done)
+    def _filter_done(self, event: FilterBar.Done) -> None:
+        event.stop()
+        self.table.focus()
+
+    def _request(self, action: str, need_image: bool = True) -> None:
+        selected = self.selected
+        if selected is None and need_image:
+            self.app.notify("No image selected", timeout=2)
+            return
+        image, reference = selected if selected is not None else (None, "")
+        self.post_message(self.ActionRequested(action, image, reference))
+
+    def action_filter(self) -> None:
+        self.query_one(FilterBar).open()
+
+    def action_toggle_dangling(self) -> None:
+        self.show_dangling = not self.show_dangling
 
     def action_remove(self) -> None:
-        if (selected := self.selected) is not None:
-            self.post_message(self.RemoveRequested(*selected))
+        self._request("remove")
+
+    def action_tag(self) -> None:
+        self._request("tag")
+
+    def action_inspect(self) -> None:
+        self._request("inspect")
+
+    def action_prune(self) -> None:
+        self._request("prune", need_image=False)
+
+    def action_pull(self) -> None:
+        self._request("pull", need_image=False)
+
+    def action_push(self) -> None:
+        self._request("push")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
-from textual.binding import Binding
 from textual.widgets import DataTable
+
+from ..actions import bindings
 
 __all__ = ["ResourceTable", "Row"]
 
@@ -17,12 +18,7 @@ Row = tuple[str, Sequence[Text]]
 class ResourceTable(DataTable[Text]):
     """Rows keyed by a stable id; :meth:`sync` keeps the cursor on the same object across refreshes."""
 
-    BINDINGS = [
-        Binding("j", "cursor_down", "Down", show=False, id="cursor-down"),
-        Binding("k", "cursor_up", "Up", show=False, id="cursor-up"),
-        Binding("g", "scroll_top", "Top", show=False, id="cursor-top"),
-        Binding("G", "scroll_bottom", "Bottom", show=False, id="cursor-bottom"),
-    ]
+    BINDINGS = bindings("lists")
 
     DEFAULT_CSS = """
     ResourceTable {
@@ -63,6 +59,13 @@ class ResourceTable(DataTable[Text]):
             self.add_column(name, key=name)
 
     @property
+    def visible_keys(self) -> list[str]:
+        """Keys of the rows on screen (the header row excluded)."""
+        keys = list(self._rows)
+        top = int(self.scroll_offset.y)
+        return keys[top: top + max(1, self.size.height)]
+
+    @property
     def row_keys(self) -> list[str]:
         """Row keys, top to bottom."""
         return list(self._rows)
@@ -75,6 +78,20 @@ class ResourceTable(DataTable[Text]):
         key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
         return key
 
+    def update_row_cells(self, key: str, cells: dict[int, Text]) -> None:
+        """Change some cells (by column index) of one row, if they differ from what is shown."""
+        old = self._rows.get(key)
+        if old is None:
+            return
+        new = list(old)
+        for column, after in cells.items():
+            if column < len(new) and new[column] != after:
+                new[column] = after
+                name = self._column_names[column]
+                wider = after.cell_len > self.columns[name].content_width  # type: ignore[index]
+                self.update_cell(key, name, after, update_width=wider)
+        self._rows[key] = tuple(new)
+
     def sync(self, rows: Sequence[Row]) -> None:
         """Show ``rows``. Same keys in the same order → only changed cells are repainted; otherwise the
         table is rebuilt and the cursor follows its row (or stays at the same index)."""
@@ -84,7 +101,10 @@ class ResourceTable(DataTable[Text]):
                 old = self._rows[key]
                 for column, (before, after) in enumerate(zip(old, cells)):
                     if before != after:
-                        self.update_cell(key, self._column_names[column], after, update_width=True)
+                        name = self._column_names[column]
+                        # Widening the column re-lays the table out; most ticks change a number in place.
+                        wider = after.cell_len > self.columns[name].content_width  # type: ignore[index]
+                        self.update_cell(key, name, after, update_width=wider)
             self._rows = new
             return
         selected = self._reselect or self.selected_key

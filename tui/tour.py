@@ -1,0 +1,144 @@
+"""``portside tour``: the getting-started guide's steps, walked inside the dashboard.
+
+Each :class:`Step` explains one idea in two or three sentences, says what to do, and is done when
+:meth:`Step.done` sees it in the dashboard's state (the lists the engine events keep fresh, the pane on
+screen, a file on disk). Nothing here talks to the engine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .app import PortsideApp
+
+__all__ = ["STEPS", "Step", "Tour", "TOUR_IMAGE", "TOUR_NAME", "tour_dir", "DOCKERFILE", "INDEX_HTML"]
+
+TOUR_IMAGE = "tour-hello"
+TOUR_NAME = "tour-hello"
+TOUR_PORT = "8080:8000"
+
+DOCKERFILE = """\
+# The tour's sample image: busybox's tiny web server serving one page.
+FROM busybox
+COPY index.html /www/index.html
+EXPOSE 8000
+CMD ["httpd", "-f", "-v", "-p", "8000", "-h", "/www"]
+"""
+
+INDEX_HTML = "<h1>Hello from a Portside container</h1>\n"
+
+
+def tour_dir() -> str:
+    """Where the tour writes its Dockerfile (``PORTSIDE_TOUR_DIR`` overrides ``~/portside-tour``)."""
+    return os.environ.get("PORTSIDE_TOUR_DIR") or os.path.join(os.path.expanduser("~"), "portside-tour")
+
+
+def write_sample(directory: str) -> None:
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, "Dockerfile"), "w", encoding="utf-8") as f:
+        f.write(DOCKERFILE)
+    with open(os.path.join(directory, "index.html"), "w", encoding="utf-8") as f:
+        f.write(INDEX_HTML)
+
+
+def _tour_container(app: PortsideApp) -> dict[str, Any] | None:
+    from .widgets.containers_pane import container_name
+    return next((c for c in app.containers_pane.all_containers if container_name(c) == TOUR_NAME), None)
+
+
+def _has_tour_image(app: PortsideApp) -> bool:
+    return any(f"{TOUR_IMAGE}:latest" in (i.get("RepoTags") or []) for i in app.images_pane.all_images)
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    title: str
+    explain: str
+    todo: str
+    done: Callable[[PortsideApp], bool]
+
+
+def _selected_is_tour(app: PortsideApp) -> bool:
+    from .widgets.containers_pane import container_name
+    selected = app.containers_pane.selected
+    return app.current_pane == "containers" and selected is not None and container_name(selected) == TOUR_NAME
+
+
+STEPS: tuple[Step, ...] = (
+    Step("image", "What an image is",
+         "An image is a read-only template: a filesystem plus the command to start in it, stored as layers. "
+         "Containers are made from images, and many containers can share one image.",
+         "Press 2 to open the Images pane and see the images this engine has.",
+         lambda app: app.current_pane == "images"),
+    Step("dockerfile", "Write a Dockerfile",
+         "A Dockerfile is the recipe for an image: FROM picks a base image, COPY adds your files, CMD says "
+         "what runs when a container starts. Ours serves one web page with busybox's httpd.",
+         "Press w to write {dir}/Dockerfile and index.html (or write them yourself).",
+         lambda app: os.path.exists(os.path.join(app.tour_directory, "Dockerfile"))),
+    Step("build", "Build it",
+         "Building runs the Dockerfile's steps and stores the result as a new image with a name (a tag). "
+         "Each step becomes a cached layer, so the next build is faster.",
+         "Press b, then enter: the dialog is filled in (context {dir}, tag " + TOUR_IMAGE + ").",
+         _has_tour_image),
+    Step("run", "Run it with a published port",
+         "A container is a running instance of an image, with its own processes, filesystem and network. "
+         "-p 8080:8000 publishes its port 8000 on the host's port 8080, so http://localhost:8080 opens the page. "
+         "{ports}",
+         "Press n, then enter: image " + TOUR_IMAGE + ", name " + TOUR_NAME + " are filled in.",
+         lambda app: (c := _tour_container(app)) is not None and c.get("State") == "running"),
+    Step("list", "See it in the list",
+         "The Containers pane is portside ps -a: every container with its status, ports, CPU and memory. "
+         "Press 3 any time to watch the selected container's live resources.",
+         "Press 1 and put the cursor on " + TOUR_NAME + " (j/k move).",
+         _selected_is_tour),
+    Step("stop", "Stop it",
+         "Stopping sends the container its stop signal and, after a timeout, SIGKILL. Its files stay until you "
+         "remove it, so a stopped container can start again.",
+         "Press s on " + TOUR_NAME + ".",
+         lambda app: (c := _tour_container(app)) is not None and c.get("State") in ("exited", "dead")),
+    Step("remove", "Remove it",
+         "Removing deletes the container and its writable layer; the image stays, ready to run again. "
+         "That is the whole cycle: Dockerfile, image, container, gone.",
+         "Press ctrl+d (or x) on " + TOUR_NAME + ", then y.",
+         lambda app: _tour_container(app) is None and app.containers_loaded),
+)
+
+
+class Tour:
+    """Where the user is in :data:`STEPS`."""
+
+    def __init__(self, directory: str, ports_available: bool = False) -> None:
+        self.directory = directory
+        self.index = 0
+        self.ports_available = ports_available
+
+    @property
+    def finished(self) -> bool:
+        return self.index >= len(STEPS)
+
+    @property
+    def step(self) -> Step | None:
+        return None if self.finished else STEPS[self.index]
+
+    def text(self, template: str) -> str:
+        ports = (f"Once it runs, open http://localhost:{TOUR_PORT.split(':')[0]}." if self.ports_available else
+                 "Publishing ports (-p) is not built yet (it comes with the networking issue): this step runs "
+                 "the container without it, so the page is not reachable from the host.")
+        return template.format(dir=self.directory, ports=ports).strip()
+
+    def advance(self, app: PortsideApp) -> bool:
+        """Move past every step already done; True if the step changed."""
+        moved = False
+        while (step := self.step) is not None and step.done(app):
+            self.index += 1
+            moved = True
+        return moved
+
+    def skip(self) -> None:
+        if not self.finished:
+            self.index += 1

@@ -1,0 +1,47 @@
+"""The tour's panel under the panes: this step's idea, what to do, and how far along the tour is."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from ..tour import STEPS, Tour
+
+__all__ = ["TourPanel"]
+
+
+class TourPanel(Static):
+    DEFAULT_CSS = """
+    TourPanel {
+        display: none;
+        height: auto;
+        max-height: 10;
+        padding: 0 1;
+        border: round $accent;
+        border-title-color: $text-accent;
+        border-subtitle-color: $text-muted;
+        background: $surface;
+        &.-active {
+            display: block;
+        }
+    }
+    """
+
+    def show_tour(self, tour: Tour | None) -> None:
+        self.set_class(tour is not None, "-active")
+        if tour is None:
+            return
+        step = tour.step
+        total = len(STEPS)
+        if step is None:
+            self.border_title = f"Tour · done ({total}/{total})"
+            self.border_subtitle = "T closes the tour"
+            self.update(Text.assemble(
+                ("You built an image, ran it, watched it and cleaned up. ", "bold"),
+                "Every action you took is a portside command (see the line below the panes); "
+                "? lists every key, ctrl+p every action."))
+            return
+        self.border_title = f"Tour · step {tour.index + 1}/{total}: {step.title}"
+        self.border_subtitle = "] skips a step · T ends the tour"
+        self.update(Text.assemble(tour.text(step.explain), "\n", ("→ ", "bold"),
+                                  (tour.text(step.todo), "bold")))
