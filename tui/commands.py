@@ -36,7 +36,7 @@ def parse_filters(items: list[str]) -> dict[str, list[str]]:
     for item in items:
         key, eq, value = item.partition("=")
         if not eq:
-            raise InvalidArgument(f"bad format of filter (expected name=value)")
+            raise InvalidArgument("bad format of filter (expected name=value)")
         filters.setdefault(key.strip().lower(), []).append(value)
     return filters
 
@@ -92,7 +92,7 @@ def container_config(args: Any) -> dict[str, Any]:
     if name not in ("no", "always", "on-failure", "unless-stopped"):
         raise InvalidArgument(f"invalid restart policy: {args.restart}")
     if count and (name != "on-failure" or not count.isdigit()):
-        raise InvalidArgument(f"invalid restart policy format: maximum retry count must be an integer")
+        raise InvalidArgument("invalid restart policy format: maximum retry count must be an integer")
     host["RestartPolicy"] = {"Name": name, "MaximumRetryCount": int(count or 0)}
     if args.memory:
         host["Memory"] = units.ram_in_bytes(args.memory)

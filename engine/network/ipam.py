@@ -68,7 +68,7 @@ def used_subnets(state: State) -> list[tuple[str, ipaddress.IPv4Network]]:
 def check_overlap(state: State, net: ipaddress.IPv4Network) -> None:
     for name, other in used_subnets(state):
         if net.overlaps(other):
-            raise Conflict(f"invalid pool request: Pool overlaps with other one on this address space")
+            raise Conflict("invalid pool request: Pool overlaps with other one on this address space")
     for route in host_routes():
         if net.overlaps(route) and not route.prefixlen == 0:
             if any(route == other for _, other in used_subnets(state)):
@@ -138,7 +138,7 @@ def allocate(state: State, doc: dict[str, Any], container_id: str, wanted: str |
             if addr not in net or addr in (net.network_address, net.broadcast_address):
                 raise InvalidArgument(f"no configured subnet or ip-range contain the IP address {wanted}")
             if str(addr) == gateway or str(addr) in used:
-                raise Conflict(f"Address already in use")
+                raise Conflict("Address already in use")
             choice = str(addr)
         else:
             choice = ""

@@ -201,10 +201,10 @@ class NetworksMixin:
         cdoc = self.state.container(cid) or {}
         mode = cdoc["HostConfig"].get("NetworkMode", "")
         if mode in ("host", "none") or mode.startswith("container:") or doc["Name"] in ("host", "none"):
-            raise Conflict(f"container cannot be disconnected from host network or connected to host network"
+            raise Conflict("container cannot be disconnected from host network or connected to host network"
                            if "host" in (mode, doc["Name"]) else
-                           f"container sharing network namespace with another container or host cannot be "
-                           f"connected to any other network")
+                           "container sharing network namespace with another container or host cannot be "
+                           "connected to any other network")
         nets = cdoc["NetworkSettings"].setdefault("Networks", {})
         if doc["Name"] in nets:
             raise Conflict(f"endpoint with name {cdoc['Name'].lstrip('/')} already exists in network "

@@ -206,7 +206,7 @@ def describe_oserror(exc: BaseException) -> str:
     if isinstance(exc, (http.client.RemoteDisconnected, http.client.IncompleteRead)):
         return "unexpected EOF"
     if isinstance(exc, socket.gaierror):
-        return f"no such host"
+        return "no such host"
     if isinstance(exc, OSError):
         return exc.strerror or str(exc)
     return str(exc) or type(exc).__name__

@@ -187,7 +187,6 @@ class Monitor:
         tty_slave = None
         if tty:
             import pty
-            import termios  # noqa: F401
             master, slave = pty.openpty()
             if self.attach_out >= 0 and os.isatty(self.attach_out):
                 try:

@@ -8,17 +8,17 @@ from rich.style import Style
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.theme import Theme
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Static
 
 from ..actions import bindings
 from ..stats import Point
 from ._format import human_size, short_id
 from ._paint import set_content, set_titles
 from .filter_bar import FilterBar, matches
+from .list_pane import ListPane
 from .resource_table import ResourceTable, Row
 
 __all__ = ["ContainersPane", "CONTAINER_COLUMNS", "container_name", "format_ports"]
@@ -52,35 +52,11 @@ def format_ports(container: dict[str, Any]) -> str:
     return ", ".join(dict.fromkeys(out))
 
 
-class ContainersPane(Vertical):
+class ContainersPane(ListPane):
     """Containers from ``docker.containers.list(all=True)``; ``a`` toggles all / running only."""
 
     BINDINGS = bindings("containers")
 
-    DEFAULT_CSS = """
-    ContainersPane {
-        height: 1fr;
-        border: round $border-blurred;
-        border-title-color: $text-primary;
-        border-subtitle-color: $text-muted;
-        &:focus-within {
-            border: round $border;
-        }
-        & > .empty {
-            display: none;
-            height: 1fr;
-            content-align: center middle;
-            color: $text-muted;
-            background: $surface;
-        }
-        &.-empty > .empty {
-            display: block;
-        }
-        &.-empty > ResourceTable {
-            height: auto;
-        }
-    }
-    """
 
     show_all: reactive[bool] = reactive(True, init=False)
     """Show stopped containers too (``ps -a``), or only running ones (``ps``)."""
@@ -128,10 +104,6 @@ class ContainersPane(Vertical):
         self._update_titles()
         self.set_class(True, "-empty")
         self.app.theme_changed_signal.subscribe(self, self._on_theme_changed)
-
-    @property
-    def table(self) -> ResourceTable:
-        return self._table
 
     @property
     def all_containers(self) -> list[dict[str, Any]]:
@@ -321,26 +293,12 @@ class ContainersPane(Vertical):
             self.sort_column, self.sort_reverse = column, column in ("CPU %", "MEM / LIMIT")
         self._render_rows()
 
-    @on(Input.Changed, "FilterBar")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        event.stop()
-        self.filter_text = event.value.strip()
-        self._render_rows()
-
-    @on(FilterBar.Done)
-    def _filter_done(self, event: FilterBar.Done) -> None:
-        event.stop()
-        self.table.focus()
-
     # -- actions -------------------------------------------------------------------------------------
     def _request(self, action: str) -> None:
         if targets := self.targets:
             self.post_message(self.ActionRequested(action, targets))
         else:
             self.app.notify("No container selected", timeout=2)
-
-    def action_filter(self) -> None:
-        self.query_one(FilterBar).open()
 
     def action_toggle_all(self) -> None:
         self.show_all = not self.show_all

@@ -5,17 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual import on
 from textual.app import ComposeResult
-from textual.containers import Vertical
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import Input, Static
+from textual.widgets import Static
 
 from ..actions import bindings
 from ._format import ago, human_size, short_id
 from ._paint import set_content, set_titles
 from .filter_bar import FilterBar, matches
+from .list_pane import ListPane
 from .resource_table import ResourceTable, Row
 
 __all__ = ["ImagesPane", "IMAGE_COLUMNS", "image_rows"]
@@ -38,35 +37,11 @@ def image_rows(images: list[dict[str, Any]]) -> list[tuple[str, str, str, dict[s
     return out
 
 
-class ImagesPane(Vertical):
+class ImagesPane(ListPane):
     """Images from ``docker.images.list()``, one row per tag."""
 
     BINDINGS = bindings("images")
 
-    DEFAULT_CSS = """
-    ImagesPane {
-        height: 1fr;
-        border: round $border-blurred;
-        border-title-color: $text-primary;
-        border-subtitle-color: $text-muted;
-        &:focus-within {
-            border: round $border;
-        }
-        & > .empty {
-            display: none;
-            height: 1fr;
-            content-align: center middle;
-            color: $text-muted;
-            background: $surface;
-        }
-        &.-empty > .empty {
-            display: block;
-        }
-        &.-empty > ResourceTable {
-            height: auto;
-        }
-    }
-    """
 
     show_dangling: reactive[bool] = reactive(False, init=False)
     """Also list untagged (``<none>``) images, as ``docker images -a`` would show them."""
@@ -102,10 +77,6 @@ class ImagesPane(Vertical):
     def on_mount(self) -> None:
         self._titles()
         self.set_class(True, "-empty")
-
-    @property
-    def table(self) -> ResourceTable:
-        return self._table
 
     @property
     def images(self) -> list[dict[str, Any]]:
@@ -179,17 +150,6 @@ class ImagesPane(Vertical):
             self._render_rows()
         self.post_message(self.DanglingChanged(show))
 
-    @on(Input.Changed, "FilterBar")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        event.stop()
-        self.filter_text = event.value.strip()
-        self._render_rows()
-
-    @on(FilterBar.Done)
-    def _filter_done(self, event: FilterBar.Done) -> None:
-        event.stop()
-        self.table.focus()
-
     def _request(self, action: str, need_image: bool = True) -> None:
         selected = self.selected
         if selected is None and need_image:
@@ -197,9 +157,6 @@ class ImagesPane(Vertical):
             return
         image, reference = selected if selected is not None else (None, "")
         self.post_message(self.ActionRequested(action, image, reference))
-
-    def action_filter(self) -> None:
-        self.query_one(FilterBar).open()
 
     def action_toggle_dangling(self) -> None:
         self.show_dangling = not self.show_dangling
