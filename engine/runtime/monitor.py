@@ -505,7 +505,9 @@ class Monitor:
                     pid, outs = self.start_once()
             except RuntimeStartError as exc:
                 msg = str(exc)
-                self.save(status="exited", exit_code=127 if "not found" in msg or "no such file" in msg else 126,
+                # as docker: a container that never started stays "created", with the exit code and error
+                self.save(status="created" if first else "exited",
+                          exit_code=127 if "not found" in msg or "no such file" in msg else 126,
                           error=msg, finished_at=now_rfc3339(), pid=0)
                 self.report({"error": msg, "kind": "runtime"})
                 self.cleanup()
@@ -515,7 +517,8 @@ class Monitor:
                 kind = "notfound" if isinstance(exc, errors.CommandNotFound) else (
                     "cannotrun" if isinstance(exc, errors.ContainerCannotRun) else "engine")
                 code = {"notfound": 127, "cannotrun": 126}.get(kind, 125)
-                self.save(status="exited", exit_code=code, error=str(exc), finished_at=now_rfc3339(), pid=0)
+                self.save(status="created" if first else "exited", exit_code=code, error=str(exc),
+                          finished_at=now_rfc3339(), pid=0)
                 self.report({"error": str(exc), "kind": kind})
                 if first or not self.should_restart(code):
                     self.cleanup()
@@ -663,7 +666,7 @@ def launch(cdir: str, status_w: int, attach: list[int], *, exec_monitor: bool = 
             kind = "notfound" if isinstance(exc, errors.CommandNotFound) else (
                 "cannotrun" if isinstance(exc, errors.ContainerCannotRun) else "engine")
             code = {"notfound": 127, "cannotrun": 126}.get(kind, 125)
-            mon.save(status="exited", exit_code=code, error=str(exc), finished_at=now_rfc3339(), pid=0)
+            mon.save(status="created", exit_code=code, error=str(exc), finished_at=now_rfc3339(), pid=0)
             mon.report({"error": str(exc), "kind": kind})
             mon.cleanup()
             mon.report({"exit": code})

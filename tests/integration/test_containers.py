@@ -534,3 +534,12 @@ def test_bad_input_leaves_nothing(cli, imported, root):
     time.sleep(0.3)
     assert_nothing_left(root, cli)
     assert ok(cli("volume", "ls", "-q")).strip() == ""
+
+
+def test_failed_start_leaves_a_created_container(cli, imported):
+    """As docker: a container whose command cannot be found never ran, so it stays "Created" (exit 127)."""
+    proc = cli("run", "--name", "nf", "busybox", "nosuch")
+    assert proc.returncode == 127, proc.stderr
+    assert ok(cli("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "nf")).strip() == "created 127"
+    assert "Created" in ok(cli("ps", "-a", "--filter", "name=nf", "--format", "{{.Status}}"))
+    ok(cli("rm", "nf"))
