@@ -185,16 +185,16 @@ class Monitor:
         outs: list[int] = []
         closers: list[int] = [devnull]
         tty_slave = None
-        if tty:
+        console = None
+        native_rt = self.opts.get("runtime", "native") == "native"
+        if tty and native_rt:
+            import socket
+            console = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            stdin = stdout = stderr = devnull  # the init takes a terminal of its own devpts instead
+        elif tty:
             import pty
             master, slave = pty.openpty()
-            if self.attach_out >= 0 and os.isatty(self.attach_out):
-                try:
-                    import fcntl
-                    ws = fcntl.ioctl(self.attach_out, 0x5413, b"\0" * 8)  # TIOCGWINSZ
-                    fcntl.ioctl(slave, 0x5414, ws)  # TIOCSWINSZ
-                except OSError:
-                    pass
+            self.copy_winsize(slave)
             os.set_blocking(master, False)
             self.pty_master = master
             stdin = stdout = stderr = slave
@@ -210,18 +210,39 @@ class Monitor:
             stdout, stderr = out_w, err_w
             outs = [out_r, err_r]
             closers += [out_w, err_w]
-        self.stream_of = {fd: ("stderr" if i == 1 else "stdout") for i, fd in enumerate(outs)}
         try:
-            if self.opts.get("runtime", "native") == "native":
+            if native_rt:
                 from engine.runtime import native
                 pid = native.start(self.spec, self.cdir, stdin, stdout, stderr, tty_slave=tty_slave,
-                                   cgroup=self.cgroup)
+                                   cgroup=self.cgroup, console_socket=console[1].fileno() if console else None)
+                if console is not None:  # the init sent its terminal's master before it exec'd
+                    import socket
+                    _msg, fds, _flags, _addr = socket.recv_fds(console[0], 16, 1)
+                    master = fds[0]
+                    self.copy_winsize(master)
+                    os.set_blocking(master, False)
+                    self.pty_master = master
+                    outs = [master]
             else:
                 pid = self.start_oci_runtime(stdin, stdout, stderr)
         finally:
             for fd in closers:
                 os.close(fd)
+            if console is not None:
+                console[0].close()
+                console[1].close()
+        self.stream_of = {fd: ("stderr" if i == 1 else "stdout") for i, fd in enumerate(outs)}
         return pid, outs
+
+    def copy_winsize(self, tty_fd: int) -> None:
+        """Give the container's terminal the size of the one attached (``run -it``)."""
+        if self.attach_out >= 0 and os.isatty(self.attach_out):
+            try:
+                import fcntl
+                ws = fcntl.ioctl(self.attach_out, 0x5413, b"\0" * 8)  # TIOCGWINSZ
+                fcntl.ioctl(tty_fd, 0x5414, ws)  # TIOCSWINSZ
+            except OSError:
+                pass
 
     def start_oci_runtime(self, stdin: int, stdout: int, stderr: int) -> int:
         """Run the same config.json with an OCI runtime CLI: ``runc create`` then ``runc start``.

@@ -575,6 +575,34 @@ def setup_console(plan: dict, tty: int | None) -> None:
         pass  # best effort
 
 
+TIOCGPTN = 0x80045430
+TIOCSPTLCK = 0x40045431
+
+
+def open_console(console_socket: int) -> int:
+    """Allocate the terminal from the container's own devpts (after pivot_root), as runc does.
+
+    The master goes back to the caller over ``console_socket`` (SCM_RIGHTS); the slave, returned,
+    becomes the process's stdio and controlling terminal. So ``tty`` inside names a real
+    ``/dev/pts/N`` of the container, not a device of the host's devpts.
+    """
+    import socket
+    import struct
+    with _Step("allocate a terminal in the container"):
+        master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+        number = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, b"\0\0\0\0"))[0]
+        slave = os.open(f"/dev/pts/{number}", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        socket.send_fds(socket.socket(fileno=os.dup(console_socket)), [b"pty"], [master])
+        os.close(master)
+    try:
+        _make_target("/dev/console", True)
+        linux.mount(f"/dev/pts/{number}", "/dev/console", None, linux.MS_BIND)
+    except OSError:
+        pass  # best effort, as runc's /dev/console
+    return slave
+
+
 def make_cwd(plan: dict) -> None:
     cwd = plan["process"]["cwd"]
     with _Step(f"create cwd {cwd}"):
@@ -780,7 +808,8 @@ def _finish_process(errfd: int, proc: dict) -> None:
     execute(proc, path)
 
 
-def _init(errfd: int, plan: dict, stdin: int, stdout: int, stderr: int, tty: int | None, cgroup) -> None:
+def _init(errfd: int, plan: dict, stdin: int, stdout: int, stderr: int, tty: int | None, cgroup,
+          console_socket: int | None = None) -> None:
     proc = plan["process"]
     reset_signals()
     linux.set_pdeathsig(signal.SIGKILL)
@@ -803,6 +832,8 @@ def _init(errfd: int, plan: dict, stdin: int, stdout: int, stderr: int, tty: int
     readonly_root(plan["readonly"])
     set_hostname(plan)
     set_rlimits(proc["rlimits"])
+    if proc["terminal"] and console_socket is not None:
+        tty = open_console(console_socket)
     setup_stdio(stdin, stdout, stderr, tty, proc["terminal"])
     change_dir(proc["cwd"])
     _finish_process(errfd, proc)
@@ -812,14 +843,16 @@ def _init(errfd: int, plan: dict, stdin: int, stdout: int, stderr: int, tty: int
 # public API
 # ---------------------------------------------------------------------------------------------
 def start(spec: dict, bundle: str, stdin: int, stdout: int, stderr: int, *,
-          tty_slave: int | None = None, cgroup=None) -> int:
+          tty_slave: int | None = None, cgroup=None, console_socket: int | None = None) -> int:
     """Create and start the container described by the OCI ``spec``; return its init's host pid.
 
     The pid is a direct child of the caller: ``os.waitpid(pid, 0)`` gives the exit status. Call
     ``linux.set_child_subreaper()`` once in the engine (see the module docstring). ``cgroup`` must
     already be created (:meth:`Cgroup.create`); the init joins it before anything else.
     ``stdin``/``stdout``/``stderr`` become fds 0-2 (``tty_slave`` replaces all three when
-    ``process.terminal`` is true, and becomes the controlling terminal).
+    ``process.terminal`` is true, and becomes the controlling terminal). With ``console_socket``
+    instead, the terminal is allocated inside the container and its master is sent over that socket
+    (receive it with ``socket.recv_fds`` once this returns).
     """
     plan = _prepare(spec, bundle)
     rfd, wfd = os.pipe2(os.O_CLOEXEC)
@@ -831,7 +864,7 @@ def start(spec: dict, bundle: str, stdin: int, stdout: int, stderr: int, *,
         raise
     if pid == 0:
         os.close(rfd)
-        _child_run(wfd, _init, plan, stdin, stdout, stderr, tty_slave, cgroup)
+        _child_run(wfd, _init, plan, stdin, stdout, stderr, tty_slave, cgroup, console_socket)
     os.close(wfd)
     _wait_error(pid, rfd)
     return pid

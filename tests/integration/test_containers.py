@@ -543,3 +543,10 @@ def test_failed_start_leaves_a_created_container(cli, imported):
     assert ok(cli("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "nf")).strip() == "created 127"
     assert "Created" in ok(cli("ps", "-a", "--filter", "name=nf", "--format", "{{.Status}}"))
     ok(cli("rm", "nf"))
+
+
+def test_tty_comes_from_the_containers_own_devpts(cli, imported):
+    """Regression: with -t the pty came from the host's devpts, so `tty` inside said "not a tty"."""
+    out = ok(cli("run", "--rm", "-t", "busybox", "sh", "-c", "tty; test -c /dev/console && echo console",
+                 input=b""))
+    assert out.replace("\r", "").split("\n")[:2] == ["/dev/pts/0", "console"], out
