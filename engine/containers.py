@@ -866,8 +866,12 @@ class ContainersMixin:
 
     async def container_exec(self: Engine, name_or_id: str, cmd: list[str], *, stdin: int, stdout: int, stderr: int,
                              tty: bool = False, user: str = "", workdir: str = "", env: list[str] | None = None,
-                             tty_slave: int | None = None) -> int:
-        """Run ``cmd`` inside the running container; returns its pid (a child of this process)."""
+                             tty_slave: int | None = None, console_socket: int | None = None) -> int:
+        """Run ``cmd`` inside the running container; returns its pid (a child of this process).
+
+        With ``tty`` and a ``console_socket``, the terminal is allocated in the container's devpts and
+        its master sent over the socket (as ``run -t`` does).
+        """
         cid = self.resolve_container(name_or_id)
         pid = self._running_pid(cid, name_or_id)
         doc = self.state.container(cid) or {}
@@ -894,7 +898,7 @@ class ContainersMixin:
         if cg is not None and not cg.exists():
             cg = None
         return native.exec_process(pid, process, stdin, stdout, stderr, tty_slave=tty_slave, cgroup=cg,
-                                   seccomp=spec.get("linux", {}).get("seccomp"))
+                                   seccomp=spec.get("linux", {}).get("seccomp"), console_socket=console_socket)
 
 
 def read_line(fd: int) -> bytes:

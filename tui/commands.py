@@ -364,11 +364,13 @@ async def cmd_exec(docker: Docker, args: Any) -> int:
         raise InvalidArgument('"exec" requires at least 2 arguments')
     container = docker.containers.container(args.container)
     if args.tty:
-        import pty
-        master, slave = pty.openpty()
-        pid = await container.exec_run(args.command, stdin=slave, stdout=slave, stderr=slave, tty=True,
-                                       user=args.user, workdir=args.workdir, env=args.env, tty_slave=slave)
-        os.close(slave)
+        pid, master = await container.exec_pty(args.command, user=args.user, workdir=args.workdir, env=args.env)
+        if os.isatty(1):
+            import fcntl
+            try:
+                fcntl.ioctl(master, 0x5414, fcntl.ioctl(1, 0x5413, b"\0" * 8))  # the terminal's size
+            except OSError:
+                pass
         return relay_pty(master, pid, args.interactive)
     devnull = os.open("/dev/null", os.O_RDONLY)
     try:

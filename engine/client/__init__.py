@@ -243,6 +243,27 @@ class DockerContainer:
                                                        tty=tty, user=user, workdir=workdir, env=env,
                                                        tty_slave=tty_slave)
 
+    async def exec_pty(self, cmd: list[str], *, user: str = "", workdir: str = "",
+                       env: list[str] | None = None) -> tuple[int, int]:
+        """Start ``cmd`` inside the running container on a terminal of the container's own devpts.
+
+        Returns ``(pid, master fd)``: relay the master to the user's terminal, ``os.waitpid(pid)`` for
+        the exit status. Local transport only.
+        """
+        import socket
+        here, there = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        devnull = os.open("/dev/null", os.O_RDWR)
+        try:
+            pid = await self.docker.engine.container_exec(self.id, cmd, stdin=devnull, stdout=devnull,
+                                                          stderr=devnull, tty=True, user=user, workdir=workdir,
+                                                          env=env, console_socket=there.fileno())
+            _msg, fds, _flags, _addr = socket.recv_fds(here, 16, 1)
+        finally:
+            os.close(devnull)
+            here.close()
+            there.close()
+        return pid, fds[0]
+
     def log(self, *, stdout: bool = True, stderr: bool = True, follow: bool = False, tail: str | int = "all",
             since: float = 0, until: float = 0, timestamps: bool = False) -> AsyncIterator[dict[str, str]]:
         """Log entries ``{"stream", "log", "time"}`` as an async iterator."""

@@ -579,7 +579,7 @@ TIOCGPTN = 0x80045430
 TIOCSPTLCK = 0x40045431
 
 
-def open_console(console_socket: int) -> int:
+def open_console(console_socket: int, *, console: bool = True) -> int:
     """Allocate the terminal from the container's own devpts (after pivot_root), as runc does.
 
     The master goes back to the caller over ``console_socket`` (SCM_RIGHTS); the slave, returned,
@@ -595,6 +595,8 @@ def open_console(console_socket: int) -> int:
         slave = os.open(f"/dev/pts/{number}", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
         socket.send_fds(socket.socket(fileno=os.dup(console_socket)), [b"pty"], [master])
         os.close(master)
+    if not console:  # an exec'd process joins a container that has its /dev/console already
+        return slave
     try:
         _make_target("/dev/console", True)
         linux.mount(f"/dev/pts/{number}", "/dev/console", None, linux.MS_BIND)
@@ -871,7 +873,7 @@ def start(spec: dict, bundle: str, stdin: int, stdout: int, stderr: int, *,
 
 
 def _exec(errfd: int, proc: dict, nsfds: list, rootfd: int, stdin: int, stdout: int, stderr: int,
-          tty: int | None, cgroup) -> None:
+          tty: int | None, cgroup, console_socket: int | None = None) -> None:
     reset_signals()
     linux.set_pdeathsig(signal.SIGKILL)
     join_cgroup(cgroup)
@@ -886,13 +888,16 @@ def _exec(errfd: int, proc: dict, nsfds: list, rootfd: int, stdin: int, stdout: 
         os.close(fd)
     os.close(rootfd)
     set_rlimits(proc["rlimits"])
+    if proc["terminal"] and console_socket is not None:
+        tty = open_console(console_socket, console=False)
     setup_stdio(stdin, stdout, stderr, tty, proc["terminal"])
     change_dir(proc["cwd"])
     _finish_process(errfd, proc)
 
 
 def exec_process(target_pid: int, process: dict, stdin: int, stdout: int, stderr: int, *,
-                 tty_slave: int | None = None, cgroup=None, seccomp: dict | None = None) -> int:
+                 tty_slave: int | None = None, cgroup=None, seccomp: dict | None = None,
+                 console_socket: int | None = None) -> int:
     """Run ``process`` (an OCI ``process`` object) inside the running container whose init is
     ``target_pid`` (docker exec). Returns the new process's host pid, a direct child of the caller.
 
@@ -937,7 +942,7 @@ def exec_process(target_pid: int, process: dict, stdin: int, stdout: int, stderr
         raise
     if pid == 0:
         os.close(rfd)
-        _child_run(wfd, _exec, proc, nsfds, rootfd, stdin, stdout, stderr, tty_slave, cgroup)
+        _child_run(wfd, _exec, proc, nsfds, rootfd, stdin, stdout, stderr, tty_slave, cgroup, console_socket)
     for _, _, fd in nsfds:
         os.close(fd)
     os.close(rootfd)

@@ -550,3 +550,11 @@ def test_tty_comes_from_the_containers_own_devpts(cli, imported):
     out = ok(cli("run", "--rm", "-t", "busybox", "sh", "-c", "tty; test -c /dev/console && echo console",
                  input=b""))
     assert out.replace("\r", "").split("\n")[:2] == ["/dev/pts/0", "console"], out
+
+
+def test_exec_tty_comes_from_the_containers_own_devpts(cli, imported):
+    """Regression: `exec -t` allocated its pty on the host's devpts, so `tty` inside said "not a tty"."""
+    cid = run_d(cli, "busybox", "sleep", "30")
+    out = ok(cli("exec", "-t", cid, "tty", input=b""))
+    assert out.replace("\r", "").strip() == "/dev/pts/0", out
+    assert cli("exec", "-t", cid, "sh", "-c", "exit 5", input=b"").returncode == 5
