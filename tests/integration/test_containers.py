@@ -448,9 +448,10 @@ def test_exit_codes(cli, imported):
     proc = cli("run", "--bogus", "busybox", "true")
     assert proc.returncode == 125
     assert "unknown flag: --bogus" in proc.stderr
-    proc = cli("run", "nosuchimage")
+    # a missing image is pulled: from a loopback registry where nothing listens (tests never reach out)
+    proc = cli("run", "localhost:9/nosuchimage")
     assert proc.returncode == 125
-    assert "Unable to find image 'nosuchimage:latest' locally" in proc.stderr
+    assert "Unable to find image 'localhost:9/nosuchimage:latest' locally" in proc.stderr
     proc = cli("run", "--restart", "sometimes", "busybox", "true")
     assert proc.returncode == 125
     assert "invalid restart policy" in proc.stderr
@@ -510,8 +511,8 @@ def test_orphaned_container_still_managed(cli, imported, root):
 def test_bad_input_leaves_nothing(cli, imported, root):
     bad = [
         ["run", "--bogus", "busybox"],
-        ["run", "nosuchimage"],
-        ["create", "nosuchimage"],
+        ["run", "localhost:9/nosuchimage"],  # pulled from loopback, where nothing listens
+        ["create", "localhost:9/nosuchimage"],
         ["run", "-v", "/tmp:relative", "busybox", "true"],
         ["run", "-v", "bad name!:/x", "busybox", "true"],
         ["run", "-m", "1k", "busybox", "true"],
