@@ -294,8 +294,10 @@ class RegistryClient:
             self._release(conn)
             return
         where = f"{schemes[-1]}://{self.host}/v2/"
+        # the first contact failed: the registry is down or unknown, and docker says so at once
+        # (once a registry has answered, later failures are retried: see distribution.retrying)
         raise RegistryUnavailable(f"Get \"{where}\": dial tcp {self.host}: {describe_oserror(last or OSError())}",
-                                  retryable=True)
+                                  retryable=False)
 
     # -- auth -------------------------------------------------------------------------------------
     def _basic(self, creds: Credentials | None) -> str:
