@@ -23,6 +23,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SuspendNotSupported
 from textual.binding import Binding, BindingType
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.theme import Theme
 from textual.widgets import Footer, Header, TabbedContent, TabPane
@@ -526,7 +527,10 @@ class PortsideApp(App[None]):
         self._tour_check()
 
     def _set_tab(self, pane: str, label: Content) -> None:
-        tab = self.panes.get_tab(pane)
+        try:
+            tab = self.panes.get_tab(pane)
+        except NoMatches:  # a worker's result arriving while the app shuts down: nothing left to label
+            return
         if tab.label != label:
             tab.label = label
 
