@@ -17,6 +17,7 @@ table is printed and written to ``bench/results.md``. ``BENCH_N`` sets N (defaul
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import io
 import json
@@ -285,7 +286,7 @@ def make_context(path: str) -> None:
 
 
 # -- the engines ----------------------------------------------------------------------------------
-class Engine:
+class Engine(abc.ABC):
     name = ""
 
     def __init__(self, tmp: str) -> None:
@@ -294,8 +295,9 @@ class Engine:
         self.note = ""    # e.g. which builder
         self.env = dict(os.environ)
 
+    @abc.abstractmethod
     def cli(self) -> list[str]:
-        raise NotImplementedError
+        """The command that runs this engine's CLI."""
 
     def start(self) -> None:
         pass
@@ -312,9 +314,9 @@ class Engine:
     def build_args(self, nocache: bool) -> list[str]:
         return ["build", *(["--no-cache"] if nocache else []), "-q", "-t", "benchapp"]
 
+    @abc.abstractmethod
     def idle_memory(self, ids: list[str]) -> list[tuple[int, int, int]]:
         """(pid, rss kB, pss kB) of the per-container helper process of each id."""
-        raise NotImplementedError
 
 
 class Portside(Engine):
