@@ -135,6 +135,22 @@ def allow_forward(bridge: str) -> None:
             _iptables("-I", "FORWARD", "1", *rule)
 
 
+def sweep_forward() -> None:
+    """Drop our FORWARD accept rules whose bridge is gone (a bridge removed behind our back)."""
+    try:
+        listing = subprocess.run(["iptables", "-w", "-S", "FORWARD"], capture_output=True, text=True,
+                                 timeout=30).stdout
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return
+    for line in listing.splitlines():
+        words = line.split()
+        if "portside" not in words or "-A" not in words:
+            continue
+        iface = next((words[i + 1] for i, w in enumerate(words[:-1]) if w in ("-i", "-o")), "")
+        if iface and not os.path.exists(f"/sys/class/net/{iface}"):
+            _iptables("-D", *words[1:])
+
+
 def disallow_forward(bridge: str) -> None:
     for rule in _forward_rules(bridge):
         while _iptables("-D", "FORWARD", *rule) == 0:
@@ -144,6 +160,7 @@ def disallow_forward(bridge: str) -> None:
 def add_network(bridge: str, subnet: str, internal: bool) -> None:
     ensure()
     if not internal:
+        sweep_forward()
         allow_forward(bridge)
     lines = [f"add element ip {TABLE} brs {{ {bridge} }}"]
     if internal:
