@@ -113,3 +113,11 @@ def test_no_message_speaks_of_issues_or_unbuilt_things() -> None:
     bad = [f"{os.path.relpath(path, REPO)}:{line}: {text!r}" for path in files for line, text in user_strings(path)
            if re.search(r"not built|\bissues?\b|\byet\b|\bticket", text, re.I)]
     assert bad == []
+
+
+def test_network_rm_force_ignores_a_missing_network(cli: Cli) -> None:
+    """docker's `network rm -f`: a network that does not exist is no error and prints nothing."""
+    proc = cli("network", "rm", "-f", "no-such-net")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+    proc = cli("network", "rm", "no-such-net")
+    assert proc.returncode == 1 and one_line(proc) == "Error response from daemon: network no-such-net not found"
