@@ -114,6 +114,12 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
     def fmt(sp: Parser, help: str = FORMAT_TABLE) -> None:
         sp.add_argument("--format", help=help)
 
+    def inspect(parent: Any, func: str, what: str, metavar: str) -> Parser:
+        sp = add(parent, "inspect", func, f"Display detailed information on one or more {what}")
+        sp.add_argument("-f", "--format", help=FORMAT_ONE)
+        sp.add_argument("names", nargs="+", metavar=metavar, help=f"The {what} to inspect")
+        return sp
+
     def run_flags(sp: Parser, verb: str) -> None:
         sp.add_argument("-d", "--detach", action="store_true", help="Run container in background and print container ID")
         sp.add_argument("-i", "--interactive", action="store_true", help="Keep STDIN open even if not attached")
@@ -240,10 +246,8 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
                         help="Show the latest created container (includes all states)")
         sp.add_argument("-s", "--size", action="store_true", help="Display total file sizes")
         sp.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
-    sp = add(csub, "inspect", "inspect_container", "Display detailed information on one or more containers")
-    sp.add_argument("-f", "--format", help=FORMAT_ONE)
+    sp = inspect(csub, "inspect_container", "containers", "CONTAINER")
     sp.add_argument("-s", "--size", action="store_true", help="Display total file sizes")
-    sp.add_argument("names", nargs="+", metavar="CONTAINER", help="The containers to inspect, by name or ID")
     sp = add(csub, "prune", "container_prune", "Remove all stopped containers")
     sp.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
     sp.add_argument("--filter", action="append", default=[], help='Provide filter values (e.g. "until=<timestamp>")')
@@ -304,9 +308,7 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
                         help="Accepted for docker's scripts: a missing base image is pulled, a present one is used")
         sp.add_argument("path", metavar="PATH",
                         help="The build context: the directory whose files the Dockerfile can COPY and ADD")
-    sp = add(isub, "inspect", "inspect_image", "Display detailed information on one or more images")
-    sp.add_argument("-f", "--format", help=FORMAT_ONE)
-    sp.add_argument("names", nargs="+", metavar="IMAGE", help="The images to inspect, by name or ID")
+    inspect(isub, "inspect_image", "images", "IMAGE")
     sp = add(isub, "prune", "image_prune", "Remove unused images")
     sp.add_argument("-a", "--all", action="store_true", help="Remove all unused images, not just dangling ones")
     sp.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
@@ -359,9 +361,7 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
     sp = add(nsub, "rm", "network_rm", "Remove one or more networks", aliases=["remove"])
     sp.add_argument("-f", "--force", action="store_true", help="Do not error if the network does not exist")
     sp.add_argument("names", nargs="+", metavar="NETWORK", help="The networks to remove, by name or ID")
-    sp = add(nsub, "inspect", "network_inspect", "Display detailed information on one or more networks")
-    sp.add_argument("-f", "--format", help=FORMAT_ONE)
-    sp.add_argument("names", nargs="+", metavar="NETWORK", help="The networks to inspect, by name or ID")
+    inspect(nsub, "network_inspect", "networks", "NETWORK")
     sp = add(nsub, "connect", "network_connect", "Connect a container to a network")
     sp.add_argument("--alias", action="append", default=[], help="Add network-scoped alias for the container")
     sp.add_argument("--ip", help='IPv4 address (e.g., "172.30.100.104")')
@@ -384,9 +384,7 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
     sp = add(vsub, "rm", "volume_rm", "Remove one or more volumes", aliases=["remove"])
     sp.add_argument("-f", "--force", action="store_true", help="Force the removal of one or more volumes")
     sp.add_argument("names", nargs="+", metavar="VOLUME", help="The volumes to remove")
-    sp = add(vsub, "inspect", "volume_inspect", "Display detailed information on one or more volumes")
-    sp.add_argument("-f", "--format", help=FORMAT_ONE)
-    sp.add_argument("names", nargs="+", metavar="VOLUME", help="The volumes to inspect")
+    inspect(vsub, "volume_inspect", "volumes", "VOLUME")
     sp = add(sub, "inspect", "inspect", "Return low-level information on containers, images and volumes")
     sp.add_argument("-f", "--format", help=FORMAT_ONE)
     sp.add_argument("--type", choices=["container", "image", "volume"], help="Only inspect objects of the given type")
