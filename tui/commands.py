@@ -155,9 +155,8 @@ def container_config(args: Any) -> dict[str, Any]:
 async def create_container(docker: Docker, args: Any) -> str:
     config = container_config(args)
     policy = getattr(args, "pull", "missing")
-    tagged = str(parse_reference(args.image))  # docker's run pulls `name:latest` without "Using default tag"
-    if policy == "always":
-        await pull_image(docker, tagged, sys.stderr)
+    if policy == "always":  # docker's run pulls `name:latest` without saying "Using default tag"
+        await pull_image(docker, str(parse_reference(args.image)), sys.stderr)
     try:
         c = await docker.containers.create(config, name=args.name)
     except ImageNotFound:
@@ -165,7 +164,7 @@ async def create_container(docker: Docker, args: Any) -> str:
             raise
         ref = parse_reference(args.image)
         sys.stderr.write(f"Unable to find image '{ref.familiar}' locally\n")
-        await pull_image(docker, tagged, sys.stderr)
+        await pull_image(docker, str(ref), sys.stderr)
         c = await docker.containers.create(config, name=args.name)
     return c.id
 
