@@ -31,8 +31,10 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         if message.startswith("unrecognized arguments:"):
             message = "unknown flag: " + message.split(":", 1)[1].strip().split()[0]
-        elif message.startswith("argument cmd: invalid choice: "):  # docker's words for an unknown command
-            raise UsageError(f"{PROG}: '{message.split(': ')[2].split(chr(39))[1]}' is not a {PROG} command.")
+        elif message.startswith("argument COMMAND: invalid choice: "):  # docker's words for an unknown command
+            word = message.split(": ")[2].split(chr(39))[1]
+            words = " ".join(self.prog.split()[1:] + [word])
+            raise UsageError(f"{PROG}: '{words}' is not a {PROG} command.")
         raise UsageError(f"{self.prog}: {message}")
 
 

@@ -121,3 +121,12 @@ def test_network_rm_force_ignores_a_missing_network(cli: Cli) -> None:
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
     proc = cli("network", "rm", "no-such-net")
     assert proc.returncode == 1 and one_line(proc) == "Error response from daemon: network no-such-net not found"
+
+
+@pytest.mark.parametrize("args, words", [(["foo"], "foo"), (["image", "foo"], "image foo"),
+                                         (["network", "foo", "x"], "network foo")])
+def test_unknown_command(cli: Cli, args: list[str], words: str) -> None:
+    """docker's words for a command that does not exist (the help's COMMAND metavar must not leak)."""
+    proc = cli(*args)
+    assert proc.returncode == 125
+    assert proc.stderr == f"portside: '{words}' is not a portside command.\nSee 'portside --help'.\n"
