@@ -123,7 +123,8 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
         return sp
 
     def run_flags(sp: Parser, verb: str) -> None:
-        sp.add_argument("-d", "--detach", action="store_true", help="Run container in background and print container ID")
+        sp.add_argument("-d", "--detach", action="store_true",
+                        help="Run container in background and print container ID")
         sp.add_argument("-i", "--interactive", action="store_true", help="Keep STDIN open even if not attached")
         sp.add_argument("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY")
         sp.add_argument("--rm", action="store_true",
@@ -156,7 +157,8 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
         sp.add_argument("--read-only", action="store_true", help="Mount the container's root filesystem as read only")
         sp.add_argument("--cap-add", action="append", default=[], help="Add Linux capabilities")
         sp.add_argument("--cap-drop", action="append", default=[], help="Drop Linux capabilities")
-        sp.add_argument("-p", "--publish", action="append", default=[], help="Publish a container's port(s) to the host")
+        sp.add_argument("-p", "--publish", action="append", default=[],
+                        help="Publish a container's port(s) to the host")
         sp.add_argument("-P", "--publish-all", action="store_true", help="Publish all exposed ports to random ports")
         sp.add_argument("--pull", default="missing", choices=["always", "missing", "never"],
                         help=f'Pull image before {verb} ("always", "missing", "never") (default "missing")')
@@ -182,7 +184,8 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
         sp.add_argument("-a", "--attach", action="store_true", help="Attach STDOUT/STDERR and forward signals")
         sp.add_argument("-i", "--interactive", action="store_true", help="Attach container's STDIN")
         containers_arg(sp, "start")
-        for name, help in (("stop", "Stop one or more running containers"), ("restart", "Restart one or more containers")):
+        for name, help in (("stop", "Stop one or more running containers"),
+                           ("restart", "Restart one or more containers")):
             sp = add(parent, name, name, help)
             sp.add_argument("-t", "--time", "--timeout", type=int, dest="time",
                             help="Seconds to wait before killing the container")
@@ -224,7 +227,8 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
         sp.add_argument("ps_args", nargs="*", metavar="PS_OPTIONS", help="Options for ps")
         sp = add(parent, "stats", "stats", "Display a live stream of container(s) resource usage statistics")
         sp.add_argument("-a", "--all", action="store_true", help="Show all containers (default shows just running)")
-        sp.add_argument("--no-stream", action="store_true", help="Disable streaming stats and only pull the first result")
+        sp.add_argument("--no-stream", action="store_true",
+                        help="Disable streaming stats and only pull the first result")
         sp.add_argument("--no-trunc", action="store_true", help="Do not truncate output")
         fmt(sp)
         sp.add_argument("containers", nargs="*", metavar="CONTAINER",
@@ -341,8 +345,8 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
     sp.add_argument("server", nargs="?", metavar="SERVER", help="The registry (default Docker Hub)")
     sp = add(sub, "search", "registry", f"Search Docker Hub for images ({NOT_HERE})")
     sp.add_argument("args", nargs=argparse.REMAINDER, metavar="TERM", help="What to search for")
-    for name, help in (("swarm", "Manage Swarm"), ("stack", "Manage Swarm stacks"), ("service", "Manage Swarm services"),
-                       ("node", "Manage Swarm nodes")):
+    for name, help in (("swarm", "Manage Swarm"), ("stack", "Manage Swarm stacks"),
+                       ("service", "Manage Swarm services"), ("node", "Manage Swarm nodes")):
         sp = add(sub, name, "swarm_mode", f"{help} ({NOT_HERE})")
         sp.add_argument("args", nargs=argparse.REMAINDER, metavar="ARG", help="The swarm command and its arguments")
     nsub = group(sub, "network", "Manage networks", words[1])

@@ -58,6 +58,9 @@ def test_unsupported_options_say_so(cli: Cli, tmp_path: str) -> None:
     assert proc.returncode == 1
     assert one_line(proc).endswith("importing from a URL is not supported; download it, then: portside import FILE "
                                    "mine")
+    proc = cli("build", "-")
+    assert proc.returncode == 1
+    assert one_line(proc) == "ERROR: a build context on stdin (-) is not supported; pass a directory"
 
 
 def test_pull_from_an_unreachable_registry_offers_the_way(cli: Cli) -> None:
