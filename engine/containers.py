@@ -933,7 +933,7 @@ def _int_field(host: dict[str, Any], key: str, what: str) -> int:
     if isinstance(value, float) and not value.is_integer():
         raise InvalidArgument(f"invalid {what}: {value!r} is not a whole number")
     if number > INT64_MAX or number < -INT64_MAX - 1:
-        raise InvalidArgument(f"invalid {what}: {value} is out of range")
+        raise InvalidArgument(f"invalid {what}: out of range (the largest allowed is {INT64_MAX})")
     return number
 
 
