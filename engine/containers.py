@@ -339,8 +339,7 @@ class ContainersMixin:
                 raise InvalidArgument(f'create {src}: "{src}" includes invalid characters for a local volume '
                                       f'name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to '
                                       f'pass a host directory, use absolute path')
-            if kind == "bind":
-                _check_bind_target(spec, src, dest, layer_dirs)
+            _check_mount_target(spec, kind, src, dest, layer_dirs)
             parsed.append((kind, src, dest, mode, len(parts) == 3, "ro" not in mode.split(",")))
         mounts: list[dict[str, Any]] = []
         for kind, src, dest, mode, explicit, rw in parsed:
@@ -994,13 +993,15 @@ def _image_kind(layer_dirs: list[str], dest: str) -> str:
     return ""
 
 
-def _check_bind_target(spec: str, src: str, dest: str, layer_dirs: list[str]) -> None:
-    """A directory cannot be bound onto a file of the image (or of the runtime's /dev), nor a file onto a
-    directory: refused at create with the paths named, rather than a mount error at start."""
-    src_is_dir = os.path.isdir(src) or not os.path.exists(src)  # a missing source is made as a directory
+def _check_mount_target(spec: str, kind: str, src: str, dest: str, layer_dirs: list[str]) -> None:
+    """A directory (or a volume) cannot be mounted onto a file of the image (or of the runtime's /dev), nor
+    a file onto a directory: refused at create with the paths named, rather than a mount error at start."""
+    # a missing bind source is made as a directory; a volume is one
+    src_is_dir = kind == "volume" or os.path.isdir(src) or not os.path.exists(src)
     target = "file" if dest in RUNTIME_DEV_FILES else _image_kind(layer_dirs, dest)
     if src_is_dir and target == "file":
-        raise InvalidArgument(f"invalid volume specification: '{spec}': cannot mount directory {src} onto "
+        what = f"volume {src}" if kind == "volume" else f"directory {src}"
+        raise InvalidArgument(f"invalid volume specification: '{spec}': cannot mount {what} onto "
                               f"{dest}: {dest} is a file in the container")
     if not src_is_dir and target == "dir":
         raise InvalidArgument(f"invalid volume specification: '{spec}': cannot mount file {src} onto {dest}: "

@@ -348,6 +348,13 @@ def test_refused_bind_destinations(cli: Cli, imported: str, tmp_path: Any, dest:
     no_containers(cli)
 
 
+def test_volume_onto_a_file_is_refused_and_not_made(cli: Cli, imported: str) -> None:
+    line = one_line_error(cli("create", "--network", "none", "-v", "somevol:/etc/passwd", "busybox", "true"))
+    assert "cannot mount volume somevol onto /etc/passwd" in line
+    assert cli("volume", "ls", "-q").stdout.strip() == ""
+    no_containers(cli)
+
+
 def test_file_onto_directory_is_refused(cli: Cli, imported: str, tmp_path: Any) -> None:
     src = tmp_path / "file"
     src.write_text("x")
