@@ -1,13 +1,14 @@
 """Seccomp filters from OCI ``linux.seccomp`` objects, through libseccomp (ctypes).
 
 * :func:`load_profile` builds the filter with libseccomp and loads it on the calling thread.
-* :func:`compile_profile` builds it and returns the classic-BPF program bytes (cached), so the
-  executor can compile in the engine and only install the bytes in the container's init
-  (:func:`engine.runtime.linux.seccomp_set_mode_filter`) — no libseccomp work between fork and exec.
-* :func:`default_profile` is a docker-like default: allow by default, ``EPERM`` for the syscalls
-  docker's default profile does not allow for a container with docker's default capabilities,
-  ``ENOSYS`` for ``clone3`` (so libc falls back to ``clone``, which can be filtered) and ``EPERM``
-  for ``clone`` with ``CLONE_NEWUSER``.
+* :func:`compile_profile` builds it and returns the classic-BPF program bytes (cached in memory and,
+  given a directory, on disk), so the executor can compile in the engine and only install the bytes
+  in the container's init (:func:`engine.runtime.linux.seccomp_set_mode_filter`) — no libseccomp
+  work between fork and exec, and none at all on a start that finds the program cached.
+* :func:`default_profile` is docker's default profile (``seccomp_default.json``, transcribed from
+  moby/profiles): an allowlist, ``EPERM`` for everything else, resolved by :func:`resolve` for the
+  container's capabilities and architecture as dockerd does (``includes``/``excludes``).
+* :func:`parse` takes a profile as ``--security-opt seccomp=…`` carries it (docker's or OCI's format).
 
 Like runc, the filter does not set no_new_privs by itself (libseccomp's ``CTL_NNP`` is off): the
 spec's ``process.noNewPrivileges`` decides; without it the filter must be loaded while the process
