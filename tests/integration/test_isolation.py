@@ -26,6 +26,12 @@ from conftest import mounts_under
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
 Cli = Callable[..., CompletedProcess[str]]
+HERE = os.path.dirname(os.path.abspath(__file__))
+# From a container on a bridge: a hand-made TCP SYN to 127.0.0.1:PORT sent to the gateway's MAC (raw
+# socket, CAP_NET_RAW is a default capability); prints SYN-ACK, RST or no-answer.
+RAW_SYN = ('GW=$(ip route | awk "/default/ {print \\$3}"); ping -c1 -W1 $GW >/dev/null; '
+           'MAC=$(awk -v gw=$GW "\\$1==gw {print \\$4}" /proc/net/arp); '
+           'IP=$(ip -4 addr show eth0 | awk "/inet / {split(\\$2,a,\\"/\\"); print a[1]}"); /t/raw PORT $MAC $IP')
 
 PROBE_C = r"""
 #include <stdio.h>
@@ -175,6 +181,31 @@ def test_build_network_none_and_host(cli: Cli, imported: str, ctx: str, root: st
         assert_run_left_nothing(root, short)
 
 
+def test_host_loopback_unreachable_with_hand_made_packets(cli: Cli, imported: str, probe_dir: str,
+                                                          listener: Listener) -> None:
+    """The bridges have ``route_localnet`` (for the host's own 127.0.0.1:<published port>), so a container
+    (or a RUN step on the bridge) could reach a loopback-only service of the host by sending packets for
+    127.0.0.1 to the gateway: the host answered with a SYN-ACK. Such packets are now dropped."""
+    proc = cli("run", "--rm", "-v", f"{probe_dir}:/t:ro", "busybox", "sh", "-c",
+               RAW_SYN.replace("PORT", str(listener.port)))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "no-answer", proc.stdout
+
+
+def test_run_step_loopback_unreachable_with_hand_made_packets(cli: Cli, imported: str, probe_dir: str,
+                                                              ctx: str, listener: Listener) -> None:
+    os.makedirs(os.path.join(ctx, "t"))
+    with open(os.path.join(probe_dir, "raw"), "rb") as src, open(os.path.join(ctx, "t", "raw"), "wb") as dst:
+        dst.write(src.read())
+    os.chmod(os.path.join(ctx, "t", "raw"), 0o755)
+    with open(os.path.join(ctx, "t", "probe.sh"), "w") as f:
+        f.write(RAW_SYN.replace("PORT", str(listener.port)) + "\n")
+    proc = build(cli, ctx, "FROM busybox\nCOPY t /t\nRUN sh /t/probe.sh > /answer\n", "-t", "rawprobe")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    answer = cli("run", "--rm", "--network", "none", "rawprobe", "cat", "/answer").stdout.strip()
+    assert answer == "no-answer", answer
+
+
 def test_build_network_unknown_is_refused(cli: Cli, imported: str, ctx: str) -> None:
     proc = build(cli, ctx, "FROM busybox\nRUN true\n", "--network", "mars")
     line = one_line_error(proc, 1)
@@ -232,6 +263,9 @@ def probe_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     if res.returncode != 0:
         pytest.skip(f"gcc -static failed: {res.stderr[-300:]}")
     os.unlink(src)
+    res = subprocess.run(["gcc", "-static", "-O1", "-o", str(d / "raw"), os.path.join(HERE, "raw_syn_probe.c")],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
     return str(d)
 
 
