@@ -12,6 +12,8 @@ network or a published port is one ``nft`` transaction that touches nothing else
 
 Published ports are DNAT: in prerouting for traffic from outside, in output for the host's own
 connections (``route_localnet`` on the bridge plus masquerade of 127.0.0.0/8 makes 127.0.0.1 work).
+The ``loopback_guard`` chain drops what a bridge sends to 127.0.0.0/8, so ``route_localnet`` does not
+open the host's loopback services to containers.
 """
 
 from __future__ import annotations
