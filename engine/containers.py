@@ -310,6 +310,7 @@ class ContainersMixin:
                         layer_dirs: list[str]) -> list[dict[str, Any]]:
         """``-v`` binds and volumes → ``Mounts``. Every bind is checked before anything is made (a missing
         host directory, a named volume), so a refused one leaves nothing behind."""
+        from .runtime.spec import MASKED_PATHS
         parsed = []
         seen: set[str] = set()
         for spec in binds:
@@ -332,6 +333,10 @@ class ContainersMixin:
                 raise InvalidArgument(f"invalid volume specification: '{spec}': \"{dest}\" cannot be mounted "
                                       f"because it is " + ("not of type proc" if dest == "/proc"
                                                            else "inside /proc"))
+            masked = next((p for p in MASKED_PATHS if dest == p or dest.startswith(p + "/")), "")
+            if masked:
+                raise InvalidArgument(f"invalid volume specification: '{spec}': cannot mount onto {dest}: {masked} "
+                                      f"is masked in containers (hidden under an empty read-only tmpfs)")
             if dest in seen:
                 raise InvalidArgument(f"Duplicate mount point: {dest}")
             seen.add(dest)

@@ -371,6 +371,8 @@ def test_bind_mounted_dev_gets_nothing_the_container_did_not_write(cli: Cli, imp
     ("/proc/sys", '"/proc/sys" cannot be mounted because it is inside /proc'),
     ("/dev/null", "cannot mount directory"),
     ("/etc/passwd", "cannot mount directory"),
+    ("/sys/firmware", "/sys/firmware is masked in containers"),
+    ("/sys/firmware/efi", "/sys/firmware is masked in containers"),
 ])
 def test_refused_bind_destinations(cli: Cli, imported: str, tmp_path: Any, dest: str, needle: str) -> None:
     """``-v x:/`` and ``-v x:/proc`` were accepted; a directory onto /dev/null failed at start with
