@@ -369,10 +369,15 @@ class ContainersMixin:
                            "Mode": "", "RW": True, "Propagation": "", "Anonymous": True})
         return mounts
 
-    def _seccomp_warm(self: Engine, profile: dict[str, Any]) -> None:
-        """Compile ``profile`` through the data root's BPF cache (libseccomp only on a cache miss)."""
+    def _seccomp_warm(self: Engine, spec: dict[str, Any]) -> None:
+        """Compile the spec's filter through the data root's BPF cache (libseccomp only on a cache miss), and
+        name the cache in the spec's annotations, so a monitor restarting the container finds it too."""
         from .runtime import seccomp
-        seccomp.compile_profile(profile, os.path.join(self.paths.root, "cache", "seccomp"))
+        profile = spec.get("linux", {}).get("seccomp")
+        if profile:
+            cache = os.path.join(self.paths.root, "cache", "seccomp")
+            spec.setdefault("annotations", {})[seccomp.CACHE_ANNOTATION] = cache
+            seccomp.compile_profile(profile, cache)
 
     def _copy_up(self: Engine, volume_path: str, dest: str, layer_dirs: list[str]) -> None:
         """A new, empty volume gets the image's content at its mount point, as docker does."""
@@ -430,8 +435,8 @@ class ContainersMixin:
         cg = doc["HostConfig"]["_Cgroup"]
         spec = build_spec(doc, os.path.join(cdir, "rootfs"), layer_dirs=layer_dirs, files=files,
                           cgroup_path=cg if runtime == "native" else "/" + cg)
-        if runtime == "native" and spec["linux"].get("seccomp"):
-            self._seccomp_warm(spec["linux"]["seccomp"])  # the forked monitor finds the BPF compiled
+        if runtime == "native":
+            self._seccomp_warm(spec)  # the forked monitor finds the BPF compiled
         overlay = layers_mod.overlay_supported()
         rootfs = {"target": os.path.join(cdir, "rootfs"), "upper": os.path.join(cdir, "upper"),
                   "work": os.path.join(cdir, "work"), "lower": layer_dirs, "layers_root": self.paths.layers,
@@ -919,8 +924,7 @@ class ContainersMixin:
         cg = cgroups.Cgroup(doc["HostConfig"]["_Cgroup"]) if doc["HostConfig"].get("_Cgroup") else None
         if cg is not None and not cg.exists():
             cg = None
-        if spec.get("linux", {}).get("seccomp"):
-            self._seccomp_warm(spec["linux"]["seccomp"])
+        self._seccomp_warm(spec)
         return native.exec_process(pid, process, stdin, stdout, stderr, tty_slave=tty_slave, cgroup=cg,
                                    seccomp=spec.get("linux", {}).get("seccomp"), console_socket=console_socket)
 

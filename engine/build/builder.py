@@ -822,7 +822,7 @@ class Builder:
 
     def _run_container(self, stage: Stage, argv: list[str], args: dict[str, str],
                        inst: dfp.Instruction) -> tuple[str, int]:
-        from ..runtime import cgroups, linux, native, seccomp
+        from ..runtime import cgroups, linux, native
         from ..runtime.spec import build_spec
         layer_dirs = self._layer_dirs(stage)
         net: tuple[int, str, str, int] | None = None
@@ -882,9 +882,7 @@ class Builder:
                 for ns in spec["linux"]["namespaces"]:
                     if ns["type"] == "network":
                         ns["path"] = f"/proc/{os.getpid()}/fd/{net[0]}"
-            if spec["linux"].get("seccomp"):
-                seccomp.compile_profile(spec["linux"]["seccomp"], os.path.join(self.engine.paths.root, "cache",
-                                                                               "seccomp"))
+            self.engine._seccomp_warm(spec)
             r, w = os.pipe()
             devnull = os.open("/dev/null", os.O_RDONLY)
             pass  # native.start makes the init a direct child: no subreaper needed

@@ -193,7 +193,7 @@ def _parse_options(options) -> tuple[int, int, str]:
     return flags, prop, ",".join(data)
 
 
-def _prepare_process(process: dict, seccomp_profile: dict | None) -> dict:
+def _prepare_process(process: dict, seccomp_profile: dict | None, annotations: dict | None = None) -> dict:
     args = list(process.get("args") or [])
     if not args:
         raise EngineError("process.args must not be empty")
@@ -227,7 +227,7 @@ def _prepare_process(process: dict, seccomp_profile: dict | None) -> dict:
     if seccomp_profile:
         from engine.runtime import seccomp
 
-        bpf = seccomp.compile_profile(seccomp_profile)
+        bpf = seccomp.compile_profile(seccomp_profile, (annotations or {}).get(seccomp.CACHE_ANNOTATION))
     return {
         "args": args, "env": env, "cwd": process.get("cwd") or "/",
         "terminal": bool(process.get("terminal")),
@@ -310,7 +310,7 @@ def _prepare(spec: dict, bundle: str) -> dict:
         "readonly_paths": list(linux_spec.get("readonlyPaths") or ()),
         "hostname": spec.get("hostname"), "domainname": spec.get("domainname"),
         "sysctl": dict(linux_spec.get("sysctl") or {}), "cgroup_mode": cgroup_mode,
-        "process": _prepare_process(spec.get("process") or {}, linux_spec.get("seccomp")),
+        "process": _prepare_process(spec.get("process") or {}, linux_spec.get("seccomp"), spec.get("annotations")),
     }
 
 

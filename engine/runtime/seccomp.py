@@ -157,6 +157,8 @@ def load_profile(profile: dict) -> None:
 
 
 _compiled: dict[str, bytes] = {}
+# an OCI spec annotation naming the directory of compiled filters (read by the native executor)
+CACHE_ANNOTATION = "org.portside.seccomp-cache"
 
 
 def compile_profile(profile: dict, cache_dir: str | None = None) -> bytes:

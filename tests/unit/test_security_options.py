@@ -74,6 +74,7 @@ def test_oci_profile_passes_through() -> None:
 def test_bpf_cache_on_disk(tmp_path, monkeypatch) -> None:
     """A fresh process finds docker's compiled filter on disk: no libseccomp work (~15 ms) per start."""
     prof = seccomp.default_profile(DOCKER_DEFAULT_CAPS)
+    seccomp._compiled.clear()
     first = seccomp.compile_profile(prof, str(tmp_path))
     assert len(os.listdir(tmp_path)) == 1 and len(first) % 8 == 0
     seccomp._compiled.clear()
@@ -82,6 +83,22 @@ def test_bpf_cache_on_disk(tmp_path, monkeypatch) -> None:
         raise AssertionError("compiled again")
     monkeypatch.setattr(seccomp, "_export", no_libseccomp)
     assert seccomp.compile_profile(prof, str(tmp_path)) == first
+
+
+def test_executor_uses_the_cache_named_in_the_spec(tmp_path, monkeypatch) -> None:
+    """A restarting monitor (a fresh process) compiled docker's filter again: the spec's annotation now
+    names the data root's cache, which the native executor reads."""
+    from engine.runtime import native
+    prof = seccomp.default_profile(DOCKER_DEFAULT_CAPS)
+    seccomp._compiled.clear()
+    first = seccomp.compile_profile(prof, str(tmp_path))
+    seccomp._compiled.clear()
+
+    def no_libseccomp(profile: dict) -> bytes:
+        raise AssertionError("compiled again")
+    monkeypatch.setattr(seccomp, "_export", no_libseccomp)
+    proc = native._prepare_process({"args": ["true"]}, prof, {seccomp.CACHE_ANNOTATION: str(tmp_path)})
+    assert proc["bpf"] == first
 
 
 @pytest.mark.parametrize("opts,expected", [
