@@ -459,7 +459,8 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
     # -- build ----------------------------------------------------------------------------------
     async def build(self, *, path: str, tags: list[str], dockerfile: str = "Dockerfile",
                     buildargs: dict[str, str] | None = None, nocache: bool = False, target: str = "",
-                    labels: dict[str, str] | None = None) -> AsyncIterator[dict[str, Any]]:
+                    labels: dict[str, str] | None = None,
+                    networkmode: str = "default") -> AsyncIterator[dict[str, Any]]:
         """Build an image; yields docker's progress messages, then ``{"aux": {"ID": …}}``.
 
         Failures come as a final ``{"error": …, "errorDetail": …}`` message, as the Docker API sends them.
@@ -483,7 +484,8 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
         def work() -> None:
             engine = Engine(self.paths.root)
             try:
-                builder = Builder(engine, path, dockerfile, tags, buildargs or {}, nocache, target, labels or {}, emit)
+                builder = Builder(engine, path, dockerfile, tags, buildargs or {}, nocache, target, labels or {}, emit,
+                                  network=networkmode)
                 image_id = builder.run()
                 emit({"aux": {"ID": image_id}})
             except EngineError as exc:

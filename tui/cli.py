@@ -157,6 +157,8 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
         sp.add_argument("--read-only", action="store_true", help="Mount the container's root filesystem as read only")
         sp.add_argument("--cap-add", action="append", default=[], help="Add Linux capabilities")
         sp.add_argument("--cap-drop", action="append", default=[], help="Drop Linux capabilities")
+        sp.add_argument("--security-opt", action="append", default=[],
+                        help="Security Options (seccomp=PROFILE|unconfined, no-new-privileges)")
         sp.add_argument("-p", "--publish", action="append", default=[],
                         help="Publish a container's port(s) to the host")
         sp.add_argument("-P", "--publish-all", action="store_true", help="Publish all exposed ports to random ports")
@@ -312,6 +314,8 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
                         help="Set type of progress output (accepted for docker's scripts; the output is always plain)")
         sp.add_argument("--pull", action="store_true",
                         help="Accepted for docker's scripts: a missing base image is pulled, a present one is used")
+        sp.add_argument("--network", default="default",
+                        help='Set the networking mode for the RUN instructions during build (default "default")')
         sp.add_argument("path", metavar="PATH",
                         help="The build context: the directory whose files the Dockerfile can COPY and ADD")
     inspect(isub, "inspect_image", "images", "IMAGE")

@@ -70,6 +70,27 @@ async def dispatch(args: Any) -> int:
 
 
 # -- containers ---------------------------------------------------------------------------------------
+def security_opts(opts: list[str]) -> list[str]:
+    """docker's CLI: ``seccomp=FILE`` is sent as ``seccomp=<the file's JSON>`` (``unconfined`` as is)."""
+    out = []
+    for opt in opts:
+        key, eq, value = opt.partition("=")
+        if key == "seccomp" and eq and value not in ("unconfined", "builtin"):
+            try:
+                with open(value, "rb") as f:
+                    data = f.read()
+            except OSError as exc:
+                raise InvalidArgument(f"opening seccomp profile ({value}) failed: open {value}: "
+                                      f"{(exc.strerror or str(exc)).lower()}") from None
+            try:
+                value = json.dumps(json.loads(data), separators=(",", ":"))
+            except ValueError as exc:
+                raise InvalidArgument(f"compacting json for seccomp profile ({value}) failed: {exc}") from None
+            opt = f"seccomp={value}"
+        out.append(opt)
+    return out
+
+
 def container_config(args: Any) -> dict[str, Any]:
     env: list[str] = []
     for path in args.env_file:
@@ -110,6 +131,8 @@ def container_config(args: Any) -> dict[str, Any]:
         host["PidsLimit"] = args.pids_limit
     if args.runtime:
         host["Runtime"] = args.runtime
+    if args.security_opt:
+        host["SecurityOpt"] = security_opts(args.security_opt)
     exposed, bindings = parse_publish(args.publish)
     for item in args.expose:
         for key in parse_publish([item])[0]:
@@ -709,7 +732,8 @@ async def cmd_build(docker: Docker, args: Any) -> int:
     dockerfile = args.file or os.path.join(args.path, "Dockerfile")
     image_id = ""
     async for msg in docker.images.build(path=args.path, tags=args.tag, dockerfile=dockerfile, buildargs=buildargs,
-                                         nocache=args.no_cache, target=args.target, labels=labels):
+                                         nocache=args.no_cache, target=args.target, labels=labels,
+                                         networkmode=args.network):
         if "error" in msg:
             sys.stderr.write("ERROR: " + msg["error"].rstrip("\n") + "\n")
             return 1

@@ -129,10 +129,12 @@ class DockerImages:
 
     def build(self, *, path: str, tags: list[str] | None = None, dockerfile: str = "Dockerfile",
               buildargs: dict[str, str] | None = None, nocache: bool = False, target: str = "",
-              quiet: bool = False, labels: dict[str, str] | None = None) -> AsyncIterator[dict[str, Any]]:
+              quiet: bool = False, labels: dict[str, str] | None = None,
+              networkmode: str = "default") -> AsyncIterator[dict[str, Any]]:
         """Build progress as an async iterator of ``{"stream": …}`` / ``{"aux": {"ID": …}}`` / ``{"error": …}``."""
         return self.docker._stream("build", path=path, tags=tags or [], dockerfile=dockerfile,
-                                   buildargs=buildargs or {}, nocache=nocache, target=target, labels=labels or {})
+                                   buildargs=buildargs or {}, nocache=nocache, target=target, labels=labels or {},
+                                   networkmode=networkmode)
 
 
 async def _collect(it: AsyncIterator[Any]) -> list[Any]:
