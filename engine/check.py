@@ -46,6 +46,7 @@ class Checker:
         self.root = engine.paths.root
         self.repair = repair
         self.findings: list[Finding] = []
+        self.bad_blobs: set[str] = set()  # found corrupt: as good as missing to the images using them
 
     def add(self, kind: str, obj: str, problem: str, fix: Callable[[], object] | None = None) -> None:
         repaired = False
@@ -78,6 +79,7 @@ class Checker:
             except OSError:
                 continue
             if "sha256:" + h.hexdigest() != digest:
+                self.bad_blobs.add(digest)
                 self.add("blob", digest, "content does not match its digest", lambda d=digest: store.delete(d))
 
     def _drop_image(self, image_id: str) -> None:
@@ -89,13 +91,16 @@ class Checker:
 
     def images(self) -> None:
         store = self.engine.blobs
+
+        def has(digest: str) -> bool:
+            return store.has(digest) and digest not in self.bad_blobs
         for image_id, _parent, _i, doc in self.state.image_rows():
-            if not store.has(image_id):
-                self.add("image", image_id, "config blob is missing", lambda i=image_id: self._drop_image(i))
+            if not has(image_id):
+                self.add("image", image_id, "config blob is missing or corrupt", lambda i=image_id: self._drop_image(i))
                 continue
-            missing = [d for d in doc.get("Layers", []) if not store.has(d)]
+            missing = [d for d in doc.get("Layers", []) if not has(d)]
             if missing:
-                self.add("image", image_id, f"layer {missing[0]} is missing",
+                self.add("image", image_id, f"layer {missing[0]} is missing or corrupt",
                          lambda i=image_id: self._drop_image(i))
         ids = {row[0] for row in self.state.image_rows()}
         for image_id, parent, _i, doc in self.state.image_rows():
