@@ -7,7 +7,8 @@ Each check looks at one kind of thing and reports what is inconsistent as a find
 With ``repair=True`` each finding's fix runs at once and ``repaired`` says whether it worked. The checks,
 in order (a later one sees what an earlier repair changed):
 
-    blob        every stored blob hashes to its name
+    blob        every stored blob hashes to its name, and some image (or running build) uses it
+    layer       every unpacked layer belongs to an image or a container
     image       its config and layer blobs are present; its parent exists
     tag         points at an image that exists
     build-cache points at an image that exists
@@ -59,7 +60,7 @@ class Checker:
         self.findings.append({"kind": kind, "object": obj, "problem": problem, "repaired": repaired})
 
     def run(self) -> list[Finding]:
-        for step in (self.blobs, self.images, self.tags, self.build_cache, self.containers, self.folders,
+        for step in (self.blobs, self.images, self.tags, self.build_cache, self.orphans, self.containers, self.folders,
                      self.volumes, self.ips, self.stopped_leftovers, self.mounts, self.temps):
             step()
         return self.findings
@@ -81,6 +82,20 @@ class Checker:
             if "sha256:" + h.hexdigest() != digest:
                 self.bad_blobs.add(digest)
                 self.add("blob", digest, "content does not match its digest", lambda d=digest: store.delete(d))
+
+    def orphans(self) -> None:
+        store = self.engine.blobs
+        stored = list(store.digests())
+        live, live_chains = self.engine.live_blobs()
+        for digest in stored:
+            if digest not in live and digest not in self.bad_blobs:
+                self.add("blob", digest, "is used by no image", lambda d=digest: store.delete(d))
+        layers = self.engine.paths.layers
+        for name in sorted(os.listdir(layers)):
+            if name.startswith(".") or name in live_chains or self.engine._layer_in_use(name):
+                continue
+            path = os.path.join(layers, name)
+            self.add("layer", path, "is used by no image", lambda p=path: cleanup.remove_temp(p))
 
     def _drop_image(self, image_id: str) -> None:
         for ref in self.state.tags_of(image_id):

@@ -288,3 +288,81 @@ def make_tar(files: dict[str, bytes]) -> bytes:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+# -- 4. prune: volumes, and what a running build holds ---------------------------------------------------
+def anonymous_volume(cli) -> str:
+    """An anonymous volume left by a removed container (``rm`` without ``-v`` keeps it, as docker does)."""
+    cid = ok(cli("create", "--network", "none", "-v", "/data", "busybox", "true")).strip()
+    name = ok(cli("inspect", "-f", "{{range .Mounts}}{{.Name}}{{end}}", cid)).strip()
+    ok(cli("rm", cid))
+    assert name in ok(cli("volume", "ls", "-q")).split()
+    return name
+
+
+def test_volume_prune_removes_unused_anonymous_volumes(cli, imported):
+    """`volume prune` did not exist. As docker 23+: unused anonymous volumes go; -a also named ones;
+    volumes a container uses stay; "Deleted Volumes:" then "Total reclaimed space"."""
+    anon = anonymous_volume(cli)
+    ok(cli("volume", "create", "named"))
+    ok(cli("volume", "create", "kept"))
+    user = ok(cli("create", "--network", "none", "-v", "kept:/k", "busybox", "true")).strip()
+    text = ok(cli("volume", "prune", "-f"))
+    assert text.startswith(f"Deleted Volumes:\n{anon}\n\nTotal reclaimed space: "), text
+    assert sorted(ok(cli("volume", "ls", "-q")).split()) == ["kept", "named"]
+    assert cli("volume", "prune", input="n\n").stdout.startswith(
+        "WARNING! This will remove anonymous local volumes not used by at least one container.")
+    text = ok(cli("volume", "prune", "-a", "-f"))
+    assert text.splitlines()[:2] == ["Deleted Volumes:", "named"], text
+    assert ok(cli("volume", "ls", "-q")).split() == ["kept"]
+    ok(cli("rm", user))
+    assert ok(cli("volume", "prune", "-f", "--filter", "label=nothing")).startswith("Total reclaimed space: 0B")
+    assert ok(cli("volume", "ls", "-q")).split() == ["kept"]
+
+
+def test_system_prune_volumes_removes_anonymous_volumes(cli, imported):
+    """`system prune --volumes` removed no anonymous volume."""
+    anon = anonymous_volume(cli)
+    ok(cli("volume", "create", "named"))
+    ok(cli("system", "prune", "-f"))
+    assert anon in ok(cli("volume", "ls", "-q")).split()
+    text = ok(cli("system", "prune", "-f", "--volumes"))
+    assert f"Deleted Volumes:\n{anon}\n" in text, text
+    assert ok(cli("volume", "ls", "-q")).split() == ["named"]
+
+
+def test_prune_all_during_build_keeps_the_builds_blobs(cli, imported, root, tmp_path):
+    """`system prune -a` during a build deleted the build's base and step images and their blobs: the
+    build failed and left orphan blobs. A running build's images and blobs are protected now."""
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nCOPY f /f\nRUN sleep 1.5 && echo ran > /x\n")
+    (tmp_path / "f").write_text("payload")
+    build = cli_proc(root, "build", "-t", "held", str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                     text=True)
+    try:
+        wait_until(lambda: processes(["sleep", "1.5"]) or build.poll() is not None, timeout=30)
+        ok(cli("system", "prune", "-a", "-f"))
+        output, _ = build.communicate(timeout=60)
+    finally:
+        if build.poll() is None:
+            build.kill()
+            build.wait()
+    assert build.returncode == 0, output
+    assert ok(cli("run", "--rm", "--network", "none", "held", "cat", "/f", "/x")) == "payloadran\n"
+    assert check_lines(cli) == (0, [])
+
+
+def test_image_prune_removes_blobs_no_image_uses(cli, imported, root):
+    """Blobs nothing refers to (a failed build's, an interrupted pull's) stayed for ever: prune only
+    collected garbage after it deleted an image."""
+    blobs = os.path.join(root, "images", "blobs", "sha256")
+    import hashlib
+    data = b"an orphan" * 1000
+    digest = hashlib.sha256(data).hexdigest()
+    with open(os.path.join(blobs, digest), "wb") as f:
+        f.write(data)
+    assert check_lines(cli) == (1, [f"blob  sha256:{digest}  is used by no image"])
+    text = ok(cli("image", "prune", "-f"))
+    assert not os.path.exists(os.path.join(blobs, digest))
+    assert text.strip() == "Total reclaimed space: 9kB", text
+    assert check_lines(cli) == (0, [])
+    assert ok(cli("run", "--rm", "--network", "none", "busybox", "true")) == ""
