@@ -366,3 +366,74 @@ def test_image_prune_removes_blobs_no_image_uses(cli, imported, root):
     assert text.strip() == "Total reclaimed space: 9kB", text
     assert check_lines(cli) == (0, [])
     assert ok(cli("run", "--rm", "--network", "none", "busybox", "true")) == ""
+
+
+# -- 5. load: layers with broken hardlinks ----------------------------------------------------------
+def layer_tar(entries: list[tuple[str, str, bytes | str]]) -> bytes:
+    """A layer: ("file", name, data) / ("link", name, target) entries, in order."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for kind, name, value in entries:
+            info = tarfile.TarInfo(name)
+            if kind == "link":
+                info.type = tarfile.LNKTYPE
+                info.linkname = str(value)
+                tar.addfile(info)
+            else:
+                data = value if isinstance(value, bytes) else value.encode()
+                info.size = len(data)
+                info.mode = 0o755
+                tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def save_archive(path: str, layers: list[bytes], tag: str) -> None:
+    """A docker-save archive of an image made of ``layers`` (bottom first)."""
+    import hashlib
+    diff_ids = ["sha256:" + hashlib.sha256(layer).hexdigest() for layer in layers]
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                         "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": []}).encode()
+    config_name = hashlib.sha256(config).hexdigest() + ".json"
+    manifest = json.dumps([{"Config": config_name, "RepoTags": [tag],
+                            "Layers": [f"{d[7:]}/layer.tar" for d in diff_ids]}]).encode()
+    with tarfile.open(path, "w") as tar:
+        for name, data in [(config_name, config), ("manifest.json", manifest)] + \
+                [(f"{d[7:]}/layer.tar", layer) for d, layer in zip(diff_ids, layers)]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_load_refuses_broken_hardlink_and_leaves_nothing(cli, imported, root, tmp_path):
+    """`load` accepted a layer whose hardlink points to a file that is in no layer, and failed only at
+    `run`. Refused at load now with one line, no blob of the archive left behind."""
+    blobs = os.path.join(root, "images", "blobs", "sha256")
+    before = sorted(os.listdir(blobs))
+    good = layer_tar([("file", "bin/tool", b"#!/bin/sh\necho tool\n")])
+    broken = layer_tar([("file", "etc/a", "a"), ("link", "etc/b", "etc/missing")])
+    bad = str(tmp_path / "bad.tar")
+    save_archive(bad, [good, broken], "broken:1")
+    proc = cli("load", "-i", bad)
+    assert proc.returncode == 1, proc
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "hardlink" in lines[0] and "etc/missing" in lines[0], proc.stderr
+    assert sorted(os.listdir(blobs)) == before
+    assert ok(cli("images", "--format", "{{.Repository}}")).split() == ["busybox"]
+    assert check_lines(cli) == (0, [])
+    # a link to a file earlier in the same layer is fine, and runs
+    fine = str(tmp_path / "fine.tar")
+    with open("/bin/busybox", "rb") as f:
+        busybox = f.read()
+    save_archive(fine, [layer_tar([("file", "bin/sh", busybox),
+                                   ("link", "bin/cat", "bin/sh"), ("file", "etc/a", "linked\n"),
+                                   ("link", "etc/b", "etc/a")])], "fine:1")
+    assert ok(cli("load", "-i", fine)).strip() == "Loaded image: fine:1"
+    assert ok(cli("run", "--rm", "--network", "none", "fine:1", "/bin/cat", "/etc/b")) == "linked\n"
+
+
+def test_import_refuses_broken_hardlink(cli, root):
+    """`import` stored a rootfs with a hardlink to nothing; `run` failed on it later."""
+    proc = cli("import", "-", "broken", input=layer_tar([("link", "etc/b", "etc/nowhere")]))
+    assert proc.returncode == 1 and "hardlink" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc
+    assert os.listdir(os.path.join(root, "images", "blobs", "sha256")) == []
+    assert ok(cli("images", "-q")) == ""
