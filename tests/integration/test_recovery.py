@@ -437,3 +437,47 @@ def test_import_refuses_broken_hardlink(cli, root):
     assert proc.returncode == 1 and "hardlink" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc
     assert os.listdir(os.path.join(root, "images", "blobs", "sha256")) == []
     assert ok(cli("images", "-q")) == ""
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_system_check_nat_elements_and_stopped_leftovers(cli, imported, root):
+    """nftables port elements must match the running containers' published ports, and a stopped container
+    keeps no cgroup: check names each mismatch and --repair fixes it."""
+    from engine.runtime import cgroups
+    web = ok(cli("run", "-d", "-p", "80", "busybox", "sleep", "300")).strip()
+    port = ok(cli("port", web, "80")).split(":")[-1].strip().splitlines()[0]
+    addr = ok(cli("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", web)).strip()
+    stray_port, stray_addr = free_port(), addr.rsplit(".", 1)[0] + ".199"
+    subprocess.run(["nft", f"add element ip portside tcp_any {{ {stray_port} : {stray_addr} . 80 }}"], check=True)
+    subprocess.run(["nft", f"delete element ip portside tcp_any {{ {port} }}"], check=True)
+    stopped = ok(cli("create", "--network", "none", "busybox", "true")).strip()
+    cg = cgroups.Cgroup(f"portside/{stopped}")
+    cg.create({})
+    straggler = subprocess.Popen(["sleep", "300"])  # an empty cgroup is removed at engine open already
+    try:
+        cg.add(straggler.pid)
+        run_checks_and_repair(cli, cg, stray_port, stray_addr, port, addr, stopped)
+        assert straggler.wait(timeout=5) == -signal.SIGKILL
+    finally:
+        straggler.kill()
+        straggler.wait()
+
+
+def run_checks_and_repair(cli, cg, stray_port, stray_addr, port, addr, stopped) -> None:
+    code, lines = check_lines(cli)
+    assert code == 1
+    assert f"nat  tcp_any {stray_port}  leads to {stray_addr} . 80, which no running container publishes" in lines
+    assert f"nat  tcp_any {port}  published port of a running container is not programmed" in lines
+    assert f"cgroup  portside/{stopped}  left by a container that is not running" in lines, lines
+    code, lines = check_lines(cli, "--repair")
+    assert code == 0 and len(lines) == 3, lines
+    assert check_lines(cli) == (0, [])
+    assert not cg.exists()
+    listed = subprocess.run(["nft", "list", "map", "ip", "portside", "tcp_any"], capture_output=True, text=True).stdout
+    assert f"{port} : {addr} . 80" in listed and f"{stray_port} :" not in listed, listed
