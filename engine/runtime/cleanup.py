@@ -105,8 +105,8 @@ def monitor_lock(cdir: str) -> int | None:
 # -- live operations and their debris ------------------------------------------------------------------
 # Every temp file, temp dir and mount an operation (pull, load, build, import) makes carries its owner's
 # tag, ``<pid>.<start time>``, in its name (``.tmp-<tag>-…``, ``run-<tag>-…``). The owner process leaves
-# a marker ``<root>/tmp/ops/<tag>``; an operation that must protect blobs or outlive-kill processes also
-# holds an flock on ``<root>/tmp/ops/<tag>.<kind>.<n>`` listing them. When the owner is gone (kill -9),
+# a marker ``<root>/ops/<tag>``; an operation that must protect blobs or outlive-kill processes also
+# holds an flock on ``<root>/ops/<tag>.<kind>.<n>`` listing them. When the owner is gone (kill -9),
 # :func:`sweep` (run on every engine open) removes its debris: usually one listdir of an empty folder.
 
 OPS = "ops"
@@ -126,7 +126,7 @@ def owner_tag() -> str:
 
 
 def ops_dir(root: str) -> str:
-    return os.path.join(root, "tmp", OPS)
+    return os.path.join(root, OPS)
 
 
 def temp_owner(root: str) -> str:

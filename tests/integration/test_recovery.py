@@ -70,7 +70,7 @@ def cli_proc(root: str, *args: str, **kw) -> subprocess.Popen:
 
 def debris(root: str) -> list[str]:
     """Temp files and dirs operations leave: <root>/tmp/*, layers/.tmp-*, blobs/sha256/.tmp-*."""
-    found = [os.path.join("tmp", n) for n in os.listdir(os.path.join(root, "tmp")) if n != "ops"]
+    found = [os.path.join("tmp", n) for n in os.listdir(os.path.join(root, "tmp"))]
     found += [os.path.join("layers", n) for n in os.listdir(os.path.join(root, "layers")) if n.startswith(".tmp")]
     blobs = os.path.join(root, "images", "blobs", "sha256")
     found += [os.path.join("blobs", n) for n in os.listdir(blobs) if n.startswith(".tmp")]
@@ -123,7 +123,7 @@ def test_build_killed_during_run_leaves_nothing_after_next_command(cli, imported
     assert mounts_under(root) == []
     assert debris(root) == []
     wait_until(lambda: not any(proc_alive(p) for p in pids), timeout=5)
-    assert os.listdir(os.path.join(root, "tmp", "ops")) == []  # and no record of the dead build is left
+    assert os.listdir(os.path.join(root, "ops")) == []  # and no record of the dead build is left
     events = ok(cli("events", "--since", "1m", "--until", "0s", "--filter", "type=system"))
     assert "system cleanup" in events, events
     assert check_lines(cli) == (0, [])
