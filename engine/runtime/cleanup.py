@@ -332,7 +332,10 @@ def sweep(root: str) -> list[str]:
     try:
         names = os.listdir(d)
     except FileNotFoundError:
-        return []
+        # a data root no operation of this version has used yet: debris from before owner tags goes once
+        cleaned = _sweep_untagged(root)
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        return cleaned
     if not names:
         return []
     own = owner_tag()
@@ -380,4 +383,21 @@ def sweep(root: str) -> list[str]:
                 os.unlink(os.path.join(d, tag))
             except FileNotFoundError:
                 pass
+    return cleaned
+
+
+def _sweep_untagged(root: str) -> list[str]:
+    """Temp files and dirs named before they carried their owner's tag (``.tmp-abc…``, ``run-xyz…``)."""
+    cleaned = []
+    for place in temp_places(root):
+        try:
+            entries = os.listdir(place)
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            legacy = entry.startswith(".tmp-") if not place.endswith("tmp") else \
+                entry.split("-", 1)[0] in ("run", "view", "from", "copy")
+            if legacy and tag_of(entry) is None:
+                remove_temp(os.path.join(place, entry))
+                cleaned.append(os.path.join(place, entry))
     return cleaned
