@@ -165,8 +165,10 @@ class Checker:
             st = cleanup.read_state(cdir)
             if st.get("status") in ("running", "restarting") and not pid_alive(st.get("monitor_pid", 0),
                                                                                   st.get("monitor_start")):
-                self.add("container", cid, f"recorded {st['status']} but its monitor is gone",
-                         lambda d=doc: self.engine._recover_lost_monitor(d))
+                def recover(d: dict[str, Any] = doc) -> None:
+                    if self.engine._recover_lost_monitor(d) is None:
+                        raise RuntimeError("another process holds its monitor lock")
+                self.add("container", cid, f"recorded {st['status']} but its monitor is gone", recover)
             image = doc.get("Image", "")
             if image and self.state.image(image) is None:
                 fix = (lambda i=image: self.engine.register_image(i)) if self.engine.blobs.has(image) else None

@@ -174,8 +174,8 @@ class ContainersMixin:
         for cid in restart:
             try:
                 aio.run_sync(self.container_start(cid))
-            except EngineError:
-                pass  # recorded in its state by the monitor, as any failed restart
+            except Exception:  # noqa: BLE001 - recorded in its state by the monitor; never fails this command
+                pass
 
     def _say_cleaned(self: Engine, cleaned: list[str]) -> None:
         import logging
@@ -211,7 +211,8 @@ class ContainersMixin:
                 deadline = time.monotonic() + 5
                 while pid_alive(pid, start) and time.monotonic() < deadline:
                     time.sleep(0.005)
-            code = 137 if was_running else int(st.get("exit_code") or 0)
+            # 137: we killed it; 255: it ended unseen (docker's code for a container whose shim was lost)
+            code = 137 if was_running else 255 if st.get("status") == "running" else int(st.get("exit_code") or 0)
             policy = doc.get("HostConfig", {}).get("RestartPolicy") or {}
             name = policy.get("Name") or "no"
             limit = int(policy.get("MaximumRetryCount") or 0)
