@@ -102,13 +102,9 @@ class Builder:
     def run(self) -> str:
         """Build; while it runs, a live-operation lock protects its images and blobs from prune and
         lets crash recovery end its RUN processes and remove its temp dirs should it be killed."""
-        with cleanup.Operation(self.engine.paths.root, "build") as op:
+        with self.engine.operation("build") as op:
             self.op = op
-            self.engine.blobs.journal = lambda digest: op.note("blob", digest)
-            try:
-                return self._run()
-            finally:
-                self.engine.blobs.journal = None
+            return self._run()
 
     def _hold(self, image_id: str) -> None:
         if self.op is not None and image_id:
