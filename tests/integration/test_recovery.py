@@ -502,3 +502,38 @@ def test_debris_from_before_owner_tags_goes_once(cli, imported, root):
     ok(cli("ps"))
     assert mounts_under(root) == [] and debris(root) == []
     assert check_lines(cli) == (0, [])
+
+
+HOLDER = """
+import sys
+from engine.engine import Engine
+engine = Engine(sys.argv[1])
+with engine.operation("pull"):
+    print(engine.blobs.put_bytes(b"a layer not recorded yet" * 100), flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_a_running_operations_blobs_survive_prune_and_check(cli, imported, root):
+    """A blob stored by an operation still running in another process (a pull before it records its image)
+    is neither pruned nor reported by check; once that operation is over, prune removes it."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, root], cwd=REPO, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        digest = holder.stdout.readline().strip()
+        path = os.path.join(root, "images", "blobs", "sha256", digest[7:])
+        assert os.path.exists(path)
+        ok(cli("system", "prune", "-a", "-f"))
+        assert os.path.exists(path)
+        assert check_lines(cli) == (0, [])
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert holder.wait(timeout=10) == 0
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdin.close()
+        holder.stdout.close()
+    assert check_lines(cli) == (1, [f"blob  {digest}  is used by no image"])
+    ok(cli("image", "prune", "-f"))
+    assert not os.path.exists(path)
