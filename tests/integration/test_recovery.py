@@ -237,6 +237,11 @@ def test_system_check_finds_and_repairs_each_inconsistency(cli, imported, root):
     spare = addr.rsplit(".", 1)[0] + ".250"
     db.execute("INSERT INTO ip_allocations VALUES (?, ?, ?)", (net, spare, cid))
     db.commit()
+    # and a container whose address row is gone (the pool would hand its address out again)
+    lost = ok(cli("create", "busybox", "true")).strip()
+    lost_addr = db.execute("SELECT address FROM ip_allocations WHERE container_id=?", (lost,)).fetchone()[0]
+    db.execute("DELETE FROM ip_allocations WHERE container_id=?", (lost,))
+    db.commit()
     db.close()
     # a stray temp dir with a mount on it, and a stray temp blob
     stray = os.path.join(root, "tmp", "view-stray")
@@ -249,7 +254,8 @@ def test_system_check_finds_and_repairs_each_inconsistency(cli, imported, root):
     text = "\n".join(lines)
     for kind, obj, problem in [("blob", layer3, "does not match"), ("image", second, "is missing"),
                                ("image", third, "is missing"), ("tag", "ghost", "missing image"),
-                               ("ip", spare, "duplicates"), ("mount", stray, "no running operation"),
+                               ("ip", spare, "duplicates"), ("ip", lost_addr, "not allocated"),
+                               ("mount", stray, "no running operation"),
                                ("temp", stray, "no running operation"), ("temp", ".tmp-leftover", "no running")]:
         assert any(line.startswith(kind + "  ") and obj in line and problem in line for line in lines), \
             (kind, obj, text)
@@ -260,6 +266,11 @@ def test_system_check_finds_and_repairs_each_inconsistency(cli, imported, root):
     assert mounts_under(root) == []
     images = ok(cli("images", "--format", "{{.Repository}}")).split()
     assert sorted(images) == ["busybox", "other"]
+    assert ok(cli("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", lost)).strip() \
+        == lost_addr
+    third_container = ok(cli("create", "busybox", "true")).strip()
+    assert lost_addr not in ok(cli("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                                   third_container))
     ok(cli("run", "--rm", "--network", "none", "busybox", "true"))
 
 
