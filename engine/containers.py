@@ -128,7 +128,16 @@ class ContainersMixin:
         released and its restart policy applies.
         """
         from .runtime import linux
-        cleaned = cleanup.sweep(self.paths.root)
+        stored: set[str] = set()
+        cleaned = cleanup.sweep(self.paths.root, stored)
+        if stored:  # blobs of an operation killed before it recorded its image
+            live = self.live_blobs()[0]
+            for digest in sorted(stored - live):
+                try:
+                    if self.blobs.delete(digest):
+                        cleaned.append(f"blob {digest}")
+                except InvalidArgument:
+                    pass
         restart: list[str] = []
         for doc in self.state.containers():
             cid = doc["Id"]

@@ -80,6 +80,15 @@ class BlobStore:
         """Whether the blob is present."""
         return os.path.isfile(self.path(digest))
 
+    def hold(self, digest: str) -> bool:
+        """Whether the blob is present; when it is, the running operations note it as theirs (a blob an
+        operation found rather than stored must be as safe from prune and crash recovery as its own)."""
+        if not self.has(digest):
+            return False
+        for note in list(self.journals):
+            note(digest)
+        return True
+
     def size(self, digest: str) -> int:
         """Size in bytes of a stored blob."""
         try:

@@ -323,10 +323,11 @@ def kill_process(pid: int, start: int) -> bool:
     return True
 
 
-def sweep(root: str) -> list[str]:
+def sweep(root: str, blobs: set[str] | None = None) -> list[str]:
     """Remove the temp files, mounts and processes of operations that are no longer running.
 
-    Returns a description of each thing removed. Cheap when nothing died: one listdir.
+    Returns a description of each thing removed; the blobs a dead operation stored are added to
+    ``blobs`` (the caller deletes those no image uses). Cheap when nothing died: one listdir.
     """
     d = ops_dir(root)
     try:
@@ -358,6 +359,8 @@ def sweep(root: str) -> list[str]:
             continue
         if not alive or not _op_held(path):
             for k, v in _op_lines(path):
+                if k == "blob" and blobs is not None:
+                    blobs.add(v)
                 if k == "pid":
                     pid, _, start = v.partition(" ")
                     if pid.isdigit() and start.isdigit() and kill_process(int(pid), int(start)):

@@ -548,3 +548,27 @@ def test_a_running_operations_blobs_survive_prune_and_check(cli, imported, root)
     assert check_lines(cli) == (1, [f"blob  {digest}  is used by no image"])
     ok(cli("image", "prune", "-f"))
     assert not os.path.exists(path)
+
+
+def test_blobs_of_an_operation_killed_before_recording_its_image_go(cli, imported, root):
+    """kill -9 after a load or pull stored its blobs but before it recorded the image: those blobs are
+    used by nothing. The next command removes them, and leaves the blobs images use (held too) alone."""
+    layer = ok(cli("inspect", "-f", "{{index .RootFS.Layers 0}}", "busybox")).strip()
+    script = HOLDER.replace('print(engine.blobs.put_bytes', f'engine.blobs.hold("{layer}"); print(engine.blobs.put_bytes')
+    holder = subprocess.Popen([sys.executable, "-c", script, root], cwd=REPO, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        digest = holder.stdout.readline().strip()
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdin.close()
+        holder.stdout.close()
+    blobs = os.path.join(root, "images", "blobs", "sha256")
+    assert os.path.exists(os.path.join(blobs, digest[7:]))
+    ok(cli("ps"))
+    assert not os.path.exists(os.path.join(blobs, digest[7:]))
+    assert os.path.exists(os.path.join(blobs, layer[7:]))
+    assert f"blob {digest}" in ok(cli("events", "--since", "1m", "--until", "0s", "--filter", "type=system"))
+    assert check_lines(cli) == (0, [])
+    ok(cli("run", "--rm", "--network", "none", "busybox", "true"))
