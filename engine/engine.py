@@ -361,7 +361,8 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
         known = {d.get("Id") for d in docs}
         for image_id in held_images - known:
             try:
-                docs.append({"Id": image_id, "Layers": self.image_config(image_id).get("rootfs", {}).get("diff_ids", [])})
+                layers = self.image_config(image_id).get("rootfs", {}).get("diff_ids", [])
+                docs.append({"Id": image_id, "Layers": layers})
             except (NotFound, ValueError):
                 pass
         for doc in docs:
