@@ -145,7 +145,10 @@ class ContainersMixin:
             st = cleanup.read_state(cdir)
             if st.get("status") in ("running", "restarting") and not pid_alive(st.get("monitor_pid", 0),
                                                                                   st.get("monitor_start")):
-                outcome = self._recover_lost_monitor(doc)
+                try:
+                    outcome = self._recover_lost_monitor(doc)
+                except (OSError, EngineError):
+                    continue  # `system check` reports it; this command goes on
                 if outcome is None:
                     continue  # another process is recovering it, or its monitor holds the lock after all
                 cleaned.append(f"container {cid[:12]} (its monitor was gone)")
