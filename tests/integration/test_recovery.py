@@ -608,3 +608,15 @@ def test_layer_unpack_killed_leaves_no_temp_dir(cli, root, busybox_tar):
     ok(cli("ps"))
     assert debris(root) == []
     assert check_lines(cli) == (0, [])
+
+
+def test_killed_monitor_of_autoremove_container_removes_it(cli, imported, root):
+    """--rm: the monitor removes the container when it ends; with the monitor killed, the next command does."""
+    cid = ok(cli("run", "-d", "--rm", "--network", "none", "busybox", "sleep", "300")).strip()
+    st = state_of(root, cid)
+    os.kill(st["monitor_pid"], signal.SIGKILL)
+    wait_until(lambda: not proc_alive(st["monitor_pid"]), timeout=5)
+    assert ok(cli("ps", "-aq")) == ""
+    assert not proc_alive(st["pid"])
+    assert not os.path.exists(os.path.join(root, "containers", cid))
+    assert mounts_under(root) == [] and not cgroup_exists(cid)
