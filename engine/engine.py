@@ -11,8 +11,8 @@ import json
 import os
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import IO, Any
 
 from . import aio, reference
@@ -34,7 +34,7 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
         self.paths = Paths(root or default_root())
         self.paths.ensure()
         self.state = State(self.paths.db)
-        self.blobs = BlobStore(self.paths.blobs)
+        self.blobs = BlobStore(self.paths.blobs, owner_root=self.paths.root)
         self._subscribers: list[Any] = []  # asyncio.Event of each waiting events() subscriber
 
     @classmethod
@@ -50,6 +50,21 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
 
     def close(self) -> None:
         self.state.close()
+
+    @contextmanager
+    def operation(self, kind: str) -> Iterator[Any]:
+        """A live-operation record for the time of the block (:class:`engine.runtime.cleanup.Operation`):
+        the blobs stored meanwhile and the images it notes are safe from prune, and should this process
+        die, the next engine open ends the processes it notes."""
+        from .runtime import cleanup
+        with cleanup.Operation(self.paths.root, kind) as op:
+            def note(digest: str) -> None:
+                op.note("blob", digest)
+            self.blobs.journals.append(note)
+            try:
+                yield op
+            finally:
+                self.blobs.journals.remove(note)
 
     # -- events ---------------------------------------------------------------------------------
     def emit(self, type_: str, action: str, actor_id: str, **attrs: str) -> None:
@@ -332,19 +347,44 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
         self.gc_blobs()
         return result
 
-    def gc_blobs(self) -> None:
-        """Delete blobs and unpacked layers no image refers to any more."""
-        live: set[str] = set()
+    def live_blobs(self) -> tuple[set[str], set[str]]:
+        """(blob digests, unpacked layer dirs) that images, or operations running now, refer to.
+
+        A running build's images and blobs are not registered yet or not tagged: its live-operation
+        record (:class:`engine.runtime.cleanup.Operation`) holds them.
+        """
+        from .runtime import cleanup
+        held_images, held_blobs = cleanup.protected(self.paths.root)
+        live: set[str] = set(held_blobs)
         live_chains: set[str] = set()
-        for image_id, _p, _i, doc in self.state.image_rows():
-            live.add(image_id)
+        docs = [doc for _i, _p, _m, doc in self.state.image_rows()]
+        known = {d.get("Id") for d in docs}
+        for image_id in held_images - known:
+            try:
+                layers = self.image_config(image_id).get("rootfs", {}).get("diff_ids", [])
+                docs.append({"Id": image_id, "Layers": layers})
+            except (NotFound, ValueError):
+                pass
+        for doc in docs:
+            live.add(doc["Id"])
             for extra in doc.get("Blobs", []):
                 live.add(extra)
             layers = doc.get("Layers", [])
             live.update(layers)
             live_chains.update(c.split(":", 1)[1] for c in layers_mod.chain_ids(layers))
-        for digest in list(self.blobs.digests()):
+        return live, live_chains
+
+    def gc_blobs(self) -> int:
+        """Delete blobs and unpacked layers no image (nor running operation) refers to; returns the bytes freed."""
+        stored = list(self.blobs.digests())  # listed before the live set: a blob written after is kept
+        live, live_chains = self.live_blobs()
+        freed = 0
+        for digest in stored:
             if digest not in live:
+                try:
+                    freed += os.path.getsize(self.blobs.path(digest))
+                except OSError:
+                    continue
                 self.blobs.delete(digest)
         if os.path.isdir(self.paths.layers):
             for name in os.listdir(self.paths.layers):
@@ -352,6 +392,7 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
                     if any(self._layer_in_use(name) for _ in [0]):
                         continue
                     shutil.rmtree(os.path.join(self.paths.layers, name), ignore_errors=True)
+        return freed
 
     def _layer_in_use(self, chain_hex: str) -> bool:
         for c in self.state.containers():
@@ -360,9 +401,11 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
         return False
 
     async def images_prune(self, all: bool = False, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+        from .runtime import cleanup
         deleted: list[dict[str, str]] = []
         reclaimed = 0
         used = {c["Image"] for c in self.state.containers()}
+        used |= cleanup.protected(self.paths.root)[0]  # a running build's base and steps
         for image in await self.images_list(all=True):
             image_id = image["Id"]
             if image_id in used or not self.state.image(image_id):
@@ -375,6 +418,7 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
                 continue
             reclaimed += image["Size"]
             deleted += await self.image_delete(image_id, force=True)
+        reclaimed += self.gc_blobs()  # blobs nothing refers to (a failed build's, an interrupted pull's)
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
     def unpack_image(self, image_id: str) -> list[str]:
@@ -385,7 +429,7 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
         for diff_id, chain in zip(diff_ids, layers_mod.chain_ids(diff_ids)):
             path = self.blobs.path(diff_id)
             dirs.append(layers_mod.ensure_unpacked(self.paths.layers, chain, lambda p=path: open(p, "rb"),
-                                                   overlay=overlay))
+                                                   overlay=overlay, owner_root=self.paths.root))
         return dirs
 
     # -- import / save / load -------------------------------------------------------------------
@@ -396,9 +440,10 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
         if repo:
             reference.parse(repo)
         config = changes_to_config(changes) if changes else None
-        digest = await aio.to_thread(archive.import_rootfs, source, self.blobs, changes_config=config,
+        with self.operation("import"):
+            digest = await aio.to_thread(archive.import_rootfs, source, self.blobs, changes_config=config,
                                          message=message)
-        self.register_image(digest, repo_tags=[repo] if repo else [])
+            self.register_image(digest, repo_tags=[repo] if repo else [])
         self.emit("image", "import", digest)
         return digest
 
@@ -439,10 +484,12 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
     async def images_load(self, source: IO[bytes]) -> list[str]:
         """``docker load``: returns docker's lines (``Loaded image: …`` / ``Loaded image ID: …``)."""
         from .images import archive
-        loaded = await aio.to_thread(archive.read_archive, source, self.blobs)
+        with self.operation("load"):
+            loaded = await aio.to_thread(archive.read_archive, source, self.blobs)
+            for img in loaded:
+                self.register_image(img.config_digest)
         lines = []
         for img in loaded:
-            self.register_image(img.config_digest)
             if img.repo_tags:
                 for t in img.repo_tags:
                     prev = self.state.tag(reference.normalize(t))
@@ -521,6 +568,18 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
             os.close(wake_w)
 
     # -- system ---------------------------------------------------------------------------------
+    async def system_check(self, repair: bool = False) -> list[dict[str, Any]]:
+        """Check the data root's invariants (:mod:`engine.check`); ``repair`` fixes what it finds.
+
+        Returns one ``{"kind", "object", "problem", "repaired"}`` dict per inconsistency.
+        """
+        from . import check
+        findings = await aio.to_thread(check.check, self, repair)
+        if repair and findings:
+            self.emit("system", "repair", "", found=str(len(findings)),
+                      repaired=str(sum(bool(f["repaired"]) for f in findings)))
+        return findings
+
     async def version(self) -> dict[str, Any]:
         import platform
 

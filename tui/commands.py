@@ -772,6 +772,24 @@ async def cmd_volume_inspect(docker: Docker, args: Any) -> int:
     return await inspect_objects(docker, args.names, args.format, "volume")
 
 
+async def cmd_volume_prune(docker: Docker, args: Any) -> int:
+    warning = ("WARNING! This will remove all local volumes not used by at least one container." if args.all
+               else "WARNING! This will remove anonymous local volumes not used by at least one container.")
+    filters = parse_filters(args.filter)
+    if not args.force and not confirm(warning):
+        return 0
+    if args.all:
+        filters["all"] = ["true"]
+    result = await docker.volumes.prune(filters=filters)
+    if result["VolumesDeleted"]:
+        out("Deleted Volumes:")
+        for name in result["VolumesDeleted"]:
+            out(name)
+        out()
+    out(f"Total reclaimed space: {units.human_size(result['SpaceReclaimed'])}")
+    return 0
+
+
 async def cmd_version(docker: Docker, args: Any) -> int:
     v = await docker.system.version()
     if args.format:
@@ -822,15 +840,29 @@ async def cmd_system_prune(docker: Docker, args: Any) -> int:
                                          if args.all else "  - all dangling images")):
         return 0
     c = await docker.containers.prune()
+    v = await docker.volumes.prune() if args.volumes else {"VolumesDeleted": None, "SpaceReclaimed": 0}
     i = await docker.images.prune(all=args.all)
-    total = c["SpaceReclaimed"] + i["SpaceReclaimed"]
+    total = c["SpaceReclaimed"] + v["SpaceReclaimed"] + i["SpaceReclaimed"]
     for cid in c["ContainersDeleted"] or []:
         out(f"Deleted Container: {cid}")
+    if v["VolumesDeleted"]:
+        out("Deleted Volumes:")
+        for name in v["VolumesDeleted"]:
+            out(name)
+        out()
     for item in i["ImagesDeleted"] or []:
         for k, v in item.items():
             out(f"{k.lower()}: {v}")
     out(f"Total reclaimed space: {units.human_size(total)}")
     return 0
+
+
+async def cmd_system_check(docker: Docker, args: Any) -> int:
+    """One line per inconsistency (``kind  object  problem``, ``  repaired`` when fixed); exit 1 if any is left."""
+    findings = await docker.system.check(repair=args.repair)
+    for f in findings:
+        out(f"{f['kind']}  {f['object']}  {f['problem']}" + ("  repaired" if f["repaired"] else ""))
+    return 1 if any(not f["repaired"] for f in findings) else 0
 
 
 async def cmd_registry(docker: Docker, args: Any) -> int:

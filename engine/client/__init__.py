@@ -381,6 +381,10 @@ class DockerVolumes:
     async def delete(self, name: str, *, force: bool = False) -> None:
         await self.docker._call("volume_delete", name, force=force)
 
+    async def prune(self, *, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+        """Remove unused anonymous volumes (every unused one with ``filters={"all": ["true"]}``)."""
+        return await self.docker._call("volumes_prune", filters=filters)
+
 
 class DockerSystem:
     def __init__(self, docker: Docker) -> None:
@@ -391,6 +395,17 @@ class DockerSystem:
 
     async def info(self) -> dict[str, Any]:
         return await self.docker._call("info")
+
+    async def check(self, *, repair: bool = False) -> list[dict[str, Any]]:
+        """Check the engine's data for inconsistencies (``portside system check``).
+
+        Args:
+            repair: fix each inconsistency found.
+
+        Returns:
+            One ``{"kind", "object", "problem", "repaired"}`` dict per inconsistency; empty when clean.
+        """
+        return await self.docker._call("system_check", repair=repair)
 
 
 class DockerEvents:

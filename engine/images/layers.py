@@ -402,6 +402,28 @@ def unpack(tar_fileobj: BinaryIO, dest: str, *, overlay: bool = True) -> None:
         raise InvalidArgument(f"invalid layer tar: {e}") from None
 
 
+def broken_hardlink(tar_path: str) -> str | None:
+    """The first hardlink of a plain layer tar whose target is no earlier entry of the same layer, as a
+    sentence; None when every link can be made. A layer is unpacked into a folder of its own (an
+    overlayfs lower dir), as docker's overlay2 applies it: a link to anything else cannot be made."""
+    seen: set[str] = set()
+    with tarfile.open(tar_path, mode="r:", encoding="utf-8", errors="surrogateescape") as tf:
+        while True:
+            m = tf.next()
+            if m is None:
+                return None
+            tf.members.clear()  # only headers are read (the data is seeked over); keep no list
+            rel = _clean_rel(m.name)
+            if m.islnk():
+                target = _clean_rel(m.linkname)
+                if target not in seen or target == rel:
+                    return f"hardlink {m.name!r} points to {m.linkname!r}, which is not in the layer"
+            if m.isdir():
+                seen.discard(rel)
+            else:
+                seen.add(rel)
+
+
 # --------------------------------------------------------------------------- writing tars
 
 class _HashingWriter:
@@ -601,14 +623,16 @@ def layer_dir(layers_root: str, chain_id: str) -> str:
 
 
 def ensure_unpacked(layers_root: str, chain_id: str, open_blob: Callable[[], BinaryIO],
-                    overlay: bool = True) -> str:
+                    overlay: bool = True, owner_root: str | None = None) -> str:
     """Unpack a layer once (temp dir + atomic rename; concurrent losers discard theirs); returns its diff dir."""
     final = layer_dir(layers_root, chain_id)
     if os.path.isdir(final):
         return final
     os.makedirs(layers_root, exist_ok=True)
     hexid = validate_digest(chain_id)
-    tmp = tempfile.mkdtemp(prefix=f".tmp-{hexid[:12]}-", dir=layers_root)
+    from engine.runtime import cleanup  # the temp dir names its owner: crash recovery removes it
+    tag = cleanup.temp_owner(owner_root) if owner_root else cleanup.owner_tag()
+    tmp = tempfile.mkdtemp(prefix=f".tmp-{tag}-{hexid[:12]}-", dir=layers_root)
     try:
         with open_blob() as f:
             unpack(f, os.path.join(tmp, "diff"), overlay=overlay)

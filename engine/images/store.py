@@ -8,7 +8,7 @@ import json
 import os
 import re
 import tempfile
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from engine.errors import InvalidArgument, NotFound
 
@@ -56,8 +56,13 @@ class BlobWriter:
 class BlobStore:
     """Blobs stored by sha256 digest under ``<root>/blobs/sha256/<hex>``; writes are atomic renames."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, *, owner_root: str | None = None) -> None:
         self.root = os.path.abspath(root)
+        self.owner_root = owner_root  # the data root whose crash recovery removes our temp files
+        # each is called with every digest stored or found, before it appears: running operations (a
+        # build, a pull, a load) note their blobs so that a prune at the same time leaves them alone
+        # (engine.runtime.cleanup.Operation)
+        self.journals: list[Callable[[str], None]] = []
         self._dir = os.path.join(self.root, "blobs", "sha256")
         os.makedirs(self._dir, exist_ok=True)
         layout = os.path.join(self.root, "oci-layout")
@@ -74,6 +79,15 @@ class BlobStore:
     def has(self, digest: str) -> bool:
         """Whether the blob is present."""
         return os.path.isfile(self.path(digest))
+
+    def hold(self, digest: str) -> bool:
+        """Whether the blob is present; when it is, the running operations note it as theirs (a blob an
+        operation found rather than stored must be as safe from prune and crash recovery as its own)."""
+        if not self.has(digest):
+            return False
+        for note in list(self.journals):
+            note(digest)
+        return True
 
     def size(self, digest: str) -> int:
         """Size in bytes of a stored blob."""
@@ -95,11 +109,15 @@ class BlobStore:
             return f.read()
 
     def _tempfile(self) -> tuple[int, str]:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self._dir)
+        from engine.runtime import cleanup
+        tag = cleanup.temp_owner(self.owner_root) if self.owner_root else cleanup.owner_tag()
+        fd, tmp = tempfile.mkstemp(prefix=f".tmp-{tag}-", dir=self._dir)
         os.fchmod(fd, 0o644)
         return fd, tmp
 
     def _commit(self, tmp: str, digest: str) -> None:
+        for note in list(self.journals):
+            note(digest)
         final = self.path(digest)
         if os.path.exists(final):
             os.unlink(tmp)
@@ -110,6 +128,8 @@ class BlobStore:
         """Store ``data``; returns its digest."""
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         if self.has(digest):
+            for note in list(self.journals):
+                note(digest)
             return digest
         fd, tmp = self._tempfile()
         try:
@@ -122,10 +142,12 @@ class BlobStore:
             raise
         return digest
 
-    def put_stream(self, fileobj: BinaryIO, expected: str | None = None) -> tuple[str, int]:
+    def put_stream(self, fileobj: BinaryIO, expected: str | None = None,
+                   check: Callable[[str], None] | None = None) -> tuple[str, int]:
         """Store everything read from ``fileobj``; returns (digest, size).
 
-        With ``expected``, a different digest raises InvalidArgument and stores nothing.
+        With ``expected``, a different digest raises InvalidArgument and stores nothing. ``check`` is
+        called with the written temp file's path before the blob appears; if it raises, nothing is stored.
         """
         if expected is not None:
             validate_digest(expected)
@@ -142,6 +164,8 @@ class BlobStore:
             if expected is not None and w.digest != expected:
                 raise InvalidArgument(f"digest mismatch: expected {expected}, got {w.digest}",
                                       expected=expected, actual=w.digest)
+            if check is not None:
+                check(tmp)
             self._commit(tmp, w.digest)
         except BaseException:
             w._abort()
