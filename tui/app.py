@@ -34,7 +34,7 @@ from engine.errors import EngineError
 from themes import DEFAULT_THEME, THEMES, register_themes
 
 from .actions import ACTIONS, bindings, by_id
-from .config import Config, load_config, save_config
+from .config import Config, config_path, load_config, save_config
 from .palette import PortsideCommands
 from .screens.build_dialog import BuildScreen
 from .screens.confirm import ConfirmScreen
@@ -44,7 +44,7 @@ from .screens.logs import LogsScreen
 from .screens.prompt import PromptScreen
 from .screens.run_dialog import RunRequest, RunScreen
 from .stats import HostProbe, Point, StatsHistory
-from .tour import TOUR_IMAGE, TOUR_NAME, TOUR_PORT, Tour, tour_dir, write_sample
+from .tour import TOUR_IMAGE, TOUR_NAME, TOUR_PORT, Tour, has_busybox, tour_dir, write_sample
 from .widgets._format import short_id
 from .widgets.command_hint import CommandHint
 from .widgets.containers_pane import RUNNING, ContainersPane, container_name
@@ -114,6 +114,13 @@ class PortsideApp(App[None]):
     }
     TabPane {
         padding: 0;
+    }
+    .-touring ToastRack {
+        /* the tour panel sits at the bottom, where toasts pop up: during the tour they go to the top */
+        dock: top;
+        align: right top;
+        margin-bottom: 0;
+        margin-top: 1;
     }
     """
 
@@ -447,6 +454,18 @@ class PortsideApp(App[None]):
             self.post_message(self.ActionDone(text))
         self.load_images()
 
+    @work(exclusive=True, group="busybox", exit_on_error=False)
+    async def make_busybox(self) -> None:
+        """``portside image busybox``: a busybox image from the host's busybox-static, no registry."""
+        try:
+            image = await self.docker.images.make_busybox()
+        except EngineError as exc:
+            self.post_message(self.EngineFailed(str(exc), "Cannot make busybox"))
+            return
+        tag = (image.get("RepoTags") or ["busybox:latest"])[0]
+        self.post_message(self.ActionDone(f"Made {tag} from the host's busybox"))
+        self.load_images()
+
     @work(group="actions", exit_on_error=False)
     async def run_container(self, request: RunRequest) -> None:
         try:
@@ -471,11 +490,6 @@ class PortsideApp(App[None]):
             return
         name = str(info.get("Name", "")).lstrip("/") or short_id(container.id)
         self.post_message(self.ActionDone(f"Started {name} from {request.image}"))
-        if port_bindings and not (info.get("NetworkSettings") or {}).get("Ports"):
-            self.post_message(self.EngineFailed(
-                "Publishing ports (-p) is not available in this engine yet (it comes with the networking "
-                "issue): the container runs, but its ports are not reachable from the host.",
-                "Ports not published"))
         if not request.detach:
             self.post_message(self.OpenLogs([(container.id, name)]))
         self.load_containers()
@@ -672,11 +686,6 @@ class PortsideApp(App[None]):
             self._hint(f"portside image inspect {reference}")
             self.inspect_object("image", image["Id"] if image else reference, f"Image {reference}")
             return
-        if action in ("pull", "push") and not hasattr(self.docker.images, action):
-            self.notify(f"{action.capitalize()} is not available yet: it comes with the registry issue "
-                        f"(the client has no images.{action}).", title="Not available", severity="warning",
-                        timeout=5)
-            return
         if self._refuse_read_only(action):
             return
         if action == "remove":
@@ -791,12 +800,8 @@ class PortsideApp(App[None]):
             image = selected[1]
         ports = ""
         if self.tour is not None and self.tour.step is not None and self.tour.step.id == "run":
-            image, name = TOUR_IMAGE, TOUR_NAME
-            if self.tour.ports_available:
-                ports = TOUR_PORT
-                note = f"Tour: enter runs it; then open http://localhost:{TOUR_PORT.split(':')[0]}"
-            else:
-                note = "Tour: enter runs it. -p is not built yet (networking issue), so no port is published."
+            image, name, ports = TOUR_IMAGE, TOUR_NAME, TOUR_PORT
+            note = f"Tour: enter runs it; then open http://localhost:{TOUR_PORT.split(':')[0]}"
 
         def done(request: RunRequest | None) -> None:
             if request is not None:
@@ -809,10 +814,12 @@ class PortsideApp(App[None]):
     def action_build_dialog(self) -> None:
         if self._refuse_read_only("build"):
             return
-        context, tag = "", ""
+        context, tag, touring = "", "", False
         if self.tour is not None and self.tour.step is not None and self.tour.step.id == "build":
-            context, tag = self.tour_directory, TOUR_IMAGE
-        screen = BuildScreen(self.docker, context=context, tag=tag, read_only=self.read_only)
+            context, tag, touring = self.tour_directory, TOUR_IMAGE, True
+        # In the tour the dialog closes itself once built: the next step's key must reach the dashboard.
+        screen = BuildScreen(self.docker, context=context, tag=tag, read_only=self.read_only,
+                             close_when_built=touring)
 
         def done(_image_id: str | None) -> None:
             if screen.command:
@@ -820,6 +827,13 @@ class PortsideApp(App[None]):
             self.load_images()
 
         self.push_screen(screen, done)
+
+    def action_make_busybox(self) -> None:
+        if self._refuse_read_only("make busybox"):
+            return
+        self._hint("portside image busybox")
+        self.notify("Making busybox:latest from the host's busybox…", timeout=2)
+        self.make_busybox()
 
     async def run_palette_action(self, binding_id: str) -> None:
         """Run an action chosen in the palette, on the pane it belongs to."""
@@ -842,10 +856,11 @@ class PortsideApp(App[None]):
         if self.tour is not None:
             self.tour = None
             self.tour_panel.show_tour(None)
+            self.set_class(False, "-touring")
             self.notify("Tour closed — T or the palette starts it again", timeout=2)
             return
-        # The client grows ``networks`` with the networking issue, and with it ``-p``.
-        self.tour = Tour(self.tour_directory, ports_available=hasattr(self.docker, "networks"))
+        self.tour = Tour(self.tour_directory, config_file=config_path())
+        self.set_class(True, "-touring")  # toasts move to the top: the tour panel is at the bottom
         self._tour_check(force=True)
         if not hasattr(self, "_tour_timer"):
             self._tour_timer = self.set_interval(0.5, self._tour_check, name="tour")
@@ -870,6 +885,8 @@ class PortsideApp(App[None]):
         tour = self.tour
         if tour is None or not self._panes_ready:
             return
+        if self.images_loaded:
+            tour.needs_busybox = not has_busybox(self.images_pane.all_images)
         if tour.advance(self) or force:
-            self.tour_panel.show_tour(tour)
             self.refresh_bindings()
+        self.tour_panel.show_tour(tour)  # repaints only what changed (the busybox offer comes and goes)

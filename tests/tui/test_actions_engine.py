@@ -233,7 +233,7 @@ async def test_build_dialog_streams_steps_and_tags(root: str, tmp_path: Path) ->
         dialog.query_one("#build-tag", Input).value = "built:1"
         await pilot.press("enter")
         await until(pilot, lambda: dialog.image_id is not None, timeout=60)
-        text = "\n".join(str(line) for line in dialog.query_one("#build-log").lines)
+        text = "\n".join(dialog.log_lines)
         assert "Step 1/3 : FROM busybox" in text and "Step 2/3 : RUN echo built" in text
         await pilot.press("escape")
         await until(pilot, lambda: not screen_is(app, BuildScreen))
