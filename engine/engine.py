@@ -402,6 +402,22 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
         self.emit("image", "import", digest)
         return digest
 
+    async def image_make_busybox(self, tag: str = "busybox:latest") -> dict[str, Any]:
+        """A ``busybox`` image from this host's static /bin/busybox (Debian's busybox-static), no registry.
+
+        Returns ``{"Id": …, "RepoTags": [tag]}``. Without a static busybox, one line says what to install.
+        """
+        import io
+
+        from .images import bootstrap
+        ref = reference.parse(tag)
+        if ref.digest:
+            raise InvalidArgument("refusing to create a tag with a digest reference")
+        data = await aio.to_thread(bootstrap.rootfs_bytes)
+        image_id = await self.image_import(io.BytesIO(data), repo=str(ref), changes=[f"CMD {bootstrap.CMD}"],
+                                           message=f"made from this host's {bootstrap.BUSYBOX}")
+        return {"Id": image_id, "RepoTags": [reference.familiar(str(ref))]}
+
     async def images_save(self, names: list[str], out: IO[bytes], fmt: str = "docker") -> None:
         from .images import archive
         images = []

@@ -265,6 +265,9 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
     sp = add(isub, "inspect", "inspect_image")
     sp.add_argument("-f", "--format")
     sp.add_argument("names", nargs="+")
+    sp = add(isub, "busybox", "image_busybox",
+             "Make a busybox image from this host's busybox-static, no registry needed")
+    sp.add_argument("tag", nargs="?", default="busybox:latest", help='Name and tag of the image (default "busybox:latest")')
     sp = add(isub, "prune", "image_prune")
     sp.add_argument("-a", "--all", action="store_true")
     sp.add_argument("-f", "--force", action="store_true")

@@ -629,6 +629,15 @@ async def cmd_import_(docker: Docker, args: Any) -> int:
     return 0
 
 
+async def cmd_image_busybox(docker: Docker, args: Any) -> int:
+    """``portside image busybox``: the image id on stdout, the same steps by hand on stderr."""
+    image = await docker.images.make_busybox(args.tag)
+    out(image["Id"])
+    sys.stderr.write(f"Made {image['RepoTags'][0]} from this host's busybox-static. By hand, the same image is:\n")
+    sys.stderr.write("".join(f"  {line}\n" for line in docker.images.busybox_recipe(image["RepoTags"][0]).splitlines()))
+    return 0
+
+
 async def cmd_save(docker: Docker, args: Any) -> int:
     fmt = "oci" if args.format.startswith("oci") else "docker"
     if args.output:
