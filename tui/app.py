@@ -26,7 +26,7 @@ from textual.content import Content
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.theme import Theme
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets import Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from engine.client import Docker
@@ -48,6 +48,7 @@ from .tour import TOUR_IMAGE, TOUR_NAME, TOUR_PORT, Tour, has_busybox, tour_dir,
 from .widgets._format import short_id
 from .widgets.command_hint import CommandHint
 from .widgets.containers_pane import RUNNING, ContainersPane, container_name
+from .widgets.footer import KeyFooter
 from .widgets.images_pane import ImagesPane
 from .widgets.resources_pane import ResourcesPane
 from .widgets.tour_panel import TourPanel
@@ -250,7 +251,7 @@ class PortsideApp(App[None]):
                 yield ResourcesPane(id="resources-pane")
         yield TourPanel(id="tour-panel")
         yield CommandHint(id="command-hint")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         # Kept as attributes: ``self.query_one`` searches the *active* screen, which is a dialog while
@@ -537,6 +538,7 @@ class PortsideApp(App[None]):
         self.images_loaded = True
         pane = self.images_pane
         pane.update_images(message.images)
+        self.containers_pane.set_busybox_missing(not has_busybox(pane.all_images))
         self._set_tab("images", tab_label(2, "Images", str(len(pane.all_images))))
         self._tour_check()
 

@@ -101,7 +101,7 @@ async def tag_dialog(pilot: Pilot[None]) -> None:
 
 async def logs(pilot: Pilot[None]) -> None:
     app = await loaded(pilot)
-    await pilot.press("space", "space", "l")
+    await pilot.press("space", "j", "space", "l")
     await until(pilot, lambda: isinstance(app.screen, LogsScreen) and len(app.screen.entries) == 10)
     await pilot.pause(0.1)
     await pilot.press("slash", *"GET", "enter")

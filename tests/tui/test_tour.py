@@ -103,7 +103,7 @@ async def test_toasts_do_not_cover_the_tour_panel(root: str) -> None:
     show at the top."""
     for size in ((80, 24), SIZE):
         app = PortsideApp(root=root, tour=True)
-        async with app.run_test(size=size) as pilot:
+        async with app.run_test(size=size, notifications=True) as pilot:
             await until(pilot, lambda: app.data_loaded)
             app.notify("a toast that must not hide the tour", timeout=30)
             await pilot.pause(0.3)

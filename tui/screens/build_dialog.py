@@ -178,14 +178,13 @@ class BuildScreen(ModalScreen["str | None"]):
         if message.error:
             error = message.error
             self._write(error if error.upper().startswith("ERROR") else f"ERROR: {error}")
-            status.update(f"Build failed: {message.error}")
-            self.notify(message.error, title="Build failed", severity="error", timeout=6)
+            status.update(f"Build failed: {message.error}")  # whole, wrapped: no toast over the buttons
         else:
             self.image_id = message.image_id
             tag = self._value("tag")
             status.update(f"Built {(message.image_id or '')[7:19]}{f' as {tag}' if tag else ''} — esc closes")
-            self.notify(f"Built {tag or (message.image_id or '')[7:19]}", timeout=3)
             if self.close_when_built:
+                self.notify(f"Built {tag or (message.image_id or '')[7:19]}", timeout=3)
                 self.dismiss(self.image_id)
 
     def action_close(self) -> None:
