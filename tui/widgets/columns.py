@@ -27,7 +27,7 @@ class Column:
     """0: always shown; otherwise dropped in this order (1 first) when the minimums do not fit."""
     enough: int = 0
     """Always-shown flexible columns: the width at which they read well. Other columns are dropped
-    before one of these gets less (``STATUS``: ``● Exited (137) 5 weeks…``); past it, they only grow
+    before one of these gets less (``STATUS``: ``● Exited (137) 5 wee…``); past it, they only grow
     once the optional columns have their natural width."""
     replaces: str = ""
     """Shown in place of this column's more detailed twin when that one is dropped (``MEM``)."""

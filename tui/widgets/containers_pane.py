@@ -27,9 +27,9 @@ __all__ = ["ContainersPane", "CONTAINER_COLUMNS", "container_name", "format_port
 CONTAINER_COLUMNS = ("ID", "NAME", "IMAGE", "STATUS", "PORTS", "CPU %", "MEM / LIMIT")
 COLUMNS = (
     Column("ID", 12, drop=1),  # the command hint still names the id
-    Column("NAME", 10, 40, enough=24),
+    Column("NAME", 10, 40, enough=20),
     Column("IMAGE", 8, 32, drop=4),
-    Column("STATUS", 14, 40, enough=22),
+    Column("STATUS", 14, 40, enough=20),
     Column("PORTS", 10, 48, drop=3),
     Column("CPU %", 5),  # "200.0" on a busy 2-core host
     Column("MEM / LIMIT", 17, drop=2),  # "1023MiB / 23.5GiB"

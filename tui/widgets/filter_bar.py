@@ -29,7 +29,7 @@ class FilterBar(Horizontal):
         }
         & > Label {
             width: auto;
-            padding: 0 0 0 1;
+            padding: 0 1;
             color: $text-accent;
             text-style: bold;
         }
