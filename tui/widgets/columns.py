@@ -40,12 +40,13 @@ class Column:
 def plan_columns(columns: Sequence[Column], natural: Mapping[str, int], available: int) -> dict[str, int]:
     """Column name → cell width, in ``columns`` order, for a table ``available`` cells wide.
 
-    ``natural`` is each column's longest cell (header included; a fixed column is never narrower). A column whose ``replaces``
-    twin is shown stays hidden. Width left over after every column has its natural width stays free."""
-    drops = sorted({c.drop for c in columns if c.drop})
+    ``natural`` is each column's longest cell (header included; a fixed column is never narrower). A
+    column whose ``replaces`` twin is shown stays hidden. Columns are dropped, least important first,
+    while a column that would outlive the next drop is clipped (below its ``enough`` for the always-shown
+    ones, below its natural width for the others). Width left over stays free."""
+    levels = [0, *sorted({c.drop for c in columns if c.drop})]
     plan: dict[str, int] = {}
-    fallback: dict[str, int] | None = None
-    for level in [0, *drops]:
+    for index, level in enumerate(levels):
         shown = _shown(columns, level)
         widths = {c.name: max(c.minimum, natural.get(c.name, 0)) if c.fixed
                   else min(natural.get(c.name, c.minimum), c.minimum) for c in shown}
@@ -54,14 +55,18 @@ def plan_columns(columns: Sequence[Column], natural: Mapping[str, int], availabl
         if extra < 0:
             continue
         important = [c for c in shown if not c.fixed and not c.drop]
-        extra = _grow(important, widths, {c.name: min(natural.get(c.name, 0), c.enough or c.maximum)
-                                          for c in important}, extra)
-        if all(widths[c.name] >= min(natural.get(c.name, 0), c.enough or c.maximum) for c in important):
-            extra = _grow([c for c in shown if not c.fixed and c.drop], widths, natural, extra)
-            _grow(important, widths, natural, extra)
+        optional = [c for c in shown if not c.fixed and c.drop]
+        wants = {c.name: min(natural.get(c.name, 0), c.enough or c.maximum) for c in important}
+        wants.update({c.name: min(natural.get(c.name, 0), c.maximum) for c in optional})
+        extra = _grow(important, widths, wants, extra)
+        extra = _grow(optional, widths, natural, extra)
+        _grow(important, widths, natural, extra)
+        if index + 1 == len(levels):
             return widths
-        fallback = fallback or dict(widths)
-    return fallback or plan  # the important columns are clipped even so: the first plan that fits
+        survivors = {c.name for c in _shown(columns, levels[index + 1])}
+        if all(widths[name] >= want for name, want in wants.items() if name in survivors):
+            return widths
+    return plan  # even the fewest columns do not fit: the table clips the last
 
 
 def _shown(columns: Sequence[Column], level: int) -> list[Column]:

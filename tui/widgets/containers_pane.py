@@ -13,6 +13,8 @@ from textual.reactive import reactive
 from textual.theme import Theme
 from textual.widgets import DataTable, Static
 
+from engine.client import format_ports as client_format_ports
+
 from ..actions import bindings
 from ..stats import Point
 from ._format import bytes_size, short_id
@@ -50,16 +52,11 @@ def container_name(container: dict[str, Any]) -> str:
     return names[0].lstrip("/") if names else short_id(container.get("Id", ""))
 
 
-def format_ports(container: dict[str, Any]) -> str:
-    """docker ps's PORTS: ``0.0.0.0:8080->80/tcp, 443/tcp``."""
-    out = []
-    for port in container.get("Ports") or []:
-        private = f"{port.get('PrivatePort', '')}/{port.get('Type', 'tcp')}"
-        if port.get("PublicPort"):
-            out.append(f"{port.get('IP') or '0.0.0.0'}:{port['PublicPort']}->{private}")
-        else:
-            out.append(private)
-    return ", ".join(dict.fromkeys(out))
+def format_ports(container: dict[str, Any], short: bool = False) -> str:
+    """docker ps's PORTS (``0.0.0.0:8080->80/tcp, 443/tcp``, the CLI's own helper); ``short`` drops the
+    any-address ``0.0.0.0:`` where the column is narrow (``8080->80/tcp``)."""
+    text = client_format_ports(container.get("Ports") or [])
+    return text.replace("0.0.0.0:", "") if short else text
 
 
 class ContainersPane(ListPane):
@@ -260,13 +257,16 @@ class ContainersPane(ListPane):
             if marked:
                 name = Text.assemble(("✚ ", mark_style), name)
             cpu, mem = self._usage_cells(point)
+            ports = format_ports(c)
+            if len(ports) > widths.get("PORTS", 0):
+                ports = format_ports(c, short=True)
             cells = {
                 "ID": Text(short_id(c["Id"])),
                 "NAME": name,
                 "IMAGE": Text(clip(c.get("Image", ""), widths.get("IMAGE"))),
                 "STATUS": Text.assemble(("● ", status_style),
                                         (clip(c.get("Status", state), widths["STATUS"] - 2), status_style)),
-                "PORTS": Text(clip(format_ports(c), widths.get("PORTS"))),
+                "PORTS": Text(clip(ports, widths.get("PORTS"))),
                 "CPU %": cpu, "MEM / LIMIT": mem, "MEM": mem,
             }
             rows.append((c["Id"], [cells[column] for column in widths]))
