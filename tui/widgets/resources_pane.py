@@ -143,8 +143,7 @@ class ResourcesPane(VerticalScroll):
         cpus = os.cpu_count() or 1
         yield Static("Select a running container in the Containers pane (space marks several).",
                      id="resources-title", classes="resources--section")
-        yield Static(f"CPU against one full core (100 %, as docker stats counts; this host has {cpus}), "
-                     f"memory against its limit, network and disk against their peak.",
+        yield Static(f"Scales on the right: CPU 100 % = one full core (this host has {cpus}).",
                      classes="resources--note")
         for row, label, *_rest in CONTAINER_METRICS:
             with Horizontal(id=f"container-{row}"):
@@ -156,7 +155,7 @@ class ResourcesPane(VerticalScroll):
             yield TimeAxis(HISTORY_SECONDS)
             yield Label("", classes="resources--value")
         yield Static("Host (psutil)", classes="resources--section")
-        yield Static(f"CPU against the whole machine ({cpus} cores = 100 %).", classes="resources--note")
+        yield Static(f"CPU 100 % = the whole machine ({cpus} cores).", classes="resources--note")
         for row, label, *_rest in HOST_METRICS:
             with Horizontal(id=f"host-{row}", classes="host"):
                 yield Label(label, classes="resources--label")
