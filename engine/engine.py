@@ -489,11 +489,12 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
             except EngineError as exc:
                 step = getattr(exc, "step", "")
                 log = getattr(exc, "log", "")
-                msg = f"ERROR: failed to solve: {exc}" if not step else f"ERROR: {step}: {exc}"
+                # the API's "error" is the bare message (clients add their "ERROR: ", as docker's do)
+                msg = f"failed to solve: {exc}" if not step else f"{step}: {exc}"
                 emit({"error": msg, "errorDetail": {"message": str(exc), "code": exc.exit_code,
                                                      "step": step, "log": log}})
             except Exception as exc:  # noqa: BLE001 - reported as a build error, never a crash
-                emit({"error": f"ERROR: {type(exc).__name__}: {exc}", "errorDetail": {"message": str(exc)}})
+                emit({"error": f"{type(exc).__name__}: {exc}", "errorDetail": {"message": str(exc)}})
             finally:
                 engine.close()
                 emit(None)

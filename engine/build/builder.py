@@ -750,8 +750,8 @@ class Builder:
             try:
                 image_id = self.engine.resolve_image(ref)
             except ImageNotFound:
-                raise BuildError(f"COPY --from: no stage or image named {ref} (pulling is not built yet)",
-                                 step=inst.original) from None
+                raise BuildError(f"COPY --from: no stage or local image named {ref} (COPY --from does not pull; "
+                                 f"run: portside pull {ref})", step=inst.original) from None
         return self._mount_view(image_id, prefix="from-")
 
     def _release_view(self, path: str) -> None:

@@ -43,6 +43,9 @@ def test_image_busybox_makes_a_runnable_image(cli: Cli) -> None:
     assert run.stdout.split() == ["root", "1777", "2", "/usr/sbin/httpd", "/bin/busybox"], run.stderr
     inspect = cli("image", "inspect", "-f", "{{json .Config.Cmd}}", "busybox")
     assert inspect.stdout.strip() == '["sh"]'
+    for by_id in (image_id, image_id[7:]):  # an id is no name to pull: it runs as it is
+        run = cli("run", "--rm", "--network", "none", by_id, "true")
+        assert run.returncode == 0 and run.stderr == "", run.stderr
 
 
 def test_image_busybox_with_a_tag_and_again(cli: Cli) -> None:
