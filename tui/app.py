@@ -231,6 +231,8 @@ class PortsideApp(App[None]):
         self.shell_runner: Callable[[list[str]], int] = subprocess.call
         """Runs the shell command while the app is suspended (tests replace it)."""
         self.first_paint: float | None = None
+        self.cpu_limits: dict[str, float | None] = {}
+        """Container id → CPU limit in cores (None: no limit), for the CPU graph's scale."""
 
     @property
     def keymap(self) -> dict[str, str]:
@@ -495,6 +497,21 @@ class PortsideApp(App[None]):
             self.post_message(self.OpenLogs([(container.id, name)]))
         self.load_containers()
 
+    @work(group="limits", exit_on_error=False)
+    async def load_cpu_limits(self, ids: list[str]) -> None:
+        """Each container's CPU limit in cores (``--cpus``, or quota / period), None without one: the
+        CPU graph's full scale."""
+        for cid in ids:
+            self.cpu_limits.setdefault(cid, None)  # asked once, even if the inspect fails
+            try:
+                host = (await self.docker.containers.container(cid).show()).get("HostConfig") or {}
+            except EngineError:
+                continue
+            quota, period = host.get("CpuQuota") or 0, host.get("CpuPeriod") or 100_000
+            cores = host["NanoCpus"] / 1e9 if host.get("NanoCpus") else quota / period if quota > 0 else None
+            self.cpu_limits[cid] = cores
+        self.call_later(self._paint_resources)
+
     class OpenLogs(Message):
         def __init__(self, containers: list[tuple[str, str]]) -> None:
             super().__init__()
@@ -561,7 +578,12 @@ class PortsideApp(App[None]):
         if self._pane != "resources":
             return  # hidden: nothing to redraw
         targets = self.containers_pane.targets
-        self.resources_pane.show(self.history, [c["Id"] for c in targets], [container_name(c) for c in targets])
+        ids = [c["Id"] for c in targets]
+        if unknown := [cid for cid in ids if cid not in self.cpu_limits]:
+            self.load_cpu_limits(unknown)
+        limits = [self.cpu_limits.get(cid) for cid in ids]
+        cpu_limit = sum(limit for limit in limits if limit) if limits and all(limits) else None
+        self.resources_pane.show(self.history, ids, [container_name(c) for c in targets], cpu_limit=cpu_limit)
 
     @on(ContainersPane.SelectionChanged)
     def _selection_changed(self) -> None:

@@ -220,3 +220,20 @@ async def test_graphs_have_a_scale_and_draw_samples_at_their_time(root: str) -> 
         memory = resources.query_one("#container-mem TimeGraph", TimeGraph)
         assert 0 < memory.scale <= psutil.virtual_memory().total
         assert {container_name(c) for c in pane.targets} == {"idle", "other"}
+
+
+async def test_the_cpu_graph_scales_to_the_cpu_limit(root: str) -> None:
+    """With `--cpus 0.5` the CPU graph's full scale is the limit (50 %), not one core."""
+    async with Docker(root=root) as docker:
+        limited = await docker.containers.run({"Image": "busybox", "Cmd": ["sleep", "30"],
+                                               "HostConfig": {"NanoCpus": 500_000_000, "NetworkMode": "none"}},
+                                              name="limited")
+    app = PortsideApp(root=root, refresh_interval=0.25)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.containers_pane
+        await until(pilot, lambda: pane.table.selected_key == limited.id)
+        await pilot.press("3")
+        cpu = app.resources_pane.query_one("#container-cpu TimeGraph", TimeGraph)
+        await until(pilot, lambda: cpu.scale == 50.0 and len(cpu.samples) >= 2)
+        text = str(app.resources_pane.query_one("#container-cpu .resources--value", Label).content)
+        assert text.endswith("of 50 % (limit)"), text

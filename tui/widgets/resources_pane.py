@@ -1,9 +1,9 @@
 """The Live resources pane: graphs of the selected containers over the last minutes, and the host's.
 
 Every graph is a :class:`TimeGraph`: samples at their time (the right edge is now), bars against a
-stated scale: CPU against 100 % of one core (whole cores when busier), memory against its limit (never
-more than the host has), network and disk against their peak in the window. Sizes are the CLI's:
-memory in ``docker stats``' binary units, rates in its decimal ones.
+stated scale: CPU against its limit (``--cpus``) or else 100 % of one core (whole cores when busier),
+memory against its limit (never more than the host has), network and disk against their peak in the
+window. Sizes are the CLI's: memory in ``docker stats``' binary units, rates in its decimal ones.
 """
 
 from __future__ import annotations
@@ -171,14 +171,15 @@ class ResourcesPane(VerticalScroll):
         row.query_one(TimeGraph).plot(samples, scale, now)
         set_content(row.query_one(".resources--value", Label), text)
 
-    def show(self, history: StatsHistory, ids: list[str], names: list[str]) -> None:
-        """Paint ``ids``' graphs (summed when several) and the host's from ``history``."""
+    def show(self, history: StatsHistory, ids: list[str], names: list[str], cpu_limit: float | None = None) -> None:
+        """Paint ``ids``' graphs (summed when several) and the host's from ``history``; ``cpu_limit`` (in
+        cores, when every one of them has a limit) is the CPU graph's full scale."""
         try:
-            self._show(history, ids, names)
+            self._show(history, ids, names, cpu_limit)
         except NoMatches:
             return  # the app is closing
 
-    def _show(self, history: StatsHistory, ids: list[str], names: list[str]) -> None:
+    def _show(self, history: StatsHistory, ids: list[str], names: list[str], cpu_limit: float | None) -> None:
         latest = [p for p in (history.latest(cid) for cid in ids) if p is not None]
         if not ids:
             heading = "Select a running container in the Containers pane (space marks several)."
@@ -201,4 +202,8 @@ class ResourcesPane(VerticalScroll):
                     self._set_row(f"{rows}-{row}", [], 1.0, now, "–")
                     continue
                 scale = scale_of(point, [v for t, v in samples if t > now - HISTORY_SECONDS])
-                self._set_row(f"{rows}-{row}", samples, scale, now, text(point, scale))
+                value = text(point, scale)
+                if rows == "container" and row == "cpu" and cpu_limit:
+                    scale = cpu_limit * 100
+                    value = f"{percent(point.cpu)} of {scale:.0f} % (limit)"
+                self._set_row(f"{rows}-{row}", samples, scale, now, value)
