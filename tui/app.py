@@ -502,7 +502,6 @@ class PortsideApp(App[None]):
         """Each container's CPU limit in cores (``--cpus``, or quota / period), None without one: the
         CPU graph's full scale."""
         for cid in ids:
-            self.cpu_limits.setdefault(cid, None)  # asked once, even if the inspect fails
             try:
                 host = (await self.docker.containers.container(cid).show()).get("HostConfig") or {}
             except EngineError:
@@ -543,6 +542,8 @@ class PortsideApp(App[None]):
         first = not self.containers_loaded
         self.containers_loaded = True
         self.containers_pane.update_containers(message.containers)
+        ids = {c["Id"] for c in message.containers}
+        self.cpu_limits = {cid: cores for cid, cores in self.cpu_limits.items() if cid in ids}
         running = sum(1 for c in message.containers if c.get("State") == "running")
         self._set_tab("containers", tab_label(1, "Containers", f"{running}/{len(message.containers)}"))
         if first:
@@ -580,6 +581,7 @@ class PortsideApp(App[None]):
         targets = self.containers_pane.targets
         ids = [c["Id"] for c in targets]
         if unknown := [cid for cid in ids if cid not in self.cpu_limits]:
+            self.cpu_limits.update(dict.fromkeys(unknown))  # asked once, even if the inspect fails
             self.load_cpu_limits(unknown)
         limits = [self.cpu_limits.get(cid) for cid in ids]
         cpu_limit = sum(limit for limit in limits if limit) if limits and all(limits) else None
