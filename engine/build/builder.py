@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import reference
-from ..errors import BuildError, EngineError, ImageNotFound, InvalidArgument
+from ..errors import BuildError, EngineError, ImageNotFound, InvalidArgument, shorten
 from ..images import layers as layers_mod
 from . import dockerignore
 from . import parser as dfp
@@ -74,6 +74,11 @@ class Stage:
         return env
 
 
+#: instructions that change only the image config (each ends in ``_metadata``)
+_CONFIG_ONLY = frozenset({"ARG", "ENV", "LABEL", "MAINTAINER", "EXPOSE", "VOLUME", "USER", "STOPSIGNAL", "SHELL",
+                          "CMD", "ENTRYPOINT", "ONBUILD", "HEALTHCHECK"})
+
+
 class Builder:
     def __init__(self, engine: Engine, context: str, dockerfile: str, tags: list[str], buildargs: dict[str, str],
                  nocache: bool, target: str, labels: dict[str, str], emit: Emit) -> None:
@@ -106,8 +111,8 @@ class Builder:
         if not os.path.exists(df_path) and not os.path.isabs(self.dockerfile):
             df_path = os.path.join(self.context, self.dockerfile)
         try:
-            with open(df_path, encoding="utf-8") as f:
-                text = f.read()
+            with open(df_path, encoding="utf-8", errors="surrogateescape") as f:  # bytes pass through, as docker's
+                text = f.read(dfp.MAX_DOCKERFILE + 1)
         except FileNotFoundError:
             raise InvalidArgument(f"unable to prepare context: unable to evaluate symlinks in Dockerfile path: "
                                   f"lstat {df_path}: no such file or directory") from None
@@ -178,6 +183,11 @@ class Builder:
                 continue
             else:
                 groups[-1][1].append(inst)
+        # a config-only step followed by another one folds into it: one image for the run of them (a
+        # Dockerfile of 10,000 LABELs made 10,000 images, each config bigger than the last)
+        self._folds = {id(inst) for _name, insts in groups for inst, nxt in zip(insts, insts[1:])
+                       if inst.cmd in _CONFIG_ONLY and nxt.cmd in _CONFIG_ONLY}
+        self._chains: dict[int, tuple[str, list[str]]] = {}
         return groups
 
     def _needed_stages(self, groups: list[tuple[str, list[dfp.Instruction]]], last: int) -> set[int]:
@@ -288,9 +298,9 @@ class Builder:
 
     def op_label(self, stage: Stage, inst: dfp.Instruction) -> None:
         pairs = dfp.parse_kv(inst, stage.expansion_env())
-        labels = dict(stage.cfg.get("Labels") or {})
-        labels.update(pairs)
-        stage.cfg["Labels"] = labels
+        if not isinstance(stage.cfg.get("Labels"), dict):
+            stage.cfg["Labels"] = {}
+        stage.cfg["Labels"].update(pairs)  # the stage's own copy (configs are deep-copied when taken)
         self._metadata(stage, inst, "LABEL " + " ".join(f"{k}={v}" for k, v in pairs))
 
     def op_maintainer(self, stage: Stage, inst: dfp.Instruction) -> None:
@@ -441,7 +451,7 @@ class Builder:
     # -- metadata and commit ----------------------------------------------------------------------
     def _key(self, stage: Stage, text: str, extra: str = "") -> str:
         h = hashlib.sha256()
-        h.update(f"{stage.image_id}\n{text}\n{extra}\n".encode())
+        h.update(f"{stage.image_id}\n{text}\n{extra}\n".encode("utf-8", "surrogateescape"))
         h.update(json.dumps(stage.cfg, sort_keys=True).encode() if not stage.image_id else b"")
         return h.hexdigest()
 
@@ -454,13 +464,37 @@ class Builder:
         return None
 
     def _metadata(self, stage: Stage, inst: dfp.Instruction, created_by: str) -> None:
+        """Commit a step that changes only the config, or fold it into the next such step.
+
+        A folded step adds its history entry and gets a cache key chained from the previous step's
+        (so a rebuild still says which steps are cached); the last step of the run commits one image,
+        which every key of the run then names in the cache.
+        """
         text = f"/bin/sh -c #(nop) {created_by}"
-        key = self._key(stage, text, json.dumps(stage.cfg, sort_keys=True))
+        chain = getattr(self, "_chains", {}).get(stage.index)
+        if chain is None:
+            key = self._key(stage, text, json.dumps(stage.cfg, sort_keys=True))
+        else:
+            key = hashlib.sha256(f"{chain[0]}\n{text}\n{sorted(stage.args.items())}".encode(
+                "utf-8", "surrogateescape")).hexdigest()
+        if id(inst) in getattr(self, "_folds", ()):
+            if self._lookup(key):
+                self.say(" ---> Using cache (CACHED)")
+            stage.config.setdefault("history", []).append(
+                {"created": now_rfc3339(), "created_by": text, "empty_layer": True})
+            folded = chain[1] if chain else []
+            folded.append(key)
+            self._chains[stage.index] = (key, folded)
+            return
+        if chain:
+            del self._chains[stage.index]
         hit = self._lookup(key)
         if hit:
             self._use_cache(stage, hit)
-            return
-        stage.image_id = self._commit(stage, None, text, empty=True, key=key)
+        else:
+            stage.image_id = self._commit(stage, None, text, empty=True, key=key)
+        for folded_key in (chain[1] if chain else []):
+            self.engine.state.cache_put(folded_key, stage.image_id)
 
     def _use_cache(self, stage: Stage, image_id: str) -> None:
         stage.image_id = image_id
@@ -878,7 +912,7 @@ class Builder:
                 pid = native.start(spec, work, devnull, w, w)
             except EngineError as exc:
                 os.close(r)
-                raise BuildError(f"The command '{' '.join(argv)}' could not run: {exc}", step=inst.original,
+                raise BuildError(f"The command '{shorten(' '.join(argv))}' could not run: {exc}", step=inst.original,
                                  code=exc.exit_code) from None
             finally:
                 os.close(w)
@@ -902,7 +936,7 @@ class Builder:
             if code < 0:
                 code = 128 - code
             if code != 0:
-                raise BuildError(f"The command '{' '.join(argv)}' returned a non-zero code: {code}",
+                raise BuildError(f"The command '{shorten(' '.join(argv))}' returned a non-zero code: {code}",
                                  step=inst.original, log=output.decode("utf-8", "replace"), code=code)
             linux.umount2(rootfs, linux.MNT_DETACH)
             mounted = False
