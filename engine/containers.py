@@ -785,7 +785,7 @@ class ContainersMixin:
             if tail not in ("all", "", None, -1, "-1"):
                 n = int(tail)
                 sources = [(path, end)] if f is not None else []
-                sources += [(p, os.path.getsize(p)) for p in reversed(rotated) if os.path.exists(p)]
+                sources += [(p, -1) for p in reversed(rotated)]
                 lines = logfiles.tail_lines(sources, n, lambda x: parsed(x) is not None) if n > 0 else []
                 for x in lines:
                     e = parsed(x)
