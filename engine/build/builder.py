@@ -61,16 +61,43 @@ class Stage:
     def cfg(self) -> dict[str, Any]:
         return self.config.setdefault("config", {})
 
+    # Env as a dict, with each name's place in the list, kept while the list object stays the same (a
+    # Dockerfile of 10,000 ENV lines re-read the whole list twice a step)
+    _env_cache: tuple[list[str], int, dict[str, str], dict[str, int]] | None = field(
+        default=None, init=False, repr=False, compare=False)
+
+    def _env_index(self) -> tuple[list[str], dict[str, str], dict[str, int]]:
+        items = self.cfg.get("Env") or []
+        c = self._env_cache
+        if c is None or c[0] is not items or c[1] != len(items):
+            out: dict[str, str] = {}
+            for item in items:
+                k, _, v = item.partition("=")
+                out[k] = v
+            c = self._env_cache = (items, len(items), out, {k: i for i, k in enumerate(out)})
+        return c[0], c[2], c[3]
+
     def env(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for item in self.cfg.get("Env") or []:
-            k, _, v = item.partition("=")
-            out[k] = v
-        return out
+        return dict(self._env_index()[1])
+
+    def set_env(self, pairs: list[tuple[str, str]]) -> None:
+        """Set variables in Env: a name already there keeps its place, a new one goes last."""
+        items, values, places = self._env_index()
+        if self.cfg.get("Env") is not items or len(items) != len(values):  # none yet, or a name twice
+            items = [f"{k}={v}" for k, v in values.items()]
+            self.cfg["Env"] = items
+        for k, v in pairs:
+            if k in places:
+                items[places[k]] = f"{k}={v}"
+            else:
+                places[k] = len(items)
+                items.append(f"{k}={v}")
+            values[k] = v
+        self._env_cache = (items, len(items), values, places)
 
     def expansion_env(self) -> dict[str, str]:
         env = {k: v for k, v in self.args.items() if v is not None}
-        env.update(self.env())
+        env.update(self._env_index()[1])
         return env
 
 
@@ -290,10 +317,7 @@ class Builder:
 
     def op_env(self, stage: Stage, inst: dfp.Instruction) -> None:
         pairs = dfp.parse_kv(inst, stage.expansion_env())
-        env = stage.env()
-        for k, v in pairs:
-            env[k] = v
-        stage.cfg["Env"] = [f"{k}={v}" for k, v in env.items()]
+        stage.set_env(pairs)
         self._metadata(stage, inst, "ENV " + " ".join(f"{k}={v}" for k, v in pairs))
 
     def op_label(self, stage: Stage, inst: dfp.Instruction) -> None:

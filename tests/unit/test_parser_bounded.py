@@ -54,3 +54,20 @@ def test_build_errors_show_a_shortened_step() -> None:
     step = "RUN " + "x" * 5000
     assert BuildError("failed", step=step).step == step[:100] + "…"
     assert shorten("short") == "short"
+
+
+def test_stage_env_updates_in_place_keep_docker_order() -> None:
+    """ENV kept re-reading the whole Env list (10,000 ENV lines: 77 s); the remembered index must give
+    what the rebuild gave: a redefined name keeps its place, a new one goes last, a doubled name of the
+    base image collapses to its last value."""
+    from engine.build.builder import Stage
+    stage = Stage(name="0", index=0, config={"config": {"Env": ["A=1", "B=2", "A=3"]}})
+    assert stage.env() == {"A": "3", "B": "2"}
+    stage.set_env([("B", "x"), ("C", "y")])
+    assert stage.cfg["Env"] == ["A=3", "B=x", "C=y"]
+    for i in range(100):
+        stage.set_env([(f"K{i}", str(i)), ("A", str(i))])
+    assert stage.cfg["Env"][:4] == ["A=99", "B=x", "C=y", "K0=0"] and len(stage.cfg["Env"]) == 103
+    assert stage.expansion_env()["K99"] == "99"
+    stage.config = {"config": {"Env": ["Z=1"]}}  # a config taken from a cached image
+    assert stage.env() == {"Z": "1"}
