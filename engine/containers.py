@@ -763,9 +763,11 @@ class ContainersMixin:
                     return False
             return True
 
+        decode = json.JSONDecoder().raw_decode  # one line, one object: no per-line set-up
+
         def parsed(line: bytes) -> dict[str, str] | None:
             try:
-                e = json.loads(line)
+                e = decode(line.decode("utf-8", "replace"))[0]
             except ValueError:  # a line cut short (disk full, a crash mid-write): skip it
                 return None
             return e if isinstance(e, dict) and keep(e) else None
