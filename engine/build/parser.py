@@ -614,9 +614,19 @@ def parse_arg(inst: Instruction, env: Mapping[str, str] | None = None) -> list[t
     return out
 
 
+_QUOTED_ONLY = re.compile(r"""(?:'[^']*'|"[^"]*"|[^'"]+)*""")
+_QUOTED_PIECE = re.compile(r"""'([^']*)'|"([^"]*)"|([^'"]+)""")
+
+
 def _process(word: str, env: Mapping[str, str] | None, escape: str) -> str:
     if _special_re("'\"$" + escape).search(word) is None:
         return word  # nothing to expand or unquote
+    if _special_re("$" + escape).search(word) is None:  # quotes only: when all are closed, drop them
+        for quote, other in (('"', "'"), ("'", '"')):
+            if other not in word and word.count(quote) % 2 == 0:
+                return word.replace(quote, "")
+        if _QUOTED_ONLY.fullmatch(word):
+            return "".join(a + b + c for a, b, c in _QUOTED_PIECE.findall(word))
     lex = _Lexer(word, env if env is not None else {}, escape, skip_unset=env is None)
     return lex.run()[0]
 
