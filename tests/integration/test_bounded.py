@@ -145,6 +145,9 @@ class Hostile:
             h.send_header("Content-Type", "application/octet-stream")
             h.send_header("Content-Length", str(len(self.blob)))
             h.end_headers()
+            if self.mode == "silent":  # the headers, then nothing at all
+                self.stop.wait(30)
+                return
             for i in range(len(self.blob)):  # one byte a second: a stalled transfer
                 if self.stop.wait(1.0 if i else 0):
                     return
@@ -185,18 +188,19 @@ def test_endless_manifest_is_cut_at_4_mib(root: str) -> None:
     assert _leftovers(root) == []
 
 
-def test_trickled_blob_times_out_and_is_retried(root: str) -> None:
-    """A blob sent at 1 byte/s hung the pull forever: a transfer slower than the minimum rate now fails, is
-    retried, and ends with a one-line error and no temp blob left."""
+@pytest.mark.parametrize("mode", ["trickle", "silent"])
+def test_stalled_blob_times_out_and_is_retried(root: str, mode: str) -> None:
+    """A blob sent at 1 byte/s hung the pull forever: a transfer slower than the minimum rate (or silent
+    for as long) now fails, is retried, and ends with a one-line error and no temp blob left."""
     env = {"PORTSIDE_REGISTRY_RETRIES": "2", "PORTSIDE_REGISTRY_RETRY_DELAY": "0.1",
            "PORTSIDE_REGISTRY_LOW_SPEED_TIME": "2", "PORTSIDE_REGISTRY_LOW_SPEED_LIMIT": "1024"}
-    with Hostile("trickle") as reg:
+    with Hostile(mode) as reg:
         start = time.monotonic()
         code, _out, err, _rss = run_measured(root, "pull", f"{reg.host}/hostile:latest", env=env, timeout=40)
         took = time.monotonic() - start
     assert code == 1, err
-    last = err.strip().splitlines()[-1]
-    assert "transfer stalled" in last, err
+    [line] = err.strip().splitlines()
+    assert "transfer stalled (less than 1024 bytes/s for 2 s)" in line, err
     assert reg.blob_requests == 2, f"{reg.blob_requests} attempts"
     assert took < 20, took
     assert _leftovers(root) == []
