@@ -164,6 +164,10 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
         sp.add_argument("-P", "--publish-all", action="store_true", help="Publish all exposed ports to random ports")
         sp.add_argument("--pull", default="missing", choices=["always", "missing", "never"],
                         help=f'Pull image before {verb} ("always", "missing", "never") (default "missing")')
+        sp.add_argument("--log-driver", help="Logging driver for the container (json-file)")
+        sp.add_argument("--log-opt", action="append", default=[],
+                        help="Log driver options: max-size=SIZE (rotate when the log reaches it; -1: never), "
+                             "max-file=N (log files kept); default max-size=20m max-file=5")
         sp.add_argument("--help", action="help", help="Print usage")
         sp.add_argument("image", metavar="IMAGE", help="The image to start the container from")
         sp.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND [ARG...]",
