@@ -17,7 +17,8 @@ in order (a later one sees what an earlier repair changed):
     volume      a volume row has its folder and a volume folder its row
     ip          allocations belong to existing containers and networks, one address per container and
                 network, the one the container records
-    cgroup      no cgroup, veth or published-port record is left for a container that is not running
+    cgroup      no cgroup, veth or published-port record is left for a container that is not running,
+                and no RUN step's cgroup (``portside/build-<id>``) for a build that is not running
     veth / nat  and the nftables port elements match the running containers' published ports
     mount       every mount under the data root belongs to a running container or a live operation
     temp        every temp file and dir belongs to a live operation
@@ -61,7 +62,7 @@ class Checker:
 
     def run(self) -> list[Finding]:
         for step in (self.blobs, self.images, self.tags, self.build_cache, self.orphans, self.containers, self.folders,
-                     self.volumes, self.ips, self.stopped_leftovers, self.nat, self.mounts, self.temps):
+                     self.volumes, self.ips, self.stopped_leftovers, self.build_cgroups, self.nat, self.mounts, self.temps):
             step()
         return self.findings
 
@@ -290,6 +291,50 @@ class Checker:
                 self.add("nat", cid[:12], f"{len(rec.get('ports') or [])} published port(s) recorded for a container "
                          "that is not running", lambda d=cdir: setup.release(d))
 
+    # a build cgroup younger than this may be a build that made it and is about to start its step
+    BUILD_CGROUP_GRACE = 60.0
+
+    def build_cgroups(self) -> None:
+        """RUN steps' cgroups whose build is gone. Cgroups are the host's, so a build of another data
+        root may own one: it is in use while a process in it has a live build as its parent, or (empty)
+        while it is younger than :attr:`BUILD_CGROUP_GRACE`."""
+        import time
+
+        from .runtime import cgroups
+        try:
+            mode = cgroups.detect()
+        except Exception:  # noqa: BLE001 - no cgroup filesystem: nothing can be left
+            return
+        bases = [cgroups.ROOT] if mode == "v2" else [os.path.join(cgroups.ROOT, c) for c in cgroups.V1_CONTROLLERS]
+        ages: dict[str, float] = {}
+        for base in bases:
+            try:
+                names = os.listdir(os.path.join(base, "portside"))
+            except OSError:
+                continue
+            for name in names:
+                if name.startswith("build-"):
+                    try:
+                        mtime = os.stat(os.path.join(base, "portside", name)).st_mtime
+                    except OSError:
+                        continue
+                    ages[name] = max(ages.get(name, 0.0), mtime)
+        if not ages:
+            return
+        noted = {v for lines in cleanup.live_operations(self.root) for k, v in lines if k == "cgroup"}
+        now = time.time()
+        for name in sorted(ages):
+            group = cgroups.Cgroup(f"portside/{name}")
+            if group.name in noted:
+                continue
+            pids = group.pids()
+            if pids and any(_builder_alive(pid, pids) for pid in pids):
+                continue
+            if not pids and now - ages[name] < self.BUILD_CGROUP_GRACE:
+                continue
+            self.add("cgroup", group.name, "belongs to no running build" + (f" ({len(pids)} process(es) still in it)" if pids else ""),
+                     lambda n=group.name: cleanup.remove_cgroup(n))
+
     def nat(self) -> None:
         """nftables port elements: each running container's published ports are programmed, and no
         element leads to an address of our networks that no running container publishes."""
@@ -393,6 +438,31 @@ class Checker:
         if place.endswith("tmp"):
             return True  # everything under <root>/tmp is some operation's
         return name.startswith(".tmp-")
+
+
+def _builder_alive(pid: int, group_pids: list[int]) -> bool:
+    """Whether ``pid`` (in a build cgroup) was started by a live build: its parent, outside the cgroup,
+    holds a build operation's lock file (``<root>/ops/<tag>.build.<n>``) open."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+        ppid = int(data[data.rindex(b")") + 2:].split()[1])
+    except (OSError, ValueError, IndexError):
+        return False
+    if ppid <= 1 or ppid in group_pids:
+        return False
+    try:
+        fds = os.listdir(f"/proc/{ppid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{ppid}/fd/{fd}")
+        except OSError:
+            continue
+        if f"/{cleanup.OPS}/" in target and ".build." in os.path.basename(target):
+            return True
+    return False
 
 
 def check(engine: Engine, repair: bool = False) -> list[Finding]:

@@ -6,6 +6,8 @@ import json
 import os
 import shutil
 
+from engine.errors import EngineError
+
 
 def remove_container_files(root: str, cid: str, *, volumes: bool = False) -> None:
     """Unmount and delete everything a container owns; optionally its anonymous volumes."""
@@ -190,8 +192,12 @@ class Operation:
             os.write(self.fd, f"{key} {value}\n".encode())
 
     def note_process(self, pid: int) -> None:
+        """Record ``pid`` and the engine cgroup it runs in (a RUN step's ``portside/build-<id>``)."""
         from .monitor import proc_start_time
         self.note("pid", f"{pid} {proc_start_time(pid)}")
+        group = engine_cgroup_of(pid)
+        if group:
+            self.note("cgroup", group)
 
     def close(self) -> None:
         if self.fd < 0:
@@ -208,6 +214,38 @@ class Operation:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def engine_cgroup_of(pid: int) -> str | None:
+    """The engine cgroup (``portside/…``) ``pid`` is in, from ``/proc/<pid>/cgroup``; None outside one."""
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        path = line.split(":", 2)[-1].strip("/")
+        if path.startswith("portside/"):
+            return path
+    return None
+
+
+def remove_cgroup(name: str) -> bool:
+    """Kill what is left in the engine cgroup ``name`` and remove it (every v1 hierarchy, or v2).
+    Returns whether there was one to remove."""
+    from . import cgroups
+    if not name.startswith("portside/") or ".." in name.split("/"):
+        return False
+    try:
+        group = cgroups.Cgroup(name)
+    except EngineError:  # no cgroup filesystem: nothing can be left
+        return False
+    if not group.exists():
+        return False
+    if group.pids():
+        group.kill_all()
+    group.destroy()
+    return True
 
 
 def _op_held(path: str) -> bool:
@@ -358,6 +396,7 @@ def sweep(root: str, blobs: set[str] | None = None) -> list[str]:
         if alive and (name.endswith(".new") or _op_held(path)):
             continue
         if not alive or not _op_held(path):
+            groups = []
             for k, v in _op_lines(path):
                 if k == "blob" and blobs is not None:
                     blobs.add(v)
@@ -365,6 +404,14 @@ def sweep(root: str, blobs: set[str] | None = None) -> list[str]:
                     pid, _, start = v.partition(" ")
                     if pid.isdigit() and start.isdigit() and kill_process(int(pid), int(start)):
                         cleaned.append(f"process {pid}")
+                if k == "cgroup":
+                    groups.append(v)
+            for group in groups:  # after their processes: the cgroup drains as the pid namespace dies
+                try:
+                    if remove_cgroup(group):
+                        cleaned.append(f"cgroup {group}")
+                except (OSError, EngineError):
+                    pass  # still busy: `system check` reports it
             try:
                 os.unlink(path)
             except FileNotFoundError:

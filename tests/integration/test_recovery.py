@@ -102,6 +102,21 @@ def cgroup_exists(cid: str) -> bool:
                for c in ("", "memory", "pids", "cpu")) or os.path.isdir(f"/sys/fs/cgroup/portside/{cid}")
 
 
+def build_cgroups_of(pid: int) -> list[str]:
+    """The cgroup dirs (every v1 hierarchy, or the v2 one) of a RUN step's process: portside/build-<id>."""
+    out = []
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f:
+            _, ctrls, path = line.strip().split(":", 2)
+            if "/portside/build-" not in path:
+                continue
+            for ctrl in (ctrls.split(",") if ctrls else [""]):
+                d = os.path.join("/sys/fs/cgroup", ctrl, path.lstrip("/"))
+                if os.path.isdir(d) and d not in out:
+                    out.append(d)
+    return out
+
+
 # -- 1. a build, a load killed -9 ----------------------------------------------------------------------
 def test_build_killed_during_run_leaves_nothing_after_next_command(cli, imported, root, tmp_path):
     """kill -9 of `build` during RUN left its overlay mount, tmp/run-* (and view-*, copy-*) and the RUN
@@ -115,14 +130,18 @@ def test_build_killed_during_run_leaves_nothing_after_next_command(cli, imported
         wait_until(lambda: any(n.startswith("run-") for n in os.listdir(os.path.join(root, "tmp")))
                    and mounts_under(os.path.join(root, "tmp")), timeout=30)
         pids = wait_until(lambda: [p for p in processes(["sleep", "317"]) if p not in before], timeout=10)
+        assert check_lines(cli) == (0, [])  # a running build's mount, temp dirs and cgroup are its own
     finally:
         build.kill()
         build.wait()
     assert debris(root) and mounts_under(root) and all(proc_alive(p) for p in pids)
+    groups = build_cgroups_of(pids[0])
+    assert groups and all(os.path.isdir(g) for g in groups), groups
     ok(cli("ps"))
     assert mounts_under(root) == []
     assert debris(root) == []
     wait_until(lambda: not any(proc_alive(p) for p in pids), timeout=5)
+    assert [g for g in groups if os.path.isdir(g)] == []  # the RUN step's cgroup went with its process
     assert os.listdir(os.path.join(root, "ops")) == []  # and no record of the dead build is left
     events = ok(cli("events", "--since", "1m", "--until", "0s", "--filter", "type=system"))
     assert "system cleanup" in events, events
@@ -620,3 +639,45 @@ def test_killed_monitor_of_autoremove_container_removes_it(cli, imported, root):
     assert not proc_alive(st["pid"])
     assert not os.path.exists(os.path.join(root, "containers", cid))
     assert mounts_under(root) == [] and not cgroup_exists(cid)
+
+
+def test_system_check_reports_and_removes_leftover_build_cgroups(cli, imported, root):
+    """A RUN step's cgroup (portside/build-<id>) whose build was gone stayed for ever: `system check` did
+    not look at build cgroups. Now one no running build owns is reported, and `--repair` ends what still
+    runs in it and removes it; a build cgroup made moments ago (a build about to start its step) is left."""
+    import secrets
+
+    from engine.runtime import cgroups
+    busy, empty, fresh = (cgroups.Cgroup(f"portside/build-{secrets.token_hex(32)}") for _ in range(3))
+    for g in (busy, empty, fresh):
+        g.create({})
+    sleeper = subprocess.Popen(["sleep", "311"], preexec_fn=lambda: busy.add(0))
+    try:
+        for d in empty.dirs():  # an empty one from a build that died a while ago
+            os.utime(d, (time.time() - 3600,) * 2)
+        wait_until(lambda: busy.pids() == [sleeper.pid])
+        code, lines = check_lines(cli)
+        assert code == 1, lines
+        for g in (busy, empty):
+            assert any(line.startswith("cgroup  ") and g.name in line and "no running build" in line
+                       for line in lines), (g.name, lines)
+        assert not any(fresh.name in line for line in lines), lines
+        code, lines = check_lines(cli, "--repair")
+        assert code == 0 and any(busy.name in line and line.endswith("  repaired") for line in lines), lines
+        sleeper.wait(timeout=5)
+        assert not busy.exists() and not empty.exists() and fresh.exists()
+    finally:
+        if sleeper.poll() is None:
+            sleeper.kill()
+            sleeper.wait()
+        for g in (busy, empty, fresh):
+            cleanup_cgroup(g)
+
+
+def cleanup_cgroup(group) -> None:
+    try:
+        if group.exists():
+            group.kill_all()
+            group.destroy()
+    except Exception:  # noqa: BLE001 - best effort in a finally
+        pass
