@@ -32,6 +32,17 @@ if TYPE_CHECKING:
 
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 ZERO_TIME = "0001-01-01T00:00:00Z"
+# HostConfig keys docker's inspect always shows (moby api/swagger.yaml HostConfig), with its value when
+# unset; lists docker keeps as null until given (NULL_WHEN_EMPTY) are null here too, never []
+NULL_WHEN_EMPTY = ("Binds", "CapAdd", "CapDrop", "SecurityOpt", "VolumesFrom", "Links", "ExtraHosts", "GroupAdd")
+HOST_CONFIG_SHOWN: dict[str, Any] = {
+    "Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}}, "NetworkMode": "",
+    "PortBindings": {}, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": False,
+    "VolumeDriver": "", "VolumesFrom": None, "CapAdd": None, "CapDrop": None, "Dns": [], "DnsOptions": [],
+    "DnsSearch": [], "ExtraHosts": None, "GroupAdd": None, "Links": None, "Privileged": False,
+    "PublishAllPorts": False, "ReadonlyRootfs": False, "SecurityOpt": None, "Memory": 0, "MemorySwap": 0,
+    "NanoCpus": 0, "CpuShares": 0, "CpuPeriod": 0, "CpuQuota": 0, "PidsLimit": None,
+}
 MONITOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime", "monitor.py")
 ADJECTIVES = ["admiring", "brave", "calm", "clever", "eager", "focused", "gallant", "happy", "jolly", "keen",
               "lucid", "modest", "nifty", "quirky", "serene", "sharp", "stoic", "tender", "vibrant", "zealous"]
@@ -814,7 +825,13 @@ class ContainersMixin:
         doc["RestartCount"] = st.get("restart_count", 0)
         doc["NetworkSettings"] = dict(doc.get("NetworkSettings") or {},
                                       Ports=self._network_summary(doc, status == "running")[1])
-        doc["HostConfig"] = {k: v for k, v in doc["HostConfig"].items() if not k.startswith("_")}
+        host = {k: v for k, v in doc["HostConfig"].items() if not k.startswith("_")}
+        for key in NULL_WHEN_EMPTY:
+            if not host.get(key):
+                host[key] = None
+        if not host.get("Init"):
+            host.pop("Init", None)  # a pointer docker leaves out unless --init was given
+        doc["HostConfig"] = {**HOST_CONFIG_SHOWN, **host}
         doc["Mounts"] = [{k: v for k, v in m.items() if k != "Anonymous"} for m in doc.get("Mounts", [])]
         gd = dict(doc.get("GraphDriver", {}))
         gd["Data"] = {k: v for k, v in (gd.get("Data") or {}).items() if k != "Chains"}
