@@ -30,7 +30,6 @@ import statistics
 import struct
 import subprocess
 import sys
-import tarfile
 import tempfile
 import termios
 import time
@@ -41,6 +40,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from engine.client import Docker  # noqa: E402
+from engine.images import bootstrap  # noqa: E402
 
 
 def log(msg: str) -> None:
@@ -48,18 +48,9 @@ def log(msg: str) -> None:
 
 
 def busybox_tar(path: str) -> str:
-    applets = subprocess.run(["/bin/busybox", "--list"], capture_output=True, text=True, check=True).stdout.split()
-    with tarfile.open(path, "w") as tf:
-        for d in ("bin", "dev", "etc", "proc", "sys", "tmp"):
-            info = tarfile.TarInfo(d)
-            info.type, info.mode = tarfile.DIRTYPE, 0o755
-            tf.addfile(info)
-        tf.add("/bin/busybox", "bin/busybox")
-        for applet in applets:
-            if applet != "busybox":
-                info = tarfile.TarInfo(f"bin/{applet}")
-                info.type, info.linkname = tarfile.SYMTYPE, "busybox"
-                tf.addfile(info)
+    """The engine's busybox rootfs tar (engine.images.bootstrap) at ``path``."""
+    with open(path, "wb") as f:
+        bootstrap.write_rootfs(f)
     return path
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import io
 import json
 import math
 import os
@@ -30,7 +29,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable
@@ -241,35 +239,11 @@ def apt_install(pkgs: list[str]) -> str:
 
 
 def make_rootfs_tar(path: str) -> None:
-    """A busybox rootfs: /bin/busybox (static) and one symlink per applet, plus the usual dirs."""
-    busybox = "/bin/busybox"
-    applets = subprocess.run([busybox, "--list"], stdout=subprocess.PIPE, text=True, check=True).stdout.split()
-    now = int(time.time())
-
-    def add_dir(tf: tarfile.TarFile, name: str, mode: int = 0o755) -> None:
-        ti = tarfile.TarInfo(name)
-        ti.type, ti.mode, ti.mtime = tarfile.DIRTYPE, mode, now
-        tf.addfile(ti)
-
-    with tarfile.open(path, "w") as tf:
-        for d in ("bin", "dev", "etc", "home", "proc", "root", "sys", "usr", "usr/bin", "usr/sbin", "sbin", "var"):
-            add_dir(tf, d, 0o700 if d == "root" else 0o755)
-        add_dir(tf, "tmp", 0o1777)
-        ti = tf.gettarinfo(busybox, "bin/busybox")
-        ti.uid = ti.gid = 0
-        ti.uname = ti.gname = "root"
-        with open(busybox, "rb") as f:
-            tf.addfile(ti, f)
-        for a in sorted(set(applets) - {"busybox"}):
-            ti = tarfile.TarInfo(f"bin/{a}")
-            ti.type, ti.linkname, ti.mode, ti.mtime = tarfile.SYMTYPE, "busybox", 0o777, now
-            tf.addfile(ti)
-        for name, text in (("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n"),
-                           ("etc/group", "root:x:0:\nnogroup:x:65534:\n")):
-            data = text.encode()
-            ti = tarfile.TarInfo(name)
-            ti.size, ti.mode, ti.mtime = len(data), 0o644, now
-            tf.addfile(ti, io.BytesIO(data))
+    """The engine's busybox rootfs (engine.images.bootstrap), the same tar for every engine measured."""
+    sys.path.insert(0, REPO)
+    from engine.images import bootstrap
+    with open(path, "wb") as f:
+        bootstrap.write_rootfs(f)
 
 
 def make_context(path: str) -> None:

@@ -3,33 +3,22 @@
 from __future__ import annotations
 
 import inspect
-import subprocess
-import tarfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from textual.pilot import Pilot
 
 from engine.client import Docker
+from engine.images import bootstrap
 from tui.app import PortsideApp
 
 SIZE = (120, 40)
 
 
 def busybox_rootfs_tar(path: Path) -> Path:
-    """A minimal rootfs: /bin/busybox plus a symlink per applet."""
-    applets = subprocess.run(["/bin/busybox", "--list"], capture_output=True, text=True, check=True).stdout.split()
-    with tarfile.open(path, "w") as tf:
-        for d in ("bin", "dev", "etc", "proc", "sys", "tmp"):
-            info = tarfile.TarInfo(d)
-            info.type, info.mode = tarfile.DIRTYPE, 0o755
-            tf.addfile(info)
-        tf.add("/bin/busybox", "bin/busybox")
-        for applet in applets:
-            if applet != "busybox":
-                info = tarfile.TarInfo(f"bin/{applet}")
-                info.type, info.linkname = tarfile.SYMTYPE, "busybox"
-                tf.addfile(info)
+    """The engine's busybox rootfs (engine.images.bootstrap) at ``path``."""
+    with open(path, "wb") as f:
+        bootstrap.write_rootfs(f)
     return path
 
 
