@@ -402,9 +402,14 @@ def sweep(root: str, blobs: set[str] | None = None) -> list[str]:
                     blobs.add(v)
                 if k == "pid":
                     pid, _, start = v.partition(" ")
-                    if pid.isdigit() and start.isdigit() and kill_process(int(pid), int(start)):
+                    if not (pid.isdigit() and start.isdigit()):
+                        continue
+                    group = engine_cgroup_of(int(pid))  # a record from before cgroups were noted
+                    if kill_process(int(pid), int(start)):
                         cleaned.append(f"process {pid}")
-                if k == "cgroup":
+                        if group and group not in groups:
+                            groups.append(group)
+                if k == "cgroup" and v not in groups:
                     groups.append(v)
             for group in groups:  # after their processes: the cgroup drains as the pid namespace dies
                 try:

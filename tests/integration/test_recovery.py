@@ -681,3 +681,32 @@ def cleanup_cgroup(group) -> None:
             group.destroy()
     except Exception:  # noqa: BLE001 - best effort in a finally
         pass
+
+
+def test_dead_operation_without_a_cgroup_note_still_loses_its_process_cgroup(cli, imported, root):
+    """A dead build's record from before cgroups were noted lists only its RUN process: the sweep ended
+    the process and left its cgroup. It now finds the cgroup from the process before ending it."""
+    import secrets
+
+    from engine.runtime import cgroups
+    from engine.runtime.monitor import proc_start_time
+    group = cgroups.Cgroup(f"portside/build-{secrets.token_hex(32)}")
+    group.create({})
+    sleeper = subprocess.Popen(["sleep", "307"], preexec_fn=lambda: group.add(0))
+    try:
+        wait_until(lambda: group.pids() == [sleeper.pid])
+        dead = "999999999.1"  # no such process: the operation's owner is gone
+        ops = os.path.join(root, "ops")
+        os.makedirs(ops, exist_ok=True)
+        open(os.path.join(ops, dead), "w").close()
+        with open(os.path.join(ops, f"{dead}.build.0a0b0c0d"), "w") as f:
+            f.write(f"pid {sleeper.pid} {proc_start_time(sleeper.pid)}\n")
+        ok(cli("ps"))
+        assert sleeper.wait(timeout=5) == -signal.SIGKILL
+        assert not group.exists()
+        assert os.listdir(ops) == []
+    finally:
+        if sleeper.poll() is None:
+            sleeper.kill()
+            sleeper.wait()
+        cleanup_cgroup(group)
