@@ -173,8 +173,9 @@ def _zombie(pid: int) -> bool:
 
 
 class Operation:
-    """A live operation's lock file: what it protects (``image``/``blob`` lines) and the processes it
-    started (``pid <pid> <start>`` lines), for :func:`sweep` to end when the operation died."""
+    """A live operation's lock file: what it protects (``image``/``blob`` lines), the processes it
+    started (``pid <pid> <start>`` lines) and their cgroups (``cgroup portside/build-<id>``), for
+    :func:`sweep` to end and remove when the operation died."""
 
     def __init__(self, root: str, kind: str) -> None:
         import fcntl
@@ -362,7 +363,7 @@ def kill_process(pid: int, start: int) -> bool:
 
 
 def sweep(root: str, blobs: set[str] | None = None) -> list[str]:
-    """Remove the temp files, mounts and processes of operations that are no longer running.
+    """Remove the temp files, mounts, processes and cgroups of operations that are no longer running.
 
     Returns a description of each thing removed; the blobs a dead operation stored are added to
     ``blobs`` (the caller deletes those no image uses). Cheap when nothing died: one listdir.
