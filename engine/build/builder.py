@@ -955,6 +955,8 @@ class Builder:
                 if m["destination"] == "/etc/resolv.conf":
                     m["options"] = ["rbind", "ro"]
             cgroup = cgroups.Cgroup(cgroup_name)
+            if self.op is not None:  # noted before it exists, so a kill between the two still leaves a record
+                self.op.note("cgroup", cgroup_name)
             cgroup.create(spec["linux"].get("resources"))
             made_cgroup = True
             if self.network != "host":
