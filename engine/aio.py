@@ -56,3 +56,34 @@ async def to_thread(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return func(*args, **kwargs)
     import asyncio
     return await asyncio.to_thread(func, *args, **kwargs)
+
+
+def run_sync(coro: Any) -> Any:
+    """Run an engine coroutine to its end from synchronous code.
+
+    Without a loop the engine's waits block, so one ``send`` finishes it. Inside a running loop (the
+    dashboard), it runs in a helper thread, which has no loop, and this thread waits for it.
+    """
+    def drive() -> Any:
+        try:
+            coro.send(None)
+        except StopIteration as done:
+            return done.value
+        coro.close()
+        raise RuntimeError("an engine coroutine waited on an event loop")
+    if running_loop() is None:
+        return drive()
+    import threading
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["value"] = drive()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+    t = threading.Thread(target=work, name="portside-sync")
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")

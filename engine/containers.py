@@ -120,21 +120,29 @@ class ContainersMixin:
         return st.get("status") or "created"
 
     def reconcile(self: Engine) -> None:
-        """Bring recorded state in line with reality after a crash or a killed monitor."""
+        """Bring recorded state in line with reality after a crash or a killed monitor.
+
+        Removes the temp files, mounts and processes of operations that died (:func:`cleanup.sweep`),
+        and treats a container whose monitor died as docker treats one whose shim died: its processes
+        are killed, it is marked exited (137) with the reason in ``State.Error``, its resources are
+        released and its restart policy applies.
+        """
         from .runtime import linux
+        cleaned = cleanup.sweep(self.paths.root)
+        restart: list[str] = []
         for doc in self.state.containers():
             cid = doc["Id"]
             cdir = self.paths.container(cid)
             st = cleanup.read_state(cdir)
             if st.get("status") in ("running", "restarting") and not pid_alive(st.get("monitor_pid", 0),
                                                                                   st.get("monitor_start")):
-                if pid_alive(st.get("pid", 0), st.get("pid_start")):
-                    continue
-                fixed = self.runtime_state(cid)
-                from .runtime.monitor import write_json
-                write_json(os.path.join(cdir, "state.json"), dict(fixed, monitor_pid=0,
-                                                                   finished_at=fixed.get("finished_at") or rfc3339_now()))
-                st = fixed
+                outcome = self._recover_lost_monitor(doc)
+                if outcome is None:
+                    continue  # another process is recovering it, or its monitor holds the lock after all
+                cleaned.append(f"container {cid[:12]} (its monitor was gone)")
+                if outcome:
+                    restart.append(cid)
+                continue
             if st.get("status") not in ("running", "restarting"):
                 lock = cleanup.monitor_lock(cdir)
                 if lock is None:
@@ -161,6 +169,73 @@ class ContainersMixin:
                         pass
                 shutil.rmtree(os.path.join(croot, name), ignore_errors=True)
         self._network_reconcile()
+        if cleaned:
+            self._say_cleaned(cleaned)
+        for cid in restart:
+            try:
+                aio.run_sync(self.container_start(cid))
+            except EngineError:
+                pass  # recorded in its state by the monitor, as any failed restart
+
+    def _say_cleaned(self: Engine, cleaned: list[str]) -> None:
+        import logging
+        log = logging.getLogger("portside")
+        for item in cleaned:
+            log.debug("recovery: removed %s", item)
+        self.emit("system", "cleanup", "", removed=str(len(cleaned)), items="; ".join(cleaned[:20]))
+
+    def _recover_lost_monitor(self: Engine, doc: dict[str, Any]) -> bool | None:
+        """A running container whose monitor is gone: end it as exited (137) and release what it held.
+
+        Returns whether its restart policy starts it again; None when it is not ours to recover.
+        """
+        from .runtime.monitor import write_json
+        cid = doc["Id"]
+        cdir = self.paths.container(cid)
+        lock = cleanup.monitor_lock(cdir)
+        if lock is None:
+            return None
+        try:
+            st = cleanup.read_state(cdir)
+            if st.get("status") not in ("running", "restarting") or pid_alive(st.get("monitor_pid", 0),
+                                                                                st.get("monitor_start")):
+                return None  # recovered by another process between our two reads
+            pid, start = st.get("pid", 0), st.get("pid_start")
+            was_running = st.get("status") == "running" and pid_alive(pid, start)
+            self._kill_cgroup(doc)
+            if was_running:
+                try:
+                    os.kill(pid, signal_mod.SIGKILL)  # the init (pid 1 of its namespace): the tree goes too
+                except ProcessLookupError:
+                    pass
+                deadline = time.monotonic() + 5
+                while pid_alive(pid, start) and time.monotonic() < deadline:
+                    time.sleep(0.005)
+            code = 137 if was_running else int(st.get("exit_code") or 0)
+            policy = doc.get("HostConfig", {}).get("RestartPolicy") or {}
+            name = policy.get("Name") or "no"
+            limit = int(policy.get("MaximumRetryCount") or 0)
+            count = int(st.get("restart_count") or 0)
+            again = not os.path.exists(os.path.join(cdir, "stop-requested")) and (
+                name in ("always", "unless-stopped")
+                or (name == "on-failure" and code != 0 and (limit == 0 or count < limit)))
+            st = dict(st, status="exited", pid=0, monitor_pid=0, exit_code=code, oom_killed=False,
+                      error="container monitor died unexpectedly" + ("; the container was killed" if was_running
+                                                                    else ""),
+                      finished_at=rfc3339_now(), restart_count=count + 1 if again else count)
+            write_json(os.path.join(cdir, "state.json"), st)
+            self._release_stopped(doc)
+        finally:
+            os.close(lock)
+        self.emit("container", "die", cid, name=doc.get("Name", "").lstrip("/"),
+                  image=doc.get("Config", {}).get("Image", ""), exitCode=str(code))
+        if again and doc.get("HostConfig", {}).get("AutoRemove"):
+            again = False
+        if not again and doc.get("HostConfig", {}).get("AutoRemove"):
+            self._network_release(cid)
+            cleanup.remove_container_files(self.paths.root, cid, volumes=True)
+            self._network_removed(doc)
+        return again
 
     def _release_stopped(self: Engine, doc: dict[str, Any]) -> None:
         """Unmount the rootfs and remove the empty cgroup of a container no monitor owns."""

@@ -34,7 +34,7 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
         self.paths = Paths(root or default_root())
         self.paths.ensure()
         self.state = State(self.paths.db)
-        self.blobs = BlobStore(self.paths.blobs)
+        self.blobs = BlobStore(self.paths.blobs, owner_root=self.paths.root)
         self._subscribers: list[Any] = []  # asyncio.Event of each waiting events() subscriber
 
     @classmethod
@@ -385,7 +385,7 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
         for diff_id, chain in zip(diff_ids, layers_mod.chain_ids(diff_ids)):
             path = self.blobs.path(diff_id)
             dirs.append(layers_mod.ensure_unpacked(self.paths.layers, chain, lambda p=path: open(p, "rb"),
-                                                   overlay=overlay))
+                                                   overlay=overlay, owner_root=self.paths.root))
         return dirs
 
     # -- import / save / load -------------------------------------------------------------------
@@ -502,6 +502,18 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
             os.close(wake_w)
 
     # -- system ---------------------------------------------------------------------------------
+    async def system_check(self, repair: bool = False) -> list[dict[str, Any]]:
+        """Check the data root's invariants (:mod:`engine.check`); ``repair`` fixes what it finds.
+
+        Returns one ``{"kind", "object", "problem", "repaired"}`` dict per inconsistency.
+        """
+        from . import check
+        findings = await aio.to_thread(check.check, self, repair)
+        if repair and findings:
+            self.emit("system", "repair", "", found=str(len(findings)),
+                      repaired=str(sum(bool(f["repaired"]) for f in findings)))
+        return findings
+
     async def version(self) -> dict[str, Any]:
         import platform
 

@@ -361,6 +361,8 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
     sp.add_argument("-a", "--all", action="store_true")
     sp.add_argument("-f", "--force", action="store_true")
     sp.add_argument("--volumes", action="store_true")
+    sp = add(ssub, "check", "system_check", "Check the engine's data for inconsistencies")
+    sp.add_argument("--repair", action="store_true")
     sp = add(ssub, "events", "events")
     sp.add_argument("--since")
     sp.add_argument("--until")

@@ -799,6 +799,14 @@ async def cmd_system_prune(docker: Docker, args: Any) -> int:
     return 0
 
 
+async def cmd_system_check(docker: Docker, args: Any) -> int:
+    """One line per inconsistency (``kind  object  problem``, ``  repaired`` when fixed); exit 1 if any is left."""
+    findings = await docker.system.check(repair=args.repair)
+    for f in findings:
+        out(f"{f['kind']}  {f['object']}  {f['problem']}" + ("  repaired" if f["repaired"] else ""))
+    return 1 if any(not f["repaired"] for f in findings) else 0
+
+
 async def cmd_registry(docker: Docker, args: Any) -> int:
     raise EngineError(f"{args.cmd}: registry search is not built yet (login, pull and push are)")
 

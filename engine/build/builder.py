@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from .. import reference
 from ..errors import BuildError, EngineError, ImageNotFound, InvalidArgument
 from ..images import layers as layers_mod
+from ..runtime import cleanup
 from . import dockerignore
 from . import parser as dfp
 
@@ -91,6 +92,7 @@ class Builder:
         self.cache_broken = nocache
         self._matcher: dockerignore.PatternMatcher | None = None
         self._mounts: list[str] = []
+        self.op: cleanup.Operation | None = None
 
     # -- output ---------------------------------------------------------------------------------
     def say(self, text: str) -> None:
@@ -98,6 +100,21 @@ class Builder:
 
     # -- entry ----------------------------------------------------------------------------------
     def run(self) -> str:
+        """Build; while it runs, a live-operation lock protects its images and blobs from prune and
+        lets crash recovery end its RUN processes and remove its temp dirs should it be killed."""
+        with cleanup.Operation(self.engine.paths.root, "build") as op:
+            self.op = op
+            self.engine.blobs.journal = lambda digest: op.note("blob", digest)
+            try:
+                return self._run()
+            finally:
+                self.engine.blobs.journal = None
+
+    def _hold(self, image_id: str) -> None:
+        if self.op is not None and image_id:
+            self.op.note("image", image_id)
+
+    def _run(self) -> str:
         for tag in self.tags:
             reference.parse(tag)
         if not os.path.isdir(self.context):
@@ -231,6 +248,7 @@ class Builder:
             image_id = self.engine.resolve_image(name)
         except ImageNotFound:
             image_id = self._pull_base(name)
+        self._hold(image_id)
         stage.image_id = image_id
         stage.config = copy.deepcopy(self.engine.image_config(image_id))
         stage.config.setdefault("history", [])
@@ -463,6 +481,7 @@ class Builder:
         stage.image_id = self._commit(stage, None, text, empty=True, key=key)
 
     def _use_cache(self, stage: Stage, image_id: str) -> None:
+        self._hold(image_id)
         stage.image_id = image_id
         stage.config = copy.deepcopy(self.engine.image_config(image_id))
         self.say(" ---> Using cache (CACHED)")
@@ -485,6 +504,7 @@ class Builder:
             cfg["rootfs"]["diff_ids"].append(layer[0])
         cfg["history"].append(entry)
         digest = self.engine.blobs.put_bytes(_dump(cfg))
+        self._hold(digest)
         self.engine.register_image(digest, parent=stage.image_id, intermediate=True)
         if key:
             self.engine.state.cache_put(key, digest)
@@ -641,7 +661,7 @@ class Builder:
         only passes through (parents, an existing destination directory) keep the metadata they have there
         instead of being reset; missing ones are created root-owned 0755 (the destination directory itself
         gets ``--chown`` and, for a directory source, that directory's mode)."""
-        tmpdir = tempfile.mkdtemp(prefix="copy-", dir=self.engine.paths.tmp)
+        tmpdir = self._tempdir("copy-")
         try:
             tree = os.path.join(tmpdir, "tree")
             os.makedirs(tree)
@@ -763,7 +783,7 @@ class Builder:
         """Mount a read-only merged view of an image's layers under <root>/tmp; unmounted by
         :meth:`_release_view` or at the end of the build."""
         dirs = self.engine.unpack_image(image_id) if image_id else []
-        target = tempfile.mkdtemp(prefix=prefix, dir=self.engine.paths.tmp)
+        target = self._tempdir(prefix)
         self._mounts.append(target)
         if not dirs:
             return target
@@ -784,6 +804,12 @@ class Builder:
         else:
             layers_mod.apply_rootfs_copy(dirs, target)
         return target
+
+    def _tempdir(self, prefix: str) -> str:
+        """A temp dir under <root>/tmp named for its owner (``run-<pid>.<start>-…``): crash recovery
+        unmounts and removes it once this process is gone."""
+        tag = cleanup.temp_owner(self.engine.paths.root)
+        return tempfile.mkdtemp(prefix=f"{prefix}{tag}-", dir=self.engine.paths.tmp)
 
     def _umount(self, path: str) -> None:
         # os.path.ismount misses a bind mount from the same file system, and rmtree through a mount
@@ -824,7 +850,7 @@ class Builder:
         from ..runtime import linux, native
         from ..runtime.spec import build_spec
         layer_dirs = self._layer_dirs(stage)
-        work = tempfile.mkdtemp(prefix="run-", dir=self.engine.paths.tmp)
+        work = self._tempdir("run-")
         rootfs = os.path.join(work, "rootfs")
         upper = os.path.join(work, "upper")
         for d in (rootfs, upper, os.path.join(work, "work")):
@@ -876,6 +902,8 @@ class Builder:
             pass  # native.start makes the init a direct child: no subreaper needed
             try:
                 pid = native.start(spec, work, devnull, w, w)
+                if self.op is not None:  # pid 1 of its own pid namespace: recovery ends the tree by it
+                    self.op.note_process(pid)
             except EngineError as exc:
                 os.close(r)
                 raise BuildError(f"The command '{' '.join(argv)}' could not run: {exc}", step=inst.original,

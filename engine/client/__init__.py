@@ -379,6 +379,17 @@ class DockerSystem:
     async def info(self) -> dict[str, Any]:
         return await self.docker._call("info")
 
+    async def check(self, *, repair: bool = False) -> list[dict[str, Any]]:
+        """Check the engine's data for inconsistencies (``portside system check``).
+
+        Args:
+            repair: fix each inconsistency found.
+
+        Returns:
+            One ``{"kind", "object", "problem", "repaired"}`` dict per inconsistency; empty when clean.
+        """
+        return await self.docker._call("system_check", repair=repair)
+
 
 class DockerEvents:
     def __init__(self, docker: Docker) -> None:

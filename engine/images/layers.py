@@ -601,14 +601,16 @@ def layer_dir(layers_root: str, chain_id: str) -> str:
 
 
 def ensure_unpacked(layers_root: str, chain_id: str, open_blob: Callable[[], BinaryIO],
-                    overlay: bool = True) -> str:
+                    overlay: bool = True, owner_root: str | None = None) -> str:
     """Unpack a layer once (temp dir + atomic rename; concurrent losers discard theirs); returns its diff dir."""
     final = layer_dir(layers_root, chain_id)
     if os.path.isdir(final):
         return final
     os.makedirs(layers_root, exist_ok=True)
     hexid = validate_digest(chain_id)
-    tmp = tempfile.mkdtemp(prefix=f".tmp-{hexid[:12]}-", dir=layers_root)
+    from engine.runtime import cleanup  # the temp dir names its owner: crash recovery removes it
+    tag = cleanup.temp_owner(owner_root) if owner_root else cleanup.owner_tag()
+    tmp = tempfile.mkdtemp(prefix=f".tmp-{tag}-{hexid[:12]}-", dir=layers_root)
     try:
         with open_blob() as f:
             unpack(f, os.path.join(tmp, "diff"), overlay=overlay)

@@ -8,7 +8,7 @@ import json
 import os
 import re
 import tempfile
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from engine.errors import InvalidArgument, NotFound
 
@@ -56,8 +56,12 @@ class BlobWriter:
 class BlobStore:
     """Blobs stored by sha256 digest under ``<root>/blobs/sha256/<hex>``; writes are atomic renames."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, *, owner_root: str | None = None) -> None:
         self.root = os.path.abspath(root)
+        self.owner_root = owner_root  # the data root whose crash recovery removes our temp files
+        # called with each digest stored or found, before it appears: a running build notes its blobs
+        # there so that a prune at the same time leaves them alone (engine.runtime.cleanup.Operation)
+        self.journal: Callable[[str], None] | None = None
         self._dir = os.path.join(self.root, "blobs", "sha256")
         os.makedirs(self._dir, exist_ok=True)
         layout = os.path.join(self.root, "oci-layout")
@@ -95,11 +99,15 @@ class BlobStore:
             return f.read()
 
     def _tempfile(self) -> tuple[int, str]:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self._dir)
+        from engine.runtime import cleanup
+        tag = cleanup.temp_owner(self.owner_root) if self.owner_root else cleanup.owner_tag()
+        fd, tmp = tempfile.mkstemp(prefix=f".tmp-{tag}-", dir=self._dir)
         os.fchmod(fd, 0o644)
         return fd, tmp
 
     def _commit(self, tmp: str, digest: str) -> None:
+        if self.journal is not None:
+            self.journal(digest)
         final = self.path(digest)
         if os.path.exists(final):
             os.unlink(tmp)
@@ -110,6 +118,8 @@ class BlobStore:
         """Store ``data``; returns its digest."""
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         if self.has(digest):
+            if self.journal is not None:
+                self.journal(digest)
             return digest
         fd, tmp = self._tempfile()
         try:

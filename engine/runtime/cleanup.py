@@ -100,3 +100,284 @@ def monitor_lock(cdir: str) -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+# -- live operations and their debris ------------------------------------------------------------------
+# Every temp file, temp dir and mount an operation (pull, load, build, import) makes carries its owner's
+# tag, ``<pid>.<start time>``, in its name (``.tmp-<tag>-…``, ``run-<tag>-…``). The owner process leaves
+# a marker ``<root>/tmp/ops/<tag>``; an operation that must protect blobs or outlive-kill processes also
+# holds an flock on ``<root>/tmp/ops/<tag>.<kind>.<n>`` listing them. When the owner is gone (kill -9),
+# :func:`sweep` (run on every engine open) removes its debris: usually one listdir of an empty folder.
+
+OPS = "ops"
+_TAG_RE = None
+_owner: tuple[int, str] | None = None
+_marked: set[str] = set()
+
+
+def owner_tag() -> str:
+    """This process's tag: ``<pid>.<start time in clock ticks>`` (unique across pid reuse)."""
+    global _owner
+    pid = os.getpid()
+    if _owner is None or _owner[0] != pid:  # recomputed in a forked child
+        from .monitor import proc_start_time
+        _owner = (pid, f"{pid}.{proc_start_time(pid)}")
+    return _owner[1]
+
+
+def ops_dir(root: str) -> str:
+    return os.path.join(root, "tmp", OPS)
+
+
+def temp_owner(root: str) -> str:
+    """The tag to put in a temp name under ``root``; leaves this process's marker there first."""
+    tag = owner_tag()
+    key = f"{tag}:{root}"
+    if key not in _marked:
+        d = ops_dir(root)
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        with open(os.path.join(d, tag), "a"):
+            pass
+        _marked.add(key)
+    return tag
+
+
+def tag_of(name: str) -> str | None:
+    """The owner tag in a temp name (``.tmp-123.456-…``), None for a name without one."""
+    global _TAG_RE
+    if _TAG_RE is None:
+        import re
+        _TAG_RE = re.compile(r"^(?:\.tmp|[a-z]+)-(\d+\.\d+)(?:-|$)")
+    m = _TAG_RE.match(name)
+    return m.group(1) if m else None
+
+
+def tag_alive(tag: str) -> bool:
+    from .monitor import proc_start_time
+    pid, _, start = tag.partition(".")
+    try:
+        return proc_start_time(int(pid)) == int(start) and not _zombie(int(pid))
+    except ValueError:
+        return False
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+        return data[data.rindex(b")") + 2:data.rindex(b")") + 3] in (b"Z", b"X")
+    except OSError:
+        return True
+
+
+class Operation:
+    """A live operation's lock file: what it protects (``image``/``blob`` lines) and the processes it
+    started (``pid <pid> <start>`` lines), for :func:`sweep` to end when the operation died."""
+
+    def __init__(self, root: str, kind: str) -> None:
+        import fcntl
+        import secrets
+        tag = temp_owner(root)
+        d = ops_dir(root)
+        self.path = os.path.join(d, f"{tag}.{kind}.{secrets.token_hex(4)}")
+        new = self.path + ".new"
+        self.fd = os.open(new, os.O_CREAT | os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        os.rename(new, self.path)  # appears already locked: never judged dead while starting
+
+    def note(self, key: str, value: str) -> None:
+        if self.fd >= 0:
+            os.write(self.fd, f"{key} {value}\n".encode())
+
+    def note_process(self, pid: int) -> None:
+        from .monitor import proc_start_time
+        self.note("pid", f"{pid} {proc_start_time(pid)}")
+
+    def close(self) -> None:
+        if self.fd < 0:
+            return
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+        os.close(self.fd)
+        self.fd = -1
+
+    def __enter__(self) -> Operation:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _op_held(path: str) -> bool:
+    import fcntl
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _op_lines(path: str) -> list[tuple[str, str]]:
+    try:
+        with open(path) as f:
+            return [(k, v) for k, _, v in (line.strip().partition(" ") for line in f) if k]
+    except OSError:
+        return []
+
+
+def live_operations(root: str) -> list[list[tuple[str, str]]]:
+    """The notes of every operation still running under ``root`` (their images and blobs are in use)."""
+    d = ops_dir(root)
+    try:
+        names = os.listdir(d)
+    except FileNotFoundError:
+        return []
+    out = []
+    for name in names:
+        if name.count(".") >= 3 and not name.endswith(".new"):
+            path = os.path.join(d, name)
+            tag = name.split(".", 2)
+            if tag_alive(f"{tag[0]}.{tag[1]}") and _op_held(path):
+                out.append(_op_lines(path))
+    return out
+
+
+def protected(root: str) -> tuple[set[str], set[str]]:
+    """(image ids, blob digests) that running operations hold."""
+    images: set[str] = set()
+    blobs: set[str] = set()
+    for lines in live_operations(root):
+        for k, v in lines:
+            if k == "image":
+                images.add(v)
+            elif k == "blob":
+                blobs.add(v)
+    return images, blobs
+
+
+def temp_places(root: str) -> list[str]:
+    """The folders where operations make temp files and dirs."""
+    return [os.path.join(root, "tmp"), os.path.join(root, "layers"), os.path.join(root, "images", "blobs", "sha256")]
+
+
+def remove_temp(path: str) -> None:
+    """Unmount whatever is mounted at or below ``path`` (deepest first), then delete it."""
+    from . import linux
+    for mp in mounts_under(path):
+        try:
+            linux.umount2(mp, linux.MNT_DETACH)
+        except OSError:
+            pass
+    if mounts_under(path):
+        return  # never delete through a mount (it could be a layer)
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+def mounts_under(path: str) -> list[str]:
+    """Mount points at or below ``path`` (``/proc/self/mountinfo``), deepest first."""
+    path = os.path.realpath(path)
+    found = []
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                mp = unescape_mount(line.split()[4])
+                if mp == path or mp.startswith(path + "/"):
+                    found.append(mp)
+    except OSError:
+        return []
+    return sorted(found, key=len, reverse=True)
+
+
+def unescape_mount(text: str) -> str:
+    if "\\" not in text:
+        return text
+    import re
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
+
+
+def kill_process(pid: int, start: int) -> bool:
+    """SIGKILL ``pid`` if it is still the process that started at ``start`` (a RUN step's init: pid 1 of
+    its own pid namespace, so the whole tree goes with it)."""
+    import signal
+    from .monitor import proc_start_time
+    if pid <= 1 or proc_start_time(pid) != start:
+        return False
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def sweep(root: str) -> list[str]:
+    """Remove the temp files, mounts and processes of operations that are no longer running.
+
+    Returns a description of each thing removed. Cheap when nothing died: one listdir.
+    """
+    d = ops_dir(root)
+    try:
+        names = os.listdir(d)
+    except FileNotFoundError:
+        return []
+    if not names:
+        return []
+    own = owner_tag()
+    cleaned: list[str] = []
+    dead_tags: set[str] = set()
+    for name in names:
+        parts = name.split(".")
+        if len(parts) < 2:
+            continue
+        tag = f"{parts[0]}.{parts[1]}"
+        if tag == own:
+            continue
+        alive = tag_alive(tag)
+        path = os.path.join(d, name)
+        if len(parts) == 2:  # the owner's marker
+            if not alive:
+                dead_tags.add(tag)
+            continue
+        if alive and (name.endswith(".new") or _op_held(path)):
+            continue
+        if not alive or not _op_held(path):
+            for k, v in _op_lines(path):
+                if k == "pid":
+                    pid, _, start = v.partition(" ")
+                    if pid.isdigit() and start.isdigit() and kill_process(int(pid), int(start)):
+                        cleaned.append(f"process {pid}")
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            if not alive:
+                dead_tags.add(tag)
+    if dead_tags:
+        for place in temp_places(root):
+            try:
+                entries = os.listdir(place)
+            except FileNotFoundError:
+                continue
+            for entry in entries:
+                if tag_of(entry) in dead_tags:
+                    remove_temp(os.path.join(place, entry))
+                    cleaned.append(os.path.join(place, entry))
+        for tag in dead_tags:
+            try:
+                os.unlink(os.path.join(d, tag))
+            except FileNotFoundError:
+                pass
+    return cleaned

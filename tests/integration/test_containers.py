@@ -488,25 +488,6 @@ def test_reconcile_after_killed_monitor(cli, imported, root, runtime):
     assert not os.path.exists(os.path.join(root, "runtime", runtime, cid))
 
 
-def test_orphaned_container_still_managed(cli, imported, root):
-    """Only the monitor dies: the container runs on, and stop / ps / rm still handle it."""
-    cid = run_d(cli, "busybox", "sleep", "60")
-    st = runtime_state(root, cid)
-    os.kill(st["monitor_pid"], signal.SIGKILL)
-    wait_until(lambda: not proc_alive(st["monitor_pid"]), timeout=5)
-    assert proc_alive(st["pid"])
-    assert "Up " in ok(cli("ps")).splitlines()[1]
-    ok(cli("stop", "-t", "1", cid))
-    assert not proc_alive(st["pid"])
-    line = ok(cli("ps", "-a")).splitlines()[1]
-    assert re.search(r"Exited \(\d+\) .* ago", line), line
-    assert status(cli, cid) == "exited"
-    assert not inspect(cli, cid, "{{.State.FinishedAt}}").startswith("0001")
-    ok(cli("rm", cid))
-    assert mounts_under(root) == []
-    assert [d for d in os.listdir("/sys/fs/cgroup") if os.path.exists(cgroup_dir(d, cid))] == []
-
-
 # -- bad input ---------------------------------------------------------------------------------------
 def test_bad_input_leaves_nothing(cli, imported, root):
     bad = [

@@ -1,0 +1,317 @@
+"""``portside system check``: the data root's invariants, checked one by one, and repaired on request.
+
+Each check looks at one kind of thing and reports what is inconsistent as a finding::
+
+    {"kind": "blob", "object": "sha256:…", "problem": "content does not match its digest", "repaired": False}
+
+With ``repair=True`` each finding's fix runs at once and ``repaired`` says whether it worked. The checks,
+in order (a later one sees what an earlier repair changed):
+
+    blob        every stored blob hashes to its name
+    image       its config and layer blobs are present; its parent exists
+    tag         points at an image that exists
+    build-cache points at an image that exists
+    container   its folder exists; its image's layers are unpacked; not recorded running without a monitor
+    folder      a container folder has a container row
+    volume      a volume row has its folder and a volume folder its row
+    ip          allocations belong to existing containers and networks, one address per container and
+                network, the one the container records
+    cgroup      no cgroup, veth or published-port record is left for a container that is not running
+    veth / nat
+    mount       every mount under the data root belongs to a running container or a live operation
+    temp        every temp file and dir belongs to a live operation
+
+Nothing here is imported by a command's hot path: only ``system check`` loads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .runtime import cleanup
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+Finding = dict[str, Any]
+
+
+class Checker:
+    def __init__(self, engine: Engine, repair: bool) -> None:
+        self.engine = engine
+        self.state = engine.state
+        self.root = engine.paths.root
+        self.repair = repair
+        self.findings: list[Finding] = []
+        self.bad_blobs: set[str] = set()  # found corrupt: as good as missing to the images using them
+
+    def add(self, kind: str, obj: str, problem: str, fix: Callable[[], object] | None = None) -> None:
+        repaired = False
+        if self.repair and fix is not None:
+            try:
+                fix()
+                repaired = True
+            except Exception:  # noqa: BLE001 - reported as not repaired
+                repaired = False
+        self.findings.append({"kind": kind, "object": obj, "problem": problem, "repaired": repaired})
+
+    def run(self) -> list[Finding]:
+        for step in (self.blobs, self.images, self.tags, self.build_cache, self.containers, self.folders,
+                     self.volumes, self.ips, self.stopped_leftovers, self.mounts, self.temps):
+            step()
+        return self.findings
+
+    # -- images ---------------------------------------------------------------------------------
+    def blobs(self) -> None:
+        store = self.engine.blobs
+        for digest in list(store.digests()):
+            h = hashlib.sha256()
+            try:
+                with store.open(digest) as f:
+                    while True:
+                        chunk = f.read(1 << 20)
+                        if not chunk:
+                            break
+                        h.update(chunk)
+            except OSError:
+                continue
+            if "sha256:" + h.hexdigest() != digest:
+                self.bad_blobs.add(digest)
+                self.add("blob", digest, "content does not match its digest", lambda d=digest: store.delete(d))
+
+    def _drop_image(self, image_id: str) -> None:
+        for ref in self.state.tags_of(image_id):
+            self.state.delete_tag(ref)
+        with self.state.tx() as db:
+            db.execute("DELETE FROM build_cache WHERE image_id=?", (image_id,))
+        self.state.delete_image(image_id)
+
+    def images(self) -> None:
+        store = self.engine.blobs
+
+        def has(digest: str) -> bool:
+            return store.has(digest) and digest not in self.bad_blobs
+        for image_id, _parent, _i, doc in self.state.image_rows():
+            if not has(image_id):
+                self.add("image", image_id, "config blob is missing or corrupt", lambda i=image_id: self._drop_image(i))
+                continue
+            missing = [d for d in doc.get("Layers", []) if not has(d)]
+            if missing:
+                self.add("image", image_id, f"layer {missing[0]} is missing or corrupt",
+                         lambda i=image_id: self._drop_image(i))
+        ids = {row[0] for row in self.state.image_rows()}
+        for image_id, parent, _i, doc in self.state.image_rows():
+            if parent and parent not in ids:
+                def fix(i: str = image_id, d: dict[str, Any] = doc) -> None:
+                    row = self.state.db.execute("SELECT intermediate FROM images WHERE id=?", (i,)).fetchone()
+                    self.state.put_image(i, dict(d, Parent=""), parent="", intermediate=bool(row and row[0]))
+                self.add("image", image_id, f"parent {parent} does not exist", fix)
+
+    def tags(self) -> None:
+        for image_id, refs in self.state.all_tags().items():
+            if self.state.image(image_id) is None:
+                for ref in refs:
+                    self.add("tag", ref, f"points to missing image {image_id}",
+                             lambda r=ref: self.state.delete_tag(r))
+
+    def build_cache(self) -> None:
+        rows = self.state.db.execute("SELECT key, image_id FROM build_cache").fetchall()
+        for key, image_id in rows:
+            if self.state.image(image_id) is None:
+                def fix(k: str = key) -> None:
+                    with self.state.tx() as db:
+                        db.execute("DELETE FROM build_cache WHERE key=?", (k,))
+                self.add("build-cache", key[:12], f"points to missing image {image_id}", fix)
+
+    # -- containers -----------------------------------------------------------------------------
+    def running(self, cid: str) -> bool:
+        """Whether a live monitor owns the container (it holds the monitor lock)."""
+        cdir = self.engine.paths.container(cid)
+        if not os.path.isdir(cdir):
+            return False
+        lock = cleanup.monitor_lock(cdir)
+        if lock is None:
+            return True
+        os.close(lock)
+        return False
+
+    def containers(self) -> None:
+        from .containers import pid_alive
+        for doc in self.state.containers():
+            cid = doc["Id"]
+            cdir = self.engine.paths.container(cid)
+            if not os.path.isdir(cdir):
+                self.add("container", cid, "has no folder",
+                         lambda c=cid: cleanup.remove_container_files(self.root, c))
+                continue
+            st = cleanup.read_state(cdir)
+            if st.get("status") in ("running", "restarting") and not pid_alive(st.get("monitor_pid", 0),
+                                                                                  st.get("monitor_start")):
+                self.add("container", cid, f"recorded {st['status']} but its monitor is gone",
+                         lambda d=doc: self.engine._recover_lost_monitor(d))
+            chains = doc.get("GraphDriver", {}).get("Data", {}).get("Chains", [])
+            missing = [c for c in chains if not os.path.isdir(os.path.join(self.engine.paths.layers, c))]
+            if missing and not self.running(cid):
+                image = doc.get("Image", "")
+                fix = (lambda i=image: self.engine.unpack_image(i)) if self.state.image(image) else None
+                self.add("container", cid, f"layer {missing[0][:12]} of its image is not unpacked", fix)
+
+    def folders(self) -> None:
+        croot = os.path.join(self.root, "containers")
+        known = {c["Id"] for c in self.state.containers()}
+        for name in sorted(os.listdir(croot)):
+            if name in known or name.startswith("."):
+                continue
+            path = os.path.join(croot, name)
+            if len(name) == 64 and (cleanup.creating(croot, name) or self.state.container(name)):
+                continue
+            if os.path.isdir(path) and self.running(name):
+                continue
+            self.add("folder", path, "has no container", lambda p=path: cleanup.remove_temp(p))
+
+    def volumes(self) -> None:
+        rows = {v["Name"] for v in self.state.volumes()}
+        for name in sorted(rows):
+            if not os.path.isdir(self.engine.paths.volume(name)):
+                self.add("volume", name, "has no folder",
+                         lambda n=name: os.makedirs(self.engine.paths.volume(n), exist_ok=True))
+        vroot = self.engine.paths.volumes
+        for name in sorted(os.listdir(vroot)):
+            if name not in rows and not name.startswith("."):
+                path = os.path.join(vroot, name)
+                self.add("volume", name, "folder has no volume", lambda p=path: cleanup.remove_temp(p))
+
+    # -- networking -----------------------------------------------------------------------------
+    def ips(self) -> None:
+        try:
+            rows = self.state.db.execute(
+                "SELECT network_id, address, container_id FROM ip_allocations ORDER BY rowid").fetchall()
+        except Exception:  # noqa: BLE001 - a data root from before networks
+            return
+        networks = {r[0] for r in self.state.db.execute("SELECT id FROM networks")}
+        docs = {c["Id"]: c for c in self.state.containers()}
+        croot = os.path.join(self.root, "containers")
+
+        def drop(net: str, addr: str) -> None:
+            with self.state.tx() as db:
+                db.execute("DELETE FROM ip_allocations WHERE network_id=? AND address=?", (net, addr))
+
+        seen: dict[tuple[str, str], list[str]] = {}
+        for net, addr, cid in rows:
+            obj = f"{net[:12]}/{addr}"
+            if cid not in docs:
+                if not cleanup.creating(croot, cid):
+                    self.add("ip", obj, f"allocated to missing container {cid[:12]}",
+                             lambda n=net, a=addr: drop(n, a))
+                continue
+            if net not in networks:
+                self.add("ip", obj, "allocated on a missing network", lambda n=net, a=addr: drop(n, a))
+                continue
+            seen.setdefault((net, cid), []).append(addr)
+        for (net, cid), addrs in seen.items():
+            if len(addrs) < 2:
+                continue
+            recorded = {ep.get("IPAddress") for ep in (docs[cid].get("NetworkSettings", {}).get("Networks")
+                                                        or {}).values() if ep.get("NetworkID") == net}
+            keep = next((a for a in addrs if a in recorded), addrs[0])
+            for addr in addrs:
+                if addr != keep:
+                    self.add("ip", f"{net[:12]}/{addr}", f"duplicates container {cid[:12]}'s address {keep}",
+                             lambda n=net, a=addr: drop(n, a))
+
+    def stopped_leftovers(self) -> None:
+        """Cgroups, host veths and published-port elements of containers no monitor runs."""
+        from .network import setup
+        from .runtime import cgroups
+        for doc in self.state.containers():
+            cid = doc["Id"]
+            if self.running(cid):
+                continue
+            cg = doc.get("HostConfig", {}).get("_Cgroup")
+            if cg:
+                c = cgroups.Cgroup(cg)
+                if c.exists():
+                    def fix(c: Any = c) -> None:
+                        if c.pids():
+                            c.kill_all()
+                        c.destroy()
+                    self.add("cgroup", cg, "left by a container that is not running", fix)
+            for index, _ep in enumerate((doc.get("NetworkSettings", {}).get("Networks") or {}).values()):
+                veth = f"ps{cid[:10]}{index}"
+                if os.path.exists(f"/sys/class/net/{veth}"):
+                    self.add("veth", veth, f"left by container {cid[:12]}, which is not running",
+                             lambda v=veth: setup.remove_endpoint(v))
+            cdir = self.engine.paths.container(cid)
+            rec = setup.read_record(cdir)
+            if rec is not None:
+                self.add("nat", cid[:12], f"{len(rec.get('ports') or [])} published port(s) recorded for a container "
+                         "that is not running", lambda d=cdir: setup.release(d))
+
+    # -- mounts and temp files ------------------------------------------------------------------
+    def mounts(self) -> None:
+        root = os.path.realpath(self.root)
+        containers = os.path.join(root, "containers") + "/"
+        tmp = os.path.join(root, "tmp") + "/"
+        for mp in sorted(cleanup.mounts_under(root)):
+            if mp.startswith(containers):
+                rel = mp[len(containers):].split("/")
+                if len(rel) >= 2 and self.state.container(rel[0]) and self.running(rel[0]):
+                    continue
+                problem = "belongs to a container that is not running" if self.state.container(rel[0]) \
+                    else "belongs to no container"
+            elif mp.startswith(tmp):
+                tag = cleanup.tag_of(mp[len(tmp):].split("/")[0])
+                if tag and cleanup.tag_alive(tag):
+                    continue
+                problem = "belongs to no running operation"
+            else:
+                problem = "is not one the engine makes"
+            self.add("mount", mp, problem, lambda m=mp: self._umount(m))
+
+    @staticmethod
+    def _umount(mp: str) -> None:
+        from .runtime import linux
+        linux.umount2(mp, linux.MNT_DETACH)
+
+    def temps(self) -> None:
+        ops = cleanup.ops_dir(self.root)
+        for place in cleanup.temp_places(self.root):
+            try:
+                names = sorted(os.listdir(place))
+            except FileNotFoundError:
+                continue
+            for name in names:
+                path = os.path.join(place, name)
+                if path == ops or not self._is_temp(place, name):
+                    continue
+                tag = cleanup.tag_of(name)
+                if tag and cleanup.tag_alive(tag):
+                    continue
+                self.add("temp", path, "belongs to no running operation", lambda p=path: cleanup.remove_temp(p))
+        try:
+            names = sorted(os.listdir(ops))
+        except FileNotFoundError:
+            names = []
+        for name in names:
+            parts = name.split(".")
+            if len(parts) >= 2 and cleanup.tag_alive(f"{parts[0]}.{parts[1]}"):
+                continue
+            path = os.path.join(ops, name)
+            self.add("temp", path, "operation record of a process that is gone",
+                     lambda p=path: os.unlink(p))
+
+    def _is_temp(self, place: str, name: str) -> bool:
+        if place.endswith("tmp"):
+            return True  # everything under <root>/tmp is some operation's
+        return name.startswith(".tmp-")
+
+
+def check(engine: Engine, repair: bool = False) -> list[Finding]:
+    """Check the data root ``engine`` holds; with ``repair``, fix what is found."""
+    return Checker(engine, repair).run()
+
+
+__all__ = ["check", "Finding"]

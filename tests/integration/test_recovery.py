@@ -1,0 +1,290 @@
+"""Crash debris and recovery: what a kill -9 leaves, what the next command cleans, and ``system check``.
+
+Real parts throughout: real builds, loads and containers as root, killed with SIGKILL at the moment
+that leaves the most behind; then an ordinary command, and a look at the mounts, temp files,
+processes and cgroups on the host.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tarfile
+import time
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+pytestmark = [pytest.mark.root,
+              pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, mounts, cgroups)")]
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+def mounts_under(path: str) -> list[str]:
+    path = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    return [p for p in points if p == path or p.startswith(path + "/")]
+
+
+def ok(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout: {proc.stdout}\nstderr: {proc.stderr}"
+    return proc.stdout
+
+
+def wait_until(pred, timeout: float = 10.0, interval: float = 0.02):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+def proc_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+def state_of(root: str, cid: str) -> dict:
+    with open(os.path.join(root, "containers", cid, "state.json")) as f:
+        return json.load(f)
+
+
+def cli_proc(root: str, *args: str, **kw) -> subprocess.Popen:
+    env = dict(os.environ, PORTSIDE_ROOT=root)
+    env.pop("DOCKER_HOST", None)
+    return subprocess.Popen([sys.executable, "-m", "tui.cli", *args], env=env, cwd=REPO, **kw)
+
+
+def debris(root: str) -> list[str]:
+    """Temp files and dirs operations leave: <root>/tmp/*, layers/.tmp-*, blobs/sha256/.tmp-*."""
+    found = [os.path.join("tmp", n) for n in os.listdir(os.path.join(root, "tmp")) if n != "ops"]
+    found += [os.path.join("layers", n) for n in os.listdir(os.path.join(root, "layers")) if n.startswith(".tmp")]
+    blobs = os.path.join(root, "images", "blobs", "sha256")
+    found += [os.path.join("blobs", n) for n in os.listdir(blobs) if n.startswith(".tmp")]
+    return found
+
+
+def check_lines(cli, *flags: str) -> tuple[int, list[str]]:
+    proc = cli("system", "check", *flags)
+    return proc.returncode, [line for line in proc.stdout.splitlines() if line.strip()]
+
+
+def processes(argv: list[str]) -> list[int]:
+    """Pids running exactly ``argv`` (the RUN step's process; its odd duration keeps it ours)."""
+    want = ("\0".join(argv) + "\0").encode()
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/cmdline", "rb") as f:
+                    if f.read() == want:
+                        found.append(int(name))
+            except OSError:
+                pass
+    return found
+
+
+def cgroup_exists(cid: str) -> bool:
+    return any(os.path.isdir(os.path.join("/sys/fs/cgroup", c, "portside", cid))
+               for c in ("", "memory", "pids", "cpu")) or os.path.isdir(f"/sys/fs/cgroup/portside/{cid}")
+
+
+# -- 1. a build, a load killed -9 ----------------------------------------------------------------------
+def test_build_killed_during_run_leaves_nothing_after_next_command(cli, imported, root, tmp_path):
+    """kill -9 of `build` during RUN left its overlay mount, tmp/run-* (and view-*, copy-*) and the RUN
+    process itself running; nothing cleaned them, not even `system prune -a`."""
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nCOPY f /f\nRUN sleep 317\n")
+    (tmp_path / "f").write_text("x" * 1000)
+    before = set(processes(["sleep", "317"]))
+    build = cli_proc(root, "build", "-t", "slow", str(tmp_path), stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: any(n.startswith("run-") for n in os.listdir(os.path.join(root, "tmp")))
+                   and mounts_under(os.path.join(root, "tmp")), timeout=30)
+        pids = wait_until(lambda: [p for p in processes(["sleep", "317"]) if p not in before], timeout=10)
+    finally:
+        build.kill()
+        build.wait()
+    assert debris(root) and mounts_under(root) and all(proc_alive(p) for p in pids)
+    ok(cli("ps"))
+    assert mounts_under(root) == []
+    assert debris(root) == []
+    wait_until(lambda: not any(proc_alive(p) for p in pids), timeout=5)
+    assert os.listdir(os.path.join(root, "tmp", "ops")) == []  # and no record of the dead build is left
+    events = ok(cli("events", "--since", "1m", "--until", "0s", "--filter", "type=system"))
+    assert "system cleanup" in events, events
+    assert check_lines(cli) == (0, [])
+
+
+def test_blob_write_killed_leaves_no_temp_blob(cli, root, busybox_tar):
+    """kill -9 of a command while it wrote a blob (pull, load, import: one blob store) left
+    images/blobs/sha256/.tmp-* behind (370 MB after 9 kills). `import -` from a pipe we hold open stops
+    inside the blob deterministically."""
+    with open(busybox_tar, "rb") as f:
+        data = f.read()
+    proc = cli_proc(root, "import", "-", "half", stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL)
+    blobs = os.path.join(root, "images", "blobs", "sha256")
+    try:
+        proc.stdin.write(data[: len(data) - 4096])
+        proc.stdin.flush()
+        wait_until(lambda: [n for n in os.listdir(blobs) if n.startswith(".tmp")], timeout=20)
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdin.close()
+    assert [d for d in debris(root) if d.startswith("blobs/")]
+    ok(cli("images"))
+    assert debris(root) == []
+    assert check_lines(cli) == (0, [])
+
+
+# -- 2. a container's monitor killed -9 ------------------------------------------------------------------
+def test_killed_monitor_container_exits_and_releases_everything(cli, imported, root):
+    """kill -9 of a container's monitor: the container showed "Up" forever, its output was dropped and its
+    mount and cgroup stayed. As docker does when it loses a shim: killed, Exited (137), resources freed."""
+    cid = ok(cli("run", "-d", "busybox", "sleep", "300")).strip()
+    st = state_of(root, cid)
+    veth = f"ps{cid[:10]}0"
+    assert os.path.exists(f"/sys/class/net/{veth}")
+    os.kill(st["monitor_pid"], signal.SIGKILL)
+    wait_until(lambda: not proc_alive(st["monitor_pid"]), timeout=5)
+    line = ok(cli("ps", "-a")).splitlines()[1]
+    assert "Exited (137)" in line, line
+    assert not proc_alive(st["pid"])
+    assert ok(cli("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", cid)).split() == ["exited", "137"]
+    assert "monitor" in ok(cli("inspect", "-f", "{{.State.Error}}", cid))
+    assert mounts_under(root) == []
+    assert not cgroup_exists(cid)
+    wait_until(lambda: not os.path.exists(f"/sys/class/net/{veth}"), timeout=5)
+    assert check_lines(cli) == (0, [])
+    ok(cli("start", cid))  # and it can run again
+    assert ok(cli("inspect", "-f", "{{.State.Status}}", cid)).strip() == "running"
+
+
+def test_killed_monitor_restart_always_runs_again_with_output(cli, imported, root):
+    """A killed monitor no longer ran the restart policy: --restart always now starts the container again,
+    and its output is logged again."""
+    cid = ok(cli("run", "-d", "--network", "none", "--restart", "always", "busybox", "sh", "-c",
+                 "echo started; sleep 300")).strip()
+    wait_until(lambda: "started" in cli("logs", cid).stdout, timeout=10)
+    st = state_of(root, cid)
+    os.kill(st["monitor_pid"], signal.SIGKILL)
+    wait_until(lambda: not proc_alive(st["monitor_pid"]), timeout=5)
+    line = ok(cli("ps")).splitlines()[1]
+    assert "Up " in line, line
+    new = state_of(root, cid)
+    assert new["monitor_pid"] != st["monitor_pid"] and proc_alive(new["monitor_pid"])
+    assert new["pid"] != st["pid"] and not proc_alive(st["pid"])
+    wait_until(lambda: cli("logs", cid).stdout.count("started") == 2, timeout=10)
+    assert ok(cli("inspect", "-f", "{{.RestartCount}}", cid)).strip() == "1"
+
+
+def test_killed_monitor_of_on_failure_and_no_policy(cli, imported, root):
+    """on-failure restarts after a lost monitor (137 is a failure); the default policy leaves it exited."""
+    on_failure = ok(cli("run", "-d", "--network", "none", "--restart", "on-failure:3", "busybox", "sleep",
+                        "300")).strip()
+    plain = ok(cli("run", "-d", "--network", "none", "busybox", "sleep", "300")).strip()
+    for cid in (on_failure, plain):
+        os.kill(state_of(root, cid)["monitor_pid"], signal.SIGKILL)
+    for cid in (on_failure, plain):
+        wait_until(lambda c=cid: not proc_alive(state_of(root, c)["monitor_pid"]) or
+                   state_of(root, c)["monitor_pid"] == 0, timeout=5)
+    ok(cli("ps"))
+    fmt = "{{.State.Status}}"
+    assert ok(cli("inspect", "-f", fmt, on_failure)).strip() == "running"
+    assert ok(cli("inspect", "-f", fmt, plain)).strip() == "exited"
+
+
+# -- 3. system check --------------------------------------------------------------------------------
+def test_system_check_finds_and_repairs_each_inconsistency(cli, imported, root):
+    """`system check` names each hand-made inconsistency on its own line, exits 1, and `--repair` fixes
+    them all (exit 0, then a clean check)."""
+    assert check_lines(cli) == (0, [])
+    ok(cli("tag", "busybox", "other:1"))
+    second = ok(cli("import", "-", "second", input=make_tar({"a": b"a"}))).strip()
+    third = ok(cli("import", "-", "third", input=make_tar({"b": b"b"}))).strip()
+    blobs = os.path.join(root, "images", "blobs", "sha256")
+    # a deleted layer blob, a corrupt layer blob, a dangling tag
+    layer2 = layer_of(blobs, second)
+    os.unlink(os.path.join(blobs, layer2[7:]))
+    layer3 = layer_of(blobs, third)
+    with open(os.path.join(blobs, layer3[7:]), "ab") as f:
+        f.write(b"garbage")
+    # a duplicate address row for a container on the default bridge
+    cid = ok(cli("create", "busybox", "true")).strip()
+    db = sqlite3.connect(os.path.join(root, "state.db"))
+    db.execute("INSERT INTO tags VALUES ('docker.io/library/ghost:latest', 'sha256:" + "0" * 64 + "')")
+    net, addr = db.execute("SELECT network_id, address FROM ip_allocations WHERE container_id=?", (cid,)).fetchone()
+    spare = addr.rsplit(".", 1)[0] + ".250"
+    db.execute("INSERT INTO ip_allocations VALUES (?, ?, ?)", (net, spare, cid))
+    db.commit()
+    db.close()
+    # a stray temp dir with a mount on it, and a stray temp blob
+    stray = os.path.join(root, "tmp", "view-stray")
+    os.makedirs(stray)
+    subprocess.run(["mount", "-t", "tmpfs", "none", stray], check=True)
+    with open(os.path.join(blobs, ".tmp-leftover"), "wb") as f:
+        f.write(b"half a blob")
+    code, lines = check_lines(cli)
+    assert code == 1, lines
+    text = "\n".join(lines)
+    for kind, obj, problem in [("blob", layer3, "does not match"), ("image", second, "is missing"),
+                               ("image", third, "is missing"), ("tag", "ghost", "missing image"),
+                               ("ip", spare, "duplicates"), ("mount", stray, "no running operation"),
+                               ("temp", stray, "no running operation"), ("temp", ".tmp-leftover", "no running")]:
+        assert any(line.startswith(kind + "  ") and obj in line and problem in line for line in lines), \
+            (kind, obj, text)
+    assert all(len(line.split("  ")) == 3 for line in lines), text
+    code, lines = check_lines(cli, "--repair")
+    assert code == 0 and lines and all(line.endswith("  repaired") for line in lines), lines
+    assert check_lines(cli) == (0, [])
+    assert mounts_under(root) == []
+    images = ok(cli("images", "--format", "{{.Repository}}")).split()
+    assert sorted(images) == ["busybox", "other"]
+    ok(cli("run", "--rm", "--network", "none", "busybox", "true"))
+
+
+def test_system_check_client_function(root, imported):
+    """The engine/client function the stress suite calls: a list of finding dicts, empty when clean."""
+    from engine.client import Docker
+    import asyncio
+
+    async def go() -> tuple[list, list]:
+        async with Docker(root=root) as docker:
+            clean = await docker.system.check()
+            os.makedirs(os.path.join(root, "tmp", "copy-orphan"))
+            found = await docker.system.check()
+            return clean, found
+    clean, found = asyncio.run(go())
+    assert clean == []
+    assert found == [{"kind": "temp", "object": os.path.join(root, "tmp", "copy-orphan"),
+                      "problem": "belongs to no running operation", "repaired": False}]
+
+
+def layer_of(blobs: str, image_id: str) -> str:
+    with open(os.path.join(blobs, image_id[7:])) as f:
+        return json.load(f)["rootfs"]["diff_ids"][0]
+
+
+def make_tar(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
