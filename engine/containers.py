@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from . import aio, reference
+from . import aio, logfiles, reference
 from .units import human_duration
 from .units import parse_rfc3339 as parse_time
 from .errors import (CommandNotFound, Conflict, ContainerCannotRun, ContainerNotFound, EngineError,
@@ -304,6 +304,7 @@ class ContainersMixin:
         if host.get("NanoCpus") and int(host["NanoCpus"]) > (os.cpu_count() or 1) * 1_000_000_000:
             raise InvalidArgument(f"Range of CPUs is from 0.01 to {os.cpu_count()}.00, as there are only "
                                   f"{os.cpu_count()} CPUs available")
+        host["LogConfig"] = logfiles.log_config(host.get("LogConfig"))
         runtime = host.get("Runtime") or "native"
         if runtime not in ("native", "portside") and not shutil.which(runtime):
             raise InvalidArgument(f"unknown or invalid runtime name: {runtime}")
@@ -494,6 +495,9 @@ class ContainersMixin:
         opts = {"id": cid, "root": self.paths.root, "rootfs": rootfs, "restart": doc["HostConfig"].get("RestartPolicy"),
                 "autoremove": bool(doc["HostConfig"].get("AutoRemove")), "runtime": runtime,
                 "cgroup": cg if runtime == "native" else ""}
+        log_cfg = doc["HostConfig"].get("LogConfig")
+        if log_cfg:
+            opts["log"] = list(logfiles.limits(log_cfg.get("Config") or {}))
         net_plan = self._network_plan(cid, doc, spec)  # may point the spec at another container's netns
         if net_plan is not None:
             opts["net"] = net_plan
@@ -834,24 +838,52 @@ class ContainersMixin:
                     return False
             return True
 
+        def parsed(line: bytes) -> dict[str, str] | None:
+            try:
+                e = json.loads(line)
+            except ValueError:  # a line cut short (disk full, a crash mid-write): skip it
+                return None
+            return e if isinstance(e, dict) and keep(e) else None
+
+        # the log's files, streamed oldest first (rotated ones complete), or only the tail read backwards
+        files = logfiles.log_files(path)
         try:
-            f = open(path, "rb")
+            f: Any = open(path, "rb")
         except FileNotFoundError:
-            if not follow:
+            if not follow and not files:
                 return
             f = None
         pending = b""
         try:
-            if f is not None:
-                data = f.read()
-                lines = data.split(b"\n")
-                pending = lines.pop()
-                entries = [e for e in (json.loads(x) for x in lines if x) if keep(e)]
-                if tail not in ("all", "", None, -1, "-1"):
-                    n = int(tail)
-                    entries = entries[-n:] if n > 0 else []
-                for e in entries:
-                    yield e
+            rotated = [p for p in files if p != path]
+            end = logfiles.complete_end(f) if f is not None else 0
+            if tail not in ("all", "", None, -1, "-1"):
+                n = int(tail)
+                sources = [(path, end)] if f is not None else []
+                sources += [(p, os.path.getsize(p)) for p in reversed(rotated) if os.path.exists(p)]
+                lines = logfiles.tail_lines(sources, n, lambda x: parsed(x) is not None) if n > 0 else []
+                for x in lines:
+                    e = parsed(x)
+                    if e is not None:
+                        yield e
+                if f is not None:
+                    f.seek(end)
+            else:
+                for p in rotated:
+                    for x in logfiles.lines_of(p):
+                        e = parsed(x)
+                        if e is not None:
+                            yield e
+                if f is not None:
+                    f.seek(0)
+                    for x in iter(lambda: f.readline(1 << 20), b""):
+                        if not x.endswith(b"\n"):
+                            pending += x  # the line being written (or one longer than a read)
+                            continue
+                        e = parsed(pending + x)
+                        pending = b""
+                        if e is not None:
+                            yield e
             if not follow:
                 return
             delay = 0.01
@@ -864,7 +896,24 @@ class ContainersMixin:
                             return
                         await aio.sleep(0.05)
                         continue
-                chunk = f.read()
+                chunk = f.read(1 << 20)
+                if not chunk:
+                    try:  # rotated under us: the old file is read to its end, then the new one
+                        moved = os.stat(path).st_ino != os.fstat(f.fileno()).st_ino
+                    except FileNotFoundError:
+                        moved = False
+                    done = not moved and self.container_status(cid) not in ("running", "restarting")
+                    chunk = f.read(1 << 20) if moved or done else b""
+                    if not chunk and f.tell() > os.fstat(f.fileno()).st_size:  # truncated (max-file=1)
+                        f.seek(0)
+                        pending = b""
+                        continue
+                    if not chunk and moved:
+                        f.close()
+                        f, pending = None, b""
+                        continue
+                    if not chunk and done:
+                        return
                 if chunk:
                     delay = 0.01
                     pending += chunk
@@ -872,15 +921,9 @@ class ContainersMixin:
                     pending = lines.pop()
                     for x in lines:
                         if x:
-                            e = json.loads(x)
-                            if keep(e):
+                            e = parsed(x)
+                            if e is not None:
                                 yield e
-                    continue
-                if self.container_status(cid) not in ("running", "restarting"):
-                    chunk = f.read()
-                    if not chunk:
-                        return
-                    pending += chunk
                     continue
                 await aio.sleep(delay)
                 delay = min(delay * 2, 0.2)

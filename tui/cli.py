@@ -131,6 +131,10 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
         sp.add_argument("-p", "--publish", action="append", default=[])
         sp.add_argument("-P", "--publish-all", action="store_true")
         sp.add_argument("--pull", default="missing", choices=["always", "missing", "never"])
+        sp.add_argument("--log-driver", help="Logging driver for the container (json-file)")
+        sp.add_argument("--log-opt", action="append", default=[],
+                        help="Log driver options: max-size=SIZE (rotate when the log reaches it; -1: never), "
+                             "max-file=N (log files kept); default max-size=20m max-file=5")
         sp.add_argument("--help", action="help")
         sp.add_argument("image")
         sp.add_argument("command", nargs=argparse.REMAINDER)

@@ -149,6 +149,9 @@ def container_config(args: Any) -> dict[str, Any]:
         config["StopSignal"] = args.stop_signal
     if args.stop_timeout is not None:
         config["StopTimeout"] = args.stop_timeout
+    if args.log_driver or args.log_opt:
+        from engine.logfiles import parse_log_opts
+        host["LogConfig"] = {"Type": args.log_driver or "json-file", "Config": parse_log_opts(args.log_opt)}
     return config
 
 

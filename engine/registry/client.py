@@ -9,6 +9,13 @@ verification unless the certificate folder holds a CA, as docker does.
 
 Authentication follows the ``WWW-Authenticate`` challenge of ``GET /v2/``: none, HTTP basic, or bearer
 tokens fetched from the realm per scope (``repository:<name>:pull,push``) and cached until they expire.
+
+Bounded: a body read whole into memory (manifests, indexes, configs, tokens, error answers) stops at a
+cap (``MAX_BODY``, 4 MiB, unless the caller names another) with a one-line error, and every body read
+must keep a minimum pace: a transfer that brings fewer than ``PORTSIDE_REGISTRY_LOW_SPEED_LIMIT`` bytes a
+second (default 1024) over ``PORTSIDE_REGISTRY_LOW_SPEED_TIME`` seconds (default 30), or no byte at all for
+that long, fails as a retryable "transfer stalled". ``PORTSIDE_REGISTRY_TIMEOUT`` (default 60 s) bounds
+connecting and waiting for the answer's headers.
 """
 
 from __future__ import annotations
@@ -32,7 +39,30 @@ from ..errors import RegistryError, RegistryNotFound, RegistryUnauthorized, Regi
 from .credentials import Credentials
 
 USER_AGENT = "portside/0.1 (docker-compatible)"
-_TIMEOUT = float(os.environ.get("PORTSIDE_REGISTRY_TIMEOUT", "60"))
+MAX_BODY = 4 << 20
+_ERROR_BODY = 64 << 10  # what is kept of an error answer's body (the rest is dropped with the connection)
+_READ = 1 << 20
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        value = float(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+_TIMEOUT = _env_float("PORTSIDE_REGISTRY_TIMEOUT", 60)
+
+
+def low_speed() -> tuple[float, float]:
+    """(bytes a second a body must average, over how many seconds)."""
+    return (_env_float("PORTSIDE_REGISTRY_LOW_SPEED_LIMIT", 1024),
+            _env_float("PORTSIDE_REGISTRY_LOW_SPEED_TIME", 30))
+
+
+def mib(n: int) -> str:
+    return f"{n / (1 << 20):g} MiB"
 
 
 def api_host(registry_host: str) -> str:
@@ -155,26 +185,84 @@ class Response:
         self.headers = resp.headers
         self.url = url
         self._pooled = pooled
+        self._pace = low_speed()
+        self._window: tuple[float, int] | None = None
+        if conn.sock is not None:  # no byte for the whole window is a stall too
+            conn.sock.settimeout(self._pace[1])
 
-    def read(self, n: int = -1) -> bytes:
-        try:
-            data = self.raw.read() if n < 0 else self.raw.read(n)
-        except (OSError, http.client.HTTPException) as exc:
+    def read(self, n: int = -1, *, limit: int = MAX_BODY, what: str = "") -> bytes:
+        """``n`` bytes at most (whatever has arrived, at least one), or with ``n < 0`` the whole body.
+
+        A whole body longer than ``limit`` raises RegistryError "``what`` is too large"; a body that
+        arrives slower than the minimum pace raises RegistryUnavailable (retryable).
+        """
+        if n >= 0:
+            data = self._read1(n)
+            if not data:
+                self.close()
+            return data
+        length = self.headers.get("Content-Length")
+        if length and length.isdigit() and int(length) > limit:
+            self._too_large(limit, what)
+        parts: list[bytes] = []
+        got = 0
+        while True:
+            data = self._read1(_READ)
+            if not data:
+                break
+            got += len(data)
+            if got > limit:
+                self._too_large(limit, what)
+            parts.append(data)
+        self.close()
+        return b"".join(parts)
+
+    def read_head(self, limit: int = _ERROR_BODY) -> bytes:
+        """Up to ``limit`` bytes of the body (an error's text); the connection is dropped if more follow."""
+        data = self.read(limit) if limit else b""
+        while data and len(data) < limit:
+            more = self.read(limit - len(data))
+            if not more:
+                break
+            data += more
+        if self._conn is not None:
             self.close(broken=True)
-            raise RegistryUnavailable(f"reading {self.url}: {describe_oserror(exc)}", retryable=True) from exc
-        if n < 0 or not data:
-            self.close()
         return data
 
-    def readinto(self, buf: memoryview) -> int:
+    def _too_large(self, limit: int, what: str) -> None:
+        self.close(broken=True)
+        raise RegistryError(f"{what or self.url} is too large (more than {mib(limit)})")
+
+    def _read1(self, n: int) -> bytes:
+        if self._window is None:
+            self._window = (time.monotonic(), 0)
         try:
-            n = self.raw.readinto(buf)
+            data = self.raw.read1(n) if n else b""
         except (OSError, http.client.HTTPException) as exc:
             self.close(broken=True)
+            if isinstance(exc, (socket.timeout, TimeoutError)):
+                self._stalled()
             raise RegistryUnavailable(f"reading {self.url}: {describe_oserror(exc)}", retryable=True) from exc
-        if not n:
-            self.close()
-        return n
+        start, got = self._window
+        got += len(data)
+        now = time.monotonic()
+        if now - start >= self._pace[1]:
+            if got < self._pace[0] * (now - start) and data:
+                self.close(broken=True)
+                self._stalled()
+            start, got = now, 0
+        self._window = (start, got)
+        return data
+
+    def _stalled(self) -> None:
+        rate, span = self._pace
+        raise RegistryUnavailable(f"reading {self.url}: transfer stalled (less than {rate:g} bytes/s for "
+                                  f"{span:g} s)", retryable=True)
+
+    def readinto(self, buf: memoryview) -> int:
+        data = self.read(len(buf))
+        buf[:len(data)] = data
+        return len(data)
 
     def close(self, broken: bool = False) -> None:
         conn, self._conn = self._conn, None
@@ -250,6 +338,8 @@ class RegistryClient:
         return self._new_conn(self.scheme, self.host), False
 
     def _release(self, conn: http.client.HTTPConnection) -> None:
+        if conn.sock is not None:
+            conn.sock.settimeout(_TIMEOUT)
         with self._lock:
             if len(self._pool) < 16:
                 self._pool.append(conn)
@@ -277,7 +367,7 @@ class RegistryClient:
             try:
                 conn.request("GET", "/v2/", headers={"User-Agent": USER_AGENT})
                 resp = conn.getresponse()
-                body = resp.read()
+                body = resp.read(_ERROR_BODY)
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
                 last = exc
@@ -291,7 +381,10 @@ class RegistryClient:
             self.scheme = scheme
             if resp.status == 401:
                 self._challenge = parse_challenge(resp.headers.get("WWW-Authenticate", ""))
-            self._release(conn)
+            if resp.isclosed() and not resp.will_close:
+                self._release(conn)
+            else:  # a body longer than we read, or the server closes: not reusable
+                conn.close()
             return
         where = f"{schemes[-1]}://{self.host}/v2/"
         # the first contact failed: the registry is down or unknown, and docker says so at once
@@ -329,7 +422,7 @@ class RegistryClient:
         try:
             conn.request("GET", path, headers=headers)
             resp = conn.getresponse()
-            body = resp.read()
+            body = resp.read(MAX_BODY + 1)
         except (OSError, http.client.HTTPException) as exc:
             raise RegistryUnavailable(f"Get \"{realm}\": {describe_oserror(exc)}", retryable=True) from exc
         finally:
@@ -340,7 +433,10 @@ class RegistryClient:
             raise RegistryUnauthorized(error_text(body, resp.status) if body.strip() else
                                        "unauthorized: authentication required")
         if resp.status != 200:
-            raise RegistryUnavailable(f"fetching token from {realm}: {error_text(body, resp.status)}")
+            raise RegistryUnavailable(f"fetching token from {realm}: {error_text(body[:_ERROR_BODY], resp.status)}")
+        if len(body) > MAX_BODY:
+            raise RegistryUnavailable(f"fetching token from {realm}: the answer is too large (more than "
+                                      f"{mib(MAX_BODY)})")
         try:
             doc = json.loads(body)
             token = doc.get("token") or doc.get("access_token")
@@ -387,7 +483,7 @@ class RegistryClient:
             try:
                 conn.request("GET", "/v2/", headers={"User-Agent": USER_AGENT, "Authorization": self._basic(creds)})
                 resp = conn.getresponse()
-                resp.read()
+                resp.read(_ERROR_BODY)
             except (OSError, http.client.HTTPException) as exc:
                 raise RegistryUnavailable(f"Get \"{self.url('/v2/')}\": {describe_oserror(exc)}") from exc
             finally:
@@ -435,10 +531,10 @@ class RegistryClient:
                 return r
             if resp.status in (301, 302, 303, 307, 308) and method in ("GET", "HEAD") and redirects > 0:
                 location = resp.headers.get("Location", "")
-                r.read()
+                r.read_head()
                 return self._follow(method, urllib.parse.urljoin(self.url(path), location), headers or {}, ok,
                                     redirects - 1)
-            data = b"" if method == "HEAD" else r.read()
+            data = b"" if method == "HEAD" else r.read_head()
             r.close()
             if resp.status == 401 and attempt == 0 and replayable:
                 challenge = resp.headers.get("WWW-Authenticate", "")
@@ -465,7 +561,7 @@ class RegistryClient:
         r = Response(self, conn, resp, url, pooled=False)
         if resp.status in ok:
             return r
-        data = r.read() if method != "HEAD" else b""
+        data = r.read_head() if method != "HEAD" else b""
         r.close()
         self._raise(method, url, resp.status, data)
         raise AssertionError("unreachable")
@@ -488,7 +584,7 @@ class RegistryClient:
     def get_json(self, path: str, scopes: tuple[str, ...], accept: str = "") -> tuple[Any, bytes, Response]:
         headers = {"Accept": accept} if accept else {}
         r = self.request("GET", path, scopes=scopes, headers=headers)
-        data = r.read()
+        data = r.read(what=self.url(path))
         try:
             return json.loads(data), data, r
         except ValueError:

@@ -55,7 +55,8 @@ FOREIGN = ("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
            "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip")
 ACCEPT = ", ".join([MT_OCI_INDEX, MT_DOCKER_LIST, MT_OCI_MANIFEST, MT_DOCKER_MANIFEST])
 _CHUNK = 1 << 20
-MAX_MANIFEST = 4 << 20
+MAX_MANIFEST = 4 << 20  # manifests and indexes, as docker
+MAX_CONFIG = 16 << 20  # an image config (history and environment of a large image are well under 1 MiB)
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -293,11 +294,7 @@ def fetch_manifest(client: RegistryClient, ref: Reference, platform: str | None,
         except RegistryUnauthorized as exc:
             raise RegistryUnauthorized(f"pull access denied for {ref.familiar_repository}, repository does not "
                                        f"exist or may require 'docker login': {exc}") from None
-        length = int(r.headers.get("Content-Length") or 0)
-        if length > MAX_MANIFEST:
-            r.close(broken=True)
-            raise RegistryError(f"manifest for {ref.familiar} is too large ({length} bytes)")
-        data = r.read()
+        data = r.read(limit=MAX_MANIFEST, what=f"manifest for {ref.familiar}")
         ctype = (r.headers.get("Content-Type") or "").split(";")[0].strip()
         try:
             doc = json.loads(data)
@@ -448,7 +445,8 @@ def pull(client: RegistryClient, blobs: BlobStore, ref: Reference, progress: Pro
         config_bytes = blobs.get_bytes(config_digest)
     else:
         def get_config() -> bytes:
-            return client.request("GET", f"/v2/{ref.path}/blobs/{config_digest}", scopes=scopes).read()
+            return client.request("GET", f"/v2/{ref.path}/blobs/{config_digest}", scopes=scopes).read(
+                limit=MAX_CONFIG, what=f"image config {short(config_digest)}")
         config_bytes = with_retries(get_config, None, "")
         _check_digest(config_bytes, config_digest, "image config")
     try:

@@ -3,7 +3,8 @@
 Started detached by the engine (``python -I -S monitor.py <container dir> <status fd> [attach fds]``),
 it daemonises, becomes the child subreaper and parent of the container's init, mounts the rootfs,
 creates the cgroup, starts the container through the native executor or an OCI runtime CLI, writes
-``log.jsonl`` (stream and timestamp per line), records exit codes in ``state.json``, applies the
+``log.jsonl`` (stream and timestamp per line; rotated to ``log.jsonl.1`` … once it reaches the
+container's ``max-size``, keeping ``max-file`` files, as docker's json-file driver), records exit codes in ``state.json``, applies the
 restart policy with docker's back-off (100 ms doubling to 1 min), and cleans up when the container is
 done for good. It imports only the standard library and ``engine.runtime``'s small modules, to stay
 light: it lives as long as the container.
@@ -135,7 +136,11 @@ class Monitor:
         self.status_fd = status_fd
         self.attach_in, self.attach_out, self.attach_err = (attach + [-1, -1, -1])[:3]
         self.state_path = os.path.join(cdir, "state.json")
-        self.log = open(os.path.join(cdir, "log.jsonl"), "ab", buffering=0)
+        self.log_path = os.path.join(cdir, "log.jsonl")
+        self.log = open(self.log_path, "ab", buffering=0)
+        self.log_size = os.fstat(self.log.fileno()).st_size
+        # (bytes a file, files in all) from the container's LogConfig; 0 bytes is unbounded
+        self.log_max, self.log_keep = self.opts.get("log") or (0, 1)
         self.state.update(monitor_pid=os.getpid(), monitor_start=proc_start_time(os.getpid()))
         self._cgroup = None
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -443,11 +448,44 @@ class Monitor:
             if not (last_partial and i == len(lines) - 1):
                 text += "\n"
             out.append(f'{{"log":{_quote(text)},"stream":"{stream}","time":"{ts}"}}')
-        self.log.write(("\n".join(out) + "\n").encode())
+        data = ("\n".join(out) + "\n").encode()
+        if not self.log_max or self.log_size + len(data) < self.log_max:
+            self.emit(data)
+            return
+        # the batch crosses max-size: cut it at line boundaries so a file overshoots by one line at most
+        room = self.log_max - self.log_size
+        start = 0
+        while start < len(data):
+            cut = data.find(b"\n", start + max(room, 1) - 1) + 1 or len(data)
+            self.emit(data[start:cut])
+            start, room = cut, self.log_max
 
     def write_log(self, stream: str, data: bytes, final: bool = False) -> None:
         text = data.decode("utf-8", "replace")
-        self.log.write(f'{{"log":{_quote(text)},"stream":"{stream}","time":"{now_rfc3339()}"}}\n'.encode())
+        self.emit(f'{{"log":{_quote(text)},"stream":"{stream}","time":"{now_rfc3339()}"}}\n'.encode())
+
+    def emit(self, data: bytes) -> None:
+        """Append to the log, rotating first when the file has reached max-size (as docker does)."""
+        if self.log_max and self.log_size >= self.log_max:
+            self.rotate_log()
+        self.log.write(data)
+        self.log_size += len(data)
+
+    def rotate_log(self) -> None:
+        """``log.jsonl`` → ``log.jsonl.1`` → … ``.{max-file - 1}`` (the oldest dropped); one file: truncate."""
+        path = self.log_path
+        self.log.close()
+        if self.log_keep > 1:
+            for i in range(self.log_keep - 1, 1, -1):
+                try:
+                    os.rename(f"{path}.{i - 1}", f"{path}.{i}")
+                except FileNotFoundError:
+                    pass
+            os.rename(path, path + ".1")
+            self.log = open(path, "ab", buffering=0)
+        else:
+            self.log = open(path, "wb", buffering=0)
+        self.log_size = 0
 
     # -- the life of the container --------------------------------------------------------------
     def should_restart(self, code: int) -> bool:
