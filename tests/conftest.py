@@ -30,6 +30,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
@@ -64,6 +66,7 @@ class LeakCheck:
     veths: set[str] = field(default_factory=set)
     cgroup_ids: set[str] = field(default_factory=set)
     leaks: list[str] = field(default_factory=list)
+    clean: bool = False
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -263,13 +266,18 @@ def pytest_sessionstart(session: Any) -> None:
         _check._mount_dirs = [base]
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
-    if _check is None:
+    if _check is None or _check.before is None:
         return
-    leaks = _check.finish() if os.geteuid() == 0 else []
-    if leaks:
+    if os.geteuid() == 0 and _check.finish():
         session.exitstatus = 1
     elif exitstatus == 0:
+        _check.clean = True
+
+
+def pytest_unconfigure(config: Any) -> None:
+    if _check is not None and _check.clean:  # kept when something failed or leaked: to look at
         shutil.rmtree(_check.base, ignore_errors=True)
 
 

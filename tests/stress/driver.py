@@ -47,6 +47,7 @@ class Stress:
     workers: int = 4
     kill_interval: tuple[float, float] = (0.4, 1.6)
     counts: Counter[str] = field(default_factory=Counter)
+    ok: Counter[str] = field(default_factory=Counter)   # CLI calls that exited 0, by verb
     kills: Counter[str] = field(default_factory=Counter)
     violations: list[str] = field(default_factory=list)
     seen_cids: set[str] = field(default_factory=set)
@@ -77,6 +78,9 @@ class Stress:
         finally:
             with self._lock:
                 self._live.pop(proc.pid, None)
+        if proc.returncode == 0:
+            with self._lock:
+                self.ok[_verb(proc.args)] += 1
         if "Traceback (most recent call last)" in err:
             self.violation(f"`portside {' '.join(args)}` crashed (exit {proc.returncode}):\n{err[-3000:]}")
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)

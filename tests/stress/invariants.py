@@ -3,8 +3,7 @@
 :func:`check` returns the list of violations (empty when consistent):
 
 * the data root's own consistency: ``portside system check`` (exit 0 = consistent), the engine's
-  check of tags, blobs, layers, build cache, containers, IPs and debris. Until that command exists,
-  :func:`_store_check` reads the same facts straight from ``state.db`` and the store;
+  check of tags, blobs, layers, build cache, containers, IPs and debris;
 * what the suite can see from outside: each running container's rootfs mount, veths, cgroup and
   published-port elements are there, nothing of a container that is not running is left (mount,
   veth, cgroup, nft element, process), no two containers hold one address, and every running
@@ -13,7 +12,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
@@ -23,7 +21,6 @@ from collections.abc import Callable
 from subprocess import CompletedProcess
 from typing import Any
 
-from engine.images import layers
 from engine.network import nat
 from tests import hostobjects
 
@@ -43,27 +40,29 @@ def check(root: str, cli: Cli, seen_cids: set[str], seen_ports: set[tuple[str, s
 
 
 def data_root_check(root: str, cli: Cli) -> list[str]:
+    """The engine's own check of the data root (engine/check.py): tags, blobs, images, build cache,
+    containers, folders, volumes, IPs, leftovers of stopped containers, mounts and temp files."""
     proc = cli("system", "check", track=False)
-    if proc.returncode != 0 and "invalid choice: 'check'" in proc.stderr:
-        return _store_check(root)  # the engine has no check of its own yet
     if proc.returncode != 0:
         return [f"`portside system check` exited {proc.returncode}:\n{proc.stdout}{proc.stderr}"]
     return []
 
 
-# ---- the data root, read directly (stands in for `system check` where the engine has none)
+# ---- reading the data root
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
 
 def _db_rows(root: str) -> dict[str, Any]:
     db = sqlite3.connect(f"file:{os.path.join(root, 'state.db')}?mode=ro", uri=True, timeout=30)
     try:
         return {
-            "images": {i: json.loads(d) for i, d in db.execute("SELECT id, doc FROM images")},
-            "tags": dict(db.execute("SELECT ref, image_id FROM tags")),
             "containers": {i: json.loads(d) for i, d in db.execute("SELECT id, doc FROM containers")},
             "networks": {i: json.loads(d) for i, d in db.execute("SELECT id, doc FROM networks")},
-            "ips": list(db.execute("SELECT network_id, address, container_id FROM ip_allocations")),
-            "cache": dict(db.execute("SELECT key, image_id FROM build_cache")),
-            "volumes": {n: json.loads(d) for n, d in db.execute("SELECT name, doc FROM volumes")},
         }
     finally:
         db.close()
@@ -89,75 +88,6 @@ def port_records(cdir: str) -> set[tuple[str, str]]:
 def _port_records(root: str) -> set[tuple[str, str]]:
     base = os.path.join(root, "containers")
     return set().union(*(port_records(os.path.join(base, c)) for c in _listdir(base)))
-
-
-def _blob(root: str, digest: str) -> str:
-    return os.path.join(root, "images", "blobs", "sha256", digest.split(":", 1)[1])
-
-
-def _store_check(root: str) -> list[str]:
-    db = _db_rows(root)
-    out = []
-    images = db["images"]
-    for ref, iid in sorted(db["tags"].items()):
-        if iid not in images:
-            out.append(f"dangling tag: {ref} -> {iid} (no such image)")
-    for key, iid in sorted(db["cache"].items()):
-        if iid not in images:
-            out.append(f"build cache entry {key[:19]} -> {iid} (no such image)")
-    for iid, doc in sorted(images.items()):
-        path = _blob(root, iid)
-        try:
-            with open(path, "rb") as f:
-                if "sha256:" + hashlib.sha256(f.read()).hexdigest() != iid:
-                    out.append(f"image {iid}: its config blob does not hash to its id")
-        except OSError:
-            out.append(f"missing blob: image {iid}'s config")
-        for diff_id, chain_id in zip(doc.get("Layers") or [], layers.chain_ids(doc.get("Layers") or [])):
-            # layers are unpacked on first use from their blob (engine.unpack_image)
-            if not (os.path.exists(_blob(root, diff_id))
-                    or os.path.isdir(layers.layer_dir(os.path.join(root, "layers"), chain_id))):
-                out.append(f"missing blob: image {iid}'s layer {diff_id}")
-        parent = doc.get("Parent")
-        if parent and parent not in images:
-            out.append(f"image {iid}: parent {parent} missing")
-    for cid, doc in sorted(db["containers"].items()):
-        iid = doc.get("Image")
-        if iid and iid not in images:
-            out.append(f"container {doc.get('Name', cid)} ({cid[:12]}): its image {iid} is gone")
-        if not os.path.isdir(os.path.join(root, "containers", cid)):
-            out.append(f"container {doc.get('Name', cid)} ({cid[:12]}): its folder is missing")
-    for cid in sorted(_listdir(os.path.join(root, "containers"))):
-        if cid not in db["containers"]:
-            out.append(f"container folder {cid[:12]} without a container")
-    for net, addr, cid in db["ips"]:
-        if cid not in db["containers"]:
-            out.append(f"address {addr} held for container {cid[:12]}, which does not exist")
-        if net not in db["networks"]:
-            out.append(f"address {addr} of network {net[:12]}, which does not exist")
-    for name, doc in sorted(db["volumes"].items()):
-        if not os.path.isdir(os.path.join(root, "volumes", name)):
-            out.append(f"volume {name}: its folder is missing")
-    for name in sorted(_listdir(os.path.join(root, "volumes"))):
-        if name not in db["volumes"]:
-            out.append(f"volume folder {name} without a volume")
-    out += [f"temp file left: {p}" for p in _debris(root)]
-    return out
-
-
-def _listdir(path: str) -> list[str]:
-    try:
-        return os.listdir(path)
-    except OSError:
-        return []
-
-
-def _debris(root: str) -> list[str]:
-    """Temporary files of operations that are over (none run while the check does)."""
-    found = [os.path.join(root, "tmp", n) for n in _listdir(os.path.join(root, "tmp"))]
-    for sub in ("images/blobs/sha256", "layers"):
-        found += [os.path.join(root, sub, n) for n in _listdir(os.path.join(root, sub)) if n.startswith(".tmp")]
-    return sorted(found)
 
 
 # ---- what the suite sees on the host

@@ -118,7 +118,8 @@ def test_random_operations_with_kills_leave_everything_consistent(
     figures = (f"stress: {sum(stress.counts.values())} operations, {kills} kills, {len(violations)} invariant "
                f"violations in {wall:.0f} s (seed {seed})\n"
                f"  operations: {', '.join(f'{k} {v}' for k, v in sorted(stress.counts.items()))}\n"
-               f"  kills: {', '.join(f'{k} {v}' for k, v in sorted(stress.kills.items())) or 'none'}")
+               f"  kills: {', '.join(f'{k} {v}' for k, v in sorted(stress.kills.items())) or 'none'}\n"
+               f"  CLI calls that exited 0: {', '.join(f'{k} {v}' for k, v in sorted(stress.ok.items()))}")
     driver.REPORT.append(figures)
     print(figures)
     assert not violations, (f"{len(violations)} invariant violations (replay: PORTSIDE_STRESS_SEED={seed} "
