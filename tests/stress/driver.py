@@ -62,6 +62,14 @@ class Stress:
 
     def cli(self, *args: str, timeout: float = OP_TIMEOUT, track: bool = True) -> subprocess.CompletedProcess[str]:
         """One ``portside`` process; while it runs, the killer may pick it (``track``)."""
+        return self._collect(self._spawn(args, track), args, timeout)
+
+    def cli_parallel(self, *argvs: list[str]) -> list[subprocess.CompletedProcess[str]]:
+        """Several ``portside`` processes started at once (a race on purpose)."""
+        procs = [self._spawn(a, True) for a in argvs]
+        return [self._collect(p, a, OP_TIMEOUT) for p, a in zip(procs, argvs)]
+
+    def _spawn(self, args: tuple[str, ...] | list[str], track: bool) -> subprocess.Popen[str]:
         env = dict(os.environ, PORTSIDE_ROOT=self.root, **self.env)
         env.pop("DOCKER_HOST", None)
         proc = subprocess.Popen([sys.executable, "-m", "tui.cli", *args], env=env, cwd=REPO,
@@ -69,6 +77,10 @@ class Stress:
         if track:
             with self._lock:
                 self._live[proc.pid] = proc
+        return proc
+
+    def _collect(self, proc: subprocess.Popen[str], args: tuple[str, ...] | list[str],
+                 timeout: float) -> subprocess.CompletedProcess[str]:
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -315,6 +327,23 @@ def op_prune(s: Stress, w: int, rng: random.Random) -> None:
                        ["system", "prune", "-f"], ["system", "prune", "-f", "--volumes"]]))
 
 
+def op_race(s: Stress, w: int, rng: random.Random) -> None:
+    """Two commands at once on a fresh image: tag vs rmi, run -d vs rmi, or two run -d on one network."""
+    nonce = rng.randrange(10**9)
+    image = f"s{w}/race:{nonce}"
+    kind = rng.choice(["tag", "run", "ip"])
+    if kind == "ip":
+        s.cli_parallel(*[["run", "-d", "--name", f"s{w}c{k}", "-p", "127.0.0.1::80", BASE, "sh", "-c", HEARTBEAT]
+                         for k in range(2)])
+        return
+    if s.cli("import", "-c", f"LABEL race={nonce}", s.busybox_tar, image).returncode != 0:
+        return
+    if kind == "tag":
+        s.cli_parallel(["tag", image, f"s{w}/tag:{rng.randrange(3)}"], ["rmi", image])
+    else:
+        s.cli_parallel(["run", "-d", "--name", _container(w, rng), image, "sh", "-c", HEARTBEAT], ["rmi", image])
+
+
 def op_import(s: Stress, w: int, rng: random.Random) -> None:
     s.cli("import", s.busybox_tar, f"s{w}/img:{rng.randrange(3)}")
 
@@ -333,4 +362,5 @@ OPS: dict[str, tuple[float, Callable[[Stress, int, random.Random], None]]] = {
     "volume": (4, op_volume),
     "prune": (3, op_prune),
     "import": (2, op_import),
+    "race": (6, op_race),
 }
