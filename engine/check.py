@@ -7,7 +7,8 @@ Each check looks at one kind of thing and reports what is inconsistent as a find
 With ``repair=True`` each finding's fix runs at once and ``repaired`` says whether it worked. The checks,
 in order (a later one sees what an earlier repair changed):
 
-    blob        every stored blob hashes to its name
+    blob        every stored blob hashes to its name, and some image (or running build) uses it
+    layer       every unpacked layer belongs to an image or a container
     image       its config and layer blobs are present; its parent exists
     tag         points at an image that exists
     build-cache points at an image that exists
@@ -17,7 +18,7 @@ in order (a later one sees what an earlier repair changed):
     ip          allocations belong to existing containers and networks, one address per container and
                 network, the one the container records
     cgroup      no cgroup, veth or published-port record is left for a container that is not running
-    veth / nat
+    veth / nat  and the nftables port elements match the running containers' published ports
     mount       every mount under the data root belongs to a running container or a live operation
     temp        every temp file and dir belongs to a live operation
 
@@ -59,8 +60,8 @@ class Checker:
         self.findings.append({"kind": kind, "object": obj, "problem": problem, "repaired": repaired})
 
     def run(self) -> list[Finding]:
-        for step in (self.blobs, self.images, self.tags, self.build_cache, self.containers, self.folders,
-                     self.volumes, self.ips, self.stopped_leftovers, self.mounts, self.temps):
+        for step in (self.blobs, self.images, self.tags, self.build_cache, self.orphans, self.containers, self.folders,
+                     self.volumes, self.ips, self.stopped_leftovers, self.nat, self.mounts, self.temps):
             step()
         return self.findings
 
@@ -81,6 +82,20 @@ class Checker:
             if "sha256:" + h.hexdigest() != digest:
                 self.bad_blobs.add(digest)
                 self.add("blob", digest, "content does not match its digest", lambda d=digest: store.delete(d))
+
+    def orphans(self) -> None:
+        store = self.engine.blobs
+        stored = list(store.digests())
+        live, live_chains = self.engine.live_blobs()
+        for digest in stored:
+            if digest not in live and digest not in self.bad_blobs:
+                self.add("blob", digest, "is used by no image", lambda d=digest: store.delete(d))
+        layers = self.engine.paths.layers
+        for name in sorted(os.listdir(layers)):
+            if name.startswith(".") or name in live_chains or self.engine._layer_in_use(name):
+                continue
+            path = os.path.join(layers, name)
+            self.add("layer", path, "is used by no image", lambda p=path: cleanup.remove_temp(p))
 
     def _drop_image(self, image_id: str) -> None:
         for ref in self.state.tags_of(image_id):
@@ -152,6 +167,10 @@ class Checker:
                                                                                   st.get("monitor_start")):
                 self.add("container", cid, f"recorded {st['status']} but its monitor is gone",
                          lambda d=doc: self.engine._recover_lost_monitor(d))
+            image = doc.get("Image", "")
+            if image and self.state.image(image) is None:
+                fix = (lambda i=image: self.engine.register_image(i)) if self.engine.blobs.has(image) else None
+                self.add("container", cid, f"image {image} does not exist", fix)
             chains = doc.get("GraphDriver", {}).get("Data", {}).get("Chains", [])
             missing = [c for c in chains if not os.path.isdir(os.path.join(self.engine.paths.layers, c))]
             if missing and not self.running(cid):
@@ -249,6 +268,52 @@ class Checker:
             if rec is not None:
                 self.add("nat", cid[:12], f"{len(rec.get('ports') or [])} published port(s) recorded for a container "
                          "that is not running", lambda d=cdir: setup.release(d))
+
+    def nat(self) -> None:
+        """nftables port elements: each running container's published ports are programmed, and no
+        element leads to an address of our networks that no running container publishes."""
+        import ipaddress
+        import json
+        import subprocess
+
+        from .network import ipam, nat, setup
+        subnets = [net for _name, net in ipam.used_subnets(self.state)]
+        if not subnets:
+            return
+        expected: dict[tuple[str, str], dict[str, Any]] = {}
+        for doc in self.state.containers():
+            if not self.running(doc["Id"]):
+                continue
+            for p in (setup.read_record(self.engine.paths.container(doc["Id"])) or {}).get("ports") or []:
+                m, elem = nat.port_element(p)
+                expected[(m, elem.split(" : ")[0])] = p
+        present: dict[tuple[str, str], str] = {}
+        for m in ("tcp_any", "udp_any", "tcp_ip", "udp_ip"):
+            try:
+                proc = subprocess.run([nat.NFT, "-j", "list", "map", "ip", nat.TABLE, m], capture_output=True,
+                                      text=True)
+            except FileNotFoundError:
+                return
+            if proc.returncode != 0:
+                continue
+            for item in json.loads(proc.stdout).get("nftables", []):
+                for key, value in (item.get("map") or {}).get("elem") or []:
+                    key_text = " . ".join(map(str, key["concat"])) if isinstance(key, dict) else str(key)
+                    target = value.get("concat") if isinstance(value, dict) else None
+                    if target:
+                        present[(m, key_text)] = f"{target[0]} . {target[1]}"
+        for (m, key), target in sorted(present.items()):
+            try:
+                addr = ipaddress.ip_address(target.split(" . ")[0])
+            except ValueError:
+                continue
+            if (m, key) not in expected and any(addr in net for net in subnets):
+                self.add("nat", f"{m} {key}", f"leads to {target}, which no running container publishes",
+                         lambda m=m, k=key: nat._nft(f"delete element ip {nat.TABLE} {m} {{ {k} }}\n"))
+        for (m, key), p in sorted(expected.items()):
+            if (m, key) not in present:
+                self.add("nat", f"{m} {key}", f"published port of a running container is not programmed",
+                         lambda p=p: nat.add_ports([p]))
 
     # -- mounts and temp files ------------------------------------------------------------------
     def mounts(self) -> None:

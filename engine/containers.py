@@ -1168,6 +1168,38 @@ class VolumesMixin:
             raise NotFound(f"get {name}: no such volume")
         return doc
 
+    async def volumes_prune(self: Engine, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+        """``POST /volumes/prune``: remove volumes no container uses, as docker 23+ does.
+
+        Only anonymous volumes unless the ``all`` filter is true (``volume prune -a``); ``label`` /
+        ``label!`` filters narrow it further. Returns ``{"VolumesDeleted": [...], "SpaceReclaimed": N}``.
+        """
+        from .engine import all_labels_match
+        filters = filters or {}
+        everything = any(v.lower() in ("1", "true") for v in filters.get("all", []))
+        used = {m.get("Name") for c in self.state.containers() for m in c.get("Mounts", [])
+                if m.get("Type") == "volume"}
+        deleted: list[str] = []
+        reclaimed = 0
+        for doc in self.state.volumes():
+            name = doc["Name"]
+            labels = doc.get("Labels") or {}
+            if name in used or (not everything and "com.docker.volume.anonymous" not in labels):
+                continue
+            if filters.get("label") and not all_labels_match(labels, filters["label"]):
+                continue
+            if any(all_labels_match(labels, [f]) for f in filters.get("label!", [])):
+                continue
+            path = os.path.join(self.paths.volumes, name)
+            size = dir_size(path)
+            try:
+                await self.volume_delete(name)
+            except Conflict:
+                continue  # a container started using it since we looked
+            deleted.append(name)
+            reclaimed += size
+        return {"VolumesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
     async def volume_delete(self: Engine, name: str, force: bool = False) -> None:
         if self.state.volume(name) is None:
             if force:

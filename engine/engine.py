@@ -332,19 +332,43 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
         self.gc_blobs()
         return result
 
-    def gc_blobs(self) -> None:
-        """Delete blobs and unpacked layers no image refers to any more."""
-        live: set[str] = set()
+    def live_blobs(self) -> tuple[set[str], set[str]]:
+        """(blob digests, unpacked layer dirs) that images, or operations running now, refer to.
+
+        A running build's images and blobs are not registered yet or not tagged: its live-operation
+        record (:class:`engine.runtime.cleanup.Operation`) holds them.
+        """
+        from .runtime import cleanup
+        held_images, held_blobs = cleanup.protected(self.paths.root)
+        live: set[str] = set(held_blobs)
         live_chains: set[str] = set()
-        for image_id, _p, _i, doc in self.state.image_rows():
-            live.add(image_id)
+        docs = [doc for _i, _p, _m, doc in self.state.image_rows()]
+        known = {d.get("Id") for d in docs}
+        for image_id in held_images - known:
+            try:
+                docs.append({"Id": image_id, "Layers": self.image_config(image_id).get("rootfs", {}).get("diff_ids", [])})
+            except (NotFound, ValueError):
+                pass
+        for doc in docs:
+            live.add(doc["Id"])
             for extra in doc.get("Blobs", []):
                 live.add(extra)
             layers = doc.get("Layers", [])
             live.update(layers)
             live_chains.update(c.split(":", 1)[1] for c in layers_mod.chain_ids(layers))
-        for digest in list(self.blobs.digests()):
+        return live, live_chains
+
+    def gc_blobs(self) -> int:
+        """Delete blobs and unpacked layers no image (nor running operation) refers to; returns the bytes freed."""
+        stored = list(self.blobs.digests())  # listed before the live set: a blob written after is kept
+        live, live_chains = self.live_blobs()
+        freed = 0
+        for digest in stored:
             if digest not in live:
+                try:
+                    freed += os.path.getsize(self.blobs.path(digest))
+                except OSError:
+                    continue
                 self.blobs.delete(digest)
         if os.path.isdir(self.paths.layers):
             for name in os.listdir(self.paths.layers):
@@ -352,6 +376,7 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
                     if any(self._layer_in_use(name) for _ in [0]):
                         continue
                     shutil.rmtree(os.path.join(self.paths.layers, name), ignore_errors=True)
+        return freed
 
     def _layer_in_use(self, chain_hex: str) -> bool:
         for c in self.state.containers():
@@ -360,9 +385,11 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
         return False
 
     async def images_prune(self, all: bool = False, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+        from .runtime import cleanup
         deleted: list[dict[str, str]] = []
         reclaimed = 0
         used = {c["Image"] for c in self.state.containers()}
+        used |= cleanup.protected(self.paths.root)[0]  # a running build's base and steps
         for image in await self.images_list(all=True):
             image_id = image["Id"]
             if image_id in used or not self.state.image(image_id):
@@ -375,6 +402,7 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
                 continue
             reclaimed += image["Size"]
             deleted += await self.image_delete(image_id, force=True)
+        reclaimed += self.gc_blobs()  # blobs nothing refers to (a failed build's, an interrupted pull's)
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
     def unpack_image(self, image_id: str) -> list[str]:

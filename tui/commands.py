@@ -741,6 +741,24 @@ async def cmd_volume_inspect(docker: Docker, args: Any) -> int:
     return await inspect_objects(docker, args.names, args.format, "volume")
 
 
+async def cmd_volume_prune(docker: Docker, args: Any) -> int:
+    warning = ("WARNING! This will remove all local volumes not used by at least one container." if args.all
+               else "WARNING! This will remove anonymous local volumes not used by at least one container.")
+    filters = parse_filters(args.filter)
+    if not args.force and not confirm(warning):
+        return 0
+    if args.all:
+        filters["all"] = ["true"]
+    result = await docker.volumes.prune(filters=filters)
+    if result["VolumesDeleted"]:
+        out("Deleted Volumes:")
+        for name in result["VolumesDeleted"]:
+            out(name)
+        out()
+    out(f"Total reclaimed space: {units.human_size(result['SpaceReclaimed'])}")
+    return 0
+
+
 async def cmd_version(docker: Docker, args: Any) -> int:
     v = await docker.system.version()
     if args.format:
@@ -791,10 +809,16 @@ async def cmd_system_prune(docker: Docker, args: Any) -> int:
                                          if args.all else "  - all dangling images")):
         return 0
     c = await docker.containers.prune()
+    v = await docker.volumes.prune() if args.volumes else {"VolumesDeleted": None, "SpaceReclaimed": 0}
     i = await docker.images.prune(all=args.all)
-    total = c["SpaceReclaimed"] + i["SpaceReclaimed"]
+    total = c["SpaceReclaimed"] + v["SpaceReclaimed"] + i["SpaceReclaimed"]
     for cid in c["ContainersDeleted"] or []:
         out(f"Deleted Container: {cid}")
+    if v["VolumesDeleted"]:
+        out("Deleted Volumes:")
+        for name in v["VolumesDeleted"]:
+            out(name)
+        out()
     for item in i["ImagesDeleted"] or []:
         for k, v in item.items():
             out(f"{k.lower()}: {v}")

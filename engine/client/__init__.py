@@ -368,6 +368,10 @@ class DockerVolumes:
     async def delete(self, name: str, *, force: bool = False) -> None:
         await self.docker._call("volume_delete", name, force=force)
 
+    async def prune(self, *, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+        """Remove unused anonymous volumes (every unused one with ``filters={"all": ["true"]}``)."""
+        return await self.docker._call("volumes_prune", filters=filters)
+
 
 class DockerSystem:
     def __init__(self, docker: Docker) -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Iterator
 
 from engine.errors import InvalidArgument
-from engine.images.layers import _Prefixed, _read_upto, is_compressed, open_decompressed
+from engine.images.layers import _Prefixed, _read_upto, broken_hardlink, is_compressed, open_decompressed
 from engine.images.store import BlobStore, validate_digest
 
 MT_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -290,7 +290,8 @@ def _store_layer(arch: _Archive, path: str, diff_id: str, blobs: BlobStore, desc
     with arch.open(path) as raw:
         hashing = _HashingReader(raw)
         try:
-            blobs.put_stream(open_decompressed(hashing), expected=diff_id)  # type: ignore[arg-type]
+            blobs.put_stream(open_decompressed(hashing), expected=diff_id,  # type: ignore[arg-type]
+                             check=_check_links)
             hashing.drain()
         except InvalidArgument as e:
             raise InvalidArgument(f"invalid archive: layer {path}: {e}") from None
@@ -299,6 +300,49 @@ def _store_layer(arch: _Archive, path: str, diff_id: str, blobs: BlobStore, desc
     if descriptor_digest is not None and hashing.digest != descriptor_digest:
         # the stored diff is verified, but the archive lied about the blob it came from
         raise InvalidArgument(f"invalid archive: blob {path} does not match its digest {descriptor_digest}")
+
+
+def _check_links(tar_path: str) -> None:
+    """Refuse a layer now that could only fail when a container starts from it."""
+    try:
+        problem = broken_hardlink(tar_path)
+    except (tarfile.TarError, EOFError) as e:
+        raise InvalidArgument(f"not a valid tar: {e}") from None
+    if problem:
+        raise InvalidArgument(problem)
+
+
+class _NewBlobs:
+    """The blob store, noting the blobs one load adds, so that a refused archive leaves none behind."""
+
+    def __init__(self, blobs: BlobStore) -> None:
+        self.blobs = blobs
+        self.root = blobs.root
+        self.added: list[str] = []
+
+    def has(self, digest: str) -> bool:
+        return self.blobs.has(digest)
+
+    def path(self, digest: str) -> str:
+        return self.blobs.path(digest)
+
+    def put_stream(self, fileobj: BinaryIO, expected: str, check: Any = None) -> tuple[str, int]:
+        existed = self.blobs.has(expected)
+        digest, size = self.blobs.put_stream(fileobj, expected=expected, check=check)
+        if not existed:
+            self.added.append(digest)
+        return digest, size
+
+    def put_bytes(self, data: bytes) -> str:
+        existed = self.blobs.has("sha256:" + hashlib.sha256(data).hexdigest())
+        digest = self.blobs.put_bytes(data)
+        if not existed:
+            self.added.append(digest)
+        return digest
+
+    def discard(self) -> None:
+        for digest in self.added:
+            self.blobs.delete(digest)
 
 
 def _add(results: dict[str, LoadedImage], config_digest: str, diff_ids: list[str], tags: list[str]) -> None:
@@ -444,7 +488,19 @@ def _plain_seekable(fileobj: BinaryIO, spool_dir: str) -> Iterator[BinaryIO]:
 
 
 def read_archive(in_fileobj: BinaryIO, blobs: BlobStore) -> list[LoadedImage]:
-    """Load a docker-save or OCI layout tar (plain or compressed, file or pipe) into ``blobs``."""
+    """Load a docker-save or OCI layout tar (plain or compressed, file or pipe) into ``blobs``.
+
+    A refused archive (one line saying why) leaves no blob of its own behind.
+    """
+    new = _NewBlobs(blobs)
+    try:
+        return _read_archive(in_fileobj, new)
+    except BaseException:
+        new.discard()
+        raise
+
+
+def _read_archive(in_fileobj: BinaryIO, blobs: Any) -> list[LoadedImage]:
     with _plain_seekable(in_fileobj, blobs.root) as f:
         try:
             tf = tarfile.open(fileobj=f, mode="r:", encoding="utf-8", errors="surrogateescape")
@@ -497,7 +553,10 @@ def import_rootfs(tar_fileobj: BinaryIO, blobs: BlobStore, *, changes_config: di
                 tarfile.TarInfo.frombuf(head, "utf-8", "surrogateescape")
             except tarfile.HeaderError:
                 raise InvalidArgument("import: input is not a tar archive") from None
-        diff_id, _ = blobs.put_stream(_Prefixed(head, stream))  # type: ignore[arg-type]
+        try:
+            diff_id, _ = blobs.put_stream(_Prefixed(head, stream), check=_check_links)  # type: ignore[arg-type]
+        except InvalidArgument as e:
+            raise InvalidArgument(f"import: {e}") from None
     except _DECODE_ERRORS as e:
         raise InvalidArgument(f"import: corrupt compressed input: {e}") from None
     now = rfc3339_now()

@@ -402,6 +402,28 @@ def unpack(tar_fileobj: BinaryIO, dest: str, *, overlay: bool = True) -> None:
         raise InvalidArgument(f"invalid layer tar: {e}") from None
 
 
+def broken_hardlink(tar_path: str) -> str | None:
+    """The first hardlink of a plain layer tar whose target is no earlier entry of the same layer, as a
+    sentence; None when every link can be made. A layer is unpacked into a folder of its own (an
+    overlayfs lower dir), as docker's overlay2 applies it: a link to anything else cannot be made."""
+    seen: set[str] = set()
+    with tarfile.open(tar_path, mode="r:", encoding="utf-8", errors="surrogateescape") as tf:
+        while True:
+            m = tf.next()
+            if m is None:
+                return None
+            tf.members.clear()  # only headers are read (the data is seeked over); keep no list
+            rel = _clean_rel(m.name)
+            if m.islnk():
+                target = _clean_rel(m.linkname)
+                if target not in seen or target == rel:
+                    return f"hardlink {m.name!r} points to {m.linkname!r}, which is not in the layer"
+            if m.isdir():
+                seen.discard(rel)
+            else:
+                seen.add(rel)
+
+
 # --------------------------------------------------------------------------- writing tars
 
 class _HashingWriter:

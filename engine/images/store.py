@@ -132,10 +132,12 @@ class BlobStore:
             raise
         return digest
 
-    def put_stream(self, fileobj: BinaryIO, expected: str | None = None) -> tuple[str, int]:
+    def put_stream(self, fileobj: BinaryIO, expected: str | None = None,
+                   check: Callable[[str], None] | None = None) -> tuple[str, int]:
         """Store everything read from ``fileobj``; returns (digest, size).
 
-        With ``expected``, a different digest raises InvalidArgument and stores nothing.
+        With ``expected``, a different digest raises InvalidArgument and stores nothing. ``check`` is
+        called with the written temp file's path before the blob appears; if it raises, nothing is stored.
         """
         if expected is not None:
             validate_digest(expected)
@@ -152,6 +154,8 @@ class BlobStore:
             if expected is not None and w.digest != expected:
                 raise InvalidArgument(f"digest mismatch: expected {expected}, got {w.digest}",
                                       expected=expected, actual=w.digest)
+            if check is not None:
+                check(tmp)
             self._commit(tmp, w.digest)
         except BaseException:
             w._abort()

@@ -288,3 +288,196 @@ def make_tar(files: dict[str, bytes]) -> bytes:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+# -- 4. prune: volumes, and what a running build holds ---------------------------------------------------
+def anonymous_volume(cli) -> str:
+    """An anonymous volume left by a removed container (``rm`` without ``-v`` keeps it, as docker does)."""
+    cid = ok(cli("create", "--network", "none", "-v", "/data", "busybox", "true")).strip()
+    name = ok(cli("inspect", "-f", "{{range .Mounts}}{{.Name}}{{end}}", cid)).strip()
+    ok(cli("rm", cid))
+    assert name in ok(cli("volume", "ls", "-q")).split()
+    return name
+
+
+def test_volume_prune_removes_unused_anonymous_volumes(cli, imported):
+    """`volume prune` did not exist. As docker 23+: unused anonymous volumes go; -a also named ones;
+    volumes a container uses stay; "Deleted Volumes:" then "Total reclaimed space"."""
+    anon = anonymous_volume(cli)
+    ok(cli("volume", "create", "named"))
+    ok(cli("volume", "create", "kept"))
+    user = ok(cli("create", "--network", "none", "-v", "kept:/k", "busybox", "true")).strip()
+    text = ok(cli("volume", "prune", "-f"))
+    assert text.startswith(f"Deleted Volumes:\n{anon}\n\nTotal reclaimed space: "), text
+    assert sorted(ok(cli("volume", "ls", "-q")).split()) == ["kept", "named"]
+    assert cli("volume", "prune", input="n\n").stdout.startswith(
+        "WARNING! This will remove anonymous local volumes not used by at least one container.")
+    text = ok(cli("volume", "prune", "-a", "-f"))
+    assert text.splitlines()[:2] == ["Deleted Volumes:", "named"], text
+    assert ok(cli("volume", "ls", "-q")).split() == ["kept"]
+    ok(cli("rm", user))
+    assert ok(cli("volume", "prune", "-f", "--filter", "label=nothing")).startswith("Total reclaimed space: 0B")
+    assert ok(cli("volume", "ls", "-q")).split() == ["kept"]
+
+
+def test_system_prune_volumes_removes_anonymous_volumes(cli, imported):
+    """`system prune --volumes` removed no anonymous volume."""
+    anon = anonymous_volume(cli)
+    ok(cli("volume", "create", "named"))
+    ok(cli("system", "prune", "-f"))
+    assert anon in ok(cli("volume", "ls", "-q")).split()
+    text = ok(cli("system", "prune", "-f", "--volumes"))
+    assert f"Deleted Volumes:\n{anon}\n" in text, text
+    assert ok(cli("volume", "ls", "-q")).split() == ["named"]
+
+
+def test_prune_all_during_build_keeps_the_builds_blobs(cli, imported, root, tmp_path):
+    """`system prune -a` during a build deleted the build's base and step images and their blobs: the
+    build failed and left orphan blobs. A running build's images and blobs are protected now."""
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nCOPY f /f\nRUN sleep 1.5 && echo ran > /x\n")
+    (tmp_path / "f").write_text("payload")
+    build = cli_proc(root, "build", "-t", "held", str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                     text=True)
+    try:
+        wait_until(lambda: processes(["sleep", "1.5"]) or build.poll() is not None, timeout=30)
+        ok(cli("system", "prune", "-a", "-f"))
+        output, _ = build.communicate(timeout=60)
+    finally:
+        if build.poll() is None:
+            build.kill()
+            build.wait()
+    assert build.returncode == 0, output
+    assert ok(cli("run", "--rm", "--network", "none", "held", "cat", "/f", "/x")) == "payloadran\n"
+    assert check_lines(cli) == (0, [])
+
+
+def test_image_prune_removes_blobs_no_image_uses(cli, imported, root):
+    """Blobs nothing refers to (a failed build's, an interrupted pull's) stayed for ever: prune only
+    collected garbage after it deleted an image."""
+    blobs = os.path.join(root, "images", "blobs", "sha256")
+    import hashlib
+    data = b"an orphan" * 1000
+    digest = hashlib.sha256(data).hexdigest()
+    with open(os.path.join(blobs, digest), "wb") as f:
+        f.write(data)
+    assert check_lines(cli) == (1, [f"blob  sha256:{digest}  is used by no image"])
+    text = ok(cli("image", "prune", "-f"))
+    assert not os.path.exists(os.path.join(blobs, digest))
+    assert text.strip() == "Total reclaimed space: 9kB", text
+    assert check_lines(cli) == (0, [])
+    assert ok(cli("run", "--rm", "--network", "none", "busybox", "true")) == ""
+
+
+# -- 5. load: layers with broken hardlinks ----------------------------------------------------------
+def layer_tar(entries: list[tuple[str, str, bytes | str]]) -> bytes:
+    """A layer: ("file", name, data) / ("link", name, target) entries, in order."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for kind, name, value in entries:
+            info = tarfile.TarInfo(name)
+            if kind == "link":
+                info.type = tarfile.LNKTYPE
+                info.linkname = str(value)
+                tar.addfile(info)
+            else:
+                data = value if isinstance(value, bytes) else value.encode()
+                info.size = len(data)
+                info.mode = 0o755
+                tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def save_archive(path: str, layers: list[bytes], tag: str) -> None:
+    """A docker-save archive of an image made of ``layers`` (bottom first)."""
+    import hashlib
+    diff_ids = ["sha256:" + hashlib.sha256(layer).hexdigest() for layer in layers]
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                         "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": []}).encode()
+    config_name = hashlib.sha256(config).hexdigest() + ".json"
+    manifest = json.dumps([{"Config": config_name, "RepoTags": [tag],
+                            "Layers": [f"{d[7:]}/layer.tar" for d in diff_ids]}]).encode()
+    with tarfile.open(path, "w") as tar:
+        for name, data in [(config_name, config), ("manifest.json", manifest)] + \
+                [(f"{d[7:]}/layer.tar", layer) for d, layer in zip(diff_ids, layers)]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_load_refuses_broken_hardlink_and_leaves_nothing(cli, imported, root, tmp_path):
+    """`load` accepted a layer whose hardlink points to a file that is in no layer, and failed only at
+    `run`. Refused at load now with one line, no blob of the archive left behind."""
+    blobs = os.path.join(root, "images", "blobs", "sha256")
+    before = sorted(os.listdir(blobs))
+    good = layer_tar([("file", "bin/tool", b"#!/bin/sh\necho tool\n")])
+    broken = layer_tar([("file", "etc/a", "a"), ("link", "etc/b", "etc/missing")])
+    bad = str(tmp_path / "bad.tar")
+    save_archive(bad, [good, broken], "broken:1")
+    proc = cli("load", "-i", bad)
+    assert proc.returncode == 1, proc
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "hardlink" in lines[0] and "etc/missing" in lines[0], proc.stderr
+    assert sorted(os.listdir(blobs)) == before
+    assert ok(cli("images", "--format", "{{.Repository}}")).split() == ["busybox"]
+    assert check_lines(cli) == (0, [])
+    # a link to a file earlier in the same layer is fine, and runs
+    fine = str(tmp_path / "fine.tar")
+    with open("/bin/busybox", "rb") as f:
+        busybox = f.read()
+    save_archive(fine, [layer_tar([("file", "bin/sh", busybox),
+                                   ("link", "bin/cat", "bin/sh"), ("file", "etc/a", "linked\n"),
+                                   ("link", "etc/b", "etc/a")])], "fine:1")
+    assert ok(cli("load", "-i", fine)).strip() == "Loaded image: fine:1"
+    assert ok(cli("run", "--rm", "--network", "none", "fine:1", "/bin/cat", "/etc/b")) == "linked\n"
+
+
+def test_import_refuses_broken_hardlink(cli, root):
+    """`import` stored a rootfs with a hardlink to nothing; `run` failed on it later."""
+    proc = cli("import", "-", "broken", input=layer_tar([("link", "etc/b", "etc/nowhere")]))
+    assert proc.returncode == 1 and "hardlink" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc
+    assert os.listdir(os.path.join(root, "images", "blobs", "sha256")) == []
+    assert ok(cli("images", "-q")) == ""
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_system_check_nat_elements_and_stopped_leftovers(cli, imported, root):
+    """nftables port elements must match the running containers' published ports, and a stopped container
+    keeps no cgroup: check names each mismatch and --repair fixes it."""
+    from engine.runtime import cgroups
+    web = ok(cli("run", "-d", "-p", "80", "busybox", "sleep", "300")).strip()
+    port = ok(cli("port", web, "80")).split(":")[-1].strip().splitlines()[0]
+    addr = ok(cli("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", web)).strip()
+    stray_port, stray_addr = free_port(), addr.rsplit(".", 1)[0] + ".199"
+    subprocess.run(["nft", f"add element ip portside tcp_any {{ {stray_port} : {stray_addr} . 80 }}"], check=True)
+    subprocess.run(["nft", f"delete element ip portside tcp_any {{ {port} }}"], check=True)
+    stopped = ok(cli("create", "--network", "none", "busybox", "true")).strip()
+    cg = cgroups.Cgroup(f"portside/{stopped}")
+    cg.create({})
+    straggler = subprocess.Popen(["sleep", "300"])  # an empty cgroup is removed at engine open already
+    try:
+        cg.add(straggler.pid)
+        run_checks_and_repair(cli, cg, stray_port, stray_addr, port, addr, stopped)
+        assert straggler.wait(timeout=5) == -signal.SIGKILL
+    finally:
+        straggler.kill()
+        straggler.wait()
+
+
+def run_checks_and_repair(cli, cg, stray_port, stray_addr, port, addr, stopped) -> None:
+    code, lines = check_lines(cli)
+    assert code == 1
+    assert f"nat  tcp_any {stray_port}  leads to {stray_addr} . 80, which no running container publishes" in lines
+    assert f"nat  tcp_any {port}  published port of a running container is not programmed" in lines
+    assert f"cgroup  portside/{stopped}  left by a container that is not running" in lines, lines
+    code, lines = check_lines(cli, "--repair")
+    assert code == 0 and len(lines) == 3, lines
+    assert check_lines(cli) == (0, [])
+    assert not cg.exists()
+    listed = subprocess.run(["nft", "list", "map", "ip", "portside", "tcp_any"], capture_output=True, text=True).stdout
+    assert f"{port} : {addr} . 80" in listed and f"{stray_port} :" not in listed, listed
