@@ -195,6 +195,91 @@ def _mknod_whiteout(path: str) -> None:
 
 # --------------------------------------------------------------------------- unpack
 
+_HOLE = 4096  # zero runs of whole blocks this size are left as holes
+_ZERO_CHUNK = bytes(_CHUNK)
+_ZERO_BLOCK = bytes(_HOLE)
+
+
+def _write_keeping_holes(fd: int, src: BinaryIO, m: tarfile.TarInfo) -> None:
+    """Copy member ``m`` from ``src`` to the empty file ``fd`` so its holes stay holes.
+
+    A GNU sparse member's map says where its data lies: only that is read and written. In the data (and
+    in a plain member) zero blocks are seeked over too. The file keeps its size and takes only its
+    data's disk space.
+    """
+    src = getattr(src, "raw", src)  # tarfile's own reader: it seeks without asking the stream
+    for offset, length in (m.sparse or [(0, m.size)]):
+        if length:
+            src.seek(offset)  # forward only, as a streamed tar allows
+        pos, left = offset, length
+        while left > 0:
+            chunk = src.read(min(_CHUNK, left))
+            if not chunk:
+                break
+            _write_data(fd, chunk, pos)
+            pos += len(chunk)
+            left -= len(chunk)
+    os.ftruncate(fd, m.size)
+
+
+def _write_data(fd: int, chunk: bytes, pos: int) -> None:
+    n = len(chunk)
+    if chunk == (_ZERO_CHUNK if n == _CHUNK else bytes(n)):
+        return
+    mv = memoryview(chunk)
+    run = -1  # start of the current run of data blocks
+    for off in range(0, n, _HOLE):
+        block = chunk[off:off + _HOLE]
+        zero = block == (_ZERO_BLOCK if len(block) == _HOLE else bytes(len(block)))
+        if zero and run >= 0:
+            _pwrite_all(fd, mv[run:off], pos + run)
+            run = -1
+        elif not zero and run < 0:
+            run = off
+    if run >= 0:
+        _pwrite_all(fd, mv[run:], pos + run)
+
+
+def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
+    while data:
+        n = os.pwrite(fd, data, offset)
+        data, offset = data[n:], offset + n
+
+
+def copy_keeping_holes(src: str, dst_fd: int) -> None:
+    """Copy the file ``src`` into the empty ``dst_fd``, data extents only (holes stay holes)."""
+    with open(src, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        for start, length in data_extents(f.fileno(), size):
+            done = 0
+            while done < length:
+                n = os.copy_file_range(f.fileno(), dst_fd, length - done, start + done, start + done)
+                if n == 0:
+                    break
+                done += n
+        os.ftruncate(dst_fd, size)
+
+
+def data_extents(fd: int, size: int) -> list[tuple[int, int]]:
+    """(offset, length) of the data in a file, holes left out (SEEK_DATA/SEEK_HOLE; one extent if unsupported)."""
+    extents = []
+    pos = 0
+    try:
+        while pos < size:
+            try:
+                start = os.lseek(fd, pos, os.SEEK_DATA)
+            except OSError as exc:
+                if exc.errno == errno.ENXIO:  # only a hole from pos to the end
+                    break
+                raise
+            end = min(os.lseek(fd, start, os.SEEK_HOLE), size)
+            extents.append((start, end - start))
+            pos = end
+    except OSError:
+        return [(0, size)] if size else []
+    return extents
+
+
 class _Extractor:
     """Applies tar members under ``dest`` without following links out of it."""
 
@@ -342,14 +427,12 @@ class _Extractor:
             self.verified[rel] = target
         elif m.isreg():
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-            with os.fdopen(fd, "wb", buffering=0) as out:
+            try:
                 src = tf.extractfile(m)
                 if src is not None:
-                    while True:
-                        chunk = src.read(_CHUNK)
-                        if not chunk:
-                            break
-                        out.write(chunk)
+                    _write_keeping_holes(fd, src, m)
+            finally:
+                os.close(fd)
             self._meta(target, m)
         elif m.issym():
             os.symlink(m.linkname, target)
@@ -496,9 +579,59 @@ def _tarinfo(host: str, name: str, st: os.stat_result, links: dict[tuple[int, in
 def _add(tf: tarfile.TarFile, ti: tarfile.TarInfo, host: str) -> None:
     if ti.type == tarfile.REGTYPE:
         with open(host, "rb") as f:
+            st = os.fstat(f.fileno())
+            if st.st_blocks * 512 < st.st_size:  # fewer blocks than bytes: it has holes
+                extents = data_extents(f.fileno(), st.st_size)
+                if sum(n for _, n in extents) < st.st_size:
+                    _add_sparse(tf, ti, f, extents)
+                    return
             tf.addfile(ti, f)
     else:
         tf.addfile(ti)
+
+
+class _SparseBody:
+    """The body of a PAX 1.0 sparse member: the map (padded to a block), then the data extents."""
+
+    def __init__(self, head: bytes, f: BinaryIO, extents: list[tuple[int, int]]) -> None:
+        self._parts: list[tuple[bytes | None, int, int]] = [(head, 0, len(head))]
+        self._parts += [(None, off, n) for off, n in extents if n]
+        self._f = f
+
+    def read(self, n: int) -> bytes:
+        """``n`` bytes (fewer only at the end), as tarfile's copy expects."""
+        out: list[bytes] = []
+        while self._parts and n > 0:
+            head, off, left = self._parts[0]
+            take = min(n, left)
+            data = head[off:off + take] if head is not None else os.pread(self._f.fileno(), take, off)
+            if len(data) < take:
+                raise OSError(errno.EIO, "file shrank while being archived")
+            if take == left:
+                self._parts.pop(0)
+            else:
+                self._parts[0] = (head, off + take, left - take)
+            out.append(data)
+            n -= take
+        return b"".join(out)
+
+
+def _add_sparse(tf: tarfile.TarFile, ti: tarfile.TarInfo, f: BinaryIO, extents: list[tuple[int, int]]) -> None:
+    """Write a file with holes as a GNU sparse member (PAX format 1.0, which docker and GNU tar read)."""
+    size = ti.size
+    mapping = [e for e in extents if e[1]]
+    if not mapping or mapping[-1][0] + mapping[-1][1] < size:
+        mapping.append((size, 0))  # GNU tar ends the map at the file's end
+    text = f"{len(mapping)}\n" + "".join(f"{off}\n{n}\n" for off, n in mapping)
+    head = text.encode() + b"\0" * (-len(text) % tarfile.BLOCKSIZE)
+    parent, _, base = ti.name.rpartition("/")
+    sparse = tarfile.TarInfo(f"{parent}/GNUSparseFile.0/{base}" if parent else f"GNUSparseFile.0/{base}")
+    for attr in ("mode", "uid", "gid", "uname", "gname", "mtime", "type"):
+        setattr(sparse, attr, getattr(ti, attr))
+    sparse.pax_headers = dict(ti.pax_headers, **{"GNU.sparse.major": "1", "GNU.sparse.minor": "0",
+                                                 "GNU.sparse.name": ti.name, "GNU.sparse.realsize": str(size)})
+    sparse.size = len(head) + sum(n for _, n in mapping)
+    tf.addfile(sparse, _SparseBody(head, f, mapping))  # type: ignore[arg-type]
 
 
 def _empty_file_entry(name: str, st: os.stat_result) -> tarfile.TarInfo:
@@ -703,8 +836,10 @@ def apply_rootfs_copy(layer_dirs: list[str], dest: str) -> None:
                         continue
                     links[key] = d
                     fd = os.open(d, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-                    with open(s, "rb") as fi, os.fdopen(fd, "wb") as fo:
-                        shutil.copyfileobj(fi, fo, _CHUNK)
+                    try:
+                        copy_keeping_holes(s, fd)
+                    finally:
+                        os.close(fd)
                 elif stat.S_ISLNK(mode):
                     os.symlink(os.readlink(s), d)
                 elif stat.S_ISFIFO(mode):

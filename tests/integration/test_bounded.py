@@ -297,3 +297,69 @@ def test_logs_follow_goes_on_across_rotations(root: str, cli: Cli, imported: str
     first = int(out[0][4:])
     assert out == [f"line{i}" for i in range(first, 400)], out[:5]
     assert first < 30  # started before much was rotated away
+
+
+# --------------------------------------------------------------------------- sparse files
+
+def _du_kib(path: str) -> int:
+    return int(subprocess.run(["du", "-sk", path], capture_output=True, text=True, check=True).stdout.split()[0])
+
+
+@pytest.mark.parametrize("fmt", ["gnu", "posix"])
+def test_sparse_layer_keeps_its_holes(root: str, cli: Cli, tmp_path: Any, fmt: str) -> None:
+    """A 10 KB layer holding a 2 GB sparse file took 2.1 GB of disk once unpacked: holes are kept now,
+    from GNU sparse members (old GNU and PAX formats) and from zero runs in plain members alike."""
+    src = tmp_path / "src"
+    src.mkdir()
+    big = src / "big"
+    with open(big, "wb") as f:
+        f.truncate(512 << 20)
+        f.seek(1 << 20)
+        f.write(b"middle")
+        f.seek((512 << 20) - 4)
+        f.write(b"end\n")
+    (src / "zeros").write_bytes(bytes(8 << 20) + b"tail")  # a plain member with a long zero run
+    layer = tmp_path / "layer.tar"
+    subprocess.run(["tar", "-cSf", str(layer), f"--format={fmt}", "-C", str(src), "big"], check=True)
+    subprocess.run(["tar", "-rf", str(layer), f"--format={fmt}", "-C", str(src), "zeros"], check=True)
+    assert os.path.getsize(layer) < 20 << 20
+    proc = cli("import", str(layer), "sparse")
+    assert proc.returncode == 0, proc.stderr
+    proc = cli("create", "--network", "none", "sparse", "/big")  # unpacks the layer
+    assert proc.returncode == 0, proc.stderr
+    [diff] = [os.path.join(root, "layers", d, "diff") for d in os.listdir(os.path.join(root, "layers"))]
+    with open(os.path.join(diff, "big"), "rb") as f:
+        assert os.fstat(f.fileno()).st_size == 512 << 20
+        f.seek(1 << 20)
+        assert f.read(6) == b"middle"
+        f.seek(-4, os.SEEK_END)
+        assert f.read() == b"end\n"
+    with open(os.path.join(diff, "zeros"), "rb") as f:
+        assert f.read() == bytes(8 << 20) + b"tail"
+    assert _du_kib(diff) < 1024, f"{_du_kib(diff)} KiB on disk"
+
+
+def test_a_build_step_that_makes_a_sparse_file_commits_a_sparse_member(root: str, cli: Cli, imported: str,
+                                                                        tmp_path: Any) -> None:
+    """A RUN step that made a 512 MiB sparse file wrote 512 MiB of zeros into the layer tar (and the blob
+    store); the layer now holds it as a GNU sparse member (PAX 1.0) that tar, Python and we read back."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN truncate -s 512M /big && echo hi >> /big\n")
+    proc = cli("build", "-t", "sparse", str(ctx), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    diff_id = json.loads(cli("image", "inspect", "sparse").stdout)[0]["RootFS"]["Layers"][-1]
+    [newest] = [os.path.join(d, diff_id[7:]) for d, _s, files in os.walk(root) if diff_id[7:] in files]
+    assert os.path.getsize(newest) < 1 << 20
+    listing = subprocess.run(["tar", "-tvf", newest], capture_output=True, text=True)
+    assert listing.returncode == 0 and "big" in listing.stdout, listing.stdout + listing.stderr
+    with tarfile.open(newest) as tf:
+        member = tf.getmember("big")
+        assert member.size == (512 << 20) + 3 and member.sparse
+        data = tf.extractfile(member)
+        assert data is not None
+        data.seek((512 << 20) + 3 - 5)
+        assert data.read() == b"\0\0hi\n"
+    proc = cli("run", "--rm", "--network", "none", "sparse", "sh", "-c", "wc -c < /big; tail -c 3 /big")
+    assert proc.returncode == 0 and proc.stdout.split() == [str((512 << 20) + 3), "hi"], proc.stdout + proc.stderr
+    assert _du_kib(os.path.join(root, "layers")) < 10 * 1024
