@@ -324,7 +324,8 @@ def op_volume(s: Stress, w: int, rng: random.Random) -> None:
 
 def op_prune(s: Stress, w: int, rng: random.Random) -> None:
     s.cli(*rng.choice([["container", "prune", "-f"], ["image", "prune", "-f"], ["network", "prune", "-f"],
-                       ["system", "prune", "-f"], ["system", "prune", "-f", "--volumes"]]))
+                       ["volume", "prune", "-f"], ["system", "prune", "-f"],
+                       ["system", "prune", "-f", "--volumes"]]))
 
 
 def op_race(s: Stress, w: int, rng: random.Random) -> None:

@@ -194,17 +194,19 @@ def host_check(root: str, db: dict[str, Any], running: set[str], known: set[str]
 
 
 def heartbeat_check(root: str, running: set[str], wait: float) -> list[str]:
-    """Every running container prints a heartbeat: its log must grow over ``wait`` seconds."""
-    def sizes() -> dict[str, int]:
+    """Every running container prints a heartbeat: its log must grow over ``wait`` seconds (a log
+    rotated meanwhile is a new file: that counts as grown)."""
+    def stats() -> dict[str, tuple[int, int]]:
         out = {}
         for cid in running:
             try:
-                out[cid] = os.path.getsize(os.path.join(root, "containers", cid, "log.jsonl"))
+                st = os.stat(os.path.join(root, "containers", cid, "log.jsonl"))
+                out[cid] = (st.st_ino, st.st_size)
             except OSError:
-                out[cid] = -1
+                out[cid] = (0, -1)
         return out
-    before = sizes()
+    before = stats()
     time.sleep(wait)
-    after = sizes()
-    return [f"running container {cid[:12]}: its output is no longer logged (log at {before[cid]} bytes)"
-            for cid in sorted(running) if after[cid] <= before[cid]]
+    after = stats()
+    return [f"running container {cid[:12]}: its output is no longer logged (log at {before[cid][1]} bytes)"
+            for cid in sorted(running) if after[cid][0] == before[cid][0] and after[cid][1] <= before[cid][1]]
