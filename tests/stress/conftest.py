@@ -1,9 +1,11 @@
-"""The stress suite's seed and figures go at the end of pytest's output, shown with or without -q."""
+"""The stress suite's fixtures (the integration tests' ``root``, ``cli``, ``imported``, ``busybox_tar``),
+and its seed and figures at the end of pytest's output, shown with or without -q."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from tests.integration.conftest import busybox_tar, cli, imported, root  # noqa: F401 - fixtures
 from tests.stress import driver
 
 

@@ -42,7 +42,7 @@ def check(root: str, cli: Cli, seen_cids: set[str], seen_ports: set[tuple[str, s
 def data_root_check(root: str, cli: Cli) -> list[str]:
     """The engine's own check of the data root (engine/check.py): tags, blobs, images, build cache,
     containers, folders, volumes, IPs, leftovers of stopped containers, mounts and temp files."""
-    proc = cli("system", "check", track=False)
+    proc = cli("system", "check")
     if proc.returncode != 0:
         return [f"`portside system check` exited {proc.returncode}:\n{proc.stdout}{proc.stderr}"]
     return []
