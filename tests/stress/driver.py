@@ -329,20 +329,24 @@ def op_prune(s: Stress, w: int, rng: random.Random) -> None:
 
 
 def op_race(s: Stress, w: int, rng: random.Random) -> None:
-    """Two commands at once on a fresh image: tag vs rmi, run -d vs rmi, or two run -d on one network."""
+    """Commands at once: tag vs rmi or run vs rmi of a fresh image, or four run -d with published ports.
+
+    The names are new each time, so what a lost race leaves (a dangling tag, a container without its
+    image, two containers with one address) is still there for the final check.
+    """
     nonce = rng.randrange(10**9)
     image = f"s{w}/race:{nonce}"
     kind = rng.choice(["tag", "run", "ip"])
     if kind == "ip":
-        s.cli_parallel(*[["run", "-d", "--name", f"s{w}c{k}", "-p", "127.0.0.1::80", BASE, "sh", "-c", HEARTBEAT]
-                         for k in range(2)])
+        s.cli_parallel(*[["run", "-d", "--name", f"s{w}ip{nonce}-{k}", "-p", "127.0.0.1::80", BASE, "sh", "-c",
+                          "echo up"] for k in range(4)])
         return
     if s.cli("import", "-c", f"LABEL race={nonce}", s.busybox_tar, image).returncode != 0:
         return
     if kind == "tag":
-        s.cli_parallel(["tag", image, f"s{w}/tag:{rng.randrange(3)}"], ["rmi", image])
+        s.cli_parallel(["tag", image, f"s{w}/race-tag:{nonce}"], ["rmi", image])
     else:
-        s.cli_parallel(["run", "-d", "--name", _container(w, rng), image, "sh", "-c", HEARTBEAT], ["rmi", image])
+        s.cli_parallel(["run", "-d", "--name", f"s{w}run{nonce}", image, "sh", "-c", "echo up"], ["rmi", image])
 
 
 def op_import(s: Stress, w: int, rng: random.Random) -> None:
@@ -363,5 +367,5 @@ OPS: dict[str, tuple[float, Callable[[Stress, int, random.Random], None]]] = {
     "volume": (4, op_volume),
     "prune": (3, op_prune),
     "import": (2, op_import),
-    "race": (6, op_race),
+    "race": (10, op_race),
 }
