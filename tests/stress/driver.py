@@ -3,9 +3,11 @@
 :class:`Stress` runs ``workers`` threads; each drives its own random sequence of CLI processes (one at a
 time, so the workers are that many concurrent ``portside`` processes) from a ``random.Random`` seeded
 with ``seed`` and its index: the sequence of operations of a seed is the same on every run (their
-outcome, which depends on timing, is not). A killer thread sends SIGKILL, at random moments, to one
-of the CLI processes it started (by its Popen handle) or to a container's monitor (the pid in the
-container's ``state.json``, checked against its start time and command line first; never by name).
+outcome, which depends on timing, is not). A killer thread sends SIGKILL, at moments drawn from the
+seed too, to one of the CLI processes it started (by its Popen handle) or to a container's monitor
+(the pid in the container's ``state.json``, checked against its start time and command line first;
+never by name). Some operations race on purpose: two or four commands started at once
+(:func:`op_race`). Workers stop starting operations at ``time_limit`` seconds (a slow host).
 
 What an operation may do is docker's: fail with a clear error (a conflict, a missing image, a killed
 process). What it must never do is recorded in ``violations``: a Python traceback, a hang, a
@@ -46,6 +48,7 @@ class Stress:
     env: dict[str, str] = field(default_factory=dict)
     workers: int = 4
     kill_interval: tuple[float, float] = (0.4, 1.6)
+    time_limit: float = 240.0
     counts: Counter[str] = field(default_factory=Counter)
     ok: Counter[str] = field(default_factory=Counter)   # CLI calls that exited 0, by verb
     kills: Counter[str] = field(default_factory=Counter)
@@ -57,6 +60,7 @@ class Stress:
         self._lock = threading.Lock()
         self._live: dict[int, subprocess.Popen[str]] = {}
         self._done = threading.Event()
+        self.timed_out = False
 
     # ---- running the CLI
 
@@ -120,8 +124,12 @@ class Stress:
         n = self.ops // self.workers + (1 if w < self.ops % self.workers else 0)
         ops = list(OPS.items())
         names, weights = [k for k, _ in ops], [wt for _, (wt, _) in ops]
+        deadline = time.monotonic() + self.time_limit
         for _ in range(n):
             op = rng.choices(names, weights)[0]
+            if time.monotonic() > deadline:
+                self.timed_out = True
+                return
             with self._lock:
                 self.counts[op] += 1
             try:
