@@ -165,8 +165,10 @@ class Checker:
             st = cleanup.read_state(cdir)
             if st.get("status") in ("running", "restarting") and not pid_alive(st.get("monitor_pid", 0),
                                                                                   st.get("monitor_start")):
-                self.add("container", cid, f"recorded {st['status']} but its monitor is gone",
-                         lambda d=doc: self.engine._recover_lost_monitor(d))
+                def recover(d: dict[str, Any] = doc) -> None:
+                    if self.engine._recover_lost_monitor(d) is None:
+                        raise RuntimeError("another process holds its monitor lock")
+                self.add("container", cid, f"recorded {st['status']} but its monitor is gone", recover)
             image = doc.get("Image", "")
             if image and self.state.image(image) is None:
                 fix = (lambda i=image: self.engine.register_image(i)) if self.engine.blobs.has(image) else None
@@ -218,7 +220,13 @@ class Checker:
             with self.state.tx() as db:
                 db.execute("DELETE FROM ip_allocations WHERE network_id=? AND address=?", (net, addr))
 
-        seen: dict[tuple[str, str], list[str]] = {}
+        def recorded(cid: str, net: str) -> str | None:
+            for ep in (docs[cid].get("NetworkSettings", {}).get("Networks") or {}).values():
+                if ep.get("NetworkID") == net and ep.get("IPAddress"):
+                    return str(ep["IPAddress"])
+            return None
+
+        held: dict[tuple[str, str], str] = {}  # (network, address) -> container
         for net, addr, cid in rows:
             obj = f"{net[:12]}/{addr}"
             if cid not in docs:
@@ -229,17 +237,30 @@ class Checker:
             if net not in networks:
                 self.add("ip", obj, "allocated on a missing network", lambda n=net, a=addr: drop(n, a))
                 continue
-            seen.setdefault((net, cid), []).append(addr)
-        for (net, cid), addrs in seen.items():
-            if len(addrs) < 2:
+            want = recorded(cid, net)
+            if want != addr:
+                problem = (f"duplicates container {cid[:12]}'s address {want}" if want
+                           else f"allocated to container {cid[:12]}, which has no address on that network")
+                self.add("ip", obj, problem, lambda n=net, a=addr: drop(n, a))
                 continue
-            recorded = {ep.get("IPAddress") for ep in (docs[cid].get("NetworkSettings", {}).get("Networks")
-                                                        or {}).values() if ep.get("NetworkID") == net}
-            keep = next((a for a in addrs if a in recorded), addrs[0])
-            for addr in addrs:
-                if addr != keep:
-                    self.add("ip", f"{net[:12]}/{addr}", f"duplicates container {cid[:12]}'s address {keep}",
-                             lambda n=net, a=addr: drop(n, a))
+            held[(net, addr)] = cid
+        for cid, doc in docs.items():
+            for name, ep in (doc.get("NetworkSettings", {}).get("Networks") or {}).items():
+                net, addr = ep.get("NetworkID"), ep.get("IPAddress")
+                if not net or not addr or net not in networks or held.get((net, addr)) == cid:
+                    continue
+                owner = held.get((net, addr))
+                if owner:
+                    self.add("ip", f"{net[:12]}/{addr}", f"recorded by container {cid[:12]} but allocated to "
+                             f"container {owner[:12]}")
+                    continue
+
+                def allocate(n: str = net, a: str = addr, c: str = cid) -> None:
+                    with self.state.tx() as db:
+                        db.execute("INSERT INTO ip_allocations(network_id, address, container_id) VALUES (?,?,?)",
+                                   (n, a, c))
+                self.add("ip", f"{net[:12]}/{addr}", f"recorded by container {cid[:12]} on {name} but not allocated",
+                         allocate)
 
     def stopped_leftovers(self) -> None:
         """Cgroups, host veths and published-port elements of containers no monitor runs."""

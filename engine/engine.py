@@ -11,8 +11,8 @@ import json
 import os
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import IO, Any
 
 from . import aio, reference
@@ -50,6 +50,21 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
 
     def close(self) -> None:
         self.state.close()
+
+    @contextmanager
+    def operation(self, kind: str) -> Iterator[Any]:
+        """A live-operation record for the time of the block (:class:`engine.runtime.cleanup.Operation`):
+        the blobs stored meanwhile and the images it notes are safe from prune, and should this process
+        die, the next engine open ends the processes it notes."""
+        from .runtime import cleanup
+        with cleanup.Operation(self.paths.root, kind) as op:
+            def note(digest: str) -> None:
+                op.note("blob", digest)
+            self.blobs.journals.append(note)
+            try:
+                yield op
+            finally:
+                self.blobs.journals.remove(note)
 
     # -- events ---------------------------------------------------------------------------------
     def emit(self, type_: str, action: str, actor_id: str, **attrs: str) -> None:
@@ -346,7 +361,8 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
         known = {d.get("Id") for d in docs}
         for image_id in held_images - known:
             try:
-                docs.append({"Id": image_id, "Layers": self.image_config(image_id).get("rootfs", {}).get("diff_ids", [])})
+                layers = self.image_config(image_id).get("rootfs", {}).get("diff_ids", [])
+                docs.append({"Id": image_id, "Layers": layers})
             except (NotFound, ValueError):
                 pass
         for doc in docs:
@@ -424,9 +440,10 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
         if repo:
             reference.parse(repo)
         config = changes_to_config(changes) if changes else None
-        digest = await aio.to_thread(archive.import_rootfs, source, self.blobs, changes_config=config,
+        with self.operation("import"):
+            digest = await aio.to_thread(archive.import_rootfs, source, self.blobs, changes_config=config,
                                          message=message)
-        self.register_image(digest, repo_tags=[repo] if repo else [])
+            self.register_image(digest, repo_tags=[repo] if repo else [])
         self.emit("image", "import", digest)
         return digest
 
@@ -451,10 +468,12 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
     async def images_load(self, source: IO[bytes]) -> list[str]:
         """``docker load``: returns docker's lines (``Loaded image: …`` / ``Loaded image ID: …``)."""
         from .images import archive
-        loaded = await aio.to_thread(archive.read_archive, source, self.blobs)
+        with self.operation("load"):
+            loaded = await aio.to_thread(archive.read_archive, source, self.blobs)
+            for img in loaded:
+                self.register_image(img.config_digest)
         lines = []
         for img in loaded:
-            self.register_image(img.config_digest)
             if img.repo_tags:
                 for t in img.repo_tags:
                     prev = self.state.tag(reference.normalize(t))

@@ -80,11 +80,16 @@ class NotModified(EngineError):
     status = 304
 
 
+def shorten(text: str, limit: int = 100) -> str:
+    """``text`` cut to ``limit`` characters plus "…": a command or step shown inside a one-line error."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 class BuildError(EngineError):
-    """A build step failed. ``step`` names it, ``log`` holds the step's output."""
+    """A build step failed. ``step`` names it (shortened), ``log`` holds the step's output."""
 
     def __init__(self, message: str, *, step: str = "", log: str = "", code: int = 1, **context: Any) -> None:
-        super().__init__(message, step=step, log=log, code=code, **context)
+        super().__init__(message, step=shorten(step), log=log, code=code, **context)
 
 
 class ContainerCannotRun(EngineError):

@@ -98,7 +98,8 @@ def lines_of(path: str) -> Iterator[bytes]:
 def tail_lines(sources: list[tuple[str, int]], n: int, keep: Callable[[bytes], bool]) -> list[bytes]:
     """The last ``n`` lines that ``keep``, oldest first, reading backwards.
 
-    ``sources``: (file, end offset) newest first; each file is read from ``end`` back to its start.
+    ``sources``: (file, end offset) newest first; each file is read from ``end`` (-1: its end) back to
+    its start. A file rotated away meanwhile is skipped.
     """
     found: list[bytes] = []
     for path, end in sources:
@@ -110,7 +111,7 @@ def tail_lines(sources: list[tuple[str, int]], n: int, keep: Callable[[bytes], b
             continue
         with f:
             rest = b""  # the start of a line whose beginning lies in an earlier block
-            pos = end
+            pos = end if end >= 0 else os.fstat(f.fileno()).st_size
             while pos > 0 and len(found) < n:
                 step = min(_BLOCK, pos)
                 pos -= step

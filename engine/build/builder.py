@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import reference
-from ..errors import BuildError, EngineError, ImageNotFound, InvalidArgument
+from ..errors import BuildError, EngineError, ImageNotFound, InvalidArgument, shorten
 from ..images import layers as layers_mod
 from ..runtime import cleanup
 from . import dockerignore
@@ -62,17 +62,49 @@ class Stage:
     def cfg(self) -> dict[str, Any]:
         return self.config.setdefault("config", {})
 
+    # Env as a dict, with each name's place in the list, kept while the list object stays the same (a
+    # Dockerfile of 10,000 ENV lines re-read the whole list twice a step)
+    _env_cache: tuple[list[str], int, dict[str, str], dict[str, int]] | None = field(
+        default=None, init=False, repr=False, compare=False)
+
+    def _env_index(self) -> tuple[list[str], dict[str, str], dict[str, int]]:
+        items = self.cfg.get("Env") or []
+        c = self._env_cache
+        if c is None or c[0] is not items or c[1] != len(items):
+            out: dict[str, str] = {}
+            for item in items:
+                k, _, v = item.partition("=")
+                out[k] = v
+            c = self._env_cache = (items, len(items), out, {k: i for i, k in enumerate(out)})
+        return c[0], c[2], c[3]
+
     def env(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for item in self.cfg.get("Env") or []:
-            k, _, v = item.partition("=")
-            out[k] = v
-        return out
+        return dict(self._env_index()[1])
+
+    def set_env(self, pairs: list[tuple[str, str]]) -> None:
+        """Set variables in Env: a name already there keeps its place, a new one goes last."""
+        items, values, places = self._env_index()
+        if self.cfg.get("Env") is not items or len(items) != len(values):  # none yet, or a name twice
+            items = [f"{k}={v}" for k, v in values.items()]
+            self.cfg["Env"] = items
+        for k, v in pairs:
+            if k in places:
+                items[places[k]] = f"{k}={v}"
+            else:
+                places[k] = len(items)
+                items.append(f"{k}={v}")
+            values[k] = v
+        self._env_cache = (items, len(items), values, places)
 
     def expansion_env(self) -> dict[str, str]:
         env = {k: v for k, v in self.args.items() if v is not None}
-        env.update(self.env())
+        env.update(self._env_index()[1])
         return env
+
+
+#: instructions that change only the image config (each ends in ``_metadata``)
+_CONFIG_ONLY = frozenset({"ARG", "ENV", "LABEL", "MAINTAINER", "EXPOSE", "VOLUME", "USER", "STOPSIGNAL", "SHELL",
+                          "CMD", "ENTRYPOINT", "ONBUILD", "HEALTHCHECK"})
 
 
 class Builder:
@@ -102,13 +134,9 @@ class Builder:
     def run(self) -> str:
         """Build; while it runs, a live-operation lock protects its images and blobs from prune and
         lets crash recovery end its RUN processes and remove its temp dirs should it be killed."""
-        with cleanup.Operation(self.engine.paths.root, "build") as op:
+        with self.engine.operation("build") as op:
             self.op = op
-            self.engine.blobs.journal = lambda digest: op.note("blob", digest)
-            try:
-                return self._run()
-            finally:
-                self.engine.blobs.journal = None
+            return self._run()
 
     def _hold(self, image_id: str) -> None:
         if self.op is not None and image_id:
@@ -123,8 +151,8 @@ class Builder:
         if not os.path.exists(df_path) and not os.path.isabs(self.dockerfile):
             df_path = os.path.join(self.context, self.dockerfile)
         try:
-            with open(df_path, encoding="utf-8") as f:
-                text = f.read()
+            with open(df_path, encoding="utf-8", errors="surrogateescape") as f:  # bytes pass through, as docker's
+                text = f.read(dfp.MAX_DOCKERFILE + 1)
         except FileNotFoundError:
             raise InvalidArgument(f"unable to prepare context: unable to evaluate symlinks in Dockerfile path: "
                                   f"lstat {df_path}: no such file or directory") from None
@@ -195,6 +223,11 @@ class Builder:
                 continue
             else:
                 groups[-1][1].append(inst)
+        # a config-only step followed by another one folds into it: one image for the run of them (a
+        # Dockerfile of 10,000 LABELs made 10,000 images, each config bigger than the last)
+        self._folds = {id(inst) for _name, insts in groups for inst, nxt in zip(insts, insts[1:])
+                       if inst.cmd in _CONFIG_ONLY and nxt.cmd in _CONFIG_ONLY}
+        self._chains: dict[int, tuple[str, list[str]]] = {}
         return groups
 
     def _needed_stages(self, groups: list[tuple[str, list[dfp.Instruction]]], last: int) -> set[int]:
@@ -298,17 +331,14 @@ class Builder:
 
     def op_env(self, stage: Stage, inst: dfp.Instruction) -> None:
         pairs = dfp.parse_kv(inst, stage.expansion_env())
-        env = stage.env()
-        for k, v in pairs:
-            env[k] = v
-        stage.cfg["Env"] = [f"{k}={v}" for k, v in env.items()]
+        stage.set_env(pairs)
         self._metadata(stage, inst, "ENV " + " ".join(f"{k}={v}" for k, v in pairs))
 
     def op_label(self, stage: Stage, inst: dfp.Instruction) -> None:
         pairs = dfp.parse_kv(inst, stage.expansion_env())
-        labels = dict(stage.cfg.get("Labels") or {})
-        labels.update(pairs)
-        stage.cfg["Labels"] = labels
+        if not isinstance(stage.cfg.get("Labels"), dict):
+            stage.cfg["Labels"] = {}
+        stage.cfg["Labels"].update(pairs)  # the stage's own copy (configs are deep-copied when taken)
         self._metadata(stage, inst, "LABEL " + " ".join(f"{k}={v}" for k, v in pairs))
 
     def op_maintainer(self, stage: Stage, inst: dfp.Instruction) -> None:
@@ -459,7 +489,7 @@ class Builder:
     # -- metadata and commit ----------------------------------------------------------------------
     def _key(self, stage: Stage, text: str, extra: str = "") -> str:
         h = hashlib.sha256()
-        h.update(f"{stage.image_id}\n{text}\n{extra}\n".encode())
+        h.update(f"{stage.image_id}\n{text}\n{extra}\n".encode("utf-8", "surrogateescape"))
         h.update(json.dumps(stage.cfg, sort_keys=True).encode() if not stage.image_id else b"")
         return h.hexdigest()
 
@@ -472,13 +502,37 @@ class Builder:
         return None
 
     def _metadata(self, stage: Stage, inst: dfp.Instruction, created_by: str) -> None:
+        """Commit a step that changes only the config, or fold it into the next such step.
+
+        A folded step adds its history entry and gets a cache key chained from the previous step's
+        (so a rebuild still says which steps are cached); the last step of the run commits one image,
+        which every key of the run then names in the cache.
+        """
         text = f"/bin/sh -c #(nop) {created_by}"
-        key = self._key(stage, text, json.dumps(stage.cfg, sort_keys=True))
+        chain = getattr(self, "_chains", {}).get(stage.index)
+        if chain is None:
+            key = self._key(stage, text, json.dumps(stage.cfg, sort_keys=True))
+        else:
+            key = hashlib.sha256(f"{chain[0]}\n{text}\n{sorted(stage.args.items())}".encode(
+                "utf-8", "surrogateescape")).hexdigest()
+        if id(inst) in getattr(self, "_folds", ()):
+            if self._lookup(key):
+                self.say(" ---> Using cache (CACHED)")
+            stage.config.setdefault("history", []).append(
+                {"created": now_rfc3339(), "created_by": text, "empty_layer": True})
+            folded = chain[1] if chain else []
+            folded.append(key)
+            self._chains[stage.index] = (key, folded)
+            return
+        if chain:
+            del self._chains[stage.index]
         hit = self._lookup(key)
         if hit:
             self._use_cache(stage, hit)
-            return
-        stage.image_id = self._commit(stage, None, text, empty=True, key=key)
+        else:
+            stage.image_id = self._commit(stage, None, text, empty=True, key=key)
+        for folded_key in (chain[1] if chain else []):
+            self.engine.state.cache_put(folded_key, stage.image_id)
 
     def _use_cache(self, stage: Stage, image_id: str) -> None:
         self._hold(image_id)
@@ -906,7 +960,7 @@ class Builder:
                     self.op.note_process(pid)
             except EngineError as exc:
                 os.close(r)
-                raise BuildError(f"The command '{' '.join(argv)}' could not run: {exc}", step=inst.original,
+                raise BuildError(f"The command '{shorten(' '.join(argv))}' could not run: {exc}", step=inst.original,
                                  code=exc.exit_code) from None
             finally:
                 os.close(w)
@@ -930,7 +984,7 @@ class Builder:
             if code < 0:
                 code = 128 - code
             if code != 0:
-                raise BuildError(f"The command '{' '.join(argv)}' returned a non-zero code: {code}",
+                raise BuildError(f"The command '{shorten(' '.join(argv))}' returned a non-zero code: {code}",
                                  step=inst.original, log=output.decode("utf-8", "replace"), code=code)
             linux.umount2(rootfs, linux.MNT_DETACH)
             mounted = False

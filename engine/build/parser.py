@@ -16,6 +16,7 @@ from engine.errors import InvalidArgument
 
 __all__ = [
     "DEFAULT_SHELL",
+    "MAX_DOCKERFILE",
     "EXPANDS",
     "KNOWN_INSTRUCTIONS",
     "Dockerfile",
@@ -46,6 +47,7 @@ EXPANDS: frozenset[str] = frozenset({
 })
 
 DEFAULT_SHELL: tuple[str, ...] = ("/bin/sh", "-c")
+MAX_DOCKERFILE = 16 << 20  # characters; parsing is linear, this bounds what a build will read
 
 # Flags each instruction accepts: name -> kind ("str", "bool" or "list" = repeatable).
 _FLAGS: dict[str, dict[str, str]] = {
@@ -60,6 +62,8 @@ _FLAGS: dict[str, dict[str, str]] = {
 }
 
 _WS = re.compile(r"[\t\v\f\r ]+")
+_SPACE_RUN = re.compile(r"\s+")  # what str.isspace() calls blank, as a run
+_SPECIALS: dict[str, re.Pattern[str]] = {}
 _DIRECTIVE = re.compile(r"^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*(.+?)[ \t]*$")
 _VALID_DIRECTIVES = frozenset({"syntax", "escape", "check"})
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9\-_.]*$")
@@ -132,7 +136,15 @@ def _trim_continuation(line: str, escape: str) -> tuple[str, bool]:
 
 
 def parse(text: str) -> Dockerfile:
-    """Parse Dockerfile text. Raises InvalidArgument with Docker's messages."""
+    """Parse Dockerfile text. Raises InvalidArgument with Docker's messages.
+
+    Bytes that are not UTF-8 come in as surrogate escapes and go on to the image as they were; a NUL
+    byte (which no command or environment can hold) and a text over ``MAX_DOCKERFILE`` are refused.
+    """
+    if len(text) > MAX_DOCKERFILE:
+        raise InvalidArgument(f"the Dockerfile is too large (more than {MAX_DOCKERFILE >> 20} MiB)")
+    if "\0" in text:
+        raise _err(text.count("\n", 0, text.index("\0")) + 1, "the line holds a NUL byte")
     lines = text.split("\n")
     if lines and lines[0].startswith("\ufeff"):
         lines[0] = lines[0][1:]
@@ -372,65 +384,32 @@ def _split_ws(rest: str) -> list[str]:
     return [w for w in _WS.split(rest) if w] if rest else []
 
 
+def _word_re(escape: str, dangling: bool) -> re.Pattern[str]:
+    """One word of buildkit's parseWords as a pattern: plain runs, escape pairs, quoted strings.
+
+    ``dangling``: the text ends with the escape character, which is dropped when it escapes nothing
+    (groups ``d1``/``d2`` say so); without it the pattern has no groups, for ``findall``.
+    """
+    key = f"words{escape}{dangling}"
+    pattern = _SPECIALS.get(key)
+    if pattern is None:
+        e = re.escape(escape)
+        d1, d2 = (f"(?P<d1>{e})", f"(?P<d2>{e})") if dangling else (e, e)
+        pattern = _SPECIALS[key] = re.compile(
+            rf"""(?:[^\s'"{e}]+|{e}(?s:.)|"(?:[^"{e}]+|{e}(?s:.))*(?:"|{d2}?\Z)|'[^']*(?:'|\Z)|{d1}\Z)+""")
+    return pattern
+
+
 def _parse_words(rest: str, escape: str) -> list[str]:
     """buildkit's parseWords: split on blanks outside quotes, keeping quotes and escapes."""
-    words: list[str] = []
-    in_spaces, in_word, in_quote = 0, 1, 2
-    phase = in_spaces
-    word = ""
-    quote = ""
-    blank_ok = False
-    pos = 0
-    n = len(rest)
-    while pos <= n:
-        ch = rest[pos] if pos < n else ""
-        if phase == in_spaces:
-            if pos == n:
-                break
-            if ch.isspace():
-                pos += 1
-                continue
-            phase = in_word
-        if pos == n:
-            if blank_ok or word:
-                words.append(word)
-            break
-        if phase == in_word:
-            if ch.isspace():
-                phase = in_spaces
-                if blank_ok or word:
-                    words.append(word)
-                word = ""
-                blank_ok = False
-                pos += 1
-                continue
-            if ch in "'\"":
-                quote = ch
-                blank_ok = True
-                phase = in_quote
-            if ch == escape:
-                if pos + 1 == n:
-                    pos += 1
-                    continue
-                word += ch
-                pos += 1
-                ch = rest[pos]
-            word += ch
-            pos += 1
-            continue
-        # in_quote
-        if ch == quote:
-            phase = in_word
-        if ch == escape and quote != "'":
-            if pos + 1 == n:
-                phase = in_word
-                pos += 1
-                continue
-            word += ch
-            pos += 1
-            ch = rest[pos]
-        word += ch
-        pos += 1
+    if not rest.endswith(escape):
+        return _word_re(escape, False).findall(rest)
+    matches = list(_word_re(escape, True).finditer(rest))
+    words = [m.group() for m in matches]
+    if matches and (matches[-1].group("d1") or matches[-1].group("d2")):
+        words[-1] = words[-1][:-1]
+        if not words[-1]:
+            words.pop()
     return words
 
 
@@ -635,7 +614,19 @@ def parse_arg(inst: Instruction, env: Mapping[str, str] | None = None) -> list[t
     return out
 
 
+_QUOTED_ONLY = re.compile(r"""(?:'[^']*'|"[^"]*"|[^'"]+)*""")
+_QUOTED_PIECE = re.compile(r"""'([^']*)'|"([^"]*)"|([^'"]+)""")
+
+
 def _process(word: str, env: Mapping[str, str] | None, escape: str) -> str:
+    if _special_re("'\"$" + escape).search(word) is None:
+        return word  # nothing to expand or unquote
+    if _special_re("$" + escape).search(word) is None:  # quotes only: when all are closed, drop them
+        for quote, other in (('"', "'"), ("'", '"')):
+            if other not in word and word.count(quote) % 2 == 0:
+                return word.replace(quote, "")
+        if _QUOTED_ONLY.fullmatch(word):
+            return "".join(a + b + c for a, b, c in _QUOTED_PIECE.findall(word))
     lex = _Lexer(word, env if env is not None else {}, escape, skip_unset=env is None)
     return lex.run()[0]
 
@@ -699,39 +690,57 @@ class _ShellError(Exception):
     pass
 
 
+def _special_re(chars: str) -> re.Pattern[str]:
+    """A pattern finding the next of ``chars`` (cached: the scanners skip ordinary runs with it)."""
+    pattern = _SPECIALS.get(chars)
+    if pattern is None:
+        pattern = _SPECIALS[chars] = re.compile("[" + re.escape(chars) + "]")
+    return pattern
+
+
 class _Words:
-    """buildkit's wordsStruct: collects words while processing."""
+    """buildkit's wordsStruct: collects words while processing (the current word kept as parts)."""
 
     def __init__(self) -> None:
         self.words: list[str] = []
-        self.word = ""
+        self.parts: list[str] = []  # the current word's non-empty pieces
         self.in_word = False
+
+    def _flush(self) -> None:
+        if self.in_word and self.parts:
+            self.words.append("".join(self.parts))
+            self.parts = []
+            self.in_word = False
 
     def add_char(self, ch: str) -> None:
         if ch.isspace():
-            if self.in_word and self.word:
-                self.words.append(self.word)
-                self.word = ""
-                self.in_word = False
+            self._flush()
         else:
             self.add_raw_char(ch)
 
     def add_raw_char(self, ch: str) -> None:
-        self.word += ch
+        self.parts.append(ch)
         self.in_word = True
 
     def add_string(self, s: str) -> None:
-        for ch in s:
-            self.add_char(ch)
+        """``add_char`` for each character of ``s``, a run at a time."""
+        pieces = _SPACE_RUN.split(s)
+        for i, piece in enumerate(pieces):
+            if i:
+                self._flush()
+            if piece:
+                self.parts.append(piece)
+                self.in_word = True
 
     def add_raw_string(self, s: str) -> None:
-        self.word += s
+        if s:
+            self.parts.append(s)
         self.in_word = True
 
     def get(self) -> list[str]:
-        if self.word:
-            self.words.append(self.word)
-            self.word = ""
+        if self.parts:
+            self.words.append("".join(self.parts))
+            self.parts = []
             self.in_word = False
         return self.words
 
@@ -765,7 +774,16 @@ class _Lexer:
     def process_stop_on(self, stop: str, raw_escapes: bool) -> tuple[str, list[str]]:
         result: list[str] = []
         words = _Words()
+        special = _special_re("'\"$" + self.escape + stop)
         while self.peek() != "":
+            m = special.search(self.s, self.pos)  # a run of ordinary characters at once
+            end = m.start() if m else len(self.s)
+            if end > self.pos:
+                run = self.s[self.pos:end]
+                self.pos = end
+                result.append(run)
+                words.add_string(run)
+                continue
             ch = self.peek()
             if stop and ch == stop:
                 self.next()
@@ -801,19 +819,24 @@ class _Lexer:
 
     def single_quote(self) -> str:
         self.next()
-        out: list[str] = []
-        while True:
-            ch = self.next()
-            if ch == "":
-                raise _ShellError("unexpected end of statement while looking for matching single-quote")
-            if ch == "'":
-                return "".join(out)
-            out.append(ch)
+        end = self.s.find("'", self.pos)
+        if end < 0:
+            self.pos = len(self.s)
+            raise _ShellError("unexpected end of statement while looking for matching single-quote")
+        text = self.s[self.pos:end]
+        self.pos = end + 1
+        return text
 
     def double_quote(self) -> str:
         self.next()
         out: list[str] = []
+        special = _special_re('"$' + self.escape)
         while True:
+            m = special.search(self.s, self.pos)
+            end = m.start() if m else len(self.s)
+            if end > self.pos:
+                out.append(self.s[self.pos:end])
+                self.pos = end
             ch = self.peek()
             if ch == "":
                 raise _ShellError("unexpected end of statement while looking for matching double-quote")

@@ -285,7 +285,7 @@ def _diff_ids(config_bytes: bytes, where: str) -> list[str]:
 
 def _store_layer(arch: _Archive, path: str, diff_id: str, blobs: BlobStore, descriptor_digest: str | None = None) -> None:
     """Store one layer uncompressed, verifying it against ``diff_id`` (and the descriptor's digest)."""
-    if blobs.has(diff_id):
+    if blobs.hold(diff_id):
         return
     with arch.open(path) as raw:
         hashing = _HashingReader(raw)
@@ -322,6 +322,9 @@ class _NewBlobs:
 
     def has(self, digest: str) -> bool:
         return self.blobs.has(digest)
+
+    def hold(self, digest: str) -> bool:
+        return self.blobs.hold(digest)
 
     def path(self, digest: str) -> str:
         return self.blobs.path(digest)

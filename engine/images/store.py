@@ -59,9 +59,10 @@ class BlobStore:
     def __init__(self, root: str, *, owner_root: str | None = None) -> None:
         self.root = os.path.abspath(root)
         self.owner_root = owner_root  # the data root whose crash recovery removes our temp files
-        # called with each digest stored or found, before it appears: a running build notes its blobs
-        # there so that a prune at the same time leaves them alone (engine.runtime.cleanup.Operation)
-        self.journal: Callable[[str], None] | None = None
+        # each is called with every digest stored or found, before it appears: running operations (a
+        # build, a pull, a load) note their blobs so that a prune at the same time leaves them alone
+        # (engine.runtime.cleanup.Operation)
+        self.journals: list[Callable[[str], None]] = []
         self._dir = os.path.join(self.root, "blobs", "sha256")
         os.makedirs(self._dir, exist_ok=True)
         layout = os.path.join(self.root, "oci-layout")
@@ -78,6 +79,15 @@ class BlobStore:
     def has(self, digest: str) -> bool:
         """Whether the blob is present."""
         return os.path.isfile(self.path(digest))
+
+    def hold(self, digest: str) -> bool:
+        """Whether the blob is present; when it is, the running operations note it as theirs (a blob an
+        operation found rather than stored must be as safe from prune and crash recovery as its own)."""
+        if not self.has(digest):
+            return False
+        for note in list(self.journals):
+            note(digest)
+        return True
 
     def size(self, digest: str) -> int:
         """Size in bytes of a stored blob."""
@@ -106,8 +116,8 @@ class BlobStore:
         return fd, tmp
 
     def _commit(self, tmp: str, digest: str) -> None:
-        if self.journal is not None:
-            self.journal(digest)
+        for note in list(self.journals):
+            note(digest)
         final = self.path(digest)
         if os.path.exists(final):
             os.unlink(tmp)
@@ -118,8 +128,8 @@ class BlobStore:
         """Store ``data``; returns its digest."""
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         if self.has(digest):
-            if self.journal is not None:
-                self.journal(digest)
+            for note in list(self.journals):
+                note(digest)
             return digest
         fd, tmp = self._tempfile()
         try:

@@ -441,7 +441,7 @@ def pull(client: RegistryClient, blobs: BlobStore, ref: Reference, progress: Pro
     validate_digest(config_digest)
     scopes = (f"repository:{ref.path}:pull",)
     new_blobs: list[str] = []
-    if blobs.has(config_digest):
+    if blobs.hold(config_digest):
         config_bytes = blobs.get_bytes(config_digest)
     else:
         def get_config() -> bytes:
@@ -465,7 +465,7 @@ def pull(client: RegistryClient, blobs: BlobStore, ref: Reference, progress: Pro
             raise RegistryError(f"{ref.familiar}: malformed layer descriptor")
         if desc.get("mediaType") in FOREIGN and not blobs.has(diff_id):
             raise RegistryError(f"{ref.familiar}: foreign (non-distributable) layers are not supported")
-        if blobs.has(diff_id):
+        if blobs.hold(diff_id):
             status(progress, "Already exists", short(desc["digest"]))
         else:
             status(progress, "Pulling fs layer", short(desc["digest"]))

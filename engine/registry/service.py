@@ -119,17 +119,18 @@ class RegistryMixin:
         client = self._registry_client(ref.domain, auth)
         blobs, meta = self.blobs, self._distribution_meta()
         result: PullResult | None = None
-        try:
-            async for kind, value in self._in_thread(lambda progress: pull(client, blobs, ref, progress,
-                                                                           platform=platform, meta=meta)):
-                if kind == "msg":
-                    yield value
-                else:
-                    result = value
-        finally:
-            client.close()
-        assert result is not None
-        _image_id, changed = self._record_pull(ref, result)
+        with self.operation("pull"):  # its blobs are safe from a prune until the image is recorded
+            try:
+                async for kind, value in self._in_thread(lambda progress: pull(client, blobs, ref, progress,
+                                                                               platform=platform, meta=meta)):
+                    if kind == "msg":
+                        yield value
+                    else:
+                        result = value
+            finally:
+                client.close()
+            assert result is not None
+            _image_id, changed = self._record_pull(ref, result)
         yield {"status": f"Digest: {result.manifest_digest}"}
         what = ref.familiar if not ref.digest else f"{ref.familiar_repository}@{ref.digest}"
         if result.downloaded or changed:
@@ -142,11 +143,12 @@ class RegistryMixin:
         from .distribution import pull
         ref = reference.parse(name)
         client = self._registry_client(ref.domain)
-        try:
-            res = pull(client, self.blobs, ref, progress, platform=platform, meta=self._distribution_meta())
-        finally:
-            client.close()
-        image_id, _ = self._record_pull(ref, res)
+        with self.operation("pull"):
+            try:
+                res = pull(client, self.blobs, ref, progress, platform=platform, meta=self._distribution_meta())
+            finally:
+                client.close()
+            image_id, _ = self._record_pull(ref, res)
         progress({"status": f"Digest: {res.manifest_digest}"})
         progress({"status": f"Status: Downloaded newer image for {ref.familiar}"})
         return image_id

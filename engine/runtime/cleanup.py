@@ -105,8 +105,8 @@ def monitor_lock(cdir: str) -> int | None:
 # -- live operations and their debris ------------------------------------------------------------------
 # Every temp file, temp dir and mount an operation (pull, load, build, import) makes carries its owner's
 # tag, ``<pid>.<start time>``, in its name (``.tmp-<tag>-…``, ``run-<tag>-…``). The owner process leaves
-# a marker ``<root>/tmp/ops/<tag>``; an operation that must protect blobs or outlive-kill processes also
-# holds an flock on ``<root>/tmp/ops/<tag>.<kind>.<n>`` listing them. When the owner is gone (kill -9),
+# a marker ``<root>/ops/<tag>``; an operation that must protect blobs or outlive-kill processes also
+# holds an flock on ``<root>/ops/<tag>.<kind>.<n>`` listing them. When the owner is gone (kill -9),
 # :func:`sweep` (run on every engine open) removes its debris: usually one listdir of an empty folder.
 
 OPS = "ops"
@@ -126,7 +126,7 @@ def owner_tag() -> str:
 
 
 def ops_dir(root: str) -> str:
-    return os.path.join(root, "tmp", OPS)
+    return os.path.join(root, OPS)
 
 
 def temp_owner(root: str) -> str:
@@ -323,16 +323,20 @@ def kill_process(pid: int, start: int) -> bool:
     return True
 
 
-def sweep(root: str) -> list[str]:
+def sweep(root: str, blobs: set[str] | None = None) -> list[str]:
     """Remove the temp files, mounts and processes of operations that are no longer running.
 
-    Returns a description of each thing removed. Cheap when nothing died: one listdir.
+    Returns a description of each thing removed; the blobs a dead operation stored are added to
+    ``blobs`` (the caller deletes those no image uses). Cheap when nothing died: one listdir.
     """
     d = ops_dir(root)
     try:
         names = os.listdir(d)
     except FileNotFoundError:
-        return []
+        # a data root no operation of this version has used yet: debris from before owner tags goes once
+        cleaned = _sweep_untagged(root)
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        return cleaned
     if not names:
         return []
     own = owner_tag()
@@ -355,6 +359,8 @@ def sweep(root: str) -> list[str]:
             continue
         if not alive or not _op_held(path):
             for k, v in _op_lines(path):
+                if k == "blob" and blobs is not None:
+                    blobs.add(v)
                 if k == "pid":
                     pid, _, start = v.partition(" ")
                     if pid.isdigit() and start.isdigit() and kill_process(int(pid), int(start)):
@@ -380,4 +386,21 @@ def sweep(root: str) -> list[str]:
                 os.unlink(os.path.join(d, tag))
             except FileNotFoundError:
                 pass
+    return cleaned
+
+
+def _sweep_untagged(root: str) -> list[str]:
+    """Temp files and dirs named before they carried their owner's tag (``.tmp-abc…``, ``run-xyz…``)."""
+    cleaned = []
+    for place in temp_places(root):
+        try:
+            entries = os.listdir(place)
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            legacy = entry.startswith(".tmp-") if not place.endswith("tmp") else \
+                entry.split("-", 1)[0] in ("run", "view", "from", "copy")
+            if legacy and tag_of(entry) is None:
+                remove_temp(os.path.join(place, entry))
+                cleaned.append(os.path.join(place, entry))
     return cleaned

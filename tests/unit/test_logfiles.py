@@ -27,7 +27,7 @@ def test_tail_lines_cross_blocks_and_files(tmp_path: os.PathLike[str]) -> None:
     for n in (1, 7, 299, 300, 301, 600, 1000):
         with open(base, "rb") as f:
             end = logfiles.complete_end(f)
-        got = logfiles.tail_lines([(base, end), (base + ".1", os.path.getsize(base + ".1"))], n, lambda x: True)
+        got = logfiles.tail_lines([(base, end), (base + ".1", -1)], n, lambda x: True)
         assert got == (old + new)[-n:], n
     odd = logfiles.tail_lines([(base, os.path.getsize(base))], 3, lambda x: int(x.split()[1]) % 2 == 1)
     assert odd == [new[295], new[297], new[299]]
