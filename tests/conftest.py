@@ -19,13 +19,13 @@ carries ``PORTSIDE_TEST_SESSION=<token>`` in its environment. ``PORTSIDE_LEAK_CH
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,8 +69,8 @@ class LeakCheck:
     clean: bool = False
 
     def __post_init__(self) -> None:
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._watcher: subprocess.Popen[bytes] | None = None
+        self._noted = os.path.join(self.base, ".leak-check.json")
 
     @property
     def mark(self) -> str:
@@ -80,20 +80,44 @@ class LeakCheck:
         return path == self.base or path.startswith(self.base + "/")
 
     # ---- noting what the session makes while it runs (what is gone by the end cannot be attributed then)
+    # A child process does it, not a thread: tests fork the pytest process (the native executor), and
+    # a fork while another thread holds a lock can hang the child.
 
     def start(self) -> None:
         mount_dirs = [self.base] if self.scope == "session" else [self.base, "/tmp", "/var/lib/portside", "/run"]
         self._mount_dirs = mount_dirs
         self.before = Snapshot.take(self.mark, [self.base], mount_dirs)
-        self._thread = threading.Thread(target=self._watch, name="leak-check", daemon=True)
-        self._thread.start()
+        code = (f"import sys; sys.path.insert(0, {ROOT!r}); from tests.conftest import LeakCheck; "
+                f"LeakCheck({self.scope!r}, {self.base!r}, {self.token!r}).watch()")
+        self._watcher = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    def _watch(self) -> None:
-        while not self._stop.wait(0.3):
+    def watch(self, interval: float = 0.4) -> None:
+        """Note, until killed, what the session's tests make; written to a file at each change."""
+        last = None
+        while True:
             try:
                 self.note()
-            except Exception:  # noqa: BLE001 - the watcher must not die of a vanishing object
+            except Exception:  # noqa: BLE001 - an object that vanished while being read
                 pass
+            now = {"bridges": self.bridges, "veths": sorted(self.veths), "cgroup_ids": sorted(self.cgroup_ids)}
+            if now != last:
+                tmp = self._noted + ".tmp"
+                with open(tmp, "w") as f:
+                    json.dump(now, f)
+                os.replace(tmp, self._noted)
+                last = now
+            time.sleep(interval)
+
+    def _load_noted(self) -> None:
+        try:
+            with open(self._noted) as f:
+                doc = json.load(f)
+        except (OSError, ValueError):
+            return
+        self.bridges.update(doc.get("bridges") or {})
+        self.veths.update(doc.get("veths") or [])
+        self.cgroup_ids.update(doc.get("cgroup_ids") or [])
 
     def note(self) -> None:
         links = hostobjects.links()
@@ -104,11 +128,12 @@ class LeakCheck:
         for name, ln in links.items():
             if not ln.bridge and ln.master in self.bridges:
                 self.veths.add(name)
-        assert self.before is not None
-        for cg in hostobjects.cgroups() - self.before.cgroups:
+        looked: set[str] = set()
+        for cg in hostobjects.cgroups():
             cid = hostobjects.cgroup_id(cg)
-            if cid in self.cgroup_ids:
+            if cid in self.cgroup_ids or cid in looked:
                 continue
+            looked.add(cid)
             for pid in _cgroup_pids(cg):
                 if self._pid_ours(pid):
                     self.cgroup_ids.add(cid)
@@ -128,9 +153,10 @@ class LeakCheck:
     # ---- the end
 
     def finish(self) -> list[str]:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
+        if self._watcher is not None:
+            self._watcher.kill()  # our own child, by its handle
+            self._watcher.wait()
+        self._load_noted()
         self.note()
         deadline = time.monotonic() + 5  # what is being torn down right now (a monitor exiting) may finish
         while True:
