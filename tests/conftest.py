@@ -11,9 +11,10 @@ carries ``PORTSIDE_TEST_SESSION=<token>`` in its environment. ``PORTSIDE_LEAK_CH
 
 ``session`` (default outside CI)  only what this session made counts: mounts under its directory,
     bridges whose alias names a data root under it, the veths, cgroups and processes of its
-    containers (a thread notes them while the tests run), nft elements and FORWARD rules of its
+    containers (a child process notes them while the tests run), nft elements and FORWARD rules of its
     bridges and subnets. Other users of the host (other test runs at the same time) are left out.
-``host`` (default when ``CI`` is set)  every new Portside object on the host counts.
+``host`` (default when ``CI`` is set)  every new Portside object on the host counts (mounts: under
+    the session's directory and /var/lib/portside).
 ``off``  no check.
 """
 
@@ -84,7 +85,7 @@ class LeakCheck:
     # a fork while another thread holds a lock can hang the child.
 
     def start(self) -> None:
-        mount_dirs = [self.base] if self.scope == "session" else [self.base, "/tmp", "/var/lib/portside", "/run"]
+        mount_dirs = [self.base] if self.scope == "session" else [self.base, "/var/lib/portside"]
         self._mount_dirs = mount_dirs
         self.before = Snapshot.take(self.mark, [self.base], mount_dirs)
         code = (f"import sys; sys.path.insert(0, {ROOT!r}); from tests.conftest import LeakCheck; "
