@@ -48,7 +48,7 @@ class Stress:
     env: dict[str, str] = field(default_factory=dict)
     workers: int = 4
     kill_interval: tuple[float, float] = (0.4, 1.6)
-    time_limit: float = 240.0
+    time_limit: float = 150.0
     counts: Counter[str] = field(default_factory=Counter)
     ok: Counter[str] = field(default_factory=Counter)   # CLI calls that exited 0, by verb
     kills: Counter[str] = field(default_factory=Counter)

@@ -12,7 +12,7 @@ cgroup, nft element, process and temp file accounted for, and every running cont
 
 The seed is printed (``PORTSIDE_STRESS_SEED=N`` replays its sequences of operations, and
 ``PORTSIDE_STRESS_OPS=N`` sets how many are run, default 160; ``PORTSIDE_STRESS_TIME`` bounds the
-operations' phase, default 240 s), with the operations and kills counted.
+operations' phase, default 150 s), with the operations and kills counted.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def test_random_operations_with_kills_leave_everything_consistent(root: str, tmp
     os.makedirs(docker_config)
     stress = driver.Stress(root=root, seed=seed, ops=ops, registry=registry.host, busybox_tar=tar,
                            workdir=work, env={"DOCKER_CONFIG": docker_config, "PORTSIDE_REGISTRY_RETRY_DELAY": "0.2"},
-                           time_limit=float(os.environ.get("PORTSIDE_STRESS_TIME") or 240))
+                           time_limit=float(os.environ.get("PORTSIDE_STRESS_TIME") or 150))
     driver.REPORT.append(f"stress: seed {seed} (replay: PORTSIDE_STRESS_SEED={seed} "
                                                          f"PORTSIDE_STRESS_OPS={ops})")
     start = time.monotonic()
