@@ -10,13 +10,23 @@ TEST_DEBS += docker-registry skopeo apache2-utils
 
 .PHONY: run test deps debs bench clean
 
+# the Python packages are installed once, and again only when pyproject.toml (or this file) changes:
+# a second `make run` starts the dashboard without pip and prints nothing
+STAMP := $(VENV)/.portside-installed
+
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-deps: $(PY)
-	$(PY) -m pip install -q -e '.[test]' --config-settings editable_mode=compat
-	$(PY) -m compileall -q engine tui themes >/dev/null
+$(STAMP): pyproject.toml Makefile | $(PY)
+	@echo "installing Portside's Python packages into $(VENV) (pip's log: $(VENV)/pip.log)"
+	@$(PY) -m pip install -q -e '.[test]' --config-settings editable_mode=compat >$(VENV)/pip.log 2>&1 \
+	  || { cat $(VENV)/pip.log; exit 1; }
+	@$(PY) -m compileall -q engine tui themes >/dev/null
+	@touch $@
+
+deps: $(STAMP)
+	@:
 
 debs:
 	@if [ "$$(id -u)" = 0 ]; then \
@@ -30,7 +40,7 @@ debs:
 	fi
 
 run: deps debs
-	$(VENV)/bin/portside
+	@$(VENV)/bin/portside
 
 test: deps
 	$(MAKE) debs EXTRA_DEBS="$(TEST_DEBS)"

@@ -12,6 +12,7 @@ import re
 import secrets
 import shutil
 import signal as signal_mod
+import stat
 import subprocess
 import sys
 import time
@@ -312,11 +313,7 @@ class ContainersMixin:
             raise InvalidArgument(f"invalid restart policy: {restart.get('Name')}")
         if host.get("AutoRemove") and restart.get("Name") not in ("", "no"):
             raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
-        if host.get("Memory") and int(host["Memory"]) < 6 * 1024 * 1024:
-            raise InvalidArgument("Minimum memory limit allowed is 6MB")
-        if host.get("NanoCpus") and int(host["NanoCpus"]) > (os.cpu_count() or 1) * 1_000_000_000:
-            raise InvalidArgument(f"Range of CPUs is from 0.01 to {os.cpu_count()}.00, as there are only "
-                                  f"{os.cpu_count()} CPUs available")
+        check_host_config(host)
         host["LogConfig"] = logfiles.log_config(host.get("LogConfig"))
         runtime = host.get("Runtime") or "native"
         if runtime not in ("native", "portside") and not shutil.which(runtime):
@@ -400,7 +397,10 @@ class ContainersMixin:
 
     def _prepare_mounts(self: Engine, cid: str, binds: list[str], volumes: dict[str, Any],
                         layer_dirs: list[str]) -> list[dict[str, Any]]:
-        mounts: list[dict[str, Any]] = []
+        """``-v`` binds and volumes → ``Mounts``. Every bind is checked before anything is made (a missing
+        host directory, a named volume), so a refused one leaves nothing behind."""
+        from .runtime.spec import MASKED_PATHS
+        parsed = []
         seen: set[str] = set()
         for spec in binds:
             parts = spec.split(":")
@@ -408,26 +408,41 @@ class ContainersMixin:
                 raise InvalidArgument(f"invalid volume specification: '{spec}'")
             src, dest = parts[0], parts[1]
             mode = parts[2] if len(parts) == 3 else "rw"
+            kind = "bind" if src.startswith("/") else "volume"
             if not dest.startswith("/"):
                 raise InvalidArgument(f"invalid volume specification: '{spec}': invalid mount config for type "
-                                      f"\"bind\": invalid mount path: '{dest}' mount path must be absolute")
+                                      f"\"{kind}\": invalid mount path: '{dest}' mount path must be absolute")
             if any(m not in ("ro", "rw", "z", "Z", "nocopy") for m in mode.split(",")):
                 raise InvalidArgument(f"invalid mode: {mode}")
-            rw = "ro" not in mode.split(",")
             dest = os.path.normpath(dest)
+            if dest == "/":
+                raise InvalidArgument(f"invalid volume specification: '{spec}': invalid mount config for type "
+                                      f"\"{kind}\": invalid specification: destination can't be '/'")
+            if dest == "/proc" or dest.startswith("/proc/"):
+                raise InvalidArgument(f"invalid volume specification: '{spec}': \"{dest}\" cannot be mounted "
+                                      f"because it is " + ("not of type proc" if dest == "/proc"
+                                                           else "inside /proc"))
+            masked = next((p for p in MASKED_PATHS if dest == p or dest.startswith(p + "/")), "")
+            if masked:
+                raise InvalidArgument(f"invalid volume specification: '{spec}': cannot mount onto {dest}: {masked} "
+                                      f"is masked in containers (hidden under an empty read-only tmpfs)")
             if dest in seen:
                 raise InvalidArgument(f"Duplicate mount point: {dest}")
             seen.add(dest)
-            if src.startswith("/"):
+            if kind == "volume" and not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", src):
+                raise InvalidArgument(f'create {src}: "{src}" includes invalid characters for a local volume '
+                                      f'name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to '
+                                      f'pass a host directory, use absolute path')
+            _check_mount_target(spec, kind, src, dest, layer_dirs)
+            parsed.append((kind, src, dest, mode, len(parts) == 3, "ro" not in mode.split(",")))
+        mounts: list[dict[str, Any]] = []
+        for kind, src, dest, mode, explicit, rw in parsed:
+            if kind == "bind":
                 if not os.path.exists(src):
                     os.makedirs(src, exist_ok=True)  # docker creates a missing bind source for -v
-                mounts.append({"Type": "bind", "Source": src, "Destination": dest, "Mode": mode if len(parts) == 3
+                mounts.append({"Type": "bind", "Source": src, "Destination": dest, "Mode": mode if explicit
                                else "", "RW": rw, "Propagation": "rprivate"})
             else:
-                if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", src):
-                    raise InvalidArgument(f'create {src}: "{src}" includes invalid characters for a local volume '
-                                          f'name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to '
-                                          f'pass a host directory, use absolute path')
                 path = self.volume_ensure(src)
                 self._copy_up(path, dest, layer_dirs)
                 mounts.append({"Type": "volume", "Name": src, "Source": path, "Destination": dest,
@@ -442,6 +457,16 @@ class ContainersMixin:
             mounts.append({"Type": "volume", "Name": vname, "Source": path, "Destination": dest, "Driver": "local",
                            "Mode": "", "RW": True, "Propagation": "", "Anonymous": True})
         return mounts
+
+    def _seccomp_warm(self: Engine, spec: dict[str, Any]) -> None:
+        """Compile the spec's filter through the data root's BPF cache (libseccomp only on a cache miss), and
+        name the cache in the spec's annotations, so a monitor restarting the container finds it too."""
+        from .runtime import seccomp
+        profile = spec.get("linux", {}).get("seccomp")
+        if profile:
+            cache = os.path.join(self.paths.root, "cache", "seccomp")
+            spec.setdefault("annotations", {})[seccomp.CACHE_ANNOTATION] = cache
+            seccomp.compile_profile(profile, cache)
 
     def _copy_up(self: Engine, volume_path: str, dest: str, layer_dirs: list[str]) -> None:
         """A new, empty volume gets the image's content at its mount point, as docker does."""
@@ -499,6 +524,8 @@ class ContainersMixin:
         cg = doc["HostConfig"]["_Cgroup"]
         spec = build_spec(doc, os.path.join(cdir, "rootfs"), layer_dirs=layer_dirs, files=files,
                           cgroup_path=cg if runtime == "native" else "/" + cg)
+        if runtime == "native":
+            self._seccomp_warm(spec)  # the forked monitor finds the BPF compiled
         overlay = layers_mod.overlay_supported()
         rootfs = {"target": os.path.join(cdir, "rootfs"), "upper": os.path.join(cdir, "upper"),
                   "work": os.path.join(cdir, "work"), "lower": layer_dirs, "layers_root": self.paths.layers,
@@ -1030,8 +1057,97 @@ class ContainersMixin:
         cg = cgroups.Cgroup(doc["HostConfig"]["_Cgroup"]) if doc["HostConfig"].get("_Cgroup") else None
         if cg is not None and not cg.exists():
             cg = None
+        self._seccomp_warm(spec)
         return native.exec_process(pid, process, stdin, stdout, stderr, tty_slave=tty_slave, cgroup=cg,
                                    seccomp=spec.get("linux", {}).get("seccomp"), console_socket=console_socket)
+
+
+INT64_MAX = 2**63 - 1
+
+
+def _int_field(host: dict[str, Any], key: str, what: str) -> int:
+    value = host.get(key) or 0
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise InvalidArgument(f"invalid {what}: {value!r} is not a number") from None
+    if isinstance(value, float) and not value.is_integer():
+        raise InvalidArgument(f"invalid {what}: {value!r} is not a whole number")
+    if number > INT64_MAX or number < -INT64_MAX - 1:
+        raise InvalidArgument(f"invalid {what}: out of range (the largest allowed is {INT64_MAX})")
+    return number
+
+
+def check_host_config(host: dict[str, Any]) -> None:
+    """dockerd's checks of a new container's resources and security options (one-line errors, before
+    anything is made): every front end (CLI, API, dashboard) gets the same refusals."""
+    memory = _int_field(host, "Memory", "memory limit")
+    if memory and memory < 6 * 1024 * 1024:
+        raise InvalidArgument("Minimum memory limit allowed is 6MB")
+    swap = _int_field(host, "MemorySwap", "memory-swap limit")
+    if swap > 0 and memory and swap < memory:
+        raise InvalidArgument("Minimum memoryswap limit should be larger than memory limit, see usage")
+    if swap > 0 and not memory:
+        raise InvalidArgument("You should always set the Memory limit when using Memoryswap limit, see usage")
+    nano = _int_field(host, "NanoCpus", "CPU count")
+    ncpu = os.cpu_count() or 1
+    if nano and (nano < 10_000_000 or nano > ncpu * 1_000_000_000):
+        # below 0.01 CPU the kernel's minimum CFS quota (1 ms per 100 ms period) refuses the value
+        raise InvalidArgument(f"Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available")
+    if _int_field(host, "CpuShares", "CPU shares") < 0:
+        raise InvalidArgument("invalid CPU shares: must be a positive number")
+    quota, period = _int_field(host, "CpuQuota", "CPU quota"), _int_field(host, "CpuPeriod", "CPU period")
+    if nano and (quota > 0 or period > 0):
+        raise InvalidArgument("Conflicting options: Nano CPUs and CPU Period (or CPU Quota) cannot both be set")
+    if period and not 1000 <= period <= 1_000_000:
+        raise InvalidArgument("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s "
+                              "(i.e. 1000000)")
+    if quota > 0 and quota < 1000:
+        raise InvalidArgument("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+    _int_field(host, "PidsLimit", "pids limit")
+    from .runtime import spec as spec_mod
+    _nnp, profile = spec_mod.security_options(host)
+    if profile and profile != "unconfined":
+        from .runtime import seccomp
+        seccomp.check(seccomp.parse(profile, spec_mod.DOCKER_DEFAULT_CAPS))
+
+
+# files the runtime itself puts into the container's /dev (engine.runtime.native): not directories
+RUNTIME_DEV_FILES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty",
+                     "/dev/console", "/dev/ptmx", "/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/core")
+
+
+def _image_kind(layer_dirs: list[str], dest: str) -> str:
+    """"dir", "file" or "" (absent, a symlink, or unknown) for ``dest`` in the image (top layer wins)."""
+    rel = dest.lstrip("/")
+    for d in reversed(layer_dirs):
+        try:
+            st = os.lstat(os.path.join(d, rel))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError:
+            return ""
+        if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+            return ""  # a whiteout: removed in this layer
+        if stat.S_ISLNK(st.st_mode):
+            return ""
+        return "dir" if stat.S_ISDIR(st.st_mode) else "file"
+    return ""
+
+
+def _check_mount_target(spec: str, kind: str, src: str, dest: str, layer_dirs: list[str]) -> None:
+    """A directory (or a volume) cannot be mounted onto a file of the image (or of the runtime's /dev), nor
+    a file onto a directory: refused at create with the paths named, rather than a mount error at start."""
+    # a missing bind source is made as a directory; a volume is one
+    src_is_dir = kind == "volume" or os.path.isdir(src) or not os.path.exists(src)
+    target = "file" if dest in RUNTIME_DEV_FILES else _image_kind(layer_dirs, dest)
+    if src_is_dir and target == "file":
+        what = f"volume {src}" if kind == "volume" else f"directory {src}"
+        raise InvalidArgument(f"invalid volume specification: '{spec}': cannot mount {what} onto "
+                              f"{dest}: {dest} is a file in the container")
+    if not src_is_dir and target == "dir":
+        raise InvalidArgument(f"invalid volume specification: '{spec}': cannot mount file {src} onto {dest}: "
+                              f"{dest} is a directory in the container")
 
 
 def read_line(fd: int) -> bytes:

@@ -447,6 +447,22 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
         self.emit("image", "import", digest)
         return digest
 
+    async def image_make_busybox(self, tag: str = "busybox:latest") -> dict[str, Any]:
+        """A ``busybox`` image from this host's static /bin/busybox (Debian's busybox-static), no registry.
+
+        Returns ``{"Id": …, "RepoTags": [tag]}``. Without a static busybox, one line says what to install.
+        """
+        import io
+
+        from .images import bootstrap
+        ref = reference.parse(tag)
+        if ref.digest:
+            raise InvalidArgument("refusing to create a tag with a digest reference")
+        data = await aio.to_thread(bootstrap.rootfs_bytes)
+        image_id = await self.image_import(io.BytesIO(data), repo=str(ref), changes=[f"CMD {bootstrap.CMD}"],
+                                           message=f"made from this host's {bootstrap.BUSYBOX}")
+        return {"Id": image_id, "RepoTags": [reference.familiar(str(ref))]}
+
     async def images_save(self, names: list[str], out: IO[bytes], fmt: str = "docker") -> None:
         from .images import archive
         images = []
@@ -490,7 +506,8 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
     # -- build ----------------------------------------------------------------------------------
     async def build(self, *, path: str, tags: list[str], dockerfile: str = "Dockerfile",
                     buildargs: dict[str, str] | None = None, nocache: bool = False, target: str = "",
-                    labels: dict[str, str] | None = None) -> AsyncIterator[dict[str, Any]]:
+                    labels: dict[str, str] | None = None,
+                    networkmode: str = "default") -> AsyncIterator[dict[str, Any]]:
         """Build an image; yields docker's progress messages, then ``{"aux": {"ID": …}}``.
 
         Failures come as a final ``{"error": …, "errorDetail": …}`` message, as the Docker API sends them.
@@ -514,17 +531,19 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
         def work() -> None:
             engine = Engine(self.paths.root)
             try:
-                builder = Builder(engine, path, dockerfile, tags, buildargs or {}, nocache, target, labels or {}, emit)
+                builder = Builder(engine, path, dockerfile, tags, buildargs or {}, nocache, target, labels or {}, emit,
+                                  network=networkmode)
                 image_id = builder.run()
                 emit({"aux": {"ID": image_id}})
             except EngineError as exc:
                 step = getattr(exc, "step", "")
                 log = getattr(exc, "log", "")
-                msg = f"ERROR: failed to solve: {exc}" if not step else f"ERROR: {step}: {exc}"
+                # the API's "error" is the bare message (clients add their "ERROR: ", as docker's do)
+                msg = f"failed to solve: {exc}" if not step else f"{step}: {exc}"
                 emit({"error": msg, "errorDetail": {"message": str(exc), "code": exc.exit_code,
                                                      "step": step, "log": log}})
             except Exception as exc:  # noqa: BLE001 - reported as a build error, never a crash
-                emit({"error": f"ERROR: {type(exc).__name__}: {exc}", "errorDetail": {"message": str(exc)}})
+                emit({"error": f"{type(exc).__name__}: {exc}", "errorDetail": {"message": str(exc)}})
             finally:
                 engine.close()
                 emit(None)

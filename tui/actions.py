@@ -52,6 +52,8 @@ ACTIONS: tuple[Action, ...] = (
     Action("show-resources", "3", "Show live resources", "app", "show_pane('resources')", show=False),
     Action("run", "n", "Run…", "app", "run_dialog", destructive=True),
     Action("build", "b", "Build an image…", "app", "build_dialog", destructive=True, show=False),
+    Action("busybox", "B", "Make a busybox image from the host's busybox (no network)", "app", "make_busybox",
+           destructive=True, show=False),
     Action("refresh", "ctrl+r", "Refresh now", "app", "refresh", show=False),
     Action("tour", "T", "Tour: the guide, step by step", "app", "tour", show=False),
     # every list

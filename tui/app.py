@@ -26,7 +26,7 @@ from textual.content import Content
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.theme import Theme
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets import Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from engine.client import Docker
@@ -34,7 +34,7 @@ from engine.errors import EngineError
 from themes import DEFAULT_THEME, THEMES, register_themes
 
 from .actions import ACTIONS, bindings, by_id
-from .config import Config, load_config, save_config
+from .config import Config, config_path, load_config, save_config
 from .palette import PortsideCommands
 from .screens.build_dialog import BuildScreen
 from .screens.confirm import ConfirmScreen
@@ -44,10 +44,11 @@ from .screens.logs import LogsScreen
 from .screens.prompt import PromptScreen
 from .screens.run_dialog import RunRequest, RunScreen
 from .stats import HostProbe, Point, StatsHistory
-from .tour import TOUR_IMAGE, TOUR_NAME, TOUR_PORT, Tour, tour_dir, write_sample
+from .tour import TOUR_IMAGE, TOUR_NAME, TOUR_PORT, Tour, has_busybox, tour_dir, write_sample
 from .widgets._format import short_id
 from .widgets.command_hint import CommandHint
 from .widgets.containers_pane import RUNNING, ContainersPane, container_name
+from .widgets.footer import KeyFooter
 from .widgets.images_pane import ImagesPane
 from .widgets.resources_pane import ResourcesPane
 from .widgets.tour_panel import TourPanel
@@ -114,6 +115,13 @@ class PortsideApp(App[None]):
     }
     TabPane {
         padding: 0;
+    }
+    .-touring ToastRack {
+        /* the tour panel sits at the bottom, where toasts pop up: during the tour they go to the top */
+        dock: top;
+        align: right top;
+        margin-bottom: 0;
+        margin-top: 1;
     }
     """
 
@@ -223,6 +231,8 @@ class PortsideApp(App[None]):
         self.shell_runner: Callable[[list[str]], int] = subprocess.call
         """Runs the shell command while the app is suspended (tests replace it)."""
         self.first_paint: float | None = None
+        self.cpu_limits: dict[str, float | None] = {}
+        """Container id → CPU limit in cores (None: no limit), for the CPU graph's scale."""
 
     @property
     def keymap(self) -> dict[str, str]:
@@ -243,7 +253,7 @@ class PortsideApp(App[None]):
                 yield ResourcesPane(id="resources-pane")
         yield TourPanel(id="tour-panel")
         yield CommandHint(id="command-hint")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         # Kept as attributes: ``self.query_one`` searches the *active* screen, which is a dialog while
@@ -447,6 +457,18 @@ class PortsideApp(App[None]):
             self.post_message(self.ActionDone(text))
         self.load_images()
 
+    @work(exclusive=True, group="busybox", exit_on_error=False)
+    async def make_busybox(self) -> None:
+        """``portside image busybox``: a busybox image from the host's busybox-static, no registry."""
+        try:
+            image = await self.docker.images.make_busybox()
+        except EngineError as exc:
+            self.post_message(self.EngineFailed(str(exc), "Cannot make busybox"))
+            return
+        tag = (image.get("RepoTags") or ["busybox:latest"])[0]
+        self.post_message(self.ActionDone(f"Made {tag} from the host's busybox"))
+        self.load_images()
+
     @work(group="actions", exit_on_error=False)
     async def run_container(self, request: RunRequest) -> None:
         try:
@@ -471,14 +493,23 @@ class PortsideApp(App[None]):
             return
         name = str(info.get("Name", "")).lstrip("/") or short_id(container.id)
         self.post_message(self.ActionDone(f"Started {name} from {request.image}"))
-        if port_bindings and not (info.get("NetworkSettings") or {}).get("Ports"):
-            self.post_message(self.EngineFailed(
-                "Publishing ports (-p) is not available in this engine yet (it comes with the networking "
-                "issue): the container runs, but its ports are not reachable from the host.",
-                "Ports not published"))
         if not request.detach:
             self.post_message(self.OpenLogs([(container.id, name)]))
         self.load_containers()
+
+    @work(group="limits", exit_on_error=False)
+    async def load_cpu_limits(self, ids: list[str]) -> None:
+        """Each container's CPU limit in cores (``--cpus``, or quota / period), None without one: the
+        CPU graph's full scale."""
+        for cid in ids:
+            try:
+                host = (await self.docker.containers.container(cid).show()).get("HostConfig") or {}
+            except EngineError:
+                continue
+            quota, period = host.get("CpuQuota") or 0, host.get("CpuPeriod") or 100_000
+            cores = host["NanoCpus"] / 1e9 if host.get("NanoCpus") else quota / period if quota > 0 else None
+            self.cpu_limits[cid] = cores
+        self.call_later(self._paint_resources)
 
     class OpenLogs(Message):
         def __init__(self, containers: list[tuple[str, str]]) -> None:
@@ -511,6 +542,8 @@ class PortsideApp(App[None]):
         first = not self.containers_loaded
         self.containers_loaded = True
         self.containers_pane.update_containers(message.containers)
+        ids = {c["Id"] for c in message.containers}
+        self.cpu_limits = {cid: cores for cid, cores in self.cpu_limits.items() if cid in ids}
         running = sum(1 for c in message.containers if c.get("State") == "running")
         self._set_tab("containers", tab_label(1, "Containers", f"{running}/{len(message.containers)}"))
         if first:
@@ -523,6 +556,7 @@ class PortsideApp(App[None]):
         self.images_loaded = True
         pane = self.images_pane
         pane.update_images(message.images)
+        self.containers_pane.set_busybox_missing(not has_busybox(pane.all_images))
         self._set_tab("images", tab_label(2, "Images", str(len(pane.all_images))))
         self._tour_check()
 
@@ -545,7 +579,13 @@ class PortsideApp(App[None]):
         if self._pane != "resources":
             return  # hidden: nothing to redraw
         targets = self.containers_pane.targets
-        self.resources_pane.show(self.history, [c["Id"] for c in targets], [container_name(c) for c in targets])
+        ids = [c["Id"] for c in targets]
+        if unknown := [cid for cid in ids if cid not in self.cpu_limits]:
+            self.cpu_limits.update(dict.fromkeys(unknown))  # asked once, even if the inspect fails
+            self.load_cpu_limits(unknown)
+        limits = [self.cpu_limits.get(cid) for cid in ids]
+        cpu_limit = sum(limit for limit in limits if limit) if limits and all(limits) else None
+        self.resources_pane.show(self.history, ids, [container_name(c) for c in targets], cpu_limit=cpu_limit)
 
     @on(ContainersPane.SelectionChanged)
     def _selection_changed(self) -> None:
@@ -672,11 +712,6 @@ class PortsideApp(App[None]):
             self._hint(f"portside image inspect {reference}")
             self.inspect_object("image", image["Id"] if image else reference, f"Image {reference}")
             return
-        if action in ("pull", "push") and not hasattr(self.docker.images, action):
-            self.notify(f"{action.capitalize()} is not available yet: it comes with the registry issue "
-                        f"(the client has no images.{action}).", title="Not available", severity="warning",
-                        timeout=5)
-            return
         if self._refuse_read_only(action):
             return
         if action == "remove":
@@ -791,12 +826,8 @@ class PortsideApp(App[None]):
             image = selected[1]
         ports = ""
         if self.tour is not None and self.tour.step is not None and self.tour.step.id == "run":
-            image, name = TOUR_IMAGE, TOUR_NAME
-            if self.tour.ports_available:
-                ports = TOUR_PORT
-                note = f"Tour: enter runs it; then open http://localhost:{TOUR_PORT.split(':')[0]}"
-            else:
-                note = "Tour: enter runs it. -p is not built yet (networking issue), so no port is published."
+            image, name, ports = TOUR_IMAGE, TOUR_NAME, TOUR_PORT
+            note = f"Tour: enter runs it; then open http://localhost:{TOUR_PORT.split(':')[0]}"
 
         def done(request: RunRequest | None) -> None:
             if request is not None:
@@ -809,10 +840,12 @@ class PortsideApp(App[None]):
     def action_build_dialog(self) -> None:
         if self._refuse_read_only("build"):
             return
-        context, tag = "", ""
+        context, tag, touring = "", "", False
         if self.tour is not None and self.tour.step is not None and self.tour.step.id == "build":
-            context, tag = self.tour_directory, TOUR_IMAGE
-        screen = BuildScreen(self.docker, context=context, tag=tag, read_only=self.read_only)
+            context, tag, touring = self.tour_directory, TOUR_IMAGE, True
+        # In the tour the dialog closes itself once built: the next step's key must reach the dashboard.
+        screen = BuildScreen(self.docker, context=context, tag=tag, read_only=self.read_only,
+                             close_when_built=touring)
 
         def done(_image_id: str | None) -> None:
             if screen.command:
@@ -820,6 +853,13 @@ class PortsideApp(App[None]):
             self.load_images()
 
         self.push_screen(screen, done)
+
+    def action_make_busybox(self) -> None:
+        if self._refuse_read_only("make busybox"):
+            return
+        self._hint("portside image busybox")
+        self.notify("Making busybox:latest from the host's busybox…", timeout=2)
+        self.make_busybox()
 
     async def run_palette_action(self, binding_id: str) -> None:
         """Run an action chosen in the palette, on the pane it belongs to."""
@@ -842,10 +882,11 @@ class PortsideApp(App[None]):
         if self.tour is not None:
             self.tour = None
             self.tour_panel.show_tour(None)
+            self.set_class(False, "-touring")
             self.notify("Tour closed — T or the palette starts it again", timeout=2)
             return
-        # The client grows ``networks`` with the networking issue, and with it ``-p``.
-        self.tour = Tour(self.tour_directory, ports_available=hasattr(self.docker, "networks"))
+        self.tour = Tour(self.tour_directory, config_file=config_path())
+        self.set_class(True, "-touring")  # toasts move to the top: the tour panel is at the bottom
         self._tour_check(force=True)
         if not hasattr(self, "_tour_timer"):
             self._tour_timer = self.set_interval(0.5, self._tour_check, name="tour")
@@ -870,6 +911,8 @@ class PortsideApp(App[None]):
         tour = self.tour
         if tour is None or not self._panes_ready:
             return
+        if self.images_loaded:
+            tour.needs_busybox = not has_busybox(self.images_pane.all_images)
         if tour.advance(self) or force:
-            self.tour_panel.show_tour(tour)
             self.refresh_bindings()
+        self.tour_panel.show_tour(tour)  # repaints only what changed (the busybox offer comes and goes)

@@ -12,7 +12,7 @@ from typing import Any
 
 from engine.client import (Docker, format_ports, format_table, parse_publish, parse_reference, prepare_format,
                            render, tabwrite)
-from engine.errors import EngineError, ImageNotFound, InvalidArgument, NotModified
+from engine.errors import EngineError, ImageNotFound, InvalidArgument, NotFound, NotModified
 
 from . import units
 
@@ -70,6 +70,27 @@ async def dispatch(args: Any) -> int:
 
 
 # -- containers ---------------------------------------------------------------------------------------
+def security_opts(opts: list[str]) -> list[str]:
+    """docker's CLI: ``seccomp=FILE`` is sent as ``seccomp=<the file's JSON>`` (``unconfined`` as is)."""
+    out = []
+    for opt in opts:
+        key, eq, value = opt.partition("=")
+        if key == "seccomp" and eq and value not in ("unconfined", "builtin"):
+            try:
+                with open(value, "rb") as f:
+                    data = f.read()
+            except OSError as exc:
+                raise InvalidArgument(f"opening seccomp profile ({value}) failed: open {value}: "
+                                      f"{(exc.strerror or str(exc)).lower()}") from None
+            try:
+                value = json.dumps(json.loads(data), separators=(",", ":"))
+            except ValueError as exc:
+                raise InvalidArgument(f"compacting json for seccomp profile ({value}) failed: {exc}") from None
+            opt = f"seccomp={value}"
+        out.append(opt)
+    return out
+
+
 def container_config(args: Any) -> dict[str, Any]:
     env: list[str] = []
     for path in args.env_file:
@@ -110,6 +131,8 @@ def container_config(args: Any) -> dict[str, Any]:
         host["PidsLimit"] = args.pids_limit
     if args.runtime:
         host["Runtime"] = args.runtime
+    if args.security_opt:
+        host["SecurityOpt"] = security_opts(args.security_opt)
     exposed, bindings = parse_publish(args.publish)
     for item in args.expose:
         for key in parse_publish([item])[0]:
@@ -158,8 +181,8 @@ def container_config(args: Any) -> dict[str, Any]:
 async def create_container(docker: Docker, args: Any) -> str:
     config = container_config(args)
     policy = getattr(args, "pull", "missing")
-    if policy == "always":
-        await pull_image(docker, args.image, sys.stderr)
+    if policy == "always":  # docker's run pulls `name:latest` without saying "Using default tag"
+        await pull_image(docker, str(parse_reference(args.image)), sys.stderr)
     try:
         c = await docker.containers.create(config, name=args.name)
     except ImageNotFound:
@@ -167,7 +190,7 @@ async def create_container(docker: Docker, args: Any) -> str:
             raise
         ref = parse_reference(args.image)
         sys.stderr.write(f"Unable to find image '{ref.familiar}' locally\n")
-        await pull_image(docker, args.image, sys.stderr)
+        await pull_image(docker, str(ref), sys.stderr)
         c = await docker.containers.create(config, name=args.name)
     return c.id
 
@@ -620,7 +643,8 @@ async def cmd_import_(docker: Docker, args: Any) -> int:
                                                     changes=changes)
     else:
         if "://" in args.file:
-            raise InvalidArgument("importing from a URL needs registry/network support, which is not built yet")
+            raise InvalidArgument(f"importing from a URL is not supported; download it, then: portside import FILE"
+                                  f"{' ' + args.reference if args.reference else ''}")
         try:
             f = open(args.file, "rb")
         except OSError as exc:
@@ -629,6 +653,15 @@ async def cmd_import_(docker: Docker, args: Any) -> int:
             image_id = await docker.images.import_image(f, repo=args.reference, message=args.message,
                                                         changes=changes)
     out(image_id)
+    return 0
+
+
+async def cmd_image_busybox(docker: Docker, args: Any) -> int:
+    """``portside image busybox``: the image id on stdout, the same steps by hand on stderr."""
+    image = await docker.images.make_busybox(args.tag)
+    out(image["Id"])
+    sys.stderr.write(f"Made {image['RepoTags'][0]} from this host's busybox-static. By hand, the same image is:\n")
+    sys.stderr.write("".join(f"  {line}\n" for line in docker.images.busybox_recipe(image["RepoTags"][0]).splitlines()))
     return 0
 
 
@@ -696,15 +729,16 @@ async def cmd_build(docker: Docker, args: Any) -> int:
         k, _, v = item.partition("=")
         labels[k] = v
     if args.path == "-":
-        raise InvalidArgument("building from a context on stdin is not supported yet; pass a directory")
+        raise InvalidArgument("a build context on stdin (-) is not supported; pass a directory")
     if not os.path.isdir(args.path):
         raise InvalidArgument(f'unable to prepare context: path "{args.path}" not found')
     dockerfile = args.file or os.path.join(args.path, "Dockerfile")
     image_id = ""
     async for msg in docker.images.build(path=args.path, tags=args.tag, dockerfile=dockerfile, buildargs=buildargs,
-                                         nocache=args.no_cache, target=args.target, labels=labels):
+                                         nocache=args.no_cache, target=args.target, labels=labels,
+                                         networkmode=args.network):
         if "error" in msg:
-            sys.stderr.write(msg["error"].rstrip("\n") + "\n")
+            sys.stderr.write("ERROR: " + msg["error"].rstrip("\n") + "\n")
             return 1
         if "aux" in msg:
             image_id = msg["aux"]["ID"]
@@ -835,7 +869,7 @@ async def cmd_system_check(docker: Docker, args: Any) -> int:
 
 
 async def cmd_registry(docker: Docker, args: Any) -> int:
-    raise EngineError(f"{args.cmd}: registry search is not built yet (login, pull and push are)")
+    raise EngineError("Portside does not search registries; pull, push and login work with any registry")
 
 
 # -- registries ---------------------------------------------------------------------------------------
@@ -856,7 +890,7 @@ async def pull_image(docker: Docker, name: str, stream: Any, *, platform: str | 
 
 async def cmd_pull(docker: Docker, args: Any) -> int:
     if args.all_tags:
-        raise InvalidArgument("pull --all-tags is not built yet; pull the tags one by one")
+        raise InvalidArgument("pull --all-tags is not supported; pull the tags one by one")
     full = await pull_image(docker, args.name, sys.stdout, platform=args.platform, quiet=args.quiet)
     out(full)
     return 0
@@ -951,9 +985,19 @@ async def cmd_network_ls(docker: Docker, args: Any) -> int:
 
 
 async def cmd_network_rm(docker: Docker, args: Any) -> int:
-    async def rm(name: str) -> None:
-        await (await docker.networks.get(name)).delete()
-    return await each(args.names, rm)
+    failed = False
+    for name in args.names:
+        try:
+            await (await docker.networks.get(name)).delete()
+            out(name)
+        except NotFound as exc:
+            if not args.force:  # docker's -f: a network that does not exist is no error (and no line)
+                sys.stderr.write(f"Error response from daemon: {exc}\n")
+                failed = True
+        except EngineError as exc:
+            sys.stderr.write(f"Error response from daemon: {exc}\n")
+            failed = True
+    return 1 if failed else 0
 
 
 async def cmd_network_inspect(docker: Docker, args: Any) -> int:
@@ -1001,8 +1045,8 @@ async def cmd_network_prune(docker: Docker, args: Any) -> int:
     return 0
 
 
-async def cmd_not_built(docker: Docker, args: Any) -> int:
-    raise EngineError(f"{args.cmd}: not built yet (networking and swarm services come with their own issues)")
+async def cmd_swarm_mode(docker: Docker, args: Any) -> int:
+    raise EngineError("Portside does not support swarm mode (services, stacks, nodes) on this host")
 
 
 # The CLI drives each command's coroutine itself instead of starting an asyncio loop: importing

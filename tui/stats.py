@@ -123,19 +123,19 @@ class StatsHistory:
         series = self.points.get(cid)
         return series[-1] if series else None
 
-    def series(self, ids: list[str], attr: str) -> list[float]:
-        """``attr`` over time, summed across ``ids`` (aligned on the newest sample)."""
-        columns = [list(self.points.get(cid, ())) for cid in ids]
-        columns = [c for c in columns if c]
-        if not columns:
-            return []
-        length = max(len(c) for c in columns)
-        total = [0.0] * length
-        for column in columns:
-            offset = length - len(column)
-            for i, point in enumerate(column):
-                total[offset + i] += float(getattr(point, attr))
-        return total
+    def timed(self, ids: list[str], *attrs: str) -> list[tuple[float, float]]:
+        """``(time, value)`` oldest first: the sum of ``attrs`` (``rx``, ``tx``…) over ``ids``, per tick
+        (one tick's samples share its time), so a graph can draw each at its time."""
+        totals: dict[float, float] = {}
+        for cid in ids:
+            for point in self.points.get(cid, ()):
+                totals[point.time] = totals.get(point.time, 0.0) + sum(float(getattr(point, a)) for a in attrs)
+        return sorted(totals.items())
+
+    @property
+    def newest(self) -> float:
+        """The time of the newest sample (of anything), 0 before the first."""
+        return max((series[-1].time for series in self.points.values() if series), default=0.0)
 
 
 class HostProbe:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .app import PortsideApp
 
-__all__ = ["STEPS", "Step", "Tour", "TOUR_IMAGE", "TOUR_NAME", "tour_dir", "DOCKERFILE", "INDEX_HTML"]
+__all__ = ["STEPS", "Step", "Tour", "TOUR_IMAGE", "TOUR_NAME", "TOUR_PORT", "tour_dir", "has_busybox",
+           "DOCKERFILE", "INDEX_HTML"]
 
 TOUR_IMAGE = "tour-hello"
 TOUR_NAME = "tour-hello"
@@ -26,7 +27,9 @@ DOCKERFILE = """\
 FROM busybox
 COPY index.html /www/index.html
 EXPOSE 8000
-CMD ["httpd", "-f", "-v", "-p", "8000", "-h", "/www"]
+# As PID 1, httpd would ignore SIGTERM (it sets no handler), so stop would wait 10 s and SIGKILL it:
+# sh starts it instead, traps SIGTERM and exits at once.
+CMD ["sh", "-c", "trap 'exit 0' TERM; httpd -f -v -p 8000 -h /www & wait"]
 """
 
 INDEX_HTML = "<h1>Hello from a Portside container</h1>\n"
@@ -48,6 +51,11 @@ def write_sample(directory: str) -> None:
 def _tour_container(app: PortsideApp) -> dict[str, Any] | None:
     from .widgets.containers_pane import container_name
     return next((c for c in app.containers_pane.all_containers if container_name(c) == TOUR_NAME), None)
+
+
+def has_busybox(images: list[dict[str, Any]]) -> bool:
+    """Some image is tagged ``busybox`` (the tour's Dockerfile starts ``FROM busybox``)."""
+    return any(t.startswith("busybox:") for i in images for t in i.get("RepoTags") or [])
 
 
 def _has_tour_image(app: PortsideApp) -> bool:
@@ -73,8 +81,9 @@ STEPS: tuple[Step, ...] = (
     Step("image", "What an image is",
          "An image is a read-only template: a filesystem plus the command to start in it, stored as layers. "
          "Containers are made from images, and many containers can share one image.",
-         "Press 2 to open the Images pane and see the images this engine has.",
-         lambda app: app.current_pane == "images"),
+         "Press 2 to open the Images pane and see the images this engine has.{base}",
+         lambda app: app.current_pane == "images" and app.images_loaded
+         and has_busybox(app.images_pane.all_images)),
     Step("dockerfile", "Write a Dockerfile",
          "A Dockerfile is the recipe for an image: FROM picks a base image, COPY adds your files, CMD says "
          "what runs when a container starts. Ours serves one web page with busybox's httpd.",
@@ -87,8 +96,8 @@ STEPS: tuple[Step, ...] = (
          _has_tour_image),
     Step("run", "Run it with a published port",
          "A container is a running instance of an image, with its own processes, filesystem and network. "
-         "-p 8080:8000 publishes its port 8000 on the host's port 8080, so http://localhost:8080 opens the page. "
-         "{ports}",
+         "-p 8080:8000 publishes its port 8000 on the host's port 8080: once it runs, http://localhost:8080 "
+         "opens the page.",
          "Press n, then enter: image " + TOUR_IMAGE + ", name " + TOUR_NAME + " are filled in.",
          lambda app: (c := _tour_container(app)) is not None and c.get("State") == "running"),
     Step("list", "See it in the list",
@@ -97,8 +106,10 @@ STEPS: tuple[Step, ...] = (
          "Press 1 and put the cursor on " + TOUR_NAME + " (j/k move).",
          _selected_is_tour),
     Step("stop", "Stop it",
-         "Stopping sends the container its stop signal and, after a timeout, SIGKILL. Its files stay until you "
-         "remove it, so a stopped container can start again.",
+         "Stopping sends the container its stop signal (SIGTERM) and, if it still runs 10 s later, SIGKILL: "
+         "then it shows Exited (137), 128 + 9 for SIGKILL. The kernel gives a PID 1 no default signal actions, "
+         "so a server that sets no SIGTERM handler ignores it; our image's sh traps SIGTERM and exits 0 at once. "
+         "Its files stay until you remove it, so a stopped container can start again.",
          "Press s on " + TOUR_NAME + ".",
          lambda app: (c := _tour_container(app)) is not None and c.get("State") in ("exited", "dead")),
     Step("remove", "Remove it",
@@ -112,10 +123,12 @@ STEPS: tuple[Step, ...] = (
 class Tour:
     """Where the user is in :data:`STEPS`."""
 
-    def __init__(self, directory: str, ports_available: bool = False) -> None:
+    def __init__(self, directory: str, config_file: str = "") -> None:
         self.directory = directory
+        self.config_file = config_file
         self.index = 0
-        self.ports_available = ports_available
+        self.needs_busybox = False
+        """No ``busybox`` image yet: the first step offers to make one (the app keeps this fresh)."""
 
     @property
     def finished(self) -> bool:
@@ -126,10 +139,16 @@ class Tour:
         return None if self.finished else STEPS[self.index]
 
     def text(self, template: str) -> str:
-        ports = (f"Once it runs, open http://localhost:{TOUR_PORT.split(':')[0]}." if self.ports_available else
-                 "Publishing ports (-p) is not built yet (it comes with the networking issue): this step runs "
-                 "the container without it, so the page is not reachable from the host.")
-        return template.format(dir=self.directory, ports=ports).strip()
+        base = (" This engine has no busybox yet, the base image the tour's Dockerfile starts FROM: press B to "
+                "make one from the host's busybox (portside image busybox), no network needed."
+                if self.needs_busybox else "")
+        return template.format(dir=self.directory, base=base).strip()
+
+    def finished_text(self) -> str:
+        where = f"The sample files stay in {self.directory}"
+        if self.config_file:
+            where += f"; the theme you pick (ctrl+p, then theme) is saved in {self.config_file}"
+        return where + "."
 
     def advance(self, app: PortsideApp) -> bool:
         """Move past every step already done; True if the step changed."""

@@ -109,8 +109,9 @@ _CONFIG_ONLY = frozenset({"ARG", "ENV", "LABEL", "MAINTAINER", "EXPOSE", "VOLUME
 
 class Builder:
     def __init__(self, engine: Engine, context: str, dockerfile: str, tags: list[str], buildargs: dict[str, str],
-                 nocache: bool, target: str, labels: dict[str, str], emit: Emit) -> None:
+                 nocache: bool, target: str, labels: dict[str, str], emit: Emit, *, network: str = "default") -> None:
         self.engine = engine
+        self.network = check_network(network)
         self.context = os.path.abspath(context)
         self.dockerfile = dockerfile
         self.tags = tags
@@ -824,8 +825,8 @@ class Builder:
             try:
                 image_id = self.engine.resolve_image(ref)
             except ImageNotFound:
-                raise BuildError(f"COPY --from: no stage or image named {ref} (pulling is not built yet)",
-                                 step=inst.original) from None
+                raise BuildError(f"COPY --from: no stage or local image named {ref} (COPY --from does not pull; "
+                                 f"run: portside pull {ref})", step=inst.original) from None
         return self._mount_view(image_id, prefix="from-")
 
     def _release_view(self, path: str) -> None:
@@ -901,9 +902,11 @@ class Builder:
 
     def _run_container(self, stage: Stage, argv: list[str], args: dict[str, str],
                        inst: dfp.Instruction) -> tuple[str, int]:
-        from ..runtime import linux, native
+        from ..runtime import cgroups, linux, native
         from ..runtime.spec import build_spec
         layer_dirs = self._layer_dirs(stage)
+        net: tuple[int, str, str, int] | None = None
+        made_cgroup = False
         work = self._tempdir("run-")
         rootfs = os.path.join(work, "rootfs")
         upper = os.path.join(work, "upper")
@@ -936,26 +939,35 @@ class Builder:
                 with open(p, "w") as f:
                     f.write(content)
                 files[f"/etc/{name}"] = p
-            if os.path.exists("/etc/resolv.conf"):
-                files["/etc/resolv.conf"] = "/etc/resolv.conf"
+            files["/etc/resolv.conf"] = self._run_resolv_conf(work)
             env = [f"{k}={v}" for k, v in stage.env().items()] + [f"{k}={v}" for k, v in args.items()]
+            cgroup_name = f"portside/build-{cid}"
             doc = {"Id": cid, "Path": argv[0], "Args": argv[1:],
                    "Config": {"Env": env, "User": stage.cfg.get("User") or "", "Hostname": cid[:12],
                               "WorkingDir": stage.cfg.get("WorkingDir") or "/", "Tty": False},
-                   "HostConfig": {"NetworkMode": "host"}, "Mounts": []}
+                   "HostConfig": {"NetworkMode": self.network}, "Mounts": []}
             try:
-                spec = build_spec(doc, rootfs, layer_dirs=layer_dirs, files=files, cgroup_path="")
+                spec = build_spec(doc, rootfs, layer_dirs=layer_dirs, files=files, cgroup_path=cgroup_name)
             except InvalidArgument as exc:
                 raise BuildError(str(exc), step=inst.original) from None
             spec["hostname"] = cid[:12]
             for m in spec["mounts"]:
                 if m["destination"] == "/etc/resolv.conf":
                     m["options"] = ["rbind", "ro"]
+            cgroup = cgroups.Cgroup(cgroup_name)
+            cgroup.create(spec["linux"].get("resources"))
+            made_cgroup = True
+            if self.network != "host":
+                net = self._run_netns(cid)
+                for ns in spec["linux"]["namespaces"]:
+                    if ns["type"] == "network":
+                        ns["path"] = f"/proc/{os.getpid()}/fd/{net[0]}"
+            self.engine._seccomp_warm(spec)
             r, w = os.pipe()
             devnull = os.open("/dev/null", os.O_RDONLY)
             pass  # native.start makes the init a direct child: no subreaper needed
             try:
-                pid = native.start(spec, work, devnull, w, w)
+                pid = native.start(spec, work, devnull, w, w, cgroup=cgroup)
                 if self.op is not None:  # pid 1 of its own pid namespace: recovery ends the tree by it
                     self.op.note_process(pid)
             except EngineError as exc:
@@ -1003,12 +1015,96 @@ class Builder:
                 layers_mod.diff_tar(upper, wr, skip=skip)
             return wr.digest, wr.size
         finally:
+            if made_cgroup:
+                self._run_cgroup_gone(cgroups.Cgroup(f"portside/build-{cid}"))
+            if net is not None:
+                self._run_netns_gone(cid, net)
             if mounted:
                 try:
                     linux.umount2(rootfs, linux.MNT_DETACH)
                 except OSError:
                     pass
             shutil.rmtree(work, ignore_errors=True)
+
+    def _run_resolv_conf(self, work: str) -> str:
+        """The RUN step's resolv.conf: the host's, without loopback resolvers outside the host's netns."""
+        try:
+            with open("/etc/resolv.conf") as f:
+                text = f.read()
+        except OSError:
+            text = ""
+        if self.network != "host":
+            text = "\n".join(ln for ln in text.splitlines()
+                             if not re.match(r"\s*nameserver\s+(127\.|::1)", ln)) + "\n"
+        path = os.path.join(work, "resolv.conf")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def _run_netns(self, cid: str) -> tuple[int, str, str, int]:
+        """A network namespace for a RUN step, held by the returned fd: ``lo`` only (``none``) or, as
+        docker's builder, an endpoint on the default bridge. Returns (fd, veth, network id, lock fd)."""
+        from ..network import ipam, setup
+        from ..network.netlink import in_netns, new_netns
+        try:
+            nsfd = new_netns()
+        except OSError as exc:
+            raise EngineError(f"RUN: creating a network namespace: {exc.strerror}") from None
+        veth, network_id, lock = "", "", -1
+        try:
+            if self.network == "none":
+                in_netns(nsfd, setup._configure_inside, [])
+                return nsfd, veth, network_id, -1
+            from ..runtime import cleanup
+            lock = cleanup.creating_lock(os.path.join(self.engine.paths.root, "containers"), cid)
+            self.engine._ensure_predefined()
+            ndoc = ipam.network_by_name(self.engine.state, "bridge")
+            if ndoc is None:
+                raise EngineError("RUN: the default bridge network is missing")
+            network_id = ndoc["Id"]
+            ep = self.engine._network_endpoint(cid, {"Name": "/" + cid[:12]}, ndoc, [], None)
+            plan = self.engine._endpoint_plan(cid, ndoc, ep, 0, default_route=True)
+            veth = plan["veth"]
+            setup.add_endpoint(nsfd, plan)
+            return nsfd, veth, network_id, lock
+        except BaseException:
+            self._run_netns_gone(cid, (nsfd, veth, network_id, lock))
+            raise
+
+    def _run_netns_gone(self, cid: str, net: tuple[int, str, str, int]) -> None:
+        from ..network import ipam, setup
+        from ..runtime import cleanup
+        nsfd, veth, network_id, lock = net
+        if veth and os.path.exists(f"/sys/class/net/{veth}"):
+            setup.remove_endpoint(veth)
+        try:
+            os.close(nsfd)
+        except OSError:
+            pass
+        if network_id:
+            ipam.release(self.engine.state, cid)
+        if lock >= 0:  # held while the address was allocated to a container id with no row
+            cleanup.creating_done(os.path.join(self.engine.paths.root, "containers"), cid, lock)
+
+    @staticmethod
+    def _run_cgroup_gone(cg: Any) -> None:
+        try:
+            cg.kill_all()
+            cg.destroy()
+        except (OSError, EngineError):
+            pass
+
+
+BUILD_NETWORKS = ("default", "bridge", "host", "none")
+
+
+def check_network(mode: str) -> str:
+    """``build --network``: where RUN steps run (docker's modes); "" is the default bridge."""
+    mode = mode or "default"
+    if mode not in BUILD_NETWORKS:
+        raise InvalidArgument(f'network mode "{mode}" not supported for RUN: use one of '
+                              f'{", ".join(BUILD_NETWORKS)}')
+    return "bridge" if mode == "default" else mode
 
 
 def _dump(doc: dict[str, Any]) -> bytes:

@@ -96,6 +96,17 @@ class DockerImages:
         """``docker import``: a rootfs tar as a one-layer image; ``changes`` are Dockerfile instructions."""
         return await self.docker._call("image_import", data, repo=repo, message=message, changes=changes)
 
+    async def make_busybox(self, tag: str = "busybox:latest") -> dict[str, Any]:
+        """A ``busybox`` image from this host's static busybox (busybox-static): a parent image with no
+        registry. Returns ``{"Id": image id, "RepoTags": [tag]}``; raises EngineError (one line saying
+        what to install) when /bin/busybox is missing or not static."""
+        return await self.docker._call("image_make_busybox", tag)
+
+    def busybox_recipe(self, tag: str = "busybox") -> str:
+        """The shell commands that make the same image by hand (a rootfs tar, then ``portside import``)."""
+        from ..images.bootstrap import recipe
+        return recipe(tag)
+
     async def export_image(self, names: list[str], out: IO[bytes], *, format: str = "docker") -> None:
         """Write ``docker save`` (or OCI layout, ``format="oci"``) of ``names`` to ``out``."""
         await self.docker._call("images_save", names, out, fmt=format)
@@ -118,10 +129,12 @@ class DockerImages:
 
     def build(self, *, path: str, tags: list[str] | None = None, dockerfile: str = "Dockerfile",
               buildargs: dict[str, str] | None = None, nocache: bool = False, target: str = "",
-              quiet: bool = False, labels: dict[str, str] | None = None) -> AsyncIterator[dict[str, Any]]:
+              quiet: bool = False, labels: dict[str, str] | None = None,
+              networkmode: str = "default") -> AsyncIterator[dict[str, Any]]:
         """Build progress as an async iterator of ``{"stream": …}`` / ``{"aux": {"ID": …}}`` / ``{"error": …}``."""
         return self.docker._stream("build", path=path, tags=tags or [], dockerfile=dockerfile,
-                                   buildargs=buildargs or {}, nocache=nocache, target=target, labels=labels or {})
+                                   buildargs=buildargs or {}, nocache=nocache, target=target, labels=labels or {},
+                                   networkmode=networkmode)
 
 
 async def _collect(it: AsyncIterator[Any]) -> list[Any]:

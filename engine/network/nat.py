@@ -12,6 +12,8 @@ network or a published port is one ``nft`` transaction that touches nothing else
 
 Published ports are DNAT: in prerouting for traffic from outside, in output for the host's own
 connections (``route_localnet`` on the bridge plus masquerade of 127.0.0.0/8 makes 127.0.0.1 work).
+The ``loopback_guard`` chain drops what a bridge sends to 127.0.0.0/8, so ``route_localnet`` does not
+open the host's loopback services to containers.
 """
 
 from __future__ import annotations
@@ -25,6 +27,18 @@ from ..errors import EngineError
 TABLE = "portside"
 NFT = "nft"
 LOCK = "/run/portside/nft.lock"
+
+# ``route_localnet`` on the bridges (for the host's own 127.0.0.1:<published port>) would also let a
+# container reach the host's loopback-only services with packets it addresses to 127.0.0.1 itself
+# (a raw socket: CAP_NET_RAW is a default capability). Nothing legitimate arrives from a bridge for
+# 127.0.0.0/8 before NAT (the replies to the host's own connections are addressed to the gateway until
+# conntrack undoes the masquerade), so such packets are dropped after conntrack, before dstnat.
+LOOPBACK_GUARD_CHAIN = "loopback_guard"
+LOOPBACK_GUARD = """  chain loopback_guard {
+    type filter hook prerouting priority -150; policy accept;
+    iifname @brs ip daddr 127.0.0.0/8 drop
+  }
+"""
 
 RULESET = """
 table ip portside {
@@ -68,7 +82,7 @@ table ip portside {
     iifname @int_brs drop
   }
 }
-"""
+""" + "table ip portside {\n" + LOOPBACK_GUARD + "}\n"
 
 
 def _nft(script: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -97,12 +111,22 @@ def exists() -> bool:
         return False
 
 
+def _has_chain(name: str) -> bool:
+    try:
+        return subprocess.run([NFT, "list", "chain", "ip", TABLE, name], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL).returncode == 0
+    except FileNotFoundError:
+        return False
+
+
 def ensure() -> None:
     """Create the table with its fixed rules unless it is there (serialised by a lock file)."""
     fd = _lock()
     try:
         if not exists():
             _nft(RULESET)
+        elif not _has_chain(LOOPBACK_GUARD_CHAIN):  # a table made before the guard existed
+            _nft(f"table ip {TABLE} {{\n{LOOPBACK_GUARD}}}\n")
     finally:
         os.close(fd)
 

@@ -16,7 +16,8 @@ from typing import Any
 from ..errors import EngineError, InvalidArgument
 
 
-def _range(text: str, spec: str) -> tuple[int, int]:
+def _range(text: str, spec: str, *, host: bool = False) -> tuple[int, int]:
+    """``N`` or ``N-M``; a host port may be 0: any free port, as docker picks one."""
     lo, dash, hi = text.partition("-")
     try:
         a = int(lo)
@@ -24,6 +25,8 @@ def _range(text: str, spec: str) -> tuple[int, int]:
     except ValueError:
         raise InvalidArgument(f'invalid argument "{spec}" for "-p, --publish" flag: invalid port format: '
                               f"'{text}'") from None
+    if host and a == 0 and not dash:
+        return 0, 0
     if not (0 < a <= 65535 and 0 < b <= 65535) or b < a:
         raise InvalidArgument(f'invalid argument "{spec}" for "-p, --publish" flag: invalid range format for '
                               f"--expose: {text}, error: port out of range" if a <= 65535 and b <= 65535 else
@@ -68,7 +71,9 @@ def parse_publish(specs: list[str]) -> tuple[dict[str, Any], dict[str, list[dict
             raise InvalidArgument(f'invalid argument "{spec}" for "-p, --publish" flag: no port specified: '
                                   f"{spec}<empty>")
         c_lo, c_hi = _range(cont, spec)
-        h_lo, h_hi = _range(host, spec) if host else (0, 0)
+        h_lo, h_hi = _range(host, spec, host=True) if host else (0, 0)
+        if host and h_lo == 0:
+            host = ""  # host port 0: an ephemeral port, like no host port at all
         if host and (h_hi - h_lo) != (c_hi - c_lo) and c_lo != c_hi:
             raise InvalidArgument(f'invalid argument "{spec}" for "-p, --publish" flag: invalid ranges specified '
                                   f"for container and host Ports: {cont} and {host}")

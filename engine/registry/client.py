@@ -21,6 +21,7 @@ connecting and waiting for the answer's headers.
 from __future__ import annotations
 
 import base64
+import errno
 import glob
 import http.client
 import ipaddress
@@ -300,6 +301,23 @@ def describe_oserror(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+NO_REGISTRY_WAY = "to make a busybox image without a registry, run: portside image busybox"
+
+
+def unreachable_text(host: str, exc: BaseException | None) -> str:
+    """One line for a pull whose registry never answered, with the way to do without one."""
+    if isinstance(exc, socket.gaierror):
+        why = "no such host; no network?"
+    elif isinstance(exc, (socket.timeout, TimeoutError)) or \
+            getattr(exc, "errno", None) in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        why = "no network?"
+    elif isinstance(exc, ConnectionRefusedError):
+        why = "connection refused"
+    else:
+        why = describe_oserror(exc or OSError("no answer"))
+    return f"cannot reach {host} ({why}): {NO_REGISTRY_WAY}"
+
+
 class RegistryClient:
     """A registry endpoint, shareable between threads (connections are pooled, tokens locked)."""
 
@@ -390,7 +408,7 @@ class RegistryClient:
         # the first contact failed: the registry is down or unknown, and docker says so at once
         # (once a registry has answered, later failures are retried: see distribution.retrying)
         raise RegistryUnavailable(f"Get \"{where}\": dial tcp {self.host}: {describe_oserror(last or OSError())}",
-                                  retryable=False)
+                                  retryable=False, unreachable=unreachable_text(self.host, last))
 
     # -- auth -------------------------------------------------------------------------------------
     def _basic(self, creds: Credentials | None) -> str:

@@ -432,7 +432,12 @@ def _download_layer(client: RegistryClient, blobs: BlobStore, path: str, desc: d
 def pull(client: RegistryClient, blobs: BlobStore, ref: Reference, progress: Progress, *,
          platform: str | None = None, meta: DistributionMeta | None = None) -> PullResult:
     """Pull ``ref`` into ``blobs`` (blobs only; the caller registers the image)."""
-    manifest, _mtype, top_digest = fetch_manifest(client, ref, platform, progress)
+    try:
+        manifest, _mtype, top_digest = fetch_manifest(client, ref, platform, progress)
+    except RegistryUnavailable as exc:
+        if not getattr(exc, "unreachable", ""):
+            raise
+        raise RegistryUnavailable(exc.unreachable) from None  # the registry never answered: say so, and the way
     status(progress, f"{ref.tag if not ref.digest else ref.digest}: Pulling from {ref.path}"
            if ref.domain == "docker.io" else
            f"{ref.tag if not ref.digest else ref.digest}: Pulling from {ref.path}")

@@ -193,7 +193,7 @@ def _parse_options(options) -> tuple[int, int, str]:
     return flags, prop, ",".join(data)
 
 
-def _prepare_process(process: dict, seccomp_profile: dict | None) -> dict:
+def _prepare_process(process: dict, seccomp_profile: dict | None, annotations: dict | None = None) -> dict:
     args = list(process.get("args") or [])
     if not args:
         raise EngineError("process.args must not be empty")
@@ -227,7 +227,7 @@ def _prepare_process(process: dict, seccomp_profile: dict | None) -> dict:
     if seccomp_profile:
         from engine.runtime import seccomp
 
-        bpf = seccomp.compile_profile(seccomp_profile)
+        bpf = seccomp.compile_profile(seccomp_profile, (annotations or {}).get(seccomp.CACHE_ANNOTATION))
     return {
         "args": args, "env": env, "cwd": process.get("cwd") or "/",
         "terminal": bool(process.get("terminal")),
@@ -279,7 +279,9 @@ def _prepare(spec: dict, bundle: str) -> dict:
                 source = os.path.join(bundle, source)
         mounts.append({"dest": dest, "type": mtype, "source": source, "flags": flags, "prop": prop,
                        "data": data, "bind": is_bind})
-    dev_tmpfs = any(m["dest"] == "/dev" and not m["bind"] for m in mounts)
+    # devices and /dev symlinks only go into a /dev of our own: never into a bind-mounted host directory
+    dev_mounts = [m for m in mounts if os.path.normpath(m["dest"]) == "/dev"]
+    dev_tmpfs = bool(dev_mounts) and not dev_mounts[-1]["bind"]
     has_pts = any(m["dest"] == "/dev/pts" for m in mounts)
     devices = []
     if dev_tmpfs:
@@ -308,7 +310,7 @@ def _prepare(spec: dict, bundle: str) -> dict:
         "readonly_paths": list(linux_spec.get("readonlyPaths") or ()),
         "hostname": spec.get("hostname"), "domainname": spec.get("domainname"),
         "sysctl": dict(linux_spec.get("sysctl") or {}), "cgroup_mode": cgroup_mode,
-        "process": _prepare_process(spec.get("process") or {}, linux_spec.get("seccomp")),
+        "process": _prepare_process(spec.get("process") or {}, linux_spec.get("seccomp"), spec.get("annotations")),
     }
 
 
@@ -635,17 +637,21 @@ def write_sysctls(sysctl: dict) -> None:
                 f.write(str(value))
 
 
-def mask_paths(paths) -> None:
+def mask_paths(rootfs: str, paths) -> None:
+    """Hide ``paths`` (under the container's /proc and /sys, already mounted): a read-only tmpfs over a
+    directory, the host's /dev/null over a file. Done before pivot_root, so masking does not depend on
+    what the container's /dev holds (a bind-mounted host directory, a directory mounted onto /dev/null)."""
     for path in paths:
         with _Step(f"mask {path}"):
+            target = secure_join(rootfs, path)
             try:
-                st = os.stat(path)
+                st = os.stat(target)
             except (FileNotFoundError, NotADirectoryError):
                 continue
             if stat.S_ISDIR(st.st_mode):
-                linux.mount("tmpfs", path, "tmpfs", linux.MS_RDONLY)
+                linux.mount("tmpfs", target, "tmpfs", linux.MS_RDONLY)
             else:
-                linux.mount("/dev/null", path, None, linux.MS_BIND)
+                linux.mount("/dev/null", target, None, linux.MS_BIND)
 
 
 def readonly_paths(paths) -> None:
@@ -827,9 +833,9 @@ def _init(errfd: int, plan: dict, stdin: int, stdout: int, stderr: int, tty: int
         create_dev_symlinks(plan)
     setup_console(plan, tty if proc["terminal"] else None)
     make_cwd(plan)
+    mask_paths(plan["rootfs"], plan["masked"])
     pivot_to(plan["rootfs"])
     write_sysctls(plan["sysctl"])
-    mask_paths(plan["masked"])
     readonly_paths(plan["readonly_paths"])
     readonly_root(plan["readonly"])
     set_hostname(plan)

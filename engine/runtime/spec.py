@@ -25,6 +25,49 @@ READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysr
 INIT_CANDIDATES = ["/usr/bin/tini-static", "/usr/bin/docker-init", "/usr/libexec/docker/docker-init"]
 
 
+def security_options(host: dict[str, Any]) -> tuple[bool, str]:
+    """``HostConfig.SecurityOpt`` → (no_new_privileges, seccomp), as dockerd parses them: seccomp is
+    "" for the default profile, "unconfined", or the profile's JSON (the CLI sends a file's content)."""
+    nnp, profile = False, ""
+    for opt in host.get("SecurityOpt") or ():
+        if opt == "no-new-privileges":
+            nnp = True
+            continue
+        if opt == "disable":
+            continue
+        sep = "=" if "=" in opt else ":"
+        key, found, value = opt.partition(sep)
+        if not found:
+            raise InvalidArgument(f'invalid --security-opt 1: "{opt}"')
+        if key == "seccomp":
+            profile = "" if value == "builtin" else value
+        elif key == "no-new-privileges":
+            if value.lower() in ("1", "t", "true"):
+                nnp = True
+            elif value.lower() in ("0", "f", "false"):
+                nnp = False
+            else:
+                raise InvalidArgument(f'invalid --security-opt 2: "{opt}"')
+        elif key == "apparmor":
+            if value != "unconfined":
+                raise InvalidArgument(f"apparmor profile {value!r}: AppArmor is not supported by this engine "
+                                      f"(only apparmor=unconfined)")
+        elif key != "label":
+            raise InvalidArgument(f'invalid --security-opt 2: "{opt}"')
+    return nnp, profile
+
+
+def seccomp_for(host: dict[str, Any], caps: list[str]) -> dict[str, Any] | None:
+    """The OCI ``linux.seccomp`` of a container (None: unconfined)."""
+    from . import seccomp
+    _nnp, profile = security_options(host)
+    if profile == "unconfined":
+        return None
+    if profile:
+        return seccomp.parse(profile, caps)
+    return seccomp.default_profile(caps)
+
+
 def nofile_limit() -> dict[str, Any]:
     import resource
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -126,6 +169,10 @@ def build_spec(doc: dict[str, Any], rootfs: str, *, layer_dirs: list[str], files
         {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
          "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={host.get('ShmSize') or 67108864}"]},
     ]
+    user_dests = {os.path.normpath(m["Destination"]) for m in doc.get("Mounts", [])}
+    if "/dev" in user_dests:  # docker: a /dev of the user's replaces the default /dev and all below it
+        mounts = [m for m in mounts if m["destination"] != "/dev" and not m["destination"].startswith("/dev/")]
+    mounts = [m for m in mounts if m["destination"] not in user_dests]
     for dest, src in files.items():
         mounts.append({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]})
     for m in doc.get("Mounts", []):
@@ -154,7 +201,7 @@ def build_spec(doc: dict[str, Any], rootfs: str, *, layer_dirs: list[str], files
         resources.setdefault("cpu", {})["shares"] = int(host["CpuShares"])
     if host.get("PidsLimit") and int(host["PidsLimit"]) > 0:
         resources["pids"] = {"limit": int(host["PidsLimit"])}
-    from . import seccomp
+    nnp, _profile = security_options(host)
     spec: dict[str, Any] = {
         "ociVersion": "1.0.2",
         "process": {
@@ -165,7 +212,7 @@ def build_spec(doc: dict[str, Any], rootfs: str, *, layer_dirs: list[str], files
             "cwd": cfg.get("WorkingDir") or "/",
             "capabilities": {k: list(caps) for k in ("bounding", "effective", "permitted")},
             "rlimits": [nofile_limit()],
-            "noNewPrivileges": False,
+            "noNewPrivileges": nnp,
             "oomScoreAdj": 0,
             "_openStdin": bool(cfg.get("OpenStdin")),
         },
@@ -178,9 +225,11 @@ def build_spec(doc: dict[str, Any], rootfs: str, *, layer_dirs: list[str], files
             "cgroupsPath": cgroup_path,
             "maskedPaths": list(MASKED_PATHS),
             "readonlyPaths": list(READONLY_PATHS),
-            "seccomp": seccomp.default_profile(),
         },
     }
+    profile = seccomp_for(host, caps)
+    if profile is not None:
+        spec["linux"]["seccomp"] = profile
     if uid != 0:
         spec["process"]["capabilities"]["effective"] = []
         spec["process"]["capabilities"]["permitted"] = []

@@ -9,23 +9,23 @@
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 from collections.abc import Callable, Iterator
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUSYBOX = "/bin/busybox"
+from engine.images import bootstrap
 
-PASSWD = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n" \
-         "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
-GROUP = "root:x:0:\napp:x:1000:\nnogroup:x:65534:\n"
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUSYBOX = bootstrap.BUSYBOX
+
+# the engine's busybox image (engine.images.bootstrap), plus a user ``app`` (1000) the tests switch to
+PASSWD = bootstrap.PASSWD + "app:x:1000:1000:app:/home/app:/bin/sh\n"
+GROUP = bootstrap.GROUP + "app:x:1000:\n"
 
 
 def mounts_under(path: str) -> list[str]:
@@ -40,43 +40,9 @@ def mounts_under(path: str) -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
-def busybox_applets() -> list[str]:
-    out = subprocess.run([BUSYBOX, "--list-full"], capture_output=True, text=True, check=True).stdout
-    return [line.strip() for line in out.splitlines() if line.strip()]
-
-
 def make_busybox_tar(path: str) -> None:
-    with tarfile.open(path, "w") as tar:
-        def add_dir(name: str, mode: int = 0o755) -> None:
-            info = tarfile.TarInfo(name)
-            info.type = tarfile.DIRTYPE
-            info.mode = mode
-            tar.addfile(info)
-
-        def add_file(name: str, data: bytes, mode: int = 0o644) -> None:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = mode
-            tar.addfile(info, io.BytesIO(data))
-
-        for d in ("bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "root", "home", "home/app", "proc", "sys",
-                  "dev", "var", "run"):
-            add_dir(d)
-        add_dir("tmp", 0o1777)
-        with open(BUSYBOX, "rb") as f:
-            add_file("bin/busybox", f.read(), 0o755)
-        seen = {"bin/busybox"}
-        for applet in busybox_applets():
-            rel = applet.lstrip("/")
-            if rel in seen:
-                continue
-            seen.add(rel)
-            info = tarfile.TarInfo(rel)
-            info.type = tarfile.SYMTYPE
-            info.linkname = "/bin/busybox"
-            tar.addfile(info)
-        add_file("etc/passwd", PASSWD.encode())
-        add_file("etc/group", GROUP.encode())
+    with open(path, "wb") as f:
+        bootstrap.write_rootfs(f, passwd=PASSWD, group=GROUP, extra_dirs=("home/app",))
 
 
 @pytest.fixture(scope="session")

@@ -290,7 +290,7 @@ def test_log_defaults_show_in_inspect_and_bad_opts_are_one_line(root: str, cli: 
 def test_logs_follow_goes_on_across_rotations(root: str, cli: Cli, imported: str) -> None:
     """``logs -f`` held the first file: once the monitor rotated it, a follower would have stopped seeing
     lines. It now reads the old file to its end and goes on with the new one."""
-    script = "i=0; while [ $i -lt 400 ]; do echo line$i; i=$((i+1)); usleep 5000; done"
+    script = "i=0; while [ $i -lt 400 ]; do echo line$i; i=$((i+1)); usleep 10000; done"
     proc = cli("run", "-d", "--network", "none", "--log-opt", "max-size=2k", "--log-opt", "max-file=10",
                "busybox", "sh", "-c", script)
     assert proc.returncode == 0, proc.stderr
@@ -300,7 +300,7 @@ def test_logs_follow_goes_on_across_rotations(root: str, cli: Cli, imported: str
     out = follow.stdout.split()
     first = int(out[0][4:])
     assert out == [f"line{i}" for i in range(first, 400)], out[:5]
-    assert first < 30  # started before much was rotated away
+    assert first < 150  # it started while the container ran: what came later was followed across rotations
 
 
 # --------------------------------------------------------------------------- sparse files

@@ -201,9 +201,14 @@ def test_caps_table():
 
 def test_default_seccomp_profile_compiles():
     prof = seccomp.default_profile()
-    names = {n for rule in prof["syscalls"] for n in rule["names"]}
-    for must in ("mount", "umount2", "unshare", "setns", "kexec_load", "bpf", "pivot_root", "reboot"):
-        assert must in names
+    assert prof["defaultAction"] == "SCMP_ACT_ERRNO"  # docker's: an allowlist
+    allowed = {n for rule in prof["syscalls"] if rule["action"] == "SCMP_ACT_ALLOW" and not rule.get("args")
+               for n in rule["names"]}
+    for denied in ("mount", "umount2", "unshare", "setns", "kexec_load", "bpf", "pivot_root", "reboot",
+                   "io_uring_setup", "personality"):
+        assert denied not in allowed
+    for needed in ("read", "write", "execve", "chown", "connect"):
+        assert needed in allowed
     prog = seccomp.compile_profile(prof)
     assert prog and len(prog) % 8 == 0
 

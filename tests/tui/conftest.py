@@ -27,12 +27,31 @@ def busybox_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return busybox_rootfs_tar(tmp_path_factory.mktemp("busybox") / "busybox.tar")
 
 
+async def _clean(data: str) -> None:
+    """Force-remove every container of ``data`` and the host bridge it made (it outlives the folder)."""
+    async with Docker(root=data) as docker:
+        for c in await docker.containers.list(all=True):
+            try:
+                await docker.containers.container(c["Id"]).delete(force=True)
+            except Exception:  # noqa: BLE001 - cleanup must go on
+                pass
+    try:
+        from engine.network import host_teardown
+        host_teardown(data)
+    except Exception:  # noqa: BLE001 - cleanup must go on
+        pass
+
+
+def _need_root() -> None:
+    if os.geteuid() != 0 or not os.path.exists("/bin/busybox"):
+        pytest.skip("needs root and /bin/busybox to run containers")
+
+
 @pytest.fixture
 async def root(tmp_path: Path, busybox_tar: Path) -> AsyncIterator[str]:
     """A fresh data root holding busybox:latest; every container is force-removed afterwards, and the
     host bridge the root made is removed."""
-    if os.geteuid() != 0 or not os.path.exists("/bin/busybox"):
-        pytest.skip("needs root and /bin/busybox to run containers")
+    _need_root()
     data = str(tmp_path / "portside")
     try:
         async with Docker(root=data) as docker:
@@ -40,14 +59,15 @@ async def root(tmp_path: Path, busybox_tar: Path) -> AsyncIterator[str]:
                 await docker.images.import_image(f, repo="busybox")
         yield data
     finally:
-        async with Docker(root=data) as docker:
-            for c in await docker.containers.list(all=True):
-                try:
-                    await docker.containers.container(c["Id"]).delete(force=True)
-                except Exception:  # noqa: BLE001 - cleanup must go on
-                    pass
-        try:  # the bridge this data root made on the host (engine.network); it outlives the folder
-            from engine.network import host_teardown
-            host_teardown(data)
-        except Exception:  # noqa: BLE001 - cleanup must go on
-            pass
+        await _clean(data)
+
+
+@pytest.fixture
+async def empty_root(tmp_path: Path) -> AsyncIterator[str]:
+    """A data root with no image at all, as a newcomer's first ``portside`` finds it."""
+    _need_root()
+    data = str(tmp_path / "portside")
+    try:
+        yield data
+    finally:
+        await _clean(data)

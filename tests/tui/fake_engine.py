@@ -103,18 +103,20 @@ BUILD_STEPS = [
 
 
 class FakeTransport(BaseTransport):
-    """Answers lists, stats, inspect, logs and build with fixed data; ``events`` stays silent."""
+    """Answers lists, stats, inspect, logs and build with fixed data; ``events`` stays silent.
+    ``empty=True``: a fresh data root, no container and no image."""
 
-    def __init__(self) -> None:
+    def __init__(self, empty: bool = False) -> None:
         self.calls: list[str] = []
+        self.empty = empty
 
     async def call(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
         self.calls.append(name)
         now = time.time()
         if name == "containers_list":
-            return containers(now)
+            return [] if self.empty else containers(now)
         if name == "images_list":
-            return images(now)
+            return [] if self.empty else images(now)
         if name == "container_stats":
             return stats(args[0], 1)
         if name == "container_inspect":

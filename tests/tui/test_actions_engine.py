@@ -16,7 +16,7 @@ import pytest
 import yaml
 from engine_helpers import SIZE, run_sleeper, state_of, toasts, until
 from textual.command import CommandPalette
-from textual.widgets import Input, RichLog, Sparkline, Tree
+from textual.widgets import Button, Input, RichLog, Static, Tree
 
 from engine.client import Docker
 from tui.app import PortsideApp
@@ -28,6 +28,7 @@ from tui.screens.prompt import PromptScreen
 from tui.screens.run_dialog import RunScreen
 from tui.widgets.containers_pane import container_name
 from tui.widgets.resources_pane import ResourcesPane
+from tui.widgets.time_graph import TimeGraph
 
 pytestmark = [
     pytest.mark.root,
@@ -128,7 +129,7 @@ async def test_logs_of_two_containers_merged_search_filter_toggles(root: str) ->
     async with app.run_test(size=SIZE) as pilot:
         pane = app.containers_pane
         await until(pilot, lambda: {first, second} <= set(pane.table.row_keys))
-        await pilot.press("space", "space")
+        await pilot.press("space", "j", "space")  # space marks, j moves
         assert pane.marked == {first, second}
         await pilot.press("l")
         await until(pilot, lambda: screen_is(app, LogsScreen))
@@ -233,7 +234,7 @@ async def test_build_dialog_streams_steps_and_tags(root: str, tmp_path: Path) ->
         dialog.query_one("#build-tag", Input).value = "built:1"
         await pilot.press("enter")
         await until(pilot, lambda: dialog.image_id is not None, timeout=60)
-        text = "\n".join(str(line) for line in dialog.query_one("#build-log").lines)
+        text = "\n".join(dialog.log_lines)
         assert "Step 1/3 : FROM busybox" in text and "Step 2/3 : RUN echo built" in text
         await pilot.press("escape")
         await until(pilot, lambda: not screen_is(app, BuildScreen))
@@ -241,16 +242,30 @@ async def test_build_dialog_streams_steps_and_tags(root: str, tmp_path: Path) ->
         await until(pilot, lambda: any("built:1" in (i.get("RepoTags") or []) for i in app.images_pane.all_images))
 
 
-async def test_build_failure_is_a_notification(root: str, tmp_path: Path) -> None:
+async def test_build_failure_shows_the_whole_error_with_the_buttons_at_80x24(root: str, tmp_path: Path) -> None:
+    """At 80×24 the build dialog's status line and buttons were off-screen and the error cut at 68
+    characters: the error is shown whole (wrapped) above the buttons, all on screen."""
     app = PortsideApp(root=root)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: app.data_loaded)
         await pilot.press("b")
         await until(pilot, lambda: screen_is(app, BuildScreen))
-        app.screen.query_one("#build-context", Input).value = str(tmp_path / "missing")
-        app.screen.query_one("#build-tag", Input).value = "nope"
+        dialog = app.screen
+        missing = tmp_path / ("a-context-folder-with-a-long-name-" * 2) / "missing"
+        dialog.query_one("#build-context", Input).value = str(missing)
+        dialog.query_one("#build-tag", Input).value = "nope"
         await pilot.press("enter")
-        await until(pilot, lambda: any(n.severity == "error" for n in app._notifications))
+        status = dialog.query_one("#build-status", Static)
+        await until(pilot, lambda: "Build failed" in str(status.content))
+        await pilot.pause(0.1)
+        error = str(status.content)
+        assert str(missing) in error and len(error) > 100
+        screen = dialog.region
+        lines = status.region.height
+        assert lines >= 2 and status.region.bottom <= screen.bottom
+        assert lines * status.region.width >= len(error)  # room for every character, wrapped
+        for button in dialog.query(Button):
+            assert screen.contains_region(button.region) and button.region.y >= status.region.bottom
         assert app.is_running
 
 
@@ -450,12 +465,12 @@ async def test_live_resources_from_the_one_sampler(root: str) -> None:
             busy_point = app.history.latest(busy)
             assert busy_point is not None and busy_point.cpu > 20, busy_point
             assert app.history.latest(idle) is not None and app.history.latest("host") is not None
-            await pilot.press("g", "space", "space")  # mark both
+            await pilot.press("g", "space", "j", "space")  # mark both
             assert pane.marked == {busy, idle}
             await pilot.press("3")
             resources = app.query_one(ResourcesPane)
             await until(pilot, lambda: "2 containers" in str(resources.query_one("#resources-title").content))
-            await until(pilot, lambda: len(resources.query_one("#container-cpu Sparkline", Sparkline).data or []) >= 2)
+            await until(pilot, lambda: len(resources.query_one("#container-cpu TimeGraph", TimeGraph).samples) >= 2)
             assert "one full core" in str(resources.query_one(".resources--note").content)
             assert app.command_hint.command.startswith("portside stats ")
             # the sampler runs in one worker group, not per container

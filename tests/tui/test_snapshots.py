@@ -101,7 +101,7 @@ async def tag_dialog(pilot: Pilot[None]) -> None:
 
 async def logs(pilot: Pilot[None]) -> None:
     app = await loaded(pilot)
-    await pilot.press("space", "space", "l")
+    await pilot.press("space", "j", "space", "l")
     await until(pilot, lambda: isinstance(app.screen, LogsScreen) and len(app.screen.entries) == 10)
     await pilot.pause(0.1)
     await pilot.press("slash", *"GET", "enter")
@@ -134,6 +134,12 @@ async def palette(pilot: Pilot[None]) -> None:
     await until(pilot, settled)
 
 
+async def filtered(pilot: Pilot[None]) -> None:
+    app = await loaded(pilot)
+    await pilot.press("slash", *"harbor", "enter")
+    await until(pilot, lambda: len(app.containers_pane.table.row_keys) == 2)
+
+
 async def tour(pilot: Pilot[None]) -> None:
     app = await loaded(pilot)
     app.action_tour()
@@ -143,7 +149,7 @@ async def tour(pilot: Pilot[None]) -> None:
 VIEWS: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
     "containers": containers, "images": images, "resources": resources, "confirm": confirm,
     "run": run_dialog, "build": build_dialog, "tag": tag_dialog, "logs": logs, "inspect": inspect,
-    "help": help_screen, "palette": palette, "tour": tour,
+    "help": help_screen, "palette": palette, "tour": tour, "filtered": filtered,
 }
 
 
@@ -164,3 +170,38 @@ def test_view(snap_compare: Callable[..., bool], view: str, size: str, theme: st
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     app = PortsideApp(docker=Docker(transport=FakeTransport()), refresh_interval=3600, host_probe=host_point)
     assert snap_compare(app, terminal_size=SIZES[size], run_before=in_theme(theme, VIEWS[view]))
+
+
+async def empty_containers(pilot: Pilot[None]) -> None:
+    app = pilot.app
+    assert isinstance(app, PortsideApp)
+    await until(pilot, lambda: app.data_loaded)
+
+
+async def empty_images(pilot: Pilot[None]) -> None:
+    await empty_containers(pilot)
+    await pilot.press("2")
+
+
+async def empty_tour(pilot: Pilot[None]) -> None:
+    await empty_containers(pilot)
+    app = pilot.app
+    assert isinstance(app, PortsideApp)
+    app.action_tour()
+    await pilot.pause(0.1)
+
+
+EMPTY_VIEWS: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
+    "containers": empty_containers, "images": empty_images, "tour": empty_tour,
+}
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("view", list(EMPTY_VIEWS))
+def test_empty_view(snap_compare: Callable[..., bool], view: str, size: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh data root: the empty panes and the tour's first step offer B (busybox, no network)."""
+    monkeypatch.setenv("PORTSIDE_TOUR_DIR", "/home/me/portside-tour")
+    monkeypatch.setenv("PORTSIDE_CONFIG", "/tmp/portside-snapshots/config.yaml")
+    app = PortsideApp(docker=Docker(transport=FakeTransport(empty=True)), refresh_interval=3600,
+                      host_probe=host_point)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=in_theme(THEMES[0], EMPTY_VIEWS[view]))

@@ -13,7 +13,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Log, Static
+from rich.text import Text
+from textual.widgets import Button, Input, Label, RichLog, Static
 
 from engine.client import Docker
 from engine.errors import EngineError
@@ -34,22 +35,32 @@ def build_cli(context: str, dockerfile: str, tag: str) -> str:
 
 
 class BuildScreen(ModalScreen["str | None"]):
-    """Dismisses with the built image's id (or ``None`` if nothing was built)."""
+    """Dismisses with the built image's id (or ``None`` if nothing was built); with ``close_when_built``
+    it dismisses itself as soon as the build succeeds (the tour's next key must reach the dashboard)."""
 
     BINDINGS = [Binding("escape", "close", "Close", id="dialog-cancel")]
 
+    # While building, the dialog takes the screen's height and the log the rows left over, so the status
+    # line and the buttons stay on screen at 80×24; the log and the status wrap long lines.
     DEFAULT_CSS = "BuildScreen {" + FORM_CSS + """
-        & Log {
-            height: 12;
+        & RichLog {
+            height: 1fr;
+            min-height: 3;
             border: round $border-blurred;
             background: $background;
             display: none;
+            margin-top: 1;
         }
-        &.-building Log {
+        &.-building > Vertical {
+            height: 96%;
+            max-height: 40;
+        }
+        &.-building RichLog {
             display: block;
         }
         & .build--status {
-            margin-bottom: 1;
+            height: auto;
+            max-height: 4;
         }
     }"""
 
@@ -65,8 +76,11 @@ class BuildScreen(ModalScreen["str | None"]):
             self.error = error
 
     def __init__(self, docker: Docker, context: str = "", dockerfile: str = "Dockerfile", tag: str = "",
-                 read_only: bool = False) -> None:
+                 read_only: bool = False, close_when_built: bool = False) -> None:
         super().__init__()
+        self.close_when_built = close_when_built
+        self.log_lines: list[str] = []
+        """Every line the log shows, unwrapped."""
         self.docker = docker
         self._defaults = (context or os.getcwd(), dockerfile, tag)
         self.image_id: str | None = None
@@ -87,7 +101,7 @@ class BuildScreen(ModalScreen["str | None"]):
                 with Horizontal(classes="form--row"):
                     yield Label(label)
                     yield Input(value, placeholder=placeholder, id=f"build-{field_id}", compact=True)
-            yield Log(id="build-log", max_lines=2000)
+            yield RichLog(id="build-log", max_lines=2000, wrap=True, markup=False, highlight=False)
             yield Static("", classes="build--status form--note", id="build-status")
             with Horizontal(classes="form--buttons"):
                 yield Button("Close", id="cancel", compact=True)
@@ -121,9 +135,9 @@ class BuildScreen(ModalScreen["str | None"]):
         self.command = build_cli(context, dockerfile, tag)
         self.running = True
         self.add_class("-building")
-        log = self.query_one(Log)
-        log.clear()
-        log.write_line(f"$ {self.command}")
+        self.query_one(RichLog).clear()
+        self.log_lines = []
+        self._write(f"$ {self.command}")
         self.query_one("#build-status", Static).update("Building…")
         self.query_one("#submit", Button).disabled = True
         self.build(context, dockerfile, tag)
@@ -150,22 +164,28 @@ class BuildScreen(ModalScreen["str | None"]):
             error = str(exc)
         self.post_message(self.Finished(image_id if error is None else None, error))
 
+    def _write(self, line: str) -> None:
+        self.log_lines.append(line)
+        self.query_one(RichLog).write(Text(line))
+
     def on_build_screen_line(self, message: Line) -> None:
-        self.query_one(Log).write_line(message.text)
+        self._write(message.text)
 
     def on_build_screen_finished(self, message: Finished) -> None:
         self.running = False
         self.query_one("#submit", Button).disabled = False
         status = self.query_one("#build-status", Static)
         if message.error:
-            self.query_one(Log).write_line(f"ERROR: {message.error}")
-            status.update(f"Build failed: {message.error}")
-            self.notify(message.error, title="Build failed", severity="error", timeout=6)
+            error = message.error
+            self._write(error if error.upper().startswith("ERROR") else f"ERROR: {error}")
+            status.update(f"Build failed: {message.error}")  # whole, wrapped: no toast over the buttons
         else:
             self.image_id = message.image_id
             tag = self._value("tag")
             status.update(f"Built {(message.image_id or '')[7:19]}{f' as {tag}' if tag else ''} — esc closes")
-            self.notify(f"Built {tag or (message.image_id or '')[7:19]}", timeout=3)
+            if self.close_when_built:
+                self.notify(f"Built {tag or (message.image_id or '')[7:19]}", timeout=3)
+                self.dismiss(self.image_id)
 
     def action_close(self) -> None:
         if self.running:

@@ -10,6 +10,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from themes import THEMES
+
 from ..actions import ACTIONS, SCOPES, key_display
 from ..config import config_path
 
@@ -17,6 +19,9 @@ __all__ = ["HelpScreen"]
 
 
 class HelpScreen(ModalScreen[None]):
+    """The keys, the palette, remapping and themes; arrows, PageUp/PageDown, Home/End scroll it at once."""
+
+    AUTO_FOCUS = "#help-scroll"
     BINDINGS = [Binding("escape,q,question_mark", "close", "Close", id="help-close")]
 
     DEFAULT_CSS = """
@@ -53,8 +58,11 @@ class HelpScreen(ModalScreen[None]):
             table.add_row("", "", "")
         note = Text.assemble(
             ("Portside keys", "bold"), "  ·  ctrl+p or : opens the command palette  ·  esc closes\n",
-            (f"Remap any key by its id in {config_path()} under keymap:, e.g.  keymap: {{stop: S}}", "dim"))
-        with VerticalScroll():
+            ("↑ ↓ PgUp PgDn Home End scroll this list\n", "dim"),
+            ("Themes: ", "bold"), f"ctrl+p, then type theme: {', '.join(THEMES)}. ",
+            f"The one you pick is saved in {config_path()} (theme:).\n",
+            (f"Remap any key by its id in that file under keymap:, e.g.  keymap: {{stop: S}}", "dim"))
+        with VerticalScroll(id="help-scroll"):
             yield Static(note)
             yield Static(table)
 

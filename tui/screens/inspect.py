@@ -9,10 +9,11 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static, Tree
+from textual.widgets import Input, Static, Tree
 from textual.widgets.tree import TreeNode
 
 from ..actions import bindings
+from ..widgets.footer import KeyFooter
 
 __all__ = ["InspectScreen", "matching_paths"]
 
@@ -79,7 +80,7 @@ class InspectScreen(Screen[None]):
         yield Tree("·", id="inspect-tree")
         yield Input(placeholder="search keys and values (enter keeps, esc clears)", id="inspect-search",
                     compact=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         tree = self.query_one(Tree)

@@ -16,12 +16,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, RichLog, Static
+from textual.widgets import Input, RichLog, Static
 
 from engine.client import Docker
 from engine.errors import EngineError
 
 from ..actions import bindings
+from ..widgets.footer import KeyFooter
 
 __all__ = ["LogsScreen", "LogEntry"]
 
@@ -117,7 +118,7 @@ class LogsScreen(Screen[None]):
                       max_lines=MAX_ENTRIES)
         yield Input(id="logs-input", compact=True)
         yield Static("", id="logs-status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(RichLog).focus()

@@ -1,12 +1,13 @@
-"""Cell text shared by the panes: docker's short ids, "… ago" and human sizes."""
+"""Cell text shared by the panes: docker's short ids, "… ago" and human sizes (``human_size`` as ``docker images``
+prints them, ``bytes_size`` as ``docker stats`` does)."""
 
 from __future__ import annotations
 
 import time
 
-from ..units import human_duration, human_size
+from ..units import bytes_size, human_duration, human_size
 
-__all__ = ["short_id", "ago", "human_size", "human_duration"]
+__all__ = ["short_id", "ago", "bytes_size", "human_size", "human_duration"]
 
 
 def short_id(ident: str) -> str:

@@ -13,10 +13,13 @@ from textual.reactive import reactive
 from textual.theme import Theme
 from textual.widgets import DataTable, Static
 
+from engine.client import format_ports as client_format_ports
+
 from ..actions import bindings
 from ..stats import Point
-from ._format import human_size, short_id
+from ._format import bytes_size, short_id
 from ._paint import set_content, set_titles
+from .columns import Column, plan_columns
 from .filter_bar import FilterBar, matches
 from .list_pane import ListPane
 from .resource_table import ResourceTable, Row
@@ -24,9 +27,18 @@ from .resource_table import ResourceTable, Row
 __all__ = ["ContainersPane", "CONTAINER_COLUMNS", "container_name", "format_ports"]
 
 CONTAINER_COLUMNS = ("ID", "NAME", "IMAGE", "STATUS", "PORTS", "CPU %", "MEM / LIMIT")
-COMPACT_COLUMNS = ("NAME", "IMAGE", "STATUS", "CPU %", "MEM")
-"""Below :data:`COMPACT_WIDTH` cells the ID, ports and limit go (the command hint still names the id)."""
-COMPACT_WIDTH = 100
+COLUMNS = (
+    Column("ID", 12, drop=1),  # the command hint still names the id
+    Column("NAME", 10, 40, enough=20),
+    Column("IMAGE", 8, 32, drop=4),
+    Column("STATUS", 14, 40, enough=20),
+    Column("PORTS", 10, 48, drop=3),
+    Column("CPU %", 5),  # "200.0" on a busy 2-core host
+    Column("MEM / LIMIT", 17, drop=2),  # "1023MiB / 23.5GiB"
+    Column("MEM", 7, replaces="MEM / LIMIT"),
+)
+"""Narrow terminals lose the ID first, then the memory limit, then PORTS, then IMAGE; the name, the
+status and the usage always stay."""
 RUNNING = ("running", "restarting", "paused")
 STATE_ORDER = {"running": 0, "restarting": 1, "paused": 2, "created": 3, "exited": 4, "dead": 5}
 
@@ -40,16 +52,11 @@ def container_name(container: dict[str, Any]) -> str:
     return names[0].lstrip("/") if names else short_id(container.get("Id", ""))
 
 
-def format_ports(container: dict[str, Any]) -> str:
-    """docker ps's PORTS: ``0.0.0.0:8080->80/tcp, 443/tcp``."""
-    out = []
-    for port in container.get("Ports") or []:
-        private = f"{port.get('PrivatePort', '')}/{port.get('Type', 'tcp')}"
-        if port.get("PublicPort"):
-            out.append(f"{port.get('IP') or '0.0.0.0'}:{port['PublicPort']}->{private}")
-        else:
-            out.append(private)
-    return ", ".join(dict.fromkeys(out))
+def format_ports(container: dict[str, Any], short: bool = False) -> str:
+    """docker ps's PORTS (``0.0.0.0:8080->80/tcp, 443/tcp``, the CLI's own helper); ``short`` drops the
+    any-address ``0.0.0.0:`` where the column is narrow (``8080->80/tcp``)."""
+    text = client_format_ports(container.get("Ports") or [])
+    return text.replace("0.0.0.0:", "") if short else text
 
 
 class ContainersPane(ListPane):
@@ -61,8 +68,8 @@ class ContainersPane(ListPane):
     show_all: reactive[bool] = reactive(True, init=False)
     """Show stopped containers too (``ps -a``), or only running ones (``ps``)."""
 
-    compact: reactive[bool] = reactive(False, init=False)
-    """Narrow terminal: no ID, ports or limit columns, long names and statuses clipped."""
+    widths: dict[str, int]
+    """The columns shown, in order, with their cell widths (from :func:`plan_columns`)."""
 
     class ActionRequested(Message):
         """The user asked for ``action`` (``stop``, ``logs``…) on ``containers`` (the marked ones, or the
@@ -94,6 +101,9 @@ class ContainersPane(ListPane):
         self.sort_column: str | None = None
         self.sort_reverse = False
         self.filter_text = ""
+        self.widths = {c.name: c.minimum for c in COLUMNS if c.name != "MEM"}
+        self.busybox_missing = False
+        """No busybox image yet: the empty state offers B (the app keeps this fresh)."""
 
     def compose(self) -> ComposeResult:
         yield FilterBar("filter containers: name, image, status…", id="containers-filter")
@@ -162,6 +172,12 @@ class ContainersPane(ListPane):
             return marked
         return [c] if (c := self.selected) is not None else []
 
+    def set_busybox_missing(self, missing: bool) -> None:
+        if missing != self.busybox_missing:
+            self.busybox_missing = missing
+            if self._loaded:
+                self._render_rows()
+
     def update_containers(self, containers: list[dict[str, Any]]) -> None:
         """Replace the data (every container, running or not) and repaint what changed."""
         if self._loaded and containers == self._containers:
@@ -190,11 +206,12 @@ class ContainersPane(ListPane):
                 self._table.update_row_cells(cid, {width - 2: cpu, width - 1: mem})
 
     def _usage_cells(self, point: Point | None) -> tuple[Text, Text]:
+        """CPU and memory in ``docker stats``' units (binary sizes: ``432KiB / 23.5GiB``)."""
         cpu = Text(f"{point.cpu:.1f}" if point else "–", justify="right")
-        if self.compact:
-            mem = Text(human_size(point.mem) if point else "–", justify="right")
+        if "MEM" in self.widths:
+            mem = Text(bytes_size(point.mem) if point else "–", justify="right")
         else:
-            mem = Text(f"{human_size(point.mem)} / {human_size(point.mem_limit)}" if point else "–",
+            mem = Text(f"{bytes_size(point.mem)} / {bytes_size(point.mem_limit)}" if point else "–",
                        justify="right")
         return cpu, mem
 
@@ -212,50 +229,70 @@ class ContainersPane(ListPane):
         }.get(state)
         return Style(color=color, bold=state == "running") if color else Style(dim=True)
 
+    def _plan(self, shown: list[dict[str, Any]]) -> dict[str, int]:
+        labels = {c.name: self._column_label(c.name) for c in COLUMNS}
+        natural = {name: len(label) for name, label in labels.items()}
+        for c in shown:
+            mark = 2 if c["Id"] in self.marked else 0
+            for name, text in (("NAME", container_name(c)), ("IMAGE", c.get("Image", "")),
+                               ("STATUS", "● " + c.get("Status", "")), ("PORTS", format_ports(c))):
+                natural[name] = max(natural[name], len(text) + (mark if name == "NAME" else 0))
+        table = self._table
+        available = table.scrollable_content_region.width if table.size.width else self.app.size.width - 4
+        return plan_columns(COLUMNS, natural, available)
+
     def _render_rows(self) -> None:
         if not self._table.is_attached:
             return  # the app is closing
         rows: list[Row] = []
-        compact = self.compact
-        name_width, image_width, status_width = (16, 14, 18) if compact else (24, 24, 26)
+        shown = self.containers
+        self.widths = widths = self._plan(shown)
         mark_style = Style(color=self.app.current_theme.accent, bold=True)
-        for c in self.containers:
+        for c in shown:
             state = c.get("State", "")
             status_style = self._status_style(state)
             point = self._stats.get(c["Id"]) if state == "running" else None
-            name = Text(clip(container_name(c), name_width), style="bold")
-            if c["Id"] in self.marked:
+            marked = c["Id"] in self.marked
+            name = Text(clip(container_name(c), widths["NAME"] - (2 if marked else 0)), style="bold")
+            if marked:
                 name = Text.assemble(("✚ ", mark_style), name)
             cpu, mem = self._usage_cells(point)
-            cells = [
-                name,
-                Text(clip(c.get("Image", ""), image_width)),
-                Text.assemble(("● ", status_style), (clip(c.get("Status", state), status_width), status_style)),
-            ]
-            if not compact:
-                cells.insert(0, Text(short_id(c["Id"])))
-                cells.append(Text(clip(format_ports(c), 24)))
-            cells += [cpu, mem]
-            rows.append((c["Id"], cells))
+            ports = format_ports(c)
+            if len(ports) > widths.get("PORTS", 0):
+                ports = format_ports(c, short=True)
+            cells = {
+                "ID": Text(short_id(c["Id"])),
+                "NAME": name,
+                "IMAGE": Text(clip(c.get("Image", ""), widths.get("IMAGE"))),
+                "STATUS": Text.assemble(("● ", status_style),
+                                        (clip(c.get("Status", state), widths["STATUS"] - 2), status_style)),
+                "PORTS": Text(clip(ports, widths.get("PORTS"))),
+                "CPU %": cpu, "MEM / LIMIT": mem, "MEM": mem,
+            }
+            rows.append((c["Id"], [cells[column] for column in widths]))
         table = self.table
-        table.set_columns(self._column_labels(COMPACT_COLUMNS if compact else CONTAINER_COLUMNS))
+        table.set_columns([self._column_label(column) for column in widths])
         table.sync(rows)
         shown, total = len(rows), len(self._containers)
         self.set_class(not rows, "-empty")
         if self._loaded:
-            if not total:
+            if not total and self.busybox_missing:
+                empty = ("No containers yet, and no image to run. Press B to make a busybox image from the host's "
+                         "busybox, no network needed (portside image busybox), then n to run one "
+                         "(portside run -d busybox sleep 60)")
+            elif not total:
                 empty = "No containers yet — press n to run one (portside run -d busybox sleep 60)"
             elif self.filter_text:
-                empty = f"Nothing matches “{self.filter_text}” — esc in the filter clears it"
+                empty = f"Nothing matches “{self.filter_text}” — esc clears the filter"
             else:
                 empty = f"No running containers ({total} stopped) — press a to show all"
             set_content(self.query_one(".empty", Static), empty)
         self._update_titles(shown, total)
 
-    def _column_labels(self, columns: tuple[str, ...]) -> list[str]:
+    def _column_label(self, column: str) -> str:
         arrow = " ▼" if self.sort_reverse else " ▲"
-        return [f"{c}{arrow}" if c == self.sort_column or (c == "MEM" and self.sort_column == "MEM / LIMIT")
-                else c for c in columns]
+        sorted_here = column == self.sort_column or (column == "MEM" and self.sort_column == "MEM / LIMIT")
+        return f"{column}{arrow}" if sorted_here else column
 
     def _update_titles(self, shown: int = 0, total: int = 0) -> None:
         title = "Containers · all" if self.show_all else "Containers · running"
@@ -264,11 +301,8 @@ class ContainersPane(ListPane):
         set_titles(self, title, f"{shown} of {total}" if self._loaded else "")
 
     def on_resize(self) -> None:
-        self.compact = self.size.width < COMPACT_WIDTH
-
-    def watch_compact(self) -> None:
         if self._loaded:
-            self._render_rows()
+            self.call_after_refresh(self._render_rows)  # once the table has its new width
 
     def watch_show_all(self, show_all: bool) -> None:
         if self._loaded:
@@ -304,8 +338,7 @@ class ContainersPane(ListPane):
         self.show_all = not self.show_all
 
     def action_sort(self) -> None:
-        columns = [c for c in (COMPACT_COLUMNS if self.compact else CONTAINER_COLUMNS)]
-        columns = ["MEM / LIMIT" if c == "MEM" else c for c in columns]
+        columns = ["MEM / LIMIT" if c == "MEM" else c for c in self.widths]
         if self.sort_column not in columns:
             self.sort_column = columns[0]
         else:
@@ -324,8 +357,7 @@ class ContainersPane(ListPane):
         if (c := self.selected) is None:
             return
         self.marked ^= {c["Id"]}
-        self._render_rows()
-        self.table.action_cursor_down()
+        self._render_rows()  # the cursor stays on the row: space marks, j/k move
         self.post_message(self.SelectionChanged())
 
     def action_start(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rich.text import Text
@@ -68,6 +69,7 @@ class ImagesPane(ListPane):
         self._loaded = False
         self._table = ResourceTable(IMAGE_COLUMNS, id="images-table")
         self.filter_text = ""
+        self._shown_ages: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield FilterBar("filter images: repository, tag, id…", id="images-filter")
@@ -103,8 +105,8 @@ class ImagesPane(ListPane):
 
     def update_images(self, images: list[dict[str, Any]]) -> None:
         rows = image_rows(images)
-        if self._loaded and rows == self._all_rows:
-            return
+        if self._loaded and rows == self._all_rows and self._ages() == self._shown_ages:
+            return  # nothing new, and every "… ago" still reads the same
         self._all_rows = rows
         self._loaded = True
         self._render_rows()
@@ -129,15 +131,21 @@ class ImagesPane(ListPane):
             for key, repo, tag, image in self._rows
         ]
         self.table.sync(rows)
+        self._shown_ages = self._ages()
         self.set_class(not rows, "-empty")
         if not self._all_rows:
-            empty = "No images yet — press b to build one, or  portside import busybox.tar busybox"
+            empty = ("No images yet. Press B to make busybox from the host's busybox, no network needed "
+                     "(portside image busybox), or b to build one from a Dockerfile")
         elif self.filter_text:
-            empty = f"Nothing matches “{self.filter_text}” — esc in the filter clears it"
+            empty = f"Nothing matches “{self.filter_text}” — esc clears the filter"
         else:
             empty = f"Only dangling images ({dangling}) — press d to show them"
         set_content(self.query_one(".empty", Static), empty)
         self._titles(dangling)
+
+    def _ages(self) -> list[str]:
+        now = time.time()
+        return [ago(image.get("Created", 0), now) for _key, _repo, _tag, image in self._rows]
 
     def _titles(self, dangling: int = 0) -> None:
         set_titles(self, "Images · with dangling" if self.show_dangling else "Images")

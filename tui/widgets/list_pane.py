@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from textual import on
+from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Input
 
 from .filter_bar import FilterBar
 from .resource_table import ResourceTable
@@ -31,6 +31,8 @@ class ListPane(Vertical):
             display: none;
             height: 1fr;
             content-align: center middle;
+            text-align: center;
+            padding: 0 2;
             color: $text-muted;
             background: $surface;
         }
@@ -43,6 +45,9 @@ class ListPane(Vertical):
     }
     """
 
+    BINDINGS = [Binding("escape", "clear_filter", "Clear filter", id="clear-filter")]
+    """``esc`` in the list clears a kept filter (in the filter line too: :class:`FilterBar`)."""
+
     filter_text: str = ""
     _table: ResourceTable
 
@@ -50,10 +55,11 @@ class ListPane(Vertical):
     def table(self) -> ResourceTable:
         return self._table
 
-    @on(Input.Changed, "FilterBar")
-    def _filter_changed(self, event: Input.Changed) -> None:
+    @on(FilterBar.Changed)
+    def _filter_changed(self, event: FilterBar.Changed) -> None:
         event.stop()
         self.filter_text = event.value.strip()
+        self.refresh_bindings()
         self._render_rows()  # type: ignore[attr-defined]  # each pane draws its own rows
 
     @on(FilterBar.Done)
@@ -63,3 +69,11 @@ class ListPane(Vertical):
 
     def action_filter(self) -> None:
         self.query_one(FilterBar).open()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "clear_filter":
+            return bool(self.filter_text)  # otherwise esc is not this pane's (and the footer hides it)
+        return True
+
+    def action_clear_filter(self) -> None:
+        self.query_one(FilterBar).action_clear_filter()

@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from ..tour import STEPS, Tour
+from ._paint import set_content, set_titles
 
 __all__ = ["TourPanel"]
 
@@ -28,20 +29,19 @@ class TourPanel(Static):
     """
 
     def show_tour(self, tour: Tour | None) -> None:
+        """Show ``tour``'s step (or hide the panel); repaints only what changed, so it can run every tick."""
         self.set_class(tour is not None, "-active")
         if tour is None:
             return
         step = tour.step
         total = len(STEPS)
         if step is None:
-            self.border_title = f"Tour · done ({total}/{total})"
-            self.border_subtitle = "T closes the tour"
-            self.update(Text.assemble(
+            set_titles(self, f"Tour · done ({total}/{total})", "T closes the tour")
+            set_content(self, Text.assemble(
                 ("You built an image, ran it, watched it and cleaned up. ", "bold"),
                 "Every action you took is a portside command (see the line below the panes); "
-                "? lists every key, ctrl+p every action."))
+                "? lists every key, ctrl+p every action. ", tour.finished_text()))
             return
-        self.border_title = f"Tour · step {tour.index + 1}/{total}: {step.title}"
-        self.border_subtitle = "] skips a step · T ends the tour"
-        self.update(Text.assemble(tour.text(step.explain), "\n", ("→ ", "bold"),
-                                  (tour.text(step.todo), "bold")))
+        set_titles(self, f"Tour · step {tour.index + 1}/{total}: {step.title}", "] skips a step · T ends the tour")
+        set_content(self, Text.assemble(tour.text(step.explain), "\n", ("→ ", "bold"),
+                                        (tour.text(step.todo), "bold")))
