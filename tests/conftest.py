@@ -70,7 +70,8 @@ class LeakCheck:
     clean: bool = False
 
     def __post_init__(self) -> None:
-        self._watcher: subprocess.Popen[bytes] | None = None
+        self._watcher = 0  # pid of the process that notes what the session makes
+        self._watcher_start = 0
         self._noted = os.path.join(self.base, ".leak-check.json")
 
     @property
@@ -88,10 +89,18 @@ class LeakCheck:
         mount_dirs = [self.base] if self.scope == "session" else [self.base, "/var/lib/portside"]
         self._mount_dirs = mount_dirs
         self.before = Snapshot.take(self.mark, [self.base], mount_dirs)
+        # started through a launcher that exits at once: the watcher is no child of the test run
+        # (tests assert the pytest process has none left)
         code = (f"import sys; sys.path.insert(0, {ROOT!r}); from tests.conftest import LeakCheck; "
                 f"LeakCheck({self.scope!r}, {self.base!r}, {self.token!r}).watch()")
-        self._watcher = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        launcher = ("import subprocess, sys; p = subprocess.Popen([sys.executable, '-c', sys.argv[1]], "
+                    "stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, "
+                    "start_new_session=True); print(p.pid)")
+        out = subprocess.run([sys.executable, "-c", launcher, code], capture_output=True, text=True,
+                             timeout=30).stdout
+        self._watcher = int(out)
+        stat = hostobjects.proc_stat(self._watcher)
+        self._watcher_start = stat[1] if stat else 0
 
     def watch(self, interval: float = 0.4) -> None:
         """Note, until killed, what the session's tests make; written to a file at each change."""
@@ -154,9 +163,11 @@ class LeakCheck:
     # ---- the end
 
     def finish(self) -> list[str]:
-        if self._watcher is not None:
-            self._watcher.kill()  # our own child, by its handle
-            self._watcher.wait()
+        if self._watcher and hostobjects.alive(self._watcher, self._watcher_start):
+            os.kill(self._watcher, 9)  # the watcher we started, by its pid (checked by its start time)
+            deadline = time.monotonic() + 5
+            while hostobjects.alive(self._watcher, self._watcher_start) and time.monotonic() < deadline:
+                time.sleep(0.05)
         self._load_noted()
         self.note()
         deadline = time.monotonic() + 5  # what is being torn down right now (a monitor exiting) may finish

@@ -155,7 +155,8 @@ class Proc:
     root_upper: str = ""  # the upperdir of its root overlay, when its root is one
 
 
-def _stat(pid: int) -> tuple[int, int] | None:
+def proc_stat(pid: int) -> tuple[int, int] | None:
+    """(parent pid, start time) of ``pid``, None when it is gone."""
     try:
         data = bytes(_read(f"/proc/{pid}/stat", "rb"))
     except OSError:
@@ -206,7 +207,7 @@ def processes(mark: str, dirs: list[str]) -> dict[int, Proc]:
         upper = _root_upper(pid) if not (marked or ids) else ""
         if not (marked or ids or (upper and any(upper.startswith(d + "/") for d in dirs))):
             continue
-        st = _stat(pid)
+        st = proc_stat(pid)
         if st is None:
             continue
         out[pid] = Proc(pid, st[0], st[1], cmdline.strip(), env_root, ids, upper)
