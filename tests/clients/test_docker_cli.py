@@ -1,0 +1,226 @@
+"""The real docker CLI (28, /usr/local/bin/docker) against ``portside daemon``, and the API by hand.
+
+Each docker command's view is checked against Portside's own CLI on the same data root. Containers
+run with ``--network none``: networking is not the point here.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import Daemon  # tests/clients/conftest.py
+
+pytestmark = pytest.mark.root
+
+NONE = ("--network", "none")
+
+
+class UnixHTTP(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost", timeout=10)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(10)
+        self.sock.connect(self.path)
+
+
+def request(d: Daemon, method: str, path: str, body: bytes | None = None,
+            headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    conn = UnixHTTP(d.sock)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+# -- the docker CLI ----------------------------------------------------------------------------------
+def test_docker_version_negotiates_our_api(daemon: Daemon) -> None:
+    out = daemon.ok("version", "--format", "{{.Server.APIVersion}} {{.Server.MinAPIVersion}} {{.Server.Os}}")
+    assert out.split() == ["1.50", "1.24", "linux"]
+    info = daemon.ok("info", "--format", "{{.Images}} {{.OSType}} {{.Swarm.LocalNodeState}}")
+    assert info.split() == ["1", "linux", "inactive"]
+
+
+def test_docker_images_matches_portside(daemon: Daemon) -> None:
+    fmt = "{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}}"
+    docker = daemon.ok("images", "--format", fmt)
+    mine = daemon.portside("images", "--format", fmt)
+    assert mine.returncode == 0, mine.stderr
+    assert docker == mine.stdout
+    assert docker.startswith("busybox:latest ")
+    history = daemon.ok("history", "--format", "{{.ID}} {{.Comment}}", "busybox")
+    assert history.split()[0] == docker.split()[1]
+    assert "busybox" in history
+
+
+def test_docker_run_detached_ps_logs_inspect_stop_rm(daemon: Daemon) -> None:
+    cid = daemon.ok("run", "-d", "--name", "web", *NONE, "busybox", "httpd", "-f", "-p", "8080").strip()
+    try:
+        assert len(cid) == 64
+        fmt = "{{.ID}} {{.Image}} {{.Command}} {{.Names}}"
+        docker_ps = daemon.ok("ps", "--format", fmt)
+        assert docker_ps == daemon.portside("ps", "--format", fmt).stdout
+        assert docker_ps.split()[0] == cid[:12] and docker_ps.split()[-1] == "web"
+        assert daemon.ok("inspect", "--format", "{{.State.Status}} {{.Name}}", "web").split() == ["running", "/web"]
+
+        daemon.ok("run", "-d", "--name", "talk", *NONE, "busybox", "sh", "-c", "echo out; echo err >&2")
+        assert daemon.ok("wait", "talk").strip() == "0"
+        logs = daemon.docker("logs", "talk")
+        assert (logs.returncode, logs.stdout, logs.stderr) == (0, "out\n", "err\n")  # the frames keep the streams apart
+        mine = daemon.portside("logs", "talk")
+        assert (mine.stdout, mine.stderr) == (logs.stdout, logs.stderr)
+        stamped = daemon.docker("logs", "-t", "--tail", "1", "talk")  # the last line, on its own stream
+        assert stamped.stdout == "" and stamped.stderr.endswith(" err\n") and stamped.stderr[:4].isdigit()
+
+        assert daemon.ok("stop", "-t", "1", "web").strip() == "web"
+        assert daemon.ok("inspect", "--format", "{{.State.Status}}", "web").strip() == "exited"
+        assert daemon.ok("stop", "web").strip() == "web"  # already stopped: 304, still success
+        names = daemon.ok("ps", "-a", "--format", "{{.Names}}").split()
+        assert sorted(names) == ["talk", "web"]
+        assert names == daemon.portside("ps", "-a", "--format", "{{.Names}}").stdout.split()
+    finally:
+        daemon.docker("rm", "-f", "web", "talk")
+    assert daemon.ok("ps", "-a", "-q") == ""
+    assert daemon.portside("ps", "-a", "-q").stdout == ""
+
+
+def test_docker_errors_come_with_the_engine_status(daemon: Daemon) -> None:
+    p = daemon.docker("inspect", "--type", "container", "nosuch")
+    assert p.returncode == 1 and "No such container: nosuch" in p.stderr
+    p = daemon.docker("run", "-d", "--name", "bad name", "busybox", "true")
+    assert p.returncode == 125 and "Invalid container name (bad name)" in p.stderr
+    assert daemon.ok("ps", "-a", "-q") == ""
+    cid = daemon.ok("run", "-d", *NONE, "busybox", "sleep", "30").strip()
+    try:
+        p = daemon.docker("rm", cid)
+        assert p.returncode == 1 and "container is running" in p.stderr  # 409
+    finally:
+        daemon.ok("rm", "-f", cid)
+
+
+def test_docker_tag_and_rmi(daemon: Daemon) -> None:
+    daemon.ok("tag", "busybox", "mybox:1")
+    fmt = "{{.Repository}}:{{.Tag}}"
+    assert sorted(daemon.ok("images", "--format", fmt).split()) == ["busybox:latest", "mybox:1"]
+    # docker's CLI walks one image's repositories in Go map order: compare as sets
+    assert sorted(daemon.ok("images", "--format", fmt).split()) == \
+        sorted(daemon.portside("images", "--format", fmt).stdout.split())
+    assert daemon.ok("rmi", "mybox:1").strip() == "Untagged: mybox:1"
+    assert daemon.ok("images", "--format", fmt).split() == ["busybox:latest"]
+    p = daemon.docker("rmi", "nosuch:1")
+    assert p.returncode == 1 and "No such image: nosuch:1" in p.stderr
+
+
+def test_docker_run_attached_rm_exit_code_and_stdin(daemon: Daemon) -> None:
+    p = daemon.docker("run", "--rm", *NONE, "busybox", "sh", "-c", "echo hi; echo oops >&2; exit 3")
+    assert (p.returncode, p.stdout, p.stderr) == (3, "hi\n", "oops\n")
+    p = daemon.docker("run", "-i", "--rm", *NONE, "busybox", "tr", "a-z", "A-Z", input="hello\n")
+    assert (p.returncode, p.stdout) == (0, "HELLO\n")
+    assert daemon.ok("run", "--rm", *NONE, "busybox", "echo", "hi") == "hi\n"
+    assert daemon.ok("ps", "-a", "-q") == ""  # --rm removed them all
+    p = daemon.docker("run", "--rm", *NONE, "busybox", "nosuchcmd")
+    assert p.returncode == 127 and "nosuchcmd" in p.stderr
+
+
+def test_docker_swarm_commands_say_not_a_manager(daemon: Daemon) -> None:
+    p = daemon.docker("service", "ls")
+    assert p.returncode == 1
+    assert "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\"" in p.stderr
+
+
+# -- the API by hand -------------------------------------------------------------------------------
+def test_api_unknown_endpoint_is_docker_404(daemon: Daemon) -> None:
+    for path in ("/nosuch", "/v1.50/nosuch/thing"):
+        status, headers, body = request(daemon, "GET", path)
+        assert (status, json.loads(body)) == (404, {"message": "page not found"})
+        assert headers["content-type"] == "application/json"
+
+
+def test_api_version_too_new_is_400(daemon: Daemon) -> None:
+    status, _h, body = request(daemon, "GET", "/v1.99/containers/json")
+    assert status == 400
+    assert json.loads(body) == {"message": "client version 1.99 is too new. Maximum supported API version is 1.50"}
+    status, _h, body = request(daemon, "GET", "/v1.24/containers/json")  # the oldest we serve
+    assert status == 200 and isinstance(json.loads(body), list)
+
+
+def test_api_head_ping_headers(daemon: Daemon) -> None:
+    status, headers, body = request(daemon, "HEAD", "/_ping")
+    assert (status, body) == (200, b"")
+    assert {k: headers[k] for k in ("api-version", "ostype", "builder-version", "swarm", "docker-experimental")} == \
+        {"api-version": "1.50", "ostype": "linux", "builder-version": "1", "swarm": "inactive",
+         "docker-experimental": "false"}
+    status, _h, body = request(daemon, "GET", "/v1.44/_ping")
+    assert (status, body) == (200, b"OK")
+
+
+def test_api_malformed_json_body_is_400_naming_the_problem(daemon: Daemon) -> None:
+    status, _h, body = request(daemon, "POST", "/v1.50/containers/create", body=b'{"Image": "busybox",',
+                               headers={"Content-Type": "application/json"})
+    assert status == 400
+    assert json.loads(body)["message"].startswith("invalid JSON body: Expecting property name")
+    status, _h, body = request(daemon, "GET", "/containers/json?filters=%7Bbad")
+    assert status == 400 and "filters parameter" in json.loads(body)["message"]
+    assert daemon.ok("ps", "-a", "-q") == ""
+
+
+def test_api_keeps_the_connection_alive(daemon: Daemon) -> None:
+    conn = UnixHTTP(daemon.sock)
+    try:
+        for _ in range(3):
+            conn.request("GET", "/v1.50/version")
+            resp = conn.getresponse()
+            assert resp.status == 200 and json.loads(resp.read())["ApiVersion"] == "1.50"
+        sock = conn.sock
+        conn.request("GET", "/_ping")
+        assert conn.getresponse().read() == b"OK" and conn.sock is sock  # one connection throughout
+    finally:
+        conn.close()
+
+
+# -- the daemon itself -----------------------------------------------------------------------------
+def test_daemon_twice_on_one_socket_refuses_and_a_stale_socket_does_not_block(
+        daemon_factory: Callable[..., Daemon]) -> None:
+    first = daemon_factory()
+    assert os.stat(first.sock).st_mode & 0o777 == 0o660
+    with open(first.pidfile) as f:
+        assert int(f.read()) == first.proc.pid  # type: ignore[union-attr]
+    second = daemon_factory(start=False)
+    p = second.portside("daemon", "-H", second.host, timeout=20)
+    assert p.returncode == 1
+    assert p.stderr.strip() == f"portside daemon: another daemon is already serving {first.host}"
+    assert first.ok("version", "--format", "{{.Server.APIVersion}}").strip() == "1.50"  # untouched
+
+    made = first.portside("image", "busybox")
+    assert made.returncode == 0, made.stderr
+    cid = first.ok("run", "-d", *NONE, "busybox", "sleep", "60").strip()
+    first.stop(signal.SIGKILL)  # a killed daemon leaves its socket file behind
+    assert os.path.exists(first.sock)
+    ps = first.portside("ps", "-q", "--no-trunc")  # containers outlive the daemon
+    assert ps.stdout.split() == [cid]
+    again = daemon_factory()
+    assert again.ok("ps", "-q", "--no-trunc").split() == [cid]
+    again.ok("rm", "-f", cid)
+
+
+def test_daemon_refuses_plain_tcp(daemon_factory: Callable[..., Daemon]) -> None:
+    d = daemon_factory(start=False)
+    t = time.monotonic()
+    p = d.portside("daemon", "-H", "tcp://127.0.0.1:2375", timeout=20)
+    assert p.returncode == 1 and time.monotonic() - t < 20
+    assert p.stderr.strip() == ("portside daemon: tcp://127.0.0.1:2375: plain tcp is not supported; serve on a "
+                                "unix socket (-H unix:///path/to/portside.sock)")
