@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import platform
 import re
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from .. import __version__
-from ..errors import EngineError, InvalidArgument, NotFound, NotImplementedByEngine
-from .server import API_VERSION, CLOSE_IN_CHILD, MIN_API_VERSION, Request, Response, error_response, \
-    json_response, version_key
+from ..errors import Conflict, InvalidArgument, NotFound, NotImplementedByEngine
+from .server import API_VERSION, MIN_API_VERSION, Request, Response, error_response, json_response, version_key
+from .streams import MULTIPLEXED, RAW, Attach, Exec, frame
 
 NOT_SWARM = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this '
              'node to swarm and try again.')
-MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
-RAW = "application/vnd.docker.raw-stream"
 
 
 class API:
@@ -35,6 +33,7 @@ class API:
         self.routes = [(method, compile_path(path), handler) for method, path, handler in ROUTES]
         self.attaching: dict[str, Attach] = {}  # container id → a client waiting for its start
         self.exit_codes: dict[str, asyncio.Future[int | None]] = {}  # container id → its attached exit code
+        self.execs: dict[str, Exec] = {}
 
     async def handle(self, req: Request) -> Response:
         if req.version is not None and version_key(req.version) > version_key(API_VERSION):
@@ -221,124 +220,6 @@ async def container_logs(api: API, req: Request, id: str) -> Response:
     return Response(200, stream=frames(), content_type=RAW if tty else MULTIPLEXED)
 
 
-def frame(stream: int, data: bytes) -> bytes:
-    """One frame of docker's multiplexed stream: [stream, 0, 0, 0, size (big-endian u32)] + data."""
-    return bytes((stream, 0, 0, 0)) + len(data).to_bytes(4, "big") + data
-
-
-class Attach:
-    """A client attached to a container that is not started yet (``docker run`` attaches first).
-
-    The start (``POST /containers/{id}/start``) hands the engine the write ends of our pipes; this
-    copies the container's output to the hijacked connection as multiplexed frames (raw with a tty),
-    the connection's input to the container's stdin, and keeps the exit code for ``wait``.
-    """
-
-    def __init__(self, api: API, cid: str, doc: dict[str, Any], req: Request) -> None:
-        self.api, self.cid = api, cid
-        self.tty = bool(doc["Config"].get("Tty"))
-        self.want_in = req.flag("stdin") and bool(doc["Config"].get("OpenStdin"))
-        self.pipes: dict[str, tuple[int, int]] = {}
-        for name, on in (("stdout", req.flag("stdout")), ("stderr", req.flag("stderr") and not self.tty),
-                         ("stdin", self.want_in)):
-            if on:
-                r, w = os.pipe()
-                CLOSE_IN_CHILD.update((r, w))
-                self.pipes[name] = (r, w)
-        loop = asyncio.get_running_loop()
-        self.started: asyncio.Future[int] = loop.create_future()
-        self.exited: asyncio.Future[int | None] = loop.create_future()
-        api.exit_codes[cid] = self.exited
-
-    async def start(self) -> None:
-        fds = (self.pipes["stdin"][0] if "stdin" in self.pipes else -1,
-               self.pipes["stdout"][1] if "stdout" in self.pipes else -1,
-               self.pipes["stderr"][1] if "stderr" in self.pipes else self.pipes.get("stdout", (-1, -1))[1]
-               if self.tty else -1)
-        try:
-            status_fd = await self.api.engine.container_start(self.cid, attach=fds)
-        except EngineError as exc:
-            self.started.set_exception(exc)
-            raise
-        finally:  # the engine gave the monitor its own copies
-            for name, end in (("stdout", 1), ("stderr", 1), ("stdin", 0)):
-                if name in self.pipes:
-                    self._close(self.pipes[name][end])
-        self.started.set_result(status_fd)
-
-    def _close(self, fd: int) -> None:
-        CLOSE_IN_CHILD.discard(fd)
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-
-    async def session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            try:
-                status_fd = await self.started
-            except EngineError:
-                self.exited.set_result(None)
-                return
-            CLOSE_IN_CHILD.add(status_fd)
-            copies = [asyncio.create_task(self._out(name, writer)) for name in ("stdout", "stderr")
-                      if name in self.pipes]
-            feeder = asyncio.create_task(self._in(reader)) if "stdin" in self.pipes else None
-            code = await read_exit(status_fd)
-            self._close(status_fd)
-            self.exited.set_result(code)
-            await asyncio.gather(*copies, return_exceptions=True)
-            if feeder is not None:
-                feeder.cancel()
-            await writer.drain()
-        finally:
-            if not self.exited.done():
-                self.exited.set_result(None)
-            self.api.attaching.pop(self.cid, None)
-            for r, w in self.pipes.values():
-                self._close(r)
-                self._close(w)
-
-    async def _out(self, name: str, writer: asyncio.StreamWriter) -> None:
-        from .. import aio
-        fd = self.pipes[name][0]
-        while True:
-            await aio.readable(fd)
-            data = os.read(fd, 65536)
-            if not data:
-                return
-            writer.write(data if self.tty else frame(2 if name == "stderr" else 1, data))
-            await writer.drain()
-
-    async def _in(self, reader: asyncio.StreamReader) -> None:
-        fd = self.pipes["stdin"][1]
-        try:
-            while True:
-                data = await reader.read(65536)
-                if not data:
-                    break
-                await asyncio.to_thread(os.write, fd, data)
-        finally:
-            self._close(fd)
-
-
-async def read_exit(fd: int) -> int | None:
-    """The monitor's ``{"exit": code}`` line on its status pipe (None when it ends without one)."""
-    from .. import aio
-    buf = b""
-    while True:
-        await aio.readable(fd)
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            return None
-        buf += chunk
-        *lines, buf = buf.split(b"\n")
-        for line in lines:
-            msg = json.loads(line) if line.strip() else {}
-            if "exit" in msg:
-                return int(msg["exit"])
-
-
 async def container_attach(api: API, req: Request, id: str) -> Response:
     doc = await api.engine.container_inspect(id)
     if doc["State"]["Running"]:
@@ -348,6 +229,71 @@ async def container_attach(api: API, req: Request, id: str) -> Response:
     attach = Attach(api, doc["Id"], doc, req)
     api.attaching[doc["Id"]] = attach
     return Response(101, content_type=RAW if attach.tty else MULTIPLEXED, hijack=attach.session)
+
+
+async def container_resize(api: API, req: Request, id: str) -> Response:
+    await api.engine.container_inspect(id)  # a terminal size for a container we know: nothing to do here
+    return Response(200, b"", content_type="text/plain")
+
+
+async def container_top(api: API, req: Request, id: str) -> Response:
+    return json_response(await api.engine.container_top(id))
+
+
+async def container_rename(api: API, req: Request, id: str) -> Response:
+    await api.engine.container_rename(id, req.arg("name"))
+    return Response(204)
+
+
+async def containers_prune(api: API, req: Request) -> Response:
+    return json_response(await api.engine.containers_prune(filters=req.filters()))
+
+
+async def exec_create(api: API, req: Request, id: str) -> Response:
+    config = req.json()
+    if not isinstance(config, dict):
+        raise InvalidArgument("invalid JSON body: an exec config (a JSON object) is required")
+    cmd = config.get("Cmd")
+    if not cmd or not isinstance(cmd, list) or not all(isinstance(a, str) for a in cmd):
+        raise InvalidArgument("No exec command specified")
+    doc = await api.engine.container_inspect(id)
+    if not doc["State"]["Running"]:
+        raise Conflict(f"container {doc['Id']} is not running")
+    exec_id = secrets.token_hex(32)
+    api.execs[exec_id] = Exec(exec_id, doc["Id"], config)
+    return json_response({"Id": exec_id}, 201)
+
+
+def find_exec(api: API, exec_id: str) -> Exec:
+    ex = api.execs.get(exec_id)
+    if ex is None:
+        raise NotFound(f"No such exec instance: {exec_id}")
+    return ex
+
+
+async def exec_start(api: API, req: Request, id: str) -> Response:
+    ex = find_exec(api, id)
+    if ex.pid:
+        raise Conflict(f"Error: Exec command {id} has already run")
+    body = req.json() or {}
+    if body.get("Tty") is not None:
+        ex.config["Tty"] = bool(body["Tty"])
+    if body.get("Detach"):
+        await ex.start(api.engine, None, None)
+        return Response(200, b"", content_type="text/plain")
+
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await ex.start(api.engine, reader, writer)
+    return Response(101, content_type=RAW if ex.config.get("Tty") else MULTIPLEXED, hijack=session)
+
+
+async def exec_inspect(api: API, req: Request, id: str) -> Response:
+    return json_response(find_exec(api, id).inspect())
+
+
+async def exec_resize(api: API, req: Request, id: str) -> Response:
+    find_exec(api, id).resize(req.integer("h") or 0, req.integer("w") or 0)
+    return Response(200, b"", content_type="text/plain")
 
 
 # -- images ----------------------------------------------------------------------------------------
@@ -383,8 +329,45 @@ async def networks_list(api: API, req: Request) -> Response:
     return json_response(await api.engine.networks_list(filters=req.filters()))
 
 
+async def network_inspect(api: API, req: Request, id: str) -> Response:
+    return json_response(await api.engine.network_inspect(id))
+
+
+async def network_create(api: API, req: Request) -> Response:
+    body = req.json()
+    if not isinstance(body, dict) or not body.get("Name"):
+        raise InvalidArgument("invalid JSON body: a network config with a Name is required")
+    ipam = ((body.get("IPAM") or {}).get("Config") or [{}])[0]
+    result = await api.engine.network_create(body["Name"], driver=body.get("Driver") or "bridge",
+                                             subnet=ipam.get("Subnet"), gateway=ipam.get("Gateway"),
+                                             internal=bool(body.get("Internal")), labels=body.get("Labels"))
+    return json_response({"Id": result["Id"], "Warning": ""}, 201)
+
+
+async def network_delete(api: API, req: Request, id: str) -> Response:
+    await api.engine.network_delete(id)
+    return Response(204)
+
+
 async def volumes_list(api: API, req: Request) -> Response:
     return json_response({"Volumes": await api.engine.volumes_list(), "Warnings": None})
+
+
+async def volume_create(api: API, req: Request) -> Response:
+    body = req.json() or {}
+    if not isinstance(body, dict):
+        raise InvalidArgument("invalid JSON body: a volume config (a JSON object) is expected")
+    name = await api.engine.volume_create(body.get("Name") or None)
+    return json_response(await api.engine.volume_inspect(name), 201)
+
+
+async def volume_inspect(api: API, req: Request, name: str) -> Response:
+    return json_response(await api.engine.volume_inspect(name))
+
+
+async def volume_delete(api: API, req: Request, name: str) -> Response:
+    await api.engine.volume_delete(name, force=req.flag("force"))
+    return Response(204)
 
 
 # The table: method, path, handler. Read it as the API's index.
@@ -404,7 +387,16 @@ ROUTES: list[tuple[str, str, H]] = [
     ("POST", "/containers/{id}/restart", container_restart),
     ("POST", "/containers/{id}/wait", container_wait),
     ("POST", "/containers/{id}/attach", container_attach),
+    ("POST", "/containers/{id}/resize", container_resize),
+    ("GET", "/containers/{id}/top", container_top),
+    ("POST", "/containers/{id}/rename", container_rename),
+    ("POST", "/containers/prune", containers_prune),
     ("DELETE", "/containers/{id}", container_delete),
+
+    ("POST", "/containers/{id}/exec", exec_create),
+    ("POST", "/exec/{id}/start", exec_start),
+    ("POST", "/exec/{id}/resize", exec_resize),
+    ("GET", "/exec/{id}/json", exec_inspect),
 
     ("GET", "/images/json", images_list),
     ("GET", "/images/{name*}/json", image_inspect),
@@ -413,7 +405,13 @@ ROUTES: list[tuple[str, str, H]] = [
     ("DELETE", "/images/{name*}", image_delete),
 
     ("GET", "/networks", networks_list),
+    ("POST", "/networks/create", network_create),
+    ("GET", "/networks/{id}", network_inspect),
+    ("DELETE", "/networks/{id}", network_delete),
     ("GET", "/volumes", volumes_list),
+    ("POST", "/volumes/create", volume_create),
+    ("GET", "/volumes/{name}", volume_inspect),
+    ("DELETE", "/volumes/{name}", volume_delete),
 
     ("GET", "/swarm", not_swarm),
     ("GET", "/services", not_swarm),

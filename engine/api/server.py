@@ -12,6 +12,7 @@ import json
 import os
 import re
 import socket
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -208,7 +209,12 @@ class Server:
             writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
             await writer.drain()
             assert reader is not None
-            await resp.hijack(reader, writer)
+            try:
+                await resp.hijack(reader, writer)
+            except (ConnectionError, asyncio.CancelledError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - the session ends; the daemon goes on
+                sys.stderr.write(f"portside daemon: a hijacked session ended: {type(exc).__name__}: {exc}\n")
             return False
         if resp.stream is not None:
             head += [f"Content-Type: {resp.content_type}", "Transfer-Encoding: chunked"]
@@ -219,8 +225,9 @@ class Server:
                     if chunk:
                         writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                         await writer.drain()
-            except EngineError as exc:  # after the head: the stream ends; docker clients read an error line
-                err = json.dumps({"message": str(exc)}).encode() + b"\n"
+            except Exception as exc:  # noqa: BLE001 - after the head: the stream ends with an error line
+                text = str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
+                err = json.dumps({"message": text}).encode() + b"\n"
                 writer.write(b"%x\r\n%s\r\n" % (len(err), err))
             finally:
                 aclose = getattr(resp.stream, "aclose", None)

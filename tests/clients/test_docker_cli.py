@@ -224,3 +224,34 @@ def test_daemon_refuses_plain_tcp(daemon_factory: Callable[..., Daemon]) -> None
     assert p.returncode == 1 and time.monotonic() - t < 20
     assert p.stderr.strip() == ("portside daemon: tcp://127.0.0.1:2375: plain tcp is not supported; serve on a "
                                 "unix socket (-H unix:///path/to/portside.sock)")
+
+
+def test_docker_exec_streams_stdin_and_exit_code(daemon: Daemon) -> None:
+    daemon.ok("run", "-d", "--name", "host1", *NONE, "busybox", "sleep", "60")
+    try:
+        p = daemon.docker("exec", "host1", "sh", "-c", "echo o; echo e >&2; exit 4")
+        assert (p.returncode, p.stdout, p.stderr) == (4, "o\n", "e\n")
+        p = daemon.docker("exec", "-i", "host1", "tr", "a-z", "A-Z", input="piped\n")
+        assert (p.returncode, p.stdout) == (0, "PIPED\n")
+        daemon.ok("exec", "-d", "host1", "touch", "/tmp/made")
+        deadline = time.monotonic() + 5
+        while daemon.docker("exec", "host1", "test", "-e", "/tmp/made").returncode != 0:
+            assert time.monotonic() < deadline, "exec -d never ran"
+            time.sleep(0.05)
+        p = daemon.docker("exec", "host1", "nosuch")
+        assert p.returncode == 127 and 'exec: "nosuch": executable file not found' in p.stdout + p.stderr
+        assert "sleep 60" in daemon.ok("top", "host1")
+    finally:
+        daemon.docker("rm", "-f", "host1")
+
+
+def test_docker_volume_and_network_commands(daemon: Daemon) -> None:
+    assert daemon.ok("volume", "create", "vol1").strip() == "vol1"
+    assert "vol1" in daemon.ok("volume", "ls", "--format", "{{.Name}}").split()
+    assert daemon.ok("volume", "ls", "-q").split() == daemon.portside("volume", "ls", "-q").stdout.split()
+    assert daemon.ok("volume", "rm", "vol1").strip() == "vol1"
+    names = daemon.ok("network", "ls", "--format", "{{.Name}}").split()
+    assert {"bridge", "host", "none"} <= set(names)
+    assert names == daemon.portside("network", "ls", "--format", "{{.Name}}").stdout.split()
+    p = daemon.docker("network", "rm", "nosuchnet")
+    assert p.returncode == 1 and "nosuchnet" in p.stderr
