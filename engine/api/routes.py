@@ -98,6 +98,23 @@ async def info(api: API, req: Request) -> Response:
                               Warnings=None, SystemTime=time.strftime("%Y-%m-%dT%H:%M:%S%z")))
 
 
+async def events(api: API, req: Request) -> Response:
+    def when(name: str) -> float | None:
+        text = req.arg(name)
+        if not text:
+            return None
+        try:
+            return float(text)
+        except ValueError:
+            raise InvalidArgument(f"invalid value for {name}: {text!r} is not a unix timestamp") from None
+    feed = api.engine.events(since=when("since"), until=when("until"), filters=req.filters())
+
+    async def lines() -> AsyncIterator[bytes]:
+        async for ev in feed:
+            yield json.dumps(ev).encode() + b"\n"
+    return Response(200, stream=lines())
+
+
 async def not_swarm(api: API, req: Request, **_: str) -> Response:
     return error_response(503, NOT_SWARM)
 
@@ -240,6 +257,33 @@ async def container_top(api: API, req: Request, id: str) -> Response:
     return json_response(await api.engine.container_top(id))
 
 
+async def container_stats(api: API, req: Request, id: str) -> Response:
+    """One sample (``stream=0``; two 0.5 s apart so CPU % has a base, unless ``one-shot``), or one a second."""
+    cid = api.engine.resolve_container(id)
+
+    async def sample(previous: dict[str, Any] | None) -> dict[str, Any]:
+        now = await api.engine.container_stats(cid)
+        if previous is not None:
+            now["precpu_stats"] = previous["cpu_stats"]
+            now["preread"] = previous["read"]
+        return now
+
+    if not req.flag("stream", True):
+        first = await sample(None)
+        if req.flag("one-shot"):
+            return json_response(first)
+        await asyncio.sleep(0.5)
+        return json_response(await sample(first))
+
+    async def feed() -> AsyncIterator[bytes]:
+        last = None
+        while True:
+            last = await sample(last)
+            yield json.dumps(last).encode() + b"\n"
+            await asyncio.sleep(1)
+    return Response(200, stream=feed())
+
+
 async def container_rename(api: API, req: Request, id: str) -> Response:
     await api.engine.container_rename(id, req.arg("name"))
     return Response(204)
@@ -376,6 +420,7 @@ ROUTES: list[tuple[str, str, H]] = [
     ("HEAD", "/_ping", ping),
     ("GET", "/version", version),
     ("GET", "/info", info),
+    ("GET", "/events", events),
 
     ("GET", "/containers/json", containers_list),
     ("POST", "/containers/create", container_create),
@@ -389,6 +434,7 @@ ROUTES: list[tuple[str, str, H]] = [
     ("POST", "/containers/{id}/attach", container_attach),
     ("POST", "/containers/{id}/resize", container_resize),
     ("GET", "/containers/{id}/top", container_top),
+    ("GET", "/containers/{id}/stats", container_stats),
     ("POST", "/containers/{id}/rename", container_rename),
     ("POST", "/containers/prune", containers_prune),
     ("DELETE", "/containers/{id}", container_delete),

@@ -11,6 +11,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -255,3 +257,55 @@ def test_docker_volume_and_network_commands(daemon: Daemon) -> None:
     assert names == daemon.portside("network", "ls", "--format", "{{.Name}}").stdout.split()
     p = daemon.docker("network", "rm", "nosuchnet")
     assert p.returncode == 1 and "nosuchnet" in p.stderr
+
+
+def test_docker_kill_restart_wait_and_logs_follow(daemon: Daemon) -> None:
+    daemon.ok("run", "-d", "--name", "counter", *NONE, "busybox", "sh", "-c",
+              "for i in 1 2 3; do echo $i; sleep 0.2; done")
+    try:
+        followed = daemon.docker("logs", "-f", "counter", timeout=20)  # ends when the container does
+        assert (followed.returncode, followed.stdout) == (0, "1\n2\n3\n")
+        assert daemon.ok("wait", "counter").strip() == "0"
+        daemon.ok("run", "-d", "--name", "sleeper", *NONE, "busybox", "sleep", "60")
+        started = daemon.ok("inspect", "-f", "{{.State.StartedAt}}", "sleeper")
+        assert daemon.ok("restart", "-t", "0", "sleeper").strip() == "sleeper"
+        assert daemon.ok("inspect", "-f", "{{.State.Status}}", "sleeper").strip() == "running"
+        assert daemon.ok("inspect", "-f", "{{.State.StartedAt}}", "sleeper") != started
+        assert daemon.ok("kill", "sleeper").strip() == "sleeper"
+        assert daemon.ok("wait", "sleeper").strip() == "137"
+        assert daemon.ok("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "sleeper").split() == \
+            ["exited", "137"]
+        p = daemon.docker("kill", "sleeper")
+        assert p.returncode == 1 and "is not running" in p.stderr
+    finally:
+        daemon.docker("rm", "-f", "counter", "sleeper")
+
+
+def test_docker_stats_and_events(daemon: Daemon) -> None:
+    since = str(int(time.time()) - 1)
+    cid = daemon.ok("run", "-d", "--name", "watched", *NONE, "busybox", "sleep", "60").strip()
+    try:
+        row = daemon.ok("stats", "--no-stream", "--format", "{{.ID}} {{.Name}} {{.PIDs}}", "watched").split()
+        assert row == [cid[:12], "watched", "1"]
+        daemon.ok("stop", "-t", "0", "watched")
+        events = daemon.ok("events", "--since", since, "--until", str(int(time.time()) + 1), "--filter",
+                           "container=watched", "--format", "{{.Type}} {{.Action}}").splitlines()
+        assert events[:2] == ["container create", "container start"] and "container stop" in events
+    finally:
+        daemon.docker("rm", "-f", "watched")
+
+
+def test_socket_needs_the_portside_group(daemon_factory: Callable[..., Daemon]) -> None:
+    """Mode 0660, group portside: a user outside the group cannot connect; one in it can."""
+    import grp
+    d = daemon_factory()
+    os.chmod(d.base, 0o755)  # only the socket's own mode and group may decide
+    st = os.stat(d.sock)
+    assert st.st_gid == grp.getgrnam("portside").gr_gid and st.st_mode & 0o777 == 0o660
+    probe = "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print('connected')"
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    p = subprocess.run([*nobody, sys.executable, "-c", probe, d.sock], capture_output=True, text=True, timeout=20)
+    assert p.returncode != 0 and "PermissionError" in p.stderr
+    member = ["setpriv", "--reuid=65534", "--regid=65534", f"--groups={st.st_gid}"]
+    p = subprocess.run([*member, sys.executable, "-c", probe, d.sock], capture_output=True, text=True, timeout=20)
+    assert (p.returncode, p.stdout) == (0, "connected\n"), p.stderr
