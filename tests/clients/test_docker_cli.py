@@ -309,3 +309,10 @@ def test_socket_needs_the_portside_group(daemon_factory: Callable[..., Daemon]) 
     member = ["setpriv", "--reuid=65534", "--regid=65534", f"--groups={st.st_gid}"]
     p = subprocess.run([*member, sys.executable, "-c", probe, d.sock], capture_output=True, text=True, timeout=20)
     assert (p.returncode, p.stdout) == (0, "connected\n"), p.stderr
+
+
+def test_docker_run_with_a_tty_streams_raw(daemon: Daemon) -> None:
+    p = daemon.docker("run", "-t", "--rm", *NONE, "busybox", "sh", "-c", "tty; exit 2")
+    assert p.returncode == 2
+    assert p.stdout.replace("\r\n", "\n").startswith("/dev/pts/")  # no frame headers: a tty's stream is raw
+    assert "\x01\x00\x00\x00" not in p.stdout
