@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from .. import __version__
-from ..errors import Conflict, InvalidArgument, NotFound, NotImplementedByEngine
+from ..errors import Conflict, EngineError, InvalidArgument, NotFound, NotImplementedByEngine
 from .server import API_VERSION, MIN_API_VERSION, Request, Response, error_response, json_response, version_key
 from .streams import MULTIPLEXED, RAW, Attach, Exec, frame
 
@@ -368,6 +368,61 @@ async def image_delete(api: API, req: Request, name: str) -> Response:
     return json_response(await api.engine.image_delete(name, force=req.flag("force"), noprune=req.flag("noprune")))
 
 
+async def image_create(api: API, req: Request) -> Response:
+    """``docker import`` (``fromSrc=-``, the tar in the body) and ``docker pull`` (``fromImage``), as
+    JSON-lines progress."""
+    if req.arg("fromSrc"):
+        if req.arg("fromSrc") != "-":
+            raise InvalidArgument("importing from a URL is not supported: send the archive in the body (fromSrc=-)")
+        repo = req.arg("repo")
+        if repo and req.arg("tag"):
+            repo = f"{repo}:{req.arg('tag')}"
+        image_id = await api.engine.image_import(req.file(), repo=repo or None,
+                                                 message=req.arg("message"), changes=req.query.get("changes"))
+        return json_response({"status": image_id})
+    if not req.arg("fromImage"):
+        raise InvalidArgument("fromImage or fromSrc is required")
+    auth = decode_auth(req.headers.get("x-registry-auth", ""))
+    progress = api.engine.image_pull(req.arg("fromImage"), tag=req.arg("tag") or None,
+                                     platform=req.arg("platform") or None, auth=auth)
+
+    async def lines() -> AsyncIterator[bytes]:
+        try:
+            async for msg in progress:
+                yield json.dumps(msg).encode() + b"\n"
+        except EngineError as exc:  # after the head, as dockerd: an error message in the stream
+            yield json.dumps({"errorDetail": {"message": str(exc)}, "error": str(exc)}).encode() + b"\n"
+    return Response(200, stream=lines())
+
+
+def decode_auth(header: str) -> dict[str, Any] | None:
+    """``X-Registry-Auth``: base64url JSON (``username``, ``password``, ``serveraddress``…)."""
+    if not header:
+        return None
+    import base64
+    try:
+        doc = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidArgument("invalid X-Registry-Auth header: not base64-encoded JSON") from None
+    return doc if isinstance(doc, dict) and doc else None
+
+
+async def images_get(api: API, req: Request, name: str | None = None) -> Response:
+    """``docker save``: a docker-archive tar of the named images."""
+    import io
+    names = [name] if name else req.query.get("names") or []
+    if not names:
+        raise InvalidArgument("no images named")
+    out = io.BytesIO()
+    await api.engine.images_save(names, out)
+    return Response(200, out.getvalue(), content_type="application/x-tar")
+
+
+async def images_load(api: API, req: Request) -> Response:
+    lines = await api.engine.images_load(req.file())
+    return Response(200, b"".join(json.dumps({"stream": line + "\n"}).encode() + b"\n" for line in lines))
+
+
 # -- networks and volumes --------------------------------------------------------------------------
 async def networks_list(api: API, req: Request) -> Response:
     return json_response(await api.engine.networks_list(filters=req.filters()))
@@ -445,6 +500,10 @@ ROUTES: list[tuple[str, str, H]] = [
     ("GET", "/exec/{id}/json", exec_inspect),
 
     ("GET", "/images/json", images_list),
+    ("POST", "/images/create", image_create),
+    ("GET", "/images/get", images_get),
+    ("POST", "/images/load", images_load),
+    ("GET", "/images/{name*}/get", images_get),
     ("GET", "/images/{name*}/json", image_inspect),
     ("GET", "/images/{name*}/history", image_history),
     ("POST", "/images/{name*}/tag", image_tag),

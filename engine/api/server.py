@@ -14,7 +14,7 @@ import re
 import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import IO, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..errors import EngineError, InvalidArgument
@@ -25,7 +25,7 @@ VERSION_PREFIX = re.compile(r"^/v(\d+\.\d+)(/.*)$")
 REASONS = {101: "UPGRADED", 200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified",
            400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 409: "Conflict",
            500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable"}
-MAX_BODY = 64 << 20
+IN_MEMORY = 8 << 20   # larger bodies (image archives) are spooled to a temporary file
 
 # descriptors a forked child (a container's monitor) must not keep open: the listening socket, the
 # connections, the attach pipes. Otherwise a client would wait for an EOF that a monitor holds back.
@@ -45,10 +45,12 @@ os.register_at_fork(after_in_child=_close_in_child)
 
 
 class Request:
-    def __init__(self, method: str, target: str, headers: dict[str, str], body: bytes) -> None:
+    def __init__(self, method: str, target: str, headers: dict[str, str], body: bytes,
+                 spooled: IO[bytes] | None = None) -> None:
         self.method = method
         self.headers = headers
-        self.body = body
+        self.body = body  # b"" when the body was spooled (see :meth:`file`)
+        self.spooled = spooled
         url = urlsplit(target)
         path = unquote(url.path)
         m = VERSION_PREFIX.match(path)
@@ -90,8 +92,18 @@ class Request:
             raise InvalidArgument("invalid filter: the filters parameter must be a JSON object")
         return {k: list(v) if isinstance(v, (list, dict)) else [str(v)] for k, v in raw.items()}
 
+    def file(self) -> IO[bytes]:
+        """The body as a file (an archive to import or load)."""
+        if self.spooled is not None:
+            self.spooled.seek(0)
+            return self.spooled
+        import io
+        return io.BytesIO(self.body)
+
     def json(self) -> Any:
         """The JSON body (None when empty); malformed JSON is a 400 that says where."""
+        if self.spooled is not None:
+            raise InvalidArgument(f"request body too large for JSON (more than {IN_MEMORY >> 20} MiB)")
         if not self.body.strip():
             return None
         try:
@@ -179,16 +191,15 @@ class Server:
                 break
             k, _, v = h.decode("latin-1").partition(":")
             headers[k.strip().lower()] = v.strip()
-        if headers.get("transfer-encoding", "").lower() == "chunked":
-            body = await read_chunked(reader)
-        else:
-            n = int(headers.get("content-length") or 0)
-            if n > MAX_BODY:
-                await self._send(writer, error_response(400, "request body too large"), False, proto)
-                return False
-            body = await reader.readexactly(n) if n else b""
+        try:
+            n = -1 if headers.get("transfer-encoding", "").lower() == "chunked" else \
+                int(headers.get("content-length") or 0)
+        except ValueError:
+            await self._send(writer, error_response(400, "invalid Content-Length header"), False, proto)
+            return False
+        body, spooled = await read_body(reader, n)
         keep = proto == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
-        req = Request(method, target, headers, body)
+        req = Request(method, target, headers, body, spooled)
         req.reader, req.writer = reader, writer
         try:
             resp = await self.handle(req)
@@ -196,6 +207,9 @@ class Server:
             resp = error_response(exc.status, str(exc)) if exc.status != 304 else Response(304)
         except Exception as exc:  # noqa: BLE001 - a bug in a handler is a 500, never a dead daemon
             resp = error_response(500, f"{type(exc).__name__}: {exc}")
+        finally:
+            if spooled is not None:
+                spooled.close()
         return await self._send(writer, resp, keep, proto, reader)
 
     async def _send(self, writer: asyncio.StreamWriter, resp: Response, keep: bool, proto: str,
@@ -245,14 +259,34 @@ class Server:
         return keep
 
 
-async def read_chunked(reader: asyncio.StreamReader) -> bytes:
-    body = b""
-    while True:
-        size = int((await reader.readline()).split(b";")[0].strip() or b"0", 16)
-        if size == 0:
+async def read_body(reader: asyncio.StreamReader, length: int) -> tuple[bytes, IO[bytes] | None]:
+    """The request body (``length`` -1: chunked): bytes when small, else a spooled temporary file."""
+    async def pieces() -> AsyncIterator[bytes]:
+        if length >= 0:
+            left = length
+            while left:
+                data = await reader.readexactly(min(left, 1 << 20))
+                left -= len(data)
+                yield data
+            return
+        while True:
+            size = int((await reader.readline()).split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                await reader.readline()
+                return
+            yield await reader.readexactly(size)
             await reader.readline()
-            return body
-        body += await reader.readexactly(size)
-        await reader.readline()
-        if len(body) > MAX_BODY:
-            raise InvalidArgument("request body too large")
+
+    buf = bytearray()
+    spooled: IO[bytes] | None = None
+    async for data in pieces():
+        if spooled is None and len(buf) + len(data) > IN_MEMORY:
+            import tempfile
+            spooled = tempfile.TemporaryFile()
+            spooled.write(buf)
+            buf = bytearray()
+        if spooled is not None:
+            spooled.write(data)
+        else:
+            buf += data
+    return bytes(buf), spooled

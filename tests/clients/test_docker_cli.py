@@ -316,3 +316,59 @@ def test_docker_run_with_a_tty_streams_raw(daemon: Daemon) -> None:
     assert p.returncode == 2
     assert p.stdout.replace("\r\n", "\n").startswith("/dev/pts/")  # no frame headers: a tty's stream is raw
     assert "\x01\x00\x00\x00" not in p.stdout
+
+
+def test_docker_save_load_and_import(daemon: Daemon, tmp_path: pytest.TempPathFactory) -> None:
+    archive = os.path.join(str(tmp_path), "busybox.tar")
+    daemon.ok("save", "-o", archive, "busybox")
+    image_id = daemon.ok("images", "--no-trunc", "-q", "busybox").strip()
+    daemon.ok("tag", "busybox", "saved:1")
+    assert daemon.ok("rmi", "saved:1").strip() == "Untagged: saved:1"
+    loaded = daemon.ok("load", "-i", archive)
+    assert loaded.strip() == "Loaded image: busybox:latest"
+    assert daemon.ok("images", "--no-trunc", "-q", "busybox").strip() == image_id
+    with open(archive, "rb") as f:  # a docker-archive: manifest.json names the image's config
+        import tarfile
+        with tarfile.open(fileobj=f) as tf:
+            assert json.load(tf.extractfile("manifest.json"))[0]["RepoTags"] == ["busybox:latest"]  # type: ignore[arg-type]
+    rootfs = os.path.join(str(tmp_path), "rootfs.tar")
+    from engine.images import bootstrap
+    with open(rootfs, "wb") as f:
+        bootstrap.write_rootfs(f)
+    p = daemon.docker("import", rootfs, "imported:1")
+    assert p.returncode == 0 and p.stdout.startswith("sha256:"), p.stderr
+    try:
+        assert daemon.ok("run", "--rm", *NONE, "imported:1", "echo", "from the import") == "from the import\n"
+        mine = daemon.portside("images", "--format", "{{.Repository}}:{{.Tag}}", "imported")
+        assert mine.stdout.split() == ["imported:1"]
+    finally:
+        daemon.docker("rmi", "imported:1")
+
+
+def test_api_large_chunked_body_is_spooled_not_refused(daemon: Daemon, tmp_path: pytest.TempPathFactory) -> None:
+    """An archive bigger than the in-memory limit (8 MiB), sent chunked, imports whole."""
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        payload = os.urandom(1 << 20) * 10
+        info = tarfile.TarInfo("big.bin")
+        info.size = len(payload)
+        tf.addfile(info, io.BytesIO(payload))
+    data = buf.getvalue()
+    conn = UnixHTTP(daemon.sock)
+    try:
+        chunks = (data[i:i + (1 << 20)] for i in range(0, len(data), 1 << 20))
+        conn.request("POST", "/v1.50/images/create?fromSrc=-&repo=big&tag=1", body=chunks,
+                     headers={"Content-Type": "application/x-tar"}, encode_chunked=True)
+        resp = conn.getresponse()
+        status, body = resp.status, resp.read()
+    finally:
+        conn.close()
+    try:
+        assert status == 200, body
+        image_id = json.loads(body)["status"]
+        assert daemon.ok("images", "--no-trunc", "-q", "big:1").strip() == image_id
+        assert int(daemon.ok("image", "inspect", "-f", "{{.Size}}", "big:1")) >= len(payload)
+    finally:
+        daemon.docker("rmi", "big:1")
