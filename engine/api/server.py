@@ -212,6 +212,47 @@ class Server:
                 spooled.close()
         return await self._send(writer, resp, keep, proto, reader)
 
+    async def _pump(self, stream: AsyncIterator[bytes], reader: asyncio.StreamReader | None,
+                    writer: asyncio.StreamWriter) -> str:
+        """Send a stream as chunks until it ends: "done"; "gone" when the client hung up first (the
+        stream is then cancelled at once, even while it waits for something to send: ``logs -f``,
+        ``events``); "close" when the client sent bytes meanwhile (the connection cannot be reused)."""
+        gone = asyncio.ensure_future(reader.read(1)) if reader is not None else None
+        done = "done"
+        try:
+            while True:
+                nxt = asyncio.ensure_future(_next(stream))
+                await asyncio.wait({nxt} if gone is None else {nxt, gone}, return_when=asyncio.FIRST_COMPLETED)
+                if gone is not None and gone.done() and not nxt.done():
+                    if gone.exception() is None and gone.result():  # data, not a hang-up: stop watching
+                        gone, done = None, "close"
+                    else:
+                        nxt.cancel()
+                        await asyncio.gather(nxt, return_exceptions=True)
+                        return "gone"
+                    await asyncio.wait({nxt})
+                try:
+                    chunk = nxt.result()
+                except StopAsyncIteration:
+                    return done
+                except ConnectionError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - after the head: the stream ends with an error line
+                    text = str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
+                    err = json.dumps({"message": text}).encode() + b"\n"
+                    writer.write(b"%x\r\n%s\r\n" % (len(err), err))
+                    return done
+                if chunk:
+                    writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    await writer.drain()
+        finally:
+            if gone is not None and not gone.done():
+                gone.cancel()
+                await asyncio.gather(gone, return_exceptions=True)
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
     async def _send(self, writer: asyncio.StreamWriter, resp: Response, keep: bool, proto: str,
                     reader: asyncio.StreamReader | None = None) -> bool:
         head = [f"HTTP/1.1 {resp.status} {REASONS.get(resp.status, 'Status')}",
@@ -234,22 +275,12 @@ class Server:
             head += [f"Content-Type: {resp.content_type}", "Transfer-Encoding: chunked"]
             writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
             await writer.drain()
-            try:
-                async for chunk in resp.stream:
-                    if chunk:
-                        writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                        await writer.drain()
-            except Exception as exc:  # noqa: BLE001 - after the head: the stream ends with an error line
-                text = str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
-                err = json.dumps({"message": text}).encode() + b"\n"
-                writer.write(b"%x\r\n%s\r\n" % (len(err), err))
-            finally:
-                aclose = getattr(resp.stream, "aclose", None)
-                if aclose is not None:
-                    await aclose()
+            outcome = await self._pump(resp.stream, reader, writer)
+            if outcome == "gone":
+                return False  # the client went away mid-stream: the stream is closed, nothing is left running
             writer.write(b"0\r\n\r\n")
             await writer.drain()
-            return keep
+            return keep and outcome == "done"
         if resp.status in (204, 304):
             writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
         else:
@@ -257,6 +288,10 @@ class Server:
             writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + resp.body)
         await writer.drain()
         return keep
+
+
+async def _next(stream: AsyncIterator[bytes]) -> bytes:
+    return await stream.__anext__()
 
 
 async def read_body(reader: asyncio.StreamReader, length: int) -> tuple[bytes, IO[bytes] | None]:

@@ -372,3 +372,36 @@ def test_api_large_chunked_body_is_spooled_not_refused(daemon: Daemon, tmp_path:
         assert int(daemon.ok("image", "inspect", "-f", "{{.Size}}", "big:1")) >= len(payload)
     finally:
         daemon.docker("rmi", "big:1")
+
+
+def test_client_leaving_a_followed_log_leaves_nothing_behind(daemon: Daemon) -> None:
+    """``logs -f`` on a quiet container, then the client hangs up: the daemon closes the log at once."""
+    daemon.ok("run", "-d", "--name", "quiet", *NONE, "busybox", "sh", "-c", "echo once; sleep 60")
+    try:
+        pid = daemon.proc.pid  # type: ignore[union-attr]
+        log_path = os.path.join(daemon.root, "containers")
+
+        def open_logs() -> int:
+            n = 0
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                try:
+                    n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith(log_path)
+                except OSError:
+                    pass
+            return n
+        before = open_logs()
+        for _ in range(3):
+            conn = UnixHTTP(daemon.sock)
+            conn.request("GET", "/v1.50/containers/quiet/logs?stdout=1&follow=1")
+            resp = conn.getresponse()
+            assert resp.status == 200
+            assert resp.read(13) == b"\x01\x00\x00\x00\x00\x00\x00\x05once\n"
+            assert open_logs() == before + 1  # the follower holds the log open
+            conn.close()
+            deadline = time.monotonic() + 5
+            while open_logs() != before:
+                assert time.monotonic() < deadline, "the daemon still follows the log of a gone client"
+                time.sleep(0.02)
+        assert daemon.ok("ps", "--format", "{{.Names}}").split() == ["quiet"]  # and it still serves
+    finally:
+        daemon.docker("rm", "-f", "quiet")
