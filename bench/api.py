@@ -98,6 +98,30 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
     return dt
 
 
+def api_rate(sock: str, path: str, n: int) -> list[float]:
+    """Per-request seconds of ``n`` sequential GETs on one keep-alive connection."""
+    import http.client
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.connect(sock)
+    conn = Conn("localhost", timeout=30)
+    out = []
+    try:
+        for _ in range(n):
+            t = time.perf_counter()
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status != 200:
+                raise B.CmdError(f"GET {path}: {resp.status}")
+            out.append(time.perf_counter() - t)
+    finally:
+        conn.close()
+    return out
+
+
 def row(name: str, ours: list[float], theirs: list[float] | None) -> str:
     def cell(v: list[float] | None) -> str:
         if not v:
@@ -141,8 +165,23 @@ def main() -> int:
                 b.append(timed([DOCKER_CLI, *args], dk.env))
             results.append(row(title, a, b))
         embedded = [timed([sys.executable, "-m", "tui.cli", "container", "ls"], ps.env) for _ in range(N)]
+        B.log("100 containers each for GET /containers/json")
+        for env in (ps.env, dk.env):
+            for _ in range(95):  # 5 are there already
+                B.sh([DOCKER_CLI, "create", "--network", "none", "busybox", "true"], env=env)
+        rates = {}
+        for name, sock in (("portside", ps.sock), ("docker", dk.sock)):
+            api_rate(sock, "/containers/json?all=1", 10)  # warm-up
+            rates[name] = api_rate(sock, "/containers/json?all=1", max(N * 5, 100))
+        per_s = {k: len(v) / sum(v) for k, v in rates.items()}
         lines = ["| command (same docker CLI 28) | portside daemon | dockerd | ratio |", "|---|---|---|---|",
-                 *results, row("`portside container ls` (embedded, for scale)", embedded, None)]
+                 *results, row("`portside container ls` (embedded, for scale)", embedded, None),
+                 "", "| `GET /containers/json?all=1`, 100 containers, one keep-alive connection | portside daemon "
+                 "| dockerd | ratio (portside/docker) |", "|---|---|---|---|",
+                 f"| requests/s | {per_s['portside']:.0f} | {per_s['docker']:.0f} | "
+                 f"{per_s['portside'] / per_s['docker']:.2f} |",
+                 f"| p99 | {B.pct(rates['portside'], 0.99) * 1000:.1f} ms | {B.pct(rates['docker'], 0.99) * 1000:.1f} ms"
+                 f" | {B.pct(rates['portside'], 0.99) / B.pct(rates['docker'], 0.99):.2f} |"]
         print("\n".join(lines))
         return 0
     finally:
