@@ -345,7 +345,14 @@ async def images_list(api: API, req: Request) -> Response:
     filters = req.filters()
     if req.arg("filter"):  # the old ?filter=name
         filters.setdefault("reference", []).append(req.arg("filter"))
-    return json_response(await api.engine.images_list(all=req.flag("all"), filters=filters))
+    images = await api.engine.images_list(all=req.flag("all"), filters=filters)
+    if filters.get("reference"):  # as dockerd: a matched image lists only the tags that matched
+        import fnmatch
+        pats = filters["reference"]
+        for img in images:
+            img["RepoTags"] = [t for t in img["RepoTags"] if any(
+                fnmatch.fnmatchcase(t, p) or fnmatch.fnmatchcase(t.rpartition(":")[0], p) for p in pats)]
+    return json_response(images)
 
 
 async def image_inspect(api: API, req: Request, name: str) -> Response:
@@ -383,14 +390,22 @@ async def image_create(api: API, req: Request) -> Response:
     if not req.arg("fromImage"):
         raise InvalidArgument("fromImage or fromSrc is required")
     auth = decode_auth(req.headers.get("x-registry-auth", ""))
-    progress = api.engine.image_pull(req.arg("fromImage"), tag=req.arg("tag") or None,
-                                     platform=req.arg("platform") or None, auth=auth)
+    return progress_response(api.engine.image_pull(req.arg("fromImage"), tag=req.arg("tag") or None,
+                                                   platform=req.arg("platform") or None, auth=auth))
 
+
+async def image_push(api: API, req: Request, name: str) -> Response:
+    auth = decode_auth(req.headers.get("x-registry-auth", ""))
+    return progress_response(api.engine.image_push(name, tag=req.arg("tag") or None, auth=auth))
+
+
+def progress_response(progress: AsyncIterator[dict[str, Any]]) -> Response:
+    """docker's JSON-lines progress; a failure after the head is a last ``error`` message, as dockerd sends."""
     async def lines() -> AsyncIterator[bytes]:
         try:
             async for msg in progress:
                 yield json.dumps(msg).encode() + b"\n"
-        except EngineError as exc:  # after the head, as dockerd: an error message in the stream
+        except EngineError as exc:
             yield json.dumps({"errorDetail": {"message": str(exc)}, "error": str(exc)}).encode() + b"\n"
     return Response(200, stream=lines())
 
@@ -507,6 +522,7 @@ ROUTES: list[tuple[str, str, H]] = [
     ("GET", "/images/{name*}/json", image_inspect),
     ("GET", "/images/{name*}/history", image_history),
     ("POST", "/images/{name*}/tag", image_tag),
+    ("POST", "/images/{name*}/push", image_push),
     ("DELETE", "/images/{name*}", image_delete),
 
     ("GET", "/networks", networks_list),

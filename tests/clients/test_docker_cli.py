@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -405,3 +405,40 @@ def test_client_leaving_a_followed_log_leaves_nothing_behind(daemon: Daemon) -> 
         assert daemon.ok("ps", "--format", "{{.Names}}").split() == ["quiet"]  # and it still serves
     finally:
         daemon.docker("rm", "-f", "quiet")
+
+
+def _registry_module() -> Any:
+    """tests/integration/test_registry.py's ``Registry`` (a docker-registry child process)."""
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "integration",
+                        "test_registry.py")
+    spec = importlib.util.spec_from_file_location("portside_registry_helpers", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_docker_push_rmi_pull_through_the_daemon(daemon: Daemon, tmp_path: Any) -> None:
+    mod = _registry_module()
+    if not os.path.exists(mod.REGISTRY):
+        pytest.skip("needs docker-registry (Debian package docker-registry)")
+    reg = mod.Registry(str(tmp_path))
+    reg.start()
+    ref = f"{reg.host}/pushed/busybox:1"
+    try:
+        image_id = daemon.ok("images", "--no-trunc", "-q", "busybox").strip()
+        daemon.ok("tag", "busybox", ref)
+        pushed = daemon.docker("push", ref)
+        assert pushed.returncode == 0, pushed.stderr
+        assert "1: digest: sha256:" in pushed.stdout
+        assert daemon.ok("rmi", ref).strip() == f"Untagged: {ref}"
+        pulled = daemon.docker("pull", ref)
+        assert pulled.returncode == 0, pulled.stderr
+        assert f"Status: Downloaded newer image for {ref}" in pulled.stdout
+        assert daemon.ok("images", "--no-trunc", "-q", ref).strip() == image_id
+        p = daemon.docker("pull", f"{reg.host}/pushed/nosuch:1")
+        assert p.returncode == 1 and "nosuch" in p.stderr
+    finally:
+        daemon.docker("rmi", ref)
+        reg.kill()
