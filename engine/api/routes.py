@@ -438,6 +438,52 @@ async def images_load(api: API, req: Request) -> Response:
     return Response(200, b"".join(json.dumps({"stream": line + "\n"}).encode() + b"\n" for line in lines))
 
 
+async def build(api: API, req: Request) -> Response:
+    """The legacy ``POST /build``: the body is the context as a tar; progress as JSON lines."""
+    import shutil
+    import tarfile
+    import tempfile
+
+    def json_arg(name: str) -> dict[str, str]:
+        text = req.arg(name)
+        if not text:
+            return {}
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidArgument(f"invalid {name} parameter: {exc.msg} at character {exc.pos}") from None
+        if not isinstance(value, dict):
+            raise InvalidArgument(f"invalid {name} parameter: a JSON object is expected")
+        return {k: v for k, v in value.items() if v is not None}
+    buildargs, labels = json_arg("buildargs"), json_arg("labels")
+    if req.arg("remote"):
+        raise InvalidArgument("a remote build context is not supported: send the context as a tar")
+    ctx = tempfile.mkdtemp(prefix="portside-build-")
+    try:
+        with tarfile.open(fileobj=req.file(), mode="r:*") as tf:
+            await asyncio.to_thread(tf.extractall, ctx, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        shutil.rmtree(ctx, ignore_errors=True)
+        raise InvalidArgument(f"invalid build context: {exc}") from None
+    progress = api.engine.build(path=ctx, tags=req.query.get("t") or [], dockerfile=req.arg("dockerfile") or "Dockerfile",
+                                buildargs=buildargs, nocache=req.flag("nocache"), target=req.arg("target"),
+                                labels=labels)
+    quiet = req.flag("q")
+
+    async def lines() -> AsyncIterator[bytes]:
+        try:
+            async for msg in progress:
+                if quiet and "stream" in msg:
+                    continue
+                yield json.dumps(msg).encode() + b"\n"
+                if quiet and "aux" in msg:  # as dockerd: a quiet build says only its image id
+                    yield json.dumps({"stream": msg["aux"]["ID"] + "\n"}).encode() + b"\n"
+        finally:
+            await progress.aclose()
+            shutil.rmtree(ctx, ignore_errors=True)
+    return Response(200, stream=lines())
+
+
 # -- networks and volumes --------------------------------------------------------------------------
 async def networks_list(api: API, req: Request) -> Response:
     return json_response(await api.engine.networks_list(filters=req.filters()))
@@ -514,6 +560,7 @@ ROUTES: list[tuple[str, str, H]] = [
     ("POST", "/exec/{id}/resize", exec_resize),
     ("GET", "/exec/{id}/json", exec_inspect),
 
+    ("POST", "/build", build),
     ("GET", "/images/json", images_list),
     ("POST", "/images/create", image_create),
     ("GET", "/images/get", images_get),

@@ -84,8 +84,9 @@ class Daemon:
             self.proc.kill()
             self.proc.wait(15)
 
-    def docker(self, *args: str, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    def docker(self, *args: str, input: str | None = None, timeout: float = 60,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}, **(env or {})}
         env.update(DOCKER_HOST=self.host, DOCKER_CONFIG=os.path.join(self.base, "docker-config"))
         return subprocess.run([DOCKER_CLI, *args], env=env, input=input, capture_output=True, text=True,
                               timeout=timeout, stdin=None if input is not None else subprocess.DEVNULL)
