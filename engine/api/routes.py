@@ -18,6 +18,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import Conflict, EngineError, InvalidArgument, NotFound, NotImplementedByEngine
+from ..units import rfc3339
 from .server import API_VERSION, MIN_API_VERSION, Request, Response, error_response, json_response, version_key
 from .streams import MULTIPLEXED, RAW, Attach, Exec, frame
 
@@ -42,18 +43,11 @@ class API:
         if req.version is not None and version_key(req.version) < version_key(MIN_API_VERSION):
             return error_response(400, f"client version {req.version} is too old. Minimum supported API "
                                        f"version is {MIN_API_VERSION}, please upgrade your client to a newer version")
-        allowed = False
         for method, pattern, handler in self.routes:
             m = pattern.match(req.path)
-            if m is None:
-                continue
-            if method != req.method:
-                allowed = True
-                continue
-            return await handler(self, req, **m.groupdict())
-        if allowed:
-            return error_response(405, f"method {req.method} is not allowed on {req.path}")
-        return error_response(404, "page not found")
+            if m is not None and method == req.method:
+                return await handler(self, req, **m.groupdict())
+        return error_response(404, "page not found")  # dockerd says the same for a known path, wrong method
 
 
 def compile_path(path: str) -> re.Pattern[str]:
@@ -95,7 +89,7 @@ async def info(api: API, req: Request) -> Response:
                               Plugins={"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": ["json-file"]},
                               LoggingDriver="json-file", SecurityOptions=["name=seccomp,profile=builtin"],
                               IndexServerAddress="https://index.docker.io/v1/", Labels=[], ExperimentalBuild=False,
-                              Warnings=None, SystemTime=time.strftime("%Y-%m-%dT%H:%M:%S%z")))
+                              Warnings=None, SystemTime=rfc3339(time.time())))
 
 
 async def events(api: API, req: Request) -> Response:

@@ -465,7 +465,10 @@ def test_docker_build_legacy_through_the_daemon(daemon: Daemon, tmp_path: Any) -
         # dockerd's errorDetail.code is the RUN's status (docker exits 1 here); the engine's build stream
         # gives its own exit code (125) there today, so only "failed" is asserted
         assert bad.returncode != 0 and "The command '/bin/sh -c false' returned a non-zero code: 1" in bad.stderr
-        assert not [n for n in os.listdir(tempfile_dir()) if n.startswith("portside-build-")]  # contexts removed
+        deadline = time.monotonic() + 10  # the daemon removes each context once its stream has ended
+        while [n for n in os.listdir(tempfile_dir()) if n.startswith("portside-build-")]:
+            assert time.monotonic() < deadline, "a build context was left behind"
+            time.sleep(0.05)
     finally:
         daemon.docker("rmi", "app:1", "app:2")
 
@@ -473,3 +476,11 @@ def test_docker_build_legacy_through_the_daemon(daemon: Daemon, tmp_path: Any) -
 def tempfile_dir() -> str:
     import tempfile
     return tempfile.gettempdir()
+
+
+def test_api_known_path_wrong_method_is_404_as_dockerd(daemon: Daemon) -> None:
+    status, _h, body = request(daemon, "POST", "/v1.50/images/json")
+    assert (status, json.loads(body)) == (404, {"message": "page not found"})
+    status, _h, body = request(daemon, "GET", "/info")
+    info = json.loads(body)
+    assert status == 200 and info["SystemTime"].endswith("Z") and info["OSType"] == "linux"
