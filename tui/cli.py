@@ -429,6 +429,9 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
     sp = add(sub, "dashboard", "dashboard", "Open the dashboard")
     sp.add_argument("--read-only", action="store_true", help="Watch only: the dashboard changes nothing")
     add(sub, "tour", "tour", "A guided tour of images and containers, inside the dashboard")
+    sp = add(sub, "daemon", "daemon", "Serve the Docker Engine API on a unix socket")
+    sp.add_argument("-H", "--host", dest="listen", help="Socket to listen on (default unix:///run/portside/portside.sock)")
+    sp.add_argument("-p", "--pidfile", help="Write the daemon's pid to this file")
     return p
 
 
@@ -456,6 +459,9 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "func", None) in (None, "group"):
         build_parser().parse_args(argv + ["--help"])
         return 0
+    if args.func == "daemon":
+        from . import commands
+        return commands.daemon(args)
     if args.func in ("dashboard", "tour"):
         return open_dashboard(read_only=getattr(args, "read_only", False), root=args.root, tour=args.func == "tour")
     from . import commands

@@ -1056,6 +1056,12 @@ READ_ONLY = {"ps", "images", "inspect", "inspect_container", "inspect_image", "h
              "volume_ls", "volume_inspect", "port", "top", "network_ls", "network_inspect"}
 
 
+def daemon(args: Any) -> int:
+    """``portside daemon``: runs until SIGTERM/SIGINT (its own event loop, no client in front)."""
+    from engine.api.daemon import serve
+    return serve(args.listen, args.pidfile, args.root)
+
+
 def run(args: Any) -> int:
     coro = dispatch(args)
     try:

@@ -1,0 +1,584 @@
+"""The Docker Engine API's routes over the engine: one table, then one small handler per route.
+
+Each handler decodes the request, calls one of the engine's public methods, and encodes the result,
+as moby's ``container_routes.go`` does. Paths are matched with and without the ``/v1.NN`` prefix;
+``{name}`` is one path segment, ``{name*}`` may hold slashes (image references).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import platform
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from .. import __version__
+from ..errors import Conflict, EngineError, InvalidArgument, NotFound, NotImplementedByEngine
+from ..units import rfc3339
+from .server import API_VERSION, MIN_API_VERSION, Request, Response, error_response, json_response, version_key
+from .streams import MULTIPLEXED, RAW, Attach, Exec, frame
+
+NOT_SWARM = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this '
+             'node to swarm and try again.')
+
+
+class API:
+    """The routes bound to one engine; ``await api.handle(request)`` answers a request."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.routes = [(method, compile_path(path), handler) for method, path, handler in ROUTES]
+        self.attaching: dict[str, Attach] = {}  # container id → a client waiting for its start
+        self.exit_codes: dict[str, asyncio.Future[int | None]] = {}  # container id → its attached exit code
+        self.execs: dict[str, Exec] = {}
+
+    async def handle(self, req: Request) -> Response:
+        if req.version is not None and version_key(req.version) > version_key(API_VERSION):
+            return error_response(400, f"client version {req.version} is too new. Maximum supported API "
+                                       f"version is {API_VERSION}")
+        if req.version is not None and version_key(req.version) < version_key(MIN_API_VERSION):
+            return error_response(400, f"client version {req.version} is too old. Minimum supported API "
+                                       f"version is {MIN_API_VERSION}, please upgrade your client to a newer version")
+        for method, pattern, handler in self.routes:
+            m = pattern.match(req.path)
+            if m is not None and method == req.method:
+                return await handler(self, req, **m.groupdict())
+        return error_response(404, "page not found")  # dockerd says the same for a known path, wrong method
+
+
+def compile_path(path: str) -> re.Pattern[str]:
+    def group(m: re.Match[str]) -> str:
+        name = m.group(1)
+        return f"(?P<{name[:-1]}>.+)" if name.endswith("*") else f"(?P<{name}>[^/]+)"
+    return re.compile("^" + re.sub(r"\{([a-z_]+\*?)\}", group, path) + "/?$")
+
+
+H = Callable[..., Awaitable[Response]]
+
+
+# -- system ----------------------------------------------------------------------------------------
+async def ping(api: API, req: Request) -> Response:
+    headers = {"Builder-Version": "1", "Swarm": "inactive", "Cache-Control": "no-cache, no-store, must-revalidate",
+               "Pragma": "no-cache"}
+    return Response(200, b"" if req.method == "HEAD" else b"OK", content_type="text/plain; charset=utf-8",
+                    headers=headers)
+
+
+async def version(api: API, req: Request) -> Response:
+    v = await api.engine.version()
+    kernel = platform.release()
+    engine_part = {"Name": "Engine", "Version": __version__,
+                   "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux",
+                               "Arch": v["Arch"], "KernelVersion": kernel, "GitCommit": "", "GoVersion": "",
+                               "BuildTime": "", "Experimental": "false"}}
+    return json_response(dict(v, ApiVersion=API_VERSION, MinAPIVersion=MIN_API_VERSION, GitCommit="",
+                              BuildTime="", Platform={"Name": "Portside Engine"},
+                              Components=[engine_part] + list(v.get("Components") or [])[1:]))
+
+
+async def info(api: API, req: Request) -> Response:
+    i = await api.engine.info()
+    return json_response(dict(i, Name=platform.node(), ServerVersion=__version__, OSType="linux",
+                              Architecture=platform.machine(), KernelVersion=platform.release(),
+                              Swarm={"LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "",
+                                     "ControlAvailable": False, "Error": "", "RemoteManagers": None},
+                              Plugins={"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": ["json-file"]},
+                              LoggingDriver="json-file", SecurityOptions=["name=seccomp,profile=builtin"],
+                              IndexServerAddress="https://index.docker.io/v1/", Labels=[], ExperimentalBuild=False,
+                              Warnings=None, SystemTime=rfc3339(time.time())))
+
+
+async def events(api: API, req: Request) -> Response:
+    def when(name: str) -> float | None:
+        text = req.arg(name)
+        if not text:
+            return None
+        try:
+            return float(text)
+        except ValueError:
+            raise InvalidArgument(f"invalid value for {name}: {text!r} is not a unix timestamp") from None
+    feed = api.engine.events(since=when("since"), until=when("until"), filters=req.filters())
+
+    async def lines() -> AsyncIterator[bytes]:
+        async for ev in feed:
+            yield json.dumps(ev).encode() + b"\n"
+    return Response(200, stream=lines())
+
+
+async def not_swarm(api: API, req: Request, **_: str) -> Response:
+    return error_response(503, NOT_SWARM)
+
+
+# -- containers ------------------------------------------------------------------------------------
+async def containers_list(api: API, req: Request) -> Response:
+    limit = req.integer("limit")
+    return json_response(await api.engine.containers_list(all=req.flag("all"), filters=req.filters(),
+                                                          limit=limit if limit is not None else -1,
+                                                          size=req.flag("size")))
+
+
+async def container_inspect(api: API, req: Request, id: str) -> Response:
+    doc = await api.engine.container_inspect(id)
+    if req.flag("size"):
+        doc = dict(doc, SizeRw=0, SizeRootFs=0)
+    return json_response(doc)
+
+
+async def container_create(api: API, req: Request) -> Response:
+    config = req.json()
+    if not isinstance(config, dict):
+        raise InvalidArgument("invalid JSON body: a container config (a JSON object) is required")
+    for key in ("Cmd", "Entrypoint", "Env"):
+        if isinstance(config.get(key), str):
+            config[key] = [config[key]] if key == "Env" else [config[key]]
+    return json_response(await api.engine.container_create(config, name=req.arg("name") or None), 201)
+
+
+async def container_start(api: API, req: Request, id: str) -> Response:
+    cid = api.engine.resolve_container(id)
+    waiting = api.attaching.pop(cid, None)
+    if waiting is None:
+        await api.engine.container_start(cid)
+    else:
+        await waiting.start()
+    return Response(204)
+
+
+async def container_stop(api: API, req: Request, id: str) -> Response:
+    stopped = await api.engine.container_stop(id, t=req.integer("t"), signal=req.arg("signal") or None)
+    return Response(204 if stopped else 304)
+
+
+async def container_kill(api: API, req: Request, id: str) -> Response:
+    await api.engine.container_kill(id, signal=req.arg("signal") or "SIGKILL")
+    return Response(204)
+
+
+async def container_restart(api: API, req: Request, id: str) -> Response:
+    await api.engine.container_restart(id, t=req.integer("t"))
+    return Response(204)
+
+
+async def container_wait(api: API, req: Request, id: str) -> Response:
+    condition = req.arg("condition") or "not-running"
+    if condition not in ("not-running", "next-exit", "removed"):
+        raise InvalidArgument(f"invalid condition: {condition!r}")
+    cid = api.engine.resolve_container(id)
+    first = await api.engine.container_inspect(cid)
+
+    async def outcome() -> dict[str, Any]:
+        """docker's answer once the container is not running (not-running), has exited after this
+        call (next-exit), or is gone (removed)."""
+        finished = first["State"]["FinishedAt"]
+        doc = first
+        while True:
+            st = doc["State"]
+            if not st["Running"] and not st["Restarting"] and (condition == "not-running"
+                                                                 or st["FinishedAt"] != finished):
+                break
+            if st["Running"]:
+                await api.engine.container_wait(cid, condition="next-exit")
+            else:
+                await asyncio.sleep(0.01)
+            try:
+                doc = await api.engine.container_inspect(cid)
+            except NotFound:  # removed (--rm) before we saw it exit
+                break
+        code = doc["State"]["ExitCode"]
+        if condition == "removed":
+            while True:
+                try:
+                    await api.engine.container_inspect(cid)
+                except NotFound:
+                    break
+                await asyncio.sleep(0.01)
+        session = api.exit_codes.pop(cid, None)  # an attached client saw the monitor's own word
+        if session is not None:
+            seen = await session
+            code = code if seen is None else seen
+        return {"StatusCode": code, "Error": None}
+
+    async def body() -> AsyncIterator[bytes]:
+        yield json.dumps(await outcome()).encode() + b"\n"
+    return Response(200, stream=body())  # the head goes out at once: docker's CLI starts after it
+
+
+async def container_delete(api: API, req: Request, id: str) -> Response:
+    await api.engine.container_delete(id, force=req.flag("force"), v=req.flag("v"))
+    return Response(204)
+
+
+async def container_logs(api: API, req: Request, id: str) -> Response:
+    from ..units import parse_since
+    doc = await api.engine.container_inspect(id)
+    stdout, stderr = req.flag("stdout"), req.flag("stderr")
+    if not stdout and not stderr:
+        raise InvalidArgument("Bad parameters: you must choose at least one stream")
+    tty = bool(doc["Config"].get("Tty"))
+    timestamps = req.flag("timestamps")
+    entries = api.engine.container_logs(doc["Id"], stdout=stdout, stderr=stderr, follow=req.flag("follow"),
+                                        tail=req.arg("tail") or "all", since=parse_since(req.arg("since")),
+                                        until=parse_since(req.arg("until")))
+
+    async def frames() -> AsyncIterator[bytes]:
+        async for e in entries:
+            text = (f"{e['time']} {e['log']}" if timestamps else e["log"]).encode()
+            yield text if tty else frame(2 if e["stream"] == "stderr" else 1, text)
+    return Response(200, stream=frames(), content_type=RAW if tty else MULTIPLEXED)
+
+
+async def container_attach(api: API, req: Request, id: str) -> Response:
+    doc = await api.engine.container_inspect(id)
+    if doc["State"]["Running"]:
+        raise NotImplementedByEngine("attaching to a running container is not supported by Portside")
+    if not req.flag("stream"):
+        raise InvalidArgument("attach without stream=1 is not supported")
+    attach = Attach(api, doc["Id"], doc, req)
+    api.attaching[doc["Id"]] = attach
+    return Response(101, content_type=RAW if attach.tty else MULTIPLEXED, hijack=attach.session)
+
+
+async def container_resize(api: API, req: Request, id: str) -> Response:
+    await api.engine.container_inspect(id)  # a terminal size for a container we know: nothing to do here
+    return Response(200, b"", content_type="text/plain")
+
+
+async def container_top(api: API, req: Request, id: str) -> Response:
+    return json_response(await api.engine.container_top(id))
+
+
+async def container_stats(api: API, req: Request, id: str) -> Response:
+    """One sample (``stream=0``; two 0.5 s apart so CPU % has a base, unless ``one-shot``), or one a second."""
+    cid = api.engine.resolve_container(id)
+
+    async def sample(previous: dict[str, Any] | None) -> dict[str, Any]:
+        now = await api.engine.container_stats(cid)
+        if previous is not None:
+            now["precpu_stats"] = previous["cpu_stats"]
+            now["preread"] = previous["read"]
+        return now
+
+    if not req.flag("stream", True):
+        first = await sample(None)
+        if req.flag("one-shot"):
+            return json_response(first)
+        await asyncio.sleep(0.5)
+        return json_response(await sample(first))
+
+    async def feed() -> AsyncIterator[bytes]:
+        last = None
+        while True:
+            last = await sample(last)
+            yield json.dumps(last).encode() + b"\n"
+            await asyncio.sleep(1)
+    return Response(200, stream=feed())
+
+
+async def container_rename(api: API, req: Request, id: str) -> Response:
+    await api.engine.container_rename(id, req.arg("name"))
+    return Response(204)
+
+
+async def containers_prune(api: API, req: Request) -> Response:
+    return json_response(await api.engine.containers_prune(filters=req.filters()))
+
+
+async def exec_create(api: API, req: Request, id: str) -> Response:
+    config = req.json()
+    if not isinstance(config, dict):
+        raise InvalidArgument("invalid JSON body: an exec config (a JSON object) is required")
+    cmd = config.get("Cmd")
+    if not cmd or not isinstance(cmd, list) or not all(isinstance(a, str) for a in cmd):
+        raise InvalidArgument("No exec command specified")
+    doc = await api.engine.container_inspect(id)
+    if not doc["State"]["Running"]:
+        raise Conflict(f"container {doc['Id']} is not running")
+    exec_id = secrets.token_hex(32)
+    api.execs[exec_id] = Exec(exec_id, doc["Id"], config)
+    return json_response({"Id": exec_id}, 201)
+
+
+def find_exec(api: API, exec_id: str) -> Exec:
+    ex = api.execs.get(exec_id)
+    if ex is None:
+        raise NotFound(f"No such exec instance: {exec_id}")
+    return ex
+
+
+async def exec_start(api: API, req: Request, id: str) -> Response:
+    ex = find_exec(api, id)
+    if ex.pid:
+        raise Conflict(f"Error: Exec command {id} has already run")
+    body = req.json() or {}
+    if body.get("Tty") is not None:
+        ex.config["Tty"] = bool(body["Tty"])
+    if body.get("Detach"):
+        await ex.start(api.engine, None, None)
+        return Response(200, b"", content_type="text/plain")
+
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await ex.start(api.engine, reader, writer)
+    return Response(101, content_type=RAW if ex.config.get("Tty") else MULTIPLEXED, hijack=session)
+
+
+async def exec_inspect(api: API, req: Request, id: str) -> Response:
+    return json_response(find_exec(api, id).inspect())
+
+
+async def exec_resize(api: API, req: Request, id: str) -> Response:
+    find_exec(api, id).resize(req.integer("h") or 0, req.integer("w") or 0)
+    return Response(200, b"", content_type="text/plain")
+
+
+# -- images ----------------------------------------------------------------------------------------
+async def images_list(api: API, req: Request) -> Response:
+    filters = req.filters()
+    if req.arg("filter"):  # the old ?filter=name
+        filters.setdefault("reference", []).append(req.arg("filter"))
+    images = await api.engine.images_list(all=req.flag("all"), filters=filters)
+    if filters.get("reference"):  # as dockerd: a matched image lists only the tags that matched
+        import fnmatch
+        pats = filters["reference"]
+        for img in images:
+            img["RepoTags"] = [t for t in img["RepoTags"] if any(
+                fnmatch.fnmatchcase(t, p) or fnmatch.fnmatchcase(t.rpartition(":")[0], p) for p in pats)]
+    return json_response(images)
+
+
+async def image_inspect(api: API, req: Request, name: str) -> Response:
+    return json_response(await api.engine.image_inspect(name))
+
+
+async def image_history(api: API, req: Request, name: str) -> Response:
+    return json_response(await api.engine.image_history(name))
+
+
+async def image_tag(api: API, req: Request, name: str) -> Response:
+    repo = req.arg("repo")
+    if not repo:
+        raise InvalidArgument("repository name must have at least one component")
+    await api.engine.image_tag(name, repo, req.arg("tag") or None)
+    return Response(201, b"")
+
+
+async def image_delete(api: API, req: Request, name: str) -> Response:
+    return json_response(await api.engine.image_delete(name, force=req.flag("force"), noprune=req.flag("noprune")))
+
+
+async def image_create(api: API, req: Request) -> Response:
+    """``docker import`` (``fromSrc=-``, the tar in the body) and ``docker pull`` (``fromImage``), as
+    JSON-lines progress."""
+    if req.arg("fromSrc"):
+        if req.arg("fromSrc") != "-":
+            raise InvalidArgument("importing from a URL is not supported: send the archive in the body (fromSrc=-)")
+        repo = req.arg("repo")
+        if repo and req.arg("tag"):
+            repo = f"{repo}:{req.arg('tag')}"
+        image_id = await api.engine.image_import(req.file(), repo=repo or None,
+                                                 message=req.arg("message"), changes=req.query.get("changes"))
+        return json_response({"status": image_id})
+    if not req.arg("fromImage"):
+        raise InvalidArgument("fromImage or fromSrc is required")
+    auth = decode_auth(req.headers.get("x-registry-auth", ""))
+    return progress_response(api.engine.image_pull(req.arg("fromImage"), tag=req.arg("tag") or None,
+                                                   platform=req.arg("platform") or None, auth=auth))
+
+
+async def image_push(api: API, req: Request, name: str) -> Response:
+    auth = decode_auth(req.headers.get("x-registry-auth", ""))
+    return progress_response(api.engine.image_push(name, tag=req.arg("tag") or None, auth=auth))
+
+
+def progress_response(progress: AsyncIterator[dict[str, Any]]) -> Response:
+    """docker's JSON-lines progress; a failure after the head is a last ``error`` message, as dockerd sends."""
+    async def lines() -> AsyncIterator[bytes]:
+        try:
+            async for msg in progress:
+                yield json.dumps(msg).encode() + b"\n"
+        except EngineError as exc:
+            yield json.dumps({"errorDetail": {"message": str(exc)}, "error": str(exc)}).encode() + b"\n"
+    return Response(200, stream=lines())
+
+
+def decode_auth(header: str) -> dict[str, Any] | None:
+    """``X-Registry-Auth``: base64url JSON (``username``, ``password``, ``serveraddress``…)."""
+    if not header:
+        return None
+    import base64
+    try:
+        doc = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidArgument("invalid X-Registry-Auth header: not base64-encoded JSON") from None
+    return doc if isinstance(doc, dict) and doc else None
+
+
+async def images_get(api: API, req: Request, name: str | None = None) -> Response:
+    """``docker save``: a docker-archive tar of the named images."""
+    import io
+    names = [name] if name else req.query.get("names") or []
+    if not names:
+        raise InvalidArgument("no images named")
+    out = io.BytesIO()
+    await api.engine.images_save(names, out)
+    return Response(200, out.getvalue(), content_type="application/x-tar")
+
+
+async def images_load(api: API, req: Request) -> Response:
+    lines = await api.engine.images_load(req.file())
+    return Response(200, b"".join(json.dumps({"stream": line + "\n"}).encode() + b"\n" for line in lines))
+
+
+async def build(api: API, req: Request) -> Response:
+    """The legacy ``POST /build``: the body is the context as a tar; progress as JSON lines."""
+    import shutil
+    import tarfile
+    import tempfile
+
+    def json_arg(name: str) -> dict[str, str]:
+        text = req.arg(name)
+        if not text:
+            return {}
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidArgument(f"invalid {name} parameter: {exc.msg} at character {exc.pos}") from None
+        if not isinstance(value, dict):
+            raise InvalidArgument(f"invalid {name} parameter: a JSON object is expected")
+        return {k: v for k, v in value.items() if v is not None}
+    buildargs, labels = json_arg("buildargs"), json_arg("labels")
+    if req.arg("remote"):
+        raise InvalidArgument("a remote build context is not supported: send the context as a tar")
+    ctx = tempfile.mkdtemp(prefix="portside-build-")
+    try:
+        with tarfile.open(fileobj=req.file(), mode="r:*") as tf:
+            await asyncio.to_thread(tf.extractall, ctx, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        shutil.rmtree(ctx, ignore_errors=True)
+        raise InvalidArgument(f"invalid build context: {exc}") from None
+    progress = api.engine.build(path=ctx, tags=req.query.get("t") or [], dockerfile=req.arg("dockerfile") or "Dockerfile",
+                                buildargs=buildargs, nocache=req.flag("nocache"), target=req.arg("target"),
+                                labels=labels)
+    quiet = req.flag("q")
+
+    async def lines() -> AsyncIterator[bytes]:
+        try:
+            async for msg in progress:
+                if quiet and "stream" in msg:
+                    continue
+                yield json.dumps(msg).encode() + b"\n"
+                if quiet and "aux" in msg:  # as dockerd: a quiet build says only its image id
+                    yield json.dumps({"stream": msg["aux"]["ID"] + "\n"}).encode() + b"\n"
+        finally:
+            await progress.aclose()
+            shutil.rmtree(ctx, ignore_errors=True)
+    return Response(200, stream=lines())
+
+
+# -- networks and volumes --------------------------------------------------------------------------
+async def networks_list(api: API, req: Request) -> Response:
+    return json_response(await api.engine.networks_list(filters=req.filters()))
+
+
+async def network_inspect(api: API, req: Request, id: str) -> Response:
+    return json_response(await api.engine.network_inspect(id))
+
+
+async def network_create(api: API, req: Request) -> Response:
+    body = req.json()
+    if not isinstance(body, dict) or not body.get("Name"):
+        raise InvalidArgument("invalid JSON body: a network config with a Name is required")
+    ipam = ((body.get("IPAM") or {}).get("Config") or [{}])[0]
+    result = await api.engine.network_create(body["Name"], driver=body.get("Driver") or "bridge",
+                                             subnet=ipam.get("Subnet"), gateway=ipam.get("Gateway"),
+                                             internal=bool(body.get("Internal")), labels=body.get("Labels"))
+    return json_response({"Id": result["Id"], "Warning": ""}, 201)
+
+
+async def network_delete(api: API, req: Request, id: str) -> Response:
+    await api.engine.network_delete(id)
+    return Response(204)
+
+
+async def volumes_list(api: API, req: Request) -> Response:
+    return json_response({"Volumes": await api.engine.volumes_list(), "Warnings": None})
+
+
+async def volume_create(api: API, req: Request) -> Response:
+    body = req.json() or {}
+    if not isinstance(body, dict):
+        raise InvalidArgument("invalid JSON body: a volume config (a JSON object) is expected")
+    name = await api.engine.volume_create(body.get("Name") or None)
+    return json_response(await api.engine.volume_inspect(name), 201)
+
+
+async def volume_inspect(api: API, req: Request, name: str) -> Response:
+    return json_response(await api.engine.volume_inspect(name))
+
+
+async def volume_delete(api: API, req: Request, name: str) -> Response:
+    await api.engine.volume_delete(name, force=req.flag("force"))
+    return Response(204)
+
+
+# The table: method, path, handler. Read it as the API's index.
+ROUTES: list[tuple[str, str, H]] = [
+    ("GET", "/_ping", ping),
+    ("HEAD", "/_ping", ping),
+    ("GET", "/version", version),
+    ("GET", "/info", info),
+    ("GET", "/events", events),
+
+    ("GET", "/containers/json", containers_list),
+    ("POST", "/containers/create", container_create),
+    ("GET", "/containers/{id}/json", container_inspect),
+    ("GET", "/containers/{id}/logs", container_logs),
+    ("POST", "/containers/{id}/start", container_start),
+    ("POST", "/containers/{id}/stop", container_stop),
+    ("POST", "/containers/{id}/kill", container_kill),
+    ("POST", "/containers/{id}/restart", container_restart),
+    ("POST", "/containers/{id}/wait", container_wait),
+    ("POST", "/containers/{id}/attach", container_attach),
+    ("POST", "/containers/{id}/resize", container_resize),
+    ("GET", "/containers/{id}/top", container_top),
+    ("GET", "/containers/{id}/stats", container_stats),
+    ("POST", "/containers/{id}/rename", container_rename),
+    ("POST", "/containers/prune", containers_prune),
+    ("DELETE", "/containers/{id}", container_delete),
+
+    ("POST", "/containers/{id}/exec", exec_create),
+    ("POST", "/exec/{id}/start", exec_start),
+    ("POST", "/exec/{id}/resize", exec_resize),
+    ("GET", "/exec/{id}/json", exec_inspect),
+
+    ("POST", "/build", build),
+    ("GET", "/images/json", images_list),
+    ("POST", "/images/create", image_create),
+    ("GET", "/images/get", images_get),
+    ("POST", "/images/load", images_load),
+    ("GET", "/images/{name*}/get", images_get),
+    ("GET", "/images/{name*}/json", image_inspect),
+    ("GET", "/images/{name*}/history", image_history),
+    ("POST", "/images/{name*}/tag", image_tag),
+    ("POST", "/images/{name*}/push", image_push),
+    ("DELETE", "/images/{name*}", image_delete),
+
+    ("GET", "/networks", networks_list),
+    ("POST", "/networks/create", network_create),
+    ("GET", "/networks/{id}", network_inspect),
+    ("DELETE", "/networks/{id}", network_delete),
+    ("GET", "/volumes", volumes_list),
+    ("POST", "/volumes/create", volume_create),
+    ("GET", "/volumes/{name}", volume_inspect),
+    ("DELETE", "/volumes/{name}", volume_delete),
+
+    ("GET", "/swarm", not_swarm),
+    ("GET", "/services", not_swarm),
+    ("GET", "/services/{id}", not_swarm),
+    ("GET", "/tasks", not_swarm),
+    ("GET", "/nodes", not_swarm),
+    ("GET", "/nodes/{id}", not_swarm),
+]

@@ -1,0 +1,327 @@
+"""A small HTTP/1.1 server for the Docker Engine API, on a unix socket (stdlib asyncio streams only).
+
+Keep-alive, ``Content-Length`` bodies in, fixed-length or chunked bodies out, and connection hijack
+(``Upgrade: tcp`` → ``101 UPGRADED``) for attach and exec. Routing and the handlers are in
+:mod:`engine.api.routes`; this module only speaks HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import socket
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import IO, Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from ..errors import EngineError, InvalidArgument
+
+API_VERSION = "1.50"
+MIN_API_VERSION = "1.24"
+VERSION_PREFIX = re.compile(r"^/v(\d+\.\d+)(/.*)$")
+REASONS = {101: "UPGRADED", 200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified",
+           400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 409: "Conflict",
+           500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable"}
+IN_MEMORY = 8 << 20   # larger bodies (image archives) are spooled to a temporary file
+
+# descriptors a forked child (a container's monitor) must not keep open: the listening socket, the
+# connections, the attach pipes. Otherwise a client would wait for an EOF that a monitor holds back.
+CLOSE_IN_CHILD: set[int] = set()
+
+
+def _close_in_child() -> None:
+    for fd in list(CLOSE_IN_CHILD):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    CLOSE_IN_CHILD.clear()
+
+
+os.register_at_fork(after_in_child=_close_in_child)
+
+
+class Request:
+    def __init__(self, method: str, target: str, headers: dict[str, str], body: bytes,
+                 spooled: IO[bytes] | None = None) -> None:
+        self.method = method
+        self.headers = headers
+        self.body = body  # b"" when the body was spooled (see :meth:`file`)
+        self.spooled = spooled
+        url = urlsplit(target)
+        path = unquote(url.path)
+        m = VERSION_PREFIX.match(path)
+        self.version = m.group(1) if m else None
+        self.path = m.group(2) if m else path
+        self.query = parse_qs(url.query, keep_blank_values=True)
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    def arg(self, name: str, default: str = "") -> str:
+        values = self.query.get(name)
+        return values[-1] if values else default
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        """A boolean query parameter as dockerd reads it: absent → default; "", "0", "false", "no" → False."""
+        if name not in self.query:
+            return default
+        return self.arg(name).lower() not in ("", "0", "false", "no")
+
+    def integer(self, name: str) -> int | None:
+        text = self.arg(name)
+        if text == "":
+            return None
+        try:
+            return int(text)
+        except ValueError:
+            raise InvalidArgument(f"invalid value for {name}: {text!r} is not an integer") from None
+
+    def filters(self) -> dict[str, list[str]]:
+        """The ``filters`` parameter: ``{"key": ["v", …]}`` or the older ``{"key": {"v": true}}``."""
+        text = self.arg("filters")
+        if not text:
+            return {}
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidArgument(f"invalid filter: {exc.msg} at character {exc.pos} of the filters parameter") from None
+        if not isinstance(raw, dict):
+            raise InvalidArgument("invalid filter: the filters parameter must be a JSON object")
+        return {k: list(v) if isinstance(v, (list, dict)) else [str(v)] for k, v in raw.items()}
+
+    def file(self) -> IO[bytes]:
+        """The body as a file (an archive to import or load)."""
+        if self.spooled is not None:
+            self.spooled.seek(0)
+            return self.spooled
+        import io
+        return io.BytesIO(self.body)
+
+    def json(self) -> Any:
+        """The JSON body (None when empty); malformed JSON is a 400 that says where."""
+        if self.spooled is not None:
+            raise InvalidArgument(f"request body too large for JSON (more than {IN_MEMORY >> 20} MiB)")
+        if not self.body.strip():
+            return None
+        try:
+            return json.loads(self.body)
+        except json.JSONDecodeError as exc:
+            raise InvalidArgument(f"invalid JSON body: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        except UnicodeDecodeError:
+            raise InvalidArgument("invalid JSON body: not UTF-8") from None
+
+
+class Response:
+    """``body`` (bytes), or ``stream`` (an async iterator of bytes, sent chunked), or ``hijack`` (a
+    coroutine given the reader and writer after ``101 UPGRADED``)."""
+
+    def __init__(self, status: int = 200, body: bytes = b"", *, content_type: str = "application/json",
+                 headers: dict[str, str] | None = None, stream: AsyncIterator[bytes] | None = None,
+                 hijack: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]] | None = None) -> None:
+        self.status = status
+        self.body = body
+        self.content_type = content_type
+        self.headers = headers or {}
+        self.stream = stream
+        self.hijack = hijack
+
+
+def json_response(obj: Any, status: int = 200) -> Response:
+    return Response(status, json.dumps(obj).encode() + b"\n")
+
+
+def error_response(status: int, message: str) -> Response:
+    return json_response({"message": message}, status)
+
+
+def version_key(v: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in v.split("."))
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class Server:
+    """Serves ``handle`` (request → response) on a unix socket."""
+
+    def __init__(self, handle: Handler) -> None:
+        self.handle = handle
+        self._server: asyncio.AbstractServer | None = None
+
+    async def serve_unix(self, sock: socket.socket) -> None:
+        CLOSE_IN_CHILD.add(sock.fileno())
+        self._server = await asyncio.start_unix_server(self._connection, sock=sock, limit=1 << 20)
+        async with self._server:
+            await self._server.serve_forever()
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        fd = sock.fileno() if sock is not None else -1
+        CLOSE_IN_CHILD.add(fd)
+        try:
+            while await self._one(reader, writer):
+                pass
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            CLOSE_IN_CHILD.discard(fd)
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except (ConnectionError, OSError):
+                pass
+
+    async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """One request and its response; False when the connection is done."""
+        line = await reader.readline()
+        if not line:
+            return False
+        try:
+            method, target, proto = line.decode("latin-1").split()
+        except ValueError:
+            await self._send(writer, error_response(400, "malformed HTTP request line"), False, "HTTP/1.1")
+            return False
+        headers: dict[str, str] = {}
+        while True:
+            h = await reader.readline()
+            if h in (b"\r\n", b"\n", b""):
+                break
+            k, _, v = h.decode("latin-1").partition(":")
+            headers[k.strip().lower()] = v.strip()
+        try:
+            n = -1 if headers.get("transfer-encoding", "").lower() == "chunked" else \
+                int(headers.get("content-length") or 0)
+        except ValueError:
+            await self._send(writer, error_response(400, "invalid Content-Length header"), False, proto)
+            return False
+        body, spooled = await read_body(reader, n)
+        keep = proto == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
+        req = Request(method, target, headers, body, spooled)
+        req.reader, req.writer = reader, writer
+        try:
+            resp = await self.handle(req)
+        except EngineError as exc:
+            resp = error_response(exc.status, str(exc)) if exc.status != 304 else Response(304)
+        except Exception as exc:  # noqa: BLE001 - a bug in a handler is a 500, never a dead daemon
+            resp = error_response(500, f"{type(exc).__name__}: {exc}")
+        finally:
+            if spooled is not None:
+                spooled.close()
+        return await self._send(writer, resp, keep, proto, reader)
+
+    async def _pump(self, stream: AsyncIterator[bytes], reader: asyncio.StreamReader | None,
+                    writer: asyncio.StreamWriter) -> str:
+        """Send a stream as chunks until it ends: "done"; "gone" when the client hung up first (the
+        stream is then cancelled at once, even while it waits for something to send: ``logs -f``,
+        ``events``); "close" when the client sent bytes meanwhile (the connection cannot be reused)."""
+        gone = asyncio.ensure_future(reader.read(1)) if reader is not None else None
+        done = "done"
+        try:
+            while True:
+                nxt = asyncio.ensure_future(_next(stream))
+                await asyncio.wait({nxt} if gone is None else {nxt, gone}, return_when=asyncio.FIRST_COMPLETED)
+                if gone is not None and gone.done() and not nxt.done():
+                    if gone.exception() is None and gone.result():  # data, not a hang-up: stop watching
+                        gone, done = None, "close"
+                    else:
+                        nxt.cancel()
+                        await asyncio.gather(nxt, return_exceptions=True)
+                        return "gone"
+                    await asyncio.wait({nxt})
+                try:
+                    chunk = nxt.result()
+                except StopAsyncIteration:
+                    return done
+                except ConnectionError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - after the head: the stream ends with an error line
+                    text = str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
+                    err = json.dumps({"message": text}).encode() + b"\n"
+                    writer.write(b"%x\r\n%s\r\n" % (len(err), err))
+                    return done
+                if chunk:
+                    writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    await writer.drain()
+        finally:
+            if gone is not None and not gone.done():
+                gone.cancel()
+                await asyncio.gather(gone, return_exceptions=True)
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def _send(self, writer: asyncio.StreamWriter, resp: Response, keep: bool, proto: str,
+                    reader: asyncio.StreamReader | None = None) -> bool:
+        head = [f"HTTP/1.1 {resp.status} {REASONS.get(resp.status, 'Status')}",
+                f"Api-Version: {API_VERSION}", "Docker-Experimental: false", "Ostype: linux",
+                "Server: Docker/28.2.2 (linux)"]
+        head += [f"{k}: {v}" for k, v in resp.headers.items()]
+        if resp.hijack is not None:
+            head += [f"Content-Type: {resp.content_type}", "Connection: Upgrade", "Upgrade: tcp"]
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+            await writer.drain()
+            assert reader is not None
+            try:
+                await resp.hijack(reader, writer)
+            except (ConnectionError, asyncio.CancelledError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - the session ends; the daemon goes on
+                sys.stderr.write(f"portside daemon: a hijacked session ended: {type(exc).__name__}: {exc}\n")
+            return False
+        if resp.stream is not None:
+            head += [f"Content-Type: {resp.content_type}", "Transfer-Encoding: chunked"]
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+            await writer.drain()
+            outcome = await self._pump(resp.stream, reader, writer)
+            if outcome == "gone":
+                return False  # the client went away mid-stream: the stream is closed, nothing is left running
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+            return keep and outcome == "done"
+        if resp.status in (204, 304):
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+        else:
+            head += [f"Content-Type: {resp.content_type}", f"Content-Length: {len(resp.body)}"]
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + resp.body)
+        await writer.drain()
+        return keep
+
+
+async def _next(stream: AsyncIterator[bytes]) -> bytes:
+    return await stream.__anext__()
+
+
+async def read_body(reader: asyncio.StreamReader, length: int) -> tuple[bytes, IO[bytes] | None]:
+    """The request body (``length`` -1: chunked): bytes when small, else a spooled temporary file."""
+    async def pieces() -> AsyncIterator[bytes]:
+        if length >= 0:
+            left = length
+            while left:
+                data = await reader.readexactly(min(left, 1 << 20))
+                left -= len(data)
+                yield data
+            return
+        while True:
+            size = int((await reader.readline()).split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                await reader.readline()
+                return
+            yield await reader.readexactly(size)
+            await reader.readline()
+
+    buf = bytearray()
+    spooled: IO[bytes] | None = None
+    async for data in pieces():
+        if spooled is None and len(buf) + len(data) > IN_MEMORY:
+            import tempfile
+            spooled = tempfile.TemporaryFile()
+            spooled.write(buf)
+            buf = bytearray()
+        if spooled is not None:
+            spooled.write(data)
+        else:
+            buf += data
+    return bytes(buf), spooled

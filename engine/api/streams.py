@@ -1,0 +1,294 @@
+"""The API's two-way streams: attach and exec sessions over a hijacked connection.
+
+Output goes to the client as docker's multiplexed frames (8-byte header: stream, 0, 0, 0, big-endian
+size), or raw when the container or exec has a tty; the client's input goes to stdin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from typing import TYPE_CHECKING, Any
+
+from ..errors import EngineError
+from .server import CLOSE_IN_CHILD, Request
+
+if TYPE_CHECKING:
+    from .routes import API
+
+MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
+RAW = "application/vnd.docker.raw-stream"
+
+
+def frame(stream: int, data: bytes) -> bytes:
+    """One frame of docker's multiplexed stream: [stream, 0, 0, 0, size (big-endian u32)] + data."""
+    return bytes((stream, 0, 0, 0)) + len(data).to_bytes(4, "big") + data
+
+
+class Attach:
+    """A client attached to a container that is not started yet (``docker run`` attaches first).
+
+    The start (``POST /containers/{id}/start``) hands the engine the write ends of our pipes; this
+    copies the container's output to the hijacked connection as multiplexed frames (raw with a tty),
+    the connection's input to the container's stdin, and keeps the exit code for ``wait``.
+    """
+
+    def __init__(self, api: API, cid: str, doc: dict[str, Any], req: Request) -> None:
+        self.api, self.cid = api, cid
+        self.tty = bool(doc["Config"].get("Tty"))
+        self.want_in = req.flag("stdin") and bool(doc["Config"].get("OpenStdin"))
+        self.pipes: dict[str, tuple[int, int]] = {}
+        for name, on in (("stdout", req.flag("stdout")), ("stderr", req.flag("stderr") and not self.tty),
+                         ("stdin", self.want_in)):
+            if on:
+                r, w = os.pipe()
+                CLOSE_IN_CHILD.update((r, w))
+                self.pipes[name] = (r, w)
+        loop = asyncio.get_running_loop()
+        self.started: asyncio.Future[int] = loop.create_future()
+        self.exited: asyncio.Future[int | None] = loop.create_future()
+        api.exit_codes[cid] = self.exited
+
+    async def start(self) -> None:
+        fds = (self.pipes["stdin"][0] if "stdin" in self.pipes else -1,
+               self.pipes["stdout"][1] if "stdout" in self.pipes else -1,
+               self.pipes["stderr"][1] if "stderr" in self.pipes else self.pipes.get("stdout", (-1, -1))[1]
+               if self.tty else -1)
+        try:
+            status_fd = await self.api.engine.container_start(self.cid, attach=fds)
+        except EngineError as exc:
+            self.started.set_exception(exc)
+            raise
+        finally:  # the engine gave the monitor its own copies
+            for name, end in (("stdout", 1), ("stderr", 1), ("stdin", 0)):
+                if name in self.pipes:
+                    self._close(self.pipes[name][end])
+        self.started.set_result(status_fd)
+
+    def _close(self, fd: int) -> None:
+        CLOSE_IN_CHILD.discard(fd)
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+    async def session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            try:
+                status_fd = await self.started
+            except EngineError:
+                self.exited.set_result(None)
+                return
+            CLOSE_IN_CHILD.add(status_fd)
+            copies = [asyncio.create_task(self._out(name, writer)) for name in ("stdout", "stderr")
+                      if name in self.pipes]
+            feeder = asyncio.create_task(self._in(reader)) if "stdin" in self.pipes else None
+            code = await read_exit(status_fd)
+            self._close(status_fd)
+            self.exited.set_result(code)
+            await asyncio.gather(*copies, return_exceptions=True)
+            if feeder is not None:
+                feeder.cancel()
+            await writer.drain()
+        finally:
+            if not self.exited.done():
+                self.exited.set_result(None)
+            self.api.attaching.pop(self.cid, None)
+            for r, w in self.pipes.values():
+                self._close(r)
+                self._close(w)
+
+    async def _out(self, name: str, writer: asyncio.StreamWriter) -> None:
+        from .. import aio
+        fd = self.pipes[name][0]
+        while True:
+            await aio.readable(fd)
+            data = os.read(fd, 65536)
+            if not data:
+                return
+            writer.write(data if self.tty else frame(2 if name == "stderr" else 1, data))
+            await writer.drain()
+
+    async def _in(self, reader: asyncio.StreamReader) -> None:
+        fd = self.pipes["stdin"][1]
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                await asyncio.to_thread(os.write, fd, data)
+        finally:
+            self._close(fd)
+
+
+async def read_exit(fd: int) -> int | None:
+    """The monitor's ``{"exit": code}`` line on its status pipe (None when it ends without one)."""
+    from .. import aio
+    buf = b""
+    while True:
+        await aio.readable(fd)
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return None
+        buf += chunk
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            msg = json.loads(line) if line.strip() else {}
+            if "exit" in msg:
+                return int(msg["exit"])
+
+
+async def relay_out(fd: int, writer: asyncio.StreamWriter, stream: int | None) -> None:
+    """Copy a pipe (or a terminal's master) to the client until EOF; framed unless ``stream`` is None."""
+    from .. import aio
+    while True:
+        await aio.readable(fd)
+        try:
+            data = os.read(fd, 65536)
+        except OSError:  # a terminal's master reads EIO once its last slave is closed
+            return
+        if not data:
+            return
+        writer.write(data if stream is None else frame(stream, data))
+        await writer.drain()
+
+
+async def relay_in(reader: asyncio.StreamReader, fd: int, *, close: bool) -> None:
+    """Copy the client's input to ``fd`` until the client half-closes (then close ``fd`` if ``close``)."""
+    try:
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                break
+            await asyncio.to_thread(os.write, fd, data)
+    except OSError:
+        pass
+    finally:
+        if close:
+            CLOSE_IN_CHILD.discard(fd)
+            os.close(fd)
+
+
+class Exec:
+    """One ``POST /containers/{id}/exec``: its config until started, then its process."""
+
+    def __init__(self, exec_id: str, cid: str, config: dict[str, Any]) -> None:
+        self.id, self.cid, self.config = exec_id, cid, config
+        self.pid = 0
+        self.running = False
+        self.exit_code: int | None = None
+        self.master = -1  # the terminal's master fd (tty), for resize
+
+    def inspect(self) -> dict[str, Any]:
+        c = self.config
+        cmd = list(c.get("Cmd") or [])
+        return {"ID": self.id, "Running": self.running, "ExitCode": self.exit_code, "ContainerID": self.cid,
+                "OpenStdin": bool(c.get("AttachStdin")), "OpenStdout": bool(c.get("AttachStdout")),
+                "OpenStderr": bool(c.get("AttachStderr")), "CanRemove": False, "DetachKeys": "",
+                "ProcessConfig": {"tty": bool(c.get("Tty")), "entrypoint": cmd[0] if cmd else "",
+                                  "arguments": cmd[1:], "privileged": bool(c.get("Privileged")),
+                                  "user": c.get("User") or ""},
+                "Pid": self.pid}
+
+    async def start(self, engine: Any, reader: asyncio.StreamReader | None,
+                    writer: asyncio.StreamWriter | None) -> None:
+        """Run the process; with a connection, relay it there until it exits (then the exit code is kept)."""
+        c = self.config
+        tty = bool(c.get("Tty"))
+        kw = dict(tty=tty, user=c.get("User") or "", workdir=c.get("WorkingDir") or "", env=c.get("Env") or [])
+        mine: list[int] = []  # our ends, closed at the end
+        theirs: list[int] = []  # the process's ends, closed once it has them
+        devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+        theirs.append(devnull)
+        outs: list[tuple[int, int | None]] = []
+        stdin_w = -1
+        try:
+            if tty:
+                import socket
+                here, there = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                try:
+                    self.pid = await engine.container_exec(self.cid, c["Cmd"], stdin=devnull, stdout=devnull,
+                                                           stderr=devnull, console_socket=there.fileno(), **kw)
+                    _msg, fds, _f, _a = socket.recv_fds(here, 16, 1)
+                finally:
+                    here.close()
+                    there.close()
+                self.master = fds[0]
+                CLOSE_IN_CHILD.add(self.master)
+                mine.append(self.master)
+                if writer is not None and c.get("AttachStdout", True):
+                    outs.append((self.master, None))
+                stdin_w = self.master if c.get("AttachStdin") else -1
+            else:
+                fds3 = [devnull, devnull, devnull]
+                for i, key in ((1, "AttachStdout"), (2, "AttachStderr"), (0, "AttachStdin")):
+                    if writer is None or not c.get(key):
+                        continue
+                    r, w = os.pipe2(os.O_CLOEXEC)
+                    here_end, there_end = (w, r) if i == 0 else (r, w)
+                    CLOSE_IN_CHILD.add(here_end)  # not theirs: the exec'd process is forked from here
+                    if i != 0:
+                        mine.append(here_end)  # stdin's end: relay_in closes it at the client's EOF
+                    theirs.append(there_end)
+                    fds3[i] = there_end
+                    if i == 0:
+                        stdin_w = w
+                    else:
+                        outs.append((r, i))
+                self.pid = await engine.container_exec(self.cid, c["Cmd"], stdin=fds3[0], stdout=fds3[1],
+                                                       stderr=fds3[2], **kw)
+        except EngineError as exc:  # as dockerd: the error on the stream, its exit code (126/127) on inspect
+            self._close_all(mine + ([stdin_w] if stdin_w >= 0 and not tty else []))
+            self.exit_code = exc.exit_code
+            if writer is None:
+                raise
+            msg = f"{exc}\r\n".encode()
+            writer.write(msg if tty else frame(1, msg))
+            await writer.drain()
+            return
+        finally:
+            for fd in theirs:
+                os.close(fd)
+        self.running = True
+        self._reaper = waiting = asyncio.create_task(self._reap())
+        if writer is None or reader is None:
+            return
+        feeder = None
+        if stdin_w >= 0:
+            feeder = asyncio.create_task(relay_in(reader, stdin_w, close=not tty))
+        try:
+            await asyncio.gather(*(relay_out(fd, writer, stream) for fd, stream in outs))
+            await waiting
+        finally:
+            if feeder is not None:
+                feeder.cancel()
+                await asyncio.gather(feeder, return_exceptions=True)
+            self._close_all(mine)
+
+    def _close_all(self, fds: list[int]) -> None:
+        for fd in fds:
+            CLOSE_IN_CHILD.discard(fd)
+            os.close(fd)
+        fds.clear()
+        self.master = -1
+
+    async def _reap(self) -> None:
+        from .. import aio
+        fd = os.pidfd_open(self.pid)
+        try:
+            await aio.readable(fd)
+        finally:
+            os.close(fd)
+        _pid, status = os.waitpid(self.pid, 0)
+        self.exit_code = os.waitstatus_to_exitcode(status)
+        if self.exit_code < 0:
+            self.exit_code = 128 - self.exit_code
+        self.running = False
+
+    def resize(self, h: int, w: int) -> None:
+        if self.master >= 0:
+            import fcntl
+            import struct
+            import termios
+            fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", h, w, 0, 0))
