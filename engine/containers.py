@@ -22,7 +22,7 @@ from . import aio, reference
 from .units import human_duration
 from .units import parse_rfc3339 as parse_time
 from .errors import (CommandNotFound, Conflict, ContainerCannotRun, ContainerNotFound, EngineError,
-                     InvalidArgument, NotFound, NotModified)
+                     ImageNotFound, InvalidArgument, NotFound, NotModified)
 from .runtime import cleanup
 from .runtime.monitor import proc_start_time
 
@@ -191,7 +191,12 @@ class ContainersMixin:
         if name is not None and name != "" and not NAME_RE.match(name):
             raise InvalidArgument(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
         image_id = self.resolve_image(image_name)
-        image_cfg = self.image_config(image_id).get("config") or {}
+        try:
+            image_doc = self.image_config(image_id)
+        except NotFound:
+            self._image_still_there(image_id, image_name)
+            raise
+        image_cfg = image_doc.get("config") or {}
         host = dict(config.get("HostConfig") or {})
         cid = secrets.token_hex(32)
         if not name:
@@ -257,7 +262,11 @@ class ContainersMixin:
             full_cfg["StopTimeout"] = int(config["StopTimeout"])
         parse_signal(full_cfg["StopSignal"])
         cdir = self.paths.container(cid)
-        layer_dirs = self.unpack_image(image_id)
+        try:
+            layer_dirs = self.unpack_image(image_id)
+        except (NotFound, OSError):
+            self._image_still_there(image_id, image_name)
+            raise
         creating = cleanup.creating_lock(os.path.dirname(cdir), cid)  # before the folder exists
         try:
             os.makedirs(os.path.join(cdir, "upper"), exist_ok=True)
@@ -266,7 +275,7 @@ class ContainersMixin:
             mounts = self._prepare_mounts(cid, host.get("Binds") or [], volumes, layer_dirs)
             from .images import layers as layers_mod
             chains = [c.split(":", 1)[1] for c in layers_mod.chain_ids(
-                self.image_config(image_id).get("rootfs", {}).get("diff_ids", []))]
+                image_doc.get("rootfs", {}).get("diff_ids", []))]
             host.setdefault("RestartPolicy", restart)
             host["Runtime"] = runtime
             net, networks = self._network_for_create(cid, name, host, config, hostname)
@@ -295,7 +304,12 @@ class ContainersMixin:
             self._network_etc_files(cid, hostname, networks)
             import sqlite3
             try:
-                self.state.insert_container(cid, name, image_id, doc)
+                with self.state.tx():  # the image is checked and referenced at once: `rmi` sees one or neither
+                    self._image_still_there(image_id, image_name)
+                    for m in mounts:  # a volume removed since it was prepared is made again, empty
+                        if m["Type"] == "volume" and self.state.volume(m["Name"]) is None:
+                            self.volume_ensure(m["Name"], anonymous=bool(m.get("Anonymous")))
+                    self.state.insert_container(cid, name, image_id, doc)
             except sqlite3.IntegrityError:
                 other = self.state.container_by_name(name) or ""
                 raise Conflict(f'Conflict. The container name "/{name}" is already in use by container "{other}". '
@@ -308,6 +322,12 @@ class ContainersMixin:
             cleanup.creating_done(os.path.dirname(cdir), cid, creating)
         self.emit("container", "create", cid, name=name, image=image_name)
         return {"Id": cid, "Warnings": []}
+
+    def _image_still_there(self: Engine, image_id: str, image_name: str) -> None:
+        """Raise docker's "No such image" when ``image_id`` was removed since ``image_name`` was resolved."""
+        if self.state.image(image_id) is None:
+            self.resolve_image(image_name)  # the message for the name given, if it names nothing now
+            raise ImageNotFound(f"No such image: {image_name}", image=image_name)
 
     def _prepare_mounts(self: Engine, cid: str, binds: list[str], volumes: dict[str, Any],
                         layer_dirs: list[str]) -> list[dict[str, Any]]:
@@ -1055,9 +1075,7 @@ class VolumesMixin:
             if force:
                 return
             raise NotFound(f"get {name}: no such volume")
-        users = [c["Id"] for c in self.state.containers() if any(m.get("Name") == name for m in c.get("Mounts", []))]
+        users = cleanup.remove_volume(self.state, self.paths.root, name)
         if users:
             raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
-        self.state.delete_volume(name)
-        shutil.rmtree(os.path.join(self.paths.volumes, name), ignore_errors=True)
         self.emit("volume", "destroy", name)

@@ -1,0 +1,225 @@
+"""Commands racing each other never lose data or cross wires.
+
+Real CLI processes against one data root, started at the same moment, many times over; then the
+invariant is checked: a volume in use survives ``rm -v`` of another container, a tag made while its
+image is removed either fails or points at an image that exists, a container's image is never removed
+under it (by ``rmi`` or ``image prune``), and containers started together get distinct addresses, so
+each published port reaches its own container.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
+
+import pytest
+from test_concurrency import _all_at_once, _spawn
+
+from engine.network import ipam
+from engine.runtime import cleanup
+from engine.state import State
+
+pytestmark = pytest.mark.root
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only, never a proxy
+
+
+def _import_images(cli: Cli, busybox_tar: str, names: list[str]) -> None:
+    """One image per name (distinct ids: the commit message differs), tagged only with that name."""
+    for name in names:
+        p = cli("import", "--message", name, busybox_tar, name)
+        assert p.returncode == 0, p.stderr
+
+
+def _image_present(cli: Cli, ref: str) -> bool:
+    """The reference resolves and the image's config can be read (what `run` needs)."""
+    return _images_present(cli, [ref]) == [ref]
+
+
+def _images_present(cli: Cli, refs: list[str]) -> list[str]:
+    """Those of ``refs`` that resolve to an image whose config can be read, in one `image inspect`."""
+    if not refs:
+        return []
+    p = cli("image", "inspect", "--format", "{{.Id}}", *refs)
+    ids = p.stdout.split()
+    missing = [line for line in p.stderr.splitlines() if line.strip()]
+    assert len(ids) + len(missing) == len(refs), (p.stdout, p.stderr)
+    return [r for r in refs if not any(r in line or r.removeprefix("sha256:")[:12] in line for line in missing)]
+
+
+def test_rm_v_keeps_an_anonymous_volume_another_container_uses(root: str, cli: Cli, busybox_tar: str) -> None:
+    """`rm -v a` deleted a's anonymous volume while container b had it mounted: b's data vanished.
+
+    Docker keeps a volume still in use (rm -v succeeds, the volume stays); a later `rm -v` of its
+    last user still leaves a named mount alone, and `volume rm` refuses while b uses it.
+    """
+    p = cli("import", "--change", "VOLUME /data", busybox_tar, "withvol")
+    assert p.returncode == 0, p.stderr
+    p = cli("run", "--network", "none", "--name", "va", "withvol", "sh", "-c", "echo kept > /data/p")
+    assert p.returncode == 0, p.stderr
+    vol = cli("inspect", "--format", "{{range .Mounts}}{{.Name}}{{end}}", "va").stdout.strip()
+    assert len(vol) == 64, vol
+    p = cli("run", "-d", "--network", "none", "--name", "vb", "-v", f"{vol}:/d", "withvol", "sleep", "1d")
+    assert p.returncode == 0, p.stderr
+    vb = p.stdout.strip()
+
+    p = cli("rm", "-v", "va")
+    assert p.returncode == 0, p.stderr
+    assert vol in cli("volume", "ls", "-q").stdout.split()
+    p = cli("exec", "vb", "cat", "/d/p")
+    assert (p.returncode, p.stdout) == (0, "kept\n"), p.stderr
+
+    p = cli("volume", "rm", vol)
+    assert p.returncode == 1
+    assert p.stderr.strip() == f"Error response from daemon: remove {vol}: volume is in use - [{vb}]", p.stderr
+    assert cli("exec", "vb", "cat", "/d/p").stdout == "kept\n"
+
+    p = cli("rm", "-f", "-v", "vb")  # vb names the volume (-v vol:/d): rm -v leaves named mounts alone
+    assert p.returncode == 0, p.stderr
+    assert vol in cli("volume", "ls", "-q").stdout.split()
+    p = cli("volume", "rm", vol)
+    assert p.returncode == 0, p.stderr
+    assert not os.path.exists(os.path.join(root, "volumes", vol))
+
+
+def test_tag_racing_rmi_never_leaves_a_dangling_tag(root: str, cli: Cli, busybox_tar: str) -> None:
+    """`tag X Y` at the same time as `rmi X` returned 0 but left Y pointing at a removed image.
+
+    Either the tag wins (rmi then only untags X) or the removal wins (tag fails: no such image).
+    """
+    rounds, per_round = 5, 8
+    for r in range(rounds):
+        names = [f"solo{r}x{k}" for k in range(per_round)]
+        _import_images(cli, busybox_tar, names)
+        argvs = []
+        for n in names:
+            argvs += [["tag", n, f"copy-{n}"], ["rmi", n]]
+        res = _all_at_once(root, argvs)
+        tagged = []
+        for k, n in enumerate(names):
+            (tag_rc, _, tag_err), (rmi_rc, _, rmi_err) = res[2 * k], res[2 * k + 1]
+            assert "Traceback" not in tag_err + rmi_err, tag_err + rmi_err
+            assert rmi_rc == 0, rmi_err
+            if tag_rc == 0:
+                tagged.append(f"copy-{n}")
+            else:
+                assert tag_err.strip() == f"Error response from daemon: No such image: {n}:latest", tag_err
+        assert _images_present(cli, tagged) == tagged, "a tag was left dangling"
+        untagged = [f"copy-{n}" for n in names if f"copy-{n}" not in tagged]
+        assert _images_present(cli, untagged) == []
+
+
+def _container_images(cli: Cli) -> dict[str, tuple[str, str]]:
+    """container id → (image id, image name it was made from), for every container."""
+    ids = cli("ps", "-aq", "--no-trunc").stdout.split()
+    if not ids:
+        return {}
+    p = cli("inspect", "--format", "{{.Id}} {{.Image}} {{.Config.Image}}", *ids)
+    assert p.returncode == 0, p.stderr
+    return {cid: (iid, name) for cid, iid, name in (line.split() for line in p.stdout.splitlines())}
+
+
+@pytest.mark.parametrize("remover", ["rmi", "prune"])
+def test_run_racing_image_removal_keeps_the_containers_image(root: str, cli: Cli, busybox_tar: str,
+                                                             remover: str) -> None:
+    """`run -d` at the same time as `rmi` (or `image prune -a`) of its image: the container started,
+    its image was deleted, and once stopped it could never start again.
+
+    An image is removed only when no container (even one being created) and no tag refers to it.
+    """
+    rounds, per_round = 5, 7
+    for r in range(rounds):
+        names = [f"run{r}x{k}" for k in range(per_round)]
+        _import_images(cli, busybox_tar, names)
+        argvs = [["run", "-d", "--pull", "never", "--network", "none", n, "sleep", "1d"] for n in names]
+        argvs += [["rmi", n] for n in names] if remover == "rmi" else [["image", "prune", "-a", "-f"]]
+        res = _all_at_once(root, argvs)
+        for rc, _, err in res:
+            assert "Traceback" not in err, err
+        for k, n in enumerate(names):
+            rc, _, err = res[k]
+            assert rc == 0 or err.strip() == f"portside: Error response from daemon: No such image: {n}:latest", err
+        images = _container_images(cli)
+        assert len(images) == sum(rc == 0 for rc, _, _ in res[:per_round])
+        used = sorted({iid for iid, _ in images.values()})
+        assert _images_present(cli, used) == used, "a container's image was removed"
+        if remover == "prune":  # prune -a leaves an image a container uses alone, its tag included
+            by_name = sorted({name for _, name in images.values()})
+            assert _images_present(cli, by_name) == by_name, "an image in use was untagged"
+        if images:
+            p = cli("rm", "-f", *images)
+            assert p.returncode == 0, p.stderr
+
+
+def test_parallel_runs_get_distinct_addresses_and_their_own_ports(root: str, cli: Cli, imported: str) -> None:
+    """40 parallel `run -d -p 127.0.0.1:P:80` gave duplicate addresses; published ports then reached
+    the wrong container. Every container gets its own address, and each port serves its own name.
+    """
+    n, base = 40, 19100
+    argvs = [["run", "-d", "--name", f"web{i}", "-p", f"127.0.0.1:{base + i}:80", "busybox", "sh", "-c",
+              f"mkdir -p /w && echo web{i} > /w/index.html && exec httpd -f -p 80 -h /w"] for i in range(n)]
+    res = _all_at_once(root, argvs)
+    for i, (rc, _, err) in enumerate(res):
+        assert rc == 0, f"web{i}: {err}"
+    addrs = {}
+    for i in range(n):
+        p = cli("inspect", "--format", "{{.NetworkSettings.IPAddress}}", f"web{i}")
+        assert p.returncode == 0, p.stderr
+        addrs[f"web{i}"] = str(ipaddress.ip_address(p.stdout.strip()))
+    dupes = {a: [c for c, x in addrs.items() if x == a] for a in addrs.values()
+             if list(addrs.values()).count(a) > 1}
+    assert not dupes, dupes
+    for i in range(n):
+        body = ""
+        for _ in range(50):  # httpd may take a moment to listen
+            try:
+                with LOCAL.open(f"http://127.0.0.1:{base + i}/", timeout=2) as resp:
+                    body = resp.read().decode().strip()
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert body == f"web{i}", (i, body)
+
+
+def test_recovery_never_frees_the_address_of_a_container_being_created(root: str, cli: Cli, imported: str) -> None:
+    """Every command's recovery frees the addresses of creates that died before writing their row. It
+    listed them first and checked each creator afterwards: a create that wrote its row and let go of
+    its creation lock in between lost its address, and the next container got the same one.
+
+    Here a create (the engine's own creation lock, allocator and row insert, in this process) writes
+    its row while a real `volume ls` is in that recovery, held up behind the database's write lock.
+    """
+    nid = cli("network", "inspect", "--format", "{{.Id}}", "bridge").stdout.strip()
+    st = State(os.path.join(root, "state.db"))
+    croot = os.path.join(root, "containers")
+    cid = "f" + os.urandom(32).hex()[1:]
+    lock = None
+    try:
+        ndoc = ipam.network_by_id(st, nid)
+        assert ndoc is not None
+        dead = "0" * 64
+        ipam.allocate(st, ndoc, dead)  # a create killed after allocating: its address must be freed
+        lock = cleanup.creating_lock(croot, cid)
+        address = ipam.allocate(st, ndoc, cid)
+        with st.tx():  # the write lock, as a create's row insert takes it
+            reader = _spawn(root, "volume", "ls")
+            time.sleep(1.5)  # its recovery is now waiting for the lock
+            st.insert_container(cid, "being-created", "", {"Id": cid, "Name": "/being-created"})
+        cleanup.creating_done(croot, cid, lock)
+        lock = None
+        _, err = reader.communicate(timeout=60)
+        assert reader.returncode == 0, err
+        held = ipam.allocations(st, nid)
+        assert dead not in held, "the dead create's address was not freed"
+        assert held.get(cid) == address, f"the address {address} of a container being created was freed"
+    finally:
+        if lock is not None:
+            cleanup.creating_done(croot, cid, lock)
+        st.delete_container(cid)
+        ipam.release(st, cid)
+        st.close()
