@@ -29,11 +29,10 @@ Cli = Callable[..., subprocess.CompletedProcess[str]]
 LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only, never a proxy
 
 
-def _import_images(cli: Cli, busybox_tar: str, names: list[str]) -> None:
+def _import_images(root: str, busybox_tar: str, names: list[str]) -> None:
     """One image per name (distinct ids: the commit message differs), tagged only with that name."""
-    for name in names:
-        p = cli("import", "--message", name, busybox_tar, name)
-        assert p.returncode == 0, p.stderr
+    for rc, _, err in _all_at_once(root, [["import", "--message", n, busybox_tar, n] for n in names]):
+        assert rc == 0, err
 
 
 def _image_present(cli: Cli, ref: str) -> bool:
@@ -92,10 +91,10 @@ def test_tag_racing_rmi_never_leaves_a_dangling_tag(root: str, cli: Cli, busybox
 
     Either the tag wins (rmi then only untags X) or the removal wins (tag fails: no such image).
     """
-    rounds, per_round = 5, 8
+    rounds, per_round = 3, 16
     for r in range(rounds):
         names = [f"solo{r}x{k}" for k in range(per_round)]
-        _import_images(cli, busybox_tar, names)
+        _import_images(root, busybox_tar, names)
         argvs = []
         for n in names:
             argvs += [["tag", n, f"copy-{n}"], ["rmi", n]]
@@ -132,10 +131,10 @@ def test_run_racing_image_removal_keeps_the_containers_image(root: str, cli: Cli
 
     An image is removed only when no container (even one being created) and no tag refers to it.
     """
-    rounds, per_round = 5, 7
+    rounds, per_round = 4, 8
     for r in range(rounds):
         names = [f"run{r}x{k}" for k in range(per_round)]
-        _import_images(cli, busybox_tar, names)
+        _import_images(root, busybox_tar, names)
         argvs = [["run", "-d", "--pull", "never", "--network", "none", n, "sleep", "1d"] for n in names]
         argvs += [["rmi", n] for n in names] if remover == "rmi" else [["image", "prune", "-a", "-f"]]
         res = _all_at_once(root, argvs)
@@ -166,11 +165,10 @@ def test_parallel_runs_get_distinct_addresses_and_their_own_ports(root: str, cli
     res = _all_at_once(root, argvs)
     for i, (rc, _, err) in enumerate(res):
         assert rc == 0, f"web{i}: {err}"
-    addrs = {}
-    for i in range(n):
-        p = cli("inspect", "--format", "{{.NetworkSettings.IPAddress}}", f"web{i}")
-        assert p.returncode == 0, p.stderr
-        addrs[f"web{i}"] = str(ipaddress.ip_address(p.stdout.strip()))
+    p = cli("inspect", "--format", "{{.Name}} {{.NetworkSettings.IPAddress}}", *[f"web{i}" for i in range(n)])
+    assert p.returncode == 0, p.stderr
+    addrs = {name.lstrip("/"): str(ipaddress.ip_address(a)) for name, a in (ln.split() for ln in p.stdout.splitlines())}
+    assert len(addrs) == n, addrs
     dupes = {a: [c for c, x in addrs.items() if x == a] for a in addrs.values()
              if list(addrs.values()).count(a) > 1}
     assert not dupes, dupes
