@@ -306,9 +306,10 @@ class ContainersMixin:
             try:
                 with self.state.tx():  # the image is checked and referenced at once: `rmi` sees one or neither
                     self._image_still_there(image_id, image_name)
-                    for m in mounts:  # a volume removed since it was prepared is made again, empty
+                    for m in mounts:  # a volume removed since it was prepared is made again
                         if m["Type"] == "volume" and self.state.volume(m["Name"]) is None:
-                            self.volume_ensure(m["Name"], anonymous=bool(m.get("Anonymous")))
+                            self._copy_up(self.volume_ensure(m["Name"], anonymous=bool(m.get("Anonymous"))),
+                                          m["Destination"], layer_dirs)
                     self.state.insert_container(cid, name, image_id, doc)
             except sqlite3.IntegrityError:
                 other = self.state.container_by_name(name) or ""
@@ -376,7 +377,10 @@ class ContainersMixin:
 
     def _copy_up(self: Engine, volume_path: str, dest: str, layer_dirs: list[str]) -> None:
         """A new, empty volume gets the image's content at its mount point, as docker does."""
-        if os.listdir(volume_path):
+        try:
+            if os.listdir(volume_path):
+                return
+        except FileNotFoundError:  # removed meanwhile: made again (and filled) as the container's row goes in
             return
         for d in reversed(layer_dirs):
             src = os.path.join(d, dest.lstrip("/"))

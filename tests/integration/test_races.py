@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import random
 import subprocess
 import time
 import urllib.request
@@ -33,6 +34,31 @@ def _import_images(root: str, busybox_tar: str, names: list[str]) -> None:
     """One image per name (distinct ids: the commit message differs), tagged only with that name."""
     for rc, _, err in _all_at_once(root, [["import", "--message", n, busybox_tar, n] for n in names]):
         assert rc == 0, err
+
+
+def _paired(root: str, first: list[list[str]], second: list[list[str]], spread: float) -> list[tuple[int, str, str]]:
+    """Start ``first[k]`` every 50 ms and ``second[k]`` a random moment (up to ``spread`` s) after it,
+    so the pairs meet at many different points of each other's work; results of first, then second."""
+    plan = sorted([(0.05 * k, k) for k in range(len(first))]
+                  + [(0.05 * k + random.uniform(0, spread), len(first) + k) for k in range(len(second))])
+    argvs = first + second
+    procs: list[subprocess.Popen[str] | None] = [None] * len(argvs)
+    t0 = time.monotonic()
+    try:
+        for at, i in plan:
+            time.sleep(max(0.0, t0 + at - time.monotonic()))
+            procs[i] = _spawn(root, *argvs[i])
+        out = []
+        for p in procs:
+            assert p is not None
+            so, se = p.communicate(timeout=120)
+            out.append((p.returncode, so, se))
+        return out
+    finally:
+        for p in procs:  # only our own children, by their Popen handle
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
 
 
 def _image_present(cli: Cli, ref: str) -> bool:
@@ -84,6 +110,33 @@ def test_rm_v_keeps_an_anonymous_volume_another_container_uses(root: str, cli: C
     p = cli("volume", "rm", vol)
     assert p.returncode == 0, p.stderr
     assert not os.path.exists(os.path.join(root, "volumes", vol))
+
+
+def test_run_racing_volume_rm_never_mounts_a_removed_volume(root: str, cli: Cli, imported: str) -> None:
+    """`volume rm V` at the same time as `run -v V:/d`: the removal saw no user yet and deleted the
+    volume the new container then mounted. Either the removal fails (in use) or the container gets a
+    volume that exists.
+    """
+    rounds, per_round = 4, 8
+    for r in range(rounds):
+        vols = [f"vol{r}x{k}" for k in range(per_round)]
+        for rc, _, err in _all_at_once(root, [["volume", "create", v] for v in vols]):
+            assert rc == 0, err
+        res = _paired(root, [["run", "-d", "--network", "none", "-v", f"{v}:/d", "busybox", "sleep", "1d"]
+                             for v in vols], [["volume", "rm", v] for v in vols], spread=0.4)
+        for k, v in enumerate(vols):
+            (run_rc, _, run_err), (rm_rc, _, rm_err) = res[k], res[per_round + k]
+            assert run_rc == 0, run_err
+            assert rm_rc == 0 or f"remove {v}: volume is in use - [" in rm_err, rm_err
+        ids = [out.strip() for _, out, _ in res[:per_round]]
+        p = cli("inspect", "--format", '{{range .Mounts}}{{.Name}} {{.Source}}{{end}}', *ids)
+        assert p.returncode == 0, p.stderr
+        listed = set(cli("volume", "ls", "-q").stdout.split())
+        for line in p.stdout.splitlines():
+            name, source = line.split()
+            assert name in listed and os.path.isdir(source), f"a container mounts the removed volume {name}"
+        p = cli("rm", "-f", *ids)
+        assert p.returncode == 0, p.stderr
 
 
 def test_tag_racing_rmi_never_leaves_a_dangling_tag(root: str, cli: Cli, busybox_tar: str) -> None:
