@@ -199,11 +199,9 @@ class ContainersMixin:
         image_cfg = image_doc.get("config") or {}
         host = dict(config.get("HostConfig") or {})
         cid = secrets.token_hex(32)
+        generated = not name
         if not name:
-            for _ in range(20):
-                name = f"{secrets.choice(ADJECTIVES)}_{secrets.choice(NAMES)}"
-                if not self.state.container_by_name(name):
-                    break
+            name = self._unused_name()
         name = name.lstrip("/")
         existing = self.state.container_by_name(name)
         if existing:
@@ -306,6 +304,8 @@ class ContainersMixin:
             try:
                 with self.state.tx():  # the image is checked and referenced at once: `rmi` sees one or neither
                     self._image_still_there(image_id, image_name)
+                    if generated and self.state.container_by_name(name):  # a create running at once took it
+                        name = self._renamed(doc, name, self._unused_name())
                     for m in mounts:  # a volume removed since it was prepared is made again
                         if m["Type"] == "volume" and self.state.volume(m["Name"]) is None:
                             self._copy_up(self.volume_ensure(m["Name"], anonymous=bool(m.get("Anonymous"))),
@@ -323,6 +323,23 @@ class ContainersMixin:
             cleanup.creating_done(os.path.dirname(cdir), cid, creating)
         self.emit("container", "create", cid, name=name, image=image_name)
         return {"Id": cid, "Warnings": []}
+
+    def _unused_name(self: Engine) -> str:
+        """A generated name (``adjective_scientist``) no container has, as far as 20 tries find one."""
+        for _ in range(20):
+            name = f"{secrets.choice(ADJECTIVES)}_{secrets.choice(NAMES)}"
+            if not self.state.container_by_name(name):
+                break
+        return name
+
+    @staticmethod
+    def _renamed(doc: dict[str, Any], old: str, new: str) -> str:
+        """Put ``new`` in place of ``old`` in a new container's document (its name and DNS names)."""
+        doc["Name"] = "/" + new
+        for ep in (doc.get("NetworkSettings") or {}).get("Networks", {}).values():
+            if ep.get("DNSNames"):
+                ep["DNSNames"] = [new if n == old else n for n in ep["DNSNames"]]
+        return new
 
     def _image_still_there(self: Engine, image_id: str, image_name: str) -> None:
         """Raise docker's "No such image" when ``image_id`` was removed since ``image_name`` was resolved."""

@@ -275,3 +275,20 @@ def test_recovery_never_frees_the_address_of_a_container_being_created(root: str
         st.delete_container(cid)
         ipam.release(st, cid)
         st.close()
+
+
+def test_parallel_creates_without_a_name_all_get_one(root: str, cli: Cli, imported: str) -> None:
+    """Creates started together picked their generated names (400 of them) before any row was in:
+    two chose the same one and the later failed with a name conflict no user asked for."""
+    n = 40
+    for _ in range(2):
+        res = _all_at_once(root, [["create", "--network", "none", "busybox", "true"] for _ in range(n)])
+        for rc, _, err in res:
+            assert rc == 0, err
+        p = cli("ps", "-aq", "--no-trunc")
+        ids = p.stdout.split()
+        assert len(ids) == n, p.stdout
+        names = cli("inspect", "--format", "{{.Name}}", *ids).stdout.split()
+        assert len(set(names)) == n, names
+        p = cli("rm", *ids)
+        assert p.returncode == 0, p.stderr
