@@ -23,7 +23,7 @@ from . import aio, logfiles, reference
 from .units import human_duration
 from .units import parse_rfc3339 as parse_time
 from .errors import (CommandNotFound, Conflict, ContainerCannotRun, ContainerNotFound, EngineError,
-                     InvalidArgument, NotFound, NotModified)
+                     ImageNotFound, InvalidArgument, NotFound, NotModified)
 from .runtime import cleanup
 from .runtime.monitor import proc_start_time
 
@@ -291,14 +291,17 @@ class ContainersMixin:
         if name is not None and name != "" and not NAME_RE.match(name):
             raise InvalidArgument(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
         image_id = self.resolve_image(image_name)
-        image_cfg = self.image_config(image_id).get("config") or {}
+        try:
+            image_doc = self.image_config(image_id)
+        except NotFound:
+            self._image_still_there(image_id, image_name)
+            raise
+        image_cfg = image_doc.get("config") or {}
         host = dict(config.get("HostConfig") or {})
         cid = secrets.token_hex(32)
+        generated = not name
         if not name:
-            for _ in range(20):
-                name = f"{secrets.choice(ADJECTIVES)}_{secrets.choice(NAMES)}"
-                if not self.state.container_by_name(name):
-                    break
+            name = self._unused_name()
         name = name.lstrip("/")
         existing = self.state.container_by_name(name)
         if existing:
@@ -354,7 +357,11 @@ class ContainersMixin:
             full_cfg["StopTimeout"] = int(config["StopTimeout"])
         parse_signal(full_cfg["StopSignal"])
         cdir = self.paths.container(cid)
-        layer_dirs = self.unpack_image(image_id)
+        try:
+            layer_dirs = self.unpack_image(image_id)
+        except (NotFound, OSError):
+            self._image_still_there(image_id, image_name)
+            raise
         creating = cleanup.creating_lock(os.path.dirname(cdir), cid)  # before the folder exists
         try:
             os.makedirs(os.path.join(cdir, "upper"), exist_ok=True)
@@ -363,7 +370,7 @@ class ContainersMixin:
             mounts = self._prepare_mounts(cid, host.get("Binds") or [], volumes, layer_dirs)
             from .images import layers as layers_mod
             chains = [c.split(":", 1)[1] for c in layers_mod.chain_ids(
-                self.image_config(image_id).get("rootfs", {}).get("diff_ids", []))]
+                image_doc.get("rootfs", {}).get("diff_ids", []))]
             host.setdefault("RestartPolicy", restart)
             host["Runtime"] = runtime
             net, networks = self._network_for_create(cid, name, host, config, hostname)
@@ -392,7 +399,15 @@ class ContainersMixin:
             self._network_etc_files(cid, hostname, networks)
             import sqlite3
             try:
-                self.state.insert_container(cid, name, image_id, doc)
+                with self.state.tx():  # the image is checked and referenced at once: `rmi` sees one or neither
+                    self._image_still_there(image_id, image_name)
+                    if generated and self.state.container_by_name(name):  # a create running at once took it
+                        name = self._renamed(doc, name, self._unused_name())
+                    for m in mounts:  # a volume removed since it was prepared is made again
+                        if m["Type"] == "volume" and self.state.volume(m["Name"]) is None:
+                            self._copy_up(self.volume_ensure(m["Name"], anonymous=bool(m.get("Anonymous"))),
+                                          m["Destination"], layer_dirs)
+                    self.state.insert_container(cid, name, image_id, doc)
             except sqlite3.IntegrityError:
                 other = self.state.container_by_name(name) or ""
                 raise Conflict(f'Conflict. The container name "/{name}" is already in use by container "{other}". '
@@ -405,6 +420,29 @@ class ContainersMixin:
             cleanup.creating_done(os.path.dirname(cdir), cid, creating)
         self.emit("container", "create", cid, name=name, image=image_name)
         return {"Id": cid, "Warnings": []}
+
+    def _unused_name(self: Engine) -> str:
+        """A generated name (``adjective_scientist``) no container has, as far as 20 tries find one."""
+        for _ in range(20):
+            name = f"{secrets.choice(ADJECTIVES)}_{secrets.choice(NAMES)}"
+            if not self.state.container_by_name(name):
+                break
+        return name
+
+    @staticmethod
+    def _renamed(doc: dict[str, Any], old: str, new: str) -> str:
+        """Put ``new`` in place of ``old`` in a new container's document (its name and DNS names)."""
+        doc["Name"] = "/" + new
+        for ep in (doc.get("NetworkSettings") or {}).get("Networks", {}).values():
+            if ep.get("DNSNames"):
+                ep["DNSNames"] = [new if n == old else n for n in ep["DNSNames"]]
+        return new
+
+    def _image_still_there(self: Engine, image_id: str, image_name: str) -> None:
+        """Raise docker's "No such image" when ``image_id`` was removed since ``image_name`` was resolved."""
+        if self.state.image(image_id) is None:
+            self.resolve_image(image_name)  # the message for the name given, if it names nothing now
+            raise ImageNotFound(f"No such image: {image_name}", image=image_name)
 
     def _prepare_mounts(self: Engine, cid: str, binds: list[str], volumes: dict[str, Any],
                         layer_dirs: list[str]) -> list[dict[str, Any]]:
@@ -481,7 +519,10 @@ class ContainersMixin:
 
     def _copy_up(self: Engine, volume_path: str, dest: str, layer_dirs: list[str]) -> None:
         """A new, empty volume gets the image's content at its mount point, as docker does."""
-        if os.listdir(volume_path):
+        try:
+            if os.listdir(volume_path):
+                return
+        except FileNotFoundError:  # removed meanwhile: made again (and filled) as the container's row goes in
             return
         for d in reversed(layer_dirs):
             src = os.path.join(d, dest.lstrip("/"))
@@ -1353,9 +1394,7 @@ class VolumesMixin:
             if force:
                 return
             raise NotFound(f"get {name}: no such volume")
-        users = [c["Id"] for c in self.state.containers() if any(m.get("Name") == name for m in c.get("Mounts", []))]
+        users = cleanup.remove_volume(self.state, self.paths.root, name)
         if users:
             raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
-        self.state.delete_volume(name)
-        shutil.rmtree(os.path.join(self.paths.volumes, name), ignore_errors=True)
         self.emit("volume", "destroy", name)

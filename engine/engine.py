@@ -194,7 +194,10 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
         ref = reference.parse(ref_text)
         if ref.digest:
             raise InvalidArgument("refusing to create a tag with a digest reference")
-        self.state.set_tag(str(ref), image_id)
+        with self.state.tx():  # an `rmi` running now either sees this tag or has removed the image first
+            if self.state.image(image_id) is None:
+                raise ImageNotFound(f"No such image: {image_id}", image=image_id)
+            self.state.set_tag(str(ref), image_id)
         self.emit("image", "tag", image_id, name=ref.familiar)
 
     # -- images: the API ------------------------------------------------------------------------
@@ -282,10 +285,21 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
 
     async def image_tag(self, name: str, repo: str, tag: str | None = None) -> None:
         image_id = self.resolve_image(name)
-        self.tag_image(image_id, f"{repo}:{tag}" if tag else repo)
+        try:
+            self.tag_image(image_id, f"{repo}:{tag}" if tag else repo)
+        except ImageNotFound:  # removed since it was resolved: docker's message for the name given
+            self.resolve_image(name)
+            raise
 
     async def image_delete(self, name: str, force: bool = False, noprune: bool = False) -> list[dict[str, str]]:
         """``docker rmi``: untag, and delete the image when no tag is left."""
+        with self.state.tx():  # decided and done under one lock: no tag or container appears in between
+            result = self._image_delete_locked(name, force, noprune)
+        if any("Deleted" in r for r in result):
+            self.gc_blobs()
+        return result
+
+    def _image_delete_locked(self, name: str, force: bool, noprune: bool) -> list[dict[str, str]]:
         image_id = self.resolve_image(name)
         refs = self.state.tags_of(image_id)
         by_ref = False
@@ -344,7 +358,6 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
                     or self.state.children(parent) or self.state.containers_using_image(parent)):
                 break
             current = parent
-        self.gc_blobs()
         return result
 
     def live_blobs(self) -> tuple[set[str], set[str]]:
@@ -416,10 +429,27 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
                 continue
             if self.state.children(image_id):
                 continue
-            reclaimed += image["Size"]
-            deleted += await self.image_delete(image_id, force=True)
+            with self.state.tx():  # checked again under the lock: a container or tag made since keeps it
+                gone = self._prune_image_locked(image_id, all)
+            if gone:
+                reclaimed += image["Size"]
+                deleted += gone
         reclaimed += self.gc_blobs()  # blobs nothing refers to (a failed build's, an interrupted pull's)
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    def _prune_image_locked(self, image_id: str, all: bool) -> list[dict[str, str]]:
+        """Untag and delete an image no container uses (with ``all``, tagged ones too); [] when kept."""
+        doc = self.state.image(image_id)
+        refs = self.state.tags_of(image_id)
+        if (doc is None or self.state.containers_using_image(image_id) or self.state.children(image_id)
+                or (not all and (refs or doc.get("Intermediate")))):
+            return []
+        result = []
+        for r in refs:
+            self.state.delete_tag(r)
+            result.append({"Untagged": reference.parse(r).familiar})
+            self.emit("image", "untag", image_id, name=reference.parse(r).familiar)
+        return result + self._delete_image_chain(image_id)
 
     def unpack_image(self, image_id: str) -> list[str]:
         """Unpack every layer of an image once; returns the layer dirs, bottom first."""

@@ -56,7 +56,14 @@ class State:
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
-        """An immediate (write-locked) transaction."""
+        """An immediate (write-locked) transaction; inside another one, it joins it.
+
+        Joining lets a caller check and change several rows under one lock (``rmi`` deciding that no
+        tag and no container refers to an image, then deleting it) with the methods below.
+        """
+        if self.db.in_transaction:
+            yield self.db
+            return
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
@@ -172,6 +179,12 @@ class State:
 
     def volumes(self) -> list[dict[str, Any]]:
         return [json.loads(r[0]) for r in self.db.execute("SELECT doc FROM volumes ORDER BY name")]
+
+    def volume_users(self, name: str) -> list[str]:
+        """Ids of the containers that mount volume ``name``, oldest first."""
+        rows = self.db.execute("SELECT id, doc FROM containers WHERE instr(doc, ?) > 0 ORDER BY created",
+                               (name,)).fetchall()
+        return [r[0] for r in rows if any(m.get("Name") == name for m in json.loads(r[1]).get("Mounts") or [])]
 
     def delete_volume(self, name: str) -> None:
         with self.tx() as db:

@@ -11,6 +11,7 @@ import ipaddress
 import json
 import sqlite3
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import Conflict, InvalidArgument
@@ -173,3 +174,17 @@ def allocations(state: State, network_id: str) -> dict[str, str]:
 def orphan_allocations(state: State) -> list[str]:
     return [r[0] for r in state.db.execute(
         "SELECT DISTINCT container_id FROM ip_allocations WHERE container_id NOT IN (SELECT id FROM containers)")]
+
+
+def release_orphans(state: State, being_created: Callable[[str], bool]) -> list[str]:
+    """Free the addresses of containers that have no row and are not ``being_created``; returns their ids.
+
+    Listed, checked and freed under one write lock, so no create can write its row in between; a create
+    holds its creation lock from before it allocates until its row is in, so ``being_created`` (that
+    lock's test) is true for every allocation without a row whose creator still runs.
+    """
+    with state.tx() as db:
+        freed = [cid for cid in orphan_allocations(state) if not being_created(cid)]
+        for cid in freed:
+            db.execute("DELETE FROM ip_allocations WHERE container_id=?", (cid,))
+    return freed

@@ -402,9 +402,7 @@ class NetworksMixin:
     def _network_reconcile(self: Engine) -> None:
         from ..runtime import cleanup
         croot = os.path.join(self.paths.root, "containers")
-        for cid in ipam.orphan_allocations(self.state):
-            if not cleanup.creating(croot, cid):
-                ipam.release(self.state, cid)
+        ipam.release_orphans(self.state, lambda cid: cleanup.creating(croot, cid))
         bridge.gc_orphans()
 
     def _network_summary(self: Engine, doc: dict[str, Any], running: bool) -> tuple[list[dict[str, Any]],

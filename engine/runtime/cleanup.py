@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.state import State
 
 from engine.errors import EngineError
 
@@ -33,8 +37,7 @@ def remove_container_files(root: str, cid: str, *, volumes: bool = False) -> Non
         if volumes and doc:
             for m in doc.get("Mounts", []):
                 if m.get("Type") == "volume" and m.get("Anonymous"):
-                    st.delete_volume(m["Name"])
-                    shutil.rmtree(os.path.join(root, "volumes", m["Name"]), ignore_errors=True)
+                    remove_volume(st, root, m["Name"])  # one another container mounts stays, as docker's
         if doc:
             st.add_event({"Type": "container", "Action": "destroy", "Actor": {"ID": cid, "Attributes": {
                 "name": doc.get("Name", "").lstrip("/"), "image": doc.get("Config", {}).get("Image", "")}},
@@ -42,6 +45,28 @@ def remove_container_files(root: str, cid: str, *, volumes: bool = False) -> Non
     finally:
         st.close()
     shutil.rmtree(cdir, ignore_errors=True)
+
+
+def remove_volume(st: State, root: str, name: str) -> list[str]:
+    """Delete volume ``name`` unless a container mounts it; returns those containers' ids (then it stays).
+
+    Checked and removed under one lock; the folder is moved aside before the lock is let go, so a
+    container created just after gets a fresh one instead of losing it to the delete that follows.
+    """
+    import secrets
+    path = os.path.join(root, "volumes", name)
+    trash = os.path.join(root, "volumes", f".removing-{name}-{secrets.token_hex(4)}")
+    with st.tx():
+        users = st.volume_users(name)
+        if users:
+            return users
+        st.delete_volume(name)
+        try:
+            os.rename(path, trash)
+        except FileNotFoundError:
+            return []
+    shutil.rmtree(trash, ignore_errors=True)
+    return []
 
 
 def read_state(cdir: str) -> dict:
