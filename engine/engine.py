@@ -337,12 +337,20 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
             self.emit("image", "untag", image_id, name=reference.parse(r).familiar)
         if users:  # forced with stopped containers: docker only untags
             return result
+        if image_id in self._held_images():  # a running build stands on it: untagged, kept until it is done
+            return result
         result += self._delete_image_chain(image_id, prune_parents=not noprune)
         return result
+
+    def _held_images(self) -> set[str]:
+        """Images that running operations (a build's base and steps) hold; read under the caller's lock."""
+        from .runtime import cleanup
+        return cleanup.protected(self.paths.root)[0]
 
     def _delete_image_chain(self, image_id: str, prune_parents: bool = True) -> list[dict[str, str]]:
         result = []
         current: str | None = image_id
+        held: set[str] | None = None
         while current:
             doc = self.state.image(current)
             if doc is None:
@@ -356,6 +364,9 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
             pdoc = self.state.image(parent)
             if (pdoc is None or not pdoc.get("Intermediate") or self.state.tags_of(parent)
                     or self.state.children(parent) or self.state.containers_using_image(parent)):
+                break
+            held = self._held_images() if held is None else held
+            if parent in held:
                 break
             current = parent
         return result
@@ -442,7 +453,7 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
         doc = self.state.image(image_id)
         refs = self.state.tags_of(image_id)
         if (doc is None or self.state.containers_using_image(image_id) or self.state.children(image_id)
-                or (not all and (refs or doc.get("Intermediate")))):
+                or (not all and (refs or doc.get("Intermediate"))) or image_id in self._held_images()):
             return []
         result = []
         for r in refs:

@@ -283,6 +283,9 @@ class Builder:
         except ImageNotFound:
             image_id = self._pull_base(name)
         self._hold(image_id)
+        with self.engine.state.tx():  # after the hold is noted: an rmi either sees the hold or ran before this
+            if self.engine.state.image(image_id) is None:
+                raise BuildError(f"the base image {name} was removed while the build started; build again")
         stage.image_id = image_id
         stage.config = copy.deepcopy(self.engine.image_config(image_id))
         stage.config.setdefault("history", [])

@@ -292,3 +292,28 @@ def test_parallel_creates_without_a_name_all_get_one(root: str, cli: Cli, import
         assert len(set(names)) == n, names
         p = cli("rm", *ids)
         assert p.returncode == 0, p.stderr
+
+
+def test_rmi_of_a_running_builds_base_keeps_the_base(root: str, cli: Cli, busybox_tar: str, tmp_path) -> None:
+    """Regression (found by the stress suite): ``rmi base`` while a build stood on it deleted the base,
+    and the build then committed step images whose parent did not exist. The base is untagged and
+    kept while the build holds it; the build succeeds and ``system check`` finds nothing."""
+    _import_images(root, busybox_tar, ["base:1"])
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM base:1\nLABEL a=b\nRUN sleep 1.5\n")
+    build = _spawn(root, "build", "--network", "none", "-q", "-t", "child:1", str(ctx))
+    try:
+        time.sleep(0.8)  # the build is in its RUN step by now
+        rmi = cli("rmi", "base:1")
+        assert rmi.returncode == 0, rmi.stderr
+        assert "Untagged: base:1" in rmi.stdout
+        out, err = build.communicate(timeout=120)
+    finally:
+        if build.poll() is None:
+            build.kill()
+    assert build.returncode == 0, err
+    check = cli("system", "check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    run = cli("run", "--rm", "--network", "none", "child:1", "true")
+    assert run.returncode == 0, run.stderr
