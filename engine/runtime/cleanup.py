@@ -55,7 +55,8 @@ def remove_volume(st: State, root: str, name: str) -> list[str]:
     """
     import secrets
     path = os.path.join(root, "volumes", name)
-    trash = os.path.join(root, "volumes", f".removing-{name}-{secrets.token_hex(4)}")
+    # a temp name with this process's owner tag: if it is killed half-way, recovery removes the rest
+    trash = os.path.join(root, "tmp", f"volrm-{temp_owner(root)}-{secrets.token_hex(4)}-{name}")
     with st.tx():
         users = st.volume_users(name)
         if users:
@@ -65,8 +66,26 @@ def remove_volume(st: State, root: str, name: str) -> list[str]:
             os.rename(path, trash)
         except FileNotFoundError:
             return []
+        except OSError:  # tmp on another filesystem: delete in place
+            trash = path
     shutil.rmtree(trash, ignore_errors=True)
     return []
+
+
+def _restore_volume(root: str, trash: str) -> bool:
+    """A volume folder moved aside by a ``volume rm`` killed before its row went: put it back."""
+    from engine import state as state_mod
+    name = os.path.basename(trash).split("-", 3)[-1]
+    path = os.path.join(root, "volumes", name)
+    st = state_mod.State(os.path.join(root, "state.db"))
+    try:
+        with st.tx():
+            if st.volume(name) is None or os.path.exists(path):
+                return False
+            os.rename(trash, path)
+            return True
+    finally:
+        st.close()
 
 
 def read_state(cdir: str) -> dict:
@@ -457,6 +476,9 @@ def sweep(root: str, blobs: set[str] | None = None) -> list[str]:
                 continue
             for entry in entries:
                 if tag_of(entry) in dead_tags:
+                    if entry.startswith("volrm-") and _restore_volume(root, os.path.join(place, entry)):
+                        cleaned.append(f"{os.path.join(place, entry)} (put back: its removal never committed)")
+                        continue
                     remove_temp(os.path.join(place, entry))
                     cleaned.append(os.path.join(place, entry))
         for tag in dead_tags:

@@ -171,6 +171,49 @@ def test_blob_write_killed_leaves_no_temp_blob(cli, root, busybox_tar):
     assert check_lines(cli) == (0, [])
 
 
+def test_volume_rm_killed_half_way_leaves_nothing(cli, root):
+    """kill -9 of `volume rm` while it deleted a big volume left `volumes/.removing-*` that nothing swept
+    ("folder has no volume" in system check). The folder being deleted carries its owner's tag now, so
+    the next command removes what is left."""
+    ok(cli("volume", "create", "big"))
+    vdir = os.path.join(root, "volumes", "big")
+    for i in range(200):
+        sub = os.path.join(vdir, f"d{i}")
+        os.mkdir(sub)
+        for j in range(100):
+            open(os.path.join(sub, f"f{j}"), "w").close()
+    tmp = os.path.join(root, "tmp")
+    proc = cli_proc(root, "volume", "rm", "big", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: [n for n in os.listdir(tmp) if n.startswith("volrm-")], timeout=20, interval=0.002)
+    finally:
+        proc.kill()
+        proc.wait()
+    listed = ok(cli("volume", "ls", "-q")).split()
+    assert debris(root) == []
+    left = [n for n in os.listdir(os.path.join(root, "volumes")) if n != "metadata.db"]
+    assert left == (["big"] if "big" in listed else [])  # removed, or put back whole if it never committed
+    assert check_lines(cli) == (0, [])
+
+
+def test_volume_moved_aside_by_a_killed_rm_before_its_row_went_is_put_back(cli, root):
+    """A `volume rm` killed after moving the folder aside but before its transaction committed: the row
+    is still there, so recovery puts the folder back instead of deleting the data."""
+    ok(cli("volume", "create", "keep"))
+    vdir = os.path.join(root, "volumes", "keep")
+    with open(os.path.join(vdir, "data"), "w") as f:
+        f.write("precious")
+    dead = "1.1"  # pid 1 never started at tick 1: an owner that is gone
+    os.makedirs(os.path.join(root, "ops"), exist_ok=True)
+    open(os.path.join(root, "ops", dead), "w").close()
+    os.rename(vdir, os.path.join(root, "tmp", f"volrm-{dead}-abcd1234-keep"))
+    ok(cli("volume", "ls"))
+    with open(os.path.join(vdir, "data")) as f:
+        assert f.read() == "precious"
+    assert debris(root) == []
+    assert check_lines(cli) == (0, [])
+
+
 # -- 2. a container's monitor killed -9 ------------------------------------------------------------------
 RUNTIMES = ["native", pytest.param("runc", marks=pytest.mark.skipif(not os.path.exists("/usr/sbin/runc"),
                                                                       reason="runc is not installed"))]
