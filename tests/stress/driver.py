@@ -7,7 +7,10 @@ outcome, which depends on timing, is not). A killer thread sends SIGKILL, at mom
 seed too, to one of the CLI processes it started (by its Popen handle) or to a container's monitor
 (the pid in the container's ``state.json``, checked against its start time and command line first;
 never by name). Some operations race on purpose: two or four commands started at once
-(:func:`op_race`). Workers stop starting operations at ``time_limit`` seconds (a slow host).
+(:func:`op_race`). With a ``daemon`` (a :class:`tests.clients.conftest.Daemon` over the same data
+root), the ``docker`` operation drives it with the real docker CLI, and the killer also kill -9's the
+daemon (by the pid it started) and starts it again a moment later; a docker call that meets a dead
+daemon fails, as docker's would (counted, not a violation). Workers stop starting operations at ``time_limit`` seconds (a slow host).
 
 What an operation may do is docker's: fail with a clear error (a conflict, a missing image, a killed
 process). What it must never do is recorded in ``violations``: a Python traceback, a hang, a
@@ -27,6 +30,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from tests.stress.invariants import port_records
 
@@ -55,12 +59,19 @@ class Stress:
     violations: list[str] = field(default_factory=list)
     seen_cids: set[str] = field(default_factory=set)
     seen_ports: set[tuple[str, str]] = field(default_factory=set)  # nft elements of published ports
+    daemon: Any = None       # a tests.clients.conftest.Daemon on this root, or None: no docker operations
+    docker_failed: Counter[str] = field(default_factory=Counter)  # docker calls that failed: daemon down / other
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._live: dict[int, subprocess.Popen[str]] = {}
         self._done = threading.Event()
         self.timed_out = False
+        self._daemon_up = threading.Event()  # set while the daemon serves; cleared from its kill to its restart
+        self._restart_at = 0.0
+        self._daemon_gen = 0  # daemon kills so far: a call that spans one met a dead daemon
+        if self.daemon is not None:
+            self._daemon_up.set()
 
     # ---- running the CLI
 
@@ -100,6 +111,38 @@ class Stress:
         if "Traceback (most recent call last)" in err:
             self.violation(f"`portside {' '.join(args)}` crashed (exit {proc.returncode}):\n{err[-3000:]}")
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+    def docker(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """The real docker CLI against the daemon; a failure while the daemon is down is expected."""
+        was_up, gen = self._daemon_up.is_set(), self._daemon_gen
+        try:
+            proc = self.daemon.docker(*args, timeout=OP_TIMEOUT, env=env)
+        except subprocess.TimeoutExpired:
+            self.violation(f"`docker {' '.join(args)}` hung for {OP_TIMEOUT:.0f} s")
+            return subprocess.CompletedProcess(args, -1, "", "")
+        verb = "docker " + " ".join(args[:2] if args[0] in ("volume", "network") else args[:1])
+        with self._lock:
+            if proc.returncode == 0:
+                self.ok[verb] += 1
+            else:
+                down = not was_up or gen != self._daemon_gen or "Cannot connect to the Docker daemon" in proc.stderr
+                self.docker_failed["daemon down" if down else "other"] += 1
+                if os.environ.get("STRESS_DEBUG"):
+                    sys.stderr.write(f"DOCKERFAIL {args} {down} {proc.stderr.strip()[-300:]}\n")
+        if "Traceback (most recent call last)" in proc.stderr or "Internal Server Error" in proc.stderr:
+            self.violation(f"`docker {' '.join(args)}` got a server error (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+        return proc
+
+    def ensure_daemon(self) -> None:
+        """Start the daemon again if the killer left it dead (a stale socket and pidfile are the daemon's to clear)."""
+        if self.daemon is None or self._daemon_up.is_set():
+            return
+        try:
+            self.daemon.start()
+        except AssertionError as exc:
+            self.violation(f"portside daemon did not start again after kill -9: {exc}")
+            return
+        self._daemon_up.set()
 
     def violation(self, text: str) -> None:
         with self._lock:
@@ -142,13 +185,32 @@ class Stress:
         next_kill = time.monotonic() + rng.uniform(*self.kill_interval)
         while not self._done.wait(0.1):
             self._remember_containers()
+            if not self._daemon_up.is_set() and time.monotonic() >= self._restart_at:
+                self.ensure_daemon()
             if time.monotonic() < next_kill:
                 continue
             next_kill = time.monotonic() + rng.uniform(*self.kill_interval)
-            if rng.random() < 0.7:
+            pick = rng.random()
+            if pick < 0.15 and self.daemon is not None:
+                self._kill_daemon(rng.uniform(0.3, 2.0))
+            elif pick < 0.7:
                 self._kill_cli(rng)
             else:
                 self._kill_monitor(rng)
+        self.ensure_daemon()
+
+    def _kill_daemon(self, down_for: float) -> None:
+        """kill -9 the daemon by the pid of the process we started; the killer restarts it ``down_for`` s later."""
+        proc = self.daemon.proc
+        if not self._daemon_up.is_set() or proc is None or proc.poll() is not None:
+            return
+        self._daemon_up.clear()
+        self._daemon_gen += 1
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        self._restart_at = time.monotonic() + down_for
+        with self._lock:
+            self.kills["daemon"] += 1
 
     def _kill_cli(self, rng: random.Random) -> None:
         with self._lock:
@@ -361,6 +423,46 @@ def op_import(s: Stress, w: int, rng: random.Random) -> None:
     s.cli("import", s.busybox_tar, f"s{w}/img:{rng.randrange(3)}")
 
 
+def op_docker(s: Stress, w: int, rng: random.Random) -> None:
+    """One docker CLI command against the daemon (names of their own: ``s{w}d…``)."""
+    if s.daemon is None:
+        return
+    name, image = f"s{w}d{rng.randrange(3)}", BASE if rng.random() < 0.7 else _image(w, rng)
+    kind = rng.choice(["ps", "run -d", "run -d", "run --rm", "logs", "stop", "rm -f", "rm -f", "images", "tag",
+                       "rmi", "volume", "network", "build"])
+    if kind == "ps":
+        s.docker("ps", "-a")
+    elif kind == "run -d":
+        net = ["--network", "none"] if rng.random() < 0.6 else []
+        s.docker("run", "-d", "--name", name, *net, image, "sh", "-c", HEARTBEAT)
+    elif kind == "run --rm":
+        token = f"dout-{w}-{rng.randrange(10**6)}"
+        proc = s.docker("run", "--rm", "--network", "none", image, "echo", token)
+        if proc.returncode == 0 and token not in proc.stdout:
+            s.violation(f"`docker run --rm {image} echo {token}` exited 0 without its output: {proc.stdout!r}")
+    elif kind == "logs":
+        s.docker("logs", "--tail", "5", name)
+    elif kind == "stop":
+        s.docker("stop", "-t", "1", name)
+    elif kind == "rm -f":
+        s.docker("rm", "-f", name)
+    elif kind == "images":
+        s.docker("images")
+    elif kind == "tag":
+        s.docker("tag", image, f"s{w}/dtag:{rng.randrange(3)}")
+    elif kind == "rmi":
+        s.docker("rmi", f"s{w}/dtag:{rng.randrange(3)}")
+    elif kind in ("volume", "network"):
+        s.docker(kind, rng.choice(["create", "rm"]), f"s{w}d{kind[0]}{rng.randrange(2)}")
+    else:
+        k, nonce = rng.randrange(2), rng.randrange(10**6)
+        ctx = os.path.join(s.workdir, f"dctx-{w}-{k}")
+        os.makedirs(ctx, exist_ok=True)
+        with open(os.path.join(ctx, "Dockerfile"), "w") as f:
+            f.write(f"FROM {BASE}\nRUN echo {nonce} > /built\n")
+        s.docker("build", "-q", "-t", f"s{w}/dimg:{k}", ctx, env={"DOCKER_BUILDKIT": "0"})
+
+
 OPS: dict[str, tuple[float, Callable[[Stress, int, random.Random], None]]] = {
     "run -d": (16, op_run_detached),
     "run --rm": (8, op_run_rm),
@@ -376,4 +478,5 @@ OPS: dict[str, tuple[float, Callable[[Stress, int, random.Random], None]]] = {
     "prune": (3, op_prune),
     "import": (2, op_import),
     "race": (10, op_race),
+    "docker": (20, op_docker),
 }
