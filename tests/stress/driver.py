@@ -60,6 +60,7 @@ class Stress:
     seen_cids: set[str] = field(default_factory=set)
     seen_ports: set[tuple[str, str]] = field(default_factory=set)  # nft elements of published ports
     daemon: Any = None       # a tests.clients.conftest.Daemon on this root, or None: no docker operations
+    spare: set[str] = field(default_factory=set)  # container ids whose monitors are never killed
     docker_failed: Counter[str] = field(default_factory=Counter)  # docker calls that failed: daemon down / other
 
     def __post_init__(self) -> None:
@@ -191,7 +192,7 @@ class Stress:
                 continue
             next_kill = time.monotonic() + rng.uniform(*self.kill_interval)
             pick = rng.random()
-            if pick < 0.15 and self.daemon is not None:
+            if pick < 0.2 and self.daemon is not None:
                 self._kill_daemon(rng.uniform(0.3, 2.0))
             elif pick < 0.7:
                 self._kill_cli(rng)
@@ -250,7 +251,7 @@ class Stress:
 
     def _kill_monitor(self, rng: random.Random) -> None:
         running = [(cid, st) for cid, st in self._container_states()
-                   if st.get("status") == "running" and st.get("monitor_pid")]
+                   if st.get("status") == "running" and st.get("monitor_pid") and cid not in self.spare]
         if not running:
             return
         cid, st = rng.choice(running)

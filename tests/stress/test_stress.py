@@ -75,10 +75,12 @@ def _run(stress: driver.Stress, daemon: Daemon | None, seed: int, ops: int, tar:
         started = daemon.docker("run", "-d", "--name", "dsteady", "--network", "none", driver.BASE, "sh", "-c",
                                 driver.HEARTBEAT)
         assert started.returncode == 0, started.stderr
+        stress.spare.add(started.stdout.strip())  # its monitor is spared: only the daemon's kills may touch it
 
     stress.run()
     stress.cli("ps", "-a", track=False)  # the next command after the kills: the engine notices them
     if daemon is not None:
+        assert stress.spare <= stress.seen_cids, "the spared container's id is not its folder's name"
         stress.violations.extend(daemon_check(stress, daemon))
     violations = stress.violations + invariants.check(stress.root, stress.cli, stress.seen_cids, stress.seen_ports)
     wall = time.monotonic() - start
