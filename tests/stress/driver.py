@@ -128,8 +128,6 @@ class Stress:
             else:
                 down = not was_up or gen != self._daemon_gen or "Cannot connect to the Docker daemon" in proc.stderr
                 self.docker_failed["daemon down" if down else "other"] += 1
-                if os.environ.get("STRESS_DEBUG"):
-                    sys.stderr.write(f"DOCKERFAIL {args} {down} {proc.stderr.strip()[-300:]}\n")
         if "Traceback (most recent call last)" in proc.stderr or "Internal Server Error" in proc.stderr:
             self.violation(f"`docker {' '.join(args)}` got a server error (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
         return proc
