@@ -2,7 +2,7 @@
 
 The hostile registry is a small threaded ``http.server`` on 127.0.0.1 run by the test itself: it answers
 ``/v2/`` and then misbehaves (an endless chunked manifest, a blob trickled a byte at a time). The CLI runs
-as a child process; its peak RSS comes from ``os.wait4``'s rusage for that very child.
+as a grandchild, forked from a small wrapper that reports its peak RSS (``os.wait4``'s rusage for it).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import http.server
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import tarfile
@@ -36,28 +37,42 @@ def run_measured(root: str, *args: str, env: dict[str, str] | None = None,
     full_env.update(env or {})
     out_path = os.path.join(root, ".measured-out")
     err_path = os.path.join(root, ".measured-err")
+    rss_path = os.path.join(root, ".measured-rss")
+    # A child's ru_maxrss counts the memory of the process it was forked from (pytest's, which grows over
+    # a session), so the CLI is forked from a small wrapper that reports the CLI's own peak.
+    argv = [sys.executable, "-S", "-c", _MEASURE, rss_path, sys.executable, "-m", "tui.cli", *args]
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "tui.cli", *args], env=full_env, cwd=REPO,
-                                stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                proc.kill()
-                pid, status, usage = os.wait4(proc.pid, 0)
-                proc.returncode = -9
-                raise AssertionError(f"portside {' '.join(args)} still running after {timeout} s")
-            time.sleep(0.02)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+        proc = subprocess.Popen(argv, env=full_env, cwd=REPO, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the wrapper's own group: it and the CLI it started
+            proc.wait()
+            raise AssertionError(f"portside {' '.join(args)} still running after {timeout} s") from None
+    with open(rss_path) as f:
+        rss = int(f.read())
+    os.unlink(rss_path)
     with open(out_path, errors="replace") as f:
         stdout = f.read()
     with open(err_path, errors="replace") as f:
         stderr = f.read()
     os.unlink(out_path)
     os.unlink(err_path)
-    return proc.returncode, stdout, stderr, usage.ru_maxrss
+    return proc.returncode, stdout, stderr, rss
+
+
+_MEASURE = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss))
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
 
 
 # --------------------------------------------------------------------------- hostile registry
