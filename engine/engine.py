@@ -326,16 +326,17 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
                                    f"container {cid[:12]} is using its referenced image {image_id[7:19]}")
                 raise Conflict(f"conflict: unable to delete {image_id[7:19]} (must be forced) - image is being used "
                                f"by {'running' if running else 'stopped'} container {cid[:12]}")
-        children = [c for c in self.state.children(image_id) if not (self.state.image(c) or {}).get("Intermediate")
-                    or self.state.tags_of(c)]
-        if children and not force:
+        # Any child (a build step's intermediate image too) keeps the image, as docker's: removing its
+        # last tag only untags it; removing it by id is a conflict even with force.
+        children = self.state.children(image_id)
+        if children and not by_ref:
             raise Conflict(f"conflict: unable to delete {image_id[7:19]} (cannot be forced) - image has dependent "
                            f"child images")
         for r in refs:
             self.state.delete_tag(r)
             result.append({"Untagged": reference.parse(r).familiar})
             self.emit("image", "untag", image_id, name=reference.parse(r).familiar)
-        if users:  # forced with stopped containers: docker only untags
+        if users or children:  # forced with stopped containers, or a parent of other images: docker only untags
             return result
         if image_id in self._held_images():  # a running build stands on it: untagged, kept until it is done
             return result

@@ -317,3 +317,23 @@ def test_rmi_of_a_running_builds_base_keeps_the_base(root: str, cli: Cli, busybo
     assert check.returncode == 0, check.stdout + check.stderr
     run = cli("run", "--rm", "--network", "none", "child:1", "true")
     assert run.returncode == 0, run.stderr
+
+
+def test_rmi_of_a_base_with_built_children_only_untags(root: str, cli: Cli, busybox_tar: str, tmp_path) -> None:
+    """Regression (found by the stress suite): ``rmi base`` deleted a base whose children were a build's
+    untagged step images (which the tagged result stands on), breaking the chain. As docker's, removing
+    its last tag only untags it; removing it by id is refused."""
+    _import_images(root, busybox_tar, ["base:1"])
+    base = cli("image", "inspect", "--format", "{{.Id}}", "base:1").stdout.strip()
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM base:1\nRUN echo hi > /f\nLABEL x=1\n")
+    assert cli("build", "--network", "none", "-q", "-t", "child:1", str(ctx)).returncode == 0
+    rmi = cli("rmi", "base:1")
+    assert rmi.returncode == 0, rmi.stderr
+    assert rmi.stdout.split() == ["Untagged:", "base:1"]
+    by_id = cli("rmi", "-f", base[7:19])
+    assert by_id.returncode != 0 and "image has dependent child images" in by_id.stderr
+    check = cli("system", "check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert cli("run", "--rm", "--network", "none", "child:1", "cat", "/f").stdout == "hi\n"
