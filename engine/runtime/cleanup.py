@@ -115,17 +115,11 @@ def creating_done(croot: str, cid: str, fd: int) -> None:
 
 def creating(croot: str, cid: str) -> bool:
     """Whether another process holds ``cid``'s creation lock (a crashed creator's lock is free)."""
-    import fcntl
-    try:
-        fd = os.open(os.path.join(croot, f".{cid}.creating"), os.O_RDWR | os.O_CLOEXEC)
-    except FileNotFoundError:
+    path = os.path.join(croot, f".{cid}.creating")
+    if not os.path.exists(path):
         return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    if lock_held(path):
         return True
-    finally:
-        os.close(fd)
     try:
         os.unlink(os.path.join(croot, f".{cid}.creating"))  # a crashed creator's
     except OSError:
@@ -293,7 +287,8 @@ def remove_cgroup(name: str) -> bool:
     return True
 
 
-def _op_held(path: str) -> bool:
+def lock_held(path: str) -> bool:
+    """Whether a process holds an flock on the file at ``path`` (False when there is no such file)."""
     import fcntl
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -328,7 +323,7 @@ def live_operations(root: str) -> list[list[tuple[str, str]]]:
         if name.count(".") >= 3 and not name.endswith(".new"):
             path = os.path.join(d, name)
             tag = name.split(".", 2)
-            if tag_alive(f"{tag[0]}.{tag[1]}") and _op_held(path):
+            if tag_alive(f"{tag[0]}.{tag[1]}") and lock_held(path):
                 out.append(_op_lines(path))
     return out
 
@@ -438,9 +433,9 @@ def sweep(root: str, blobs: set[str] | None = None) -> list[str]:
             if not alive:
                 dead_tags.add(tag)
             continue
-        if alive and (name.endswith(".new") or _op_held(path)):
+        if alive and (name.endswith(".new") or lock_held(path)):
             continue
-        if not alive or not _op_held(path):
+        if not alive or not lock_held(path):
             groups = []
             for k, v in _op_lines(path):
                 if k == "blob" and blobs is not None:
