@@ -113,11 +113,7 @@ class Attach:
     async def _in(self, reader: asyncio.StreamReader) -> None:
         fd = self.pipes["stdin"][1]
         try:
-            while True:
-                data = await reader.read(65536)
-                if not data:
-                    break
-                await asyncio.to_thread(os.write, fd, data)
+            await relay_in(reader, fd, close=False)
         finally:
             self._close(fd)
 

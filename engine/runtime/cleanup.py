@@ -464,18 +464,13 @@ def sweep(root: str, blobs: set[str] | None = None) -> list[str]:
             if not alive:
                 dead_tags.add(tag)
     if dead_tags:
-        for place in temp_places(root):
-            try:
-                entries = os.listdir(place)
-            except FileNotFoundError:
-                continue
-            for entry in entries:
-                if tag_of(entry) in dead_tags:
-                    if entry.startswith("volrm-") and _restore_volume(root, os.path.join(place, entry)):
-                        cleaned.append(f"{os.path.join(place, entry)} (put back: its removal never committed)")
-                        continue
-                    remove_temp(os.path.join(place, entry))
-                    cleaned.append(os.path.join(place, entry))
+        for place, entry in _temp_entries(root):
+            if tag_of(entry) in dead_tags:
+                if entry.startswith("volrm-") and _restore_volume(root, os.path.join(place, entry)):
+                    cleaned.append(f"{os.path.join(place, entry)} (put back: its removal never committed)")
+                    continue
+                remove_temp(os.path.join(place, entry))
+                cleaned.append(os.path.join(place, entry))
         for tag in dead_tags:
             try:
                 os.unlink(os.path.join(d, tag))
@@ -484,18 +479,24 @@ def sweep(root: str, blobs: set[str] | None = None) -> list[str]:
     return cleaned
 
 
+def _temp_entries(root: str) -> list[tuple[str, str]]:
+    """(folder, name) of everything in the folders where operations make temp files."""
+    found = []
+    for place in temp_places(root):
+        try:
+            found += [(place, entry) for entry in os.listdir(place)]
+        except FileNotFoundError:
+            continue
+    return found
+
+
 def _sweep_untagged(root: str) -> list[str]:
     """Temp files and dirs named before they carried their owner's tag (``.tmp-abc…``, ``run-xyz…``)."""
     cleaned = []
-    for place in temp_places(root):
-        try:
-            entries = os.listdir(place)
-        except FileNotFoundError:
-            continue
-        for entry in entries:
-            legacy = entry.startswith(".tmp-") if not place.endswith("tmp") else \
-                entry.split("-", 1)[0] in ("run", "view", "from", "copy")
-            if legacy and tag_of(entry) is None:
-                remove_temp(os.path.join(place, entry))
-                cleaned.append(os.path.join(place, entry))
+    for place, entry in _temp_entries(root):
+        legacy = entry.startswith(".tmp-") if not place.endswith("tmp") else \
+            entry.split("-", 1)[0] in ("run", "view", "from", "copy")
+        if legacy and tag_of(entry) is None:
+            remove_temp(os.path.join(place, entry))
+            cleaned.append(os.path.join(place, entry))
     return cleaned
