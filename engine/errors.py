@@ -128,3 +128,26 @@ class NotImplementedByEngine(EngineError):
     """A documented feature this engine does not provide yet; said loudly, never faked."""
 
     status = 501
+
+
+class ConnectionLost(EngineError):
+    """The engine behind a socket or a network address stopped answering (or never answered)."""
+
+    status = 503
+
+
+class Unavailable(EngineError):
+    """The engine answered that it cannot do this now (503: e.g. not a swarm manager)."""
+
+    status = 503
+
+
+_BY_STATUS: dict[int, type[EngineError]] = {400: InvalidArgument, 401: RegistryUnauthorized, 404: NotFound,
+                                            409: Conflict, 304: NotModified, 501: NotImplementedByEngine,
+                                            503: Unavailable}
+
+
+def from_status(status: int, message: str) -> EngineError:
+    """The engine error for an API answer with this status and docker's ``{"message": …}`` text: the one
+    place a transport turns an HTTP failure back into the error the engine raised."""
+    return _BY_STATUS.get(status, EngineError)(message, status_code=status)
