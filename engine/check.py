@@ -36,16 +36,22 @@ from typing import TYPE_CHECKING, Any
 from .runtime import cleanup
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from .config import Paths
+    from .services.containers import Containers
+    from .services.images import Images
+    from .state import State
 
 Finding = dict[str, Any]
 
 
 class Checker:
-    def __init__(self, engine: Engine, repair: bool) -> None:
-        self.engine = engine
-        self.state = engine.state
-        self.root = engine.paths.root
+    def __init__(self, state: State, paths: Paths, images: Images, containers: Containers, repair: bool) -> None:
+        self.state = state
+        self.paths = paths
+        self.image_service = images  # (the check steps are named images, containers, …)
+        self.container_service = containers
+        self.blobstore = images.blobs
+        self.root = paths.root
         self.repair = repair
         self.findings: list[Finding] = []
         self.bad_blobs: set[str] = set()  # found corrupt: as good as missing to the images using them
@@ -68,7 +74,7 @@ class Checker:
 
     # -- images ---------------------------------------------------------------------------------
     def blobs(self) -> None:
-        store = self.engine.blobs
+        store = self.blobstore
         for digest in list(store.digests()):
             h = hashlib.sha256()
             try:
@@ -85,15 +91,15 @@ class Checker:
                 self.add("blob", digest, "content does not match its digest", lambda d=digest: store.delete(d))
 
     def orphans(self) -> None:
-        store = self.engine.blobs
+        store = self.blobstore
         stored = list(store.digests())
-        live, live_chains = self.engine.live_blobs()
+        live, live_chains = self.image_service.live_blobs()
         for digest in stored:
             if digest not in live and digest not in self.bad_blobs:
                 self.add("blob", digest, "is used by no image", lambda d=digest: store.delete(d))
-        layers = self.engine.paths.layers
+        layers = self.paths.layers
         for name in sorted(os.listdir(layers)):
-            if name.startswith(".") or name in live_chains or self.engine._layer_in_use(name):
+            if name.startswith(".") or name in live_chains or self.image_service.layer_in_use(name):
                 continue
             path = os.path.join(layers, name)
             self.add("layer", path, "is used by no image", lambda p=path: cleanup.remove_temp(p))
@@ -101,12 +107,11 @@ class Checker:
     def _drop_image(self, image_id: str) -> None:
         for ref in self.state.tags_of(image_id):
             self.state.delete_tag(ref)
-        with self.state.tx() as db:
-            db.execute("DELETE FROM build_cache WHERE image_id=?", (image_id,))
+        self.state.cache_delete_image(image_id)
         self.state.delete_image(image_id)
 
     def images(self) -> None:
-        store = self.engine.blobs
+        store = self.blobstore
 
         def has(digest: str) -> bool:
             return store.has(digest) and digest not in self.bad_blobs
@@ -122,8 +127,7 @@ class Checker:
         for image_id, parent, _i, doc in self.state.image_rows():
             if parent and parent not in ids:
                 def fix(i: str = image_id, d: dict[str, Any] = doc) -> None:
-                    row = self.state.db.execute("SELECT intermediate FROM images WHERE id=?", (i,)).fetchone()
-                    self.state.put_image(i, dict(d, Parent=""), parent="", intermediate=bool(row and row[0]))
+                    self.state.put_image(i, dict(d, Parent=""), parent="", intermediate=self.state.image_intermediate(i))
                 self.add("image", image_id, f"parent {parent} does not exist", fix)
 
     def tags(self) -> None:
@@ -134,18 +138,16 @@ class Checker:
                              lambda r=ref: self.state.delete_tag(r))
 
     def build_cache(self) -> None:
-        rows = self.state.db.execute("SELECT key, image_id FROM build_cache").fetchall()
-        for key, image_id in rows:
+        for key, image_id in self.state.cache_rows():
             if self.state.image(image_id) is None:
                 def fix(k: str = key) -> None:
-                    with self.state.tx() as db:
-                        db.execute("DELETE FROM build_cache WHERE key=?", (k,))
+                    self.state.cache_delete(k)
                 self.add("build-cache", key[:12], f"points to missing image {image_id}", fix)
 
     # -- containers -----------------------------------------------------------------------------
     def running(self, cid: str) -> bool:
         """Whether a live monitor owns the container (it holds the monitor lock)."""
-        cdir = self.engine.paths.container(cid)
+        cdir = self.paths.container(cid)
         if not os.path.isdir(cdir):
             return False
         lock = cleanup.monitor_lock(cdir)
@@ -155,10 +157,10 @@ class Checker:
         return False
 
     def containers(self) -> None:
-        from .containers import pid_alive
+        from .services.records import pid_alive
         for doc in self.state.containers():
             cid = doc["Id"]
-            cdir = self.engine.paths.container(cid)
+            cdir = self.paths.container(cid)
             if not os.path.isdir(cdir):
                 self.add("container", cid, "has no folder",
                          lambda c=cid: cleanup.remove_container_files(self.root, c))
@@ -167,18 +169,18 @@ class Checker:
             if st.get("status") in ("running", "restarting") and not pid_alive(st.get("monitor_pid", 0),
                                                                                   st.get("monitor_start")):
                 def recover(d: dict[str, Any] = doc) -> None:
-                    if self.engine._recover_lost_monitor(d) is None:
+                    if self.container_service.recover_lost_monitor(d) is None:
                         raise RuntimeError("another process holds its monitor lock")
                 self.add("container", cid, f"recorded {st['status']} but its monitor is gone", recover)
             image = doc.get("Image", "")
             if image and self.state.image(image) is None:
-                fix = (lambda i=image: self.engine.register_image(i)) if self.engine.blobs.has(image) else None
+                fix = (lambda i=image: self.image_service.register(i)) if self.blobstore.has(image) else None
                 self.add("container", cid, f"image {image} does not exist", fix)
             chains = doc.get("GraphDriver", {}).get("Data", {}).get("Chains", [])
-            missing = [c for c in chains if not os.path.isdir(os.path.join(self.engine.paths.layers, c))]
+            missing = [c for c in chains if not os.path.isdir(os.path.join(self.paths.layers, c))]
             if missing and not self.running(cid):
                 image = doc.get("Image", "")
-                fix = (lambda i=image: self.engine.unpack_image(i)) if self.state.image(image) else None
+                fix = (lambda i=image: self.image_service.unpack(i)) if self.state.image(image) else None
                 self.add("container", cid, f"layer {missing[0][:12]} of its image is not unpacked", fix)
 
     def folders(self) -> None:
@@ -197,10 +199,10 @@ class Checker:
     def volumes(self) -> None:
         rows = {v["Name"] for v in self.state.volumes()}
         for name in sorted(rows):
-            if not os.path.isdir(self.engine.paths.volume(name)):
+            if not os.path.isdir(self.paths.volume(name)):
                 self.add("volume", name, "has no folder",
-                         lambda n=name: os.makedirs(self.engine.paths.volume(n), exist_ok=True))
-        vroot = self.engine.paths.volumes
+                         lambda n=name: os.makedirs(self.paths.volume(n), exist_ok=True))
+        vroot = self.paths.volumes
         for name in sorted(os.listdir(vroot)):
             if name not in rows and not name.startswith("."):
                 path = os.path.join(vroot, name)
@@ -209,17 +211,15 @@ class Checker:
     # -- networking -----------------------------------------------------------------------------
     def ips(self) -> None:
         try:
-            rows = self.state.db.execute(
-                "SELECT network_id, address, container_id FROM ip_allocations ORDER BY rowid").fetchall()
+            rows = self.state.allocation_rows()
         except Exception:  # noqa: BLE001 - a data root from before networks
             return
-        networks = {r[0] for r in self.state.db.execute("SELECT id FROM networks")}
+        networks = self.state.network_ids()
         docs = {c["Id"]: c for c in self.state.containers()}
         croot = os.path.join(self.root, "containers")
 
         def drop(net: str, addr: str) -> None:
-            with self.state.tx() as db:
-                db.execute("DELETE FROM ip_allocations WHERE network_id=? AND address=?", (net, addr))
+            self.state.delete_allocation(net, addr)
 
         def recorded(cid: str, net: str) -> str | None:
             for ep in (docs[cid].get("NetworkSettings", {}).get("Networks") or {}).values():
@@ -257,9 +257,7 @@ class Checker:
                     continue
 
                 def allocate(n: str = net, a: str = addr, c: str = cid) -> None:
-                    with self.state.tx() as db:
-                        db.execute("INSERT INTO ip_allocations(network_id, address, container_id) VALUES (?,?,?)",
-                                   (n, a, c))
+                    self.state.add_allocation(n, a, c)
                 self.add("ip", f"{net[:12]}/{addr}", f"recorded by container {cid[:12]} on {name} but not allocated",
                          allocate)
 
@@ -285,7 +283,7 @@ class Checker:
                 if os.path.exists(f"/sys/class/net/{veth}"):
                     self.add("veth", veth, f"left by container {cid[:12]}, which is not running",
                              lambda v=veth: setup.remove_endpoint(v))
-            cdir = self.engine.paths.container(cid)
+            cdir = self.paths.container(cid)
             rec = setup.read_record(cdir)
             if rec is not None:
                 self.add("nat", cid[:12], f"{len(rec.get('ports') or [])} published port(s) recorded for a container "
@@ -350,7 +348,7 @@ class Checker:
         for doc in self.state.containers():
             if not self.running(doc["Id"]):
                 continue
-            for p in (setup.read_record(self.engine.paths.container(doc["Id"])) or {}).get("ports") or []:
+            for p in (setup.read_record(self.paths.container(doc["Id"])) or {}).get("ports") or []:
                 m, elem = nat.port_element(p)
                 expected[(m, elem.split(" : ")[0])] = p
         present: dict[tuple[str, str], str] = {}
@@ -465,9 +463,9 @@ def _builder_alive(pid: int, group_pids: list[int]) -> bool:
     return False
 
 
-def check(engine: Engine, repair: bool = False) -> list[Finding]:
-    """Check the data root ``engine`` holds; with ``repair``, fix what is found."""
-    return Checker(engine, repair).run()
+def check(state: State, paths: Paths, images: Images, containers: Containers, repair: bool = False) -> list[Finding]:
+    """Check the data root; with ``repair``, fix what is found."""
+    return Checker(state, paths, images, containers, repair).run()
 
 
 __all__ = ["check", "Finding"]

@@ -56,7 +56,7 @@ class Attach:
                self.pipes["stderr"][1] if "stderr" in self.pipes else self.pipes.get("stdout", (-1, -1))[1]
                if self.tty else -1)
         try:
-            status_fd = await self.api.engine.container_start(self.cid, attach=fds)
+            status_fd = await self.api.engine.containers.start(self.cid, attach=fds)
         except EngineError as exc:
             self.started.set_exception(exc)
             raise
@@ -204,7 +204,7 @@ class Exec:
                 import socket
                 here, there = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
                 try:
-                    self.pid = await engine.container_exec(self.cid, c["Cmd"], stdin=devnull, stdout=devnull,
+                    self.pid = await engine.containers.exec(self.cid, c["Cmd"], stdin=devnull, stdout=devnull,
                                                            stderr=devnull, console_socket=there.fileno(), **kw)
                     _msg, fds, _f, _a = socket.recv_fds(here, 16, 1)
                 finally:
@@ -232,7 +232,7 @@ class Exec:
                         stdin_w = w
                     else:
                         outs.append((r, i))
-                self.pid = await engine.container_exec(self.cid, c["Cmd"], stdin=fds3[0], stdout=fds3[1],
+                self.pid = await engine.containers.exec(self.cid, c["Cmd"], stdin=fds3[0], stdout=fds3[1],
                                                        stderr=fds3[2], **kw)
         except EngineError as exc:  # as dockerd: the error on the stream, its exit code (126/127) on inspect
             self._close_all(mine + ([stdin_w] if stdin_w >= 0 and not tty else []))

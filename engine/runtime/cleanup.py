@@ -30,8 +30,7 @@ def remove_container_files(root: str, cid: str, *, volumes: bool = False) -> Non
         doc = st.container(cid)
         st.delete_container(cid)
         try:  # the container's addresses go back to their networks' pools (engine.network.ipam)
-            with st.tx() as db:
-                db.execute("DELETE FROM ip_allocations WHERE container_id=?", (cid,))
+            st.release_addresses(cid)
         except Exception:  # noqa: BLE001 - a data root from before networks
             pass
         if volumes and doc:
