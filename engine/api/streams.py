@@ -9,13 +9,23 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import EngineError
 from .server import CLOSE_IN_CHILD, Request
 
 if TYPE_CHECKING:
-    from .routes import API
+    import asyncio
+
+    from ..engine import Engine
+
+
+class API(Protocol):
+    """What a session needs of the routes (:class:`engine.api.routes.API`)."""
+
+    engine: Engine
+    attaching: dict[str, Attach]
+    exit_codes: dict[str, asyncio.Future[int | None]]
 
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
 RAW = "application/vnd.docker.raw-stream"

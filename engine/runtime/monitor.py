@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 if __name__ == "__main__" and __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
+from engine.runtime.proc import proc_start_time  # noqa: E402,F401 (also used by the engine's side)
+
 MAX_BACKOFF = 60.0
 EXEC_GRACE = 0.25  # seconds a new container may run before its monitor execs the small program
 
@@ -41,16 +43,6 @@ EXEC_GRACE = 0.25  # seconds a new container may run before its monitor execs th
 def now_rfc3339() -> str:
     ns = time.time_ns()
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
-
-
-def proc_start_time(pid: int) -> int:
-    """The process's start time in clock ticks (field 22 of /proc/pid/stat), 0 when gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return 0
-    return int(data[data.rindex(b")") + 2:].split()[19])
 
 
 def dumps(obj: object) -> str:

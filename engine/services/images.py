@@ -28,7 +28,7 @@ from .records import ContainerRecords
 from .volumes import all_labels_match
 
 if TYPE_CHECKING:
-    from .build import BuildHost
+    from ..build.builder import Host as BuildHost
 
 
 class Images:

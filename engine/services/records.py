@@ -11,7 +11,7 @@ from typing import Any
 from ..config import Paths
 from ..errors import ContainerNotFound, InvalidArgument
 from ..runtime import cleanup
-from ..runtime.monitor import proc_start_time
+from ..runtime.proc import proc_start_time
 from ..state import State
 
 
