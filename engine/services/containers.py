@@ -6,6 +6,7 @@ bundle, starts the monitor, and reads the monitor's ``state.json`` to know how t
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import re
@@ -239,7 +240,7 @@ class Containers:
         }
         if config.get("StopTimeout") is not None:
             full_cfg["StopTimeout"] = int(config["StopTimeout"])
-        parse_signal(full_cfg["StopSignal"])
+        parse_signal(str(full_cfg["StopSignal"]))
         cdir = self.paths.container(cid)
         try:
             layer_dirs = self.images.unpack(image_id)
@@ -259,7 +260,7 @@ class Containers:
             host["Runtime"] = runtime
             net, networks = self.networks.for_create(cid, name, host, config, hostname)
             host["NetworkMode"] = net
-            first_ep = next((ep for ep in networks.values() if ep.get("IPAddress")), {})
+            first_ep: dict[str, Any] = next((ep for ep in networks.values() if ep.get("IPAddress")), {})
             host["_Cgroup"] = f"portside/{cid}"
             doc = {
                 "Id": cid, "Created": rfc3339_now(), "Path": argv[0], "Args": argv[1:],
@@ -326,8 +327,8 @@ class Containers:
             self.images.resolve(image_name)  # the message for the name given, if it names nothing now
             raise ImageNotFound(f"No such image: {image_name}", image=image_name)
 
-    def _prepare_mounts(self, cid: str, binds: list[str], volumes: dict[str, Any],
-                        layer_dirs: list[str]) -> list[dict[str, Any]]:
+    def _prepare_mounts(self, cid: str, binds: builtins.list[str], volumes: dict[str, Any],
+                        layer_dirs: builtins.list[str]) -> builtins.list[dict[str, Any]]:
         """``-v`` binds and volumes → ``Mounts``. Every bind is checked before anything is made (a missing
         host directory, a named volume), so a refused one leaves nothing behind."""
         from ..runtime.spec import MASKED_PATHS
@@ -366,7 +367,7 @@ class Containers:
                                       f'pass a host directory, use absolute path')
             _check_mount_target(spec, kind, src, dest, layer_dirs)
             parsed.append((kind, src, dest, mode, len(parts) == 3, "ro" not in mode.split(",")))
-        mounts: list[dict[str, Any]] = []
+        mounts: builtins.list[dict[str, Any]] = []
         for kind, src, dest, mode, explicit, rw in parsed:
             if kind == "bind":
                 if not os.path.exists(src):
@@ -389,7 +390,7 @@ class Containers:
                            "Mode": "", "RW": True, "Propagation": "", "Anonymous": True})
         return mounts
 
-    def _copy_up(self, volume_path: str, dest: str, layer_dirs: list[str]) -> None:
+    def _copy_up(self, volume_path: str, dest: str, layer_dirs: builtins.list[str]) -> None:
         """A new, empty volume gets the image's content at its mount point, as docker does."""
         try:
             if os.listdir(volume_path):
@@ -444,8 +445,9 @@ class Containers:
         rootfs = {"target": os.path.join(cdir, "rootfs"), "upper": os.path.join(cdir, "upper"),
                   "work": os.path.join(cdir, "work"), "lower": layer_dirs, "layers_root": self.paths.layers,
                   "copy": not overlay}
-        if not overlay and not os.listdir(rootfs["target"]):
-            layers_mod.apply_rootfs_copy(layer_dirs, rootfs["target"])
+        target = os.path.join(cdir, "rootfs")
+        if not overlay and not os.listdir(target):
+            layers_mod.apply_rootfs_copy(layer_dirs, target)
         opts = {"id": cid, "root": self.paths.root, "rootfs": rootfs, "restart": doc["HostConfig"].get("RestartPolicy"),
                 "autoremove": bool(doc["HostConfig"].get("AutoRemove")), "runtime": runtime,
                 "cgroup": cg if runtime == "native" else ""}
@@ -486,8 +488,8 @@ class Containers:
                 pass
         bundle = self._bundle(cid, doc)
         r, w = os.pipe()
-        dups: list[int] = []
-        attach_fds: list[int] = []
+        dups: builtins.list[int] = []
+        attach_fds: builtins.list[int] = []
         for fd in attach or ():
             if fd < 0:
                 attach_fds.append(-1)
@@ -685,7 +687,7 @@ class Containers:
         self.networks.removed(doc)
         self.events.wake()  # the destroy event is in the database: wake readers
 
-    async def prune(self, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    async def prune(self, filters: dict[str, builtins.list[str]] | None = None) -> dict[str, Any]:
         deleted = []
         reclaimed = 0
         for doc in self.state.containers():
@@ -748,8 +750,8 @@ class Containers:
             raise ContainerNotFound(f"No such container: {name_or_id}")
         return self._compose(doc)
 
-    async def list(self, all: bool = False, filters: dict[str, list[str]] | None = None,
-                              limit: int = -1, size: bool = False) -> list[dict[str, Any]]:
+    async def list(self, all: bool = False, filters: dict[str, builtins.list[str]] | None = None,
+                              limit: int = -1, size: bool = False) -> builtins.list[dict[str, Any]]:
         """``GET /containers/json``: docker's summary objects, newest first."""
         filters = filters or {}
         out = []
@@ -944,8 +946,8 @@ class Containers:
             "networks": net_stats(self._running_pid(cid, name_or_id)) if running else {},
         }
 
-    async def exec(self, name_or_id: str, cmd: list[str], *, stdin: int, stdout: int, stderr: int,
-                             tty: bool = False, user: str = "", workdir: str = "", env: list[str] | None = None,
+    async def exec(self, name_or_id: str, cmd: builtins.list[str], *, stdin: int, stdout: int, stderr: int,
+                             tty: bool = False, user: str = "", workdir: str = "", env: builtins.list[str] | None = None,
                              tty_slave: int | None = None, console_socket: int | None = None) -> int:
         """Run ``cmd`` inside the running container; returns its pid (a child of this process).
 
@@ -1037,7 +1039,7 @@ RUNTIME_DEV_FILES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev
                      "/dev/console", "/dev/ptmx", "/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/core")
 
 
-def _image_kind(layer_dirs: list[str], dest: str) -> str:
+def _image_kind(layer_dirs: builtins.list[str], dest: str) -> str:
     """"dir", "file" or "" (absent, a symlink, or unknown) for ``dest`` in the image (top layer wins)."""
     rel = dest.lstrip("/")
     for d in reversed(layer_dirs):
@@ -1055,7 +1057,7 @@ def _image_kind(layer_dirs: list[str], dest: str) -> str:
     return ""
 
 
-def _check_mount_target(spec: str, kind: str, src: str, dest: str, layer_dirs: list[str]) -> None:
+def _check_mount_target(spec: str, kind: str, src: str, dest: str, layer_dirs: builtins.list[str]) -> None:
     """A directory (or a volume) cannot be mounted onto a file of the image (or of the runtime's /dev), nor
     a file onto a directory: refused at create with the paths named, rather than a mount error at start."""
     # a missing bind source is made as a directory; a volume is one
@@ -1084,7 +1086,7 @@ def read_line(fd: int) -> bytes:
     return buf.strip()
 
 
-def merge_env(base: list[str], extra: list[str]) -> list[str]:
+def merge_env(base: builtins.list[str], extra: builtins.list[str]) -> builtins.list[str]:
     out: dict[str, str] = {}
     for item in list(base) + list(extra):
         k, _, v = item.partition("=")
@@ -1105,7 +1107,7 @@ def human_status(state: dict[str, Any]) -> str:
     return "Created"
 
 
-def match_filters(summary: dict[str, Any], full: dict[str, Any], filters: dict[str, list[str]]) -> bool:
+def match_filters(summary: dict[str, Any], full: dict[str, Any], filters: dict[str, builtins.list[str]]) -> bool:
     for key, values in filters.items():
         if key == "status" and summary["State"] not in values:
             return False
@@ -1136,7 +1138,7 @@ def match_filters(summary: dict[str, Any], full: dict[str, Any], filters: dict[s
     return True
 
 
-def cpu_times_host() -> list[float]:
+def cpu_times_host() -> builtins.list[float]:
     with open("/proc/stat") as f:
         parts = f.readline().split()[1:8]
     hz = os.sysconf("SC_CLK_TCK")
@@ -1160,7 +1162,7 @@ def net_stats(pid: int) -> dict[str, Any]:
     return out
 
 
-def ps_row(pid: int) -> list[str]:
+def ps_row(pid: int) -> builtins.list[str]:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read()

@@ -7,13 +7,15 @@ shaped like the Docker Engine API's.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import shutil
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
-from typing import IO, TYPE_CHECKING, Any
+from functools import partial
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from .. import aio, reference
 from ..config import Paths
@@ -96,10 +98,11 @@ class Images:
         raise ImageNotFound(f"No such image: {ref.familiar}", image=name)
 
     def config(self, image_id: str) -> dict[str, Any]:
-        return json.loads(self.blobs.get_bytes(image_id))
+        doc: dict[str, Any] = json.loads(self.blobs.get_bytes(image_id))
+        return doc
 
     def register(self, config_digest: str, *, parent: str = "", intermediate: bool = False,
-                       repo_tags: list[str] | None = None) -> str:
+                       repo_tags: builtins.list[str] | None = None) -> str:
         """Record an image whose config and layers are in the blob store; returns its id."""
         cfg = self.config(config_digest)
         diff_ids = cfg.get("rootfs", {}).get("diff_ids", [])
@@ -131,13 +134,13 @@ class Images:
         self.events.emit("image", "tag", image_id, name=ref.familiar)
 
     # -- images: the API ------------------------------------------------------------------------
-    async def list(self, all: bool = False, filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+    async def list(self, all: bool = False, filters: dict[str, builtins.list[str]] | None = None) -> builtins.list[dict[str, Any]]:
         """ImageSummary objects, newest first (``GET /images/json``)."""
         filters = filters or {}
         tags = self.state.all_tags()
         rows = self.state.image_rows()
         parents = {p for _i, p, _m, _d in rows if p}
-        containers = {}
+        containers: dict[str, int] = {}
         for c in self.state.containers():
             containers[c["Image"]] = containers.get(c["Image"], 0) + 1
         out = []
@@ -192,7 +195,7 @@ class Images:
             "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
         }
 
-    async def history(self, name: str) -> list[dict[str, Any]]:
+    async def history(self, name: str) -> builtins.list[dict[str, Any]]:
         image_id = self.resolve(name)
         cfg = self.config(image_id)
         diff_ids = list(cfg.get("rootfs", {}).get("diff_ids", []))
@@ -221,7 +224,7 @@ class Images:
             self.resolve(name)
             raise
 
-    async def delete(self, name: str, force: bool = False, noprune: bool = False) -> list[dict[str, str]]:
+    async def delete(self, name: str, force: bool = False, noprune: bool = False) -> builtins.list[dict[str, str]]:
         """``docker rmi``: untag, and delete the image when no tag is left."""
         with self.state.tx():  # decided and done under one lock: no tag or container appears in between
             result = self._delete_locked(name, force, noprune)
@@ -229,7 +232,7 @@ class Images:
             self.gc_blobs()
         return result
 
-    def _delete_locked(self, name: str, force: bool, noprune: bool) -> list[dict[str, str]]:
+    def _delete_locked(self, name: str, force: bool, noprune: bool) -> builtins.list[dict[str, str]]:
         image_id = self.resolve(name)
         refs = self.state.tags_of(image_id)
         by_ref = False
@@ -239,7 +242,7 @@ class Images:
         except InvalidArgument:
             pass
         users = self.state.containers_using_image(image_id)
-        result: list[dict[str, str]] = []
+        result: builtins.list[dict[str, str]] = []
         if by_ref and len(refs) > 1:
             self.state.delete_tag(str(ref))
             self.events.emit("image", "untag", image_id, name=ref.familiar)
@@ -277,7 +280,7 @@ class Images:
         """Images that running operations (a build's base and steps) hold; read under the caller's lock."""
         return cleanup.protected(self.paths.root)[0]
 
-    def _delete_chain(self, image_id: str, prune_parents: bool = True) -> list[dict[str, str]]:
+    def _delete_chain(self, image_id: str, prune_parents: bool = True) -> builtins.list[dict[str, str]]:
         result = []
         current: str | None = image_id
         held: set[str] | None = None
@@ -353,8 +356,8 @@ class Images:
                 return True
         return False
 
-    async def prune(self, all: bool = False, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
-        deleted: list[dict[str, str]] = []
+    async def prune(self, all: bool = False, filters: dict[str, builtins.list[str]] | None = None) -> dict[str, Any]:
+        deleted: builtins.list[dict[str, str]] = []
         reclaimed = 0
         used = {c["Image"] for c in self.state.containers()}
         used |= cleanup.protected(self.paths.root)[0]  # a running build's base and steps
@@ -376,7 +379,7 @@ class Images:
         reclaimed += self.gc_blobs()  # blobs nothing refers to (a failed build's, an interrupted pull's)
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
-    def _prune_locked(self, image_id: str, all: bool) -> list[dict[str, str]]:
+    def _prune_locked(self, image_id: str, all: bool) -> builtins.list[dict[str, str]]:
         """Untag and delete an image no container uses (with ``all``, tagged ones too); [] when kept."""
         doc = self.state.image(image_id)
         refs = self.state.tags_of(image_id)
@@ -390,20 +393,20 @@ class Images:
             self.events.emit("image", "untag", image_id, name=reference.parse(r).familiar)
         return result + self._delete_chain(image_id)
 
-    def unpack(self, image_id: str) -> list[str]:
+    def unpack(self, image_id: str) -> builtins.list[str]:
         """Unpack every layer of an image once; returns the layer dirs, bottom first."""
         diff_ids = self.config(image_id).get("rootfs", {}).get("diff_ids", [])
         dirs = []
         overlay = layers_mod.overlay_supported()
         for diff_id, chain in zip(diff_ids, layers_mod.chain_ids(diff_ids)):
             path = self.blobs.path(diff_id)
-            dirs.append(layers_mod.ensure_unpacked(self.paths.layers, chain, lambda p=path: open(p, "rb"),
+            dirs.append(layers_mod.ensure_unpacked(self.paths.layers, chain, partial(_open_binary, path),
                                                    overlay=overlay, owner_root=self.paths.root))
         return dirs
 
     # -- import / save / load -------------------------------------------------------------------
     async def import_image(self, source: IO[bytes], repo: str | None = None, message: str = "",
-                           changes: list[str] | None = None) -> str:
+                           changes: builtins.list[str] | None = None) -> str:
         """``docker import``; ``changes`` are Dockerfile instructions applied to the config."""
         from ..images import archive
         if repo:
@@ -432,7 +435,7 @@ class Images:
                                            message=f"made from this host's {bootstrap.BUSYBOX}")
         return {"Id": image_id, "RepoTags": [reference.familiar(str(ref))]}
 
-    async def save(self, names: list[str], out: IO[bytes], fmt: str = "docker") -> None:
+    async def save(self, names: builtins.list[str], out: IO[bytes], fmt: str = "docker") -> None:
         from ..images import archive
         images = []
         for name in names:
@@ -450,7 +453,7 @@ class Images:
                                                repo_tags=tags))
         await aio.to_thread(archive.write_archive, out, images, self.blobs, fmt)
 
-    async def load(self, source: IO[bytes]) -> list[str]:
+    async def load(self, source: IO[bytes]) -> builtins.list[str]:
         """``docker load``: returns docker's lines (``Loaded image: …`` / ``Loaded image ID: …``)."""
         from ..images import archive
         with self.operation("load"):
@@ -473,7 +476,7 @@ class Images:
         return lines
 
     # -- build ----------------------------------------------------------------------------------
-    async def build(self, *, path: str, tags: list[str], dockerfile: str = "Dockerfile",
+    async def build(self, *, path: str, tags: builtins.list[str], dockerfile: str = "Dockerfile",
                     buildargs: dict[str, str] | None = None, nocache: bool = False, target: str = "",
                     labels: dict[str, str] | None = None,
                     networkmode: str = "default") -> AsyncIterator[dict[str, Any]]:
@@ -537,7 +540,7 @@ class Images:
             os.close(wake_w)
 
 
-def changes_to_config(changes: list[str]) -> dict[str, Any]:
+def changes_to_config(changes: builtins.list[str]) -> dict[str, Any]:
     """``import --change``: the Dockerfile instructions docker allows there."""
     from ..build import parser as dfp
     cfg: dict[str, Any] = {}
@@ -564,3 +567,7 @@ def changes_to_config(changes: list[str]) -> dict[str, Any]:
         else:
             raise InvalidArgument(f"{inst.cmd.lower()} is not a valid change command")
     return cfg
+
+
+def _open_binary(path: str) -> BinaryIO:
+    return open(path, "rb")

@@ -13,6 +13,7 @@ Who does what:
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import ipaddress
 import os
@@ -141,7 +142,7 @@ class Networks:
         name = doc["Options"]["com.docker.network.bridge.name"]
         cfg = doc["IPAM"]["Config"][0]
         bridge.ensure(name, cfg["Subnet"], cfg["Gateway"], bool(doc.get("Internal")), self.paths.root)
-        return name
+        return str(name)
 
     def _containers(self, doc: dict[str, Any]) -> dict[str, Any]:
         out = {}
@@ -155,7 +156,7 @@ class Networks:
                                "IPv6Address": ""}
         return out
 
-    async def list(self, filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+    async def list(self, filters: dict[str, builtins.list[str]] | None = None) -> builtins.list[dict[str, Any]]:
         self.ensure_predefined()
         out = []
         for doc in ipam.network_rows(self.state):
@@ -204,7 +205,7 @@ class Networks:
             deleted.append(doc["Name"])
         return {"NetworksDeleted": deleted or None}
 
-    async def connect(self, name_or_id: str, container: str, *, aliases: list[str] | None = None,
+    async def connect(self, name_or_id: str, container: str, *, aliases: builtins.list[str] | None = None,
                               ipv4: str | None = None) -> None:
         doc = self.resolve(name_or_id)
         cid = self.records.resolve(container)
@@ -272,7 +273,7 @@ class Networks:
     def veth_name(cid: str, index: int) -> str:
         return f"ps{cid[:10]}{index}"
 
-    def endpoint(self, cid: str, cdoc: dict[str, Any], doc: dict[str, Any], aliases: list[str],
+    def endpoint(self, cid: str, cdoc: dict[str, Any], doc: dict[str, Any], aliases: builtins.list[str],
                           ipv4: str | None) -> dict[str, Any]:
         """Allocate an address for ``cid`` on ``doc`` and return its ``NetworkSettings.Networks`` entry."""
         if ipv4 and doc["Name"] == "bridge":
@@ -367,8 +368,8 @@ class Networks:
                     ns["path"] = f"/proc/{st['pid']}/ns/net"
             return None
         nets = doc.get("NetworkSettings", {}).get("Networks") or {}
-        endpoints = []
-        user_nets = []
+        endpoints: builtins.list[dict[str, Any]] = []
+        user_nets: builtins.list[dict[str, Any]] = []
         for index, (name, ep) in enumerate(nets.items()):
             if not ep.get("IPAddress"):
                 continue
@@ -388,7 +389,7 @@ class Networks:
         return {"endpoints": endpoints, "ports": published, "dns": dns, "module": self.monitor_side.__name__}
 
     @staticmethod
-    def _port_bindings(doc: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
+    def _port_bindings(doc: dict[str, Any]) -> dict[str, builtins.list[dict[str, str]]]:
         host = doc.get("HostConfig", {})
         bindings = dict(host.get("PortBindings") or {})
         if host.get("PublishAllPorts"):
@@ -415,10 +416,10 @@ class Networks:
         ipam.release_orphans(self.state, lambda cid: cleanup.creating(croot, cid))
         bridge.gc_orphans()
 
-    def summary(self, doc: dict[str, Any], running: bool) -> tuple[list[dict[str, Any]],
+    def summary(self, doc: dict[str, Any], running: bool) -> tuple[builtins.list[dict[str, Any]],
                                                                                    dict[str, Any]]:
         """(summary ``Ports``, inspect ``NetworkSettings.Ports``) for a container."""
-        published: list[dict[str, Any]] = []
+        published: builtins.list[dict[str, Any]] = []
         if running:
             rec = setup.read_record(self.paths.container(doc["Id"]))
             published = (rec or {}).get("ports") or []

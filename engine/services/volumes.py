@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 import re
 import secrets
@@ -43,7 +44,7 @@ class Volumes:
         self.paths = paths
         self.events = events
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def list(self) -> builtins.list[dict[str, Any]]:
         return self.state.volumes()
 
     async def create(self, name: str | None = None) -> str:
@@ -71,7 +72,7 @@ class Volumes:
             raise NotFound(f"get {name}: no such volume")
         return doc
 
-    async def prune(self, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    async def prune(self, filters: dict[str, builtins.list[str]] | None = None) -> dict[str, Any]:
         """``POST /volumes/prune``: remove volumes no container uses, as docker 23+ does.
 
         Only anonymous volumes unless the ``all`` filter is true (``volume prune -a``); ``label`` /
@@ -81,7 +82,7 @@ class Volumes:
         everything = any(v.lower() in ("1", "true") for v in filters.get("all", []))
         used = {m.get("Name") for c in self.state.containers() for m in c.get("Mounts", [])
                 if m.get("Type") == "volume"}
-        deleted: list[str] = []
+        deleted: builtins.list[str] = []
         reclaimed = 0
         for doc in self.state.volumes():
             name = doc["Name"]
