@@ -58,10 +58,11 @@ class Volumes:
     def ensure(self, name: str, anonymous: bool = False) -> str:
         """The volume's folder, made (with its row) when missing; returns its path."""
         path = self.paths.volume(name)
-        os.makedirs(path, exist_ok=True)
-        created = self.state.put_volume(name, {
-            "Name": name, "Driver": "local", "Mountpoint": path, "CreatedAt": rfc3339_now(), "Scope": "local",
-            "Labels": {"com.docker.volume.anonymous": ""} if anonymous else {}, "Options": None})
+        with self.state.tx():  # folder and row under one lock: a `volume rm` removes both or neither
+            os.makedirs(path, exist_ok=True)
+            created = self.state.put_volume(name, {
+                "Name": name, "Driver": "local", "Mountpoint": path, "CreatedAt": rfc3339_now(), "Scope": "local",
+                "Labels": {"com.docker.volume.anonymous": ""} if anonymous else {}, "Options": None})
         if created:
             self.events.emit("volume", "create", name, driver="local")
         return path
