@@ -34,6 +34,7 @@ class PublishedPort(TypedDict):
     ip: str
     port: int
 
+
 TABLE = "portside"
 NFT = "nft"
 LOCK = "/run/portside/nft.lock"
