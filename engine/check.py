@@ -38,6 +38,7 @@ from .runtime import cleanup
 
 if TYPE_CHECKING:
     from .config import Paths
+    from .network.nat import PublishedPort
     from .services.containers import Containers
     from .services.images import Images
     from .state import State
@@ -345,7 +346,7 @@ class Checker:
         subnets = [net for _name, net in ipam.used_subnets(self.state)]
         if not subnets:
             return
-        expected: dict[tuple[str, str], dict[str, Any]] = {}
+        expected: dict[tuple[str, str], PublishedPort] = {}
         for doc in self.state.containers():
             if not self.running(doc["Id"]):
                 continue

@@ -74,6 +74,7 @@ class Attach:
             for name, end in (("stdout", 1), ("stderr", 1), ("stdin", 0)):
                 if name in self.pipes:
                     self._close(self.pipes[name][end])
+        assert status_fd is not None  # started with attach: the monitor's status fd
         self.started.set_result(status_fd)
 
     def _close(self, fd: int) -> None:

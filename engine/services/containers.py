@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 from .. import aio, logfiles, reference
 from ..config import Paths
@@ -922,7 +922,7 @@ class Containers:
         if running and doc.get("HostConfig", {}).get("_Cgroup"):
             from ..runtime import cgroups
             try:
-                raw = cgroups.Cgroup(doc["HostConfig"]["_Cgroup"]).stats()
+                raw = cast("dict[str, Any]", cgroups.Cgroup(doc["HostConfig"]["_Cgroup"]).stats())
             except Exception:  # noqa: BLE001
                 raw = {}
         system_ns = int(sum(cpu_times_host()) * 1e9)
