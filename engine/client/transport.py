@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from ..config import default_root
 from ..errors import EngineError
 
 
@@ -50,6 +51,11 @@ def service_method(engine: Any, name: str) -> Any:
 
 
 class BaseTransport:
+    kind: str = "embedded"
+    """Which engine this is: ``embedded`` (in this process), ``daemon`` (a portside daemon), ``remote``."""
+    address: str = "embedded engine"
+    """Where it is, for people: ``embedded engine (/var/lib/portside)``, ``unix:///run/portside/portside.sock``."""
+
     async def open(self) -> None:
         return None
 
@@ -66,10 +72,13 @@ class BaseTransport:
 class LocalTransport(BaseTransport):
     """Runs the engine in this process (the embedded default)."""
 
+    kind = "embedded"
+
     def __init__(self, root: str | None = None, engine: Any = None) -> None:
         self.root = root
         self.engine = engine
         self._owned = engine is None
+        self.address = f"embedded engine ({root or default_root()})"
 
     async def open(self) -> None:
         if self.engine is None:
