@@ -133,8 +133,6 @@ def test_no_import_cycles_in_the_engine():
     assert cycle is None, "import cycle: " + " → ".join(cycle or [])
 
 
-@pytest.mark.xfail(strict=True, reason="the dashboard's cycles (tui.app ↔ tui.palette, tui.app ↔ tui.tour) "
-                   "go with the tui/ reorganisation")
 def test_no_import_cycles_in_the_dashboard():
     cycle = cycle_in("tui")
     assert cycle is None, "import cycle: " + " → ".join(cycle or [])
