@@ -531,12 +531,13 @@ class ContainersMixin:
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 break
 
-    def volume_ensure(self: Engine, name: str, anonymous: bool = False) -> str:
+    def volume_ensure(self: Engine, name: str, anonymous: bool = False, labels: dict[str, str] | None = None) -> str:
         path = self.paths.volume(name)
         os.makedirs(path, exist_ok=True)
         created = self.state.put_volume(name, {
             "Name": name, "Driver": "local", "Mountpoint": path, "CreatedAt": rfc3339_now(), "Scope": "local",
-            "Labels": {"com.docker.volume.anonymous": ""} if anonymous else {}, "Options": None})
+            "Labels": dict(labels or {}, **({"com.docker.volume.anonymous": ""} if anonymous else {})),
+            "Options": None})
         if created:
             self.emit("volume", "create", name, driver="local")
         return path
@@ -768,11 +769,12 @@ class ContainersMixin:
         if sig == signal_mod.SIGKILL:
             with open(os.path.join(self.paths.container(cid), "stop-requested"), "w"):
                 pass
+        # recorded before the signal goes, as the container's ``die`` (written by its monitor) follows it
+        self.emit("container", "kill", cid, name=doc.get("Name", "").lstrip("/"), signal=str(sig))
         if not self._signal(cid, sig):
             raise Conflict(f"Cannot kill container: {name_or_id}: container {cid} is not running")
         if sig == signal_mod.SIGKILL:
             await self._wait_stopped(cid, 10)
-        self.emit("container", "kill", cid, name=doc.get("Name", "").lstrip("/"), signal=str(sig))
 
     async def container_restart(self: Engine, name_or_id: str, t: int | None = None) -> None:
         cid = self.resolve_container(name_or_id)
@@ -824,10 +826,19 @@ class ContainersMixin:
             wake.set()
 
     async def containers_prune(self: Engine, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+        """Remove stopped containers; ``label`` / ``label!`` / ``until`` filters narrow it, as dockerd's."""
+        from .engine import labels_pass
+        from .units import parse_since
+        filters = filters or {}
+        until = [parse_since(u) for u in filters.get("until", [])]
         deleted = []
         reclaimed = 0
         for doc in self.state.containers():
             if self.container_status(doc["Id"]) in ("running", "restarting"):
+                continue
+            if not labels_pass((doc.get("Config") or {}).get("Labels") or {}, filters):
+                continue
+            if until and not all(parse_time(doc["Created"]) < u for u in until):
                 continue
             reclaimed += dir_size(os.path.join(self.paths.container(doc["Id"]), "upper"))
             await self.container_delete(doc["Id"])
@@ -1343,12 +1354,14 @@ class VolumesMixin:
     async def volumes_list(self: Engine) -> list[dict[str, Any]]:
         return self.state.volumes()
 
-    async def volume_create(self: Engine, name: str | None = None) -> str:
+    async def volume_create(self: Engine, name: str | None = None, labels: dict[str, str] | None = None) -> str:
+        """A named volume; without a name, a random one that is anonymous (``volume prune`` takes it), as dockerd."""
+        anonymous = not name
         name = name or secrets.token_hex(32)
         if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", name):
             raise InvalidArgument(f'create {name}: "{name}" includes invalid characters for a local volume name, '
                                   f'only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed')
-        self.volume_ensure(name)
+        self.volume_ensure(name, anonymous=anonymous, labels=labels)
         return name
 
     async def volume_inspect(self: Engine, name: str) -> dict[str, Any]:
@@ -1363,7 +1376,7 @@ class VolumesMixin:
         Only anonymous volumes unless the ``all`` filter is true (``volume prune -a``); ``label`` /
         ``label!`` filters narrow it further. Returns ``{"VolumesDeleted": [...], "SpaceReclaimed": N}``.
         """
-        from .engine import all_labels_match
+        from .engine import labels_pass
         filters = filters or {}
         everything = any(v.lower() in ("1", "true") for v in filters.get("all", []))
         used = {m.get("Name") for c in self.state.containers() for m in c.get("Mounts", [])
@@ -1375,9 +1388,7 @@ class VolumesMixin:
             labels = doc.get("Labels") or {}
             if name in used or (not everything and "com.docker.volume.anonymous" not in labels):
                 continue
-            if filters.get("label") and not all_labels_match(labels, filters["label"]):
-                continue
-            if any(all_labels_match(labels, [f]) for f in filters.get("label!", [])):
+            if not labels_pass(labels, filters):
                 continue
             path = os.path.join(self.paths.volumes, name)
             size = dir_size(path)
@@ -1387,7 +1398,7 @@ class VolumesMixin:
                 continue  # a container started using it since we looked
             deleted.append(name)
             reclaimed += size
-        return {"VolumesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+        return {"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed}  # dockerd: [] when none, not null
 
     async def volume_delete(self: Engine, name: str, force: bool = False) -> None:
         if self.state.volume(name) is None:

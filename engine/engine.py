@@ -68,12 +68,7 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
 
     # -- events ---------------------------------------------------------------------------------
     def emit(self, type_: str, action: str, actor_id: str, **attrs: str) -> None:
-        now = time.time()
-        doc = {"Type": type_, "Action": action, "Actor": {"ID": actor_id, "Attributes": attrs},
-               "scope": "local", "time": int(now), "timeNano": int(now * 1e9)}
-        if type_ == "container":
-            doc.update(status=action, id=actor_id, **({"from": attrs["image"]} if "image" in attrs else {}))
-        self.state.add_event(doc)
+        self.state.emit(type_, action, actor_id, attrs)
         for wake in list(self._subscribers):
             wake.set()
 
@@ -685,6 +680,13 @@ def all_labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
         if k not in labels or (eq and labels[k] != v):
             return False
     return True
+
+
+def labels_pass(labels: dict[str, str], filters: dict[str, list[str]]) -> bool:
+    """docker's ``label`` (all must match) and ``label!`` (none may match) filters over ``labels``."""
+    if filters.get("label") and not all_labels_match(labels, filters["label"]):
+        return False
+    return not any(all_labels_match(labels, [f]) for f in filters.get("label!", []))
 
 
 Callback = Callable[[dict[str, Any]], None]

@@ -385,12 +385,28 @@ async def image_create(api: API, req: Request) -> Response:
         raise InvalidArgument("fromImage or fromSrc is required")
     auth = decode_auth(req.headers.get("x-registry-auth", ""))
     return progress_response(api.engine.image_pull(req.arg("fromImage"), tag=req.arg("tag") or None,
-                                                   platform=req.arg("platform") or None, auth=auth))
+                                                   platform=platform_arg(req), auth=auth))
 
 
 async def image_push(api: API, req: Request, name: str) -> Response:
     auth = decode_auth(req.headers.get("x-registry-auth", ""))
     return progress_response(api.engine.image_push(name, tag=req.arg("tag") or None, auth=auth))
+
+
+KNOWN_OS = frozenset("aix android darwin dragonfly freebsd hurd illumos ios js linux nacl netbsd openbsd plan9 "
+                     "solaris windows zos".split())
+KNOWN_ARCH = frozenset("386 amd64 amd64p32 arm armbe arm64 arm64be ppc64 ppc64le loong64 mips mipsle mips64 "
+                       "mips64le mips64p32 mips64p32le ppc riscv riscv64 s390 s390x sparc sparc64 wasm x86_64 "
+                       "x86-64 aarch64 armhf armel i386".split())
+
+
+def platform_arg(req: Request) -> str | None:
+    """The ``platform`` query value, refused (400) as dockerd's parser refuses it: a single word must
+    name a known operating system or architecture."""
+    text = req.arg("platform") or None
+    if text and "/" not in text and text.lower() not in KNOWN_OS | KNOWN_ARCH:
+        raise InvalidArgument(f'"{text}": unknown operating system or architecture: invalid argument')
+    return text
 
 
 def progress_response(progress: AsyncIterator[dict[str, Any]]) -> Response:
@@ -450,6 +466,7 @@ async def build(api: API, req: Request) -> Response:
             raise InvalidArgument(f"invalid {name} parameter: a JSON object is expected")
         return {k: v for k, v in value.items() if v is not None}
     buildargs, labels = json_arg("buildargs"), json_arg("labels")
+    platform_arg(req)  # the classic builder builds for this host; a malformed platform is still refused
     if req.arg("remote"):
         raise InvalidArgument("a remote build context is not supported: send the context as a tar")
     ctx = tempfile.mkdtemp(prefix="portside-build-")
@@ -511,7 +528,10 @@ async def volume_create(api: API, req: Request) -> Response:
     body = req.json() or {}
     if not isinstance(body, dict):
         raise InvalidArgument("invalid JSON body: a volume config (a JSON object) is expected")
-    name = await api.engine.volume_create(body.get("Name") or None)
+    labels = body.get("Labels") or {}
+    if not isinstance(labels, dict):
+        raise InvalidArgument("invalid Labels: a JSON object of strings is expected")
+    name = await api.engine.volume_create(body.get("Name") or None, labels=labels)
     return json_response(await api.engine.volume_inspect(name), 201)
 
 
@@ -522,6 +542,19 @@ async def volume_inspect(api: API, req: Request, name: str) -> Response:
 async def volume_delete(api: API, req: Request, name: str) -> Response:
     await api.engine.volume_delete(name, force=req.flag("force"))
     return Response(204)
+
+
+async def volumes_prune(api: API, req: Request) -> Response:
+    return json_response(await api.engine.volumes_prune(filters=req.filters()))
+
+
+async def networks_prune(api: API, req: Request) -> Response:
+    return json_response(await api.engine.networks_prune(filters=req.filters()))
+
+
+async def build_prune(api: API, req: Request) -> Response:
+    """``docker builder prune``: the classic builder keeps no cache apart from its images (``image prune``)."""
+    return json_response({"CachesDeleted": None, "SpaceReclaimed": 0})
 
 
 # The table: method, path, handler. Read it as the API's index.
@@ -555,6 +588,7 @@ ROUTES: list[tuple[str, str, H]] = [
     ("GET", "/exec/{id}/json", exec_inspect),
 
     ("POST", "/build", build),
+    ("POST", "/build/prune", build_prune),
     ("GET", "/images/json", images_list),
     ("POST", "/images/create", image_create),
     ("GET", "/images/get", images_get),
@@ -569,9 +603,11 @@ ROUTES: list[tuple[str, str, H]] = [
     ("GET", "/networks", networks_list),
     ("POST", "/networks/create", network_create),
     ("GET", "/networks/{id}", network_inspect),
+    ("POST", "/networks/prune", networks_prune),
     ("DELETE", "/networks/{id}", network_delete),
     ("GET", "/volumes", volumes_list),
     ("POST", "/volumes/create", volume_create),
+    ("POST", "/volumes/prune", volumes_prune),
     ("GET", "/volumes/{name}", volume_inspect),
     ("DELETE", "/volumes/{name}", volume_delete),
 

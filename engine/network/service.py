@@ -146,6 +146,7 @@ class NetworksMixin:
         return out
 
     async def networks_list(self: Engine, filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+        from ..engine import labels_pass
         self._ensure_predefined()
         out = []
         for doc in ipam.network_rows(self.state):
@@ -158,6 +159,8 @@ class NetworksMixin:
                 elif key == "driver" and doc["Driver"] not in values:
                     keep = False
                 elif key == "type" and ("builtin" if doc["Name"] in PREDEFINED else "custom") not in values:
+                    keep = False
+                elif key in ("label", "label!") and not labels_pass(doc.get("Labels") or {}, {key: values}):
                     keep = False
             if keep:
                 out.append(dict(doc, Containers={}))
@@ -185,10 +188,14 @@ class NetworksMixin:
             pass
         self.emit("network", "destroy", doc["Id"], name=doc["Name"], type="bridge")
 
-    async def networks_prune(self: Engine) -> dict[str, Any]:
+    async def networks_prune(self: Engine, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+        """Remove the networks no container uses; ``label`` / ``label!`` filters narrow it, as dockerd's."""
         deleted = []
         for doc in ipam.network_rows(self.state):
             if doc["Name"] in PREDEFINED or self._network_containers(doc):
+                continue
+            from ..engine import labels_pass
+            if not labels_pass(doc.get("Labels") or {}, filters or {}):
                 continue
             await self.network_delete(doc["Id"])
             deleted.append(doc["Name"])
@@ -444,3 +451,4 @@ def host_teardown(root: str) -> list[str]:
 
 
 __all__ = ["NetworksMixin", "NetworkNotFound", "host_teardown", "EngineError"]
+

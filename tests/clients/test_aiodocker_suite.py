@@ -1,0 +1,156 @@
+"""aiodocker's own test suite (the tests/ of its 0.27.0 sdist on PyPI) against ``portside daemon``.
+
+The sdist comes through pip once and is kept under .venv/aiodocker-suite/. Its suite runs in a subprocess
+with this venv's pytest (aiodocker and its test requirements are in our ``[test]`` extras), ``DOCKER_HOST``
+pointing at a daemon over a fresh data root that holds the images the suite asks for:
+``python:3.13-alpine``, ``python:3.14-alpine`` and ``python:latest`` (one busybox rootfs carrying this
+host's Python, made by tests/clients/pyimage.py) and ``busybox``. Nothing reaches Docker Hub: the suite's session fixture runs
+``docker pull`` for its two images, and a ``docker`` ahead on its PATH answers that pull as done (the
+images are already here); the tests that pull, push or start a registry are deselected, each with its
+reason below, and so are the swarm ones.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+import pytest
+
+from conftest import DOCKER_CLI, REPO, Daemon, _needs, run_cli, teardown_root  # tests/clients/conftest.py
+import pyimage
+
+pytestmark = pytest.mark.root
+
+VERSION = "0.27.0"
+CACHE = os.path.join(REPO, ".venv", "aiodocker-suite")
+IMAGES = ("python:3.13-alpine", "python:3.14-alpine", "python:latest")  # test_networks creates from "python"
+
+SWARM = "swarm mode: Portside's swarm routes come later"
+HUB = "pulls from Docker Hub (this test machine reaches no registry but its own)"
+REGISTRY = "starts registry:2 from Docker Hub with testcontainers"
+ROOT = "chmod 000 does not stop root reading the file (these tests run as root, for real containers)"
+DESELECT: dict[str, str] = {
+    "tests/test_swarm.py": SWARM,
+    "tests/test_services.py": SWARM,
+    "tests/test_nodes.py": SWARM,
+    "tests/test_configs.py": SWARM,
+    "tests/test_secrets.py": SWARM,
+    "tests/test_containers.py::test_run_existing_container": HUB,
+    "tests/test_containers.py::test_run_container_with_missing_image": HUB,
+    "tests/test_images.py::test_pull_image": HUB,
+    "tests/test_images.py::test_pull_image_stream": HUB,
+    "tests/test_images.py::test_build_from_remote_file": "builds from a Dockerfile on raw.githubusercontent.com",
+    "tests/test_images.py::test_push_image": REGISTRY,
+    "tests/test_images.py::test_push_image_stream": REGISTRY,
+    "tests/test_images.py::test_delete_image": REGISTRY,
+    "tests/test_images.py::test_pups_image_auth": REGISTRY,
+    # these two delete python:3.13-alpine and count on containers.run() pulling it back from Docker Hub
+    "tests/test_containers.py::test_run_failing_start_container": HUB,
+    "tests/test_images.py::test_build_from_remote_tar": "its Dockerfile builds FROM golang:1-alpine and runs apk and "
+                                                        "go build (Docker Hub and Alpine's package mirrors)",
+    "tests/test_context.py::TestLoadContextTLS::test_raises_error_on_unreadable_ca_file": ROOT,
+    "tests/test_context.py::TestLoadContextTLS::test_raises_error_on_unreadable_cert_file": ROOT,
+    "tests/test_context.py::TestLoadContextTLS::test_raises_error_on_unreadable_key_file": ROOT,
+}
+
+# the suite's `docker pull <its images>` (session fixture `testing_images`): they are preloaded
+DOCKER_SHIM = f"""#!/bin/sh
+if [ "$1" = pull ]; then echo "$2: preloaded"; exit 0; fi
+exec {DOCKER_CLI} "$@"
+"""
+
+
+def suite_dir() -> str:
+    """The extracted sdist (downloaded by pip the first time, then reused)."""
+    top = os.path.join(CACHE, f"aiodocker-{VERSION}")
+    if os.path.isdir(os.path.join(top, "tests")):
+        return top
+    os.makedirs(CACHE, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+                    f"aiodocker=={VERSION}", "-d", CACHE], check=True, capture_output=True, timeout=300)
+    [sdist] = glob.glob(os.path.join(CACHE, f"aiodocker-{VERSION}.tar.gz"))
+    with tarfile.open(sdist) as tar:
+        tar.extractall(CACHE, filter="data")
+    return top
+
+
+@pytest.fixture(scope="module")
+def suite_daemon() -> Iterator[Daemon]:
+    _needs()
+    base = tempfile.mkdtemp(prefix="ps-aio-", dir="/tmp")  # short: unix socket paths must stay < 108 bytes
+    d = Daemon(base, os.path.join(base, "root"))
+    try:
+        made = run_cli(d.root, "image", "busybox")
+        assert made.returncode == 0, made.stderr
+        rootfs = os.path.join(base, "python-rootfs.tar")
+        with open(rootfs, "wb") as f:
+            pyimage.write_rootfs(f)
+        made = run_cli(d.root, "import", "-c", 'CMD ["python3"]', rootfs, IMAGES[0])
+        assert made.returncode == 0, made.stderr
+        os.unlink(rootfs)
+        for name in IMAGES[1:]:
+            made = run_cli(d.root, "tag", IMAGES[0], name)
+            assert made.returncode == 0, made.stderr
+        d.start()
+        yield d
+    finally:
+        try:
+            d.stop()
+        finally:
+            for noun in ("network", "volume"):
+                run_cli(d.root, noun, "prune", "-f", timeout=60)
+            teardown_root(d.root)
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def run_suite(d: Daemon, top: str) -> tuple[ET.Element, str]:
+    shim = os.path.join(d.base, "bin")
+    os.makedirs(shim, exist_ok=True)
+    with open(os.path.join(shim, "docker"), "w") as f:
+        f.write(DOCKER_SHIM)
+    os.chmod(os.path.join(shim, "docker"), 0o755)
+    junit = os.path.join(d.base, "junit.xml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "PYTEST_"))}
+    env.update(DOCKER_HOST=d.host, DOCKER_CONFIG=os.path.join(d.base, "docker-config"),
+               PATH=shim + os.pathsep + env.get("PATH", "/usr/bin:/bin"), TESTCONTAINERS_RYUK_DISABLED="true")
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+            f"--junitxml={junit}", "-o", "junit_family=xunit2", "tests"]
+    for nodeid in DESELECT:
+        args += ["--deselect", nodeid]
+    proc = subprocess.run(args, cwd=top, env=env, capture_output=True, text=True, timeout=1800)
+    out = proc.stdout + proc.stderr
+    assert os.path.exists(junit), f"aiodocker's suite wrote no report (exit {proc.returncode}):\n{out}"
+    return ET.parse(junit).getroot(), out
+
+
+def counts(summary: str) -> dict[str, int]:
+    """pytest's last line (``3 failed, 140 passed, 47 deselected, 1 xfailed in 50.1s``) as numbers."""
+    return {word: int(n) for n, word in re.findall(r"(\d+) (passed|failed|errors?|skipped|deselected|xfailed|xpassed)",
+                                                   summary)}
+
+
+def test_aiodocker_suite_passes(suite_daemon: Daemon) -> None:
+    top = suite_dir()
+    root, out = run_suite(suite_daemon, top)
+    failed = [f"{c.get('classname')}::{c.get('name')}: {(bad.get('message') or '').splitlines()[:1]}"
+              for c in root.iter("testcase") for bad in c if bad.tag in ("failure", "error")]
+    summary = out.strip().splitlines()[-1] if out.strip() else ""
+    n = counts(summary)
+    print(f"aiodocker {VERSION}'s suite against portside daemon: {n.get('passed', 0)} passed, "
+          f"{n.get('deselected', 0)} deselected ({len(DESELECT)} names: swarm, Docker Hub, registry:2, root), "
+          f"{n.get('skipped', 0)} skipped, {n.get('xfailed', 0)} xfailed, {n.get('xpassed', 0)} xpassed, "
+          f"{len(failed)} failed or errors")
+    for nodeid, reason in DESELECT.items():
+        print(f"  deselected {nodeid}: {reason}")
+    for line in failed:
+        print(f"  FAILED {line}")
+    assert n.get("passed"), f"aiodocker's suite passed no test:\n{out}"
+    assert not failed, "aiodocker's suite failed against portside daemon:\n" + "\n".join(failed) + "\n\n" + out[-20000:]
