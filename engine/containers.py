@@ -23,7 +23,7 @@ from . import aio, logfiles, reference
 from .units import human_duration
 from .units import parse_rfc3339 as parse_time
 from .errors import (CommandNotFound, Conflict, ContainerCannotRun, ContainerNotFound, EngineError,
-                     ImageNotFound, InvalidArgument, NotFound, NotModified)
+                     ImageNotFound, InvalidArgument, NotFound, NotImplementedByEngine, NotModified)
 from .runtime import cleanup
 from .runtime.monitor import proc_start_time
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 ZERO_TIME = "0001-01-01T00:00:00Z"
+PAUSED = "paused"  # a marker in a container's folder while its cgroup is frozen (docker pause)
 # HostConfig keys docker's inspect always shows (moby api/swagger.yaml HostConfig), with its value when
 # unset; lists docker keeps as null until given (NULL_WHEN_EMPTY) are null here too, never []
 NULL_WHEN_EMPTY = ("Binds", "CapAdd", "CapDrop", "SecurityOpt", "VolumesFrom", "Links", "ExtraHosts", "GroupAdd")
@@ -733,6 +734,7 @@ class ContainersMixin:
         st = self.runtime_state(cid)
         if st.get("status") not in ("running", "restarting"):
             return False
+        self._thaw(cid)
         with open(os.path.join(self.paths.container(cid), "stop-requested"), "w"):
             pass
         if t is None:
@@ -760,8 +762,52 @@ class ContainersMixin:
             except Exception:  # noqa: BLE001
                 pass
 
+    async def container_pause(self: Engine, name_or_id: str) -> None:
+        """``docker pause``: freeze the container's cgroup; its state says ``paused`` until unpaused."""
+        cid = self.resolve_container(name_or_id)
+        doc = self.state.container(cid) or {}
+        if self.container_status(cid) != "running":
+            raise Conflict(f"Container {cid} is not running")
+        marker = os.path.join(self.paths.container(cid), PAUSED)
+        if os.path.exists(marker):
+            raise Conflict(f"Container {cid} is already paused")
+        cg = doc.get("HostConfig", {}).get("_Cgroup")
+        if not cg:
+            raise NotImplementedByEngine("pausing needs the container's cgroup, and this one has none")
+        from .runtime import cgroups
+        await aio.to_thread(cgroups.Cgroup(cg).freeze, True)
+        with open(marker, "w"):
+            pass
+        self.emit("container", "pause", cid, name=doc.get("Name", "").lstrip("/"),
+                  image=doc.get("Config", {}).get("Image", ""))
+
+    async def container_unpause(self: Engine, name_or_id: str) -> None:
+        cid = self.resolve_container(name_or_id)
+        doc = self.state.container(cid) or {}
+        if not os.path.exists(os.path.join(self.paths.container(cid), PAUSED)) or \
+                self.container_status(cid) != "running":
+            raise Conflict(f"Container {cid} is not paused")
+        self._thaw(cid)
+        self.emit("container", "unpause", cid, name=doc.get("Name", "").lstrip("/"),
+                  image=doc.get("Config", {}).get("Image", ""))
+
+    def _thaw(self: Engine, cid: str) -> None:
+        """Thaw a paused container (before it is signalled, stopped or removed, as dockerd does)."""
+        marker = os.path.join(self.paths.container(cid), PAUSED)
+        if not os.path.exists(marker):
+            return
+        cg = (self.state.container(cid) or {}).get("HostConfig", {}).get("_Cgroup")
+        if cg:
+            from .runtime import cgroups
+            try:
+                cgroups.Cgroup(cg).freeze(False)
+            except OSError:
+                pass  # the cgroup is gone with its processes: nothing is frozen
+        os.unlink(marker)
+
     async def container_kill(self: Engine, name_or_id: str, signal: str | int | None = "SIGKILL") -> None:
         cid = self.resolve_container(name_or_id)
+        self._thaw(cid)
         sig = parse_signal(signal)
         doc = self.state.container(cid) or {}
         if self.container_status(cid) != "running":
@@ -796,6 +842,8 @@ class ContainersMixin:
         if status in ("running", "restarting"):
             if not force:
                 cname = (self.state.container(cid) or {}).get("Name") or "/" + name_or_id
+                if os.path.exists(os.path.join(self.paths.container(cid), PAUSED)):
+                    status = "paused"
                 raise Conflict(f"cannot remove container \"{cname}\": container is {status}: stop the container "
                                f"before removing or force remove")
             await self.container_kill(cid, "SIGKILL") if status == "running" else await self.container_stop(cid, 0)
@@ -868,8 +916,10 @@ class ContainersMixin:
         st = self.runtime_state(cid)
         status = st.get("status") or "created"
         doc = dict(doc)
+        paused = status == "running" and os.path.exists(os.path.join(self.paths.container(cid), PAUSED))
         doc["State"] = {
-            "Status": status, "Running": status == "running", "Paused": False, "Restarting": status == "restarting",
+            "Status": "paused" if paused else status, "Running": status == "running", "Paused": paused,
+            "Restarting": status == "restarting",
             "OOMKilled": bool(st.get("oom_killed")), "Dead": False, "Pid": st.get("pid", 0) if status == "running"
             else 0, "ExitCode": st.get("exit_code", 0), "Error": st.get("error", ""),
             "StartedAt": st.get("started_at", ZERO_TIME), "FinishedAt": st.get("finished_at", ZERO_TIME),
@@ -906,12 +956,12 @@ class ContainersMixin:
             full = self._compose(doc)
             state = full["State"]
             status = state["Status"]
-            if not all and status not in ("running", "restarting") and not filters.get("status"):
+            if not all and status not in ("running", "paused", "restarting") and not filters.get("status"):
                 continue
             summary = {
                 "Id": full["Id"], "Names": [full["Name"]], "Image": full["Config"]["Image"],
                 "ImageID": full["Image"], "Command": " ".join([full["Path"]] + full["Args"]) if full["Path"] else "",
-                "Created": int(parse_time(full["Created"])), "Ports": self._network_summary(full, status == "running")[0],
+                "Created": int(parse_time(full["Created"])), "Ports": self._network_summary(full, state["Running"])[0],
                 "Labels": full["Config"].get("Labels") or {},
                 "State": status, "Status": human_status(state), "HostConfig": {"NetworkMode":
                                                                                 full["HostConfig"].get("NetworkMode")},
@@ -1244,8 +1294,8 @@ def merge_env(base: list[str], extra: list[str]) -> list[str]:
 def human_status(state: dict[str, Any]) -> str:
     status = state["Status"]
     now = time.time()
-    if status == "running":
-        return "Up " + human_duration(now - parse_time(state["StartedAt"]))
+    if status in ("running", "paused"):
+        return "Up " + human_duration(now - parse_time(state["StartedAt"])) + (" (Paused)" if state["Paused"] else "")
     if status == "restarting":
         return f"Restarting ({state['ExitCode']}) " + human_duration(now - parse_time(state["FinishedAt"])) + " ago"
     if status == "exited":

@@ -278,6 +278,16 @@ async def container_stats(api: API, req: Request, id: str) -> Response:
     return Response(200, stream=feed())
 
 
+async def container_pause(api: API, req: Request, id: str) -> Response:
+    await api.engine.container_pause(id)
+    return Response(204)
+
+
+async def container_unpause(api: API, req: Request, id: str) -> Response:
+    await api.engine.container_unpause(id)
+    return Response(204)
+
+
 async def container_rename(api: API, req: Request, id: str) -> Response:
     await api.engine.container_rename(id, req.arg("name"))
     return Response(204)
@@ -297,6 +307,8 @@ async def exec_create(api: API, req: Request, id: str) -> Response:
     doc = await api.engine.container_inspect(id)
     if not doc["State"]["Running"]:
         raise Conflict(f"container {doc['Id']} is not running")
+    if doc["State"]["Paused"]:
+        raise Conflict(f"Container {doc['Id']} is paused, unpause the container before exec")
     exec_id = secrets.token_hex(32)
     api.execs[exec_id] = Exec(exec_id, doc["Id"], config)
     return json_response({"Id": exec_id}, 201)
@@ -579,6 +591,8 @@ ROUTES: list[tuple[str, str, H]] = [
     ("GET", "/containers/{id}/top", container_top),
     ("GET", "/containers/{id}/stats", container_stats),
     ("POST", "/containers/{id}/rename", container_rename),
+    ("POST", "/containers/{id}/pause", container_pause),
+    ("POST", "/containers/{id}/unpause", container_unpause),
     ("POST", "/containers/prune", containers_prune),
     ("DELETE", "/containers/{id}", container_delete),
 
