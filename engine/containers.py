@@ -805,6 +805,66 @@ class ContainersMixin:
                 pass  # the cgroup is gone with its processes: nothing is frozen
         os.unlink(marker)
 
+    async def container_commit(self: Engine, name_or_id: str, *, repo: str | None = None, comment: str = "",
+                               author: str = "", changes: list[str] | None = None, pause: bool = True,
+                               config: dict[str, Any] | None = None) -> str:
+        """``docker commit``: the container's changes (its overlay upper dir) as a new layer over its image,
+        with its config (then ``config``, then ``changes``, as dockerd merges them). Returns the image id."""
+        import json as json_mod
+
+        from .engine import changes_to_config
+        from .images import layers
+        from .runtime import cgroups
+        cid = self.resolve_container(name_or_id)
+        doc = self.state.container(cid) or {}
+        if repo:
+            reference.parse(repo)
+        overrides = dict(config or {})
+        overrides.update(changes_to_config(changes) if changes else {})
+        base = self.image_config(doc["Image"])
+        keys = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "ExposedPorts",
+                "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Image", "Volumes", "WorkingDir", "Entrypoint",
+                "OnBuild", "Labels", "StopSignal")
+        ccfg = {k: v for k, v in (doc.get("Config") or {}).items() if k in keys}
+        ccfg.update({k: v for k, v in overrides.items() if k in keys})
+        upper = os.path.join(self.paths.container(cid), "upper")
+        cg = doc.get("HostConfig", {}).get("_Cgroup")
+        freeze = pause and cg and self.container_status(cid) == "running" and \
+            not os.path.exists(os.path.join(self.paths.container(cid), PAUSED))
+
+        def skip(rel: str) -> bool:  # what the engine mounts over the rootfs is not the container's change
+            rel = rel.strip("/")
+            return rel.split("/")[0] in ("proc", "sys", "dev") or rel in ("etc/hosts", "etc/hostname",
+                                                                           "etc/resolv.conf")
+
+        def write_layer() -> tuple[str, int]:
+            if freeze:
+                cgroups.Cgroup(cg).freeze(True)
+            try:
+                with self.blobs.writer() as wr:
+                    layers.diff_tar(upper, wr, skip=skip)
+                return wr.digest, wr.size
+            finally:
+                if freeze:
+                    cgroups.Cgroup(cg).freeze(False)
+        with self.operation("commit"):
+            diff_id, _size = await aio.to_thread(write_layer)
+            now = rfc3339_now()
+            cfg = dict(base, created=now, config=ccfg)
+            cfg["rootfs"] = {"type": "layers", "diff_ids": list(base.get("rootfs", {}).get("diff_ids", [])) + [diff_id]}
+            entry: dict[str, Any] = {"created": now,  # as dockerd: the container's command
+                                     "created_by": " ".join((doc.get("Config") or {}).get("Cmd") or [])}
+            if author:
+                cfg["author"] = entry["author"] = author
+            if comment:
+                entry["comment"] = comment
+            cfg["history"] = list(base.get("history") or []) + [entry]
+            digest = self.blobs.put_bytes(json_mod.dumps(cfg, separators=(",", ":")).encode())
+            self.register_image(digest, parent=doc["Image"], repo_tags=[repo] if repo else [])
+        self.emit("container", "commit", cid, name=doc.get("Name", "").lstrip("/"), comment=comment,
+                  imageID=digest, imageRef=repo or "")
+        return digest
+
     async def container_kill(self: Engine, name_or_id: str, signal: str | int | None = "SIGKILL") -> None:
         cid = self.resolve_container(name_or_id)
         self._thaw(cid)

@@ -288,6 +288,24 @@ async def container_unpause(api: API, req: Request, id: str) -> Response:
     return Response(204)
 
 
+async def commit(api: API, req: Request) -> Response:
+    """``POST /commit?container=…&repo=…&tag=…``: the body, if any, is a container config to apply."""
+    if not req.arg("container"):
+        raise InvalidArgument("a container is required (container=)")
+    body = req.json()
+    if body is not None and not isinstance(body, dict):
+        raise InvalidArgument("invalid JSON body: a container config (a JSON object) is expected")
+    repo = req.arg("repo")
+    if repo and req.arg("tag"):
+        repo = f"{repo}:{req.arg('tag')}"
+    image_id = await api.engine.container_commit(req.arg("container"), repo=repo or None,
+                                                 comment=req.arg("comment") or "", author=req.arg("author") or "",
+                                                 changes=[line for value in req.query.get("changes") or []
+                                                          for line in value.splitlines() if line.strip()] or None,
+                                                 pause=req.flag("pause", True), config=body)
+    return json_response({"Id": image_id}, 201)
+
+
 async def container_rename(api: API, req: Request, id: str) -> Response:
     await api.engine.container_rename(id, req.arg("name"))
     return Response(204)
@@ -601,6 +619,7 @@ ROUTES: list[tuple[str, str, H]] = [
     ("POST", "/exec/{id}/resize", exec_resize),
     ("GET", "/exec/{id}/json", exec_inspect),
 
+    ("POST", "/commit", commit),
     ("POST", "/build", build),
     ("POST", "/build/prune", build_prune),
     ("GET", "/images/json", images_list),
