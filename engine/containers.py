@@ -875,10 +875,10 @@ class ContainersMixin:
         if sig == signal_mod.SIGKILL:
             with open(os.path.join(self.paths.container(cid), "stop-requested"), "w"):
                 pass
-        # recorded before the signal goes, as the container's ``die`` (written by its monitor) follows it
-        self.emit("container", "kill", cid, name=doc.get("Name", "").lstrip("/"), signal=str(sig))
         if not self._signal(cid, sig):
             raise Conflict(f"Cannot kill container: {name_or_id}: container {cid} is not running")
+        # recorded at once, ahead of the container's ``die`` (its monitor writes that after reaping it)
+        self.emit("container", "kill", cid, name=doc.get("Name", "").lstrip("/"), signal=str(sig))
         if sig == signal_mod.SIGKILL:
             await self._wait_stopped(cid, 10)
 
@@ -906,7 +906,10 @@ class ContainersMixin:
                     status = "paused"
                 raise Conflict(f"cannot remove container \"{cname}\": container is {status}: stop the container "
                                f"before removing or force remove")
-            await self.container_kill(cid, "SIGKILL") if status == "running" else await self.container_stop(cid, 0)
+            try:
+                await self.container_kill(cid, "SIGKILL") if status == "running" else await self.container_stop(cid, 0)
+            except Conflict:
+                pass  # it exited on its own since we looked: nothing left to kill
             await self._wait_stopped(cid, 10)
         await self._wait_monitor(cid, 10)
         doc = self.state.container(cid) or {}

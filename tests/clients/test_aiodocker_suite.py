@@ -7,7 +7,8 @@ pointing at a daemon over a fresh data root that holds the images the suite asks
 host's Python, made by tests/clients/pyimage.py) and ``busybox``. Nothing reaches Docker Hub: the suite's session fixture runs
 ``docker pull`` for its two images, and a ``docker`` ahead on its PATH answers that pull as done (the
 images are already here); the tests that pull, push or start a registry are deselected, each with its
-reason below, and so are the swarm ones.
+reason below, and so are the swarm ones. Every other test must pass, except those in PENDING (routes
+still to come), which are run and reported and must come off that list as soon as they pass.
 """
 
 from __future__ import annotations
@@ -59,6 +60,21 @@ DESELECT: dict[str, str] = {
     "tests/test_context.py::TestLoadContextTLS::test_raises_error_on_unreadable_ca_file": ROOT,
     "tests/test_context.py::TestLoadContextTLS::test_raises_error_on_unreadable_cert_file": ROOT,
     "tests/test_context.py::TestLoadContextTLS::test_raises_error_on_unreadable_key_file": ROOT,
+}
+
+# Routes another change is adding (archive, image prune, network connect, attach to a running container) and
+# attach over a WebSocket: these run and are reported, and fail this test only once they pass (then they
+# come off this list, so none slips back).
+PENDING: dict[str, str] = {
+    "tests/test_images.py::test_prune_images": "POST /images/prune",
+    "tests/test_images.py::test_prune_images_without_filters": "POST /images/prune",
+    "tests/test_integration.py::test_put_archive": "PUT /containers/{id}/archive",
+    "tests/test_integration.py::test_get_archive": "GET /containers/{id}/archive",
+    "tests/test_networks.py::test_networks": "POST /networks/{id}/connect and /disconnect",
+    "tests/test_integration.py::test_attach_nontty[stderr=True]": "attach to a running container",
+    "tests/test_integration.py::test_attach_nontty[stderr=False]": "attach to a running container",
+    "tests/test_integration.py::test_attach_nontty_wait_for_exit": "attach to a running container",
+    "tests/test_integration.py::test_stdio_stdin": "attach over a WebSocket (GET /containers/{id}/attach/ws)",
 }
 
 # the suite's `docker pull <its images>` (session fixture `testing_images`): they are preloaded
@@ -137,20 +153,36 @@ def counts(summary: str) -> dict[str, int]:
                                                    summary)}
 
 
+def nodeid(case: ET.Element) -> str:
+    """A junit testcase as pytest's node id (classname ``tests.test_x`` or ``tests.test_x.TestY``)."""
+    parts = (case.get("classname") or "").split(".")
+    path = "/".join(parts[:2]) + ".py"
+    return "::".join([path, *parts[2:], case.get("name") or ""])
+
+
 def test_aiodocker_suite_passes(suite_daemon: Daemon) -> None:
     top = suite_dir()
     root, out = run_suite(suite_daemon, top)
-    failed = [f"{c.get('classname')}::{c.get('name')}: {(bad.get('message') or '').splitlines()[:1]}"
-              for c in root.iter("testcase") for bad in c if bad.tag in ("failure", "error")]
+    failed: dict[str, str] = {}
+    ran: set[str] = set()
+    for case in root.iter("testcase"):
+        ran.add(nodeid(case))
+        for bad in case:
+            if bad.tag in ("failure", "error"):
+                failed[nodeid(case)] = ((bad.get("message") or "").splitlines() or [""])[0]
     summary = out.strip().splitlines()[-1] if out.strip() else ""
     n = counts(summary)
     print(f"aiodocker {VERSION}'s suite against portside daemon: {n.get('passed', 0)} passed, "
           f"{n.get('deselected', 0)} deselected ({len(DESELECT)} names: swarm, Docker Hub, registry:2, root), "
           f"{n.get('skipped', 0)} skipped, {n.get('xfailed', 0)} xfailed, {n.get('xpassed', 0)} xpassed, "
-          f"{len(failed)} failed or errors")
-    for nodeid, reason in DESELECT.items():
-        print(f"  deselected {nodeid}: {reason}")
-    for line in failed:
-        print(f"  FAILED {line}")
+          f"{len(failed)} failed or errors ({len(set(failed) & set(PENDING))} of them pending)")
+    for nid, reason in DESELECT.items():
+        print(f"  deselected {nid}: {reason}")
+    for nid, message in failed.items():
+        print(f"  {'pending' if nid in PENDING else 'FAILED'} {nid}: {message}")
     assert n.get("passed"), f"aiodocker's suite passed no test:\n{out}"
-    assert not failed, "aiodocker's suite failed against portside daemon:\n" + "\n".join(failed) + "\n\n" + out[-20000:]
+    unexpected = {nid: m for nid, m in failed.items() if nid not in PENDING}
+    assert not unexpected, "aiodocker's suite failed against portside daemon:\n" + "\n".join(
+        f"{nid}: {m}" for nid, m in unexpected.items()) + "\n\n" + out[-20000:]
+    passing = sorted(nid for nid in PENDING if nid in ran and nid not in failed)
+    assert not passing, f"these pass now: take them off PENDING: {passing}"
