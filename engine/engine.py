@@ -627,10 +627,14 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
 
     async def info(self) -> dict[str, Any]:
         from .runtime import cgroups
-        containers = [self.container_status(c["Id"]) for c in self.state.containers()]
+        from .containers import PAUSED
+        ids = [c["Id"] for c in self.state.containers()]
+        containers = [self.container_status(cid) for cid in ids]
+        paused = sum(s == "running" and os.path.exists(os.path.join(self.paths.container(cid), PAUSED))
+                     for s, cid in zip(containers, ids))
         return {"ID": "", "Containers": len(containers),
-                "ContainersRunning": sum(s == "running" for s in containers),
-                "ContainersPaused": 0, "ContainersStopped": sum(s != "running" for s in containers),
+                "ContainersRunning": sum(s == "running" for s in containers) - paused,
+                "ContainersPaused": paused, "ContainersStopped": sum(s != "running" for s in containers),
                 "Images": len(self.state.image_rows()), "Driver": "overlay2" if layers_mod.overlay_supported() else "vfs",
                 "DockerRootDir": self.paths.root, "CgroupVersion": "2" if cgroups.detect() == "v2" else "1",
                 "CgroupDriver": "cgroupfs", "OperatingSystem": "Portside", "NCPU": os.cpu_count(),
