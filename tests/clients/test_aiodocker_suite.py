@@ -4,12 +4,14 @@ The sdist comes through pip once and is kept under .venv/aiodocker-suite/. Its s
 with this venv's pytest (aiodocker and its test requirements are in our ``[test]`` extras), ``DOCKER_HOST``
 pointing at a daemon over a fresh data root that holds the images the suite asks for:
 ``python:3.13-alpine``, ``python:3.14-alpine`` and ``python:latest`` (one busybox rootfs carrying this
-host's Python, made by tests/clients/pyimage.py) and ``busybox``. Nothing reaches Docker Hub: the suite's session fixture runs
-``docker pull`` for its two images, and a ``docker`` ahead on its PATH answers that pull as done (the
-images are already here); the tests that pull, push or start a registry are deselected, each with its
-reason below, and so are the swarm ones; three that chmod a file to 000 run in a second pass without
-root's file-permission capabilities. Every other test must pass, except those in PENDING (routes
-still to come), which are run and reported (and named when they pass, to come off that list).
+host's Python, made by tests/clients/pyimage.py) and ``busybox``.
+
+Nothing reaches Docker Hub: the suite's session fixture runs ``docker pull`` for its two images, and a
+``docker`` ahead on its PATH answers that pull as done (the images are already here); the tests that
+pull, push or start a registry are deselected, each with its reason below, and so are the swarm ones.
+Three that chmod a file to 000 run in a second pass, without root's file-permission capabilities.
+Every other test must pass, except those in PENDING (routes still to come), which are run and reported
+(and named when they pass, to come off that list).
 """
 
 from __future__ import annotations
