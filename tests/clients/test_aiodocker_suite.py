@@ -137,7 +137,8 @@ def suite_daemon() -> Iterator[Daemon]:
             shutil.rmtree(base, ignore_errors=True)
 
 
-def run_suite(d: Daemon, top: str, name: str, selection: list[str], prefix: tuple[str, ...] = ()) -> tuple[ET.Element, str]:
+def run_suite(d: Daemon, top: str, name: str, selection: list[str],
+              prefix: tuple[str, ...] = ()) -> tuple[ET.Element, str]:
     """One pytest run of the suite (``selection``: paths, node ids, ``--deselect`` options) against ``d``."""
     shim = os.path.join(d.base, "bin")
     os.makedirs(shim, exist_ok=True)
