@@ -619,7 +619,7 @@ class ContainersMixin:
         # the previous run's monitor may still be unmounting: let it finish before mounting again
         if not await self._wait_monitor(cid, 10):
             raise Conflict(f"container {cid[:12]} is still being cleaned up; try again")
-        for stale in ("stop-requested",):
+        for stale in ("stop-requested", PAUSED):  # (a paused container whose monitor was lost: a fresh run)
             try:
                 os.unlink(os.path.join(self.paths.container(cid), stale))
             except FileNotFoundError:
