@@ -566,7 +566,6 @@ class ContainersMixin:
     # -- start ----------------------------------------------------------------------------------
     def _bundle(self: Engine, cid: str, doc: dict[str, Any]) -> dict[str, Any]:
         """Write the OCI bundle (config.json) and the monitor's options; returns both, as the monitor loads them."""
-        from .images import layers as layers_mod
         from .runtime.spec import build_spec
         cdir = self.paths.container(cid)
         layer_dirs = self.unpack_image(doc["Image"])
@@ -578,12 +577,7 @@ class ContainersMixin:
                           cgroup_path=cg if runtime == "native" else "/" + cg)
         if runtime == "native":
             self._seccomp_warm(spec)  # the forked monitor finds the BPF compiled
-        overlay = layers_mod.overlay_supported()
-        rootfs = {"target": os.path.join(cdir, "rootfs"), "upper": os.path.join(cdir, "upper"),
-                  "work": os.path.join(cdir, "work"), "lower": layer_dirs, "layers_root": self.paths.layers,
-                  "copy": not overlay}
-        if not overlay and not os.listdir(rootfs["target"]):
-            layers_mod.apply_rootfs_copy(layer_dirs, rootfs["target"])
+        rootfs = self._rootfs_plan(cid, layer_dirs)
         opts = {"id": cid, "root": self.paths.root, "rootfs": rootfs, "restart": doc["HostConfig"].get("RestartPolicy"),
                 "autoremove": bool(doc["HostConfig"].get("AutoRemove")), "runtime": runtime,
                 "cgroup": cg if runtime == "native" else ""}
@@ -599,6 +593,31 @@ class ContainersMixin:
                 json.dump(content, f)
             os.replace(tmp, os.path.join(cdir, fname))
         return {"opts": opts, "spec": spec, "state": cleanup.read_state(cdir)}
+
+    def _rootfs_plan(self: Engine, cid: str, layer_dirs: list[str]) -> dict[str, Any]:
+        """The monitor's rootfs plan: an overlay of the image's layers (or, without overlayfs, a copy made now)."""
+        from .images import layers as layers_mod
+        cdir = self.paths.container(cid)
+        overlay = layers_mod.overlay_supported()
+        rootfs = {"target": os.path.join(cdir, "rootfs"), "upper": os.path.join(cdir, "upper"),
+                  "work": os.path.join(cdir, "work"), "lower": layer_dirs, "layers_root": self.paths.layers,
+                  "copy": not overlay}
+        if not overlay and not os.listdir(rootfs["target"]):
+            layers_mod.apply_rootfs_copy(layer_dirs, rootfs["target"])
+        return rootfs
+
+    async def container_fs_view(self: Engine, name_or_id: str) -> dict[str, Any]:
+        """What engine/runtime/archive.py needs to reach a container's files: a running container's pid,
+        or a stopped one's rootfs plan and mounts."""
+        cid = self.resolve_container(name_or_id)
+        doc = self.state.container(cid)
+        if doc is None:
+            raise ContainerNotFound(f"No such container: {name_or_id}", container=name_or_id)
+        rt = self.runtime_state(cid)
+        if rt.get("status") in ("running", "paused") and rt.get("pid") and pid_alive(rt["pid"], rt.get("pid_start")):
+            return {"pid": rt["pid"]}
+        layer_dirs = await aio.to_thread(self.unpack_image, doc["Image"])
+        return {"rootfs": self._rootfs_plan(cid, layer_dirs), "mounts": doc.get("Mounts") or []}
 
     async def container_start(self: Engine, name_or_id: str, *, attach: tuple[int, int, int] | None = None) -> int | None:
         """Start a container through its monitor.

@@ -524,6 +524,88 @@ async def volume_delete(api: API, req: Request, name: str) -> Response:
     return Response(204)
 
 
+# -- archive (docker cp), disk usage, auth, image prune, network connect, attach to a running one ---
+PATH_STAT = "X-Docker-Container-Path-Stat"
+
+
+def archive_path(req: Request) -> str:
+    from ..runtime.archive import container_path
+    if not req.arg("path"):
+        raise InvalidArgument("bad parameter: path cannot be empty")
+    return container_path(req.arg("path"))
+
+
+async def container_archive(api: API, req: Request, id: str) -> Response:
+    """``GET`` (a tar of the path) and ``HEAD`` (its stat only) of ``/containers/{id}/archive``."""
+    from ..runtime import archive
+    path = archive_path(req)
+    view = await api.engine.container_fs_view(id)
+    try:
+        if req.method == "HEAD":
+            doc = await archive.stat_path(view, path)
+            return Response(200, b"", headers={PATH_STAT: archive.encode_stat(doc)})
+        doc, tar = await archive.get_archive(view, path)
+    except archive.PathNotFound:
+        raise NotFound(f"Could not find the file {path.rstrip('.').rstrip('/') or '/'} in container {id}") from None
+    return Response(200, stream=tar, content_type="application/x-tar", headers={PATH_STAT: archive.encode_stat(doc)})
+
+
+async def container_archive_put(api: API, req: Request, id: str) -> Response:
+    """``PUT /containers/{id}/archive``: the body (a tar) extracted into the directory ``path``."""
+    from ..runtime import archive
+    path = archive_path(req)
+    view = await api.engine.container_fs_view(id)
+    try:
+        await archive.put_archive(view, path, req.file(), no_overwrite_dir_non_dir=req.flag("noOverwriteDirNonDir"),
+                                  copy_uidgid=req.flag("copyUIDGID"))
+    except archive.PathNotFound:
+        raise NotFound(f"Could not find the file {path.rstrip('.').rstrip('/') or '/'} in container {id}") from None
+    return Response(200, b"", content_type="text/plain")
+
+
+async def system_df(api: API, req: Request) -> Response:
+    from ..usage import system_df as disk_usage
+    return json_response(await disk_usage(api.engine, req.query.get("type") or None))
+
+
+async def auth(api: API, req: Request) -> Response:
+    """``docker login``'s check: the credentials against the registry; the CLI keeps them, not us."""
+    body = req.json()
+    if not isinstance(body, dict):
+        raise InvalidArgument("invalid JSON body: auth config (username, password, serveraddress) is required")
+    await api.engine.auth_check(body.get("serveraddress") or None, str(body.get("username") or ""),
+                                str(body.get("password") or ""))
+    return json_response({"Status": "Login Succeeded", "IdentityToken": ""})
+
+
+async def images_prune(api: API, req: Request) -> Response:
+    filters = req.filters()
+    dangling = [v.lower() for v in filters.pop("dangling", [])]
+    everything = bool(dangling) and dangling[-1] in ("false", "0")
+    return json_response(await api.engine.images_prune(all=everything, filters=filters))
+
+
+def network_body(req: Request) -> dict[str, Any]:
+    body = req.json()
+    if not isinstance(body, dict) or not isinstance(body.get("Container"), str) or not body["Container"]:
+        raise InvalidArgument("invalid JSON body: Container (a container name or id) is required")
+    return body
+
+
+async def network_connect(api: API, req: Request, id: str) -> Response:
+    body = network_body(req)
+    endpoint = body.get("EndpointConfig") or {}
+    ipv4 = (endpoint.get("IPAMConfig") or {}).get("IPv4Address") or None
+    await api.engine.network_connect(id, body["Container"], aliases=endpoint.get("Aliases") or None, ipv4=ipv4)
+    return Response(200, b"", content_type="text/plain")
+
+
+async def network_disconnect(api: API, req: Request, id: str) -> Response:
+    body = network_body(req)
+    await api.engine.network_disconnect(id, body["Container"], force=bool(body.get("Force")))
+    return Response(200, b"", content_type="text/plain")
+
+
 # The table: method, path, handler. Read it as the API's index.
 ROUTES: list[tuple[str, str, H]] = [
     ("GET", "/_ping", ping),
@@ -547,6 +629,14 @@ ROUTES: list[tuple[str, str, H]] = [
     ("GET", "/containers/{id}/stats", container_stats),
     ("POST", "/containers/{id}/rename", container_rename),
     ("POST", "/containers/prune", containers_prune),
+    ("GET", "/containers/{id}/archive", container_archive),
+    ("HEAD", "/containers/{id}/archive", container_archive),
+    ("PUT", "/containers/{id}/archive", container_archive_put),
+    ("GET", "/system/df", system_df),
+    ("POST", "/auth", auth),
+    ("POST", "/images/prune", images_prune),
+    ("POST", "/networks/{id}/connect", network_connect),
+    ("POST", "/networks/{id}/disconnect", network_disconnect),
     ("DELETE", "/containers/{id}", container_delete),
 
     ("POST", "/containers/{id}/exec", exec_create),

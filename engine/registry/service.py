@@ -194,8 +194,8 @@ class RegistryMixin:
         self._last_push_stats = pusher.stats  # type: ignore[attr-defined]
 
     # -- login ----------------------------------------------------------------------------------
-    async def login(self: Engine, server: str | None = None, username: str = "", password: str = "") -> dict[str, str]:
-        """``POST /auth`` then save: checks the credentials against the registry first."""
+    async def auth_check(self: Engine, server: str | None = None, username: str = "", password: str = "") -> str:
+        """``POST /auth``: checks the credentials against the registry (nothing is saved); returns its host."""
         from . import credentials
         host = login_host(server)
         if not username:
@@ -211,6 +211,13 @@ class RegistryMixin:
             raise RegistryUnauthorized(f"Get \"{client.url('/v2/')}\": {exc}") from None
         finally:
             client.close()
+        return host
+
+    async def login(self: Engine, server: str | None = None, username: str = "", password: str = "") -> dict[str, str]:
+        """``POST /auth`` then save: checks the credentials against the registry first."""
+        from . import credentials
+        host = await self.auth_check(server, username, password)
+        creds = credentials.Credentials(username, password)
         path = await aio.to_thread(credentials.store, host, creds)
         warning = "" if credentials.helper_name(host) else \
             f"WARNING! Your password will be stored unencrypted in {path}."

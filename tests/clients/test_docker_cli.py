@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.root
 
 NONE = ("--network", "none")
+DOCKER = "/usr/local/bin/docker" if os.access("/usr/local/bin/docker", os.X_OK) else "docker"  # as conftest's
 
 
 class UnixHTTP(http.client.HTTPConnection):
@@ -484,3 +485,96 @@ def test_api_known_path_wrong_method_is_404_as_dockerd(daemon: Daemon) -> None:
     status, _h, body = request(daemon, "GET", "/info")
     info = json.loads(body)
     assert status == 200 and info["SystemTime"].endswith("Z") and info["OSType"] == "linux"
+
+
+# -- docker cp, system df, network connect, login, exec -it, inspect --format ----------------------
+def _env(d: Daemon) -> dict[str, str]:
+    """The environment ``Daemon.docker`` gives the CLI, for a call that needs bytes or a terminal."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    env.update(DOCKER_HOST=d.host, DOCKER_CONFIG=os.path.join(d.base, "docker-config"))
+    return env
+
+
+def test_docker_cp_both_ways_running_and_stopped(daemon: Daemon, tmp_path: Any) -> None:
+    """``docker cp`` in and out of a running container and of a stopped one; a volume inside the
+    container path is honoured; ``-`` reads and writes a tar; a missing path is docker's 404."""
+    import io
+    import tarfile
+    src = tmp_path / "payload"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.txt").write_text("alpha\n")
+    (src / "sub" / "b.txt").write_text("beta\n")
+    vol = "cpvol" + str(os.getpid())
+    daemon.ok("run", "-d", "--name", "cp1", *NONE, "-v", f"{vol}:/data", "busybox", "sleep", "60")
+    try:
+        daemon.ok("cp", str(src), "cp1:/tmp/")
+        assert daemon.ok("exec", "cp1", "cat", "/tmp/payload/a.txt", "/tmp/payload/sub/b.txt") == "alpha\nbeta\n"
+        assert daemon.ok("exec", "cp1", "stat", "-c", "%u:%g", "/tmp/payload/a.txt").strip() == "0:0"
+        daemon.ok("exec", "cp1", "sh", "-c", "echo in-volume > /data/v.txt")
+        daemon.ok("cp", "cp1:/data/v.txt", str(tmp_path / "v.txt"))
+        assert (tmp_path / "v.txt").read_text() == "in-volume\n"
+        daemon.ok("cp", "cp1:/tmp/payload/.", str(tmp_path / "contents"))
+        assert sorted(os.listdir(tmp_path / "contents")) == ["a.txt", "sub"]
+        p = daemon.docker("cp", "cp1:/nosuch", str(tmp_path))
+        assert p.returncode == 1 and "Could not find the file /nosuch in container cp1" in p.stderr
+
+        daemon.ok("stop", "-t", "0", "cp1")
+        out = subprocess.run([DOCKER, "cp", "cp1:/tmp/payload/sub", "-"], env=_env(daemon), capture_output=True,
+                             timeout=60)
+        assert out.returncode == 0, out.stderr
+        with tarfile.open(fileobj=io.BytesIO(out.stdout)) as tf:
+            assert sorted(tf.getnames()) == ["sub", "sub/b.txt"]
+            member = tf.extractfile("sub/b.txt")
+            assert member is not None and member.read() == b"beta\n"
+        (tmp_path / "late.txt").write_text("late\n")
+        daemon.ok("cp", str(tmp_path / "late.txt"), "cp1:/data/")  # into the volume of a stopped container
+        mountpoint = json.loads(daemon.ok("volume", "inspect", vol))[0]["Mountpoint"]
+        with open(os.path.join(mountpoint, "late.txt")) as f:
+            assert f.read() == "late\n"
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tf:
+            info = tarfile.TarInfo("piped.txt")
+            info.size, info.uid, info.gid = 6, 1234, 1234
+            tf.addfile(info, io.BytesIO(b"piped\n"))
+        p = subprocess.run([DOCKER, "cp", "-a", "-", "cp1:/tmp"], env=_env(daemon), input=buf.getvalue(),
+                           capture_output=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        daemon.ok("start", "cp1")
+        assert daemon.ok("exec", "cp1", "cat", "/tmp/piped.txt", "/data/late.txt") == "piped\nlate\n"
+        assert daemon.ok("exec", "cp1", "stat", "-c", "%u:%g", "/tmp/piped.txt").strip() == "1234:1234"
+    finally:
+        daemon.docker("rm", "-f", "cp1")
+        daemon.docker("volume", "rm", vol)
+
+
+def test_docker_cp_cannot_escape_the_container_by_symlink(daemon: Daemon, tmp_path: Any) -> None:
+    """Links in the container resolve inside it, going in and coming out, running or stopped."""
+    marker = f"escape-{os.getpid()}"
+    daemon.ok("run", "-d", "--name", "cp2", *NONE, "busybox", "sh", "-c",
+              f"echo inside > /{marker}; ln -s / /tmp/abs; ln -s ../../../../../.. /tmp/up; "
+              f"ln -s /{marker} /tmp/file; exec sleep 60")
+    try:
+        deadline = time.monotonic() + 10
+        while daemon.docker("exec", "cp2", "test", "-L", "/tmp/file").returncode != 0:
+            assert time.monotonic() < deadline, "the container never made its links"
+            time.sleep(0.05)
+        (tmp_path / "dropped.txt").write_text("dropped\n")
+        for running in (True, False):
+            if not running:
+                daemon.ok("stop", "-t", "0", "cp2")
+            for link in ("abs", "up"):
+                out = tmp_path / f"{link}-{running}"
+                daemon.ok("cp", f"cp2:/tmp/{link}/{marker}", str(out))
+                assert out.read_text() == "inside\n"
+                daemon.ok("cp", str(tmp_path / "dropped.txt"), f"cp2:/tmp/{link}/")
+                assert not os.path.exists(f"/{marker}") and not os.path.exists("/dropped.txt")
+            followed = tmp_path / f"followed-{running}"
+            daemon.ok("cp", "-L", "cp2:/tmp/file", str(followed))
+            assert followed.read_text() == "inside\n"
+            kept = tmp_path / f"link-{running}"
+            daemon.ok("cp", "cp2:/tmp/file", str(kept))
+            assert os.readlink(kept) == f"/{marker}"
+        daemon.ok("start", "cp2")
+        assert daemon.ok("exec", "cp2", "cat", "/dropped.txt") == "dropped\n"
+    finally:
+        daemon.docker("rm", "-f", "cp2")
