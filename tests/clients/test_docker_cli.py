@@ -578,3 +578,144 @@ def test_docker_cp_cannot_escape_the_container_by_symlink(daemon: Daemon, tmp_pa
         assert daemon.ok("exec", "cp2", "cat", "/dropped.txt") == "dropped\n"
     finally:
         daemon.docker("rm", "-f", "cp2")
+
+
+def test_docker_system_df(daemon: Daemon) -> None:
+    vol = "dfvol" + str(os.getpid())
+    daemon.ok("run", "-d", "--name", "df1", *NONE, "-v", f"{vol}:/data", "busybox", "sh", "-c",
+              "head -c 300000 /dev/zero > /data/blob; exec sleep 60")
+    try:
+        deadline = time.monotonic() + 10
+        while daemon.docker("exec", "df1", "test", "-s", "/data/blob").returncode != 0:
+            assert time.monotonic() < deadline, "the container never wrote its volume"
+            time.sleep(0.05)
+        rows = {}
+        for line in daemon.ok("system", "df", "--format", "{{.Type}}|{{.TotalCount}}|{{.Active}}").splitlines():
+            kind, total, active = line.split("|")
+            rows[kind] = (total, active)
+        images = len(daemon.ok("images", "-q").split())
+        assert rows["Images"] == (str(images), "1")
+        assert rows["Containers"] == (str(len(daemon.ok("ps", "-aq").split())), "1")
+        assert rows["Local Volumes"][1] == "1" and rows["Build Cache"] == ("0", "0")
+        verbose = daemon.ok("system", "df", "-v")
+        line = next(ln for ln in verbose.splitlines() if ln.startswith(vol))
+        assert line.split()[1:] == ["1", "300kB"], line
+    finally:
+        daemon.docker("rm", "-f", "df1")
+        daemon.docker("volume", "rm", vol)
+
+
+def test_docker_network_connect_and_disconnect(daemon: Daemon) -> None:
+    net = "cnet" + str(os.getpid())
+    daemon.ok("network", "create", "--subnet", "10.231.7.0/24", net)
+    daemon.ok("run", "-d", "--name", "nc1", "busybox", "sleep", "60")
+    try:
+        daemon.ok("network", "connect", "--alias", "nc-alias", net, "nc1")
+        fmt = "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}"
+        assert sorted(daemon.ok("inspect", "-f", fmt, "nc1").split()) == sorted(["bridge", net])
+        addr = daemon.ok("inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{net}").IPAddress}}}}', "nc1").strip()
+        assert addr.startswith("10.231.7.")
+        assert addr in daemon.ok("exec", "nc1", "ip", "-4", "addr")
+        assert daemon.ok("network", "inspect", "-f", "{{range .Containers}}{{.Name}}{{end}}", net).strip() == "nc1"
+        p = daemon.docker("network", "connect", net, "nc1")
+        assert p.returncode == 1 and "already exists in network" in p.stderr
+        daemon.ok("network", "disconnect", net, "nc1")
+        assert daemon.ok("inspect", "-f", fmt, "nc1").split() == ["bridge"]
+        assert addr not in daemon.ok("exec", "nc1", "ip", "-4", "addr")
+        p = daemon.docker("network", "disconnect", net, "nc1")
+        assert p.returncode == 1 and "is not connected to network" in p.stderr
+    finally:
+        daemon.docker("rm", "-f", "nc1")
+        daemon.docker("network", "rm", net)
+
+
+def test_docker_inspect_format(daemon: Daemon) -> None:
+    daemon.ok("create", "--name", "fmt1", *NONE, "-e", "A=1", "--label", "k=v", "busybox", "echo", "hi")
+    try:
+        assert daemon.ok("inspect", "--format", "{{.Name}} {{.State.Status}} {{.Config.Labels.k}}", "fmt1") \
+            == "/fmt1 created v\n"
+        assert daemon.ok("inspect", "--format", "{{json .Config.Cmd}}", "fmt1") == '["echo","hi"]\n'
+        assert daemon.ok("inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}", "fmt1").splitlines()[0] == "A=1"
+        assert daemon.ok("container", "inspect", "-f", "{{.Id}}", "fmt1").strip() == \
+            daemon.portside("inspect", "-f", "{{.Id}}", "fmt1").stdout.strip()
+        image_id = daemon.ok("image", "inspect", "-f", "{{.Id}}", "busybox").strip()
+        assert image_id.startswith("sha256:") and daemon.ok("inspect", "-f", "{{.Image}}", "fmt1").strip() == image_id
+        p = daemon.docker("inspect", "-f", "{{.Nope}}", "fmt1")
+        assert p.returncode == 1 and 'map has no entry for key "Nope"' in p.stderr
+    finally:
+        daemon.docker("rm", "-f", "fmt1")
+
+
+def test_docker_exec_interactive_tty(daemon: Daemon) -> None:
+    """``docker exec -it`` from a real terminal: a shell with a tty, its output raw, its exit code."""
+    import pty
+    import select
+    daemon.ok("run", "-d", "--name", "tty1", *NONE, "busybox", "sleep", "60")
+    try:
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: docker on the pty's slave side
+            os.execve(DOCKER, [DOCKER, "exec", "-it", "tty1", "sh"], _env(daemon))
+        out = b""
+        try:
+            def read_until(token: bytes, limit: float = 20) -> None:
+                nonlocal out
+                deadline = time.monotonic() + limit
+                while token not in out:
+                    assert time.monotonic() < deadline, f"no {token!r} in {out!r}"
+                    if select.select([fd], [], [], 0.2)[0]:
+                        try:
+                            chunk = os.read(fd, 4096)
+                        except OSError:
+                            chunk = b""
+                        if not chunk:
+                            raise AssertionError(f"the terminal closed before {token!r}: {out!r}")
+                        out += chunk
+            os.write(fd, b"tty; echo sum=$((6*7))\n")
+            read_until(b"sum=42")
+            assert b"/dev/pts/" in out
+            os.write(fd, b"exit 3\n")
+            _, status = os.waitpid(pid, 0)
+            pid = 0
+            assert os.waitstatus_to_exitcode(status) == 3
+        finally:
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            os.close(fd)
+    finally:
+        daemon.docker("rm", "-f", "tty1")
+
+
+def test_docker_login_push_and_run_from_a_registry(daemon: Daemon, tmp_path: Any) -> None:
+    """``docker login`` (checked by the daemon against the registry, kept by the CLI), then push, then
+    ``run`` of an image that is only in the registry; a wrong password is refused."""
+    mod = _registry_module()
+    if not os.path.exists(mod.REGISTRY) or not mod.HTPASSWD:
+        pytest.skip("needs docker-registry and htpasswd (Debian docker-registry, apache2-utils)")
+    htpasswd = str(tmp_path / "htpasswd")
+    subprocess.run([mod.HTPASSWD, "-Bbc", htpasswd, "alice", "s3cret"], check=True, capture_output=True)
+    reg = mod.Registry(str(tmp_path), {"htpasswd": {"realm": "portside-tests", "path": htpasswd}})
+    reg.start()
+    ref = f"{reg.host}/team/hello:1"
+    try:
+        bad = daemon.docker("login", "-u", "alice", "--password-stdin", reg.host, input="wrong\n")
+        assert bad.returncode == 1 and "unauthorized" in bad.stderr
+        login = daemon.docker("login", "-u", "alice", "--password-stdin", reg.host, input="s3cret\n")
+        assert login.returncode == 0 and "Login Succeeded" in login.stdout, login.stderr
+        with open(os.path.join(daemon.base, "docker-config", "config.json")) as f:
+            assert reg.host in json.load(f)["auths"]  # the CLI keeps the credentials, as with dockerd
+        daemon.ok("tag", "busybox", ref)
+        pushed = daemon.docker("push", ref)
+        assert pushed.returncode == 0 and "1: digest: sha256:" in pushed.stdout, pushed.stderr
+        daemon.ok("rmi", ref)
+        ran = daemon.docker("run", "--rm", *NONE, ref, "echo", "from the registry", timeout=120)
+        assert ran.returncode == 0, ran.stderr
+        assert ran.stdout == "from the registry\n" and "Pulling from team/hello" in ran.stderr
+        daemon.ok("logout", reg.host)
+        daemon.ok("rmi", ref)
+        denied = daemon.docker("pull", ref)
+        said = denied.stderr + denied.stdout
+        assert denied.returncode == 1 and ("no basic auth credentials" in said or "unauthorized" in said), said
+    finally:
+        daemon.docker("rmi", ref)
+        reg.kill()
