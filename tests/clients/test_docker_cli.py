@@ -461,11 +461,11 @@ def test_docker_build_legacy_through_the_daemon(daemon: Daemon, tmp_path: Any) -
         q = daemon.docker("build", "-q", "-t", "app:2", ctx, timeout=120, env=legacy)
         assert q.returncode == 0 and q.stdout.strip() == daemon.ok("images", "--no-trunc", "-q", "app:2").strip()
         with open(os.path.join(ctx, "Dockerfile"), "w") as f:
-            f.write("FROM busybox\nRUN false\n")
+            f.write("FROM busybox\nRUN exit 3\n")
         bad = daemon.docker("build", ctx, timeout=120, env=legacy)
-        # dockerd's errorDetail.code is the RUN's status (docker exits 1 here); the engine's build stream
-        # gives its own exit code (125) there today, so only "failed" is asserted
-        assert bad.returncode != 0 and "The command '/bin/sh -c false' returned a non-zero code: 1" in bad.stderr
+        # errorDetail.code is the failing step's status, and docker build exits with it, as with dockerd
+        assert (bad.returncode, bad.stderr.strip().splitlines()[-1]) == \
+            (3, "The command '/bin/sh -c exit 3' returned a non-zero code: 3")
         deadline = time.monotonic() + 10  # the daemon removes each context once its stream has ended
         while [n for n in os.listdir(tempfile_dir()) if n.startswith("portside-build-")]:
             assert time.monotonic() < deadline, "a build context was left behind"
