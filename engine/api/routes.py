@@ -234,7 +234,7 @@ async def container_logs(api: API, req: Request, id: str) -> Response:
 async def container_attach(api: API, req: Request, id: str) -> Response:
     doc = await api.engine.container_inspect(id)
     if doc["State"]["Running"]:
-        raise NotImplementedByEngine("attaching to a running container is not supported by Portside")
+        return attach_running(api, req, doc)
     if not req.flag("stream"):
         raise InvalidArgument("attach without stream=1 is not supported")
     attach = Attach(api, doc["Id"], doc, req)
@@ -604,6 +604,43 @@ async def network_disconnect(api: API, req: Request, id: str) -> Response:
     body = network_body(req)
     await api.engine.network_disconnect(id, body["Container"], force=bool(body.get("Force")))
     return Response(200, b"", content_type="text/plain")
+
+
+def attach_running(api: API, req: Request, doc: dict[str, Any]) -> Response:
+    """``docker attach`` to a container already running: its output from now on (``logs=1``: from its
+    start), framed as the attach of ``docker run`` is, until it exits or the client goes."""
+    if req.flag("stdin") and doc["Config"].get("OpenStdin"):
+        raise NotImplementedByEngine("attaching the input of a running container is not supported: use "
+                                     "docker attach --no-stdin to follow its output, or docker exec -i")
+    if not req.flag("stream") and not req.flag("logs"):
+        raise InvalidArgument("attach without stream=1 or logs=1 has nothing to send")
+    stdout, stderr = req.flag("stdout"), req.flag("stderr")
+    tty = bool(doc["Config"].get("Tty"))
+    entries = api.engine.container_logs(doc["Id"], stdout=stdout, stderr=stderr, follow=req.flag("stream"),
+                                        tail="all" if req.flag("logs") else "0")
+
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async def copy() -> None:
+            async for e in entries:
+                data = e["log"].encode()
+                writer.write(data if tty else frame(2 if e["stream"] == "stderr" else 1, data))
+                await writer.drain()
+
+        async def client_gone() -> None:
+            while await reader.read(65536):
+                pass  # no stdin to feed: the client's bytes are dropped, its EOF ends nothing
+            await asyncio.Event().wait()
+        out, gone = asyncio.create_task(copy()), asyncio.create_task(client_gone())
+        try:
+            await asyncio.wait({out, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (out, gone):
+                task.cancel()
+            await asyncio.gather(out, gone, return_exceptions=True)
+            await entries.aclose()
+    if not (stdout or stderr):
+        raise InvalidArgument("Bad parameters: you must choose at least one stream")
+    return Response(101, content_type=RAW if tty else MULTIPLEXED, hijack=session)
 
 
 # The table: method, path, handler. Read it as the API's index.

@@ -719,3 +719,25 @@ def test_docker_login_push_and_run_from_a_registry(daemon: Daemon, tmp_path: Any
     finally:
         daemon.docker("rmi", ref)
         reg.kill()
+
+
+def test_docker_attach_to_a_running_container(daemon: Daemon) -> None:
+    """``docker attach`` after ``run -d``: the output from then on, stdout and stderr apart, and the
+    container's exit code as docker attach's own."""
+    daemon.ok("run", "-d", "--name", "att1", *NONE, "busybox", "sh", "-c",
+              "while [ ! -e /go ]; do echo tick; sleep 0.1; done; echo bye >&2; exit 4")
+    proc = subprocess.Popen([DOCKER, "attach", "att1"], env=_env(daemon), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"tick\n"  # attached: output flows
+        daemon.ok("exec", "att1", "touch", "/go")
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 4, err
+        assert set(out.split()) <= {b"tick"} and err == b"bye\n"
+        p = daemon.docker("attach", "att1")
+        assert p.returncode == 1 and "You cannot attach to a stopped container" in p.stderr
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        daemon.docker("rm", "-f", "att1")
