@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from . import aio, logfiles, reference
 from .units import human_duration
@@ -618,6 +618,27 @@ class ContainersMixin:
             return {"pid": rt["pid"]}
         layer_dirs = await aio.to_thread(self.unpack_image, doc["Image"])
         return {"rootfs": self._rootfs_plan(cid, layer_dirs), "mounts": doc.get("Mounts") or []}
+
+    async def container_archive_stat(self: Engine, name_or_id: str, path: str) -> dict[str, Any]:
+        """docker's stat of ``path`` in the container (``HEAD /containers/{id}/archive``)."""
+        from .runtime import archive
+        with archive.naming(name_or_id):
+            return await archive.stat_path(await self.container_fs_view(name_or_id), archive.container_path(path))
+
+    async def container_archive_get(self: Engine, name_or_id: str,
+                                    path: str) -> tuple[dict[str, Any], AsyncIterator[bytes]]:
+        """The stat of ``path`` and a tar of it, streamed (``GET /containers/{id}/archive``: docker cp out)."""
+        from .runtime import archive
+        with archive.naming(name_or_id):
+            return await archive.get_archive(await self.container_fs_view(name_or_id), archive.container_path(path))
+
+    async def container_archive_put(self: Engine, name_or_id: str, path: str, source: IO[bytes], *,
+                                    no_overwrite_dir_non_dir: bool = False, copy_uidgid: bool = False) -> None:
+        """Extract a tar into the directory ``path`` (``PUT /containers/{id}/archive``: docker cp in)."""
+        from .runtime import archive
+        with archive.naming(name_or_id):
+            await archive.put_archive(await self.container_fs_view(name_or_id), archive.container_path(path), source,
+                                      no_overwrite_dir_non_dir=no_overwrite_dir_non_dir, copy_uidgid=copy_uidgid)
 
     async def container_start(self: Engine, name_or_id: str, *, attach: tuple[int, int, int] | None = None) -> int | None:
         """Start a container through its monitor.

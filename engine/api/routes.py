@@ -528,38 +528,21 @@ async def volume_delete(api: API, req: Request, name: str) -> Response:
 PATH_STAT = "X-Docker-Container-Path-Stat"
 
 
-def archive_path(req: Request) -> str:
-    from ..runtime.archive import container_path
-    if not req.arg("path"):
-        raise InvalidArgument("bad parameter: path cannot be empty")
-    return container_path(req.arg("path"))
-
-
 async def container_archive(api: API, req: Request, id: str) -> Response:
     """``GET`` (a tar of the path) and ``HEAD`` (its stat only) of ``/containers/{id}/archive``."""
-    from ..runtime import archive
-    path = archive_path(req)
-    view = await api.engine.container_fs_view(id)
-    try:
-        if req.method == "HEAD":
-            doc = await archive.stat_path(view, path)
-            return Response(200, b"", headers={PATH_STAT: archive.encode_stat(doc)})
-        doc, tar = await archive.get_archive(view, path)
-    except archive.PathNotFound:
-        raise NotFound(f"Could not find the file {path.rstrip('.').rstrip('/') or '/'} in container {id}") from None
-    return Response(200, stream=tar, content_type="application/x-tar", headers={PATH_STAT: archive.encode_stat(doc)})
+    from ..runtime.archive import encode_stat
+    if req.method == "HEAD":
+        doc = await api.engine.container_archive_stat(id, req.arg("path"))
+        return Response(200, b"", headers={PATH_STAT: encode_stat(doc)})
+    doc, tar = await api.engine.container_archive_get(id, req.arg("path"))
+    return Response(200, stream=tar, content_type="application/x-tar", headers={PATH_STAT: encode_stat(doc)})
 
 
 async def container_archive_put(api: API, req: Request, id: str) -> Response:
     """``PUT /containers/{id}/archive``: the body (a tar) extracted into the directory ``path``."""
-    from ..runtime import archive
-    path = archive_path(req)
-    view = await api.engine.container_fs_view(id)
-    try:
-        await archive.put_archive(view, path, req.file(), no_overwrite_dir_non_dir=req.flag("noOverwriteDirNonDir"),
-                                  copy_uidgid=req.flag("copyUIDGID"))
-    except archive.PathNotFound:
-        raise NotFound(f"Could not find the file {path.rstrip('.').rstrip('/') or '/'} in container {id}") from None
+    await api.engine.container_archive_put(id, req.arg("path"), req.file(),
+                                           no_overwrite_dir_non_dir=req.flag("noOverwriteDirNonDir"),
+                                           copy_uidgid=req.flag("copyUIDGID"))
     return Response(200, b"", content_type="text/plain")
 
 

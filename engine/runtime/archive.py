@@ -16,15 +16,15 @@ plan...}, "mounts": [docker Mounts]}``. The child speaks JSON lines on stderr: f
 
 from __future__ import annotations
 
-import asyncio
 import base64
+import contextlib
 import json
 import os
 import stat as st
 import sys
 import tarfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import IO, Any
 
 from ..errors import EngineError, InvalidArgument, NotFound
@@ -60,7 +60,7 @@ def container_path(path: str) -> str:
     """``path`` made absolute and clean, keeping a trailing ``/`` or ``/.`` (docker's
     PreserveTrailingDotOrSeparator: ``dir/.`` means the directory's contents)."""
     if not path:
-        raise InvalidArgument("path must not be empty")
+        raise InvalidArgument("path cannot be empty")
     clean = os.path.normpath("/" + path)
     clean = "/" + clean.lstrip("/")
     if clean != "/" and (path.endswith("/.") or path == "."):
@@ -98,6 +98,16 @@ class PathNotFound(NotFound):
     """No such path in the container; the route names the container as the user did."""
 
 
+@contextlib.contextmanager
+def naming(container: str) -> Iterator[None]:
+    """A missing path becomes docker's 404, naming the container as the user did."""
+    try:
+        yield
+    except PathNotFound as exc:
+        raise NotFound(f"Could not find the file {exc.path} in container {container}", path=exc.path,
+                       container=container) from None
+
+
 def _raise(doc: dict[str, Any]) -> None:
     kind, message = doc.get("error"), str(doc.get("message") or "")
     if kind == "notfound":
@@ -107,35 +117,78 @@ def _raise(doc: dict[str, Any]) -> None:
     raise EngineError(message)
 
 
-async def _spawn(op: str, view: dict[str, Any], path: str, stdin: Any = asyncio.subprocess.DEVNULL,
-                 **opts: Any) -> asyncio.subprocess.Process:
-    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ, PYTHONPATH=here + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    arg = json.dumps({"view": view, "path": path, **opts})
-    return await asyncio.create_subprocess_exec(sys.executable, "-m", "engine.runtime.archive", op, arg,
-                                                stdin=stdin, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE, env=env)
+class _Child:
+    """The child process, read and written through :mod:`engine.aio` (with or without an event loop)."""
 
+    def __init__(self, op: str, view: dict[str, Any], path: str, *, stdin: bool = False, **opts: Any) -> None:
+        import subprocess
+        here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env = dict(os.environ, PYTHONPATH=here + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        arg = json.dumps({"view": view, "path": path, **opts})
+        self.proc = subprocess.Popen([sys.executable, "-m", "engine.runtime.archive", op, arg], env=env,
+                                     stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.said = b""
 
-async def _first_word(proc: asyncio.subprocess.Process) -> dict[str, Any]:
-    assert proc.stderr is not None
-    line = await proc.stderr.readline()
-    try:
-        doc = json.loads(line) if line else {}
-    except ValueError:
-        doc = {}
-    if not isinstance(doc, dict) or not doc:
-        rest = (line + await proc.stderr.read()).decode(errors="replace").strip()
-        await proc.wait()
-        raise EngineError(f"copying failed: {rest.splitlines()[-1] if rest else f'exit {proc.returncode}'}")
-    return doc
+    async def read(self, fileobj: IO[bytes]) -> bytes:
+        from .. import aio
+        fd = fileobj.fileno()
+        await aio.readable(fd)
+        return os.read(fd, CHUNK)
+
+    async def first_word(self) -> dict[str, Any]:
+        """The child's first JSON line on stderr: its stat, or why it cannot go on."""
+        assert self.proc.stderr is not None
+        while b"\n" not in self.said:
+            data = await self.read(self.proc.stderr)
+            if not data:
+                break
+            self.said += data
+        line, _, self.said = self.said.partition(b"\n")
+        try:
+            doc = json.loads(line) if line.strip() else {}
+        except ValueError:
+            doc = {}
+        if not isinstance(doc, dict) or not doc:
+            rest = (line + self.said).decode(errors="replace").strip()
+            await self.finish()
+            raise EngineError(f"copying failed: {rest.splitlines()[-1] if rest else 'the helper said nothing'}")
+        return doc
+
+    async def finish(self, kill: bool = False) -> list[dict[str, Any]]:
+        """Wait for the child (killed first with ``kill``); returns its later JSON lines."""
+        from .. import aio
+        if kill and self.proc.poll() is None:
+            self.proc.kill()
+        assert self.proc.stderr is not None
+        while True:
+            data = await self.read(self.proc.stderr)
+            if not data:
+                break
+            self.said += data
+        await aio.to_thread(self.proc.wait)
+        for f in (self.proc.stdout, self.proc.stderr, self.proc.stdin):
+            if f is not None:
+                try:
+                    f.close()
+                except OSError:
+                    pass
+        words = []
+        for line in self.said.splitlines():
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(doc, dict):
+                words.append(doc)
+        return words
 
 
 async def stat_path(view: dict[str, Any], path: str) -> dict[str, Any]:
     """docker's path stat (``name``, ``size``, ``mode``, ``mtime``, ``linkTarget``) of ``path`` in the view."""
-    proc = await _spawn("stat", view, path)
-    doc = await _first_word(proc)
-    await proc.communicate()
+    child = _Child("stat", view, path)
+    doc = await child.first_word()
+    await child.finish()
     if "error" in doc:
         _raise(doc)
     return dict(doc["stat"])
@@ -145,27 +198,27 @@ async def get_archive(view: dict[str, Any], path: str) -> tuple[dict[str, Any], 
     """The path stat and a tar of ``path`` (its top entry named :func:`archive_base`), streamed.
 
     Leaving the stream early ends the child."""
-    proc = await _spawn("get", view, path)
-    doc = await _first_word(proc)
+    child = _Child("get", view, path)
+    doc = await child.first_word()
     if "error" in doc:
-        await proc.communicate()
+        await child.finish()
         _raise(doc)
 
     async def chunks() -> AsyncIterator[bytes]:
-        assert proc.stdout is not None
+        assert child.proc.stdout is not None
+        done = False
         try:
             while True:
-                data = await proc.stdout.read(CHUNK)
+                data = await child.read(child.proc.stdout)
                 if not data:
                     break
                 yield data
+            done = True
         finally:
-            if proc.returncode is None:
-                try:
-                    proc.kill()
-                except ProcessLookupError:
-                    pass
-            await proc.communicate()
+            words = await child.finish(kill=not done)
+        for word in words:
+            if "error" in word:
+                _raise(word)
     return dict(doc["stat"]), chunks()
 
 
@@ -173,36 +226,33 @@ async def put_archive(view: dict[str, Any], path: str, source: IO[bytes], *, no_
                       copy_uidgid: bool = False) -> None:
     """Extract the tar in ``source`` into the directory ``path``; files are owned by root unless
     ``copy_uidgid`` (``docker cp -a``) keeps the archive's owners."""
-    proc = await _spawn("put", view, path, stdin=asyncio.subprocess.PIPE,
-                        no_overwrite_dir_non_dir=no_overwrite_dir_non_dir, copy_uidgid=copy_uidgid)
-    assert proc.stdin is not None and proc.stderr is not None
-    doc = await _first_word(proc)  # the extraction point is checked before any byte is sent
+    from .. import aio
+    child = _Child("put", view, path, stdin=True, no_overwrite_dir_non_dir=no_overwrite_dir_non_dir,
+                   copy_uidgid=copy_uidgid)
+    doc = await child.first_word()  # the extraction point is checked before any byte is sent
     if "error" in doc:
-        proc.stdin.close()
-        await proc.communicate()
+        await child.finish()
         _raise(doc)
-    try:
-        while True:
-            data = await asyncio.to_thread(source.read, CHUNK)
-            if not data:
-                break
-            proc.stdin.write(data)
-            await proc.stdin.drain()
-    except (BrokenPipeError, ConnectionResetError):
-        pass  # the child stopped reading: its last word says why
-    finally:
-        proc.stdin.close()
-    rest = await proc.stderr.read()
-    await proc.wait()
-    for line in rest.splitlines():
+
+    def send() -> None:
+        stdin = child.proc.stdin
+        assert stdin is not None
         try:
-            last = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(last, dict) and "error" in last:
-            _raise(last)
-    if proc.returncode != 0:
-        raise EngineError(f"copying into the container failed (exit {proc.returncode})")
+            while True:
+                data = source.read(CHUNK)
+                if not data:
+                    break
+                stdin.write(data)
+            stdin.close()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the child stopped reading: its last word says why
+    await aio.to_thread(send)
+    words = await child.finish()
+    for word in words:
+        if "error" in word:
+            _raise(word)
+    if child.proc.returncode != 0:
+        raise EngineError(f"copying into the container failed (exit {child.proc.returncode})")
 
 
 # -- the child's side: enter the container's filesystem, then work on plain paths -------------------
