@@ -741,3 +741,71 @@ def test_docker_attach_to_a_running_container(daemon: Daemon) -> None:
             proc.kill()
             proc.wait()
         daemon.docker("rm", "-f", "att1")
+
+
+def test_portside_cp_matches_docker_cp(daemon: Daemon, tmp_path: Any) -> None:
+    """``portside cp`` (embedded, on the daemon's data root) and ``docker cp`` (through the daemon) see
+    and leave the same files; ``-`` both ways, ``-a``, ``-L``, and docker's rules for where a copy lands."""
+    import io
+    import tarfile
+    src = tmp_path / "tree"
+    (src / "sub").mkdir(parents=True)
+    (src / "f.txt").write_text("eff\n")
+    (src / "sub" / "g.txt").write_text("gee\n")
+    os.symlink("f.txt", src / "link")
+    daemon.ok("run", "-d", "--name", "pcp", *NONE, "busybox", "sleep", "60")
+    try:
+        portside = daemon.portside
+        p = portside("cp", str(src), "pcp:/tmp/")  # an existing directory receives the tree by its name
+        assert p.returncode == 0, p.stderr
+        assert sorted(daemon.ok("exec", "pcp", "find", "/tmp/tree").split()) == \
+            ["/tmp/tree", "/tmp/tree/f.txt", "/tmp/tree/link", "/tmp/tree/sub", "/tmp/tree/sub/g.txt"]
+        assert daemon.ok("exec", "pcp", "readlink", "/tmp/tree/link").strip() == "f.txt"
+        assert portside("cp", str(src / "f.txt"), "pcp:/tmp/renamed.txt").returncode == 0  # a new name
+        assert daemon.ok("exec", "pcp", "cat", "/tmp/renamed.txt") == "eff\n"
+        assert portside("cp", "-L", str(src / "link"), "pcp:/tmp/followed").returncode == 0
+        assert daemon.ok("exec", "pcp", "cat", "/tmp/followed") == "eff\n"
+        p = portside("cp", str(src), "pcp:/tmp/renamed.txt")
+        assert p.returncode != 0 and "cannot copy a directory to a file" in p.stderr
+
+        for tool in ("docker", "portside"):  # out again, each way, the same result
+            out = tmp_path / f"out-{tool}"
+            if tool == "docker":
+                daemon.ok("cp", "pcp:/tmp/tree", str(out))
+            else:
+                assert portside("cp", "pcp:/tmp/tree", str(out)).returncode == 0
+            assert (out / "sub" / "g.txt").read_text() == "gee\n" and os.readlink(out / "link") == "f.txt"
+        assert sorted(os.listdir(tmp_path / "out-docker")) == sorted(os.listdir(tmp_path / "out-portside"))
+        assert portside("cp", "pcp:/tmp/tree/.", str(tmp_path / "out-docker")).returncode == 0  # contents
+        assert sorted(os.listdir(tmp_path / "out-docker")) == ["f.txt", "link", "sub"]
+
+        p = portside_bytes(daemon, "cp", "pcp:/tmp/tree/sub", "-")
+        assert p.returncode == 0, p.stderr
+        with tarfile.open(fileobj=io.BytesIO(p.stdout)) as tf:
+            assert sorted(tf.getnames()) == ["sub", "sub/g.txt"]
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tf:
+            info = tarfile.TarInfo("owned.txt")
+            info.size, info.uid, info.gid = 4, 4321, 4321
+            tf.addfile(info, io.BytesIO(b"own\n"))
+        p = portside_bytes(daemon, "cp", "-a", "-", "pcp:/tmp", input=buf.getvalue())
+        assert p.returncode == 0, p.stderr
+        assert daemon.ok("exec", "pcp", "stat", "-c", "%u %n", "/tmp/owned.txt").strip() == "4321 /tmp/owned.txt"
+
+        p = portside("cp", "pcp:/nosuch", str(tmp_path))
+        assert (p.returncode, p.stderr.strip().splitlines()[-1]) == \
+            (1, "Error response from daemon: Could not find the file /nosuch in container pcp")
+        p = portside("cp", str(tmp_path / "missing"), "pcp:/tmp")
+        assert p.returncode != 0 and "no such file or directory" in p.stderr
+        p = portside("cp", "pcp:/tmp", "pcp:/tmp")
+        assert p.returncode != 0 and "copying between containers is not supported" in p.stderr
+    finally:
+        daemon.docker("rm", "-f", "pcp")
+
+
+def portside_bytes(d: Daemon, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Portside's CLI (embedded, on the daemon's data root) with bytes in and out."""
+    env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
+    env["PORTSIDE_ROOT"] = d.root
+    return subprocess.run([sys.executable, "-m", "tui.cli", *args], env=env, input=input, capture_output=True,
+                          timeout=60, cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
