@@ -95,7 +95,9 @@ def decode_stat(header: str) -> dict[str, Any]:
 
 # -- the engine's side: start the child, read its word ----------------------------------------------
 class PathNotFound(NotFound):
-    """No such path in the container; the route names the container as the user did."""
+    """No such path in the container; :func:`naming` names the container as the user did."""
+
+    path: str = ""
 
 
 @contextlib.contextmanager

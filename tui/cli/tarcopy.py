@@ -57,7 +57,7 @@ def landing(dest: str, dest_exists: bool, dest_is_dir: bool, src_is_dir: bool, s
 
 def make_tar(src: str, name: str, *, follow_link: bool) -> IO[bytes]:
     """A tar of the local ``src`` with its top entry called ``name`` (a symlink itself, unless ``follow_link``)."""
-    spool: IO[bytes] = tempfile.SpooledTemporaryFile(SPOOL)  # type: ignore[assignment]
+    spool: IO[bytes] = tempfile.SpooledTemporaryFile(SPOOL)
     with tarfile.open(fileobj=spool, mode="w", format=tarfile.PAX_FORMAT) as tf:
         if follow_link and os.path.islink(src):
             src = os.path.realpath(src)
