@@ -370,8 +370,19 @@ def _extract_filter(dest: str, no_overwrite: bool, copy_uidgid: bool) -> Any:
     return keep
 
 
+def _preload() -> None:
+    """Import now what tarfile may want later: after the chroot, the host's modules are out of reach."""
+    import importlib
+    for name in ("shutil", "gzip", "bz2", "lzma", "zlib", "pwd", "grp"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+
+
 def _child(op: str, arg: dict[str, Any]) -> int:
     path = str(arg["path"])
+    _preload()
     try:
         _enter(arg["view"])
     except OSError as exc:

@@ -809,3 +809,41 @@ def portside_bytes(d: Daemon, *args: str, input: bytes | None = None) -> subproc
     env["PORTSIDE_ROOT"] = d.root
     return subprocess.run([sys.executable, "-m", "tui.cli", *args], env=env, input=input, capture_output=True,
                           timeout=60, cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def test_api_archive_stat_header_gzip_body_and_bad_extraction_point(daemon: Daemon) -> None:
+    """The archive route by hand: HEAD's X-Docker-Container-Path-Stat, a gzip-compressed PUT (dockerd
+    takes one), a PUT onto a file, and a path that is missing."""
+    import base64
+    import gzip
+    import io
+    import tarfile
+    daemon.ok("run", "-d", "--name", "arc1", *NONE, "busybox", "sh", "-c", "ln -s /etc /tmp/etc-link; exec sleep 60")
+    try:
+        deadline = time.monotonic() + 10
+        while daemon.docker("exec", "arc1", "test", "-L", "/tmp/etc-link").returncode != 0:
+            assert time.monotonic() < deadline, "the container never made its link"
+            time.sleep(0.05)
+        status, headers, body = request(daemon, "HEAD", "/v1.50/containers/arc1/archive?path=/tmp/etc-link")
+        doc = json.loads(base64.b64decode(headers["x-docker-container-path-stat"]))
+        assert status == 200 and body == b""
+        assert set(doc) == {"name", "size", "mode", "mtime", "linkTarget"}
+        assert (doc["name"], doc["linkTarget"], bool(doc["mode"] & (1 << 27))) == ("etc-link", "/etc", True)
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w") as tf:
+            info = tarfile.TarInfo("zipped.txt")
+            info.size = 7
+            tf.addfile(info, io.BytesIO(b"zipped\n"))
+        status, _h, body = request(daemon, "PUT", "/v1.50/containers/arc1/archive?path=/tmp",
+                                   body=gzip.compress(raw.getvalue()), headers={"Content-Type": "application/x-tar"})
+        assert status == 200, body
+        assert daemon.ok("exec", "arc1", "cat", "/tmp/zipped.txt") == "zipped\n"
+        status, _h, body = request(daemon, "PUT", "/v1.50/containers/arc1/archive?path=/tmp/zipped.txt",
+                                   body=raw.getvalue())
+        assert (status, json.loads(body)) == (400, {"message": "extraction point is not a directory"})
+        status, _h, body = request(daemon, "GET", "/v1.50/containers/arc1/archive?path=/no/such")
+        assert (status, json.loads(body)) == (404, {"message": "Could not find the file /no/such in container arc1"})
+        status, _h, body = request(daemon, "GET", "/v1.50/containers/arc1/archive")
+        assert status == 400 and "path cannot be empty" in json.loads(body)["message"]
+    finally:
+        daemon.docker("rm", "-f", "arc1")
