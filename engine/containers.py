@@ -617,7 +617,8 @@ class ContainersMixin:
         if rt.get("status") in ("running", "paused") and rt.get("pid") and pid_alive(rt["pid"], rt.get("pid_start")):
             return {"pid": rt["pid"]}
         layer_dirs = await aio.to_thread(self.unpack_image, doc["Image"])
-        return {"rootfs": self._rootfs_plan(cid, layer_dirs), "mounts": doc.get("Mounts") or []}
+        return {"rootfs": self._rootfs_plan(cid, layer_dirs), "mounts": doc.get("Mounts") or [],
+                "readonly": bool(doc["HostConfig"].get("ReadonlyRootfs"))}
 
     async def container_archive_stat(self: Engine, name_or_id: str, path: str) -> dict[str, Any]:
         """docker's stat of ``path`` in the container (``HEAD /containers/{id}/archive``)."""

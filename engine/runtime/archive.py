@@ -10,7 +10,7 @@ before it touches a path, as dockerd's chrootarchive does, so a symlink in the c
   goes away with the child.
 
 A *view* (what the child needs) is a plain dict: ``{"pid": int}`` or ``{"rootfs": {...monitor's rootfs
-plan...}, "mounts": [docker Mounts]}``. The child speaks JSON lines on stderr: first
+plan...}, "mounts": [docker Mounts], "readonly": bool}``. The child speaks JSON lines on stderr: first
 ``{"stat": {...}}`` or ``{"error": kind, "message": text}``, then (for a copy out) the tar on stdout.
 """
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import json
 import os
 import stat as st
@@ -315,6 +316,8 @@ def _enter(view: dict[str, Any]) -> None:
             linux.mount(src, dest, None, linux.MS_BIND | linux.MS_REC)
             if not m.get("RW", True):
                 linux.mount(None, dest, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | linux.MS_REC)
+        if view.get("readonly"):  # --read-only: the rootfs is, its volumes (mounted on it above) are not
+            linux.mount(None, root, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
     os.chroot(root)
     os.chdir("/")
 
@@ -431,9 +434,11 @@ def _child(op: str, arg: dict[str, Any]) -> int:
         _say({"error": "invalid", "message": f"invalid tar archive: {exc}"})
         return 1
     except OSError as exc:
-        where = f" {exc.filename}" if exc.filename else ""
-        reason = "container rootfs is marked read-only" if exc.errno == 30 else (exc.strerror or str(exc))
-        _say({"error": "engine", "message": f"copying to{where}: {reason}"})
+        if exc.errno == errno.EROFS:
+            _say({"error": "invalid", "message": "container rootfs is marked read-only"})
+        else:
+            where = f" {exc.filename}" if exc.filename else ""
+            _say({"error": "engine", "message": f"copying to{where}: {exc.strerror or exc}"})
         return 1
     return 0
 

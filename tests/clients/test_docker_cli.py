@@ -847,3 +847,23 @@ def test_api_archive_stat_header_gzip_body_and_bad_extraction_point(daemon: Daem
         assert status == 400 and "path cannot be empty" in json.loads(body)["message"]
     finally:
         daemon.docker("rm", "-f", "arc1")
+
+
+def test_docker_cp_into_a_read_only_container(daemon: Daemon, tmp_path: Any) -> None:
+    """``--read-only``: a copy onto the rootfs is refused in docker's words, one into a volume lands."""
+    vol = "rovol" + str(os.getpid())
+    (tmp_path / "f.txt").write_text("f\n")
+    daemon.ok("run", "-d", "--name", "ro1", "--read-only", *NONE, "-v", f"{vol}:/data", "busybox", "sleep", "60")
+    try:
+        for running in (True, False):
+            if not running:
+                daemon.ok("stop", "-t", "0", "ro1")
+            p = daemon.docker("cp", str(tmp_path / "f.txt"), "ro1:/")
+            assert (p.returncode, p.stderr.strip()) == \
+                (1, "Error response from daemon: container rootfs is marked read-only"), p.stderr
+            daemon.ok("cp", str(tmp_path / "f.txt"), f"ro1:/data/{running}.txt")
+        mountpoint = json.loads(daemon.ok("volume", "inspect", vol))[0]["Mountpoint"]
+        assert sorted(os.listdir(mountpoint)) == ["False.txt", "True.txt"]
+    finally:
+        daemon.docker("rm", "-f", "ro1")
+        daemon.docker("volume", "rm", vol)
