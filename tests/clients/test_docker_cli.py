@@ -867,3 +867,34 @@ def test_docker_cp_into_a_read_only_container(daemon: Daemon, tmp_path: Any) -> 
     finally:
         daemon.docker("rm", "-f", "ro1")
         daemon.docker("volume", "rm", vol)
+
+
+def test_docker_image_prune_dangling_then_all_unused(daemon: Daemon) -> None:
+    import io
+    import tarfile
+
+    def imported(text: bytes, *tag: str) -> str:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tf:
+            info = tarfile.TarInfo("hello.txt")
+            info.size = len(text)
+            tf.addfile(info, io.BytesIO(text))
+        p = subprocess.run([DOCKER, "import", "-", *tag], env=_env(daemon), input=buf.getvalue(),
+                           capture_output=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        return p.stdout.decode().strip()
+    daemon.ok("create", "--name", "keeper", *NONE, "busybox", "true")  # busybox is in use: never pruned
+    try:
+        dangling = imported(b"dangling\n")
+        tagged = imported(b"tagged\n", "prunable:1")
+        assert dangling in daemon.ok("images", "-q", "--no-trunc", "--filter", "dangling=true").split()
+        out = daemon.ok("image", "prune", "-f")
+        assert f"deleted: {dangling}" in out and "Total reclaimed space:" in out
+        assert daemon.ok("images", "-q", "--no-trunc", "--filter", "dangling=true").split() == []
+        assert daemon.ok("images", "-q", "--no-trunc", "prunable:1").strip() == tagged
+        out = daemon.ok("image", "prune", "-a", "-f")
+        assert "untagged: prunable:1" in out and f"deleted: {tagged}" in out
+        assert daemon.ok("images", "--format", "{{.Repository}}", "busybox").strip() == "busybox"
+    finally:
+        daemon.docker("rm", "-f", "keeper")
+        daemon.docker("rmi", "prunable:1")
