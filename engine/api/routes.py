@@ -568,6 +568,20 @@ async def images_prune(api: API, req: Request) -> Response:
     return json_response(await api.engine.images_prune(all=everything, filters=filters))
 
 
+async def volumes_prune(api: API, req: Request) -> Response:
+    return json_response(await api.engine.volumes_prune(filters=req.filters()))
+
+
+async def networks_prune(api: API, req: Request) -> Response:
+    return json_response(await api.engine.networks_prune())
+
+
+async def build_prune(api: API, req: Request) -> Response:
+    """BuildKit's cache: this engine keeps none (its build cache is the intermediate images, which image
+    prune removes), so nothing is there to reclaim."""
+    return json_response({"CachesDeleted": None, "SpaceReclaimed": 0})
+
+
 def network_body(req: Request) -> dict[str, Any]:
     body = req.json()
     if not isinstance(body, dict) or not isinstance(body.get("Container"), str) or not body["Container"]:
@@ -657,6 +671,9 @@ ROUTES: list[tuple[str, str, H]] = [
     ("POST", "/images/prune", images_prune),
     ("POST", "/networks/{id}/connect", network_connect),
     ("POST", "/networks/{id}/disconnect", network_disconnect),
+    ("POST", "/volumes/prune", volumes_prune),
+    ("POST", "/networks/prune", networks_prune),
+    ("POST", "/build/prune", build_prune),
     ("DELETE", "/containers/{id}", container_delete),
 
     ("POST", "/containers/{id}/exec", exec_create),

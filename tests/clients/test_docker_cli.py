@@ -898,3 +898,29 @@ def test_docker_image_prune_dangling_then_all_unused(daemon: Daemon) -> None:
     finally:
         daemon.docker("rm", "-f", "keeper")
         daemon.docker("rmi", "prunable:1")
+
+
+def test_docker_volume_and_network_prune_and_system_prune(daemon: Daemon) -> None:
+    tag = str(os.getpid())
+    daemon.ok("volume", "create", f"named{tag}")
+    daemon.ok("network", "create", f"spare{tag}")
+    daemon.ok("create", "--name", "anon", *NONE, "-v", "/scratch", "busybox", "true")
+    try:
+        anon = json.loads(daemon.ok("inspect", "anon"))[0]["Mounts"][0]["Name"]
+        daemon.ok("rm", "anon")
+        out = daemon.ok("volume", "prune", "-f")  # docker 23+: anonymous volumes only
+        assert anon in out.split() and f"named{tag}" not in out
+        assert f"named{tag}" in daemon.ok("volume", "prune", "-a", "-f").split()
+        assert f"named{tag}" not in daemon.ok("volume", "ls", "-q").split()
+        out = daemon.ok("network", "prune", "-f")
+        assert f"spare{tag}" in out.split()
+        assert {"bridge", "host", "none"} <= set(daemon.ok("network", "ls", "--format", "{{.Name}}").split())
+        assert f"spare{tag}" not in daemon.ok("network", "ls", "--format", "{{.Name}}").split()
+        daemon.ok("create", "--name", "stopped1", *NONE, "busybox", "true")
+        out = daemon.ok("system", "prune", "-f")
+        assert "Total reclaimed space:" in out
+        assert "stopped1" not in daemon.ok("ps", "-a", "--format", "{{.Names}}").split()
+    finally:
+        daemon.docker("rm", "-f", "anon", "stopped1")
+        daemon.docker("volume", "rm", f"named{tag}")
+        daemon.docker("network", "rm", f"spare{tag}")
