@@ -346,6 +346,8 @@ async def images_list(api: API, req: Request) -> Response:
         for img in images:
             img["RepoTags"] = [t for t in img["RepoTags"] if any(
                 fnmatch.fnmatchcase(t, p) or fnmatch.fnmatchcase(t.rpartition(":")[0], p) for p in pats)]
+            img["RepoDigests"] = [d for d in img.get("RepoDigests") or [] if any(
+                fnmatch.fnmatchcase(d, p) or fnmatch.fnmatchcase(d.partition("@")[0], p) for p in pats)]
     return json_response(images)
 
 

@@ -894,6 +894,7 @@ def test_docker_image_prune_dangling_then_all_unused(daemon: Daemon) -> None:
         assert daemon.ok("images", "-q", "--no-trunc", "prunable:1").strip() == tagged
         out = daemon.ok("image", "prune", "-a", "-f")
         assert "untagged: prunable:1" in out and f"deleted: {tagged}" in out
+        # as dockerd: a reference filter keeps only the matching tags and digests of an image
         assert daemon.ok("images", "--format", "{{.Repository}}", "busybox").strip() == "busybox"
     finally:
         daemon.docker("rm", "-f", "keeper")
