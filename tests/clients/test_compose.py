@@ -34,11 +34,13 @@ services:
     env_file: [web.env]
     ports: ["127.0.0.1:{port}:8080"]
     networks: [backend]
+    stop_grace_period: 1s  # httpd as pid 1 ignores SIGTERM: down need not wait docker's 10 s
   client:
     image: compose-web:1
     command: ["sh", "-c", "until wget -qO- http://web:8080/; do sleep 0.2; done; echo client-done; exec sleep 60"]
     depends_on: [web]
     networks: [backend]
+    stop_grace_period: 1s
 networks:
   backend: {{}}
 """

@@ -925,3 +925,15 @@ def test_docker_volume_and_network_prune_and_system_prune(daemon: Daemon) -> Non
         daemon.docker("rm", "-f", "anon", "stopped1")
         daemon.docker("volume", "rm", f"named{tag}")
         daemon.docker("network", "rm", f"spare{tag}")
+
+
+def test_docker_cp_into_a_created_container_before_its_first_start(daemon: Daemon, tmp_path: Any) -> None:
+    (tmp_path / "config.txt").write_text("configured\n")
+    daemon.ok("create", "--name", "fresh", *NONE, "busybox", "cat", "/etc/config.txt")
+    try:
+        daemon.ok("cp", str(tmp_path / "config.txt"), "fresh:/etc/")
+        daemon.ok("start", "fresh")
+        assert daemon.ok("wait", "fresh").strip() == "0"
+        assert daemon.ok("logs", "fresh") == "configured\n"
+    finally:
+        daemon.docker("rm", "-f", "fresh")
