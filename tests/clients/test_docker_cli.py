@@ -845,6 +845,19 @@ def test_api_archive_stat_header_gzip_body_and_bad_extraction_point(daemon: Daem
         assert (status, json.loads(body)) == (404, {"message": "Could not find the file /no/such in container arc1"})
         status, _h, body = request(daemon, "GET", "/v1.50/containers/arc1/archive")
         assert status == 400 and "path cannot be empty" in json.loads(body)["message"]
+        # a HEAD answer has no body, an error's neither: the next answer on the connection follows at once
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(daemon.sock)
+            s.sendall(b"HEAD /v1.50/containers/arc1/archive?path=/no/such HTTP/1.1\r\nHost: docker\r\n\r\n"
+                      b"GET /v1.50/_ping HTTP/1.1\r\nHost: docker\r\n\r\n")
+            seen = b""
+            while not seen.endswith(b"\r\n\r\nOK"):
+                data = s.recv(65536)
+                assert data, f"the connection closed: {seen!r}"
+                seen += data
+        first, _, rest = seen.partition(b"\r\n\r\n")
+        assert first.startswith(b"HTTP/1.1 404 ") and rest.startswith(b"HTTP/1.1 200 OK\r\n"), seen
     finally:
         daemon.docker("rm", "-f", "arc1")
 
