@@ -409,7 +409,9 @@ def _child(op: str, arg: dict[str, Any]) -> int:
         _say({"stat": doc})
         try:
             with tarfile.open(fileobj=sys.stdout.buffer, mode="w|", format=tarfile.PAX_FORMAT) as tf:
-                tf.add(path.rstrip("/") if path not in ("/", "/.") else "/", arcname=archive_base(path))
+                # "link/" names what the link points to (as lstat("link/") does); "dir/." the directory
+                src = os.path.realpath(path) if path.endswith("/") else path
+                tf.add(src, arcname=archive_base(path))
         except BrokenPipeError:
             return 0  # the reader left
         except OSError as exc:

@@ -552,7 +552,8 @@ def test_docker_cp_cannot_escape_the_container_by_symlink(daemon: Daemon, tmp_pa
     marker = f"escape-{os.getpid()}"
     daemon.ok("run", "-d", "--name", "cp2", *NONE, "busybox", "sh", "-c",
               f"echo inside > /{marker}; ln -s / /tmp/abs; ln -s ../../../../../.. /tmp/up; "
-              f"ln -s /{marker} /tmp/file; exec sleep 60")
+              "mkdir -p /srv/d; echo 'in dir' > /srv/d/inner.txt; ln -s /srv/d /tmp/dirlink; "
+              f"ln -s /{marker} /tmp/file; exec sleep 60")  # /tmp/file last: the test waits for it
     try:
         deadline = time.monotonic() + 10
         while daemon.docker("exec", "cp2", "test", "-L", "/tmp/file").returncode != 0:
@@ -574,6 +575,9 @@ def test_docker_cp_cannot_escape_the_container_by_symlink(daemon: Daemon, tmp_pa
             kept = tmp_path / f"link-{running}"
             daemon.ok("cp", "cp2:/tmp/file", str(kept))
             assert os.readlink(kept) == f"/{marker}"
+            slashed = tmp_path / f"slashed-{running}"  # a trailing slash names the link's target
+            daemon.ok("cp", "cp2:/tmp/dirlink/", str(slashed))
+            assert (slashed / "inner.txt").read_text() == "in dir\n"
         daemon.ok("start", "cp2")
         assert daemon.ok("exec", "cp2", "cat", "/dropped.txt") == "dropped\n"
     finally:
