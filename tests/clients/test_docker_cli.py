@@ -924,6 +924,8 @@ def test_docker_volume_and_network_prune_and_system_prune(daemon: Daemon) -> Non
     daemon.ok("network", "create", f"spare{tag}")
     daemon.ok("create", "--name", "anon", *NONE, "-v", "/scratch", "busybox", "true")
     try:
+        assert daemon.ok("volume", "inspect", "-f", "{{.Name}} {{.Driver}} {{.Scope}}", f"named{tag}").split() == \
+            [f"named{tag}", "local", "local"]
         anon = json.loads(daemon.ok("inspect", "anon"))[0]["Mounts"][0]["Name"]
         daemon.ok("rm", "anon")
         out = daemon.ok("volume", "prune", "-f")  # docker 23+: anonymous volumes only
