@@ -230,16 +230,16 @@ class DockerContainer:
     async def stat_archive(self, path: str) -> dict[str, Any]:
         """docker's stat of a path in the container (``name``, ``size``, ``mode``, ``mtime``, ``linkTarget``);
         ``mode`` is a Go ``os.FileMode``."""
-        return await self.docker._call("container_archive_stat", self.id, path)
+        return await self.docker._call("containers.archive_stat", self.id, path)
 
     async def get_archive(self, path: str) -> tuple[dict[str, Any], AsyncIterator[bytes]]:
         """The stat of ``path`` and a tar of it as a stream of chunks (``docker cp`` out of the container)."""
-        return await self.docker._call("container_archive_get", self.id, path)
+        return await self.docker._call("containers.archive_get", self.id, path)
 
     async def put_archive(self, path: str, data: IO[bytes], *, no_overwrite_dir_non_dir: bool = False,
                           copy_uidgid: bool = False) -> None:
         """Extract the tar ``data`` into the directory ``path`` (``docker cp`` into the container)."""
-        await self.docker._call("container_archive_put", self.id, path, data,
+        await self.docker._call("containers.archive_put", self.id, path, data,
                                 no_overwrite_dir_non_dir=no_overwrite_dir_non_dir, copy_uidgid=copy_uidgid)
 
     async def stats_stream(self, interval: float = 1.0) -> AsyncIterator[dict[str, Any]]:
@@ -256,8 +256,8 @@ class DockerContainer:
         transport: descriptors cannot cross the Engine API.
         """
         engine = self.docker.engine
-        status_fd = await engine.container_start(self.id, attach=(stdin, stdout, stderr))
-        pid = engine.runtime_state(self.id).get("pid", 0)
+        status_fd = await engine.containers.start(self.id, attach=(stdin, stdout, stderr))
+        pid = engine.containers.runtime_state(self.id).get("pid", 0)
         return Attached(self, status_fd, pid)
 
     async def exec_run(self, cmd: list[str], *, stdin: int, stdout: int, stderr: int, tty: bool = False,
@@ -267,7 +267,7 @@ class DockerContainer:
 
         The process is a child of this one: ``os.waitpid`` gives its exit status. Local transport only.
         """
-        return await self.docker.engine.container_exec(self.id, cmd, stdin=stdin, stdout=stdout, stderr=stderr,
+        return await self.docker.engine.containers.exec(self.id, cmd, stdin=stdin, stdout=stdout, stderr=stderr,
                                                        tty=tty, user=user, workdir=workdir, env=env,
                                                        tty_slave=tty_slave)
 
@@ -282,7 +282,7 @@ class DockerContainer:
         here, there = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         devnull = os.open("/dev/null", os.O_RDWR)
         try:
-            pid = await self.docker.engine.container_exec(self.id, cmd, stdin=devnull, stdout=devnull,
+            pid = await self.docker.engine.containers.exec(self.id, cmd, stdin=devnull, stdout=devnull,
                                                           stderr=devnull, tty=True, user=user, workdir=workdir,
                                                           env=env, console_socket=there.fileno())
             _msg, fds, _flags, _addr = socket.recv_fds(here, 16, 1)

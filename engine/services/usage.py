@@ -9,13 +9,17 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from . import aio
-from .containers import dir_size
+from .. import aio
+from ..errors import InvalidArgument
+from .containers import Containers
+from .images import Images
+from .volumes import Volumes, dir_size
 
 KINDS = ("container", "image", "volume", "build-cache")
 
 
-async def system_df(engine: Any, kinds: list[str] | None = None) -> dict[str, Any]:
+async def disk_usage(containers_svc: Containers, images_svc: Images, volumes_svc: Volumes,
+                     kinds: list[str] | None = None) -> dict[str, Any]:
     """docker's ``DiskUsage``: ``LayersSize``, ``Images`` (with ``Containers`` counts), ``Containers``
     (with ``SizeRw``/``SizeRootFs``), ``Volumes`` (with ``UsageData``), ``BuildCache``.
 
@@ -23,13 +27,12 @@ async def system_df(engine: Any, kinds: list[str] | None = None) -> dict[str, An
     want = set(kinds or KINDS)
     unknown = want - set(KINDS)
     if unknown:
-        from .errors import InvalidArgument
         raise InvalidArgument(f"unknown object type: {sorted(unknown)[0]}")
-    containers = await engine.containers_list(all=True, size="container" in want)
+    containers = await containers_svc.list(all=True, size="container" in want)
     doc: dict[str, Any] = {"LayersSize": 0, "Images": None, "Containers": None, "Volumes": None,
                            "BuildCache": [] if "build-cache" in want else None}
     if "image" in want:
-        images = await engine.images_list()
+        images = await images_svc.list()
         users: dict[str, int] = {}
         for c in containers:
             users[c["ImageID"]] = users.get(c["ImageID"], 0) + 1
@@ -39,12 +42,12 @@ async def system_df(engine: Any, kinds: list[str] | None = None) -> dict[str, An
         doc["Images"] = images
         doc["LayersSize"] = sum(img["Size"] for img in images)
     if "container" in want:
-        sizes = {img["Id"]: img["Size"] for img in await engine.images_list(all=True)}
+        sizes = {img["Id"]: img["Size"] for img in await images_svc.list(all=True)}
         for c in containers:
             c["SizeRootFs"] = c.get("SizeRw", 0) + sizes.get(c["ImageID"], 0)
         doc["Containers"] = containers
     if "volume" in want:
-        volumes = await engine.volumes_list()
+        volumes = await volumes_svc.list()
         refs: dict[str, int] = {}
         for c in containers:
             for m in c.get("Mounts") or []:
