@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import IO, Any, cast
 
 from .. import aio, logfiles, reference
 from ..config import Paths
@@ -431,7 +431,6 @@ class Containers:
     # -- start ----------------------------------------------------------------------------------
     def _bundle(self, cid: str, doc: dict[str, Any]) -> dict[str, Any]:
         """Write the OCI bundle (config.json) and the monitor's options; returns both, as the monitor loads them."""
-        from ..images import layers as layers_mod
         from ..runtime.spec import build_spec
         cdir = self.paths.container(cid)
         layer_dirs = self.images.unpack(doc["Image"])
@@ -443,13 +442,7 @@ class Containers:
                           cgroup_path=cg if runtime == "native" else "/" + cg)
         if runtime == "native":
             seccomp_warm(self.paths.root, spec)  # the forked monitor finds the BPF compiled
-        overlay = layers_mod.overlay_supported()
-        rootfs = {"target": os.path.join(cdir, "rootfs"), "upper": os.path.join(cdir, "upper"),
-                  "work": os.path.join(cdir, "work"), "lower": layer_dirs, "layers_root": self.paths.layers,
-                  "copy": not overlay}
-        target = os.path.join(cdir, "rootfs")
-        if not overlay and not os.listdir(target):
-            layers_mod.apply_rootfs_copy(layer_dirs, target)
+        rootfs = self._rootfs_plan(cid, layer_dirs)
         opts = {"id": cid, "root": self.paths.root, "rootfs": rootfs, "restart": doc["HostConfig"].get("RestartPolicy"),
                 "autoremove": bool(doc["HostConfig"].get("AutoRemove")), "runtime": runtime,
                 "cgroup": cg if runtime == "native" else ""}
@@ -465,6 +458,54 @@ class Containers:
                 json.dump(content, f)
             os.replace(tmp, os.path.join(cdir, fname))
         return {"opts": opts, "spec": spec, "state": cleanup.read_state(cdir)}
+
+    def _rootfs_plan(self, cid: str, layer_dirs: builtins.list[str]) -> dict[str, Any]:
+        """The monitor's rootfs plan: an overlay of the image's layers (or, without overlayfs, a copy made now)."""
+        from ..images import layers as layers_mod
+        cdir = self.paths.container(cid)
+        overlay = layers_mod.overlay_supported()
+        rootfs = {"target": os.path.join(cdir, "rootfs"), "upper": os.path.join(cdir, "upper"),
+                  "work": os.path.join(cdir, "work"), "lower": layer_dirs, "layers_root": self.paths.layers,
+                  "copy": not overlay}
+        target = os.path.join(cdir, "rootfs")
+        if not overlay and not os.listdir(target):
+            layers_mod.apply_rootfs_copy(layer_dirs, target)
+        return rootfs
+
+    # -- files in and out (docker cp) -----------------------------------------------------------
+    async def fs_view(self, name_or_id: str) -> dict[str, Any]:
+        """What :mod:`engine.runtime.archive` needs to reach a container's files: a running container's
+        pid, or a stopped one's rootfs plan, mounts and read-only flag."""
+        cid = self.resolve(name_or_id)
+        doc = self.state.container(cid)
+        if doc is None:
+            raise ContainerNotFound(f"No such container: {name_or_id}", container=name_or_id)
+        rt = self.runtime_state(cid)
+        if rt.get("status") in ("running", "paused") and rt.get("pid") and pid_alive(rt["pid"], rt.get("pid_start")):
+            return {"pid": rt["pid"]}
+        layer_dirs = await aio.to_thread(self.images.unpack, doc["Image"])
+        return {"rootfs": self._rootfs_plan(cid, layer_dirs), "mounts": doc.get("Mounts") or [],
+                "readonly": bool(doc["HostConfig"].get("ReadonlyRootfs"))}
+
+    async def archive_stat(self, name_or_id: str, path: str) -> dict[str, Any]:
+        """docker's stat of ``path`` in the container (``HEAD /containers/{id}/archive``)."""
+        from ..runtime import archive
+        with archive.naming(name_or_id):
+            return await archive.stat_path(await self.fs_view(name_or_id), archive.container_path(path))
+
+    async def archive_get(self, name_or_id: str, path: str) -> tuple[dict[str, Any], AsyncIterator[bytes]]:
+        """The stat of ``path`` and a tar of it, streamed (``GET /containers/{id}/archive``: docker cp out)."""
+        from ..runtime import archive
+        with archive.naming(name_or_id):
+            return await archive.get_archive(await self.fs_view(name_or_id), archive.container_path(path))
+
+    async def archive_put(self, name_or_id: str, path: str, source: IO[bytes], *,
+                          no_overwrite_dir_non_dir: bool = False, copy_uidgid: bool = False) -> None:
+        """Extract a tar into the directory ``path`` (``PUT /containers/{id}/archive``: docker cp in)."""
+        from ..runtime import archive
+        with archive.naming(name_or_id):
+            await archive.put_archive(await self.fs_view(name_or_id), archive.container_path(path), source,
+                                      no_overwrite_dir_non_dir=no_overwrite_dir_non_dir, copy_uidgid=copy_uidgid)
 
     async def start(self, name_or_id: str, *, attach: tuple[int, int, int] | None = None) -> int | None:
         """Start a container through its monitor.

@@ -264,11 +264,10 @@ class Networks:
         if st.get("status") == "running":
             veth = ep.get("_Veth") or self.veth_name(cid, index)
             setup.remove_endpoint(veth)
-        if cdoc["HostConfig"].get("NetworkMode") == doc["Name"]:
-            cdoc["HostConfig"]["NetworkMode"] = next(iter(nets), "none")
-        if not nets:
-            nets["none"] = {}
-            cdoc["HostConfig"]["NetworkMode"] = "none"
+        if cdoc["HostConfig"].get("NetworkMode") == doc["Name"] and nets:
+            cdoc["HostConfig"]["NetworkMode"] = next(iter(nets))
+        # the last one gone: as dockerd, NetworkMode stays and the container may be connected again
+        # (docker-compose disconnects and reconnects a created container to set its aliases)
         self.state.update_container(cid, cdoc)
         ipam.release(self.state, cid, doc["Id"])
         self.write_hosts(doc)
