@@ -570,11 +570,16 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
             except OSError:
                 pass
 
+        builders: list[Builder] = []  # the running one, for cancel() when our consumer goes away
+
         def work() -> None:
             engine = Engine(self.paths.root)
             try:
                 builder = Builder(engine, path, dockerfile, tags, buildargs or {}, nocache, target, labels or {}, emit,
                                   network=networkmode)
+                builders.append(builder)
+                if done.is_set():
+                    builder.cancel()
                 image_id = builder.run()
                 emit({"aux": {"ID": image_id}})
             except EngineError as exc:
@@ -590,6 +595,7 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
                 engine.close()
                 emit(None)
 
+        done = threading.Event()  # set when nobody reads the progress any more (the client went away)
         thread = threading.Thread(target=work, name="portside-build", daemon=True)
         thread.start()
         try:
@@ -605,6 +611,10 @@ class Engine(ContainersMixin, VolumesMixin, RegistryMixin, NetworksMixin):
                     self.emit("image", "build", msg["aux"]["ID"])
                 yield msg
         finally:
+            done.set()
+            if thread.is_alive():
+                for b in builders:
+                    b.cancel()
             await aio.to_thread(thread.join)
             os.close(wake_r)
             os.close(wake_w)

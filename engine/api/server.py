@@ -1,4 +1,4 @@
-"""A small HTTP/1.1 server for the Docker Engine API, on a unix socket (stdlib asyncio streams only).
+"""A small HTTP/1.1 server for the Docker Engine API, on unix sockets or tcp with TLS (stdlib asyncio streams only).
 
 Keep-alive, ``Content-Length`` bodies in, fixed-length or chunked bodies out, and connection hijack
 (``Upgrade: tcp`` → ``101 UPGRADED``) for attach and exec. Routing and the handlers are in
@@ -12,6 +12,7 @@ import json
 import os
 import re
 import socket
+import ssl
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import IO, Any
@@ -151,11 +152,19 @@ class Server:
         self.handle = handle
         self._server: asyncio.AbstractServer | None = None
 
-    async def serve_unix(self, sock: socket.socket) -> None:
+    async def serve(self, sock: socket.socket, tls: ssl.SSLContext | None = None) -> None:
+        """Serve a listening socket (unix or tcp; ``tls`` wraps every connection) until cancelled."""
         CLOSE_IN_CHILD.add(sock.fileno())
-        self._server = await asyncio.start_unix_server(self._connection, sock=sock, limit=1 << 20)
-        async with self._server:
-            await self._server.serve_forever()
+        if sock.family == socket.AF_UNIX:
+            server = await asyncio.start_unix_server(self._connection, sock=sock, limit=1 << 20, ssl=tls)
+        else:
+            server = await asyncio.start_server(self._connection, sock=sock, limit=1 << 20, ssl=tls)
+        self._server = server
+        async with server:
+            await server.serve_forever()
+
+    async def serve_unix(self, sock: socket.socket) -> None:
+        await self.serve(sock)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sock = writer.get_extra_info("socket")
@@ -164,8 +173,8 @@ class Server:
         try:
             while await self._one(reader, writer):
                 pass
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ssl.SSLError):
+            pass  # the client went away, or spoke no TLS (or a certificate we do not trust) to a TLS socket
         finally:
             CLOSE_IN_CHILD.discard(fd)
             writer.close()
@@ -202,7 +211,9 @@ class Server:
         req = Request(method, target, headers, body, spooled)
         req.reader, req.writer = reader, writer
         try:
-            resp = await self.handle(req)
+            resp = await self._answer(req, reader)
+            if resp is None:  # the client hung up before the answer: the handler was cancelled
+                return False
         except EngineError as exc:
             resp = error_response(exc.status, str(exc)) if exc.status != 304 else Response(304)
         except Exception as exc:  # noqa: BLE001 - a bug in a handler is a 500, never a dead daemon
@@ -211,6 +222,35 @@ class Server:
             if spooled is not None:
                 spooled.close()
         return await self._send(writer, resp, keep, proto, reader)
+
+    async def _answer(self, req: Request, reader: asyncio.StreamReader) -> Response | None:
+        """The handler's response, or None when the client hung up first (``docker wait``, ``run``
+        interrupted): the handler is then cancelled, so nothing goes on for a client that is gone.
+        Bytes the client sends meanwhile (a pipelined request) are put back for the next read."""
+        handler = asyncio.ensure_future(self.handle(req))
+        gone = asyncio.ensure_future(reader.read(1))
+        put_back = False
+        try:
+            await asyncio.wait({handler, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if gone.done():
+                data = gone.result() if gone.exception() is None else b""
+                if not data and not handler.done():
+                    handler.cancel()
+                    await asyncio.gather(handler, return_exceptions=True)
+                    return None
+                if data:
+                    unread(reader, data)
+                put_back = True
+            return await handler
+        finally:
+            if not handler.done():  # our connection itself is being cancelled (the daemon stops)
+                handler.cancel()
+                await asyncio.gather(handler, return_exceptions=True)
+            if not gone.done():
+                gone.cancel()
+                await asyncio.gather(gone, return_exceptions=True)
+            elif not put_back and gone.exception() is None and gone.result():
+                unread(reader, gone.result())
 
     async def _pump(self, stream: AsyncIterator[bytes], reader: asyncio.StreamReader | None,
                     writer: asyncio.StreamWriter) -> str:
@@ -290,6 +330,11 @@ class Server:
         return keep
 
 
+def unread(reader: asyncio.StreamReader, data: bytes) -> None:
+    """Put ``data`` back at the front of ``reader`` (asyncio has no unread; its buffer is a bytearray)."""
+    reader._buffer[0:0] = data  # type: ignore[attr-defined]
+
+
 async def _next(stream: AsyncIterator[bytes]) -> bytes:
     return await stream.__anext__()
 
@@ -314,14 +359,19 @@ async def read_body(reader: asyncio.StreamReader, length: int) -> tuple[bytes, I
 
     buf = bytearray()
     spooled: IO[bytes] | None = None
-    async for data in pieces():
-        if spooled is None and len(buf) + len(data) > IN_MEMORY:
-            import tempfile
-            spooled = tempfile.TemporaryFile()
-            spooled.write(buf)
-            buf = bytearray()
+    try:
+        async for data in pieces():
+            if spooled is None and len(buf) + len(data) > IN_MEMORY:
+                import tempfile
+                spooled = tempfile.TemporaryFile()
+                spooled.write(buf)
+                buf = bytearray()
+            if spooled is not None:
+                spooled.write(data)
+            else:
+                buf += data
+    except BaseException:  # the client hung up mid-body: its spool goes at once, not at the next GC
         if spooled is not None:
-            spooled.write(data)
-        else:
-            buf += data
+            spooled.close()
+        raise
     return bytes(buf), spooled
