@@ -207,9 +207,18 @@ def check_pidfile(pidfile: str) -> None:
             pid = int(f.read().strip() or 0)
     except (FileNotFoundError, ValueError):
         return
-    if pid > 0 and pid != os.getpid() and os.path.exists(f"/proc/{pid}"):
+    if pid > 0 and pid != os.getpid() and _alive(pid):
         raise DaemonError(f"{PROG}: pid file found, ensure portside is not running or delete {pidfile} "
                           f"(process {pid} is running)")
+
+
+def _alive(pid: int) -> bool:
+    """A live process (a zombie, whose parent has not reaped it yet, has no command line)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return bool(f.read(1))
+    except OSError:
+        return False
 
 
 def write_pidfile(pidfile: str) -> None:

@@ -211,9 +211,7 @@ class Server:
         req = Request(method, target, headers, body, spooled)
         req.reader, req.writer = reader, writer
         try:
-            resp = await self._answer(req, reader)
-            if resp is None:  # the client hung up before the answer: the handler was cancelled
-                return False
+            resp = await self.handle(req)  # not cancelled if the client goes: an engine change completes
         except EngineError as exc:
             resp = error_response(exc.status, str(exc)) if exc.status != 304 else Response(304)
         except Exception as exc:  # noqa: BLE001 - a bug in a handler is a 500, never a dead daemon
@@ -222,35 +220,6 @@ class Server:
             if spooled is not None:
                 spooled.close()
         return await self._send(writer, resp, keep, proto, reader)
-
-    async def _answer(self, req: Request, reader: asyncio.StreamReader) -> Response | None:
-        """The handler's response, or None when the client hung up first (``docker wait``, ``run``
-        interrupted): the handler is then cancelled, so nothing goes on for a client that is gone.
-        Bytes the client sends meanwhile (a pipelined request) are put back for the next read."""
-        handler = asyncio.ensure_future(self.handle(req))
-        gone = asyncio.ensure_future(reader.read(1))
-        put_back = False
-        try:
-            await asyncio.wait({handler, gone}, return_when=asyncio.FIRST_COMPLETED)
-            if gone.done():
-                data = gone.result() if gone.exception() is None else b""
-                if not data and not handler.done():
-                    handler.cancel()
-                    await asyncio.gather(handler, return_exceptions=True)
-                    return None
-                if data:
-                    unread(reader, data)
-                put_back = True
-            return await handler
-        finally:
-            if not handler.done():  # our connection itself is being cancelled (the daemon stops)
-                handler.cancel()
-                await asyncio.gather(handler, return_exceptions=True)
-            if not gone.done():
-                gone.cancel()
-                await asyncio.gather(gone, return_exceptions=True)
-            elif not put_back and gone.exception() is None and gone.result():
-                unread(reader, gone.result())
 
     async def _pump(self, stream: AsyncIterator[bytes], reader: asyncio.StreamReader | None,
                     writer: asyncio.StreamWriter) -> str:
@@ -328,11 +297,6 @@ class Server:
             writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + resp.body)
         await writer.drain()
         return keep
-
-
-def unread(reader: asyncio.StreamReader, data: bytes) -> None:
-    """Put ``data`` back at the front of ``reader`` (asyncio has no unread; its buffer is a bytearray)."""
-    reader._buffer[0:0] = data  # type: ignore[attr-defined]
 
 
 async def _next(stream: AsyncIterator[bytes]) -> bytes:
