@@ -427,7 +427,7 @@ def test_a_cancelled_build_removes_its_build_container_and_partial_layer(
     with open(os.path.join(ctx, "Dockerfile"), "w") as f:
         f.write("FROM busybox\nRUN echo step-two > /two\nRUN echo started-slow-step; dd if=/dev/zero of=/big "
                 "bs=1k count=64; sleep 300\n")
-    blobs_dir = os.path.join(d.root, "blobs")
+    blobs_dir = os.path.join(d.root, "images", "blobs")
     tmp_dir = os.path.join(d.root, "tmp")
 
     def blobs() -> set[str]:
@@ -526,6 +526,132 @@ def test_a_client_leaving_a_wait_lets_its_connection_go(detached: Callable[[str]
              lambda: not set(fds_of(pid, "socket:")) & {theirs for _s, theirs in waiters})
     assert d.ok("inspect", "-f", "{{.State.Running}}", cid).strip() == "true"
     d.ok("rm", "-f", cid)
+
+
+class SlowRegistry:
+    """A registry on loopback serving one image whose layer stalls after its first part until
+    ``release`` is set, then trickles; ``cut`` is set when the puller hangs up before the end."""
+
+    def __init__(self) -> None:
+        import gzip
+        import hashlib
+        import io
+        import platform
+        import tarfile
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        tar = io.BytesIO()
+        with tarfile.open(fileobj=tar, mode="w") as tf:
+            data = os.urandom(2 << 20)  # random: gzip keeps it 2 MiB
+            info = tarfile.TarInfo("big")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        self.layer = gzip.compress(tar.getvalue(), mtime=0)
+        diff_id = "sha256:" + hashlib.sha256(tar.getvalue()).hexdigest()
+        arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+        self.config = json.dumps({"architecture": arch, "os": "linux", "config": {"Cmd": ["sh"]},
+                                  "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
+        digest = {"layer": "sha256:" + hashlib.sha256(self.layer).hexdigest(),
+                  "config": "sha256:" + hashlib.sha256(self.config).hexdigest()}
+        self.manifest = json.dumps({
+            "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(self.config),
+                       "digest": digest["config"]},
+            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": len(self.layer),
+                        "digest": digest["layer"]}]}).encode()
+        self.started, self.release, self.cut = threading.Event(), threading.Event(), threading.Event()
+        reg = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_HEAD(self) -> None:
+                self.answer(head=True)
+
+            def do_GET(self) -> None:
+                self.answer(head=False)
+
+            def answer(self, head: bool) -> None:
+                path = self.path
+                if path == "/v2/":
+                    body, kind = b"{}", "application/json"
+                elif "/manifests/" in path:
+                    body, kind = reg.manifest, "application/vnd.docker.distribution.manifest.v2+json"
+                elif path.endswith(digest["config"]):
+                    body, kind = reg.config, "application/octet-stream"
+                elif path.endswith(digest["layer"]):
+                    body, kind = reg.layer, "application/octet-stream"
+                else:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                if "/manifests/" in path:
+                    import hashlib
+                    self.send_header("Docker-Content-Digest", "sha256:" + hashlib.sha256(body).hexdigest())
+                self.end_headers()
+                if head:
+                    return
+                if body is not reg.layer:
+                    self.wfile.write(body)
+                    return
+                try:
+                    self.wfile.write(body[:256 << 10])
+                    self.wfile.flush()
+                    reg.started.set()
+                    reg.release.wait(60)
+                    for i in range(256 << 10, len(body), 32 << 10):
+                        self.wfile.write(body[i:i + (32 << 10)])
+                        self.wfile.flush()
+                        time.sleep(0.05)
+                except (BrokenPipeError, ConnectionResetError):
+                    reg.cut.set()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
+
+
+def test_a_client_leaving_a_pull_stops_it_and_keeps_nothing(detached: Callable[[str], Detached]) -> None:
+    """docker pull, killed while a layer downloads: the daemon stops downloading (it hangs up on the
+    registry), keeps no partial or finished blob of it, and records no image."""
+    d = detached("pull")
+    assert d.start().returncode == 0
+    blob_dir = os.path.join(d.root, "images", "blobs", "sha256")
+    before = set(os.listdir(blob_dir))
+    reg = SlowRegistry()
+    try:
+        name = f"127.0.0.1:{reg.port}/slow:latest"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+        env.update(DOCKER_HOST=d.host, DOCKER_CONFIG=os.path.join(d.base, "docker-config"))
+        proc = subprocess.Popen([DOCKER_CLI, "pull", name], env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            assert reg.started.wait(60), "the daemon never asked for the layer"
+        finally:
+            proc.kill()  # the client goes away mid-download
+            proc.wait(30)
+        reg.release.set()  # the registry goes on sending: the daemon must hang up instead of finishing
+        assert reg.cut.wait(60), "the daemon downloaded the whole layer for a client that was gone"
+        wait_for("the pull's temporary blob goes", lambda: not [n for n in os.listdir(blob_dir)
+                                                                 if n.startswith(".tmp-")])
+        assert set(os.listdir(blob_dir)) == before
+        assert d.docker("image", "inspect", name).returncode == 1
+        assert d.ok("version", "--format", "{{.Server.APIVersion}}").strip() == "1.50"  # it serves on
+    finally:
+        reg.close()
 
 
 def test_systemd_unit_files_name_this_daemon() -> None:
