@@ -25,7 +25,21 @@ import pytest
 if TYPE_CHECKING:
     from conftest import Daemon  # tests/clients/conftest.py
 
-from conftest import DOCKER_CLI, IT, answers, run_cli, teardown_root  # noqa: E402
+
+
+def _clients_conftest() -> Any:
+    """tests/clients/conftest.py's helpers, by path (a bare ``import conftest`` may find another)."""
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "conftest.py")
+    spec = importlib.util.spec_from_file_location("portside_clients_helpers", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+_C = _clients_conftest()
+DOCKER_CLI, IT, answers, run_cli, teardown_root = _C.DOCKER_CLI, _C.IT, _C.answers, _C.run_cli, _C.teardown_root
 
 pytestmark = pytest.mark.root
 
