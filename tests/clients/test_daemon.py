@@ -72,12 +72,12 @@ class Detached:
             return int(f.read())
 
     def docker(self, *args: str, env: dict[str, str] | None = None, host: str | None = None,
-               timeout: float = 60) -> subprocess.CompletedProcess[str]:
+               timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess[str]:
         full = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
         full.update(DOCKER_HOST=host or self.host, DOCKER_CONFIG=os.path.join(self.base, "docker-config"))
         full.update(env or {})
         return subprocess.run([DOCKER_CLI, *args], env=full, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
+                              input=input, stdin=subprocess.DEVNULL if input is None else None)
 
     def ok(self, *args: str, **kw: Any) -> str:
         p = self.docker(*args, **kw)
@@ -276,6 +276,10 @@ def test_several_hosts_and_tcp_with_tls_through_the_docker_cli(detached: Callabl
     for host, env in ((d.host, {}), (f"unix://{other}", {}), (tcp, tls_env)):
         assert d.ok("ps", "-q", "--no-trunc", host=host, env=env).split() == [cid], host
     assert d.ok("version", "--format", "{{.Server.APIVersion}}", host=tcp, env=tls_env).strip() == "1.50"
+    # the hijacked streams over TLS: attach with stdin (run -i), exec
+    assert d.ok("run", "--rm", "-i", *NONE, "busybox", "cat", host=tcp, env=tls_env, input="over tls\n") == \
+        "over tls\n"
+    assert d.ok("exec", cid, "echo", "exec over tls", host=tcp, env=tls_env) == "exec over tls\n"
 
     # a client without a certificate the CA signed is turned away, and so is plain http
     nocert = os.path.join(d.base, "nocert")
