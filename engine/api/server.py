@@ -379,6 +379,10 @@ class TLSRelay:
                 data = await loop.sock_recv(self.raw, 65536)
                 if not data:
                     return False
+                if data[:1] != b"\x16" and not self.incoming.pending and data[:1].isalpha():  # plain HTTP
+                    await loop.sock_sendall(self.raw, b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP "
+                                                      b"request to an HTTPS server.\n")  # dockerd's words
+                    return False
                 self.incoming.write(data)
             except (ssl.SSLError, OSError):  # no TLS, or a certificate we do not trust: the client is turned away
                 try:
