@@ -405,21 +405,25 @@ async def _main(listeners: list[Listener], pidfile: str, root: str | None, tls_c
                                       f"(add --tlsverify --tlscacert --tlscert --tlskey)")
                 tasks.append(asyncio.create_task(server.serve(sock, tls)))
         await asyncio.sleep(0)  # the servers are listening once their first step ran
-        stop = asyncio.get_running_loop().create_future()
+        stop: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def on_signal() -> None:
+            if not stop.done():
+                stop.set_result(None)
         for sig in (signal.SIGTERM, signal.SIGINT):
-            asyncio.get_running_loop().add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
+            asyncio.get_running_loop().add_signal_handler(sig, on_signal)
         addresses = ", ".join(ln.address for ln in listeners)
         sys.stderr.write(f"{PROG}: API listening on {addresses} (pid {os.getpid()})\n")
         sys.stderr.flush()
         ready.say("ready")
         notify("READY=1")
-        done, _pending = await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        failed = [t.exception() for t in tasks if t.done() and not t.cancelled() and t.exception() is not None]
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for t in done:
-            if t is not stop and t.exception() is not None:
-                raise t.exception()  # type: ignore[misc]
+        if failed:  # a listener died (not a signal): the daemon stops with its reason
+            raise failed[0]  # type: ignore[misc]
         sys.stderr.write(f"{PROG}: stopped (containers keep running)\n")
         return 0
     finally:

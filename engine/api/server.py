@@ -14,7 +14,7 @@ import re
 import socket
 import ssl
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import IO, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -330,7 +330,7 @@ class TLSRelay:
     goes out; a client that is gone (a failed send) closes the pair, which ends its streams."""
 
     def __init__(self, raw: socket.socket, ctx: ssl.SSLContext,
-                 serve: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]) -> None:
+                 serve: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Coroutine[Any, Any, None]]) -> None:
         self.raw, self.serve = raw, serve
         self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         self.tls = ctx.wrap_bio(self.incoming, self.outgoing, server_side=True)

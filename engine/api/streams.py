@@ -86,7 +86,8 @@ class Attach:
                       if name in self.pipes]
             feeder = asyncio.create_task(self._in(reader, writer, hangup))
             exit_read = asyncio.create_task(read_exit(status_fd))
-            await asyncio.wait({exit_read, hangup}, return_when=asyncio.FIRST_COMPLETED)
+            either: list[asyncio.Future[Any]] = [exit_read, hangup]
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
             if not exit_read.done():  # the client is gone: the container goes on, its output to its log only
                 exit_read.cancel()
                 for task in copies:
