@@ -395,7 +395,22 @@ def test_bad_requests_on_a_raw_socket(detached: Callable[[str], Detached]) -> No
     body = b'{"Image": "busybox", "Cmd": ["true"]'
     status, doc = http_answer(d.sock, "POST", "/v1.50/containers/create", body)
     assert (status, doc) == (400, {"message": "invalid JSON body: Expecting ',' delimiter at line 1 column 37"})
-    assert d.ok("ps", "-aq") == ""  # nothing was made of it
+    for bad, says in ((b'{"Image": 5}', "Image must be a string, not a number (5)"),
+                      (b'{"Image": "busybox", "HostConfig": {"Memory": "lots"}}',
+                       "HostConfig.Memory must be an integer, not a string ('lots')"),
+                      (b'{"Image": "busybox", "Labels": {"tier": 1}}', "Labels['tier'] must be a string, not a number (1)"),
+                      (b'{"Image": "busybox", "Cmd": {"sh": true}}', "Cmd must be a string or a list of strings, not an "
+                                                                   "object"),
+                      (b'{"Image": "busybox", "HostConfig": {"Ulimits": [{"Name": "nofile", "Soft": "many"}]}}',
+                       "HostConfig.Ulimits[0].Soft must be an integer, not a string ('many')")):
+        assert http_answer(d.sock, "POST", "/v1.50/containers/create", bad) == \
+            (400, {"message": f"invalid JSON body: {says}"}), bad
+    assert http_answer(d.sock, "POST", "/v1.50/volumes/create", b'{"Name": ["v"]}') == \
+        (400, {"message": "invalid JSON body: Name must be a string, not a list"})
+    assert http_answer(d.sock, "POST", "/v1.50/networks/create", b'{"Name": "n", "Internal": "no"}') == \
+        (400, {"message": "invalid JSON body: Internal must be a boolean, not a string ('no')"})
+    assert d.ok("ps", "-aq") == "" and d.ok("volume", "ls", "-q") == ""  # nothing was made of any of it
+    assert d.ok("network", "ls", "--format", "{{.Name}}").split() == ["bridge", "host", "none"]
 
 
 # -- clients that go away --------------------------------------------------------------------------
@@ -441,9 +456,10 @@ def test_a_cancelled_build_removes_its_build_container_and_partial_layer(
     assert d.start().returncode == 0
     ctx = os.path.join(d.base, "ctx")
     os.makedirs(ctx)
+    nap = 3000 + os.getpid() % 1000  # a sleep no other test on this host runs
     with open(os.path.join(ctx, "Dockerfile"), "w") as f:
         f.write("FROM busybox\nRUN echo step-two > /two\nRUN echo started-slow-step; dd if=/dev/zero of=/big "
-                "bs=1k count=64; sleep 300\n")
+                f"bs=1k count=64; sleep {nap}\n")
     blobs_dir = os.path.join(d.root, "images", "blobs")
     tmp_dir = os.path.join(d.root, "tmp")
 
@@ -457,8 +473,19 @@ def test_a_cancelled_build_removes_its_build_container_and_partial_layer(
         found = []
         for dirpath, dirs, _files in os.walk("/sys/fs/cgroup"):
             found += [os.path.join(dirpath, x) for x in dirs if x.startswith("build-")
-                      and "portside" in dirpath and os.path.basename(x)[6:] in seen_ids]
+                      and "portside" in dirpath and x[6:18] in seen_ids]
         return found
+
+    def sleeping() -> bool:
+        for p in os.listdir("/proc"):
+            if p.isdigit():
+                try:
+                    with open(f"/proc/{p}/cmdline", "rb") as f:
+                        if f.read() == f"sleep\x00{nap}\x00".encode():
+                            return True
+                except OSError:
+                    pass
+        return False
     before = blobs()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
     env.update(DOCKER_HOST=d.host, DOCKER_BUILDKIT="0", DOCKER_CONFIG=os.path.join(d.base, "docker-config"))
@@ -477,22 +504,13 @@ def test_a_cancelled_build_removes_its_build_container_and_partial_layer(
         assert len(seen_ids) == 2
         run_dirs = [n for n in os.listdir(tmp_dir) if n.startswith("run-")]
         assert run_dirs  # the slow step's rootfs is there while it runs
+        wait_for("the slow step sleeps in its cgroup", lambda: sleeping() and bool(build_cgroups()))
     finally:
         proc.kill()  # the client goes away mid-build
         proc.wait(30)
         if proc.stdout is not None:
             proc.stdout.close()
 
-    def sleeping() -> bool:
-        for p in os.listdir("/proc"):
-            if p.isdigit():
-                try:
-                    with open(f"/proc/{p}/cmdline", "rb") as f:
-                        if f.read() == b"sleep\x00300\x00":
-                            return True
-                except OSError:
-                    pass
-        return False
     wait_for("the cancelled RUN step's processes end", lambda: not sleeping() and not build_cgroups())
     wait_for("the cancelled step's rootfs goes", lambda: not [n for n in os.listdir(tmp_dir) if n.startswith("run-")])
     assert not IT.mounts_under(tmp_dir)
