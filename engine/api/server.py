@@ -240,6 +240,10 @@ class Server:
             resp = error_response(exc.status, str(exc)) if exc.status != 304 else Response(304)
         except Exception as exc:  # noqa: BLE001 - a bug in a handler is a 500, never a dead daemon
             resp = error_response(500, f"{type(exc).__name__}: {exc}")
+            import traceback
+            sys.stderr.write(f"portside daemon: {method} {target}: 500: {type(exc).__name__}: {exc}\n"
+                             f"{traceback.format_exc()}")  # the log keeps what the client cannot use
+            sys.stderr.flush()
         finally:
             if spooled is not None:
                 spooled.close()
