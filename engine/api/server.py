@@ -241,8 +241,9 @@ class Server:
         except Exception as exc:  # noqa: BLE001 - a bug in a handler is a 500, never a dead daemon
             resp = error_response(500, f"{type(exc).__name__}: {exc}")
             import traceback
-            sys.stderr.write(f"portside daemon: {method} {target}: 500: {type(exc).__name__}: {exc}\n"
-                             f"{traceback.format_exc()}")  # the log keeps what the client cannot use
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            sys.stderr.write(f"portside daemon: {method} {target}: 500: {type(exc).__name__}: {exc} "
+                             f"(at {where.filename}:{where.lineno})\n")  # the log keeps where it failed
             sys.stderr.flush()
         finally:
             if spooled is not None:
