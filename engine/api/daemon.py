@@ -273,6 +273,11 @@ def _detach(listeners: list[Listener], pidfile: str, root: str | None, log_file:
     except DaemonError as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
+    # the daemon works from "/": relative paths given here mean what they meant where it was started
+    pidfile = os.path.abspath(pidfile) if pidfile else pidfile
+    root = os.path.abspath(root) if root else root
+    if os.environ.get("PORTSIDE_ROOT"):
+        os.environ["PORTSIDE_ROOT"] = os.path.abspath(os.environ["PORTSIDE_ROOT"])
     r, w = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -292,7 +297,11 @@ def _detach(listeners: list[Listener], pidfile: str, root: str | None, log_file:
         code = 1
         try:
             code = _run(listeners, pidfile, root, tls_ctx, ready=Ready(w))
+        except BaseException:  # noqa: BLE001 - a bug: its traceback goes to the log before we exit
+            import traceback
+            traceback.print_exc()
         finally:
+            sys.stderr.flush()
             os._exit(code)
     os.close(w)
     log.close()
