@@ -421,7 +421,7 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
     sp.add_argument("--read-only", action="store_true", help="Watch only: the dashboard changes nothing")
     add(sub, "tour", "tour", "A guided tour of images and containers, inside the dashboard")
     sp = add(sub, "daemon", "daemon", "Serve the Docker Engine API on a unix socket (or tcp with TLS)")
-    sp.add_argument("-H", "--host", dest="listen", action="append", default=[],
+    sp.add_argument("-H", "--host", dest="listen", action="append", default=[], metavar="HOST",
                     help="Daemon socket(s) to listen on: unix://PATH, tcp://HOST:PORT (TLS only), fd:// "
                          "(default unix:///run/portside/portside.sock)")
     sp.add_argument("-p", "--pidfile", help="Path to use for the daemon PID file (default /run/portside/portside.pid)")
