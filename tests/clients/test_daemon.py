@@ -244,7 +244,9 @@ def test_detach_returns_once_serving_and_stops_by_its_pid_file(detached: Callabl
     assert is_our_daemon(pid)
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    assert int(fields[3]) == pid or int(fields[4]) != os.getsid(0)  # its own session, not ours
+    ppid, session = int(fields[1]), int(fields[3])
+    assert session != os.getsid(0) and session != pid  # a session of its own, which it does not lead
+    assert ppid != os.getpid()  # not a child of ours: the double fork handed it on
     st = os.stat(d.sock)
     assert st.st_mode & 0o777 == 0o660 and st.st_gid == grp.getgrnam("portside").gr_gid
     assert d.ok("version", "--format", "{{.Server.APIVersion}}").strip() == "1.50"
