@@ -702,6 +702,18 @@ def test_systemd_unit_files_name_this_daemon() -> None:
     assert "Type=notify" in service and "KillMode=process" in service  # containers outlive a restart
     assert "ListenStream=/run/portside/portside.sock" in sock and "SocketGroup=portside" in sock
     assert "SocketMode=0660" in sock
+    import shutil
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is missing (make test installs systemd)"
+    with tempfile.TemporaryDirectory() as d:  # systemd's own check, with ExecStart pointing at this checkout
+        portside = os.path.join(os.path.dirname(sys.executable), "portside")
+        for name, text in (("portside.service", service.replace("/usr/local/bin/portside", portside)),
+                           ("portside.socket", sock)):
+            with open(os.path.join(d, name), "w") as f:
+                f.write(text)
+        p = subprocess.run([analyze, "verify", os.path.join(d, "portside.socket"), os.path.join(d, "portside.service")],
+                           capture_output=True, text=True, timeout=60)
+        assert (p.returncode, p.stderr) == (0, ""), p.stderr
 
 
 def test_fd_host_serves_the_sockets_systemd_passes(detached: Callable[[str], Detached]) -> None:
