@@ -392,7 +392,7 @@ async def _main(listeners: list[Listener], pidfile: str, root: str | None, tls_c
     from .server import Server
     engine = Engine(root)
     try:
-        engine.reconcile()
+        engine.system.recover()
         for ln in listeners:
             if ln.kind == "unix":
                 ln.socks = [listen(ln.path)]

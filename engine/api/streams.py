@@ -9,13 +9,23 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import EngineError
 from .server import CLOSE_IN_CHILD, Request
 
 if TYPE_CHECKING:
-    from .routes import API
+    import asyncio
+
+    from ..engine import Engine
+
+
+class API(Protocol):
+    """What a session needs of the routes (:class:`engine.api.routes.API`)."""
+
+    engine: Engine
+    attaching: dict[str, Attach]
+    exit_codes: dict[str, asyncio.Future[int | None]]
 
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
 RAW = "application/vnd.docker.raw-stream"
@@ -56,7 +66,7 @@ class Attach:
                self.pipes["stderr"][1] if "stderr" in self.pipes else self.pipes.get("stdout", (-1, -1))[1]
                if self.tty else -1)
         try:
-            status_fd = await self.api.engine.container_start(self.cid, attach=fds)
+            status_fd = await self.api.engine.containers.start(self.cid, attach=fds)
         except EngineError as exc:
             self.started.set_exception(exc)
             raise
@@ -64,6 +74,7 @@ class Attach:
             for name, end in (("stdout", 1), ("stderr", 1), ("stdin", 0)):
                 if name in self.pipes:
                     self._close(self.pipes[name][end])
+        assert status_fd is not None  # started with attach: the monitor's status fd
         self.started.set_result(status_fd)
 
     def _close(self, fd: int) -> None:
@@ -244,7 +255,7 @@ class Exec:
                 import socket
                 here, there = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
                 try:
-                    self.pid = await engine.container_exec(self.cid, c["Cmd"], stdin=devnull, stdout=devnull,
+                    self.pid = await engine.containers.exec(self.cid, c["Cmd"], stdin=devnull, stdout=devnull,
                                                            stderr=devnull, console_socket=there.fileno(), **kw)
                     _msg, fds, _f, _a = socket.recv_fds(here, 16, 1)
                 finally:
@@ -272,7 +283,7 @@ class Exec:
                         stdin_w = w
                     else:
                         outs.append((r, i))
-                self.pid = await engine.container_exec(self.cid, c["Cmd"], stdin=fds3[0], stdout=fds3[1],
+                self.pid = await engine.containers.exec(self.cid, c["Cmd"], stdin=fds3[0], stdout=fds3[1],
                                                        stderr=fds3[2], **kw)
         except EngineError as exc:  # as dockerd: the error on the stream, its exit code (126/127) on inspect
             self._close_all(mine + ([stdin_w] if stdin_w >= 0 and not tty else []))

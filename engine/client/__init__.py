@@ -241,8 +241,8 @@ class DockerContainer:
         transport: descriptors cannot cross the Engine API.
         """
         engine = self.docker.engine
-        status_fd = await engine.container_start(self.id, attach=(stdin, stdout, stderr))
-        pid = engine.runtime_state(self.id).get("pid", 0)
+        status_fd = await engine.containers.start(self.id, attach=(stdin, stdout, stderr))
+        pid = engine.containers.runtime_state(self.id).get("pid", 0)
         return Attached(self, status_fd, pid)
 
     async def exec_run(self, cmd: list[str], *, stdin: int, stdout: int, stderr: int, tty: bool = False,
@@ -252,7 +252,7 @@ class DockerContainer:
 
         The process is a child of this one: ``os.waitpid`` gives its exit status. Local transport only.
         """
-        return await self.docker.engine.container_exec(self.id, cmd, stdin=stdin, stdout=stdout, stderr=stderr,
+        return await self.docker.engine.containers.exec(self.id, cmd, stdin=stdin, stdout=stdout, stderr=stderr,
                                                        tty=tty, user=user, workdir=workdir, env=env,
                                                        tty_slave=tty_slave)
 
@@ -267,7 +267,7 @@ class DockerContainer:
         here, there = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         devnull = os.open("/dev/null", os.O_RDWR)
         try:
-            pid = await self.docker.engine.container_exec(self.id, cmd, stdin=devnull, stdout=devnull,
+            pid = await self.docker.engine.containers.exec(self.id, cmd, stdin=devnull, stdout=devnull,
                                                           stderr=devnull, tty=True, user=user, workdir=workdir,
                                                           env=env, console_socket=there.fileno())
             _msg, fds, _flags, _addr = socket.recv_fds(here, 16, 1)
