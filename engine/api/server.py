@@ -160,7 +160,7 @@ class Server:
         CLOSE_IN_CHILD.add(sock.fileno())
         if tls is not None:
             from .tls import serve_tls
-            await serve_tls(sock, tls, self._connection)
+            await serve_tls(sock, tls, self._connection, CLOSE_IN_CHILD)
             return
         if sock.family == socket.AF_UNIX:
             server = await asyncio.start_unix_server(self._connection, sock=sock, limit=1 << 20)

@@ -13,26 +13,25 @@ import ssl
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from .server import CLOSE_IN_CHILD
-
 Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Coroutine[Any, Any, None]]
 
 
-async def serve_tls(sock: socket.socket, ctx: ssl.SSLContext, serve: Serve) -> None:
-    """Accept on ``sock`` until cancelled; each connection's plain side is served by ``serve``."""
+async def serve_tls(sock: socket.socket, ctx: ssl.SSLContext, serve: Serve, close_in_child: set[int]) -> None:
+    """Accept on ``sock`` until cancelled; each connection's plain side is served by ``serve``.
+    ``close_in_child`` is the server's set of descriptors a forked monitor must close."""
     loop = asyncio.get_running_loop()
     relays: set[asyncio.Task[None]] = set()
     try:
         while True:
             conn, _addr = await loop.sock_accept(sock)
-            task = asyncio.create_task(TLSRelay(conn, ctx, serve).run())
+            task = asyncio.create_task(TLSRelay(conn, ctx, serve, close_in_child).run())
             relays.add(task)
             task.add_done_callback(relays.discard)
     finally:
         for task in list(relays):
             task.cancel()
         await asyncio.gather(*relays, return_exceptions=True)
-        CLOSE_IN_CHILD.discard(sock.fileno())
+        close_in_child.discard(sock.fileno())
         sock.close()
 
 
@@ -42,16 +41,15 @@ class TLSRelay:
     on its own: the client's FIN (or close_notify) is a half-close of the pair, so the answer still
     goes out; a client that is gone (a failed send) closes the pair, which ends its streams."""
 
-    def __init__(self, raw: socket.socket, ctx: ssl.SSLContext,
-                 serve: Serve) -> None:
-        self.raw, self.serve = raw, serve
+    def __init__(self, raw: socket.socket, ctx: ssl.SSLContext, serve: Serve, close_in_child: set[int]) -> None:
+        self.raw, self.serve, self.close_in_child = raw, serve, close_in_child
         self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         self.tls = ctx.wrap_bio(self.incoming, self.outgoing, server_side=True)
         self.inner, self.outer = socket.socketpair()
         self.send_lock = asyncio.Lock()
         for s in (raw, self.inner, self.outer):
             s.setblocking(False)
-            CLOSE_IN_CHILD.add(s.fileno())
+            self.close_in_child.add(s.fileno())
 
     async def _flush(self) -> None:
         async with self.send_lock:  # one writer at a time: records must not interleave
@@ -77,7 +75,7 @@ class TLSRelay:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             for s in (self.raw, self.inner, self.outer):
-                CLOSE_IN_CHILD.discard(s.fileno())
+                self.close_in_child.discard(s.fileno())
                 s.close()
 
     async def _handshake(self) -> bool:
