@@ -46,17 +46,28 @@ class TLS:
     def context(self) -> ssl.SSLContext:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        for flag, path in (("--tlscert", self.cert), ("--tlskey", self.key)) + \
+                (("--tlscacert", self.cacert),) * self.verify:
+            if not os.path.isfile(path):
+                raise DaemonError(f"{PROG}: {flag} {path}: no such file")
         try:
             ctx.load_cert_chain(self.cert, self.key)
-            if self.verify:
-                ctx.verify_mode = ssl.CERT_REQUIRED
+        except (ssl.SSLError, OSError) as exc:
+            raise DaemonError(f"{PROG}: --tlscert {self.cert}, --tlskey {self.key}: not a PEM certificate and "
+                              f"its key{_why(exc)}") from None
+        if self.verify:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            try:
                 ctx.load_verify_locations(self.cacert)
-        except FileNotFoundError as exc:
-            raise DaemonError(f"{PROG}: could not load the TLS files: {exc.filename}: no such file") from None
-        except ssl.SSLError as exc:
-            raise DaemonError(f"{PROG}: could not load the TLS files ({self.cert}, {self.key}"
-                              f"{', ' + self.cacert if self.verify else ''}): {exc.reason or exc}") from None
+            except (ssl.SSLError, OSError) as exc:
+                raise DaemonError(f"{PROG}: --tlscacert {self.cacert}: not a PEM CA certificate{_why(exc)}") from None
         return ctx
+
+
+def _why(exc: Exception) -> str:
+    """OpenSSL's reason when it gives one worth reading (a key that does not match), else nothing."""
+    reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None)
+    return f" ({reason.replace('_', ' ').lower()})" if reason and reason != "PEM lib" else ""
 
 
 def tls_from_flags(tls: bool, verify: bool, cacert: str | None, cert: str | None, key: str | None) -> TLS | None:

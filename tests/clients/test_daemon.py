@@ -330,6 +330,24 @@ def test_plain_tcp_is_refused_at_start(detached: Callable[[str], Detached], host
     assert detach.returncode == 1 and detach.stderr.count("\n") == 1 and "plain tcp is refused" in detach.stderr
 
 
+def test_tls_files_missing_or_wrong_are_one_line(detached: Callable[[str], Detached]) -> None:
+    d = detached("tlsbad")
+    srv, _cli = make_certs(os.path.join(d.base, "certs"))
+    tcp = f"tcp://127.0.0.1:{free_port()}"
+    missing = os.path.join(d.base, "nosuch.pem")
+    for flags, says in (
+            (["--tlsverify", "--tlscacert", f"{srv}/ca.pem", "--tlscert", missing, "--tlskey", f"{srv}/key.pem"],
+             f"portside daemon: --tlscert {missing}: no such file"),
+            (["--tlsverify", "--tlscacert", f"{srv}/key.pem", "--tlscert", f"{srv}/cert.pem", "--tlskey",
+              f"{srv}/key.pem"], f"portside daemon: --tlscacert {srv}/key.pem: not a PEM CA certificate (no certificate or crl found)"),
+            (["--tls", "--tlscert", f"{srv}/ca.pem", "--tlskey", f"{srv}/key.pem"],
+             f"portside daemon: --tlscert {srv}/ca.pem, --tlskey {srv}/key.pem: not a PEM certificate and its key "
+             f"(key values mismatch)")):
+        p = run_cli(d.root, "daemon", "-H", tcp, "--pidfile", d.pidfile, *flags, timeout=30)
+        assert (p.returncode, p.stdout, p.stderr) == (1, "", says + "\n")
+    assert not os.path.exists(d.pidfile)
+
+
 def test_a_killed_daemon_leaves_its_containers_running_for_the_next(detached: Callable[[str], Detached]) -> None:
     d = detached("k")
     assert d.start().returncode == 0
