@@ -9,6 +9,8 @@ TEST_DEBS := docker.io
 TEST_DEBS += docker-registry skopeo apache2-utils
 # the daemon's tests: certificates for its TLS port (openssl), its systemd units checked (systemd-analyze)
 TEST_DEBS += openssl systemd
+# real clients against `portside daemon`: docker-compose, and lazydocker (from PyPI) driven in tmux
+TEST_DEBS += docker-compose tmux
 
 .PHONY: run test deps debs bench clean
 

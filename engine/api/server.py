@@ -231,6 +231,8 @@ class Server:
         finally:
             if spooled is not None:
                 spooled.close()
+        if method == "HEAD":  # no body, even for an error: the next request on the connection follows at once
+            resp.body = b""
         return await self._send(writer, resp, keep, proto, reader)
 
     async def _pump(self, stream: AsyncIterator[bytes], reader: asyncio.StreamReader | None,

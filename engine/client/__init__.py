@@ -227,6 +227,21 @@ class DockerContainer:
         """One sample (``stream=False``); see :meth:`stats_stream` for a live feed."""
         return await self.docker._call("container_stats", self.id)
 
+    async def stat_archive(self, path: str) -> dict[str, Any]:
+        """docker's stat of a path in the container (``name``, ``size``, ``mode``, ``mtime``, ``linkTarget``);
+        ``mode`` is a Go ``os.FileMode``."""
+        return await self.docker._call("containers.archive_stat", self.id, path)
+
+    async def get_archive(self, path: str) -> tuple[dict[str, Any], AsyncIterator[bytes]]:
+        """The stat of ``path`` and a tar of it as a stream of chunks (``docker cp`` out of the container)."""
+        return await self.docker._call("containers.archive_get", self.id, path)
+
+    async def put_archive(self, path: str, data: IO[bytes], *, no_overwrite_dir_non_dir: bool = False,
+                          copy_uidgid: bool = False) -> None:
+        """Extract the tar ``data`` into the directory ``path`` (``docker cp`` into the container)."""
+        await self.docker._call("containers.archive_put", self.id, path, data,
+                                no_overwrite_dir_non_dir=no_overwrite_dir_non_dir, copy_uidgid=copy_uidgid)
+
     async def stats_stream(self, interval: float = 1.0) -> AsyncIterator[dict[str, Any]]:
         from .. import aio
         while True:
