@@ -38,7 +38,7 @@ VERSION = "0.27.0"
 CACHE = os.path.join(REPO, ".venv", "aiodocker-suite")
 IMAGES = ("python:3.13-alpine", "python:3.14-alpine", "python:latest")  # test_networks creates from "python"
 
-SWARM = "swarm mode: Portside's swarm routes come later"
+SWARM = "swarm mode: this daemon does not serve the swarm routes"
 HUB = "pulls from Docker Hub (this test machine reaches no registry but its own)"
 REGISTRY = "starts registry:2 from Docker Hub with testcontainers"
 # chmod 000 does not stop root reading a file: these run in a second pass, as root without the capabilities
@@ -69,20 +69,13 @@ DESELECT: dict[str, str] = {
                                                         "go build (Docker Hub and Alpine's package mirrors)",
 }
 
-# Routes another change is adding (archive, image prune, network connect, attach to a running container),
-# and what is not there yet: these run and are reported; one that passes is reported too, to come off the list.
+# What this engine does not do (yet): these run and are reported; one that passes is reported too, to come
+# off the list.
 PENDING: dict[str, str] = {
     # then still: its FROM-only build is the base image itself (as the classic builder's), so untagging it
     # leaves nothing dangling, and it wants a list of deleted images; against dockerd it counts on an earlier
     # test (the multi-stage remote builds deselected here) having left a dangling image
-    "tests/test_images.py::test_prune_images": "POST /images/prune, and a dangling image to prune",
-    "tests/test_images.py::test_prune_images_without_filters": "POST /images/prune",
-    "tests/test_integration.py::test_put_archive": "PUT /containers/{id}/archive",
-    "tests/test_integration.py::test_get_archive": "GET /containers/{id}/archive",
-    "tests/test_networks.py::test_networks": "POST /networks/{id}/connect and /disconnect",
-    "tests/test_integration.py::test_attach_nontty[stderr=True]": "attach to a running container",
-    "tests/test_integration.py::test_attach_nontty[stderr=False]": "attach to a running container",
-    "tests/test_integration.py::test_attach_nontty_wait_for_exit": "attach to a running container",
+    "tests/test_images.py::test_prune_images": "a dangling image to prune (its FROM-only build leaves none)",
     "tests/test_integration.py::test_stdio_stdin": "attach over a WebSocket (GET /containers/{id}/attach/ws) "
                                                    "with stdin, to a running container",
 }
