@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 import time
 
@@ -78,10 +79,20 @@ def rfc3339(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int((ts % 1) * 1e9):09d}Z"
 
 
+_RFC3339_UTC = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?Z")
+
+
+@functools.lru_cache(maxsize=4096)  # a container's times are read on every listing
 def parse_rfc3339(text: str) -> float:
     """Seconds since the epoch for an RFC 3339 UTC time (0 for docker's zero time)."""
     if not text or text.startswith("0001"):
         return 0.0
+    m = _RFC3339_UTC.fullmatch(text)
+    if m is not None:  # the engine's own form, without strptime's locale work
+        y, mo, d, h, mi, sec = (int(g) for g in m.groups()[:6])
+        if 1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and sec < 61:
+            return calendar.timegm((y, mo, d, h, mi, sec, 0, 0, 0)) + (float("0." + m.group(7)) if m.group(7)
+                                                                         else 0.0)
     main, _, frac = text.rstrip("Z").partition(".")
     base = calendar.timegm(time.strptime(main[:19], "%Y-%m-%dT%H:%M:%S"))
     digits = "".join(c for c in frac if c.isdigit())

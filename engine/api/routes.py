@@ -20,6 +20,7 @@ from .. import __version__
 from ..errors import Conflict, EngineError, InvalidArgument, NotFound, NotImplementedByEngine
 from ..units import rfc3339
 from .server import API_VERSION, MIN_API_VERSION, Request, Response, error_response, json_response, version_key
+from . import shapes
 from .streams import MULTIPLEXED, RAW, Attach, Exec, frame
 
 NOT_SWARM = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this '
@@ -132,6 +133,7 @@ async def container_create(api: API, req: Request) -> Response:
     config = req.json()
     if not isinstance(config, dict):
         raise InvalidArgument("invalid JSON body: a container config (a JSON object) is required")
+    shapes.check(config, shapes.CONTAINER_CREATE)
     for key in ("Cmd", "Entrypoint", "Env"):
         if isinstance(config.get(key), str):
             config[key] = [config[key]] if key == "Env" else [config[key]]
@@ -538,6 +540,8 @@ async def network_inspect(api: API, req: Request, id: str) -> Response:
 
 async def network_create(api: API, req: Request) -> Response:
     body = req.json()
+    if isinstance(body, dict):
+        shapes.check(body, shapes.NETWORK_CREATE)
     if not isinstance(body, dict) or not body.get("Name"):
         raise InvalidArgument("invalid JSON body: a network config with a Name is required")
     ipam = ((body.get("IPAM") or {}).get("Config") or [{}])[0]
@@ -560,9 +564,8 @@ async def volume_create(api: API, req: Request) -> Response:
     body = req.json() or {}
     if not isinstance(body, dict):
         raise InvalidArgument("invalid JSON body: a volume config (a JSON object) is expected")
+    shapes.check(body, shapes.VOLUME_CREATE)
     labels = body.get("Labels") or {}
-    if not isinstance(labels, dict):
-        raise InvalidArgument("invalid Labels: a JSON object of strings is expected")
     name = await api.engine.volumes.create(body.get("Name") or None, labels=labels)
     return json_response(await api.engine.volumes.inspect(name), 201)
 

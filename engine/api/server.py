@@ -1,4 +1,4 @@
-"""A small HTTP/1.1 server for the Docker Engine API, on a unix socket (stdlib asyncio streams only).
+"""A small HTTP/1.1 server for the Docker Engine API, on unix sockets or tcp with TLS (stdlib asyncio streams only).
 
 Keep-alive, ``Content-Length`` bodies in, fixed-length or chunked bodies out, and connection hijack
 (``Upgrade: tcp`` → ``101 UPGRADED``) for attach and exec. Routing and the handlers are in
@@ -14,10 +14,13 @@ import re
 import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..errors import EngineError, InvalidArgument
+
+if TYPE_CHECKING:
+    import ssl
 
 API_VERSION = "1.50"
 MIN_API_VERSION = "1.24"
@@ -151,11 +154,24 @@ class Server:
         self.handle = handle
         self._server: asyncio.AbstractServer | None = None
 
-    async def serve_unix(self, sock: socket.socket) -> None:
+    async def serve(self, sock: socket.socket, tls: ssl.SSLContext | None = None) -> None:
+        """Serve a listening socket (unix or tcp; ``tls`` wraps every connection) until cancelled."""
+        import socket  # here, not only at the top: the embedded client imports this module for Request
         CLOSE_IN_CHILD.add(sock.fileno())
-        self._server = await asyncio.start_unix_server(self._connection, sock=sock, limit=1 << 20)
-        async with self._server:
-            await self._server.serve_forever()
+        if tls is not None:
+            from .tls import serve_tls
+            await serve_tls(sock, tls, self._connection, CLOSE_IN_CHILD)
+            return
+        if sock.family == socket.AF_UNIX:
+            server = await asyncio.start_unix_server(self._connection, sock=sock, limit=1 << 20)
+        else:
+            server = await asyncio.start_server(self._connection, sock=sock, limit=1 << 20)
+        self._server = server
+        async with server:
+            await server.serve_forever()
+
+    async def serve_unix(self, sock: socket.socket) -> None:
+        await self.serve(sock)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sock = writer.get_extra_info("socket")
@@ -202,11 +218,16 @@ class Server:
         req = Request(method, target, headers, body, spooled)
         req.reader, req.writer = reader, writer
         try:
-            resp = await self.handle(req)
+            resp = await self.handle(req)  # not cancelled if the client goes: an engine change completes
         except EngineError as exc:
             resp = error_response(exc.status, str(exc)) if exc.status != 304 else Response(304)
         except Exception as exc:  # noqa: BLE001 - a bug in a handler is a 500, never a dead daemon
             resp = error_response(500, f"{type(exc).__name__}: {exc}")
+            import traceback
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            sys.stderr.write(f"portside daemon: {method} {target}: 500: {type(exc).__name__}: {exc} "
+                             f"(at {where.filename}:{where.lineno})\n")  # the log keeps where it failed
+            sys.stderr.flush()
         finally:
             if spooled is not None:
                 spooled.close()
@@ -316,14 +337,19 @@ async def read_body(reader: asyncio.StreamReader, length: int) -> tuple[bytes, I
 
     buf = bytearray()
     spooled: IO[bytes] | None = None
-    async for data in pieces():
-        if spooled is None and len(buf) + len(data) > IN_MEMORY:
-            import tempfile
-            spooled = tempfile.TemporaryFile()
-            spooled.write(buf)
-            buf = bytearray()
+    try:
+        async for data in pieces():
+            if spooled is None and len(buf) + len(data) > IN_MEMORY:
+                import tempfile
+                spooled = tempfile.TemporaryFile()
+                spooled.write(buf)
+                buf = bytearray()
+            if spooled is not None:
+                spooled.write(data)
+            else:
+                buf += data
+    except BaseException:  # the client hung up mid-body: its spool goes at once, not at the next GC
         if spooled is not None:
-            spooled.write(data)
-        else:
-            buf += data
+            spooled.close()
+        raise
     return bytes(buf), spooled

@@ -92,16 +92,25 @@ class Attach:
                 self.exited.set_result(None)
                 return
             CLOSE_IN_CHILD.add(status_fd)
-            copies = [asyncio.create_task(self._out(name, writer)) for name in ("stdout", "stderr")
+            hangup: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            copies = [asyncio.create_task(self._out(name, writer, hangup)) for name in ("stdout", "stderr")
                       if name in self.pipes]
-            feeder = asyncio.create_task(self._in(reader)) if "stdin" in self.pipes else None
-            code = await read_exit(status_fd)
+            feeder = asyncio.create_task(self._in(reader, writer, hangup))
+            exit_read = asyncio.create_task(read_exit(status_fd))
+            either: list[asyncio.Future[Any]] = [exit_read, hangup]
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            if not exit_read.done():  # the client is gone: the container goes on, its output to its log only
+                exit_read.cancel()
+                for task in copies:
+                    task.cancel()
+            code = (await asyncio.gather(exit_read, return_exceptions=True))[0]
             self._close(status_fd)
-            self.exited.set_result(code)
+            self.exited.set_result(code if isinstance(code, int) else None)
             await asyncio.gather(*copies, return_exceptions=True)
-            if feeder is not None:
-                feeder.cancel()
-            await writer.drain()
+            feeder.cancel()
+            await asyncio.gather(feeder, return_exceptions=True)
+            if not hangup.done():
+                await writer.drain()
         finally:
             if not self.exited.done():
                 self.exited.set_result(None)
@@ -110,7 +119,7 @@ class Attach:
                 self._close(r)
                 self._close(w)
 
-    async def _out(self, name: str, writer: asyncio.StreamWriter) -> None:
+    async def _out(self, name: str, writer: asyncio.StreamWriter, hangup: asyncio.Future[None]) -> None:
         from .. import aio
         fd = self.pipes[name][0]
         while True:
@@ -119,14 +128,45 @@ class Attach:
             if not data:
                 return
             writer.write(data if self.tty else frame(2 if name == "stderr" else 1, data))
-            await writer.drain()
+            try:
+                await writer.drain()
+            except (ConnectionError, OSError):
+                _set(hangup)
+                return
 
-    async def _in(self, reader: asyncio.StreamReader) -> None:
-        fd = self.pipes["stdin"][1]
-        try:
-            await relay_in(reader, fd, close=False)
-        finally:
-            self._close(fd)
+    async def _in(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                  hangup: asyncio.Future[None]) -> None:
+        """The client's input to stdin (or nowhere without ``-i``); at its EOF, a client that closed its
+        whole connection (not only its sending half, as ``docker run -i`` does at stdin's end) is gone."""
+        if "stdin" in self.pipes:
+            fd = self.pipes["stdin"][1]
+            try:
+                await relay_in(reader, fd, close=False)
+            finally:
+                self._close(fd)
+        else:
+            while await reader.read(65536):
+                pass
+        if peer_closed(writer):
+            _set(hangup)
+
+
+def _set(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+def peer_closed(writer: asyncio.StreamWriter) -> bool:
+    """Whether the client closed both halves of its connection (POLLHUP), not only its sending half.
+
+    A unix socket says so at once; over tcp a closed peer shows when a write fails."""
+    import select
+    sock = writer.get_extra_info("socket")
+    if writer.is_closing() or sock is None:
+        return True
+    p = select.poll()
+    p.register(sock.fileno(), select.POLLHUP | getattr(select, "POLLRDHUP", 0))
+    return any(ev & select.POLLHUP for _fd, ev in p.poll(0))
 
 
 async def read_exit(fd: int) -> int | None:

@@ -21,6 +21,7 @@ import shutil
 import stat
 import tarfile
 import tempfile
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -154,6 +155,26 @@ class Builder:
         self._matcher: dockerignore.PatternMatcher | None = None
         self._mounts: list[str] = []
         self.op: cleanup.Operation | None = None
+        self._cancelled = threading.Event()
+        self._running: Any = None  # the cgroup of the RUN step running now (cancel ends its processes)
+
+    # -- cancellation ---------------------------------------------------------------------------
+    def cancel(self) -> None:
+        """End the build soon, from any thread (its client went away): a running RUN step's processes
+        are killed; the build then stops before its next step. The step's container, its rootfs, its
+        network namespace and cgroup and any half-written layer are removed, as after a failed step;
+        the steps already done stay in the cache, as docker's."""
+        self._cancelled.set()
+        running = self._running
+        if running is not None:
+            try:
+                running.kill_all()
+            except (OSError, EngineError):
+                pass
+
+    def _check_cancelled(self) -> None:
+        if self._cancelled.is_set():
+            raise BuildCancelled("the build was cancelled: its client went away")
 
     # -- output ---------------------------------------------------------------------------------
     def say(self, text: str) -> None:
@@ -211,6 +232,7 @@ class Builder:
                 stage = Stage(name=name, index=i)
                 self.stages.append(stage)
                 for inst in instructions:
+                    self._check_cancelled()
                     step += 1
                     self.say(f"Step {step}/{total} : {inst.original}")
                     self.execute(stage, inst)
@@ -990,6 +1012,8 @@ class Builder:
                 self.op.note("cgroup", cgroup_name)
             cgroup.create(spec["linux"].get("resources"))
             made_cgroup = True
+            self._running = cgroup
+            self._check_cancelled()  # cancelled before the cgroup was there to be killed
             if self.network != "host":
                 net = self._run_netns(cid)
                 for ns in spec["linux"]["namespaces"]:
@@ -1028,6 +1052,7 @@ class Builder:
             code = os.waitstatus_to_exitcode(status)
             if code < 0:
                 code = 128 - code
+            self._check_cancelled()  # killed by cancel(): no layer from this step
             if code != 0:
                 raise BuildError(f"The command '{shorten(' '.join(argv))}' returned a non-zero code: {code}",
                                  step=inst.original, log=output.decode("utf-8", "replace"), code=code)
@@ -1046,8 +1071,10 @@ class Builder:
                 return False
             with self.host.blobs.writer() as wr:
                 layers_mod.diff_tar(upper, wr, skip=skip)
+                self._check_cancelled()  # a half-written layer is dropped by the writer
             return wr.digest, wr.size
         finally:
+            self._running = None
             if made_cgroup:
                 self._run_cgroup_gone(cgroups.Cgroup(f"portside/build-{cid}"))
             if net is not None:
@@ -1129,6 +1156,10 @@ class Builder:
 
 
 BUILD_NETWORKS = ("default", "bridge", "host", "none")
+
+
+class BuildCancelled(BuildError):
+    """The build was cancelled (:meth:`Builder.cancel`): its client went away."""
 
 
 def check_network(mode: str) -> str:

@@ -500,11 +500,17 @@ class Images:
             except OSError:
                 pass
 
+        builders: builtins.list[Builder] = []  # the running one, for cancel() when our consumer goes away
+        done = threading.Event()  # set when nobody reads the progress any more (the client went away)
+
         def work() -> None:
             host = self.open_build_host()
             try:
                 builder = Builder(host, path, dockerfile, tags, buildargs or {}, nocache, target, labels or {}, emit,
                                   network=networkmode)
+                builders.append(builder)
+                if done.is_set():
+                    builder.cancel()
                 image_id = builder.run()
                 emit({"aux": {"ID": image_id}})
             except EngineError as exc:
@@ -537,6 +543,10 @@ class Images:
                     self.events.emit("image", "build", msg["aux"]["ID"])
                 yield msg
         finally:
+            done.set()
+            if thread.is_alive():
+                for b in builders:
+                    b.cancel()
             await aio.to_thread(thread.join)
             os.close(wake_r)
             os.close(wake_w)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import aio, reference
 from ..config import Paths
-from ..errors import ImageNotFound, InvalidArgument, RegistryUnauthorized
+from ..errors import EngineError, ImageNotFound, InvalidArgument, RegistryUnauthorized
 from ..images.store import BlobStore
 from ..state import State
 from .events import Events
@@ -79,20 +79,35 @@ class Registry:
             def put(item: tuple[str, Any]) -> None:
                 loop.call_soon_threadsafe(async_q.put_nowait, item)
 
+        cancelled = threading.Event()  # our consumer went away (its client hung up): the work stops
+
+        def progress(msg: dict[str, Any]) -> None:
+            if cancelled.is_set():  # raised in the work's own threads: it cleans up as after any failure
+                raise EngineError("cancelled: the client went away")
+            put(("msg", msg))
+
         def run() -> None:
             try:
-                put(("done", work(lambda msg: put(("msg", msg)))))
+                put(("done", work(progress)))
             except BaseException as exc:  # noqa: BLE001 - handed to the caller's side
-                put(("error", exc))
+                if not cancelled.is_set():
+                    put(("error", exc))
 
-        threading.Thread(target=run, name="registry", daemon=True).start()
-        while True:
-            item = sync_q.get() if loop is None else await async_q.get()
-            if item[0] == "error":
-                raise item[1]
-            yield item
-            if item[0] == "done":
-                return
+        thread = threading.Thread(target=run, name="registry", daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = sync_q.get() if loop is None else await async_q.get()
+                if item[0] == "error":
+                    raise item[1]
+                yield item
+                if item[0] == "done":
+                    return
+        finally:
+            if thread.is_alive():
+                cancelled.set()
+                if loop is not None:  # the operation (and its hold on the blobs) lasts until the work stopped
+                    await aio.to_thread(thread.join)
 
     # -- pull -----------------------------------------------------------------------------------
     def _record_pull(self, ref: reference.Reference, res: PullResult) -> tuple[str, bool]:

@@ -225,8 +225,9 @@ def test_daemon_refuses_plain_tcp(daemon_factory: Callable[..., Daemon]) -> None
     t = time.monotonic()
     p = d.portside("daemon", "-H", "tcp://127.0.0.1:2375", timeout=20)
     assert p.returncode == 1 and time.monotonic() - t < 20
-    assert p.stderr.strip() == ("portside daemon: tcp://127.0.0.1:2375: plain tcp is not supported; serve on a "
-                                "unix socket (-H unix:///path/to/portside.sock)")
+    assert p.stderr.strip() == ("portside daemon: tcp://127.0.0.1:2375: plain tcp is refused (anyone who can reach "
+                                "it would control this host): add --tlsverify --tlscacert --tlscert --tlskey, or "
+                                "serve on a unix socket")
 
 
 def test_docker_exec_streams_stdin_and_exit_code(daemon: Daemon) -> None:

@@ -431,7 +431,17 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
     sp = add(sub, "dashboard", "dashboard", "Open the dashboard")
     sp.add_argument("--read-only", action="store_true", help="Watch only: the dashboard changes nothing")
     add(sub, "tour", "tour", "A guided tour of images and containers, inside the dashboard")
-    sp = add(sub, "daemon", "daemon", "Serve the Docker Engine API on a unix socket")
-    sp.add_argument("-H", "--host", dest="listen", help="Socket to listen on (default unix:///run/portside/portside.sock)")
-    sp.add_argument("-p", "--pidfile", help="Write the daemon's pid to this file")
+    sp = add(sub, "daemon", "daemon", "Serve the Docker Engine API on a unix socket (or tcp with TLS)")
+    sp.add_argument("-H", "--host", dest="listen", action="append", default=[], metavar="HOST",
+                    help="Daemon socket(s) to listen on: unix://PATH, tcp://HOST:PORT (TLS only), fd:// "
+                         "(default unix:///run/portside/portside.sock)")
+    sp.add_argument("-p", "--pidfile", help="Path to use for the daemon PID file (default /run/portside/portside.pid)")
+    sp.add_argument("--log-file", help="Write the daemon's log here (default: stderr; with -d, "
+                                       "/var/log/portside/daemon.log)")
+    sp.add_argument("-d", "--detach", action="store_true", help="Run in the background; return once it serves")
+    sp.add_argument("--tls", action="store_true", help="Use TLS; implied by --tlsverify")
+    sp.add_argument("--tlsverify", action="store_true", help="Use TLS and verify the remote")
+    sp.add_argument("--tlscacert", help="Trust certs signed only by this CA (default ~/.docker/ca.pem)")
+    sp.add_argument("--tlscert", help="Path to TLS certificate file (default ~/.docker/cert.pem)")
+    sp.add_argument("--tlskey", help="Path to TLS key file (default ~/.docker/key.pem)")
     return p

@@ -132,5 +132,6 @@ async def cmd_swarm_mode(docker: Docker, args: Any) -> int:
 
 def daemon(args: Any) -> int:
     """``portside daemon``: runs until SIGTERM/SIGINT (its own event loop, no client in front)."""
-    from engine.api.daemon import serve
-    return serve(args.listen, args.pidfile, args.root)
+    from engine.api.daemon import serve, tls_from_flags
+    tls = tls_from_flags(args.tls, args.tlsverify, args.tlscacert, args.tlscert, args.tlskey)
+    return serve(args.listen, args.pidfile, args.root, log_file=args.log_file, detach=args.detach, tls=tls)
