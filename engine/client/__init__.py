@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ..errors import EngineError, NotFound, NotImplementedByEngine
-from ..gotemplate import format_table, prepare_format, render, tabwrite
+from ..logfiles import parse_log_opts
 from ..network.ports import format_ports, parse_publish
 from ..reference import parse as parse_reference
 from ..units import bytes_size, human_duration, human_size, parse_since, ram_in_bytes, since
@@ -29,8 +29,8 @@ from .transport import BaseTransport, Body, Duplex, LocalTransport, Params, Repl
 __all__ = ["Docker", "DockerContainer", "DockerContainers", "DockerExec", "DockerImages", "DockerNetwork",
            "DockerNetworks", "DockerVolumes", "DockerSystem", "DockerEvents", "DockerAuth", "Attached",
            "Transport", "LocalTransport", "BaseTransport", "Reply", "Duplex", "EngineError",
-           "bytes_size", "human_duration", "human_size", "parse_since", "ram_in_bytes", "since", "format_table",
-           "prepare_format", "render", "tabwrite", "parse_reference", "parse_publish", "format_ports"]
+           "bytes_size", "human_duration", "human_size", "parse_since", "ram_in_bytes", "since",
+           "parse_log_opts", "parse_reference", "parse_publish", "format_ports"]
 
 KIND_WORDS = {"embedded": "an embedded engine", "daemon": "a Portside daemon without this route",
               "remote": "another Docker engine"}
