@@ -8,6 +8,8 @@ a tty, raw bytes with one, the terminal's size sent on ``SIGWINCH``.
 
 from __future__ import annotations
 
+import builtins  # a collection's ``list`` method shadows the type in its class
+
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -25,9 +27,9 @@ class DockerContainers:
     def __init__(self, docker: Docker) -> None:
         self.docker = docker
 
-    async def list(self, *, all: bool = False, filters: dict[str, list[str]] | None = None, limit: int = -1,
-                   size: bool = False) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await self.docker._json("GET", "/containers/json", params={
+    async def list(self, *, all: bool = False, filters: dict[str, builtins.list[str]] | None = None, limit: int = -1,
+                   size: bool = False) -> builtins.list[dict[str, Any]]:
+        result: builtins.list[dict[str, Any]] = await self.docker._json("GET", "/containers/json", params={
             "all": all or None, "filters": filters or None, "limit": limit if limit > 0 else None,
             "size": size or None})
         return result
@@ -49,7 +51,7 @@ class DockerContainers:
     def container(self, container_id: str) -> DockerContainer:
         return DockerContainer(self.docker, container_id)
 
-    async def prune(self, *, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    async def prune(self, *, filters: dict[str, builtins.list[str]] | None = None) -> dict[str, Any]:
         result: dict[str, Any] = await self.docker._json("POST", "/containers/prune",
                                                          params={"filters": filters or None})
         return result
@@ -163,16 +165,16 @@ class DockerContainer:
     def _kill_soon(self, signum: int) -> None:
         _soon(self.kill(signal=signum))
 
-    async def exec(self, cmd: list[str], *, stdin: bool = False, tty: bool = False, user: str = "",
-                   workdir: str = "", env: list[str] | None = None, privileged: bool = False) -> DockerExec:
+    async def exec(self, cmd: builtins.list[str], *, stdin: bool = False, tty: bool = False, user: str = "",
+                   workdir: str = "", env: builtins.list[str] | None = None, privileged: bool = False) -> DockerExec:
         """``POST /containers/{id}/exec``: an exec instance, not started yet."""
         config = {"Cmd": cmd, "AttachStdin": stdin, "AttachStdout": True, "AttachStderr": True, "Tty": tty,
                   "User": user, "WorkingDir": workdir, "Env": env or [], "Privileged": privileged}
         result = await self.docker._json("POST", f"{self._path}/exec", body=config)
         return DockerExec(self.docker, result["Id"], tty=tty, container=self)
 
-    async def exec_run(self, cmd: list[str], *, stdin: int = -1, stdout: int = 1, stderr: int = 2,
-                       tty: bool = False, user: str = "", workdir: str = "", env: list[str] | None = None,
+    async def exec_run(self, cmd: builtins.list[str], *, stdin: int = -1, stdout: int = 1, stderr: int = 2,
+                       tty: bool = False, user: str = "", workdir: str = "", env: builtins.list[str] | None = None,
                        detach: bool = False) -> int:
         """``docker exec``: run ``cmd`` in the running container with these descriptors (``stdin`` -1:
         none); returns its exit code (0 at once with ``detach``). With ``tty``, the process gets a

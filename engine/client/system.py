@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins  # a collection's ``list`` method shadows the type in its class
+
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -15,8 +17,8 @@ class DockerNetworks:
     def __init__(self, docker: Docker) -> None:
         self.docker = docker
 
-    async def list(self, *, filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await self.docker._json("GET", "/networks", params={"filters": filters or None})
+    async def list(self, *, filters: dict[str, builtins.list[str]] | None = None) -> builtins.list[dict[str, Any]]:
+        result: builtins.list[dict[str, Any]] = await self.docker._json("GET", "/networks", params={"filters": filters or None})
         return result
 
     async def create(self, config: dict[str, Any]) -> DockerNetwork:
@@ -60,7 +62,7 @@ class DockerVolumes:
     def __init__(self, docker: Docker) -> None:
         self.docker = docker
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def list(self) -> builtins.list[dict[str, Any]]:
         result = await self.docker._json("GET", "/volumes")
         return list(result.get("Volumes") or [])
 
@@ -76,7 +78,7 @@ class DockerVolumes:
     async def delete(self, name: str, *, force: bool = False) -> None:
         await self.docker._request("DELETE", f"/volumes/{name}", params={"force": force or None})
 
-    async def prune(self, *, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    async def prune(self, *, filters: dict[str, builtins.list[str]] | None = None) -> dict[str, Any]:
         """Remove unused anonymous volumes (every unused one with ``filters={"all": ["true"]}``)."""
         result: dict[str, Any] = await self.docker._json("POST", "/volumes/prune", params={"filters": filters or None})
         return result
@@ -99,7 +101,7 @@ class DockerSystem:
         reply = await self.docker._request("GET", "/_ping")
         return reply.status == 200
 
-    async def check(self, *, repair: bool = False) -> list[dict[str, Any]]:
+    async def check(self, *, repair: bool = False) -> builtins.list[dict[str, Any]]:
         """Check the engine's data for inconsistencies (``portside system check``). Portside engines only.
 
         Args:
@@ -108,7 +110,7 @@ class DockerSystem:
         Returns:
             One ``{"kind", "object", "problem", "repaired"}`` dict per inconsistency; empty when clean.
         """
-        result: list[dict[str, Any]] = await self.docker._portside("checking the engine's data", "POST",
+        result: builtins.list[dict[str, Any]] = await self.docker._portside("checking the engine's data", "POST",
                                                                    "/portside/system/check",
                                                                    params={"repair": repair or None})
         return result
@@ -119,7 +121,7 @@ class DockerEvents:
         self.docker = docker
 
     def subscribe(self, *, since: float | None = None, until: float | None = None,
-                  filters: dict[str, list[str]] | None = None) -> AsyncIterator[dict[str, Any]]:
+                  filters: dict[str, builtins.list[str]] | None = None) -> AsyncIterator[dict[str, Any]]:
         """``GET /events`` as an async iterator of docker's event messages."""
         return self.docker._lines("GET", "/events", params={"since": since, "until": until,
                                                             "filters": filters or None})

@@ -210,7 +210,7 @@ class LocalReply(Reply):
         body = self.resp.body
         return json.loads(body) if body.strip() else None
 
-    async def chunks(self) -> AsyncIterator[bytes]:  # type: ignore[override]
+    async def chunks(self) -> AsyncIterator[bytes]:
         from ..api.server import encode_item
         if self.resp.stream is None:
             if self.resp.body:
@@ -219,7 +219,7 @@ class LocalReply(Reply):
         async for item in self.resp.stream:
             yield encode_item(item)
 
-    async def lines(self) -> AsyncIterator[Any]:  # type: ignore[override]
+    async def lines(self) -> AsyncIterator[Any]:
         stream = self.resp.stream
         if stream is None:
             async for item in split_lines(self.chunks()):
