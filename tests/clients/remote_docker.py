@@ -1,0 +1,163 @@
+"""A private dockerd for the remote-endpoint tests: a unix socket and a tcp+TLS listener on 127.0.0.1.
+
+``start_dockerd(tmp)`` uses bench/run.py's ``DockerD`` (its own data root, exec root, socket and pid
+file under ``tmp``; no iptables, no bridge) as tests/integration/test_docker_interop.py does, and adds
+``-H tcp://127.0.0.1:<port> --tlsverify`` with a CA, a server and a client certificate made here with
+``cryptography``. ``stop_dockerd`` removes its containers, stops it by pid and removes what it left.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import ipaddress
+import os
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DOCKER_CLI = "/usr/local/bin/docker" if os.access("/usr/local/bin/docker", os.X_OK) else (shutil.which("docker") or "")
+
+
+def bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("portside_bench_run", os.path.join(REPO, "bench", "run.py"))
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def make_certs(folder: str) -> None:
+    """``ca.pem``; ``server-cert.pem``/``server-key.pem`` for 127.0.0.1; ``cert.pem``/``key.pem`` (client),
+    as docker's "protect the daemon socket" guide lays them out; ``other-ca.pem``, a CA nobody used."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def write(path: str, data: bytes) -> None:
+        with open(os.path.join(folder, path), "wb") as f:
+            f.write(data)
+
+    def key_pem(key: Any) -> bytes:
+        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,  # type: ignore[no-any-return]
+                                 serialization.NoEncryption())
+
+    def ca(cn: str) -> tuple[Any, Any]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (x509.CertificateBuilder().subject_name(name(cn)).issuer_name(name(cn))
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                             data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                             crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+                .sign(key, hashes.SHA256()))
+        return key, cert
+
+    ca_key, ca_cert = ca("portside test CA")
+    write("ca.pem", ca_cert.public_bytes(serialization.Encoding.PEM))
+    _, other = ca("another CA")
+    write("other-ca.pem", other.public_bytes(serialization.Encoding.PEM))
+
+    def leaf(cn: str, usage: Any, san: list[x509.GeneralName] | None) -> tuple[bytes, bytes]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        b = (x509.CertificateBuilder().subject_name(name(cn)).issuer_name(ca_cert.subject)
+             .public_key(key.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
+             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False))
+        if san:
+            b = b.add_extension(x509.SubjectAlternativeName(san), critical=False)
+        cert = b.sign(ca_key, hashes.SHA256())
+        return cert.public_bytes(serialization.Encoding.PEM), key_pem(key)
+
+    cert, key = leaf("127.0.0.1", ExtendedKeyUsageOID.SERVER_AUTH,
+                     [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")])
+    write("server-cert.pem", cert)
+    write("server-key.pem", key)
+    cert, key = leaf("client", ExtendedKeyUsageOID.CLIENT_AUTH, None)
+    write("cert.pem", cert)
+    write("key.pem", key)
+
+
+def free_port() -> int:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+    finally:
+        s.close()
+
+
+@dataclass
+class RemoteDocker:
+    """The running private dockerd: its unix socket, its tcp+TLS address, the certs, the docker CLI's env."""
+
+    tmp: str
+    sock: str
+    tcp: str
+    certs: str
+    env: dict[str, str]
+    daemon: Any
+    host_before: set[str]
+    mod: ModuleType
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.sock}"
+
+    def docker(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([DOCKER_CLI, *args], env=self.env, stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=timeout)
+
+    def ok(self, *args: str, **kw: Any) -> str:
+        p = self.docker(*args, **kw)
+        assert p.returncode == 0, f"docker {' '.join(args)} exited {p.returncode}:\n{p.stdout}\n{p.stderr}"
+        return p.stdout
+
+
+def start_dockerd(tmp: str) -> RemoteDocker:
+    mod = bench()
+    before = mod.host_leftovers_before()
+    certs = os.path.join(tmp, "certs")
+    os.makedirs(certs)
+    make_certs(certs)
+    port = free_port()
+    d = mod.DockerD(tmp)
+    d.extra_args = ["-H", f"tcp://127.0.0.1:{port}", "--tlsverify", "--tlscacert", os.path.join(certs, "ca.pem"),
+                    "--tlscert", os.path.join(certs, "server-cert.pem"),
+                    "--tlskey", os.path.join(certs, "server-key.pem")]
+    d.env["PATH"] = os.path.dirname(DOCKER_CLI) + os.pathsep + d.env.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+    for k in ("DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "PORTSIDE_ROOT"):
+        d.env.pop(k, None)
+    remote = RemoteDocker(tmp, d.sock, f"tcp://127.0.0.1:{port}", certs, d.env, d, before, mod)
+    try:
+        d.start()
+    except BaseException:
+        stop_dockerd(remote)
+        raise
+    return remote
+
+
+def stop_dockerd(remote: RemoteDocker) -> list[str]:
+    """Stop it and remove what it left; what is still mounted (should be nothing)."""
+    d, mod = remote.daemon, remote.mod
+    try:
+        d.stop()  # removes its containers, SIGTERMs dockerd by pid (SIGKILL after 30 s), then its children
+    finally:
+        if getattr(d, "logf", None) is not None:
+            d.logf.close()
+        left: list[str] = mod.unmount_all_under(remote.tmp)
+        if not left:
+            shutil.rmtree(remote.tmp, ignore_errors=True)
+        mod.remove_host_leftovers(remote.host_before)
+    return left
