@@ -308,8 +308,9 @@ class Endpoint:
     root: str | None = None      # the embedded engine's data root
 
 
-def portside_socket_answers(path: str = PORTSIDE_SOCKET) -> bool:
-    """Does a ``portside daemon`` listen on ``path``? (a connect, nothing sent)."""
+def portside_socket_answers(path: str | None = None) -> bool:
+    """Does a ``portside daemon`` listen on ``path`` (default: its default socket)? A connect, nothing sent."""
+    path = path or PORTSIDE_SOCKET
     if not os.path.exists(path):
         return False
     import socket
