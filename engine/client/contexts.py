@@ -344,7 +344,11 @@ def default_context(env: Mapping[str, str] | None = None, *, probe: bool = True)
     env = os.environ if env is None else env
     host = env.get("DOCKER_HOST")
     if not host:
-        host = f"unix://{PORTSIDE_SOCKET}" if not probe or portside_socket_answers() else "embedded"
+        if not probe or portside_socket_answers():
+            host = f"unix://{PORTSIDE_SOCKET}"
+        else:
+            from ..config import default_root
+            host = f"embedded ({env.get('PORTSIDE_ROOT') or default_root()})"
     return Context(name="default", host=host, description=DEFAULT_DESCRIPTION)
 
 

@@ -37,6 +37,7 @@ FALLBACK_API_VERSION = "1.24"  # what docker assumes when a server's ping names 
 USER_AGENT = f"Portside-Client/{__version__} (linux)"
 CHUNK = 1 << 16
 MAX_HEAD = 1 << 16  # a response's status line and headers, together
+CONNECT_TIMEOUT = 30.0  # seconds for a tcp connection and its TLS handshake (docker's dialer waits 30 s)
 
 
 def version_key(version: str) -> tuple[int, ...]:
@@ -54,13 +55,19 @@ def encode_params(params: dict[str, Any] | None) -> str:
     for key, value in params.items():
         if value is None:
             continue
-        if isinstance(value, bool):
-            pairs.append((key, "1" if value else "0"))
-        elif isinstance(value, (dict, list, tuple)):
-            pairs.append((key, json.dumps(value, separators=(",", ":"))))
+        if isinstance(value, tuple):  # docker's repeated key: t=a&t=b
+            pairs += [(key, _query_text(v)) for v in value]
         else:
-            pairs.append((key, str(value)))
+            pairs.append((key, _query_text(value)))
     return urlencode(pairs)
+
+
+def _query_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
 
 
 def _reason(exc: BaseException) -> str:
@@ -175,6 +182,10 @@ class Reply:
     def discard(self) -> None:
         """Stop reading: the connection is closed (the server may still be sending)."""
         self._finish(reuse=False)
+
+    async def close(self) -> None:
+        """Give up what is left of the body (a stream the caller stops reading)."""
+        self.discard()
 
     async def read(self) -> bytes:
         """The whole body."""
@@ -518,5 +529,6 @@ class TcpTransport(HttpTransport):
         self.host, self.port, self.tls = host, port, tls
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        return await asyncio.open_connection(self.host, self.port, ssl=self.tls, limit=1 << 20,
-                                             server_hostname=self.host if self.tls is not None else None)
+        return await asyncio.wait_for(
+            asyncio.open_connection(self.host, self.port, ssl=self.tls, limit=1 << 20,
+                                    server_hostname=self.host if self.tls is not None else None), CONNECT_TIMEOUT)
