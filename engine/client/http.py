@@ -166,7 +166,7 @@ class Reply:
             return data
         except (OSError, EOFError, ValueError, asyncio.IncompleteReadError, ssl.SSLError) as exc:
             self._finish(reuse=False)
-            raise self._transport.lost(exc) from exc
+            raise self._transport.lost(exc, midway=True) from exc
 
     def _finish(self, reuse: bool) -> None:
         if self._done:
@@ -259,14 +259,14 @@ class SocketDuplex:
         try:
             return await self._conn.reader.read(n)
         except (OSError, ssl.SSLError) as exc:
-            raise self._transport.lost(exc) from exc
+            raise self._transport.lost(exc, midway=True) from exc
 
     async def write(self, data: bytes) -> None:
         try:
             self._conn.writer.write(data)
             await self._conn.writer.drain()
         except (OSError, RuntimeError, ssl.SSLError) as exc:
-            raise self._transport.lost(exc) from exc
+            raise self._transport.lost(exc, midway=True) from exc
 
     async def close_write(self) -> None:
         """Half-close: the server sees EOF on stdin; output still comes. As docker does, over TLS too
@@ -314,10 +314,10 @@ class HttpTransport(BaseTransport):
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         raise NotImplementedError
 
-    def lost(self, exc: BaseException) -> ConnectionLost:
-        """The one-line error for a socket that failed us."""
-        return ConnectionLost(f"cannot connect to the Docker engine at {self.address}: {_reason(exc)}",
-                              address=self.address)
+    def lost(self, exc: BaseException, *, midway: bool = False) -> ConnectionLost:
+        """The one-line error for a socket that failed us (``midway``: after the answer had begun)."""
+        words = "lost the connection to" if midway else "cannot connect to"
+        return ConnectionLost(f"{words} the Docker engine at {self.address}: {_reason(exc)}", address=self.address)
 
     # -- lifecycle -----------------------------------------------------------------------------------
     async def open(self) -> None:

@@ -219,3 +219,21 @@ async def test_dead_endpoints(tmp_path: Any) -> None:
     with pytest.raises(ConnectionLost) as e:
         await TcpTransport("127.0.0.1", port).open()
     assert str(e.value) == f"cannot connect to the Docker engine at tcp://127.0.0.1:{port}: connection refused"
+
+
+async def test_daemon_restart(daemon_factory: Any) -> None:
+    """A kept-alive connection the daemon closed is replaced; a daemon gone is one line; back, it answers."""
+    d = daemon_factory()
+    t = UnixTransport(d.sock)
+    await t.open()
+    try:
+        assert (await (await t.request("GET", "/version")).json())["ApiVersion"] == "1.50"
+        assert len(t._idle) == 1
+        d.stop()
+        with pytest.raises(ConnectionLost) as e:
+            await t.request("GET", "/containers/json")
+        assert str(e.value) == f"cannot connect to the Docker engine at {d.host}: no such socket"
+        d.start()
+        assert await (await t.request("GET", "/containers/json")).json() == []
+    finally:
+        await t.close()
