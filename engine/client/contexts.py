@@ -23,7 +23,6 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgument, NotFound
@@ -52,14 +51,14 @@ def config_dir(env: Mapping[str, str] | None = None) -> str:
 
 
 # -- TLS ----------------------------------------------------------------------------------------------
-@dataclass
 class TLSOptions:
-    """docker's ``--tls``, ``--tlsverify``, ``--tlscacert``, ``--tlscert``, ``--tlskey`` (files may be None)."""
+    """docker's ``--tls``, ``--tlsverify``, ``--tlscacert``, ``--tlscert``, ``--tlskey`` (files may be None).
 
-    verify: bool = True
-    cacert: str | None = None
-    cert: str | None = None
-    key: str | None = None
+    (Plain classes here, not dataclasses: importing :mod:`dataclasses` costs the embedded CLI ~7 ms.)"""
+
+    def __init__(self, verify: bool = True, cacert: str | None = None, cert: str | None = None,
+                 key: str | None = None) -> None:
+        self.verify, self.cacert, self.cert, self.key = verify, cacert, cert, key
 
     def context(self) -> ssl.SSLContext:
         """An SSL context as docker's client builds one (TLS 1.2 at least; the CA only when verifying)."""
@@ -135,19 +134,20 @@ def parse_host(host: str, tls: bool = False) -> tuple[str, str, int]:
 
 
 # -- the context store --------------------------------------------------------------------------------
-@dataclass
 class Context:
-    """One docker context: a name, a description and the docker endpoint (host, TLS)."""
+    """One docker context: a name, a description and the docker endpoint (host, TLS).
 
-    name: str
-    host: str
-    description: str = ""
-    skip_tls_verify: bool = False
-    tls_files: dict[str, str] = field(default_factory=dict)  # "ca.pem" → path, for those present
-    meta_path: str = "<IN MEMORY>"
-    tls_path: str = "<IN MEMORY>"
-    metadata: dict[str, Any] = field(default_factory=dict)
-    error: str = ""
+    ``tls_files`` maps "ca.pem", "cert.pem", "key.pem" to their paths, for those present."""
+
+    def __init__(self, name: str, host: str, description: str = "", *, skip_tls_verify: bool = False,
+                 tls_files: dict[str, str] | None = None, meta_path: str = "<IN MEMORY>",
+                 tls_path: str = "<IN MEMORY>", metadata: dict[str, Any] | None = None, error: str = "") -> None:
+        self.name, self.host, self.description = name, host, description
+        self.skip_tls_verify = skip_tls_verify
+        self.tls_files = tls_files or {}
+        self.meta_path, self.tls_path = meta_path, tls_path
+        self.metadata = metadata or {}
+        self.error = error
 
     def tls(self) -> TLSOptions | None:
         """The TLS this context's endpoint asks for (its own files; none → plain, unless told to skip)."""
@@ -297,15 +297,13 @@ class ContextStore:
 
 
 # -- the choice ---------------------------------------------------------------------------------------
-@dataclass
 class Endpoint:
-    """What the choice came to: a host address (None: Portside's default) or the embedded engine."""
+    """What the choice came to: a host address (unix://… or tcp://…) or the embedded engine over a data
+    root. ``context`` names the context ("default" for -H, DOCKER_HOST and Portside's default)."""
 
-    context: str                 # the context's name ("default" for -H, DOCKER_HOST and the default)
-    host: str | None = None      # unix://… or tcp://…; None with ``embedded``
-    tls: TLSOptions | None = None
-    embedded: bool = False
-    root: str | None = None      # the embedded engine's data root
+    def __init__(self, context: str, host: str | None = None, tls: TLSOptions | None = None, *,
+                 embedded: bool = False, root: str | None = None) -> None:
+        self.context, self.host, self.tls, self.embedded, self.root = context, host, tls, embedded, root
 
 
 def portside_socket_answers(path: str | None = None) -> bool:
