@@ -18,15 +18,15 @@ from typing import IO, Any
 import os
 
 from ..errors import EngineError
-from ..gotemplate import format_table, prepare_format, render, tabwrite
+from ..logfiles import parse_log_opts
 from ..network.ports import format_ports, parse_publish
 from ..reference import parse as parse_reference
 from ..units import bytes_size, human_duration, human_size, parse_since, ram_in_bytes, since
 from .transport import BaseTransport, LocalTransport
 
 __all__ = ["Docker", "DockerContainer", "Attached", "LocalTransport", "BaseTransport", "EngineError",
-           "bytes_size", "human_duration", "human_size", "parse_since", "ram_in_bytes", "since", "format_table",
-           "prepare_format", "render", "tabwrite", "parse_reference", "parse_publish", "format_ports"]
+           "bytes_size", "human_duration", "human_size", "parse_since", "ram_in_bytes", "since",
+           "parse_log_opts", "parse_reference", "parse_publish", "format_ports"]
 
 
 class Docker:

@@ -1,4 +1,4 @@
-"""Go text/template subset and docker table formatting (engine.gotemplate).
+"""Go text/template subset and docker table formatting (tui.cli.template).
 
 Expected strings are what Go's text/template / docker print for the same template; tabwriter
 expectations are worked out by hand from Go's algorithm (minwidth 10, padding 3, space padded,
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from engine.errors import InvalidArgument
-from engine.gotemplate import (
+from tui.cli.template import (
     compile_template,
     format_table,
     is_table_format,

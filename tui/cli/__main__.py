@@ -1,0 +1,5 @@
+"""``python -m tui.cli``: the ``portside`` command."""
+
+from . import entry
+
+entry()
