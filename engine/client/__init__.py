@@ -32,8 +32,12 @@ __all__ = ["Docker", "DockerContainer", "Attached", "LocalTransport", "BaseTrans
 class Docker:
     """The client. Use as ``async with Docker(root=...) as docker``."""
 
-    def __init__(self, root: str | None = None, *, transport: BaseTransport | None = None) -> None:
-        self.transport = transport or LocalTransport(root)
+    def __init__(self, root: str | None = None, *, transport: BaseTransport | None = None,
+                 host: str | None = None, context: str | None = None) -> None:
+        if transport is None:  # docker's choice: --context, -H, DOCKER_HOST, DOCKER_CONTEXT, … (contexts.py)
+            from .contexts import connect
+            transport = connect(host=host, context=context, root=root)
+        self.transport = transport
         self.images = DockerImages(self)
         self.containers = DockerContainers(self)
         self.volumes = DockerVolumes(self)
