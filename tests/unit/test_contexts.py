@@ -154,3 +154,41 @@ def test_store_is_docker_s(tmp_path: Any) -> None:
     assert "with-tls" not in docker(cfg, "context", "ls", "-q").stdout.split()
     store.set_current("default")
     assert "currentContext" not in json.loads((tmp_path / "cfg" / "config.json").read_text())
+
+
+def portside(config: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "PORTSIDE_ROOT"))}
+    env["DOCKER_CONFIG"] = config
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import sys
+    return subprocess.run([sys.executable, "-m", "tui.cli", *args], env=env, cwd=repo, capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.skipif(not DOCKER_CLI, reason="no docker CLI")
+def test_context_commands_as_docker_s(tmp_path: Any) -> None:
+    cfg = str(tmp_path / "cfg")
+    p = portside(cfg, "context", "create", "box", "--description", "the box", "--docker", "host=tcp://10.9.9.9:2376")
+    assert (p.returncode, p.stdout, p.stderr) == (0, "box\n", 'Successfully created context "box"\n')
+    p = portside(cfg, "context", "create", "box", "--docker", "host=unix:///x.sock")
+    assert (p.returncode, p.stderr) == (1, 'context "box" already exists\n')
+    p = portside(cfg, "context", "use", "box")
+    assert (p.returncode, p.stdout, p.stderr) == (0, "box\n", 'Current context is now "box"\n')
+    ours = portside(cfg, "context", "ls").stdout.splitlines()
+    theirs = docker(cfg, "context", "ls").stdout.splitlines()
+    assert ours[0].split() == theirs[0].split() == ["NAME", "DESCRIPTION", "DOCKER", "ENDPOINT", "ERROR"]
+    assert [line for line in ours if line.startswith("box")][0].split() == ["box", "*", "the", "box",
+                                                                            "tcp://10.9.9.9:2376"]
+    assert portside(cfg, "context", "ls", "-q").stdout == docker(cfg, "context", "ls", "-q").stdout == "box\ndefault\n"
+    assert json.loads(portside(cfg, "context", "inspect").stdout) == json.loads(docker(cfg, "context", "inspect").stdout)
+    assert portside(cfg, "context", "inspect", "-f", "{{.Endpoints.docker.Host}}", "box").stdout == "tcp://10.9.9.9:2376\n"
+    assert docker(cfg, "context", "show").stdout == portside(cfg, "context", "show").stdout == "box\n"
+    p = portside(cfg, "context", "rm", "box")
+    assert (p.returncode, p.stderr) == (1, 'context "box" is in use, set -f flag to force remove\n')
+    p = portside(cfg, "context", "rm", "-f", "box")
+    assert (p.returncode, p.stdout) == (0, "box\n")
+    assert docker(cfg, "context", "ls", "-q").stdout == "default\n"
+    p = portside(cfg, "context", "use", "nope")
+    assert p.returncode == 1 and p.stderr.startswith('context "nope": context not found: ') and p.stdout == ""
+    p = portside(cfg, "context", "rm", "default")
+    assert (p.returncode, p.stderr) == (1, 'context "default" cannot be removed\n')
