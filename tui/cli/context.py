@@ -43,7 +43,7 @@ def _get(store: ContextStore, name: str) -> Context:
 def cmd_context_ls(args: Any) -> int:
     store = _store()
     current = _current(args, store)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in ["default", *store.names()]:
         try:
             ctx = _get(store, name)
