@@ -43,6 +43,7 @@ run: deps debs
 	@$(VENV)/bin/portside
 
 test: deps
+	$(PY) -m mypy
 	$(MAKE) debs EXTRA_DEBS="$(TEST_DEBS)"
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 

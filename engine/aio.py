@@ -41,7 +41,11 @@ async def readable(fd: int, timeout: float | None = None) -> bool:
         return bool(ready)
     import asyncio
     done: asyncio.Future[bool] = loop.create_future()
-    loop.add_reader(fd, lambda: done.done() or done.set_result(True))
+
+    def wake() -> None:
+        if not done.done():
+            done.set_result(True)
+    loop.add_reader(fd, wake)
     try:
         return await asyncio.wait_for(done, timeout)
     except asyncio.TimeoutError:

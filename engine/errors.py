@@ -109,7 +109,9 @@ class RegistryError(EngineError):
 
 
 class RegistryUnavailable(RegistryError):
-    pass
+    # context, when given: whether a retry may help, and the sentence for a registry that never answered
+    retryable: bool
+    unreachable: str
 
 
 class RegistryUnauthorized(RegistryError):

@@ -28,6 +28,10 @@ class Reference:
     """A parsed, normalised image reference (immutable; a plain class: dataclasses cost CLI start-up)."""
 
     __slots__ = ("domain", "path", "tag", "digest")
+    domain: str
+    path: str
+    tag: str | None
+    digest: str | None
 
     def __init__(self, domain: str, path: str, tag: str | None = None, digest: str | None = None) -> None:
         object.__setattr__(self, "domain", domain)

@@ -60,7 +60,8 @@ class Stage:
 
     @property
     def cfg(self) -> dict[str, Any]:
-        return self.config.setdefault("config", {})
+        cfg: dict[str, Any] = self.config.setdefault("config", {})
+        return cfg
 
     # Env as a dict, with each name's place in the list, kept while the list object stays the same (a
     # Dockerfile of 10,000 ENV lines re-read the whole list twice a step)

@@ -384,13 +384,14 @@ def _host_platform() -> tuple[str, str]:
 
 
 def _descriptor_digest(desc: Any) -> str:
-    if not isinstance(desc, dict) or not isinstance(desc.get("digest"), str):
+    digest = desc.get("digest") if isinstance(desc, dict) else None
+    if not isinstance(digest, str):
         raise InvalidArgument("invalid archive: malformed descriptor")
     try:
-        validate_digest(desc["digest"])
+        validate_digest(digest)
     except InvalidArgument:
-        raise InvalidArgument(f"invalid archive: unsupported digest {desc['digest']!r}") from None
-    return desc["digest"]
+        raise InvalidArgument(f"invalid archive: unsupported digest {digest!r}") from None
+    return digest
 
 
 def _verified_blob(arch: _Archive, desc: Any) -> bytes:
@@ -487,7 +488,7 @@ def _plain_seekable(fileobj: BinaryIO, spool_dir: str) -> Iterator[BinaryIO]:
         except _DECODE_ERRORS as e:
             raise InvalidArgument(f"invalid archive: corrupt compressed input: {e}") from None
         spool.seek(0)
-        yield spool  # type: ignore[misc]
+        yield spool
 
 
 def read_archive(in_fileobj: BinaryIO, blobs: BlobStore) -> list[LoadedImage]:

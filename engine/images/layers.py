@@ -19,7 +19,7 @@ import tarfile
 import tempfile
 import urllib.parse
 import zlib
-from typing import BinaryIO, Callable
+from typing import IO, BinaryIO, Callable, Protocol, cast
 
 from engine.errors import EngineError, InvalidArgument
 from engine.images.store import validate_digest
@@ -200,7 +200,7 @@ _ZERO_CHUNK = bytes(_CHUNK)
 _ZERO_BLOCK = bytes(_HOLE)
 
 
-def _write_keeping_holes(fd: int, src: BinaryIO, m: tarfile.TarInfo) -> None:
+def _write_keeping_holes(fd: int, src: IO[bytes], m: tarfile.TarInfo) -> None:
     """Copy member ``m`` from ``src`` to the empty file ``fd`` so its holes stay holes.
 
     A GNU sparse member's map says where its data lies: only that is read and written. In the data (and
@@ -208,7 +208,8 @@ def _write_keeping_holes(fd: int, src: BinaryIO, m: tarfile.TarInfo) -> None:
     data's disk space.
     """
     src = getattr(src, "raw", src)  # tarfile's own reader: it seeks without asking the stream
-    for offset, length in (m.sparse or [(0, m.size)]):
+    sparse = cast("list[tuple[int, int]] | None", m.sparse)  # the GNU sparse map (typeshed says bytes)
+    for offset, length in (sparse or [(0, m.size)]):
         if length:
             src.seek(offset)  # forward only, as a streamed tar allows
         pos, left = offset, length
@@ -478,7 +479,7 @@ def unpack(tar_fileobj: BinaryIO, dest: str, *, overlay: bool = True) -> None:
                 m = tf.next()
                 if m is None:
                     break
-                tf.members.clear()  # stream mode: don't accumulate every TarInfo
+                tf.members.clear()  # type: ignore[attr-defined]  # stream mode: don't accumulate every TarInfo
                 ex.extract(tf, m)
         ex.finish()
     except (tarfile.TarError, EOFError, gzip.BadGzipFile, lzma.LZMAError, zlib.error) as e:
@@ -495,7 +496,7 @@ def broken_hardlink(tar_path: str) -> str | None:
             m = tf.next()
             if m is None:
                 return None
-            tf.members.clear()  # only headers are read (the data is seeked over); keep no list
+            tf.members.clear()  # type: ignore[attr-defined]  # only headers are read (data is seeked over)
             rel = _clean_rel(m.name)
             if m.islnk():
                 target = _clean_rel(m.linkname)
@@ -509,10 +510,16 @@ def broken_hardlink(tar_path: str) -> str | None:
 
 # --------------------------------------------------------------------------- writing tars
 
+class Sink(Protocol):
+    """Where a tar is written: a binary file, a blob store's writer."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+
 class _HashingWriter:
     """File-like sink that forwards writes and computes sha256 and size."""
 
-    def __init__(self, out: BinaryIO) -> None:
+    def __init__(self, out: Sink) -> None:
         self._out = out
         self._hash = hashlib.sha256()
         self.size = 0
@@ -535,8 +542,9 @@ class _HashingWriter:
 
 
 def _open_writer(sink: _HashingWriter) -> tarfile.TarFile:
-    return tarfile.open(fileobj=sink, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8",  # type: ignore[call-overload]
-                        errors="surrogateescape", copybufsize=_CHUNK)
+    # writing needs only write() and tell() of the file object; typeshed asks for a readable, seekable one
+    return tarfile.TarFile(fileobj=sink, mode="w", format=tarfile.PAX_FORMAT,  # type: ignore[arg-type]
+                           encoding="utf-8", errors="surrogateescape", copybufsize=_CHUNK)
 
 
 def _tarinfo(host: str, name: str, st: os.stat_result, links: dict[tuple[int, int], str],
@@ -571,8 +579,10 @@ def _tarinfo(host: str, name: str, st: os.stat_result, links: dict[tuple[int, in
     else:
         return None
     if xattrs:
+        headers = dict(ti.pax_headers)
         for k, v in _list_xattrs(host):
-            ti.pax_headers["SCHILY.xattr." + k] = v.decode("utf-8", "surrogateescape")
+            headers["SCHILY.xattr." + k] = v.decode("utf-8", "surrogateescape")
+        ti.pax_headers = headers
     return ti
 
 
@@ -648,7 +658,7 @@ def _sorted_names(d: str) -> list[str]:
     return sorted(os.listdir(d), key=os.fsencode)
 
 
-def diff_tar(upper: str, out_fileobj: BinaryIO, skip: Callable[[str], bool] | None = None) -> tuple[str, int]:
+def diff_tar(upper: str, out_fileobj: Sink, skip: Callable[[str], bool] | None = None) -> tuple[str, int]:
     """Write an OCI layer tar of an overlay upper dir; returns (diff_id, size).
 
     ``skip`` gets in-layer paths like ``/proc`` and drops the entry (and its subtree) when True.
@@ -689,7 +699,7 @@ def _root_dir_entry(name: str, mtime: int) -> tarfile.TarInfo:
     return ti
 
 
-def tar_paths(entries: list[tuple[str, str]], out_fileobj: BinaryIO, *, uid: int | None = None,
+def tar_paths(entries: list[tuple[str, str]], out_fileobj: Sink, *, uid: int | None = None,
               gid: int | None = None, mtime_zero: bool = False) -> tuple[str, int]:
     """Layer tar from (host_path, path_in_layer) pairs; returns (diff_id, size).
 

@@ -69,7 +69,7 @@ def remove(name: str, subnet: str) -> None:
 
 def gc_orphans() -> list[str]:
     """Remove the bridges of data roots that no longer exist (a test's, a deleted root's): cheap to call often."""
-    removed = []
+    removed: list[str] = []
     try:
         names = os.listdir("/sys/class/net")
     except OSError:

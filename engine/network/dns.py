@@ -19,10 +19,14 @@ import struct
 import sys
 import time
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing into the resolver
+if TYPE_CHECKING:
+    from typing import Any
+
 UPSTREAM_TIMEOUT = 2.0
 
 
-def start(nsfd: int, cfg: dict) -> int:
+def start(nsfd: int, cfg: dict[str, Any]) -> int:
     """Bind the resolver's sockets and start it; returns its pid (a child of the caller)."""
     from .netlink import in_netns
     upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -77,7 +81,7 @@ def upstream_servers() -> list[str]:
 class Names:
     def __init__(self, paths: list[str]) -> None:
         self.paths = paths
-        self.stamp: tuple = ()
+        self.stamp: tuple[float, ...] = ()
         self.table: dict[str, list[str]] = {}
 
     def lookup(self, name: str) -> list[str] | None:
@@ -148,7 +152,7 @@ def main(argv: list[str]) -> None:
     forward = argv[3] == "1"
     names = Names(argv[4:])
     servers = upstream_servers() if forward else []
-    pending: dict[int, tuple[bytes, tuple, float]] = {}  # upstream id → (original id bytes, client, time)
+    pending: dict[int, tuple[bytes, tuple[str, int], float]] = {}  # upstream id → (original id bytes, client, time)
     next_id = int.from_bytes(os.urandom(2), "big")
     while True:
         ready, _, _ = select.select([listen, upstream], [], [], 1.0)

@@ -46,11 +46,11 @@ def parse_subnet(text: str) -> ipaddress.IPv4Network:
         net = ipaddress.ip_network(text, strict=False)
     except ValueError:
         raise InvalidArgument(f"invalid subnet {text}: invalid CIDR address: {text}") from None
-    if net.version != 4:
+    if not isinstance(net, ipaddress.IPv4Network):
         raise InvalidArgument(f"IPv6 subnets are not supported by this engine: {text}")
     if net.prefixlen > 30:
         raise InvalidArgument(f"subnet {text} is too small: at least a /30 is needed")
-    return net  # type: ignore[return-value]
+    return net
 
 
 def network_rows(state: State) -> list[dict[str, Any]]:

@@ -21,8 +21,19 @@ from __future__ import annotations
 import fcntl
 import os
 import subprocess
+from typing import TypedDict
 
 from ..errors import EngineError
+
+
+class PublishedPort(TypedDict):
+    """One DNAT element: ``host_ip:host_port`` (host_ip "" or 0.0.0.0: any) → ``ip:port`` of the container."""
+    proto: str
+    host_ip: str
+    host_port: int
+    ip: str
+    port: int
+
 
 TABLE = "portside"
 NFT = "nft"
@@ -202,7 +213,7 @@ def remove_network(bridge: str, subnet: str) -> None:
         _nft(line + "\n", check=False)
 
 
-def port_element(p: dict) -> tuple[str, str]:
+def port_element(p: PublishedPort) -> tuple[str, str]:
     """(map name, element text) for one published port ``p`` (proto, host_ip, host_port, ip, port)."""
     proto = p["proto"]
     if p["host_ip"] in ("", "0.0.0.0"):
@@ -210,7 +221,7 @@ def port_element(p: dict) -> tuple[str, str]:
     return f"{proto}_ip", f"{p['host_ip']} . {p['host_port']} : {p['ip']} . {p['port']}"
 
 
-def add_ports(ports: list[dict]) -> None:
+def add_ports(ports: list[PublishedPort]) -> None:
     """Program the DNAT elements of published ports in one transaction (all or nothing)."""
     if not ports:
         return
@@ -225,7 +236,7 @@ def add_ports(ports: list[dict]) -> None:
         raise EngineError(f"nftables: {proc.stderr.strip().splitlines()[0] if proc.stderr.strip() else 'failed'}")
 
 
-def remove_ports(ports: list[dict]) -> None:
+def remove_ports(ports: list[PublishedPort]) -> None:
     """Delete the DNAT elements (each on its own: one already gone must not keep the others)."""
     if not ports:
         return

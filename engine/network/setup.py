@@ -16,11 +16,21 @@ from __future__ import annotations
 import json
 import os
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import EngineError
 from . import nat, ports
 from .netlink import Netlink, if_index, in_netns, new_netns
+
+if TYPE_CHECKING:
+    from ..runtime.monitor import MonitorOptions
+
+
+class NetworkOwner(Protocol):
+    """What :func:`attach` and :func:`detach` use of the container's monitor."""
+    cdir: str  # the container folder (net.json, config.json)
+    spec: dict[str, Any]  # the OCI spec: its network namespace is pointed at the monitor's fd
+    opts: MonitorOptions  # "net" (the plan), "runtime"; attach adds "_net_fds" and "_dns_pid"
 
 
 def _configure_inside(endpoints: list[dict[str, Any]]) -> None:
@@ -57,7 +67,7 @@ def remove_endpoint(veth: str) -> None:
         pass
 
 
-def attach(mon: Any) -> None:
+def attach(mon: NetworkOwner) -> None:
     """Set up the container's network from ``mon.opts["net"]`` (raises EngineError, leaving nothing)."""
     net = mon.opts["net"]
     fds: list[int] = []
@@ -86,7 +96,7 @@ def attach(mon: Any) -> None:
                 raise EngineError(f"failed to configure the container's network: {exc.strerror or exc}") from None
         else:
             in_netns(nsfd, _configure_inside, [])
-        published = []
+        published: list[nat.PublishedPort] = []
         target = next((ep for ep in endpoints if not ep.get("internal")), None)
         for p in net.get("ports") or []:
             if target is None:
@@ -126,7 +136,7 @@ def _write(path: str, doc: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def detach(mon: Any) -> None:
+def detach(mon: NetworkOwner) -> None:
     """The monitor's clean-up: undo what :func:`attach` did. The veths are left to go with the namespace
     (closing its fd below): deleting them here would cost the caller milliseconds of RCU grace periods."""
     release(mon.cdir, keep_veths=True)
@@ -146,7 +156,8 @@ def detach(mon: Any) -> None:
 def read_record(cdir: str) -> dict[str, Any] | None:
     try:
         with open(os.path.join(cdir, "net.json")) as f:
-            return json.load(f)
+            record: dict[str, Any] = json.load(f)
+            return record
     except (OSError, ValueError):
         return None
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -30,7 +31,7 @@ import urllib.parse
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from ..errors import DigestMismatch, EngineError, InvalidArgument, RegistryError, RegistryNotFound, \
     RegistryUnauthorized, RegistryUnavailable
@@ -59,6 +60,21 @@ MAX_MANIFEST = 4 << 20  # manifests and indexes, as docker
 MAX_CONFIG = 16 << 20  # an image config (history and environment of a large image are well under 1 MiB)
 
 Progress = Callable[[dict[str, Any]], None]
+
+
+class Descriptor(TypedDict):
+    """An OCI content descriptor, as a pushed manifest lists its config and layers."""
+    mediaType: str
+    size: int
+    digest: str
+
+
+class Manifest(TypedDict):
+    """The image manifest a push writes (docker's v2 schema 2 or OCI's)."""
+    schemaVersion: int
+    mediaType: str
+    config: Descriptor
+    layers: list[Descriptor]
 
 
 # --------------------------------------------------------------------------- settings
@@ -596,7 +612,7 @@ class Pusher:
         self.oci = oci
         self.chunk_size = chunk_size or _env_int("PORTSIDE_PUSH_CHUNK_SIZE", 0)
         self.level = gzip_level()
-        self.scopes = (f"repository:{ref.path}:pull,push",)
+        self.scopes: tuple[str, ...] = (f"repository:{ref.path}:pull,push",)
         self.stats = PushStats()
         self.abort = threading.Event()
 
@@ -703,14 +719,14 @@ class Pusher:
             location = send(bytes(buf), location)
         return location
 
-    def push_layer(self, diff_id: str) -> dict[str, Any]:
+    def push_layer(self, diff_id: str) -> Descriptor:
         id_ = short(diff_id)
         media = MT_OCI_LAYER_GZIP if self.oci else MT_DOCKER_LAYER
         known = [e for e in (self.meta.get(diff_id) if self.meta else [])
                  if e.get("mediaType") in (MT_OCI_LAYER_GZIP, MT_DOCKER_LAYER)]
         here = [e for e in known if any(s[0] == self.ref.domain for s in e["sources"])]
         for e in here:
-            size = with_retries(lambda e=e: self._blob_exists(e["digest"]), self.progress, id_, self.abort)
+            size = with_retries(functools.partial(self._blob_exists, e["digest"]), self.progress, id_, self.abort)
             if size is not None:
                 status(self.progress, "Layer already exists", id_)
                 self._record(diff_id, e["digest"], e["size"], media)
@@ -775,7 +791,7 @@ class Pusher:
             status(self.progress, "Preparing", short(d))
         for d in order[concurrency("upload"):]:
             status(self.progress, "Waiting", short(d))
-        descs: dict[str, dict[str, Any]] = {}
+        descs: dict[str, Descriptor] = {}
         errors: list[BaseException] = []
         with concurrent.futures.ThreadPoolExecutor(concurrency("upload"), thread_name_prefix="push") as pool:
             futures = {pool.submit(self.push_layer, d): d for d in dict.fromkeys(order)}
@@ -793,7 +809,7 @@ class Pusher:
             raise err
         config = self.blobs.get_bytes(config_digest)
         self.push_bytes(config)
-        manifest = {
+        manifest: Manifest = {
             "schemaVersion": 2,
             "mediaType": MT_OCI_MANIFEST if self.oci else MT_DOCKER_MANIFEST,
             "config": {"mediaType": MT_OCI_CONFIG if self.oci else MT_DOCKER_CONFIG, "size": len(config),

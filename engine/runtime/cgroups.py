@@ -3,11 +3,7 @@
 Paths: v1 ``/sys/fs/cgroup/<controller>/<name>``, v2 ``/sys/fs/cgroup/<name>``; ``name`` is like
 ``"portside/<id>"``. :meth:`Cgroup.create` takes an OCI ``linux.resources`` object.
 
-Stats (:meth:`Cgroup.stats`) shape::
-
-    {"memory": {"usage", "limit", "max_usage", "oom_kill"},   # limit None when unlimited
-     "cpu": {"total_usage_ns"}, "pids": {"current", "limit"},
-     "blkio": {"read_bytes", "write_bytes"}}
+Stats (:meth:`Cgroup.stats`) are a :class:`Stats`: memory (limit None when unlimited), cpu, pids, blkio.
 """
 
 from __future__ import annotations
@@ -16,6 +12,7 @@ import errno
 import os
 import signal
 import time
+from typing import Any, TypedDict
 
 from engine.errors import EngineError, KernelFeatureMissing
 
@@ -34,6 +31,34 @@ _DEFAULT_DEVICE_RULES = [
 ]
 
 _mode: str | None = None
+
+
+class MemoryStats(TypedDict):
+    usage: int
+    limit: int | None
+    max_usage: int | None
+    oom_kill: int
+
+
+class CpuStats(TypedDict):
+    total_usage_ns: int
+
+
+class PidsStats(TypedDict):
+    current: int
+    limit: int | None
+
+
+class BlkioStats(TypedDict):
+    read_bytes: int
+    write_bytes: int
+
+
+class Stats(TypedDict):
+    memory: MemoryStats
+    cpu: CpuStats
+    pids: PidsStats
+    blkio: BlkioStats
 
 
 def detect(root: str = ROOT) -> str:
@@ -57,7 +82,7 @@ def _read(path: str) -> str:
         return f.read()
 
 
-def _write(path: str, value) -> None:
+def _write(path: str, value: object) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
         try:
@@ -65,7 +90,7 @@ def _write(path: str, value) -> None:
         finally:
             os.close(fd)
     except OSError as exc:
-        raise OSError(exc.errno, f"writing {value!r}: {os.strerror(exc.errno)}", path) from None
+        raise OSError(exc.errno, f"writing {value!r}: {os.strerror(exc.errno or 0)}", path) from None
 
 
 def _int(path: str) -> int | None:
@@ -76,7 +101,7 @@ def _int(path: str) -> int | None:
 
 
 def _keyed(path: str) -> dict[str, int]:
-    out = {}
+    out: dict[str, int] = {}
     try:
         for line in _read(path).splitlines():
             parts = line.split()
@@ -109,7 +134,8 @@ class Cgroup:
 
     def _v1_dirs(self) -> list[str]:
         """Existing v1 controller dirs of this cgroup, deduplicated (cpu/cpuacct may be one)."""
-        seen, out = set(), []
+        seen: set[str] = set()
+        out: list[str] = []
         for c in V1_CONTROLLERS:
             p = os.path.join(self.root, c, self.name)
             if os.path.isdir(p):
@@ -129,7 +155,7 @@ class Cgroup:
         return bool(self.dirs())
 
     # --- create -------------------------------------------------------------------------------
-    def create(self, resources: dict | None = None) -> None:
+    def create(self, resources: dict[str, Any] | None = None) -> None:
         """Make the cgroup dir(s) and apply the OCI ``linux.resources`` limits.
 
         Raises KernelFeatureMissing when a requested controller is absent, EngineError when the
@@ -146,7 +172,7 @@ class Cgroup:
             raise EngineError(f"cgroups: creating {self.name}:{where}: {exc.strerror}",
                               path=exc.filename) from None
 
-    def _create_v1(self, r: dict) -> None:
+    def _create_v1(self, r: dict[str, Any]) -> None:
         mem, cpu, pids = r.get("memory") or {}, r.get("cpu") or {}, r.get("pids") or {}
         wanted = {"memory": bool(mem), "cpu": any(cpu.get(k) for k in ("quota", "period", "shares")),
                   "pids": bool(pids.get("limit")), "cpuset": bool(cpu.get("cpus") or cpu.get("mems")),
@@ -184,7 +210,7 @@ class Cgroup:
                 if not _read(os.path.join(cur, f)).strip():
                     _write(os.path.join(cur, f), _read(os.path.join(parent, f)).strip())
 
-    def _apply_v1(self, r: dict) -> None:
+    def _apply_v1(self, r: dict[str, Any]) -> None:
         mem, cpu, pids = r.get("memory") or {}, r.get("cpu") or {}, r.get("pids") or {}
         m = self.path("memory")
         if mem:
@@ -231,7 +257,7 @@ class Cgroup:
                         line = f"{kind} {major}:{minor} {rule.get('access') or 'rwm'}"
                 _write(f"{d}/devices.{'allow' if rule.get('allow') else 'deny'}", line)
 
-    def _create_v2(self, r: dict) -> None:
+    def _create_v2(self, r: dict[str, Any]) -> None:
         mem, cpu, pids = r.get("memory") or {}, r.get("cpu") or {}, r.get("pids") or {}
         wanted = set()
         if mem:
@@ -283,11 +309,11 @@ class Cgroup:
                 except OSError:
                     pass  # e.g. cpu refused while realtime tasks exist; checked when writing limits
 
-    def _apply_v2(self, r: dict) -> None:
+    def _apply_v2(self, r: dict[str, Any]) -> None:
         p = self.path()
         mem, cpu, pids = r.get("memory") or {}, r.get("cpu") or {}, r.get("pids") or {}
 
-        def put(fname: str, value) -> None:
+        def put(fname: str, value: object) -> None:
             fp = os.path.join(p, fname)
             if not os.path.exists(fp):
                 ctrl = fname.split(".")[0]
@@ -364,14 +390,14 @@ class Cgroup:
                 except ProcessLookupError:
                     pass
         finally:
-            if frozen:
+            if frozen and freezer:
                 _write(os.path.join(freezer, "freezer.state"), "THAWED")
 
     # --- stats --------------------------------------------------------------------------------
-    def stats(self) -> dict:
+    def stats(self) -> Stats:
         return self._stats_v2() if self.v2 else self._stats_v1()
 
-    def _stats_v1(self) -> dict:
+    def _stats_v1(self) -> Stats:
         m, pd = self.path("memory"), self.path("pids")
         limit = _int(f"{m}/memory.limit_in_bytes")
         oom = _keyed(f"{m}/memory.oom_control").get("oom_kill", 0)
@@ -406,7 +432,7 @@ class Cgroup:
             "blkio": {"read_bytes": read_b, "write_bytes": write_b},
         }
 
-    def _stats_v2(self) -> dict:
+    def _stats_v2(self) -> Stats:
         p = self.path()
         try:
             raw = _read(f"{p}/memory.max").strip()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from engine.state import State
@@ -88,10 +88,11 @@ def _restore_volume(root: str, trash: str) -> bool:
         st.close()
 
 
-def read_state(cdir: str) -> dict:
+def read_state(cdir: str) -> dict[str, Any]:
     try:
         with open(os.path.join(cdir, "state.json")) as f:
-            return json.load(f)
+            state: dict[str, Any] = json.load(f)
+            return state
     except (OSError, ValueError):
         return {}
 
@@ -412,9 +413,9 @@ def sweep(root: str, blobs: set[str] | None = None) -> list[str]:
         names = os.listdir(d)
     except FileNotFoundError:
         # a data root no operation of this version has used yet: debris from before owner tags goes once
-        cleaned = _sweep_untagged(root)
+        swept = _sweep_untagged(root)
         os.makedirs(d, mode=0o700, exist_ok=True)
-        return cleaned
+        return swept
     if not names:
         return []
     own = owner_tag()

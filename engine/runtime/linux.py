@@ -11,6 +11,12 @@ from __future__ import annotations
 import ctypes
 import os
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    CapNames = Iterable[str] | None  # "CAP_X" (or "X") names; None means none
+
 _libc = ctypes.CDLL("libc.so.6", use_errno=True)
 
 _MACHINE = os.uname().machine
@@ -219,7 +225,7 @@ def last_cap() -> int:
     return _last_cap
 
 
-def cap_numbers(names) -> list[int]:
+def cap_numbers(names: CapNames) -> list[int]:
     """Map ``"CAP_X"`` (or ``"X"``) names to numbers; unknown names raise ``ValueError``."""
     out = []
     for name in names or ():
@@ -232,7 +238,7 @@ def cap_numbers(names) -> list[int]:
     return out
 
 
-def cap_mask(names) -> int:
+def cap_mask(names: CapNames) -> int:
     mask = 0
     for number in cap_numbers(names):
         mask |= 1 << number
@@ -261,7 +267,7 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
     _check(_libc.syscall(ctypes.c_long(_NR["capset"]), ctypes.byref(header), ctypes.byref(data)), "capset")
 
 
-def drop_bounding(bounding) -> None:
+def drop_bounding(bounding: CapNames) -> None:
     """Drop every capability not named in ``bounding`` from the bounding set (needs CAP_SETPCAP)."""
     keep = set(cap_numbers(bounding))
     for number in range(last_cap() + 1):
@@ -274,7 +280,8 @@ def drop_bounding(bounding) -> None:
                     raise
 
 
-def set_caps(effective, permitted, inheritable, ambient=None) -> None:
+def set_caps(effective: CapNames, permitted: CapNames, inheritable: CapNames,
+             ambient: CapNames = None) -> None:
     """capset(2) the three sets, then raise ``ambient`` caps (clearing the ambient set first).
 
     Ambient raises that the kernel refuses (cap not in permitted+inheritable) are ignored, as runc does.
@@ -291,7 +298,8 @@ def set_caps(effective, permitted, inheritable, ambient=None) -> None:
             pass
 
 
-def apply_capabilities(bounding, effective, permitted, inheritable, ambient) -> None:
+def apply_capabilities(bounding: CapNames, effective: CapNames, permitted: CapNames, inheritable: CapNames,
+                       ambient: CapNames) -> None:
     """Apply all five capability sets (lists of ``"CAP_X"`` names; ``None`` means empty).
 
     When the process will switch to a non-root user afterwards, use the runc sequence instead::

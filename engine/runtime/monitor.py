@@ -19,13 +19,44 @@ from __future__ import annotations
 
 # Imports stay minimal on purpose: the adopted monitor lives as long as its container, and every
 # module costs resident memory. json, ctypes (linux) and the cgroup code load only when needed.
-import _signal as signal
 import errno
 import os
 import select
 import sys
 import time
 from _json import encode_basestring as _quote
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing into the monitor
+if TYPE_CHECKING:
+    import signal
+    from typing import Any, TypedDict
+
+    from engine.runtime.cgroups import Cgroup
+
+    class RootfsPlan(TypedDict):
+        """How the monitor mounts the container's root: an overlay of ``lower`` (top last), or ``copy``."""
+        target: str
+        upper: str
+        work: str
+        lower: list[str]
+        layers_root: str
+        copy: bool
+
+    class MonitorOptions(TypedDict, total=False):
+        """``monitor.json``, written by the engine next to ``config.json``; ``_``-keys are the monitor's own."""
+        id: str
+        root: str
+        rootfs: RootfsPlan
+        restart: dict[str, Any] | None  # HostConfig.RestartPolicy
+        autoremove: bool
+        runtime: str  # "native" or an OCI runtime CLI
+        cgroup: str  # "" when the OCI runtime makes its own
+        log: list[int]  # (max bytes a file, files in all)
+        net: dict[str, Any]  # the network plan engine/network/setup.py carries out
+        _net_fds: list[int]
+        _dns_pid: int
+else:
+    import _signal as signal
 
 if __name__ == "__main__" and __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -68,20 +99,20 @@ def dumps(obj: object) -> str:
     raise TypeError(f"cannot encode {type(obj).__name__}")
 
 
-def write_json(path: str, doc: dict) -> None:
+def write_json(path: str, doc: dict[str, Any]) -> None:
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w") as f:
         f.write(dumps(doc))
     os.replace(tmp, path)
 
 
-def read_json(path: str) -> dict:
+def read_json(path: str) -> Any:
     import json
     with open(path) as f:
         return json.load(f)
 
 
-def mount_rootfs(rootfs: dict) -> None:
+def mount_rootfs(rootfs: RootfsPlan) -> None:
     target = rootfs["target"]
     os.makedirs(target, exist_ok=True)
     if os.path.ismount(target):
@@ -109,7 +140,7 @@ def mount_rootfs(rootfs: dict) -> None:
         os.chdir(cwd)
 
 
-def unmount_rootfs(rootfs: dict) -> None:
+def unmount_rootfs(rootfs: RootfsPlan) -> None:
     target = rootfs["target"]
     if os.path.ismount(target):
         from engine.runtime import linux
@@ -120,7 +151,18 @@ def unmount_rootfs(rootfs: dict) -> None:
 
 
 class Monitor:
-    def __init__(self, cdir: str, status_fd: int, attach: list[int], loaded: dict | None = None) -> None:
+    opts: MonitorOptions
+    spec: dict[str, Any]  # the OCI config.json
+    state: dict[str, Any]  # state.json, read by the engine
+    oci_cgroup: Cgroup | None  # the OCI runtime's cgroup of the current run
+    runtime_pid: int
+    init_pid: int
+    pty_master: int
+    partial: dict[int, bytes]  # output fd → its unfinished line
+    stream_of: dict[int, str]  # output fd → "stdout" | "stderr"
+    adopted: tuple[int, list[int]] | None
+
+    def __init__(self, cdir: str, status_fd: int, attach: list[int], loaded: dict[str, Any] | None = None) -> None:
         self.cdir = cdir
         # the monitor lock, inherited across the --adopt exec (see hold_lock)
         self.lock_fd: int | None = (loaded or {}).get("lock_fd")
@@ -140,9 +182,9 @@ class Monitor:
         self.log = open(self.log_path, "ab", buffering=0)
         self.log_size = os.fstat(self.log.fileno()).st_size
         # (bytes a file, files in all) from the container's LogConfig; 0 bytes is unbounded
-        self.log_max, self.log_keep = self.opts.get("log") or (0, 1)
+        self.log_max, self.log_keep = self.opts.get("log") or [0, 1]
         self.state.update(monitor_pid=os.getpid(), monitor_start=proc_start_time(os.getpid()))
-        self._cgroup = None
+        self._cgroup: Cgroup | None = None
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.exited_status: int | None = None
         self.stop_requested = False
@@ -160,14 +202,14 @@ class Monitor:
             self.lock_fd = fd
 
     @property
-    def cgroup(self):  # type: ignore[no-untyped-def]
+    def cgroup(self) -> Cgroup | None:
         if self._cgroup is None and self.opts.get("cgroup"):
             from engine.runtime import cgroups
             self._cgroup = cgroups.Cgroup(self.opts["cgroup"])
         return self._cgroup
 
     # -- status ---------------------------------------------------------------------------------
-    def report(self, doc: dict) -> None:
+    def report(self, doc: dict[str, Any]) -> None:
         if self.status_fd < 0:
             return
         try:
@@ -365,6 +407,7 @@ class Monitor:
                     status = st
             if status is not None and not open_fds:
                 break
+            timeout: int | None
             if status is None and deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -686,7 +729,7 @@ BOOT = (f"import sys; sys.path.insert(0, {PROJECT!r}); from engine.runtime.monit
 
 
 def launch(cdir: str, status_w: int, attach: list[int], *, exec_monitor: bool = True,
-           loaded: dict | None = None) -> None:
+           loaded: dict[str, Any] | None = None) -> None:
     """Start a container at fork speed, then become its monitor.
 
     The caller (the engine) forks; the grandchild sets itself up as the monitor process (new

@@ -33,9 +33,15 @@ import json
 import os
 import signal
 import stat
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypedDict
 
 from engine.errors import CommandNotFound, ContainerCannotRun, EngineError, KernelFeatureMissing
 from engine.runtime import linux
+
+if TYPE_CHECKING:
+    from engine.runtime.cgroups import Cgroup
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -76,6 +82,60 @@ _LOCKED = ((1024, linux.MS_NOATIME), (2048, linux.MS_NODIRATIME), (2, linux.MS_N
 
 
 # ---------------------------------------------------------------------------------------------
+# what the parent prepares for the child (an OCI spec itself is a JSON document: dict[str, Any])
+# ---------------------------------------------------------------------------------------------
+Rlimit = tuple[str, int, int, int]  # (name, RLIMIT_* number, soft, hard)
+Device = tuple[str, str, int, int, int, int, int]  # (path, type, major, minor, mode, uid, gid)
+NamespaceJoin = tuple[str, int, str]  # (kind, CLONE_* flag, path)
+
+
+class PreparedProcess(TypedDict):
+    args: list[str]
+    env: dict[str, str]
+    cwd: str
+    terminal: bool
+    uid: int
+    gid: int
+    groups: list[int]
+    umask: int | None
+    rlimits: list[Rlimit]
+    caps: dict[str, list[str]] | None  # bounding, effective, permitted, inheritable, ambient
+    nnp: bool
+    oom: int | None
+    bpf: bytes | None
+
+
+class PreparedMount(TypedDict):
+    dest: str
+    type: str
+    source: str
+    flags: int
+    prop: int
+    data: str
+    bind: bool
+
+
+class Plan(TypedDict):
+    rootfs: str
+    readonly: bool
+    new_flags: int
+    join: list[NamespaceJoin]
+    pidns: str | None
+    mounts: list[PreparedMount]
+    devices: list[Device]
+    dev_tmpfs: bool
+    has_pts: bool
+    propagation: int
+    masked: list[str]
+    readonly_paths: list[str]
+    hostname: str | None
+    domainname: str | None
+    sysctl: dict[str, str]
+    cgroup_mode: str | None
+    process: PreparedProcess
+
+
+# ---------------------------------------------------------------------------------------------
 # errors crossing the fork
 # ---------------------------------------------------------------------------------------------
 class _ChildError(Exception):
@@ -94,14 +154,15 @@ class _Step:
 
     __slots__ = ("name", "feature_errnos")
 
-    def __init__(self, name: str, feature_errnos: tuple = (errno.ENOSYS, errno.ENODEV)) -> None:
+    def __init__(self, name: str, feature_errnos: tuple[int, ...] = (errno.ENOSYS, errno.ENODEV)) -> None:
         self.name = name
         self.feature_errnos = feature_errnos
 
-    def __enter__(self):
+    def __enter__(self) -> _Step:
         return self
 
-    def __exit__(self, etype, exc, tb):
+    def __exit__(self, etype: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
         if exc is None or isinstance(exc, _ChildError):
             return False
         if isinstance(exc, OSError) and exc.errno:
@@ -118,7 +179,7 @@ def _report(fd: int, kind: str, message: str, step: str = "", err: int = 0) -> N
         pass
 
 
-def _child_run(errfd: int, fn, *args) -> None:
+def _child_run(errfd: int, fn: Callable[..., None], *args: Any) -> NoReturn:
     """Run ``fn`` (which ends in execve) in a forked child; never returns."""
     try:
         fn(errfd, *args)
@@ -180,7 +241,7 @@ def _wait_error(pid: int, rfd: int) -> None:
 # ---------------------------------------------------------------------------------------------
 # parent-side preparation
 # ---------------------------------------------------------------------------------------------
-def _parse_options(options) -> tuple[int, int, str]:
+def _parse_options(options: Iterable[str] | None) -> tuple[int, int, str]:
     flags, prop, data = 0, 0, []
     for opt in options or ():
         if opt in _MOUNT_FLAGS:
@@ -193,7 +254,8 @@ def _parse_options(options) -> tuple[int, int, str]:
     return flags, prop, ",".join(data)
 
 
-def _prepare_process(process: dict, seccomp_profile: dict | None, annotations: dict | None = None) -> dict:
+def _prepare_process(process: dict[str, Any], seccomp_profile: dict[str, Any] | None,
+                     annotations: dict[str, str] | None = None) -> PreparedProcess:
     args = list(process.get("args") or [])
     if not args:
         raise EngineError("process.args must not be empty")
@@ -203,7 +265,7 @@ def _prepare_process(process: dict, seccomp_profile: dict | None, annotations: d
         if sep:
             env[key] = value
     user = process.get("user") or {}
-    rlimits = []
+    rlimits: list[Rlimit] = []
     if process.get("rlimits"):
         import resource
 
@@ -239,7 +301,7 @@ def _prepare_process(process: dict, seccomp_profile: dict | None, annotations: d
     }
 
 
-def _prepare(spec: dict, bundle: str) -> dict:
+def _prepare(spec: dict[str, Any], bundle: str) -> Plan:
     linux_spec = spec.get("linux") or {}
     root = spec.get("root") or {}
     rootfs = root.get("path") or "rootfs"
@@ -248,7 +310,8 @@ def _prepare(spec: dict, bundle: str) -> dict:
     rootfs = os.path.realpath(rootfs)
     if not os.path.isdir(rootfs):
         raise EngineError(f"rootfs {rootfs} is not a directory")
-    new_flags, join, pidns = 0, [], None
+    new_flags, pidns = 0, None
+    join: list[NamespaceJoin] = []
     for ns in linux_spec.get("namespaces") or ():
         kind = ns.get("type")
         if kind not in linux.NAMESPACES:
@@ -264,7 +327,7 @@ def _prepare(spec: dict, bundle: str) -> dict:
             new_flags |= flag
     # setns order: mount last (paths must still resolve on the host)
     join.sort(key=lambda j: j[0] == "mount")
-    mounts = []
+    mounts: list[PreparedMount] = []
     for m in spec.get("mounts") or ():
         dest = m.get("destination")
         if not dest or not dest.startswith("/"):
@@ -283,7 +346,7 @@ def _prepare(spec: dict, bundle: str) -> dict:
     dev_mounts = [m for m in mounts if os.path.normpath(m["dest"]) == "/dev"]
     dev_tmpfs = bool(dev_mounts) and not dev_mounts[-1]["bind"]
     has_pts = any(m["dest"] == "/dev/pts" for m in mounts)
-    devices = []
+    devices: list[Device] = []
     if dev_tmpfs:
         seen = set()
         for d in linux_spec.get("devices") or ():
@@ -334,7 +397,7 @@ def _fork_in_pidns(pidns: str | None) -> int:
                     os.close(fd)
         except OSError as exc:
             kind = KernelFeatureMissing if exc.errno in (errno.EINVAL, errno.ENOSYS) else EngineError
-            raise kind(f"{'unshare' if pidns == 'new' else 'setns'} pid namespace: {_strerror(exc.errno)}",
+            raise kind(f"{'unshare' if pidns == 'new' else 'setns'} pid namespace: {_strerror(exc.errno or 0)}",
                        step="pid namespace") from None
         try:
             pid = os.fork()
@@ -365,20 +428,20 @@ def reset_signals() -> None:
             _libc_signal(sig, 0)  # SIG_DFL, bypassing Python's main-thread check
 
 
-def join_cgroup(cgroup) -> None:
+def join_cgroup(cgroup: Cgroup | None) -> None:
     if cgroup is not None:
         with _Step(f"join cgroup {cgroup.name}"):
             cgroup.add(0)
 
 
-def set_oom_score_adj(value) -> None:
+def set_oom_score_adj(value: int | None) -> None:
     if value is not None:
         with _Step("set oom_score_adj"):
             with open("/proc/self/oom_score_adj", "w") as f:
                 f.write(str(int(value)))
 
 
-def join_namespaces(join) -> None:
+def join_namespaces(join: list[NamespaceJoin]) -> None:
     for kind, flag, path in join:
         with _Step(f"setns {kind} {path}", (errno.ENOSYS, errno.EINVAL)):
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -462,7 +525,8 @@ def _remount_bind(path: str, flags: int) -> None:
     linux.mount(None, path, None, flags | linux.MS_BIND | linux.MS_REMOUNT | _locked_flags(path))
 
 
-def mount_cgroup(rootfs: str, target: str, m: dict, mode: str | None, cgroup, new_cgroupns: bool) -> None:
+def mount_cgroup(rootfs: str, target: str, m: PreparedMount, mode: str | None, cgroup: Cgroup | None,
+                 new_cgroupns: bool) -> None:
     """Best effort ``cgroup`` mount: the container's own cgroup dirs, read-only."""
     ro = m["flags"] & linux.MS_RDONLY
     base = m["flags"] & ~linux.MS_RDONLY
@@ -490,7 +554,7 @@ def mount_cgroup(rootfs: str, target: str, m: dict, mode: str | None, cgroup, ne
         pass
 
 
-def do_mounts(plan: dict, cgroup) -> None:
+def do_mounts(plan: Plan, cgroup: Cgroup | None) -> None:
     rootfs = plan["rootfs"]
     for m in plan["mounts"]:
         label = m["type"] or ("bind" if m["bind"] else m["source"])
@@ -524,7 +588,7 @@ def do_mounts(plan: dict, cgroup) -> None:
                 linux.mount(None, target, None, m["prop"])
 
 
-def create_devices(plan: dict) -> None:
+def create_devices(plan: Plan) -> None:
     rootfs = plan["rootfs"]
     old = os.umask(0)
     try:
@@ -548,7 +612,7 @@ def create_devices(plan: dict) -> None:
         os.umask(old)
 
 
-def create_dev_symlinks(plan: dict) -> None:
+def create_dev_symlinks(plan: Plan) -> None:
     rootfs = plan["rootfs"]
     links = list(DEV_SYMLINKS)
     if plan["has_pts"]:
@@ -566,7 +630,7 @@ def create_dev_symlinks(plan: dict) -> None:
             os.symlink(src, target)
 
 
-def setup_console(plan: dict, tty: int | None) -> None:
+def setup_console(plan: Plan, tty: int | None) -> None:
     if tty is None or not plan["dev_tmpfs"]:
         return
     try:
@@ -607,7 +671,7 @@ def open_console(console_socket: int, *, console: bool = True) -> int:
     return slave
 
 
-def make_cwd(plan: dict) -> None:
+def make_cwd(plan: Plan) -> None:
     cwd = plan["process"]["cwd"]
     with _Step(f"create cwd {cwd}"):
         os.makedirs(secure_join(plan["rootfs"], cwd), exist_ok=True)
@@ -630,14 +694,14 @@ def pivot_to(rootfs: str) -> None:
         os.chdir("/")
 
 
-def write_sysctls(sysctl: dict) -> None:
+def write_sysctls(sysctl: dict[str, str]) -> None:
     for key, value in sysctl.items():
         with _Step(f"sysctl {key}"):
             with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
                 f.write(str(value))
 
 
-def mask_paths(rootfs: str, paths) -> None:
+def mask_paths(rootfs: str, paths: Iterable[str]) -> None:
     """Hide ``paths`` (under the container's /proc and /sys, already mounted): a read-only tmpfs over a
     directory, the host's /dev/null over a file. Done before pivot_root, so masking does not depend on
     what the container's /dev holds (a bind-mounted host directory, a directory mounted onto /dev/null)."""
@@ -654,7 +718,7 @@ def mask_paths(rootfs: str, paths) -> None:
                 linux.mount("/dev/null", target, None, linux.MS_BIND)
 
 
-def readonly_paths(paths) -> None:
+def readonly_paths(paths: Iterable[str]) -> None:
     for path in paths:
         with _Step(f"make {path} read-only"):
             if not os.path.exists(path):
@@ -669,7 +733,7 @@ def readonly_root(readonly: bool) -> None:
             _remount_bind("/", linux.MS_RDONLY)
 
 
-def set_hostname(plan: dict) -> None:
+def set_hostname(plan: Plan) -> None:
     if plan["hostname"]:
         with _Step("sethostname"):
             linux.sethostname(plan["hostname"])
@@ -678,7 +742,7 @@ def set_hostname(plan: dict) -> None:
             linux.setdomainname(plan["domainname"])
 
 
-def set_rlimits(rlimits) -> None:
+def set_rlimits(rlimits: list[Rlimit]) -> None:
     if not rlimits:
         return
     import resource  # already imported by the parent: a dict lookup
@@ -703,19 +767,19 @@ def setup_stdio(stdin: int, stdout: int, stderr: int, tty: int | None, terminal:
             os.close(fd)
 
 
-def set_no_new_privs(proc: dict) -> None:
+def set_no_new_privs(proc: PreparedProcess) -> None:
     if proc["nnp"]:
         with _Step("set no_new_privs"):
             linux.set_no_new_privs()
 
 
-def load_seccomp(proc: dict) -> None:
+def load_seccomp(proc: PreparedProcess) -> None:
     if proc["bpf"] is not None:
         with _Step("load seccomp filter", (errno.ENOSYS, errno.EINVAL)):
             linux.seccomp_set_mode_filter(proc["bpf"])
 
 
-def finalize_user_and_caps(proc: dict) -> None:
+def finalize_user_and_caps(proc: PreparedProcess) -> None:
     """runc order: bounding set, keepcaps, groups/gid/uid, clear keepcaps, capset + ambient."""
     caps = proc["caps"]
     if caps is not None:
@@ -748,15 +812,15 @@ def _is_executable(path: str) -> bool:
     return stat.S_ISREG(st.st_mode) and bool(st.st_mode & 0o111)
 
 
-def resolve_command(proc: dict) -> str:
+def resolve_command(proc: PreparedProcess) -> str:
     """Go's exec.LookPath against process.env's PATH, inside the container root."""
     arg0 = proc["args"][0]
     if "/" in arg0:
         try:
             os.stat(arg0)
         except OSError as exc:
-            raise _ChildError("notfound", f'exec: "{arg0}": stat {arg0}: {_strerror(exc.errno)}', "exec",
-                              exc.errno) from None
+            err = exc.errno or 0
+            raise _ChildError("notfound", f'exec: "{arg0}": stat {arg0}: {_strerror(err)}', "exec", err) from None
         return arg0
     path = proc["env"].get("PATH", DEFAULT_PATH)
     for d in path.split(":"):
@@ -766,7 +830,7 @@ def resolve_command(proc: dict) -> str:
     raise _ChildError("notfound", f'exec: "{arg0}": executable file not found in $PATH', "exec", errno.ENOENT)
 
 
-def set_home(proc: dict) -> None:
+def set_home(proc: PreparedProcess) -> None:
     """Like runc: HOME from the container's /etc/passwd when process.env lacks it."""
     env = proc["env"]
     if "HOME" in env:
@@ -789,20 +853,20 @@ def close_fds(keep: int) -> None:
     os.closerange(keep + 1, 1 << 20)
 
 
-def execute(proc: dict, path: str) -> None:
+def execute(proc: PreparedProcess, path: str) -> None:
     linux.set_pdeathsig(0)
     try:
         os.execve(path, proc["args"], proc["env"])
     except OSError as exc:
-        arg0 = proc["args"][0]
-        if exc.errno == errno.ENOENT:
-            raise _ChildError("notfound", f'exec: "{arg0}": {_strerror(exc.errno)}', "exec", exc.errno) from None
-        if exc.errno in (errno.EACCES, errno.EPERM, errno.ENOEXEC, errno.EISDIR, errno.ETXTBSY):
-            raise _ChildError("cannotrun", f'exec: "{arg0}": {_strerror(exc.errno)}', "exec", exc.errno) from None
-        raise _ChildError("error", f'exec: "{arg0}": {_strerror(exc.errno)}', "exec", exc.errno) from None
+        arg0, err = proc["args"][0], exc.errno or 0
+        if err == errno.ENOENT:
+            raise _ChildError("notfound", f'exec: "{arg0}": {_strerror(err)}', "exec", err) from None
+        if err in (errno.EACCES, errno.EPERM, errno.ENOEXEC, errno.EISDIR, errno.ETXTBSY):
+            raise _ChildError("cannotrun", f'exec: "{arg0}": {_strerror(err)}', "exec", err) from None
+        raise _ChildError("error", f'exec: "{arg0}": {_strerror(err)}', "exec", err) from None
 
 
-def _finish_process(errfd: int, proc: dict) -> None:
+def _finish_process(errfd: int, proc: PreparedProcess) -> None:
     """Shared tail of init and exec: nnp, seccomp, user/caps, lookup, fds, execve."""
     set_no_new_privs(proc)
     if not proc["nnp"]:
@@ -816,7 +880,7 @@ def _finish_process(errfd: int, proc: dict) -> None:
     execute(proc, path)
 
 
-def _init(errfd: int, plan: dict, stdin: int, stdout: int, stderr: int, tty: int | None, cgroup,
+def _init(errfd: int, plan: Plan, stdin: int, stdout: int, stderr: int, tty: int | None, cgroup: Cgroup | None,
           console_socket: int | None = None) -> None:
     proc = plan["process"]
     reset_signals()
@@ -850,8 +914,8 @@ def _init(errfd: int, plan: dict, stdin: int, stdout: int, stderr: int, tty: int
 # ---------------------------------------------------------------------------------------------
 # public API
 # ---------------------------------------------------------------------------------------------
-def start(spec: dict, bundle: str, stdin: int, stdout: int, stderr: int, *,
-          tty_slave: int | None = None, cgroup=None, console_socket: int | None = None) -> int:
+def start(spec: dict[str, Any], bundle: str, stdin: int, stdout: int, stderr: int, *,
+          tty_slave: int | None = None, cgroup: Cgroup | None = None, console_socket: int | None = None) -> int:
     """Create and start the container described by the OCI ``spec``; return its init's host pid.
 
     The pid is a direct child of the caller: ``os.waitpid(pid, 0)`` gives the exit status. Call
@@ -878,8 +942,8 @@ def start(spec: dict, bundle: str, stdin: int, stdout: int, stderr: int, *,
     return pid
 
 
-def _exec(errfd: int, proc: dict, nsfds: list, rootfd: int, stdin: int, stdout: int, stderr: int,
-          tty: int | None, cgroup, console_socket: int | None = None) -> None:
+def _exec(errfd: int, proc: PreparedProcess, nsfds: list[tuple[str, int, int]], rootfd: int, stdin: int,
+          stdout: int, stderr: int, tty: int | None, cgroup: Cgroup | None, console_socket: int | None = None) -> None:
     reset_signals()
     linux.set_pdeathsig(signal.SIGKILL)
     join_cgroup(cgroup)
@@ -901,8 +965,9 @@ def _exec(errfd: int, proc: dict, nsfds: list, rootfd: int, stdin: int, stdout: 
     _finish_process(errfd, proc)
 
 
-def exec_process(target_pid: int, process: dict, stdin: int, stdout: int, stderr: int, *,
-                 tty_slave: int | None = None, cgroup=None, seccomp: dict | None = None,
+def exec_process(target_pid: int, process: dict[str, Any], stdin: int, stdout: int, stderr: int, *,
+                 tty_slave: int | None = None, cgroup: Cgroup | None = None,
+                 seccomp: dict[str, Any] | None = None,
                  console_socket: int | None = None) -> int:
     """Run ``process`` (an OCI ``process`` object) inside the running container whose init is
     ``target_pid`` (docker exec). Returns the new process's host pid, a direct child of the caller.
@@ -912,7 +977,7 @@ def exec_process(target_pid: int, process: dict, stdin: int, stdout: int, stderr
     (an OCI ``linux.seccomp`` object, normally the container's).
     """
     proc = _prepare_process(process, seccomp)
-    nsfds = []
+    nsfds: list[tuple[str, int, int]] = []
     rootfd = -1
     try:
         for kind in ("ipc", "uts", "network", "cgroup", "mount"):
@@ -926,9 +991,8 @@ def exec_process(target_pid: int, process: dict, stdin: int, stdout: int, stderr
             if not same or kind == "mount":
                 nsfds.append((kind, flag, os.open(f"/proc/{target_pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)))
         rootfd = os.open(f"/proc/{target_pid}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        pidns = f"/proc/{target_pid}/ns/pid"
-        if os.stat(pidns).st_ino == os.stat("/proc/self/ns/pid").st_ino:
-            pidns = None
+        own_pidns = f"/proc/{target_pid}/ns/pid"
+        pidns = None if os.stat(own_pidns).st_ino == os.stat("/proc/self/ns/pid").st_ino else own_pidns
     except FileNotFoundError:
         for _, _, fd in nsfds:
             os.close(fd)

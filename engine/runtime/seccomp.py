@@ -21,6 +21,7 @@ import ctypes
 import errno as _errno
 import json
 import os
+from typing import Any
 
 from engine.errors import EngineError, InvalidArgument, KernelFeatureMissing
 
@@ -46,10 +47,10 @@ class _ArgCmp(ctypes.Structure):
                 ("datum_a", ctypes.c_uint64), ("datum_b", ctypes.c_uint64)]
 
 
-_lib = None
+_lib: ctypes.CDLL | None = None
 
 
-def _libseccomp():
+def _libseccomp() -> ctypes.CDLL:
     global _lib
     if _lib is None:
         try:
@@ -92,12 +93,12 @@ def _action(name: str, errno_ret: int | None, default_errno: int) -> int:
     raise EngineError(f"seccomp: unsupported action {name!r}")
 
 
-def _build(profile: dict):
+def _build(profile: dict[str, Any]) -> int:
     """Create a libseccomp context for ``profile``; the caller releases it."""
     lib = _libseccomp()
     default_errno = profile.get("defaultErrnoRet") or _errno.EPERM
     default = _action(profile.get("defaultAction", "SCMP_ACT_ALLOW"), profile.get("defaultErrnoRet"), _errno.EPERM)
-    ctx = lib.seccomp_init(default)
+    ctx: int | None = lib.seccomp_init(default)
     if not ctx:
         raise EngineError("seccomp: seccomp_init failed")
     try:
@@ -144,7 +145,7 @@ def _build(profile: dict):
     return ctx
 
 
-def load_profile(profile: dict) -> None:
+def load_profile(profile: dict[str, Any]) -> None:
     """Build the OCI ``linux.seccomp`` ``profile`` with libseccomp and load it on this thread."""
     lib = _libseccomp()
     ctx = _build(profile)
@@ -161,7 +162,7 @@ _compiled: dict[str, bytes] = {}
 CACHE_ANNOTATION = "org.portside.seccomp-cache"
 
 
-def compile_profile(profile: dict, cache_dir: str | None = None) -> bytes:
+def compile_profile(profile: dict[str, Any], cache_dir: str | None = None) -> bytes:
     """Return the classic-BPF program (``struct sock_filter`` array bytes) for ``profile``.
 
     Cached in memory, and with ``cache_dir`` also on disk (one file per profile, architecture and
@@ -186,7 +187,7 @@ def compile_profile(profile: dict, cache_dir: str | None = None) -> bytes:
             return prog
     prog = _export(profile)
     _remember(key, prog)
-    if path is not None:
+    if path is not None and cache_dir:
         try:
             os.makedirs(cache_dir, exist_ok=True)
             tmp = f"{path}.{os.getpid()}.tmp"
@@ -216,7 +217,7 @@ def _remember(key: str, prog: bytes) -> None:
     _compiled[key] = prog
 
 
-def _export(profile: dict) -> bytes:
+def _export(profile: dict[str, Any]) -> bytes:
     lib = _libseccomp()
     ctx = _build(profile)
     fd = os.memfd_create("portside-seccomp", os.MFD_CLOEXEC)
@@ -242,10 +243,10 @@ _SECCOMP_ARCH = {"x86": "SCMP_ARCH_X86", "amd64": "SCMP_ARCH_X86_64", "arm": "SC
                  "arm64": "SCMP_ARCH_AARCH64", "loongarch64": "SCMP_ARCH_LOONGARCH64", "mips64": "SCMP_ARCH_MIPS64",
                  "ppc": "SCMP_ARCH_PPC", "ppc64": "SCMP_ARCH_PPC64", "ppc64le": "SCMP_ARCH_PPC64LE",
                  "riscv64": "SCMP_ARCH_RISCV64", "s390": "SCMP_ARCH_S390", "s390x": "SCMP_ARCH_S390X"}
-_docker_default: dict | None = None
+_docker_default: dict[str, Any] | None = None
 
 
-def docker_default() -> dict:
+def docker_default() -> dict[str, Any]:
     """docker's default profile, in docker's format (``archMap``, ``includes``/``excludes``)."""
     global _docker_default
     if _docker_default is None:
@@ -265,7 +266,7 @@ def _kernel_at_least(minimum: str) -> bool:
         return False
 
 
-def resolve(profile: dict, caps: list[str]) -> dict:
+def resolve(profile: dict[str, Any], caps: list[str]) -> dict[str, Any]:
     """A seccomp profile (docker's format or OCI's) → the OCI ``linux.seccomp`` object for a container
     whose bounding set is ``caps``: moby's ``setupSeccomp`` — the native architecture's ``archMap``
     entry, and the rules whose ``includes`` hold and whose ``excludes`` do not."""
@@ -275,7 +276,7 @@ def resolve(profile: dict, caps: list[str]) -> dict:
         raise InvalidArgument("seccomp profile: both 'architectures' and 'archMap' are specified in the seccomp "
                               "profile, use either 'architectures' or 'archMap'")
     arch = _NATIVE_ARCH.get(os.uname().machine, os.uname().machine)
-    out: dict = {k: v for k, v in profile.items() if k not in ("archMap", "syscalls", "architectures")}
+    out: dict[str, Any] = {k: v for k, v in profile.items() if k not in ("archMap", "syscalls", "architectures")}
     out.setdefault("defaultAction", "SCMP_ACT_ERRNO")
     arches = list(profile.get("architectures") or [])
     for entry in profile.get("archMap") or ():
@@ -284,7 +285,7 @@ def resolve(profile: dict, caps: list[str]) -> dict:
             break
     out["architectures"] = arches
     have = set(caps)
-    rules = []
+    rules: list[dict[str, Any]] = []
     for call in profile.get("syscalls") or ():
         if not isinstance(call, dict):
             raise InvalidArgument("seccomp profile: each entry of 'syscalls' must be an object")
@@ -312,7 +313,7 @@ def resolve(profile: dict, caps: list[str]) -> dict:
     return out
 
 
-def default_profile(caps: list[str] | None = None) -> dict:
+def default_profile(caps: list[str] | None = None) -> dict[str, Any]:
     """docker's default seccomp profile (an allowlist) for a container with bounding set ``caps``
     (docker's default capabilities when None), in OCI ``linux.seccomp`` form."""
     if caps is None:
@@ -321,7 +322,7 @@ def default_profile(caps: list[str] | None = None) -> dict:
     return resolve(docker_default(), caps)
 
 
-def parse(text: str, caps: list[str]) -> dict:
+def parse(text: str, caps: list[str]) -> dict[str, Any]:
     """A profile as ``--security-opt seccomp=…`` carries it (the file's JSON) → OCI form for ``caps``."""
     try:
         doc = json.loads(text)
@@ -330,7 +331,7 @@ def parse(text: str, caps: list[str]) -> dict:
     return resolve(doc, caps)
 
 
-def check(profile: dict) -> None:
+def check(profile: dict[str, Any]) -> None:
     """Raise InvalidArgument when libseccomp cannot build ``profile`` (bad action, operator, arch)."""
     try:
         ctx = _build(profile)
