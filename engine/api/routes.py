@@ -7,20 +7,20 @@ as moby's ``container_routes.go`` does. Paths are matched with and without the `
 
 from __future__ import annotations
 
-import asyncio
 import json
-import platform
 import re
-import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .. import __version__
+from .. import __version__, aio
 from ..errors import Conflict, EngineError, InvalidArgument, NotFound, NotImplementedByEngine
 from ..units import rfc3339
 from .server import API_VERSION, MIN_API_VERSION, Request, Response, error_response, json_response, version_key
-from .streams import MULTIPLEXED, RAW, Attach, Exec, frame
+from .streams import MULTIPLEXED, RAW, Attach, Exec, ExecDirect, frame
+
+if TYPE_CHECKING:  # the embedded client answers requests here without an event loop: asyncio stays unloaded
+    import asyncio
 
 NOT_SWARM = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this '
              'node to swarm and try again.')
@@ -36,6 +36,14 @@ class API:
         self.exit_codes: dict[str, asyncio.Future[int | None]] = {}  # container id → its attached exit code
         self.execs: dict[str, Exec] = {}
 
+    def find(self, method: str, path: str) -> tuple[H, dict[str, str]] | None:
+        """The handler for this method and path (without the version prefix), and the path's values."""
+        for m_, pattern, handler in self.routes:
+            m = pattern.match(path)
+            if m is not None and m_ == method:
+                return handler, m.groupdict()
+        return None
+
     async def handle(self, req: Request) -> Response:
         if req.version is not None and version_key(req.version) > version_key(API_VERSION):
             return error_response(400, f"client version {req.version} is too new. Maximum supported API "
@@ -43,11 +51,10 @@ class API:
         if req.version is not None and version_key(req.version) < version_key(MIN_API_VERSION):
             return error_response(400, f"client version {req.version} is too old. Minimum supported API "
                                        f"version is {MIN_API_VERSION}, please upgrade your client to a newer version")
-        for method, pattern, handler in self.routes:
-            m = pattern.match(req.path)
-            if m is not None and method == req.method:
-                return await handler(self, req, **m.groupdict())
-        return error_response(404, "page not found")  # dockerd says the same for a known path, wrong method
+        found = self.find(req.method, req.path)
+        if found is None:
+            return error_response(404, "page not found")
+        return await found[0](self, req, **found[1])  # dockerd says the same for a known path, wrong method
 
 
 def compile_path(path: str) -> re.Pattern[str]:
@@ -69,6 +76,7 @@ async def ping(api: API, req: Request) -> Response:
 
 
 async def version(api: API, req: Request) -> Response:
+    import platform
     v = await api.engine.version()
     kernel = platform.release()
     engine_part = {"Name": "Engine", "Version": __version__,
@@ -81,6 +89,7 @@ async def version(api: API, req: Request) -> Response:
 
 
 async def info(api: API, req: Request) -> Response:
+    import platform
     i = await api.engine.info()
     return json_response(dict(i, Name=platform.node(), ServerVersion=__version__, OSType="linux",
                               Architecture=platform.machine(), KernelVersion=platform.release(),
@@ -101,12 +110,7 @@ async def events(api: API, req: Request) -> Response:
             return float(text)
         except ValueError:
             raise InvalidArgument(f"invalid value for {name}: {text!r} is not a unix timestamp") from None
-    feed = api.engine.events(since=when("since"), until=when("until"), filters=req.filters())
-
-    async def lines() -> AsyncIterator[bytes]:
-        async for ev in feed:
-            yield json.dumps(ev).encode() + b"\n"
-    return Response(200, stream=lines())
+    return Response(200, stream=api.engine.events(since=when("since"), until=when("until"), filters=req.filters()))
 
 
 async def not_swarm(api: API, req: Request, **_: str) -> Response:
@@ -183,7 +187,7 @@ async def container_wait(api: API, req: Request, id: str) -> Response:
             if st["Running"]:
                 await api.engine.container_wait(cid, condition="next-exit")
             else:
-                await asyncio.sleep(0.01)
+                await aio.sleep(0.01)
             try:
                 doc = await api.engine.container_inspect(cid)
             except NotFound:  # removed (--rm) before we saw it exit
@@ -195,15 +199,15 @@ async def container_wait(api: API, req: Request, id: str) -> Response:
                     await api.engine.container_inspect(cid)
                 except NotFound:
                     break
-                await asyncio.sleep(0.01)
+                await aio.sleep(0.01)
         session = api.exit_codes.pop(cid, None)  # an attached client saw the monitor's own word
         if session is not None:
             seen = await session
             code = code if seen is None else seen
         return {"StatusCode": code, "Error": None}
 
-    async def body() -> AsyncIterator[bytes]:
-        yield json.dumps(await outcome()).encode() + b"\n"
+    async def body() -> AsyncIterator[dict[str, Any]]:
+        yield await outcome()
     return Response(200, stream=body())  # the head goes out at once: docker's CLI starts after it
 
 
@@ -239,7 +243,7 @@ async def container_attach(api: API, req: Request, id: str) -> Response:
         raise InvalidArgument("attach without stream=1 is not supported")
     attach = Attach(api, doc["Id"], doc, req)
     api.attaching[doc["Id"]] = attach
-    return Response(101, content_type=RAW if attach.tty else MULTIPLEXED, hijack=attach.session)
+    return Response(101, content_type=RAW if attach.tty else MULTIPLEXED, hijack=attach.session, direct=attach)
 
 
 async def container_resize(api: API, req: Request, id: str) -> Response:
@@ -266,15 +270,15 @@ async def container_stats(api: API, req: Request, id: str) -> Response:
         first = await sample(None)
         if req.flag("one-shot"):
             return json_response(first)
-        await asyncio.sleep(0.5)
+        await aio.sleep(0.5)
         return json_response(await sample(first))
 
-    async def feed() -> AsyncIterator[bytes]:
+    async def feed() -> AsyncIterator[dict[str, Any]]:
         last = None
         while True:
             last = await sample(last)
-            yield json.dumps(last).encode() + b"\n"
-            await asyncio.sleep(1)
+            yield last
+            await aio.sleep(1)
     return Response(200, stream=feed())
 
 
@@ -297,6 +301,7 @@ async def exec_create(api: API, req: Request, id: str) -> Response:
     doc = await api.engine.container_inspect(id)
     if not doc["State"]["Running"]:
         raise Conflict(f"container {doc['Id']} is not running")
+    import secrets
     exec_id = secrets.token_hex(32)
     api.execs[exec_id] = Exec(exec_id, doc["Id"], config)
     return json_response({"Id": exec_id}, 201)
@@ -322,7 +327,8 @@ async def exec_start(api: API, req: Request, id: str) -> Response:
 
     async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await ex.start(api.engine, reader, writer)
-    return Response(101, content_type=RAW if ex.config.get("Tty") else MULTIPLEXED, hijack=session)
+    return Response(101, content_type=RAW if ex.config.get("Tty") else MULTIPLEXED, hijack=session,
+                    direct=ExecDirect(ex, api.engine))
 
 
 async def exec_inspect(api: API, req: Request, id: str) -> Response:
@@ -390,17 +396,18 @@ async def image_create(api: API, req: Request) -> Response:
 
 async def image_push(api: API, req: Request, name: str) -> Response:
     auth = decode_auth(req.headers.get("x-registry-auth", ""))
-    return progress_response(api.engine.image_push(name, tag=req.arg("tag") or None, auth=auth))
+    return progress_response(api.engine.image_push(name, tag=req.arg("tag") or None, auth=auth,
+                                                   oci=req.flag("oci")))
 
 
 def progress_response(progress: AsyncIterator[dict[str, Any]]) -> Response:
     """docker's JSON-lines progress; a failure after the head is a last ``error`` message, as dockerd sends."""
-    async def lines() -> AsyncIterator[bytes]:
+    async def lines() -> AsyncIterator[dict[str, Any]]:
         try:
             async for msg in progress:
-                yield json.dumps(msg).encode() + b"\n"
+                yield msg
         except EngineError as exc:
-            yield json.dumps({"errorDetail": {"message": str(exc)}, "error": str(exc)}).encode() + b"\n"
+            yield {"errorDetail": {"message": str(exc)}, "error": str(exc)}
     return Response(200, stream=lines())
 
 
@@ -417,19 +424,55 @@ def decode_auth(header: str) -> dict[str, Any] | None:
 
 
 async def images_get(api: API, req: Request, name: str | None = None) -> Response:
-    """``docker save``: a docker-archive tar of the named images."""
-    import io
+    """``docker save``: a docker-archive tar of the named images (``format=oci``: an OCI layout, Portside's)."""
+    import tempfile
     names = [name] if name else req.query.get("names") or []
     if not names:
         raise InvalidArgument("no images named")
-    out = io.BytesIO()
-    await api.engine.images_save(names, out)
-    return Response(200, out.getvalue(), content_type="application/x-tar")
+    fmt = req.arg("format") or "docker"
+    if fmt not in ("docker", "oci"):
+        raise InvalidArgument(f"invalid format {fmt!r}: docker or oci")
+    out = tempfile.TemporaryFile()
+    try:
+        await api.engine.images_save(names, out, fmt=fmt)
+    except BaseException:
+        out.close()
+        raise
+    out.seek(0)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            while data := out.read(1 << 20):
+                yield data
+        finally:
+            out.close()
+    return Response(200, stream=chunks(), content_type="application/x-tar")
 
 
 async def images_load(api: API, req: Request) -> Response:
     lines = await api.engine.images_load(req.file())
-    return Response(200, b"".join(json.dumps({"stream": line + "\n"}).encode() + b"\n" for line in lines))
+
+    async def messages() -> AsyncIterator[dict[str, str]]:
+        for line in lines:
+            yield {"stream": line + "\n"}
+    return Response(200, stream=messages())
+
+
+async def images_prune(api: API, req: Request) -> Response:
+    filters = req.filters()
+    dangling = filters.pop("dangling", ["true"])
+    return json_response(await api.engine.images_prune(all=dangling[-1].lower() in ("false", "0"),
+                                                       filters=filters or None))
+
+
+async def auth(api: API, req: Request) -> Response:
+    """``docker login``: check the credentials against the registry (the client keeps them)."""
+    body = req.json()
+    if not isinstance(body, dict):
+        raise InvalidArgument("invalid JSON body: credentials (a JSON object) are required")
+    result = await api.engine.login(body.get("serveraddress") or None, body.get("username") or "",
+                                    body.get("password") or "")
+    return json_response({"Status": result["Status"], "IdentityToken": result.get("IdentityToken", "")})
 
 
 async def build(api: API, req: Request) -> Response:
@@ -437,6 +480,10 @@ async def build(api: API, req: Request) -> Response:
     import shutil
     import tarfile
     import tempfile
+
+    def keep_mode(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
+        """docker's context as sent: nothing written outside the folder, the files' own modes and links."""
+        return tarfile.tar_filter(member, dest).replace(mode=member.mode & 0o7777, deep=False)
 
     def json_arg(name: str) -> dict[str, str]:
         text = req.arg(name)
@@ -455,23 +502,28 @@ async def build(api: API, req: Request) -> Response:
     ctx = tempfile.mkdtemp(prefix="portside-build-")
     try:
         with tarfile.open(fileobj=req.file(), mode="r:*") as tf:
-            await asyncio.to_thread(tf.extractall, ctx, filter="data")
+            await aio.to_thread(tf.extractall, ctx, filter=keep_mode)
     except (tarfile.TarError, OSError) as exc:
         shutil.rmtree(ctx, ignore_errors=True)
         raise InvalidArgument(f"invalid build context: {exc}") from None
-    progress = api.engine.build(path=ctx, tags=req.query.get("t") or [], dockerfile=req.arg("dockerfile") or "Dockerfile",
+    import os
+    dockerfile = os.path.normpath(os.path.join(ctx, req.arg("dockerfile") or "Dockerfile"))
+    if not dockerfile.startswith(ctx + os.sep):
+        shutil.rmtree(ctx, ignore_errors=True)
+        raise InvalidArgument(f"the Dockerfile ({req.arg('dockerfile')}) must be inside the build context")
+    progress = api.engine.build(path=ctx, tags=req.query.get("t") or [], dockerfile=dockerfile,
                                 buildargs=buildargs, nocache=req.flag("nocache"), target=req.arg("target"),
-                                labels=labels)
+                                labels=labels, networkmode=req.arg("networkmode") or "default")
     quiet = req.flag("q")
 
-    async def lines() -> AsyncIterator[bytes]:
+    async def lines() -> AsyncIterator[dict[str, Any]]:
         try:
             async for msg in progress:
                 if quiet and "stream" in msg:
                     continue
-                yield json.dumps(msg).encode() + b"\n"
+                yield msg
                 if quiet and "aux" in msg:  # as dockerd: a quiet build says only its image id
-                    yield json.dumps({"stream": msg["aux"]["ID"] + "\n"}).encode() + b"\n"
+                    yield {"stream": msg["aux"]["ID"] + "\n"}
         finally:
             await progress.aclose()
             shutil.rmtree(ctx, ignore_errors=True)
@@ -503,6 +555,28 @@ async def network_delete(api: API, req: Request, id: str) -> Response:
     return Response(204)
 
 
+async def networks_prune(api: API, req: Request) -> Response:
+    return json_response(await api.engine.networks_prune())
+
+
+async def network_connect(api: API, req: Request, id: str) -> Response:
+    body = req.json()
+    if not isinstance(body, dict) or not body.get("Container"):
+        raise InvalidArgument("invalid JSON body: a Container to connect is required")
+    ep = body.get("EndpointConfig") or {}
+    await api.engine.network_connect(id, body["Container"], aliases=ep.get("Aliases"),
+                                     ipv4=(ep.get("IPAMConfig") or {}).get("IPv4Address"))
+    return Response(200, b"", content_type="text/plain")
+
+
+async def network_disconnect(api: API, req: Request, id: str) -> Response:
+    body = req.json()
+    if not isinstance(body, dict) or not body.get("Container"):
+        raise InvalidArgument("invalid JSON body: a Container to disconnect is required")
+    await api.engine.network_disconnect(id, body["Container"], force=bool(body.get("Force")))
+    return Response(200, b"", content_type="text/plain")
+
+
 async def volumes_list(api: API, req: Request) -> Response:
     return json_response({"Volumes": await api.engine.volumes_list(), "Warnings": None})
 
@@ -524,6 +598,21 @@ async def volume_delete(api: API, req: Request, name: str) -> Response:
     return Response(204)
 
 
+async def volumes_prune(api: API, req: Request) -> Response:
+    return json_response(await api.engine.volumes_prune(filters=req.filters() or None))
+
+
+# -- Portside's own (no docker route) --------------------------------------------------------------
+async def image_busybox(api: API, req: Request) -> Response:
+    """A ``busybox`` image from this host's static busybox (``portside image busybox``)."""
+    return json_response(await api.engine.image_make_busybox(req.arg("tag") or "busybox:latest"), 201)
+
+
+async def system_check(api: API, req: Request) -> Response:
+    """``portside system check [--repair]``: one finding per inconsistency in the engine's data."""
+    return json_response(await api.engine.system_check(repair=req.flag("repair")))
+
+
 # The table: method, path, handler. Read it as the API's index.
 ROUTES: list[tuple[str, str, H]] = [
     ("GET", "/_ping", ping),
@@ -531,6 +620,7 @@ ROUTES: list[tuple[str, str, H]] = [
     ("GET", "/version", version),
     ("GET", "/info", info),
     ("GET", "/events", events),
+    ("POST", "/auth", auth),
 
     ("GET", "/containers/json", containers_list),
     ("POST", "/containers/create", container_create),
@@ -559,6 +649,7 @@ ROUTES: list[tuple[str, str, H]] = [
     ("POST", "/images/create", image_create),
     ("GET", "/images/get", images_get),
     ("POST", "/images/load", images_load),
+    ("POST", "/images/prune", images_prune),
     ("GET", "/images/{name*}/get", images_get),
     ("GET", "/images/{name*}/json", image_inspect),
     ("GET", "/images/{name*}/history", image_history),
@@ -568,10 +659,14 @@ ROUTES: list[tuple[str, str, H]] = [
 
     ("GET", "/networks", networks_list),
     ("POST", "/networks/create", network_create),
+    ("POST", "/networks/prune", networks_prune),
     ("GET", "/networks/{id}", network_inspect),
+    ("POST", "/networks/{id}/connect", network_connect),
+    ("POST", "/networks/{id}/disconnect", network_disconnect),
     ("DELETE", "/networks/{id}", network_delete),
     ("GET", "/volumes", volumes_list),
     ("POST", "/volumes/create", volume_create),
+    ("POST", "/volumes/prune", volumes_prune),
     ("GET", "/volumes/{name}", volume_inspect),
     ("DELETE", "/volumes/{name}", volume_delete),
 
@@ -581,4 +676,8 @@ ROUTES: list[tuple[str, str, H]] = [
     ("GET", "/tasks", not_swarm),
     ("GET", "/nodes", not_swarm),
     ("GET", "/nodes/{id}", not_swarm),
+
+    # Portside's own: no docker route does these (another Docker engine answers 404)
+    ("POST", "/portside/images/busybox", image_busybox),
+    ("POST", "/portside/system/check", system_check),
 ]

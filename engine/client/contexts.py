@@ -30,7 +30,7 @@ from ..errors import InvalidArgument, NotFound
 if TYPE_CHECKING:
     import ssl
 
-    from .transport import BaseTransport
+    from .transport import Transport
 
 PORTSIDE_SOCKET = "/run/portside/portside.sock"  # where `portside daemon` serves by default
 DEFAULT_TCP_PORT = 2375
@@ -391,7 +391,7 @@ def resolve(*, host: str | None = None, context: str | None = None, root: str | 
     return Endpoint("default", embedded=True)
 
 
-def transport_for(endpoint: Endpoint) -> BaseTransport:
+def transport_for(endpoint: Endpoint) -> Transport:
     """The (unopened) transport for an endpoint; the HTTP one is imported only here."""
     if endpoint.embedded or endpoint.host is None:
         from .transport import LocalTransport
@@ -405,7 +405,7 @@ def transport_for(endpoint: Endpoint) -> BaseTransport:
 
 
 def connect(host: str | None = None, context: str | None = None, root: str | None = None, *,
-            tls: TLSOptions | None = None, env: Mapping[str, str] | None = None) -> BaseTransport:
+            tls: TLSOptions | None = None, env: Mapping[str, str] | None = None) -> Transport:
     """The transport docker's rules choose (unopened): both front ends call this.
 
     Raises ContextError (one line) for conflicting flags, an unknown context or a malformed address."""

@@ -30,7 +30,8 @@ from urllib.parse import quote, urlencode
 
 from .. import __version__
 from ..errors import ConnectionLost, EngineError, from_status
-from .transport import BaseTransport
+from .transport import Duplex, Params, Transport, query_values
+from .transport import Reply as BaseReply
 
 API_VERSION = "1.50"
 FALLBACK_API_VERSION = "1.24"  # what docker assumes when a server's ping names no version
@@ -47,27 +48,10 @@ def version_key(version: str) -> tuple[int, ...]:
         return (0,)
 
 
-def encode_params(params: dict[str, Any] | None) -> str:
-    """Query values as the contract says: bool → "1"/"0", dict/list → JSON, None dropped."""
-    if not params:
-        return ""
-    pairs: list[tuple[str, str]] = []
-    for key, value in params.items():
-        if value is None:
-            continue
-        if isinstance(value, tuple):  # docker's repeated key: t=a&t=b
-            pairs += [(key, _query_text(v)) for v in value]
-        else:
-            pairs.append((key, _query_text(value)))
-    return urlencode(pairs)
-
-
-def _query_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
+def encode_params(params: Params | None) -> str:
+    """The query string: the contract's values (:func:`~engine.client.transport.query_values`), a key
+    repeated once per item of a tuple."""
+    return urlencode(query_values(params), doseq=True) if params else ""
 
 
 def _reason(exc: BaseException) -> str:
@@ -113,7 +97,7 @@ class _Connection:
             pass
 
 
-class Reply:
+class Reply(BaseReply):
     """A response: ``status``, ``headers`` (lower-case keys) and its body, read once, one way.
 
     Reading the whole body returns the connection to its transport for reuse; a reply dropped early
@@ -242,10 +226,10 @@ class Reply:
                               f"{line[:80]!r}") from None
 
 
-class SocketDuplex:
+class SocketDuplex(Duplex):
     """A hijacked connection: the raw two-way stream of ``attach`` and ``exec start``."""
 
-    fds: tuple[int, ...] | None = None  # no local fast path over a socket
+    fds = None  # no local fast path over a socket
 
     def __init__(self, transport: HttpTransport, conn: _Connection) -> None:
         self._transport = transport
@@ -298,7 +282,7 @@ class SocketDuplex:
 Body = Any  # a JSON-able object, bytes, a binary file object, or an async iterator of bytes
 
 
-class HttpTransport(BaseTransport):
+class HttpTransport(Transport):
     """The Docker Engine API over one kind of socket; subclasses say how to connect."""
 
     kind = "remote"
@@ -351,14 +335,14 @@ class HttpTransport(BaseTransport):
         self._idle.append(conn)
 
     # -- requests ------------------------------------------------------------------------------------
-    def _target(self, path: str, params: dict[str, Any] | None, versioned: bool) -> str:
+    def _target(self, path: str, params: Params | None, versioned: bool) -> str:
         target = quote(path, safe="/:@!$&'()*+,;=-._~")
         if versioned:
             target = f"/v{self.api_version}{target}"
         query = encode_params(params)
         return f"{target}?{query}" if query else target
 
-    async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+    async def request(self, method: str, path: str, *, params: Params | None = None,
                       body: Body = None, headers: dict[str, str] | None = None) -> Reply:
         """One request; the reply's body is still to be read. Non-2xx (except 304) raises."""
         if not self._opened and path != "/_ping":
@@ -369,7 +353,7 @@ class HttpTransport(BaseTransport):
             raise from_status(reply.status, _message(reply.status, data))
         return reply
 
-    async def hijack(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+    async def hijack(self, method: str, path: str, *, params: Params | None = None,
                      body: Body = None, headers: dict[str, str] | None = None) -> SocketDuplex:
         """``attach`` / ``exec start``: the request upgrades the connection to a raw two-way stream."""
         if not self._opened:
@@ -385,7 +369,7 @@ class HttpTransport(BaseTransport):
         return SocketDuplex(self, conn)
 
     async def _exchange(self, method: str, path: str, body: Body, headers: dict[str, str], *,
-                        params: dict[str, Any] | None = None, versioned: bool = True,
+                        params: Params | None = None, versioned: bool = True,
                         hijack: bool = False) -> Reply:
         head, payload, stream = self._encode(body, headers)
         target = self._target(path, params, versioned)
