@@ -4,6 +4,7 @@
 file under ``tmp``; no iptables, no bridge) as tests/integration/test_docker_interop.py does, and adds
 ``-H tcp://127.0.0.1:<port> --tlsverify`` with a CA, a server and a client certificate made here with
 ``cryptography`` (tests/tlscerts.py). ``stop_dockerd`` removes its containers, stops it by pid and removes what it left.
+The ``dockerd`` fixture (module scope; import it into a test module) holds a ``busybox`` image.
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
+
+import pytest
 
 from tests.tlscerts import make_certs
 
@@ -103,3 +108,26 @@ def stop_dockerd(remote: RemoteDocker) -> list[str]:
             shutil.rmtree(remote.tmp, ignore_errors=True)
         mod.remove_host_leftovers(remote.host_before)
     return left
+
+
+@pytest.fixture(scope="module")
+def dockerd() -> Iterator[RemoteDocker]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root (a private dockerd)")
+    if not shutil.which("dockerd"):
+        pytest.skip("dockerd is not installed (Debian package docker.io; `make test` installs it)")
+    if not DOCKER_CLI:
+        pytest.skip("no docker CLI (/usr/local/bin/docker or docker on PATH)")
+    pytest.importorskip("cryptography")
+    from engine.images import bootstrap
+    tmp = tempfile.mkdtemp(prefix="ps-rd-", dir="/tmp")  # short: unix socket paths must stay < 108 bytes
+    remote = start_dockerd(tmp)
+    try:
+        tar = os.path.join(tmp, "busybox.tar")
+        with open(tar, "wb") as f:
+            bootstrap.write_rootfs(f)
+        remote.ok("import", "-c", 'CMD ["sh"]', tar, "busybox:latest")
+        yield remote
+    finally:
+        left = stop_dockerd(remote)
+        assert not left, f"still mounted under {tmp}: {left}"

@@ -13,39 +13,17 @@ import io
 import os
 import struct
 import tarfile
-import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from conftest import IT, Daemon
-from remote_docker import RemoteDocker, start_dockerd, stop_dockerd
+from remote_docker import RemoteDocker, dockerd, free_port  # noqa: F401 - dockerd is a fixture
 
 from engine.client.contexts import tls_options
 from engine.client.http import HttpTransport, TcpTransport, UnixTransport
 from engine.errors import ConnectionLost, InvalidArgument, NotFound
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture(scope="module")
-def dockerd() -> Iterator[RemoteDocker]:
-    import shutil
-    if os.geteuid() != 0:
-        pytest.skip("needs root (a private dockerd)")
-    if not shutil.which("dockerd"):
-        pytest.skip("dockerd is not installed (Debian package docker.io; `make test` installs it)")
-    pytest.importorskip("cryptography")
-    tmp = tempfile.mkdtemp(prefix="ps-rd-", dir="/tmp")  # short: unix socket paths must stay < 108 bytes
-    remote = start_dockerd(tmp)
-    try:
-        tar = os.path.join(tmp, "busybox.tar")
-        IT.make_busybox_tar(tar)
-        remote.ok("import", "-c", 'CMD ["sh"]', tar, "busybox:latest")
-        yield remote
-    finally:
-        left = stop_dockerd(remote)
-        assert not left, f"still mounted under {tmp}: {left}"
 
 
 def demux(data: bytes) -> tuple[bytes, bytes]:
@@ -133,7 +111,7 @@ async def build_flow(t: HttpTransport, tag: str) -> None:
     await (await t.request("DELETE", f"/images/{tag}")).read()
 
 
-async def test_portside_daemon(daemon: Daemon) -> None:
+async def test_portside_daemon(daemon: Any) -> None:
     t = UnixTransport(daemon.sock)
     await t.open()
     try:
@@ -214,7 +192,6 @@ async def test_dead_endpoints(tmp_path: Any) -> None:
         await UnixTransport(stale).open()
     assert str(e.value) == f"cannot connect to the Docker engine at unix://{stale}: connection refused"
 
-    from remote_docker import free_port
     port = free_port()
     with pytest.raises(ConnectionLost) as e:
         await TcpTransport("127.0.0.1", port).open()

@@ -11,35 +11,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import IT, REPO, Daemon
-from remote_docker import RemoteDocker, start_dockerd, stop_dockerd
+from remote_docker import REPO, RemoteDocker, dockerd  # noqa: F401 - dockerd is a fixture
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture(scope="module")
-def dockerd() -> Iterator[RemoteDocker]:
-    import shutil
-    if os.geteuid() != 0:
-        pytest.skip("needs root (a private dockerd)")
-    if not shutil.which("dockerd"):
-        pytest.skip("dockerd is not installed (Debian package docker.io; `make test` installs it)")
-    pytest.importorskip("cryptography")
-    tmp = tempfile.mkdtemp(prefix="ps-rc-", dir="/tmp")  # short: unix socket paths must stay < 108 bytes
-    remote = start_dockerd(tmp)
-    try:
-        tar = os.path.join(tmp, "busybox.tar")
-        IT.make_busybox_tar(tar)
-        remote.ok("import", "-c", 'CMD ["sh"]', tar, "busybox:latest")
-        yield remote
-    finally:
-        left = stop_dockerd(remote)
-        assert not left, f"still mounted under {tmp}: {left}"
 
 
 @pytest.fixture
@@ -156,7 +133,7 @@ def test_dead_socket_is_one_line(config: str, tmp_path: Any) -> None:
     assert p.returncode == 1 and p.stderr.startswith('context "nope": context not found'), p.stderr
 
 
-def test_portside_daemon_over_its_socket(daemon: Daemon, config: str) -> None:
+def test_portside_daemon_over_its_socket(daemon: Any, config: str) -> None:
     h = ("-H", daemon.host)
     cid = ok(portside(*h, "run", "-d", "--network", "none", "--name", "ps-via-daemon", "busybox", "sleep", "300",
                       config=config)).strip()
