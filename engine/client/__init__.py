@@ -41,11 +41,18 @@ class Docker:
 
     Args:
         root: the embedded engine's data root (with the default transport).
-        transport: where the engine is; default :class:`LocalTransport` (the engine in this process).
+        transport: where the engine is; default: docker's choice (:func:`engine.client.contexts.connect`:
+            ``--context``, ``-H``, the data root, ``DOCKER_HOST``, ``DOCKER_CONTEXT``, docker's current
+            context, then ``portside daemon``'s socket when it answers, else :class:`LocalTransport`).
+        host, context: as docker's ``-H`` and ``--context``, for that choice.
     """
 
-    def __init__(self, root: str | None = None, *, transport: Transport | None = None) -> None:
-        self.transport: Transport = transport or LocalTransport(root)
+    def __init__(self, root: str | None = None, *, transport: Transport | None = None,
+                 host: str | None = None, context: str | None = None) -> None:
+        if transport is None:
+            from .contexts import connect
+            transport = connect(host=host, context=context, root=root)
+        self.transport: Transport = transport
         self.images = DockerImages(self)
         self.containers = DockerContainers(self)
         self.volumes = DockerVolumes(self)
