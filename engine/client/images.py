@@ -53,7 +53,7 @@ class DockerImages:
         return result
 
     async def tag(self, name: str, repo: str, *, tag: str | None = None) -> bool:
-        await self.docker._request("POST", f"/images/{name}/tag", params={"repo": repo, "tag": tag})
+        await self.docker._send("POST", f"/images/{name}/tag", params={"repo": repo, "tag": tag})
         return True
 
     async def delete(self, name: str, *, force: bool = False, noprune: bool = False) -> builtins.list[dict[str, str]]:

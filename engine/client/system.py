@@ -46,16 +46,16 @@ class DockerNetwork:
         return self._info
 
     async def delete(self) -> bool:
-        await self.docker._request("DELETE", f"/networks/{self.id}")
+        await self.docker._send("DELETE", f"/networks/{self.id}")
         return True
 
     async def connect(self, config: dict[str, Any]) -> None:
         """``{"Container": id, "EndpointConfig": {"Aliases": [...], "IPAMConfig": {"IPv4Address": ...}}}``."""
-        await self.docker._request("POST", f"/networks/{self.id}/connect", body=config)
+        await self.docker._send("POST", f"/networks/{self.id}/connect", body=config)
 
     async def disconnect(self, config: dict[str, Any]) -> None:
         """``{"Container": id, "Force": bool}``."""
-        await self.docker._request("POST", f"/networks/{self.id}/disconnect", body=config)
+        await self.docker._send("POST", f"/networks/{self.id}/disconnect", body=config)
 
 
 class DockerVolumes:
@@ -76,7 +76,7 @@ class DockerVolumes:
         return result
 
     async def delete(self, name: str, *, force: bool = False) -> None:
-        await self.docker._request("DELETE", f"/volumes/{name}", params={"force": force or None})
+        await self.docker._send("DELETE", f"/volumes/{name}", params={"force": force or None})
 
     async def prune(self, *, filters: dict[str, builtins.list[str]] | None = None) -> dict[str, Any]:
         """Remove unused anonymous volumes (every unused one with ``filters={"all": ["true"]}``)."""
@@ -98,7 +98,7 @@ class DockerSystem:
 
     async def ping(self) -> bool:
         """True when the engine answers ``GET /_ping``."""
-        reply = await self.docker._request("GET", "/_ping")
+        reply = await self.docker._send("GET", "/_ping")
         return reply.status == 200
 
     async def check(self, *, repair: bool = False) -> builtins.list[dict[str, Any]]:

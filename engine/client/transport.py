@@ -93,6 +93,10 @@ class Reply:
         """Give up what is left of the body (a stream the caller stops reading)."""
         return None
 
+    async def drain(self) -> None:
+        """Read and drop the body of an answer whose status says it all (the connection is free again)."""
+        await self.read()
+
 
 class Direct(Protocol):
     """The local fast path of a :class:`Duplex`: the caller's file descriptors go to the process itself."""
@@ -242,6 +246,11 @@ class LocalReply(Reply):
         aclose = getattr(self.resp.stream, "aclose", None)
         if aclose is not None:
             await aclose()
+
+    async def drain(self) -> None:
+        if self.resp.stream is not None:  # run it to its end, as a socket's reader would: its work is the answer
+            async for _item in self.resp.stream:
+                pass
 
 
 class LocalDuplex(Duplex):
