@@ -8,7 +8,6 @@ as moby's ``container_routes.go`` does. Paths are matched with and without the `
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -17,10 +16,11 @@ from .. import __version__, aio
 from ..errors import Conflict, EngineError, InvalidArgument, NotFound, NotImplementedByEngine
 from ..units import rfc3339
 from .server import API_VERSION, MIN_API_VERSION, Request, Response, error_response, json_response, version_key
-from .streams import MULTIPLEXED, RAW, Attach, Exec, ExecDirect, frame
 
 if TYPE_CHECKING:  # the embedded client answers requests here without an event loop: asyncio stays unloaded
     import asyncio
+
+    from .streams import Attach, Exec  # attach and exec load them when used
 
 NOT_SWARM = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this '
              'node to swarm and try again.')
@@ -31,17 +31,17 @@ class API:
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
-        self.routes = [(method, compile_path(path), handler) for method, path, handler in ROUTES]
+        self.routes = table()
         self.attaching: dict[str, Attach] = {}  # container id → a client waiting for its start
         self.exit_codes: dict[str, asyncio.Future[int | None]] = {}  # container id → its attached exit code
         self.execs: dict[str, Exec] = {}
 
     def find(self, method: str, path: str) -> tuple[H, dict[str, str]] | None:
         """The handler for this method and path (without the version prefix), and the path's values."""
-        for m_, pattern, handler in self.routes:
-            m = pattern.match(path)
-            if m is not None and m_ == method:
-                return handler, m.groupdict()
+        for pattern, handler in self.routes.get(method, ()):
+            values = pattern.match(path)
+            if values is not None:
+                return handler, values
         return None
 
     async def handle(self, req: Request) -> Response:
@@ -57,11 +57,54 @@ class API:
         return await found[0](self, req, **found[1])  # dockerd says the same for a known path, wrong method
 
 
-def compile_path(path: str) -> re.Pattern[str]:
-    def group(m: re.Match[str]) -> str:
-        name = m.group(1)
-        return f"(?P<{name[:-1]}>.+)" if name.endswith("*") else f"(?P<{name}>[^/]+)"
-    return re.compile("^" + re.sub(r"\{([a-z_]+\*?)\}", group, path) + "/?$")
+class PathPattern:
+    """A route's path: literal segments, ``{name}`` (one segment) and at most one ``{name*}`` (one or
+    more segments: an image reference with slashes). Matched segment by segment: no regular expression
+    to compile, so an embedded client's first request pays nothing for the table."""
+
+    def __init__(self, path: str) -> None:
+        self.parts = path.strip("/").split("/")
+        stars = [i for i, p in enumerate(self.parts) if p.endswith("*}")]
+        self.star = stars[0] if stars else -1
+
+    def match(self, path: str) -> dict[str, str] | None:
+        segs = path.strip("/").split("/")
+        parts = self.parts
+        if self.star < 0:
+            if len(segs) != len(parts):
+                return None
+            return _segments(parts, segs)
+        after = len(parts) - self.star - 1
+        if len(segs) < len(parts):
+            return None
+        head = _segments(parts[:self.star], segs[:self.star])
+        tail = _segments(parts[self.star + 1:], segs[len(segs) - after:])
+        middle = "/".join(segs[self.star:len(segs) - after])
+        if head is None or tail is None or not middle:
+            return None
+        head.update(tail)
+        head[parts[self.star][1:-2]] = middle
+        return head
+
+
+def _segments(parts: list[str], segs: list[str]) -> dict[str, str] | None:
+    values: dict[str, str] = {}
+    for part, seg in zip(parts, segs):
+        if part.startswith("{"):
+            if not seg:
+                return None
+            values[part[1:-1]] = seg
+        elif part != seg:
+            return None
+    return values
+
+
+def table() -> dict[str, list[tuple[PathPattern, H]]]:
+    """:data:`ROUTES` by method, in the table's order (the first match wins)."""
+    by_method: dict[str, list[tuple[PathPattern, H]]] = {}
+    for method, path, handler in ROUTES:
+        by_method.setdefault(method, []).append((PathPattern(path), handler))
+    return by_method
 
 
 H = Callable[..., Awaitable[Response]]
@@ -217,6 +260,7 @@ async def container_delete(api: API, req: Request, id: str) -> Response:
 
 
 async def container_logs(api: API, req: Request, id: str) -> Response:
+    from .streams import MULTIPLEXED, RAW, frame
     from ..units import parse_since
     doc = await api.engine.container_inspect(id)
     stdout, stderr = req.flag("stdout"), req.flag("stderr")
@@ -236,6 +280,7 @@ async def container_logs(api: API, req: Request, id: str) -> Response:
 
 
 async def container_attach(api: API, req: Request, id: str) -> Response:
+    from .streams import MULTIPLEXED, RAW, Attach
     doc = await api.engine.container_inspect(id)
     if doc["State"]["Running"]:
         raise NotImplementedByEngine("attaching to a running container is not supported by Portside")
@@ -292,6 +337,7 @@ async def containers_prune(api: API, req: Request) -> Response:
 
 
 async def exec_create(api: API, req: Request, id: str) -> Response:
+    from .streams import Exec
     config = req.json()
     if not isinstance(config, dict):
         raise InvalidArgument("invalid JSON body: an exec config (a JSON object) is required")
@@ -315,6 +361,7 @@ def find_exec(api: API, exec_id: str) -> Exec:
 
 
 async def exec_start(api: API, req: Request, id: str) -> Response:
+    from .streams import MULTIPLEXED, RAW, ExecDirect
     ex = find_exec(api, id)
     if ex.pid:
         raise Conflict(f"Error: Exec command {id} has already run")
