@@ -7,6 +7,8 @@ DEBS := busybox-static runc tini libseccomp2 iproute2 nftables
 TEST_DEBS := docker.io
 # the registry tests start Debian's docker-registry (htpasswd for its basic auth) and copy with skopeo
 TEST_DEBS += docker-registry skopeo apache2-utils
+# real clients against `portside daemon`: docker-compose, and lazydocker (from PyPI) driven in tmux
+TEST_DEBS += docker-compose tmux
 
 .PHONY: run test deps debs bench clean
 

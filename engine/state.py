@@ -223,6 +223,16 @@ class State:
             db.execute("DELETE FROM build_cache WHERE image_id=?", (image_id,))
 
     # -- events ---------------------------------------------------------------------------------
+    def emit(self, type_: str, action: str, actor_id: str, attrs: dict[str, str]) -> None:
+        """Record one event as dockerd's /events gives it (whole-second ``time``, ``timeNano``, the
+        legacy ``status``/``id``/``from`` of container events)."""
+        now = time.time()
+        doc: dict[str, Any] = {"Type": type_, "Action": action, "Actor": {"ID": actor_id, "Attributes": attrs},
+                               "scope": "local", "time": int(now), "timeNano": int(now * 1e9)}
+        if type_ == "container":
+            doc.update(status=action, id=actor_id, **({"from": attrs["image"]} if "image" in attrs else {}))
+        self.add_event(doc)
+
     def add_event(self, doc: dict[str, Any]) -> None:
         with self.tx() as db:
             db.execute("INSERT INTO events(time, doc) VALUES (?,?)", (doc.get("time", time.time()), json.dumps(doc)))

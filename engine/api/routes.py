@@ -283,7 +283,7 @@ async def container_attach(api: API, req: Request, id: str) -> Response:
     from .streams import MULTIPLEXED, RAW, Attach
     doc = await api.engine.containers.inspect(id)
     if doc["State"]["Running"]:
-        raise NotImplementedByEngine("attaching to a running container is not supported by Portside")
+        return attach_running(api, req, doc)
     if not req.flag("stream"):
         raise InvalidArgument("attach without stream=1 is not supported")
     attach = Attach(api, doc["Id"], doc, req)
@@ -327,6 +327,34 @@ async def container_stats(api: API, req: Request, id: str) -> Response:
     return Response(200, stream=feed())
 
 
+async def container_pause(api: API, req: Request, id: str) -> Response:
+    await api.engine.containers.pause(id)
+    return Response(204)
+
+
+async def container_unpause(api: API, req: Request, id: str) -> Response:
+    await api.engine.containers.unpause(id)
+    return Response(204)
+
+
+async def commit(api: API, req: Request) -> Response:
+    """``POST /commit?container=…&repo=…&tag=…``: the body, if any, is a container config to apply."""
+    if not req.arg("container"):
+        raise InvalidArgument("a container is required (container=)")
+    body = req.json()
+    if body is not None and not isinstance(body, dict):
+        raise InvalidArgument("invalid JSON body: a container config (a JSON object) is expected")
+    repo = req.arg("repo")
+    if repo and req.arg("tag"):
+        repo = f"{repo}:{req.arg('tag')}"
+    image_id = await api.engine.containers.commit(req.arg("container"), repo=repo or None,
+                                                  comment=req.arg("comment") or "", author=req.arg("author") or "",
+                                                  changes=[line for value in req.query.get("changes") or []
+                                                           for line in value.splitlines() if line.strip()] or None,
+                                                  pause=req.flag("pause", True), config=body)
+    return json_response({"Id": image_id}, 201)
+
+
 async def container_rename(api: API, req: Request, id: str) -> Response:
     await api.engine.containers.rename(id, req.arg("name"))
     return Response(204)
@@ -347,6 +375,8 @@ async def exec_create(api: API, req: Request, id: str) -> Response:
     doc = await api.engine.containers.inspect(id)
     if not doc["State"]["Running"]:
         raise Conflict(f"container {doc['Id']} is not running")
+    if doc["State"]["Paused"]:
+        raise Conflict(f"Container {doc['Id']} is paused, unpause the container before exec")
     import secrets
     exec_id = secrets.token_hex(32)
     api.execs[exec_id] = Exec(exec_id, doc["Id"], config)
@@ -399,6 +429,8 @@ async def images_list(api: API, req: Request) -> Response:
         for img in images:
             img["RepoTags"] = [t for t in img["RepoTags"] if any(
                 fnmatch.fnmatchcase(t, p) or fnmatch.fnmatchcase(t.rpartition(":")[0], p) for p in pats)]
+            img["RepoDigests"] = [d for d in img.get("RepoDigests") or [] if any(
+                fnmatch.fnmatchcase(d, p) or fnmatch.fnmatchcase(d.partition("@")[0], p) for p in pats)]
     return json_response(images)
 
 
@@ -438,13 +470,29 @@ async def image_create(api: API, req: Request) -> Response:
         raise InvalidArgument("fromImage or fromSrc is required")
     auth = decode_auth(req.headers.get("x-registry-auth", ""))
     return progress_response(api.engine.registry.pull(req.arg("fromImage"), tag=req.arg("tag") or None,
-                                                   platform=req.arg("platform") or None, auth=auth))
+                                                   platform=platform_arg(req), auth=auth))
 
 
 async def image_push(api: API, req: Request, name: str) -> Response:
     auth = decode_auth(req.headers.get("x-registry-auth", ""))
     return progress_response(api.engine.registry.push(name, tag=req.arg("tag") or None, auth=auth,
                                                    oci=req.flag("oci")))
+
+
+KNOWN_OS = frozenset("aix android darwin dragonfly freebsd hurd illumos ios js linux nacl netbsd openbsd plan9 "
+                     "solaris windows zos".split())
+KNOWN_ARCH = frozenset("386 amd64 amd64p32 arm armbe arm64 arm64be ppc64 ppc64le loong64 mips mipsle mips64 "
+                       "mips64le mips64p32 mips64p32le ppc riscv riscv64 s390 s390x sparc sparc64 wasm x86_64 "
+                       "x86-64 aarch64 armhf armel i386".split())
+
+
+def platform_arg(req: Request) -> str | None:
+    """The ``platform`` query value, refused (400) as dockerd's parser refuses it: a single word must
+    name a known operating system or architecture."""
+    text = req.arg("platform") or None
+    if text and "/" not in text and text.lower() not in KNOWN_OS | KNOWN_ARCH:
+        raise InvalidArgument(f'"{text}": unknown operating system or architecture: invalid argument')
+    return text
 
 
 def progress_response(progress: AsyncIterator[dict[str, Any]]) -> Response:
@@ -505,23 +553,6 @@ async def images_load(api: API, req: Request) -> Response:
     return Response(200, stream=messages())
 
 
-async def images_prune(api: API, req: Request) -> Response:
-    filters = req.filters()
-    dangling = filters.pop("dangling", ["true"])
-    return json_response(await api.engine.images.prune(all=dangling[-1].lower() in ("false", "0"),
-                                                       filters=filters or None))
-
-
-async def auth(api: API, req: Request) -> Response:
-    """``docker login``: check the credentials against the registry (the client keeps them)."""
-    body = req.json()
-    if not isinstance(body, dict):
-        raise InvalidArgument("invalid JSON body: credentials (a JSON object) are required")
-    result = await api.engine.registry.login(body.get("serveraddress") or None, body.get("username") or "",
-                                    body.get("password") or "")
-    return json_response({"Status": result["Status"], "IdentityToken": result.get("IdentityToken", "")})
-
-
 async def build(api: API, req: Request) -> Response:
     """The legacy ``POST /build``: the body is the context as a tar; progress as JSON lines."""
     import shutil
@@ -544,6 +575,7 @@ async def build(api: API, req: Request) -> Response:
             raise InvalidArgument(f"invalid {name} parameter: a JSON object is expected")
         return {k: v for k, v in value.items() if v is not None}
     buildargs, labels = json_arg("buildargs"), json_arg("labels")
+    platform_arg(req)  # the classic builder builds for this host; a malformed platform is still refused
     if req.arg("remote"):
         raise InvalidArgument("a remote build context is not supported: send the context as a tar")
     ctx = tempfile.mkdtemp(prefix="portside-build-")
@@ -602,28 +634,6 @@ async def network_delete(api: API, req: Request, id: str) -> Response:
     return Response(204)
 
 
-async def networks_prune(api: API, req: Request) -> Response:
-    return json_response(await api.engine.networks.prune())
-
-
-async def network_connect(api: API, req: Request, id: str) -> Response:
-    body = req.json()
-    if not isinstance(body, dict) or not body.get("Container"):
-        raise InvalidArgument("invalid JSON body: a Container to connect is required")
-    ep = body.get("EndpointConfig") or {}
-    await api.engine.networks.connect(id, body["Container"], aliases=ep.get("Aliases"),
-                                     ipv4=(ep.get("IPAMConfig") or {}).get("IPv4Address"))
-    return Response(200, b"", content_type="text/plain")
-
-
-async def network_disconnect(api: API, req: Request, id: str) -> Response:
-    body = req.json()
-    if not isinstance(body, dict) or not body.get("Container"):
-        raise InvalidArgument("invalid JSON body: a Container to disconnect is required")
-    await api.engine.networks.disconnect(id, body["Container"], force=bool(body.get("Force")))
-    return Response(200, b"", content_type="text/plain")
-
-
 async def volumes_list(api: API, req: Request) -> Response:
     return json_response({"Volumes": await api.engine.volumes.list(), "Warnings": None})
 
@@ -632,7 +642,10 @@ async def volume_create(api: API, req: Request) -> Response:
     body = req.json() or {}
     if not isinstance(body, dict):
         raise InvalidArgument("invalid JSON body: a volume config (a JSON object) is expected")
-    name = await api.engine.volumes.create(body.get("Name") or None)
+    labels = body.get("Labels") or {}
+    if not isinstance(labels, dict):
+        raise InvalidArgument("invalid Labels: a JSON object of strings is expected")
+    name = await api.engine.volumes.create(body.get("Name") or None, labels=labels)
     return json_response(await api.engine.volumes.inspect(name), 201)
 
 
@@ -645,8 +658,124 @@ async def volume_delete(api: API, req: Request, name: str) -> Response:
     return Response(204)
 
 
+# -- archive (docker cp), disk usage, auth, image prune, network connect, attach to a running one ---
+PATH_STAT = "X-Docker-Container-Path-Stat"
+
+
+async def container_archive(api: API, req: Request, id: str) -> Response:
+    """``GET`` (a tar of the path) and ``HEAD`` (its stat only) of ``/containers/{id}/archive``."""
+    from ..runtime.archive import encode_stat
+    if req.method == "HEAD":
+        doc = await api.engine.containers.archive_stat(id, req.arg("path"))
+        return Response(200, b"", headers={PATH_STAT: encode_stat(doc)})
+    doc, tar = await api.engine.containers.archive_get(id, req.arg("path"))
+    return Response(200, stream=tar, content_type="application/x-tar", headers={PATH_STAT: encode_stat(doc)})
+
+
+async def container_archive_put(api: API, req: Request, id: str) -> Response:
+    """``PUT /containers/{id}/archive``: the body (a tar) extracted into the directory ``path``."""
+    await api.engine.containers.archive_put(id, req.arg("path"), req.file(),
+                                           no_overwrite_dir_non_dir=req.flag("noOverwriteDirNonDir"),
+                                           copy_uidgid=req.flag("copyUIDGID"))
+    return Response(200, b"", content_type="text/plain")
+
+
+async def system_df(api: API, req: Request) -> Response:
+    from ..services.usage import disk_usage
+    return json_response(await disk_usage(api.engine.containers, api.engine.images, api.engine.volumes,
+                                          req.query.get("type") or None))
+
+
+async def auth(api: API, req: Request) -> Response:
+    """``docker login``'s check: the credentials against the registry; the CLI keeps them, not us."""
+    body = req.json()
+    if not isinstance(body, dict):
+        raise InvalidArgument("invalid JSON body: auth config (username, password, serveraddress) is required")
+    await api.engine.registry.auth_check(body.get("serveraddress") or None, str(body.get("username") or ""),
+                                str(body.get("password") or ""))
+    return json_response({"Status": "Login Succeeded", "IdentityToken": ""})
+
+
+async def images_prune(api: API, req: Request) -> Response:
+    filters = req.filters()
+    dangling = [v.lower() for v in filters.pop("dangling", [])]
+    everything = bool(dangling) and dangling[-1] in ("false", "0")
+    return json_response(await api.engine.images.prune(all=everything, filters=filters))
+
+
 async def volumes_prune(api: API, req: Request) -> Response:
-    return json_response(await api.engine.volumes.prune(filters=req.filters() or None))
+    return json_response(await api.engine.volumes.prune(filters=req.filters()))
+
+
+async def networks_prune(api: API, req: Request) -> Response:
+    return json_response(await api.engine.networks.prune(filters=req.filters()))
+
+
+async def build_prune(api: API, req: Request) -> Response:
+    """``docker builder prune``: the classic builder keeps no cache apart from its images (``image prune``)."""
+    return json_response({"CachesDeleted": None, "SpaceReclaimed": 0})
+
+
+def network_body(req: Request) -> dict[str, Any]:
+    body = req.json()
+    if not isinstance(body, dict) or not isinstance(body.get("Container"), str) or not body["Container"]:
+        raise InvalidArgument("invalid JSON body: Container (a container name or id) is required")
+    return body
+
+
+async def network_connect(api: API, req: Request, id: str) -> Response:
+    body = network_body(req)
+    endpoint = body.get("EndpointConfig") or {}
+    ipv4 = (endpoint.get("IPAMConfig") or {}).get("IPv4Address") or None
+    await api.engine.networks.connect(id, body["Container"], aliases=endpoint.get("Aliases") or None, ipv4=ipv4)
+    return Response(200, b"", content_type="text/plain")
+
+
+async def network_disconnect(api: API, req: Request, id: str) -> Response:
+    body = network_body(req)
+    await api.engine.networks.disconnect(id, body["Container"], force=bool(body.get("Force")))
+    return Response(200, b"", content_type="text/plain")
+
+
+def attach_running(api: API, req: Request, doc: dict[str, Any]) -> Response:
+    """``docker attach`` to a container already running: its output from now on (``logs=1``: from its
+    start), framed as the attach of ``docker run`` is, until it exits or the client goes."""
+    if req.flag("stdin") and doc["Config"].get("OpenStdin"):
+        raise NotImplementedByEngine("attaching the input of a running container is not supported: use "
+                                     "docker attach --no-stdin to follow its output, or docker exec -i")
+    if not req.flag("stream") and not req.flag("logs"):
+        raise InvalidArgument("attach without stream=1 or logs=1 has nothing to send")
+    stdout, stderr = req.flag("stdout"), req.flag("stderr")
+    tty = bool(doc["Config"].get("Tty"))
+    entries = api.engine.containers.logs(doc["Id"], stdout=stdout, stderr=stderr, follow=req.flag("stream"),
+                                        tail="all" if req.flag("logs") else "0")
+
+    from .streams import MULTIPLEXED, RAW, frame
+
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        import asyncio
+
+        async def copy() -> None:
+            async for e in entries:
+                data = e["log"].encode()
+                writer.write(data if tty else frame(2 if e["stream"] == "stderr" else 1, data))
+                await writer.drain()
+
+        async def client_gone() -> None:
+            while await reader.read(65536):
+                pass  # no stdin to feed: the client's bytes are dropped, its EOF ends nothing
+            await asyncio.Event().wait()
+        out, gone = asyncio.create_task(copy()), asyncio.create_task(client_gone())
+        try:
+            await asyncio.wait({out, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (out, gone):
+                task.cancel()
+            await asyncio.gather(out, gone, return_exceptions=True)
+            await entries.aclose()
+    if not (stdout or stderr):
+        raise InvalidArgument("Bad parameters: you must choose at least one stream")
+    return Response(101, content_type=RAW if tty else MULTIPLEXED, hijack=session)
 
 
 # -- Portside's own (no docker route) --------------------------------------------------------------
@@ -683,7 +812,16 @@ ROUTES: list[tuple[str, str, H]] = [
     ("GET", "/containers/{id}/top", container_top),
     ("GET", "/containers/{id}/stats", container_stats),
     ("POST", "/containers/{id}/rename", container_rename),
+    ("POST", "/containers/{id}/pause", container_pause),
+    ("POST", "/containers/{id}/unpause", container_unpause),
     ("POST", "/containers/prune", containers_prune),
+    ("GET", "/containers/{id}/archive", container_archive),
+    ("HEAD", "/containers/{id}/archive", container_archive),
+    ("PUT", "/containers/{id}/archive", container_archive_put),
+    ("GET", "/system/df", system_df),
+    ("POST", "/images/prune", images_prune),
+    ("POST", "/networks/{id}/connect", network_connect),
+    ("POST", "/networks/{id}/disconnect", network_disconnect),
     ("DELETE", "/containers/{id}", container_delete),
 
     ("POST", "/containers/{id}/exec", exec_create),
@@ -691,12 +829,13 @@ ROUTES: list[tuple[str, str, H]] = [
     ("POST", "/exec/{id}/resize", exec_resize),
     ("GET", "/exec/{id}/json", exec_inspect),
 
+    ("POST", "/commit", commit),
     ("POST", "/build", build),
+    ("POST", "/build/prune", build_prune),
     ("GET", "/images/json", images_list),
     ("POST", "/images/create", image_create),
     ("GET", "/images/get", images_get),
     ("POST", "/images/load", images_load),
-    ("POST", "/images/prune", images_prune),
     ("GET", "/images/{name*}/get", images_get),
     ("GET", "/images/{name*}/json", image_inspect),
     ("GET", "/images/{name*}/history", image_history),
@@ -708,8 +847,6 @@ ROUTES: list[tuple[str, str, H]] = [
     ("POST", "/networks/create", network_create),
     ("POST", "/networks/prune", networks_prune),
     ("GET", "/networks/{id}", network_inspect),
-    ("POST", "/networks/{id}/connect", network_connect),
-    ("POST", "/networks/{id}/disconnect", network_disconnect),
     ("DELETE", "/networks/{id}", network_delete),
     ("GET", "/volumes", volumes_list),
     ("POST", "/volumes/create", volume_create),

@@ -182,6 +182,10 @@ class Response:
             self._body = json.dumps(self.data).encode() + b"\n"
         return self._body
 
+    @body.setter
+    def body(self, value: bytes) -> None:
+        self._body, self.data = value, NO_OBJECT
+
 
 def json_response(obj: Any, status: int = 200) -> Response:
     """A JSON answer; encoded only when it goes out on a socket."""
@@ -272,6 +276,8 @@ class Server:
         finally:
             if spooled is not None:
                 spooled.close()
+        if method == "HEAD":  # no body, even for an error: the next request on the connection follows at once
+            resp.body = b""
         return await self._send(writer, resp, keep, proto, reader)
 
     async def _pump(self, stream: AsyncIterator[Any], reader: asyncio.StreamReader | None,

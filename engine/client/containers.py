@@ -12,7 +12,7 @@ import builtins  # a collection's ``list`` method shadows the type in its class
 
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import EngineError, NotModified
 
@@ -127,6 +127,26 @@ class DockerContainer:
         params = {"stdout": stdout, "stderr": stderr, "follow": follow or None, "tail": tail,
                   "since": since or None, "until": until or None, "timestamps": True}
         return log_entries(self.docker, f"{self._path}/logs", params)
+
+    async def stat_archive(self, path: str) -> dict[str, Any]:
+        """docker's stat of a path in the container (``name``, ``size``, ``mode``, ``mtime``, ``linkTarget``);
+        ``mode`` is a Go ``os.FileMode`` (``HEAD /containers/{id}/archive``)."""
+        from ..runtime.archive import decode_stat
+        reply = await self.docker._send("HEAD", f"{self._path}/archive", params={"path": path})
+        return decode_stat(reply.headers.get("x-docker-container-path-stat", ""))
+
+    async def get_archive(self, path: str) -> tuple[dict[str, Any], AsyncIterator[bytes]]:
+        """The stat of ``path`` and a tar of it as a stream of chunks (``docker cp`` out of the container)."""
+        from ..runtime.archive import decode_stat
+        reply = await self.docker._request("GET", f"{self._path}/archive", params={"path": path})
+        return decode_stat(reply.headers.get("x-docker-container-path-stat", "")), reply.chunks()
+
+    async def put_archive(self, path: str, data: IO[bytes], *, no_overwrite_dir_non_dir: bool = False,
+                          copy_uidgid: bool = False) -> None:
+        """Extract the tar ``data`` into the directory ``path`` (``docker cp`` into the container)."""
+        await self.docker._send("PUT", f"{self._path}/archive", body=data, params={
+            "path": path, "noOverwriteDirNonDir": no_overwrite_dir_non_dir or None,
+            "copyUIDGID": copy_uidgid or None}, headers={"Content-Type": "application/x-tar"})
 
     async def resize(self, h: int, w: int) -> None:
         """The size of the container's terminal (``POST /containers/{id}/resize``)."""

@@ -393,6 +393,13 @@ class Cgroup:
             if frozen and freezer:
                 _write(os.path.join(freezer, "freezer.state"), "THAWED")
 
+    def freeze(self, frozen: bool) -> None:
+        """Freeze (``docker pause``) or thaw every process of the cgroup: v2 ``cgroup.freeze``, v1 freezer."""
+        if self.v2:
+            _write(os.path.join(self.path(), "cgroup.freeze"), 1 if frozen else 0)
+        else:
+            _write(os.path.join(self.path("freezer"), "freezer.state"), "FROZEN" if frozen else "THAWED")
+
     # --- stats --------------------------------------------------------------------------------
     def stats(self) -> Stats:
         return self._stats_v2() if self.v2 else self._stats_v1()

@@ -38,9 +38,8 @@ def remove_container_files(root: str, cid: str, *, volumes: bool = False) -> Non
                 if m.get("Type") == "volume" and m.get("Anonymous"):
                     remove_volume(st, root, m["Name"])  # one another container mounts stays, as docker's
         if doc:
-            st.add_event({"Type": "container", "Action": "destroy", "Actor": {"ID": cid, "Attributes": {
-                "name": doc.get("Name", "").lstrip("/"), "image": doc.get("Config", {}).get("Image", "")}},
-                "time": __import__("time").time()})
+            st.emit("container", "destroy", cid, {"name": doc.get("Name", "").lstrip("/"),
+                                                   "image": doc.get("Config", {}).get("Image", "")})
     finally:
         st.close()
     shutil.rmtree(cdir, ignore_errors=True)

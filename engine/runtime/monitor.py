@@ -657,6 +657,7 @@ class Monitor:
                 self.oci_cgroup = None
                 self.oci_delete()
             self.save(status="exited", exit_code=code, oom_killed=oom, finished_at=now_rfc3339(), pid=0)
+            self.record_die(code)
             if not self.should_restart(code):
                 break
             if time.monotonic() - started >= 10:
@@ -675,6 +676,23 @@ class Monitor:
                 break
         self.cleanup()
         return code
+
+    def record_die(self, code: int) -> None:
+        """The ``die`` event dockerd records at every exit (before the monitor ends: a removal, which waits
+        for the monitor, records its ``destroy`` after it). Never fails the monitor."""
+        try:
+            from engine import state as state_mod
+            cid = os.path.basename(self.cdir)
+            st = state_mod.State(os.path.join(os.path.dirname(os.path.dirname(self.cdir)), "state.db"))
+            try:
+                doc = st.container(cid) or {}
+                st.emit("container", "die", cid, {"name": doc.get("Name", "").lstrip("/"),
+                                                  "image": (doc.get("Config") or {}).get("Image", ""),
+                                                  "exitCode": str(code)})
+            finally:
+                st.close()
+        except Exception:  # noqa: BLE001 - an event lost is better than a container left running
+            pass
 
     def mark_running(self, init_pid: int) -> None:
         self.save(status="running", pid=init_pid, pid_start=proc_start_time(init_pid), started_at=now_rfc3339(),

@@ -18,12 +18,13 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import IO, Any, cast
 
 from .. import aio, logfiles, reference
 from ..config import Paths
 from ..errors import (CommandNotFound, Conflict, ContainerCannotRun, ContainerNotFound, EngineError,
-                      ImageNotFound, InvalidArgument, NotFound, NotModified)
+                      ImageNotFound, InvalidArgument, NotFound, NotImplementedByEngine,
+                      NotModified)
 from ..runtime import cleanup
 from ..signals import parse_signal
 from ..state import State
@@ -33,10 +34,11 @@ from .events import Events
 from .images import Images
 from .networks import Networks
 from .records import ContainerRecords, pid_alive, rfc3339_now
-from .volumes import Volumes, all_labels_match, dir_size
+from .volumes import Volumes, all_labels_match, dir_size, labels_pass
 
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 ZERO_TIME = "0001-01-01T00:00:00Z"
+PAUSED = "paused"  # a marker in a container's folder while its cgroup is frozen (docker pause)
 # HostConfig keys docker's inspect always shows (moby api/swagger.yaml HostConfig), with its value when
 # unset; lists docker keeps as null until given (NULL_WHEN_EMPTY) are null here too, never []
 NULL_WHEN_EMPTY = ("Binds", "CapAdd", "CapDrop", "SecurityOpt", "VolumesFrom", "Links", "ExtraHosts", "GroupAdd")
@@ -429,7 +431,6 @@ class Containers:
     # -- start ----------------------------------------------------------------------------------
     def _bundle(self, cid: str, doc: dict[str, Any]) -> dict[str, Any]:
         """Write the OCI bundle (config.json) and the monitor's options; returns both, as the monitor loads them."""
-        from ..images import layers as layers_mod
         from ..runtime.spec import build_spec
         cdir = self.paths.container(cid)
         layer_dirs = self.images.unpack(doc["Image"])
@@ -441,13 +442,7 @@ class Containers:
                           cgroup_path=cg if runtime == "native" else "/" + cg)
         if runtime == "native":
             seccomp_warm(self.paths.root, spec)  # the forked monitor finds the BPF compiled
-        overlay = layers_mod.overlay_supported()
-        rootfs = {"target": os.path.join(cdir, "rootfs"), "upper": os.path.join(cdir, "upper"),
-                  "work": os.path.join(cdir, "work"), "lower": layer_dirs, "layers_root": self.paths.layers,
-                  "copy": not overlay}
-        target = os.path.join(cdir, "rootfs")
-        if not overlay and not os.listdir(target):
-            layers_mod.apply_rootfs_copy(layer_dirs, target)
+        rootfs = self._rootfs_plan(cid, layer_dirs)
         opts = {"id": cid, "root": self.paths.root, "rootfs": rootfs, "restart": doc["HostConfig"].get("RestartPolicy"),
                 "autoremove": bool(doc["HostConfig"].get("AutoRemove")), "runtime": runtime,
                 "cgroup": cg if runtime == "native" else ""}
@@ -463,6 +458,54 @@ class Containers:
                 json.dump(content, f)
             os.replace(tmp, os.path.join(cdir, fname))
         return {"opts": opts, "spec": spec, "state": cleanup.read_state(cdir)}
+
+    def _rootfs_plan(self, cid: str, layer_dirs: builtins.list[str]) -> dict[str, Any]:
+        """The monitor's rootfs plan: an overlay of the image's layers (or, without overlayfs, a copy made now)."""
+        from ..images import layers as layers_mod
+        cdir = self.paths.container(cid)
+        overlay = layers_mod.overlay_supported()
+        rootfs = {"target": os.path.join(cdir, "rootfs"), "upper": os.path.join(cdir, "upper"),
+                  "work": os.path.join(cdir, "work"), "lower": layer_dirs, "layers_root": self.paths.layers,
+                  "copy": not overlay}
+        target = os.path.join(cdir, "rootfs")
+        if not overlay and not os.listdir(target):
+            layers_mod.apply_rootfs_copy(layer_dirs, target)
+        return rootfs
+
+    # -- files in and out (docker cp) -----------------------------------------------------------
+    async def fs_view(self, name_or_id: str) -> dict[str, Any]:
+        """What :mod:`engine.runtime.archive` needs to reach a container's files: a running container's
+        pid, or a stopped one's rootfs plan, mounts and read-only flag."""
+        cid = self.resolve(name_or_id)
+        doc = self.state.container(cid)
+        if doc is None:
+            raise ContainerNotFound(f"No such container: {name_or_id}", container=name_or_id)
+        rt = self.runtime_state(cid)
+        if rt.get("status") in ("running", "paused") and rt.get("pid") and pid_alive(rt["pid"], rt.get("pid_start")):
+            return {"pid": rt["pid"]}
+        layer_dirs = await aio.to_thread(self.images.unpack, doc["Image"])
+        return {"rootfs": self._rootfs_plan(cid, layer_dirs), "mounts": doc.get("Mounts") or [],
+                "readonly": bool(doc["HostConfig"].get("ReadonlyRootfs"))}
+
+    async def archive_stat(self, name_or_id: str, path: str) -> dict[str, Any]:
+        """docker's stat of ``path`` in the container (``HEAD /containers/{id}/archive``)."""
+        from ..runtime import archive
+        with archive.naming(name_or_id):
+            return await archive.stat_path(await self.fs_view(name_or_id), archive.container_path(path))
+
+    async def archive_get(self, name_or_id: str, path: str) -> tuple[dict[str, Any], AsyncIterator[bytes]]:
+        """The stat of ``path`` and a tar of it, streamed (``GET /containers/{id}/archive``: docker cp out)."""
+        from ..runtime import archive
+        with archive.naming(name_or_id):
+            return await archive.get_archive(await self.fs_view(name_or_id), archive.container_path(path))
+
+    async def archive_put(self, name_or_id: str, path: str, source: IO[bytes], *,
+                          no_overwrite_dir_non_dir: bool = False, copy_uidgid: bool = False) -> None:
+        """Extract a tar into the directory ``path`` (``PUT /containers/{id}/archive``: docker cp in)."""
+        from ..runtime import archive
+        with archive.naming(name_or_id):
+            await archive.put_archive(await self.fs_view(name_or_id), archive.container_path(path), source,
+                                      no_overwrite_dir_non_dir=no_overwrite_dir_non_dir, copy_uidgid=copy_uidgid)
 
     async def start(self, name_or_id: str, *, attach: tuple[int, int, int] | None = None) -> int | None:
         """Start a container through its monitor.
@@ -481,7 +524,7 @@ class Containers:
         # the previous run's monitor may still be unmounting: let it finish before mounting again
         if not await self._wait_monitor(cid, 10):
             raise Conflict(f"container {cid[:12]} is still being cleaned up; try again")
-        for stale in ("stop-requested",):
+        for stale in ("stop-requested", PAUSED):  # (a paused container whose monitor was lost: a fresh run)
             try:
                 os.unlink(os.path.join(self.paths.container(cid), stale))
             except FileNotFoundError:
@@ -597,6 +640,7 @@ class Containers:
         st = self.records.runtime_state(cid)
         if st.get("status") not in ("running", "restarting"):
             return False
+        self._thaw(cid)
         with open(os.path.join(self.paths.container(cid), "stop-requested"), "w"):
             pass
         if t is None:
@@ -624,8 +668,112 @@ class Containers:
             except Exception:  # noqa: BLE001
                 pass
 
+    async def pause(self, name_or_id: str) -> None:
+        """``docker pause``: freeze the container's cgroup; its state says ``paused`` until unpaused."""
+        cid = self.records.resolve(name_or_id)
+        doc = self.state.container(cid) or {}
+        if self.records.status(cid) != "running":
+            raise Conflict(f"Container {cid} is not running")
+        marker = os.path.join(self.paths.container(cid), PAUSED)
+        if os.path.exists(marker):
+            raise Conflict(f"Container {cid} is already paused")
+        cg = doc.get("HostConfig", {}).get("_Cgroup")
+        if not cg:
+            raise NotImplementedByEngine("pausing needs the container's cgroup, and this one has none")
+        from ..runtime import cgroups
+        await aio.to_thread(cgroups.Cgroup(cg).freeze, True)
+        with open(marker, "w"):
+            pass
+        self.events.emit("container", "pause", cid, name=doc.get("Name", "").lstrip("/"),
+                         image=doc.get("Config", {}).get("Image", ""))
+
+    async def unpause(self, name_or_id: str) -> None:
+        cid = self.records.resolve(name_or_id)
+        doc = self.state.container(cid) or {}
+        if not os.path.exists(os.path.join(self.paths.container(cid), PAUSED)) or self.records.status(cid) != "running":
+            raise Conflict(f"Container {cid} is not paused")
+        self._thaw(cid)
+        self.events.emit("container", "unpause", cid, name=doc.get("Name", "").lstrip("/"),
+                         image=doc.get("Config", {}).get("Image", ""))
+
+    def _thaw(self, cid: str) -> None:
+        """Thaw a paused container (before it is signalled, stopped or removed, as dockerd does)."""
+        marker = os.path.join(self.paths.container(cid), PAUSED)
+        if not os.path.exists(marker):
+            return
+        cg = (self.state.container(cid) or {}).get("HostConfig", {}).get("_Cgroup")
+        if cg:
+            from ..runtime import cgroups
+            try:
+                cgroups.Cgroup(cg).freeze(False)
+            except OSError:
+                pass  # the cgroup is gone with its processes: nothing is frozen
+        os.unlink(marker)
+
+    async def commit(self, name_or_id: str, *, repo: str | None = None, comment: str = "", author: str = "",
+                     changes: builtins.list[str] | None = None, pause: bool = True,
+                     config: dict[str, Any] | None = None) -> str:
+        """``docker commit``: the container's changes (its overlay upper dir) as a new layer over its image,
+        with its config (then ``config``, then ``changes``, as dockerd merges them). Returns the image id."""
+        import json as json_mod
+
+        from ..images import layers
+        from ..runtime import cgroups
+        from .images import changes_to_config
+        cid = self.records.resolve(name_or_id)
+        doc = self.state.container(cid) or {}
+        if repo:
+            reference.parse(repo)
+        overrides = dict(config or {})
+        overrides.update(changes_to_config(changes) if changes else {})
+        base = self.images.config(doc["Image"])
+        keys = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "ExposedPorts",
+                "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Image", "Volumes", "WorkingDir", "Entrypoint",
+                "OnBuild", "Labels", "StopSignal")
+        ccfg = {k: v for k, v in (doc.get("Config") or {}).items() if k in keys}
+        ccfg.update({k: v for k, v in overrides.items() if k in keys})
+        upper = os.path.join(self.paths.container(cid), "upper")
+        cg = doc.get("HostConfig", {}).get("_Cgroup")
+        freeze = bool(pause and cg and self.records.status(cid) == "running"
+                      and not os.path.exists(os.path.join(self.paths.container(cid), PAUSED)))
+
+        def skip(rel: str) -> bool:  # what the engine mounts over the rootfs is not the container's change
+            rel = rel.strip("/")
+            return rel.split("/")[0] in ("proc", "sys", "dev") or rel in ("etc/hosts", "etc/hostname",
+                                                                           "etc/resolv.conf")
+
+        def write_layer() -> tuple[str, int]:
+            if freeze:
+                cgroups.Cgroup(cg).freeze(True)
+            try:
+                with self.images.blobs.writer() as wr:
+                    layers.diff_tar(upper, wr, skip=skip)
+                return wr.digest, wr.size
+            finally:
+                if freeze:
+                    cgroups.Cgroup(cg).freeze(False)
+        with self.images.operation("commit"):
+            diff_id, _size = await aio.to_thread(write_layer)
+            now = rfc3339_now()
+            cfg = dict(base, created=now, config=ccfg)
+            cfg["rootfs"] = {"type": "layers",
+                             "diff_ids": builtins.list(base.get("rootfs", {}).get("diff_ids", [])) + [diff_id]}
+            entry: dict[str, Any] = {"created": now,  # as dockerd: the container's command
+                                     "created_by": " ".join((doc.get("Config") or {}).get("Cmd") or [])}
+            if author:
+                cfg["author"] = entry["author"] = author
+            if comment:
+                entry["comment"] = comment
+            cfg["history"] = builtins.list(base.get("history") or []) + [entry]
+            digest = self.images.blobs.put_bytes(json_mod.dumps(cfg, separators=(",", ":")).encode())
+            self.images.register(digest, parent=doc["Image"], repo_tags=[repo] if repo else [])
+        self.events.emit("container", "commit", cid, name=doc.get("Name", "").lstrip("/"), comment=comment,
+                         imageID=digest, imageRef=repo or "")
+        return digest
+
     async def kill(self, name_or_id: str, signal: str | int | None = "SIGKILL") -> None:
         cid = self.records.resolve(name_or_id)
+        self._thaw(cid)
         sig = parse_signal(signal)
         doc = self.state.container(cid) or {}
         if self.records.status(cid) != "running":
@@ -635,9 +783,10 @@ class Containers:
                 pass
         if not self._signal(cid, sig):
             raise Conflict(f"Cannot kill container: {name_or_id}: container {cid} is not running")
+        # recorded at once, ahead of the container's ``die`` (its monitor writes that after reaping it)
+        self.events.emit("container", "kill", cid, name=doc.get("Name", "").lstrip("/"), signal=str(sig))
         if sig == signal_mod.SIGKILL:
             await self._wait_stopped(cid, 10)
-        self.events.emit("container", "kill", cid, name=doc.get("Name", "").lstrip("/"), signal=str(sig))
 
     async def restart(self, name_or_id: str, t: int | None = None) -> None:
         cid = self.records.resolve(name_or_id)
@@ -659,9 +808,14 @@ class Containers:
         if status in ("running", "restarting"):
             if not force:
                 cname = (self.state.container(cid) or {}).get("Name") or "/" + name_or_id
+                if os.path.exists(os.path.join(self.paths.container(cid), PAUSED)):
+                    status = "paused"
                 raise Conflict(f"cannot remove container \"{cname}\": container is {status}: stop the container "
                                f"before removing or force remove")
-            await self.kill(cid, "SIGKILL") if status == "running" else await self.stop(cid, 0)
+            try:
+                await self.kill(cid, "SIGKILL") if status == "running" else await self.stop(cid, 0)
+            except Conflict:
+                pass  # it exited on its own since we looked: nothing left to kill
             await self._wait_stopped(cid, 10)
         await self._wait_monitor(cid, 10)
         doc = self.state.container(cid) or {}
@@ -688,10 +842,18 @@ class Containers:
         self.events.wake()  # the destroy event is in the database: wake readers
 
     async def prune(self, filters: dict[str, builtins.list[str]] | None = None) -> dict[str, Any]:
+        """Remove stopped containers; ``label`` / ``label!`` / ``until`` filters narrow it, as dockerd's."""
+        from ..units import parse_since
+        filters = filters or {}
+        until = [parse_since(u) for u in filters.get("until", [])]
         deleted = []
         reclaimed = 0
         for doc in self.state.containers():
             if self.records.status(doc["Id"]) in ("running", "restarting"):
+                continue
+            if not labels_pass((doc.get("Config") or {}).get("Labels") or {}, filters):
+                continue
+            if until and not all(parse_time(doc["Created"]) < u for u in until):
                 continue
             reclaimed += dir_size(os.path.join(self.paths.container(doc["Id"]), "upper"))
             await self.delete(doc["Id"])
@@ -721,8 +883,10 @@ class Containers:
         st = self.records.runtime_state(cid)
         status = st.get("status") or "created"
         doc = dict(doc)
+        paused = status == "running" and os.path.exists(os.path.join(self.paths.container(cid), PAUSED))
         doc["State"] = {
-            "Status": status, "Running": status == "running", "Paused": False, "Restarting": status == "restarting",
+            "Status": "paused" if paused else status, "Running": status == "running", "Paused": paused,
+            "Restarting": status == "restarting",
             "OOMKilled": bool(st.get("oom_killed")), "Dead": False, "Pid": st.get("pid", 0) if status == "running"
             else 0, "ExitCode": st.get("exit_code", 0), "Error": st.get("error", ""),
             "StartedAt": st.get("started_at", ZERO_TIME), "FinishedAt": st.get("finished_at", ZERO_TIME),
@@ -759,12 +923,12 @@ class Containers:
             full = self._compose(doc)
             state = full["State"]
             status = state["Status"]
-            if not all and status not in ("running", "restarting") and not filters.get("status"):
+            if not all and status not in ("running", "paused", "restarting") and not filters.get("status"):
                 continue
             summary = {
                 "Id": full["Id"], "Names": [full["Name"]], "Image": full["Config"]["Image"],
                 "ImageID": full["Image"], "Command": " ".join([full["Path"]] + full["Args"]) if full["Path"] else "",
-                "Created": int(parse_time(full["Created"])), "Ports": self.networks.summary(full, status == "running")[0],
+                "Created": int(parse_time(full["Created"])), "Ports": self.networks.summary(full, state["Running"])[0],
                 "Labels": full["Config"].get("Labels") or {},
                 "State": status, "Status": human_status(state), "HostConfig": {"NetworkMode":
                                                                                 full["HostConfig"].get("NetworkMode")},
@@ -1097,8 +1261,8 @@ def merge_env(base: builtins.list[str], extra: builtins.list[str]) -> builtins.l
 def human_status(state: dict[str, Any]) -> str:
     status = state["Status"]
     now = time.time()
-    if status == "running":
-        return "Up " + human_duration(now - parse_time(state["StartedAt"]))
+    if status in ("running", "paused"):
+        return "Up " + human_duration(now - parse_time(state["StartedAt"])) + (" (Paused)" if state["Paused"] else "")
     if status == "restarting":
         return f"Restarting ({state['ExitCode']}) " + human_duration(now - parse_time(state["FinishedAt"])) + " ago"
     if status == "exited":

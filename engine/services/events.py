@@ -23,12 +23,7 @@ class Events:
 
     def emit(self, type_: str, action: str, actor_id: str, **attrs: str) -> None:
         """Record one event shaped as the Docker API sends it, and wake this process's subscribers."""
-        now = time.time()
-        doc: dict[str, Any] = {"Type": type_, "Action": action, "Actor": {"ID": actor_id, "Attributes": attrs},
-                               "scope": "local", "time": int(now), "timeNano": int(now * 1e9)}
-        if type_ == "container":
-            doc.update(status=action, id=actor_id, **({"from": attrs["image"]} if "image" in attrs else {}))
-        self.state.add_event(doc)
+        self.state.emit(type_, action, actor_id, attrs)
         self.wake()
 
     def wake(self) -> None:

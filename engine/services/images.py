@@ -19,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from .. import aio, reference
 from ..config import Paths
-from ..errors import Conflict, EngineError, ImageNotFound, InvalidArgument, NotFound
+from ..errors import BuildError, Conflict, EngineError, ImageNotFound, InvalidArgument, NotFound
 from ..images import layers as layers_mod
 from ..images.store import BlobStore
 from ..runtime import cleanup
@@ -512,7 +512,9 @@ class Images:
                 log = getattr(exc, "log", "")
                 # the API's "error" is the bare message (clients add their "ERROR: ", as docker's do)
                 msg = f"failed to solve: {exc}" if not step else f"{step}: {exc}"
-                emit({"error": msg, "errorDetail": {"message": str(exc), "code": exc.exit_code,
+                # errorDetail.code: the failing step's own exit status (docker build exits with it)
+                code = int(getattr(exc, "code", 1)) if isinstance(exc, BuildError) else exc.exit_code
+                emit({"error": msg, "errorDetail": {"message": str(exc), "code": code,
                                                      "step": step, "log": log}})
             except Exception as exc:  # noqa: BLE001 - reported as a build error, never a crash
                 emit({"error": f"{type(exc).__name__}: {exc}", "errorDetail": {"message": str(exc)}})

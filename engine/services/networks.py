@@ -26,6 +26,7 @@ from ..network import bridge, ipam, ports, setup
 from ..state import State
 from .events import Events
 from .records import ContainerRecords
+from .volumes import labels_pass
 
 PREDEFINED = ("bridge", "host", "none")
 DNS_ADDRESS = "127.0.0.11"
@@ -170,6 +171,8 @@ class Networks:
                     keep = False
                 elif key == "type" and ("builtin" if doc["Name"] in PREDEFINED else "custom") not in values:
                     keep = False
+                elif key in ("label", "label!") and not labels_pass(doc.get("Labels") or {}, {key: values}):
+                    keep = False
             if keep:
                 out.append(dict(doc, Containers={}))
         return sorted(out, key=lambda d: d["Name"])
@@ -196,10 +199,13 @@ class Networks:
             pass
         self.events.emit("network", "destroy", doc["Id"], name=doc["Name"], type="bridge")
 
-    async def prune(self) -> dict[str, Any]:
+    async def prune(self, filters: dict[str, builtins.list[str]] | None = None) -> dict[str, Any]:
+        """Remove the networks no container uses; ``label`` / ``label!`` filters narrow it, as dockerd's."""
         deleted = []
         for doc in ipam.network_rows(self.state):
             if doc["Name"] in PREDEFINED or self._containers(doc):
+                continue
+            if not labels_pass(doc.get("Labels") or {}, filters or {}):
                 continue
             await self.delete(doc["Id"])
             deleted.append(doc["Name"])
@@ -258,11 +264,10 @@ class Networks:
         if st.get("status") == "running":
             veth = ep.get("_Veth") or self.veth_name(cid, index)
             setup.remove_endpoint(veth)
-        if cdoc["HostConfig"].get("NetworkMode") == doc["Name"]:
-            cdoc["HostConfig"]["NetworkMode"] = next(iter(nets), "none")
-        if not nets:
-            nets["none"] = {}
-            cdoc["HostConfig"]["NetworkMode"] = "none"
+        if cdoc["HostConfig"].get("NetworkMode") == doc["Name"] and nets:
+            cdoc["HostConfig"]["NetworkMode"] = next(iter(nets))
+        # the last one gone: as dockerd, NetworkMode stays and the container may be connected again
+        # (docker-compose disconnects and reconnects a created container to set its aliases)
         self.state.update_container(cid, cdoc)
         ipam.release(self.state, cid, doc["Id"])
         self.write_hosts(doc)

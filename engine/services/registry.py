@@ -203,8 +203,8 @@ class Registry:
         self.last_push_stats = pusher.stats
 
     # -- login ----------------------------------------------------------------------------------
-    async def login(self, server: str | None = None, username: str = "", password: str = "") -> dict[str, str]:
-        """``POST /auth`` then save: checks the credentials against the registry first."""
+    async def auth_check(self, server: str | None = None, username: str = "", password: str = "") -> str:
+        """``POST /auth``: checks the credentials against the registry (nothing is saved); returns its host."""
         from ..registry import credentials
         host = login_host(server)
         if not username:
@@ -220,6 +220,13 @@ class Registry:
             raise RegistryUnauthorized(f"Get \"{client.url('/v2/')}\": {exc}") from None
         finally:
             client.close()
+        return host
+
+    async def login(self, server: str | None = None, username: str = "", password: str = "") -> dict[str, str]:
+        """``POST /auth`` then save: checks the credentials against the registry first."""
+        from ..registry import credentials
+        host = await self.auth_check(server, username, password)
+        creds = credentials.Credentials(username, password)
         path = await aio.to_thread(credentials.store, host, creds)
         warning = "" if credentials.helper_name(host) else \
             f"WARNING! Your password will be stored unencrypted in {path}."

@@ -12,7 +12,7 @@ from ..errors import EngineError, InvalidArgument
 from ..images import layers as layers_mod
 from ..runtime import cleanup
 from ..state import State
-from .containers import Containers
+from .containers import PAUSED, Containers
 from .events import Events
 from .images import Images
 from .networks import Networks
@@ -41,10 +41,13 @@ class System:
 
     async def info(self) -> dict[str, Any]:
         from ..runtime import cgroups
-        containers = [self.records.status(c["Id"]) for c in self.state.containers()]
+        ids = [c["Id"] for c in self.state.containers()]
+        containers = [self.records.status(cid) for cid in ids]
+        paused = sum(s == "running" and os.path.exists(os.path.join(self.paths.container(cid), PAUSED))
+                     for s, cid in zip(containers, ids))
         return {"ID": "", "Containers": len(containers),
-                "ContainersRunning": sum(s == "running" for s in containers),
-                "ContainersPaused": 0, "ContainersStopped": sum(s != "running" for s in containers),
+                "ContainersRunning": sum(s == "running" for s in containers) - paused,
+                "ContainersPaused": paused, "ContainersStopped": sum(s != "running" for s in containers),
                 "Images": len(self.state.image_rows()), "Driver": "overlay2" if layers_mod.overlay_supported() else "vfs",
                 "DockerRootDir": self.paths.root, "CgroupVersion": "2" if cgroups.detect() == "v2" else "1",
                 "CgroupDriver": "cgroupfs", "OperatingSystem": "Portside", "NCPU": os.cpu_count(),

@@ -27,6 +27,13 @@ def all_labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
     return True
 
 
+def labels_pass(labels: dict[str, str], filters: dict[str, list[str]]) -> bool:
+    """docker's ``label`` (all must match) and ``label!`` (none may match) filters over ``labels``."""
+    if filters.get("label") and not all_labels_match(labels, filters["label"]):
+        return False
+    return not any(all_labels_match(labels, [f]) for f in filters.get("label!", []))
+
+
 def dir_size(path: str) -> int:
     total = 0
     for base, _dirs, files in os.walk(path):
@@ -47,22 +54,25 @@ class Volumes:
     async def list(self) -> builtins.list[dict[str, Any]]:
         return self.state.volumes()
 
-    async def create(self, name: str | None = None) -> str:
+    async def create(self, name: str | None = None, labels: dict[str, str] | None = None) -> str:
+        """A named volume; without a name, a random one that is anonymous (``volume prune`` takes it), as dockerd."""
+        anonymous = not name
         name = name or secrets.token_hex(32)
         if not re.fullmatch(VOLUME_NAME, name):
             raise InvalidArgument(f'create {name}: "{name}" includes invalid characters for a local volume name, '
                                   f'only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed')
-        self.ensure(name)
+        self.ensure(name, anonymous=anonymous, labels=labels)
         return name
 
-    def ensure(self, name: str, anonymous: bool = False) -> str:
+    def ensure(self, name: str, anonymous: bool = False, labels: dict[str, str] | None = None) -> str:
         """The volume's folder, made (with its row) when missing; returns its path."""
         path = self.paths.volume(name)
         with self.state.tx():  # folder and row under one lock: a `volume rm` removes both or neither
             os.makedirs(path, exist_ok=True)
             created = self.state.put_volume(name, {
                 "Name": name, "Driver": "local", "Mountpoint": path, "CreatedAt": rfc3339_now(), "Scope": "local",
-                "Labels": {"com.docker.volume.anonymous": ""} if anonymous else {}, "Options": None})
+                "Labels": dict(labels or {}, **({"com.docker.volume.anonymous": ""} if anonymous else {})),
+                "Options": None})
         if created:
             self.events.emit("volume", "create", name, driver="local")
         return path
@@ -90,9 +100,7 @@ class Volumes:
             labels = doc.get("Labels") or {}
             if name in used or (not everything and "com.docker.volume.anonymous" not in labels):
                 continue
-            if filters.get("label") and not all_labels_match(labels, filters["label"]):
-                continue
-            if any(all_labels_match(labels, [f]) for f in filters.get("label!", [])):
+            if not labels_pass(labels, filters):
                 continue
             size = dir_size(os.path.join(self.paths.volumes, name))
             try:
@@ -101,7 +109,7 @@ class Volumes:
                 continue  # a container started using it since we looked
             deleted.append(name)
             reclaimed += size
-        return {"VolumesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+        return {"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed}  # dockerd: [] when none, not null
 
     async def delete(self, name: str, force: bool = False) -> None:
         if self.state.volume(name) is None:

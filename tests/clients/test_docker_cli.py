@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.root
 
 NONE = ("--network", "none")
+DOCKER = "/usr/local/bin/docker" if os.access("/usr/local/bin/docker", os.X_OK) else "docker"  # as conftest's
 
 
 class UnixHTTP(http.client.HTTPConnection):
@@ -460,11 +461,11 @@ def test_docker_build_legacy_through_the_daemon(daemon: Daemon, tmp_path: Any) -
         q = daemon.docker("build", "-q", "-t", "app:2", ctx, timeout=120, env=legacy)
         assert q.returncode == 0 and q.stdout.strip() == daemon.ok("images", "--no-trunc", "-q", "app:2").strip()
         with open(os.path.join(ctx, "Dockerfile"), "w") as f:
-            f.write("FROM busybox\nRUN false\n")
+            f.write("FROM busybox\nRUN exit 3\n")
         bad = daemon.docker("build", ctx, timeout=120, env=legacy)
-        # dockerd's errorDetail.code is the RUN's status (docker exits 1 here); the engine's build stream
-        # gives its own exit code (125) there today, so only "failed" is asserted
-        assert bad.returncode != 0 and "The command '/bin/sh -c false' returned a non-zero code: 1" in bad.stderr
+        # errorDetail.code is the failing step's status, and docker build exits with it, as with dockerd
+        assert (bad.returncode, bad.stderr.strip().splitlines()[-1]) == \
+            (3, "The command '/bin/sh -c exit 3' returned a non-zero code: 3")
         deadline = time.monotonic() + 10  # the daemon removes each context once its stream has ended
         while [n for n in os.listdir(tempfile_dir()) if n.startswith("portside-build-")]:
             assert time.monotonic() < deadline, "a build context was left behind"
@@ -484,3 +485,474 @@ def test_api_known_path_wrong_method_is_404_as_dockerd(daemon: Daemon) -> None:
     status, _h, body = request(daemon, "GET", "/info")
     info = json.loads(body)
     assert status == 200 and info["SystemTime"].endswith("Z") and info["OSType"] == "linux"
+
+
+# -- docker cp, system df, network connect, login, exec -it, inspect --format ----------------------
+def _env(d: Daemon) -> dict[str, str]:
+    """The environment ``Daemon.docker`` gives the CLI, for a call that needs bytes or a terminal."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    env.update(DOCKER_HOST=d.host, DOCKER_CONFIG=os.path.join(d.base, "docker-config"))
+    return env
+
+
+def test_docker_cp_both_ways_running_and_stopped(daemon: Daemon, tmp_path: Any) -> None:
+    """``docker cp`` in and out of a running container and of a stopped one; a volume inside the
+    container path is honoured; ``-`` reads and writes a tar; a missing path is docker's 404."""
+    import io
+    import tarfile
+    src = tmp_path / "payload"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.txt").write_text("alpha\n")
+    (src / "sub" / "b.txt").write_text("beta\n")
+    vol = "cpvol" + str(os.getpid())
+    daemon.ok("run", "-d", "--name", "cp1", *NONE, "-v", f"{vol}:/data", "busybox", "sleep", "60")
+    try:
+        daemon.ok("cp", str(src), "cp1:/tmp/")
+        assert daemon.ok("exec", "cp1", "cat", "/tmp/payload/a.txt", "/tmp/payload/sub/b.txt") == "alpha\nbeta\n"
+        assert daemon.ok("exec", "cp1", "stat", "-c", "%u:%g", "/tmp/payload/a.txt").strip() == "0:0"
+        daemon.ok("exec", "cp1", "sh", "-c", "echo in-volume > /data/v.txt")
+        daemon.ok("cp", "cp1:/data/v.txt", str(tmp_path / "v.txt"))
+        assert (tmp_path / "v.txt").read_text() == "in-volume\n"
+        daemon.ok("cp", "cp1:/tmp/payload/.", str(tmp_path / "contents"))
+        assert sorted(os.listdir(tmp_path / "contents")) == ["a.txt", "sub"]
+        p = daemon.docker("cp", "cp1:/nosuch", str(tmp_path))
+        assert p.returncode == 1 and "Could not find the file /nosuch in container cp1" in p.stderr
+
+        daemon.ok("stop", "-t", "0", "cp1")
+        out = subprocess.run([DOCKER, "cp", "cp1:/tmp/payload/sub", "-"], env=_env(daemon), capture_output=True,
+                             timeout=60)
+        assert out.returncode == 0, out.stderr
+        with tarfile.open(fileobj=io.BytesIO(out.stdout)) as tf:
+            assert sorted(tf.getnames()) == ["sub", "sub/b.txt"]
+            member = tf.extractfile("sub/b.txt")
+            assert member is not None and member.read() == b"beta\n"
+        (tmp_path / "late.txt").write_text("late\n")
+        daemon.ok("cp", str(tmp_path / "late.txt"), "cp1:/data/")  # into the volume of a stopped container
+        mountpoint = json.loads(daemon.ok("volume", "inspect", vol))[0]["Mountpoint"]
+        with open(os.path.join(mountpoint, "late.txt")) as f:
+            assert f.read() == "late\n"
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tf:
+            info = tarfile.TarInfo("piped.txt")
+            info.size, info.uid, info.gid = 6, 1234, 1234
+            tf.addfile(info, io.BytesIO(b"piped\n"))
+        p = subprocess.run([DOCKER, "cp", "-a", "-", "cp1:/tmp"], env=_env(daemon), input=buf.getvalue(),
+                           capture_output=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        daemon.ok("start", "cp1")
+        assert daemon.ok("exec", "cp1", "cat", "/tmp/piped.txt", "/data/late.txt") == "piped\nlate\n"
+        assert daemon.ok("exec", "cp1", "stat", "-c", "%u:%g", "/tmp/piped.txt").strip() == "1234:1234"
+    finally:
+        daemon.docker("rm", "-f", "cp1")
+        daemon.docker("volume", "rm", vol)
+
+
+def test_docker_cp_cannot_escape_the_container_by_symlink(daemon: Daemon, tmp_path: Any) -> None:
+    """Links in the container resolve inside it, going in and coming out, running or stopped."""
+    marker = f"escape-{os.getpid()}"
+    daemon.ok("run", "-d", "--name", "cp2", *NONE, "busybox", "sh", "-c",
+              f"echo inside > /{marker}; ln -s / /tmp/abs; ln -s ../../../../../.. /tmp/up; "
+              "mkdir -p /srv/d; echo 'in dir' > /srv/d/inner.txt; ln -s /srv/d /tmp/dirlink; "
+              f"ln -s /{marker} /tmp/file; exec sleep 60")  # /tmp/file last: the test waits for it
+    try:
+        deadline = time.monotonic() + 10
+        while daemon.docker("exec", "cp2", "test", "-L", "/tmp/file").returncode != 0:
+            assert time.monotonic() < deadline, "the container never made its links"
+            time.sleep(0.05)
+        (tmp_path / "dropped.txt").write_text("dropped\n")
+        for running in (True, False):
+            if not running:
+                daemon.ok("stop", "-t", "0", "cp2")
+            for link in ("abs", "up"):
+                out = tmp_path / f"{link}-{running}"
+                daemon.ok("cp", f"cp2:/tmp/{link}/{marker}", str(out))
+                assert out.read_text() == "inside\n"
+                daemon.ok("cp", str(tmp_path / "dropped.txt"), f"cp2:/tmp/{link}/")
+                assert not os.path.exists(f"/{marker}") and not os.path.exists("/dropped.txt")
+            followed = tmp_path / f"followed-{running}"
+            daemon.ok("cp", "-L", "cp2:/tmp/file", str(followed))
+            assert followed.read_text() == "inside\n"
+            kept = tmp_path / f"link-{running}"
+            daemon.ok("cp", "cp2:/tmp/file", str(kept))
+            assert os.readlink(kept) == f"/{marker}"
+            slashed = tmp_path / f"slashed-{running}"  # a trailing slash names the link's target
+            daemon.ok("cp", "cp2:/tmp/dirlink/", str(slashed))
+            assert (slashed / "inner.txt").read_text() == "in dir\n"
+        daemon.ok("start", "cp2")
+        assert daemon.ok("exec", "cp2", "cat", "/dropped.txt") == "dropped\n"
+    finally:
+        daemon.docker("rm", "-f", "cp2")
+
+
+def test_docker_system_df(daemon: Daemon) -> None:
+    vol = "dfvol" + str(os.getpid())
+    daemon.ok("run", "-d", "--name", "df1", *NONE, "-v", f"{vol}:/data", "busybox", "sh", "-c",
+              "head -c 300000 /dev/zero > /data/blob; exec sleep 60")
+    try:
+        deadline = time.monotonic() + 10
+        while daemon.docker("exec", "df1", "test", "-s", "/data/blob").returncode != 0:
+            assert time.monotonic() < deadline, "the container never wrote its volume"
+            time.sleep(0.05)
+        rows = {}
+        for line in daemon.ok("system", "df", "--format", "{{.Type}}|{{.TotalCount}}|{{.Active}}").splitlines():
+            kind, total, active = line.split("|")
+            rows[kind] = (total, active)
+        images = len(set(daemon.ok("images", "-q").split()))  # an image with two tags counts once
+        assert rows["Images"] == (str(images), "1")
+        assert rows["Containers"] == (str(len(daemon.ok("ps", "-aq").split())), "1")
+        assert rows["Local Volumes"][1] == "1" and rows["Build Cache"] == ("0", "0")
+        verbose = daemon.ok("system", "df", "-v")
+        line = next(ln for ln in verbose.splitlines() if ln.startswith(vol))
+        assert line.split()[1:] == ["1", "300kB"], line
+    finally:
+        daemon.docker("rm", "-f", "df1")
+        daemon.docker("volume", "rm", vol)
+
+
+def test_docker_network_connect_and_disconnect(daemon: Daemon) -> None:
+    net = "cnet" + str(os.getpid())
+    daemon.ok("network", "create", "--subnet", "10.231.7.0/24", net)
+    daemon.ok("run", "-d", "--name", "nc1", "busybox", "sleep", "60")
+    try:
+        daemon.ok("network", "connect", "--alias", "nc-alias", net, "nc1")
+        fmt = "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}"
+        assert sorted(daemon.ok("inspect", "-f", fmt, "nc1").split()) == sorted(["bridge", net])
+        addr = daemon.ok("inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{net}").IPAddress}}}}', "nc1").strip()
+        assert addr.startswith("10.231.7.")
+        assert addr in daemon.ok("exec", "nc1", "ip", "-4", "addr")
+        assert daemon.ok("network", "inspect", "-f", "{{range .Containers}}{{.Name}}{{end}}", net).strip() == "nc1"
+        p = daemon.docker("network", "connect", net, "nc1")
+        assert p.returncode == 1 and "already exists in network" in p.stderr
+        daemon.ok("network", "disconnect", net, "nc1")
+        assert daemon.ok("inspect", "-f", fmt, "nc1").split() == ["bridge"]
+        assert addr not in daemon.ok("exec", "nc1", "ip", "-4", "addr")
+        p = daemon.docker("network", "disconnect", net, "nc1")
+        assert p.returncode == 1 and "is not connected to network" in p.stderr
+    finally:
+        daemon.docker("rm", "-f", "nc1")
+        daemon.docker("network", "rm", net)
+
+
+def test_docker_inspect_format(daemon: Daemon) -> None:
+    daemon.ok("create", "--name", "fmt1", *NONE, "-e", "A=1", "--label", "k=v", "busybox", "echo", "hi")
+    try:
+        assert daemon.ok("inspect", "--format", "{{.Name}} {{.State.Status}} {{.Config.Labels.k}}", "fmt1") \
+            == "/fmt1 created v\n"
+        assert daemon.ok("inspect", "--format", "{{json .Config.Cmd}}", "fmt1") == '["echo","hi"]\n'
+        assert daemon.ok("inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}", "fmt1").splitlines()[0] == "A=1"
+        assert daemon.ok("container", "inspect", "-f", "{{.Id}}", "fmt1").strip() == \
+            daemon.portside("inspect", "-f", "{{.Id}}", "fmt1").stdout.strip()
+        image_id = daemon.ok("image", "inspect", "-f", "{{.Id}}", "busybox").strip()
+        assert image_id.startswith("sha256:") and daemon.ok("inspect", "-f", "{{.Image}}", "fmt1").strip() == image_id
+        p = daemon.docker("inspect", "-f", "{{.Nope}}", "fmt1")
+        assert p.returncode == 1 and 'map has no entry for key "Nope"' in p.stderr
+    finally:
+        daemon.docker("rm", "-f", "fmt1")
+
+
+def test_docker_exec_interactive_tty(daemon: Daemon) -> None:
+    """``docker exec -it`` from a real terminal: a shell with a tty, its output raw, its exit code."""
+    import pty
+    import select
+    daemon.ok("run", "-d", "--name", "tty1", *NONE, "busybox", "sleep", "60")
+    try:
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: docker on the pty's slave side
+            os.execve(DOCKER, [DOCKER, "exec", "-it", "tty1", "sh"], _env(daemon))
+        out = b""
+        try:
+            def read_until(token: bytes, limit: float = 20) -> None:
+                nonlocal out
+                deadline = time.monotonic() + limit
+                while token not in out:
+                    assert time.monotonic() < deadline, f"no {token!r} in {out!r}"
+                    if select.select([fd], [], [], 0.2)[0]:
+                        try:
+                            chunk = os.read(fd, 4096)
+                        except OSError:
+                            chunk = b""
+                        if not chunk:
+                            raise AssertionError(f"the terminal closed before {token!r}: {out!r}")
+                        out += chunk
+            os.write(fd, b"tty; echo sum=$((6*7))\n")
+            read_until(b"sum=42")
+            assert b"/dev/pts/" in out
+            os.write(fd, b"exit 3\n")
+            _, status = os.waitpid(pid, 0)
+            pid = 0
+            assert os.waitstatus_to_exitcode(status) == 3
+        finally:
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            os.close(fd)
+    finally:
+        daemon.docker("rm", "-f", "tty1")
+
+
+def test_docker_login_push_and_run_from_a_registry(daemon: Daemon, tmp_path: Any) -> None:
+    """``docker login`` (checked by the daemon against the registry, kept by the CLI), then push, then
+    ``run`` of an image that is only in the registry; a wrong password is refused."""
+    mod = _registry_module()
+    if not os.path.exists(mod.REGISTRY) or not mod.HTPASSWD:
+        pytest.skip("needs docker-registry and htpasswd (Debian docker-registry, apache2-utils)")
+    htpasswd = str(tmp_path / "htpasswd")
+    subprocess.run([mod.HTPASSWD, "-Bbc", htpasswd, "alice", "s3cret"], check=True, capture_output=True)
+    reg = mod.Registry(str(tmp_path), {"htpasswd": {"realm": "portside-tests", "path": htpasswd}})
+    reg.start()
+    ref = f"{reg.host}/team/hello:1"
+    try:
+        bad = daemon.docker("login", "-u", "alice", "--password-stdin", reg.host, input="wrong\n")
+        assert bad.returncode == 1 and "unauthorized" in bad.stderr
+        login = daemon.docker("login", "-u", "alice", "--password-stdin", reg.host, input="s3cret\n")
+        assert login.returncode == 0 and "Login Succeeded" in login.stdout, login.stderr
+        with open(os.path.join(daemon.base, "docker-config", "config.json")) as f:
+            assert reg.host in json.load(f)["auths"]  # the CLI keeps the credentials, as with dockerd
+        daemon.ok("tag", "busybox", ref)
+        pushed = daemon.docker("push", ref)
+        assert pushed.returncode == 0 and "1: digest: sha256:" in pushed.stdout, pushed.stderr
+        daemon.ok("rmi", ref)
+        ran = daemon.docker("run", "--rm", *NONE, ref, "echo", "from the registry", timeout=120)
+        assert ran.returncode == 0, ran.stderr
+        assert ran.stdout == "from the registry\n" and "Pulling from team/hello" in ran.stderr
+        daemon.ok("logout", reg.host)
+        daemon.ok("rmi", ref)
+        denied = daemon.docker("pull", ref)
+        said = denied.stderr + denied.stdout
+        assert denied.returncode == 1 and ("no basic auth credentials" in said or "unauthorized" in said), said
+    finally:
+        daemon.docker("rmi", ref)
+        reg.kill()
+
+
+def test_docker_attach_to_a_running_container(daemon: Daemon) -> None:
+    """``docker attach`` after ``run -d``: the output from then on, stdout and stderr apart, and the
+    container's exit code as docker attach's own."""
+    daemon.ok("run", "-d", "--name", "att1", *NONE, "busybox", "sh", "-c",
+              "while [ ! -e /go ]; do echo tick; sleep 0.1; done; echo bye >&2; exit 4")
+    proc = subprocess.Popen([DOCKER, "attach", "att1"], env=_env(daemon), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"tick\n"  # attached: output flows
+        daemon.ok("exec", "att1", "touch", "/go")
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 4, err
+        assert set(out.split()) <= {b"tick"} and err == b"bye\n"
+        p = daemon.docker("attach", "att1")
+        assert p.returncode == 1 and "You cannot attach to a stopped container" in p.stderr
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        daemon.docker("rm", "-f", "att1")
+
+
+def test_portside_cp_matches_docker_cp(daemon: Daemon, tmp_path: Any) -> None:
+    """``portside cp`` (embedded, on the daemon's data root) and ``docker cp`` (through the daemon) see
+    and leave the same files; ``-`` both ways, ``-a``, ``-L``, and docker's rules for where a copy lands."""
+    import io
+    import tarfile
+    src = tmp_path / "tree"
+    (src / "sub").mkdir(parents=True)
+    (src / "f.txt").write_text("eff\n")
+    (src / "sub" / "g.txt").write_text("gee\n")
+    os.symlink("f.txt", src / "link")
+    daemon.ok("run", "-d", "--name", "pcp", *NONE, "busybox", "sleep", "60")
+    try:
+        portside = daemon.portside
+        p = portside("cp", str(src), "pcp:/tmp/")  # an existing directory receives the tree by its name
+        assert p.returncode == 0, p.stderr
+        assert sorted(daemon.ok("exec", "pcp", "find", "/tmp/tree").split()) == \
+            ["/tmp/tree", "/tmp/tree/f.txt", "/tmp/tree/link", "/tmp/tree/sub", "/tmp/tree/sub/g.txt"]
+        assert daemon.ok("exec", "pcp", "readlink", "/tmp/tree/link").strip() == "f.txt"
+        assert portside("cp", str(src / "f.txt"), "pcp:/tmp/renamed.txt").returncode == 0  # a new name
+        assert daemon.ok("exec", "pcp", "cat", "/tmp/renamed.txt") == "eff\n"
+        assert portside("cp", "-L", str(src / "link"), "pcp:/tmp/followed").returncode == 0
+        assert daemon.ok("exec", "pcp", "cat", "/tmp/followed") == "eff\n"
+        p = portside("cp", str(src), "pcp:/tmp/renamed.txt")
+        assert p.returncode != 0 and "cannot copy a directory to a file" in p.stderr
+
+        for tool in ("docker", "portside"):  # out again, each way, the same result
+            out = tmp_path / f"out-{tool}"
+            if tool == "docker":
+                daemon.ok("cp", "pcp:/tmp/tree", str(out))
+            else:
+                assert portside("cp", "pcp:/tmp/tree", str(out)).returncode == 0
+            assert (out / "sub" / "g.txt").read_text() == "gee\n" and os.readlink(out / "link") == "f.txt"
+        assert sorted(os.listdir(tmp_path / "out-docker")) == sorted(os.listdir(tmp_path / "out-portside"))
+        assert portside("cp", "pcp:/tmp/tree/.", str(tmp_path / "out-docker")).returncode == 0  # contents
+        assert sorted(os.listdir(tmp_path / "out-docker")) == ["f.txt", "link", "sub"]
+
+        p = portside_bytes(daemon, "cp", "pcp:/tmp/tree/sub", "-")
+        assert p.returncode == 0, p.stderr
+        with tarfile.open(fileobj=io.BytesIO(p.stdout)) as tf:
+            assert sorted(tf.getnames()) == ["sub", "sub/g.txt"]
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tf:
+            info = tarfile.TarInfo("owned.txt")
+            info.size, info.uid, info.gid = 4, 4321, 4321
+            tf.addfile(info, io.BytesIO(b"own\n"))
+        p = portside_bytes(daemon, "cp", "-a", "-", "pcp:/tmp", input=buf.getvalue())
+        assert p.returncode == 0, p.stderr
+        assert daemon.ok("exec", "pcp", "stat", "-c", "%u %n", "/tmp/owned.txt").strip() == "4321 /tmp/owned.txt"
+
+        p = portside("cp", "pcp:/nosuch", str(tmp_path))
+        assert (p.returncode, p.stderr.strip().splitlines()[-1]) == \
+            (1, "Error response from daemon: Could not find the file /nosuch in container pcp")
+        p = portside("cp", str(tmp_path / "missing"), "pcp:/tmp")
+        assert p.returncode != 0 and "no such file or directory" in p.stderr
+        p = portside("cp", "pcp:/tmp", "pcp:/tmp")
+        assert p.returncode != 0 and "copying between containers is not supported" in p.stderr
+    finally:
+        daemon.docker("rm", "-f", "pcp")
+
+
+def portside_bytes(d: Daemon, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Portside's CLI (embedded, on the daemon's data root) with bytes in and out."""
+    env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
+    env["PORTSIDE_ROOT"] = d.root
+    return subprocess.run([sys.executable, "-m", "tui.cli", *args], env=env, input=input, capture_output=True,
+                          timeout=60, cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def test_api_archive_stat_header_gzip_body_and_bad_extraction_point(daemon: Daemon) -> None:
+    """The archive route by hand: HEAD's X-Docker-Container-Path-Stat, a gzip-compressed PUT (dockerd
+    takes one), a PUT onto a file, and a path that is missing."""
+    import base64
+    import gzip
+    import io
+    import tarfile
+    daemon.ok("run", "-d", "--name", "arc1", *NONE, "busybox", "sh", "-c", "ln -s /etc /tmp/etc-link; exec sleep 60")
+    try:
+        deadline = time.monotonic() + 10
+        while daemon.docker("exec", "arc1", "test", "-L", "/tmp/etc-link").returncode != 0:
+            assert time.monotonic() < deadline, "the container never made its link"
+            time.sleep(0.05)
+        status, headers, body = request(daemon, "HEAD", "/v1.50/containers/arc1/archive?path=/tmp/etc-link")
+        doc = json.loads(base64.b64decode(headers["x-docker-container-path-stat"]))
+        assert status == 200 and body == b""
+        assert set(doc) == {"name", "size", "mode", "mtime", "linkTarget"}
+        assert (doc["name"], doc["linkTarget"], bool(doc["mode"] & (1 << 27))) == ("etc-link", "/etc", True)
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w") as tf:
+            info = tarfile.TarInfo("zipped.txt")
+            info.size = 7
+            tf.addfile(info, io.BytesIO(b"zipped\n"))
+        status, _h, body = request(daemon, "PUT", "/v1.50/containers/arc1/archive?path=/tmp",
+                                   body=gzip.compress(raw.getvalue()), headers={"Content-Type": "application/x-tar"})
+        assert status == 200, body
+        assert daemon.ok("exec", "arc1", "cat", "/tmp/zipped.txt") == "zipped\n"
+        status, _h, body = request(daemon, "PUT", "/v1.50/containers/arc1/archive?path=/tmp/zipped.txt",
+                                   body=raw.getvalue())
+        assert (status, json.loads(body)) == (400, {"message": "extraction point is not a directory"})
+        status, _h, body = request(daemon, "GET", "/v1.50/containers/arc1/archive?path=/no/such")
+        assert (status, json.loads(body)) == (404, {"message": "Could not find the file /no/such in container arc1"})
+        status, _h, body = request(daemon, "GET", "/v1.50/containers/arc1/archive")
+        assert status == 400 and "path cannot be empty" in json.loads(body)["message"]
+        # a HEAD answer has no body, an error's neither: the next answer on the connection follows at once
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(daemon.sock)
+            s.sendall(b"HEAD /v1.50/containers/arc1/archive?path=/no/such HTTP/1.1\r\nHost: docker\r\n\r\n"
+                      b"GET /v1.50/_ping HTTP/1.1\r\nHost: docker\r\n\r\n")
+            seen = b""
+            while not seen.endswith(b"\r\n\r\nOK"):
+                data = s.recv(65536)
+                assert data, f"the connection closed: {seen!r}"
+                seen += data
+        first, _, rest = seen.partition(b"\r\n\r\n")
+        assert first.startswith(b"HTTP/1.1 404 ") and rest.startswith(b"HTTP/1.1 200 OK\r\n"), seen
+    finally:
+        daemon.docker("rm", "-f", "arc1")
+
+
+def test_docker_cp_into_a_read_only_container(daemon: Daemon, tmp_path: Any) -> None:
+    """``--read-only``: a copy onto the rootfs is refused in docker's words, one into a volume lands."""
+    vol = "rovol" + str(os.getpid())
+    (tmp_path / "f.txt").write_text("f\n")
+    daemon.ok("run", "-d", "--name", "ro1", "--read-only", *NONE, "-v", f"{vol}:/data", "busybox", "sleep", "60")
+    try:
+        for running in (True, False):
+            if not running:
+                daemon.ok("stop", "-t", "0", "ro1")
+            p = daemon.docker("cp", str(tmp_path / "f.txt"), "ro1:/")
+            assert (p.returncode, p.stderr.strip()) == \
+                (1, "Error response from daemon: container rootfs is marked read-only"), p.stderr
+            daemon.ok("cp", str(tmp_path / "f.txt"), f"ro1:/data/{running}.txt")
+        mountpoint = json.loads(daemon.ok("volume", "inspect", vol))[0]["Mountpoint"]
+        assert sorted(os.listdir(mountpoint)) == ["False.txt", "True.txt"]
+    finally:
+        daemon.docker("rm", "-f", "ro1")
+        daemon.docker("volume", "rm", vol)
+
+
+def test_docker_image_prune_dangling_then_all_unused(daemon: Daemon) -> None:
+    import io
+    import tarfile
+
+    def imported(text: bytes, *tag: str) -> str:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tf:
+            info = tarfile.TarInfo("hello.txt")
+            info.size = len(text)
+            tf.addfile(info, io.BytesIO(text))
+        p = subprocess.run([DOCKER, "import", "-", *tag], env=_env(daemon), input=buf.getvalue(),
+                           capture_output=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        return p.stdout.decode().strip()
+    daemon.ok("create", "--name", "keeper", *NONE, "busybox", "true")  # busybox is in use: never pruned
+    try:
+        dangling = imported(b"dangling\n")
+        tagged = imported(b"tagged\n", "prunable:1")
+        assert dangling in daemon.ok("images", "-q", "--no-trunc", "--filter", "dangling=true").split()
+        out = daemon.ok("image", "prune", "-f")
+        assert f"deleted: {dangling}" in out and "Total reclaimed space:" in out
+        assert daemon.ok("images", "-q", "--no-trunc", "--filter", "dangling=true").split() == []
+        assert daemon.ok("images", "-q", "--no-trunc", "prunable:1").strip() == tagged
+        out = daemon.ok("image", "prune", "-a", "-f")
+        assert "untagged: prunable:1" in out and f"deleted: {tagged}" in out
+        # as dockerd: a reference filter keeps only the matching tags and digests of an image
+        assert daemon.ok("images", "--format", "{{.Repository}}", "busybox").strip() == "busybox"
+    finally:
+        daemon.docker("rm", "-f", "keeper")
+        daemon.docker("rmi", "prunable:1")
+
+
+def test_docker_volume_and_network_prune_and_system_prune(daemon: Daemon) -> None:
+    tag = str(os.getpid())
+    daemon.ok("volume", "create", f"named{tag}")
+    daemon.ok("network", "create", f"spare{tag}")
+    daemon.ok("create", "--name", "anon", *NONE, "-v", "/scratch", "busybox", "true")
+    try:
+        assert daemon.ok("volume", "inspect", "-f", "{{.Name}} {{.Driver}} {{.Scope}}", f"named{tag}").split() == \
+            [f"named{tag}", "local", "local"]
+        anon = json.loads(daemon.ok("inspect", "anon"))[0]["Mounts"][0]["Name"]
+        daemon.ok("rm", "anon")
+        out = daemon.ok("volume", "prune", "-f")  # docker 23+: anonymous volumes only
+        assert anon in out.split() and f"named{tag}" not in out
+        assert f"named{tag}" in daemon.ok("volume", "prune", "-a", "-f").split()
+        assert f"named{tag}" not in daemon.ok("volume", "ls", "-q").split()
+        out = daemon.ok("network", "prune", "-f")
+        assert f"spare{tag}" in out.split()
+        assert {"bridge", "host", "none"} <= set(daemon.ok("network", "ls", "--format", "{{.Name}}").split())
+        assert f"spare{tag}" not in daemon.ok("network", "ls", "--format", "{{.Name}}").split()
+        daemon.ok("create", "--name", "stopped1", *NONE, "busybox", "true")
+        out = daemon.ok("system", "prune", "-f")
+        assert "Total reclaimed space:" in out
+        assert "stopped1" not in daemon.ok("ps", "-a", "--format", "{{.Names}}").split()
+    finally:
+        daemon.docker("rm", "-f", "anon", "stopped1")
+        daemon.docker("volume", "rm", f"named{tag}")
+        daemon.docker("network", "rm", f"spare{tag}")
+
+
+def test_docker_cp_into_a_created_container_before_its_first_start(daemon: Daemon, tmp_path: Any) -> None:
+    (tmp_path / "config.txt").write_text("configured\n")
+    daemon.ok("create", "--name", "fresh", *NONE, "busybox", "cat", "/etc/config.txt")
+    try:
+        daemon.ok("cp", str(tmp_path / "config.txt"), "fresh:/etc/")
+        daemon.ok("start", "fresh")
+        assert daemon.ok("wait", "fresh").strip() == "0"
+        assert daemon.ok("logs", "fresh") == "configured\n"
+    finally:
+        daemon.docker("rm", "-f", "fresh")

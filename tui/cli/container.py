@@ -397,3 +397,75 @@ async def cmd_container_prune(docker: Docker, args: Any) -> int:
 
 async def cmd_inspect_container(docker: Docker, args: Any) -> int:
     return await inspect_objects(docker, args.names, args.format, "container")
+
+
+async def cmd_cp(docker: Docker, args: Any) -> int:
+    """docker cp: CONTAINER:SRC to a local path (``-``: a tar on stdout), or a local path (``-``: a tar
+    on stdin) to CONTAINER:DEST."""
+    import tempfile
+
+    from engine.errors import NotFound
+
+    from . import tarcopy
+    from .tarcopy import is_dir_mode
+    src_ctr, src = tarcopy.split_arg(args.src)
+    dst_ctr, dst = tarcopy.split_arg(args.dest)
+    if src_ctr and dst_ctr:
+        raise InvalidArgument("copying between containers is not supported")
+    if not src_ctr and not dst_ctr:
+        raise InvalidArgument("must specify at least one container source")
+    if not src or not dst:
+        raise InvalidArgument("filepath cannot be empty")
+    progress = not args.quiet and sys.stderr.isatty()
+    if src_ctr:
+        container = docker.containers.container(src_ctr)
+        name = tarcopy.top_name(src)
+        if args.follow_link:
+            st = await container.stat_archive(src)
+            if st.get("linkTarget"):
+                src = st["linkTarget"]  # the link's target, copied under the link's name
+        st, chunks = await container.get_archive(src)
+        sent = tarcopy.top_name(src)
+        if dst == "-":
+            async for chunk in chunks:
+                sys.stdout.buffer.write(chunk)
+            sys.stdout.buffer.flush()
+            return 0
+        with tempfile.TemporaryFile() as spool:
+            async for chunk in chunks:
+                spool.write(chunk)
+            spool.seek(0)
+            if os.path.isdir(dst):
+                where, top = dst, name
+            else:
+                where, top = tarcopy.landing(dst, os.path.lexists(dst), False, is_dir_mode(st["mode"]), name)
+            size = tarcopy.extract(spool, where, sent, top)
+        if progress:
+            sys.stderr.write(f"Successfully copied {units.human_size(size)} to {dst}\n")
+        return 0
+    container = docker.containers.container(str(dst_ctr))
+    if src == "-":
+        await container.put_archive(dst, sys.stdin.buffer, no_overwrite_dir_non_dir=True, copy_uidgid=args.archive)
+        return 0
+    if not os.path.lexists(src):
+        raise InvalidArgument(f"lstat {src}: no such file or directory")
+    src_is_dir = os.path.isdir(src) if (args.follow_link or not os.path.islink(src)) else False
+    try:
+        st = await container.stat_archive(dst)
+        if st.get("linkTarget"):  # a link in the container: its target receives the copy
+            dst = st["linkTarget"]
+            st = await container.stat_archive(dst)
+        exists, is_dir = True, is_dir_mode(st["mode"])
+    except NotFound:
+        exists, is_dir = False, False
+    where, top = tarcopy.landing(dst, exists, is_dir, src_is_dir, tarcopy.top_name(src))
+    tar = tarcopy.make_tar(src, top, follow_link=args.follow_link)
+    try:
+        size = tar.seek(0, os.SEEK_END)
+        tar.seek(0)
+        await container.put_archive(where, tar, no_overwrite_dir_non_dir=True, copy_uidgid=args.archive)
+    finally:
+        tar.close()
+    if progress:
+        sys.stderr.write(f"Successfully copied {units.human_size(size)} to {args.dest}\n")
+    return 0

@@ -14,7 +14,7 @@ __all__ = ["ContextError", "connect", "dispatch", "run"]
 # The module that holds each command's ``cmd_<func>`` (``func`` is what the parser names); only that one is imported.
 MODULES = {
     "container": ("create", "run", "start", "stop", "restart", "kill", "rm", "wait", "rename", "port", "ps", "logs",
-                  "exec", "top", "stats", "container_prune", "inspect_container"),
+                  "exec", "top", "stats", "container_prune", "inspect_container", "cp"),
     "image": ("images", "rmi", "tag", "history", "import_", "image_busybox", "save", "load", "image_prune",
               "inspect_image"),
     "builder": ("build",),

@@ -246,6 +246,17 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
         sp = add(parent, "port", "port", "List port mappings or a specific mapping for the container")
         container_arg(sp)
         sp.add_argument("private", nargs="?", metavar="PRIVATE_PORT[/PROTO]", help="Only this port of the container")
+        sp = add(parent, "cp", "cp", "Copy files/folders between a container and the local filesystem",
+                 epilog="Use '-' as the source to read a tar archive from stdin and extract it to a directory "
+                        "destination in a container. Use '-' as the destination to stream a tar archive of a "
+                        "container source to stdout.")
+        sp.add_argument("-a", "--archive", action="store_true", help="Archive mode (copy all uid/gid information)")
+        sp.add_argument("-L", "--follow-link", action="store_true", help="Always follow symbol link in SRC_PATH")
+        sp.add_argument("-q", "--quiet", action="store_true",
+                        help="Suppress progress output during copy. Progress output is automatically suppressed "
+                             "if no terminal is attached")
+        sp.add_argument("src", metavar="SRC_PATH", help="CONTAINER:SRC_PATH, a local path, or - (a tar on stdin)")
+        sp.add_argument("dest", metavar="DEST_PATH", help="CONTAINER:DEST_PATH, a local path, or - (a tar on stdout)")
     for parent in (sub, csub):
         sp = add(parent, "ps" if parent is sub else "ls", "ps", "List containers",
                  aliases=["list", "ps"] if parent is csub else [])
