@@ -350,6 +350,7 @@ class DockerD(Engine):
                         DOCKER_CLI_HINTS="false")
         self.env.pop("DOCKER_CONTEXT", None)
         self.builder = ""
+        self.extra_args: list[str] = []  # more dockerd flags (e.g. a tcp+TLS listener, for a test)
 
     def cli(self) -> list[str]:
         return ["docker"]
@@ -366,7 +367,7 @@ class DockerD(Engine):
                 "--data-root", os.path.join(self.base, "data"), "--exec-root", os.path.join(self.base, "exec"),
                 "-H", f"unix://{self.sock}", "--pidfile", self.pidfile,
                 "--iptables=false", "--ip-masq=false", "--bridge=none", "--userland-proxy=false",
-                "--log-level=warn"]
+                "--log-level=warn", *self.extra_args]
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.logf, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         self.pid = self.proc.pid

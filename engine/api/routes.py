@@ -7,21 +7,21 @@ Each handler decodes the request, calls one method of the engine's services
 
 from __future__ import annotations
 
-import asyncio
 import json
-import platform
-import re
-import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .. import __version__
+from .. import __version__, aio
 from ..errors import Conflict, EngineError, InvalidArgument, NotFound, NotImplementedByEngine
 from ..units import rfc3339
 from .server import API_VERSION, MIN_API_VERSION, Request, Response, error_response, json_response, version_key
 from . import shapes
-from .streams import MULTIPLEXED, RAW, Attach, Exec, frame
+
+if TYPE_CHECKING:  # the embedded client answers requests here without an event loop: asyncio stays unloaded
+    import asyncio
+
+    from .streams import Attach, Exec  # attach and exec load them when used
 
 NOT_SWARM = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this '
              'node to swarm and try again.')
@@ -32,10 +32,18 @@ class API:
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
-        self.routes = [(method, compile_path(path), handler) for method, path, handler in ROUTES]
+        self.routes = table()
         self.attaching: dict[str, Attach] = {}  # container id → a client waiting for its start
         self.exit_codes: dict[str, asyncio.Future[int | None]] = {}  # container id → its attached exit code
         self.execs: dict[str, Exec] = {}
+
+    def find(self, method: str, path: str) -> tuple[H, dict[str, str]] | None:
+        """The handler for this method and path (without the version prefix), and the path's values."""
+        for pattern, handler in self.routes.get(method, ()):
+            values = pattern.match(path)
+            if values is not None:
+                return handler, values
+        return None
 
     async def handle(self, req: Request) -> Response:
         if req.version is not None and version_key(req.version) > version_key(API_VERSION):
@@ -44,18 +52,60 @@ class API:
         if req.version is not None and version_key(req.version) < version_key(MIN_API_VERSION):
             return error_response(400, f"client version {req.version} is too old. Minimum supported API "
                                        f"version is {MIN_API_VERSION}, please upgrade your client to a newer version")
-        for method, pattern, handler in self.routes:
-            m = pattern.match(req.path)
-            if m is not None and method == req.method:
-                return await handler(self, req, **m.groupdict())
-        return error_response(404, "page not found")  # dockerd says the same for a known path, wrong method
+        found = self.find(req.method, req.path)
+        if found is None:
+            return error_response(404, "page not found")
+        return await found[0](self, req, **found[1])  # dockerd says the same for a known path, wrong method
 
 
-def compile_path(path: str) -> re.Pattern[str]:
-    def group(m: re.Match[str]) -> str:
-        name = m.group(1)
-        return f"(?P<{name[:-1]}>.+)" if name.endswith("*") else f"(?P<{name}>[^/]+)"
-    return re.compile("^" + re.sub(r"\{([a-z_]+\*?)\}", group, path) + "/?$")
+class PathPattern:
+    """A route's path: literal segments, ``{name}`` (one segment) and at most one ``{name*}`` (one or
+    more segments: an image reference with slashes). Matched segment by segment: no regular expression
+    to compile, so an embedded client's first request pays nothing for the table."""
+
+    def __init__(self, path: str) -> None:
+        self.parts = path.strip("/").split("/")
+        stars = [i for i, p in enumerate(self.parts) if p.endswith("*}")]
+        self.star = stars[0] if stars else -1
+
+    def match(self, path: str) -> dict[str, str] | None:
+        segs = path.strip("/").split("/")
+        parts = self.parts
+        if self.star < 0:
+            if len(segs) != len(parts):
+                return None
+            return _segments(parts, segs)
+        after = len(parts) - self.star - 1
+        if len(segs) < len(parts):
+            return None
+        head = _segments(parts[:self.star], segs[:self.star])
+        tail = _segments(parts[self.star + 1:], segs[len(segs) - after:])
+        middle = "/".join(segs[self.star:len(segs) - after])
+        if head is None or tail is None or not middle:
+            return None
+        head.update(tail)
+        head[parts[self.star][1:-2]] = middle
+        return head
+
+
+def _segments(parts: list[str], segs: list[str]) -> dict[str, str] | None:
+    values: dict[str, str] = {}
+    for part, seg in zip(parts, segs):
+        if part.startswith("{"):
+            if not seg:
+                return None
+            values[part[1:-1]] = seg
+        elif part != seg:
+            return None
+    return values
+
+
+def table() -> dict[str, list[tuple[PathPattern, H]]]:
+    """:data:`ROUTES` by method, in the table's order (the first match wins)."""
+    by_method: dict[str, list[tuple[PathPattern, H]]] = {}
+    for method, path, handler in ROUTES:
+        by_method.setdefault(method, []).append((PathPattern(path), handler))
+    return by_method
 
 
 H = Callable[..., Awaitable[Response]]
@@ -70,6 +120,7 @@ async def ping(api: API, req: Request) -> Response:
 
 
 async def version(api: API, req: Request) -> Response:
+    import platform
     v = await api.engine.system.version()
     kernel = platform.release()
     engine_part = {"Name": "Engine", "Version": __version__,
@@ -82,6 +133,7 @@ async def version(api: API, req: Request) -> Response:
 
 
 async def info(api: API, req: Request) -> Response:
+    import platform
     i = await api.engine.system.info()
     return json_response(dict(i, Name=platform.node(), ServerVersion=__version__, OSType="linux",
                               Architecture=platform.machine(), KernelVersion=platform.release(),
@@ -102,12 +154,7 @@ async def events(api: API, req: Request) -> Response:
             return float(text)
         except ValueError:
             raise InvalidArgument(f"invalid value for {name}: {text!r} is not a unix timestamp") from None
-    feed = api.engine.events.stream(since=when("since"), until=when("until"), filters=req.filters())
-
-    async def lines() -> AsyncIterator[bytes]:
-        async for ev in feed:
-            yield json.dumps(ev).encode() + b"\n"
-    return Response(200, stream=lines())
+    return Response(200, stream=api.engine.events.stream(since=when("since"), until=when("until"), filters=req.filters()))
 
 
 async def not_swarm(api: API, req: Request, **_: str) -> Response:
@@ -185,7 +232,7 @@ async def container_wait(api: API, req: Request, id: str) -> Response:
             if st["Running"]:
                 await api.engine.containers.wait(cid, condition="next-exit")
             else:
-                await asyncio.sleep(0.01)
+                await aio.sleep(0.01)
             try:
                 doc = await api.engine.containers.inspect(cid)
             except NotFound:  # removed (--rm) before we saw it exit
@@ -197,15 +244,15 @@ async def container_wait(api: API, req: Request, id: str) -> Response:
                     await api.engine.containers.inspect(cid)
                 except NotFound:
                     break
-                await asyncio.sleep(0.01)
+                await aio.sleep(0.01)
         session = api.exit_codes.pop(cid, None)  # an attached client saw the monitor's own word
         if session is not None:
             seen = await session
             code = code if seen is None else seen
         return {"StatusCode": code, "Error": None}
 
-    async def body() -> AsyncIterator[bytes]:
-        yield json.dumps(await outcome()).encode() + b"\n"
+    async def body() -> AsyncIterator[dict[str, Any]]:
+        yield await outcome()
     return Response(200, stream=body())  # the head goes out at once: docker's CLI starts after it
 
 
@@ -215,6 +262,7 @@ async def container_delete(api: API, req: Request, id: str) -> Response:
 
 
 async def container_logs(api: API, req: Request, id: str) -> Response:
+    from .streams import MULTIPLEXED, RAW, frame
     from ..units import parse_since
     doc = await api.engine.containers.inspect(id)
     stdout, stderr = req.flag("stdout"), req.flag("stderr")
@@ -234,6 +282,7 @@ async def container_logs(api: API, req: Request, id: str) -> Response:
 
 
 async def container_attach(api: API, req: Request, id: str) -> Response:
+    from .streams import MULTIPLEXED, RAW, Attach
     doc = await api.engine.containers.inspect(id)
     if doc["State"]["Running"]:
         return attach_running(api, req, doc)
@@ -241,7 +290,7 @@ async def container_attach(api: API, req: Request, id: str) -> Response:
         raise InvalidArgument("attach without stream=1 is not supported")
     attach = Attach(api, doc["Id"], doc, req)
     api.attaching[doc["Id"]] = attach
-    return Response(101, content_type=RAW if attach.tty else MULTIPLEXED, hijack=attach.session)
+    return Response(101, content_type=RAW if attach.tty else MULTIPLEXED, hijack=attach.session, direct=attach)
 
 
 async def container_resize(api: API, req: Request, id: str) -> Response:
@@ -268,15 +317,15 @@ async def container_stats(api: API, req: Request, id: str) -> Response:
         first = await sample(None)
         if req.flag("one-shot"):
             return json_response(first)
-        await asyncio.sleep(0.5)
+        await aio.sleep(0.5)
         return json_response(await sample(first))
 
-    async def feed() -> AsyncIterator[bytes]:
+    async def feed() -> AsyncIterator[dict[str, Any]]:
         last = None
         while True:
             last = await sample(last)
-            yield json.dumps(last).encode() + b"\n"
-            await asyncio.sleep(1)
+            yield last
+            await aio.sleep(1)
     return Response(200, stream=feed())
 
 
@@ -318,6 +367,7 @@ async def containers_prune(api: API, req: Request) -> Response:
 
 
 async def exec_create(api: API, req: Request, id: str) -> Response:
+    from .streams import Exec
     config = req.json()
     if not isinstance(config, dict):
         raise InvalidArgument("invalid JSON body: an exec config (a JSON object) is required")
@@ -329,6 +379,7 @@ async def exec_create(api: API, req: Request, id: str) -> Response:
         raise Conflict(f"container {doc['Id']} is not running")
     if doc["State"]["Paused"]:
         raise Conflict(f"Container {doc['Id']} is paused, unpause the container before exec")
+    import secrets
     exec_id = secrets.token_hex(32)
     api.execs[exec_id] = Exec(exec_id, doc["Id"], config)
     return json_response({"Id": exec_id}, 201)
@@ -342,6 +393,7 @@ def find_exec(api: API, exec_id: str) -> Exec:
 
 
 async def exec_start(api: API, req: Request, id: str) -> Response:
+    from .streams import MULTIPLEXED, RAW, ExecDirect
     ex = find_exec(api, id)
     if ex.pid:
         raise Conflict(f"Error: Exec command {id} has already run")
@@ -354,7 +406,8 @@ async def exec_start(api: API, req: Request, id: str) -> Response:
 
     async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await ex.start(api.engine, reader, writer)
-    return Response(101, content_type=RAW if ex.config.get("Tty") else MULTIPLEXED, hijack=session)
+    return Response(101, content_type=RAW if ex.config.get("Tty") else MULTIPLEXED, hijack=session,
+                    direct=ExecDirect(ex, api.engine))
 
 
 async def exec_inspect(api: API, req: Request, id: str) -> Response:
@@ -424,7 +477,8 @@ async def image_create(api: API, req: Request) -> Response:
 
 async def image_push(api: API, req: Request, name: str) -> Response:
     auth = decode_auth(req.headers.get("x-registry-auth", ""))
-    return progress_response(api.engine.registry.push(name, tag=req.arg("tag") or None, auth=auth))
+    return progress_response(api.engine.registry.push(name, tag=req.arg("tag") or None, auth=auth,
+                                                   oci=req.flag("oci")))
 
 
 KNOWN_OS = frozenset("aix android darwin dragonfly freebsd hurd illumos ios js linux nacl netbsd openbsd plan9 "
@@ -445,12 +499,12 @@ def platform_arg(req: Request) -> str | None:
 
 def progress_response(progress: AsyncIterator[dict[str, Any]]) -> Response:
     """docker's JSON-lines progress; a failure after the head is a last ``error`` message, as dockerd sends."""
-    async def lines() -> AsyncIterator[bytes]:
+    async def lines() -> AsyncIterator[dict[str, Any]]:
         try:
             async for msg in progress:
-                yield json.dumps(msg).encode() + b"\n"
+                yield msg
         except EngineError as exc:
-            yield json.dumps({"errorDetail": {"message": str(exc)}, "error": str(exc)}).encode() + b"\n"
+            yield {"errorDetail": {"message": str(exc)}, "error": str(exc)}
     return Response(200, stream=lines())
 
 
@@ -467,19 +521,38 @@ def decode_auth(header: str) -> dict[str, Any] | None:
 
 
 async def images_get(api: API, req: Request, name: str | None = None) -> Response:
-    """``docker save``: a docker-archive tar of the named images."""
-    import io
+    """``docker save``: a docker-archive tar of the named images (``format=oci``: an OCI layout, Portside's)."""
+    import tempfile
     names = [name] if name else req.query.get("names") or []
     if not names:
         raise InvalidArgument("no images named")
-    out = io.BytesIO()
-    await api.engine.images.save(names, out)
-    return Response(200, out.getvalue(), content_type="application/x-tar")
+    fmt = req.arg("format") or "docker"
+    if fmt not in ("docker", "oci"):
+        raise InvalidArgument(f"invalid format {fmt!r}: docker or oci")
+    out = tempfile.TemporaryFile()
+    try:
+        await api.engine.images.save(names, out, fmt=fmt)
+    except BaseException:
+        out.close()
+        raise
+    out.seek(0)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            while data := out.read(1 << 20):
+                yield data
+        finally:
+            out.close()
+    return Response(200, stream=chunks(), content_type="application/x-tar")
 
 
 async def images_load(api: API, req: Request) -> Response:
     lines = await api.engine.images.load(req.file())
-    return Response(200, b"".join(json.dumps({"stream": line + "\n"}).encode() + b"\n" for line in lines))
+
+    async def messages() -> AsyncIterator[dict[str, str]]:
+        for line in lines:
+            yield {"stream": line + "\n"}
+    return Response(200, stream=messages())
 
 
 async def build(api: API, req: Request) -> Response:
@@ -487,6 +560,10 @@ async def build(api: API, req: Request) -> Response:
     import shutil
     import tarfile
     import tempfile
+
+    def keep_mode(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
+        """docker's context as sent: nothing written outside the folder, the files' own modes and links."""
+        return tarfile.tar_filter(member, dest).replace(mode=member.mode & 0o7777, deep=False)
 
     def json_arg(name: str) -> dict[str, str]:
         text = req.arg(name)
@@ -506,23 +583,28 @@ async def build(api: API, req: Request) -> Response:
     ctx = tempfile.mkdtemp(prefix="portside-build-")
     try:
         with tarfile.open(fileobj=req.file(), mode="r:*") as tf:
-            await asyncio.to_thread(tf.extractall, ctx, filter="data")
+            await aio.to_thread(tf.extractall, ctx, filter=keep_mode)
     except (tarfile.TarError, OSError) as exc:
         shutil.rmtree(ctx, ignore_errors=True)
         raise InvalidArgument(f"invalid build context: {exc}") from None
-    progress = api.engine.images.build(path=ctx, tags=req.query.get("t") or [], dockerfile=req.arg("dockerfile") or "Dockerfile",
+    import os
+    dockerfile = os.path.normpath(os.path.join(ctx, req.arg("dockerfile") or "Dockerfile"))
+    if not dockerfile.startswith(ctx + os.sep):
+        shutil.rmtree(ctx, ignore_errors=True)
+        raise InvalidArgument(f"the Dockerfile ({req.arg('dockerfile')}) must be inside the build context")
+    progress = api.engine.images.build(path=ctx, tags=req.query.get("t") or [], dockerfile=dockerfile,
                                 buildargs=buildargs, nocache=req.flag("nocache"), target=req.arg("target"),
-                                labels=labels)
+                                labels=labels, networkmode=req.arg("networkmode") or "default")
     quiet = req.flag("q")
 
-    async def lines() -> AsyncIterator[bytes]:
+    async def lines() -> AsyncIterator[dict[str, Any]]:
         try:
             async for msg in progress:
                 if quiet and "stream" in msg:
                     continue
-                yield json.dumps(msg).encode() + b"\n"
+                yield msg
                 if quiet and "aux" in msg:  # as dockerd: a quiet build says only its image id
-                    yield json.dumps({"stream": msg["aux"]["ID"] + "\n"}).encode() + b"\n"
+                    yield {"stream": msg["aux"]["ID"] + "\n"}
         finally:
             await progress.aclose()
             shutil.rmtree(ctx, ignore_errors=True)
@@ -671,7 +753,11 @@ def attach_running(api: API, req: Request, doc: dict[str, Any]) -> Response:
     entries = api.engine.containers.logs(doc["Id"], stdout=stdout, stderr=stderr, follow=req.flag("stream"),
                                         tail="all" if req.flag("logs") else "0")
 
+    from .streams import MULTIPLEXED, RAW, frame
+
     async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        import asyncio
+
         async def copy() -> None:
             async for e in entries:
                 data = e["log"].encode()
@@ -695,6 +781,17 @@ def attach_running(api: API, req: Request, doc: dict[str, Any]) -> Response:
     return Response(101, content_type=RAW if tty else MULTIPLEXED, hijack=session)
 
 
+# -- Portside's own (no docker route) --------------------------------------------------------------
+async def image_busybox(api: API, req: Request) -> Response:
+    """A ``busybox`` image from this host's static busybox (``portside image busybox``)."""
+    return json_response(await api.engine.images.make_busybox(req.arg("tag") or "busybox:latest"), 201)
+
+
+async def system_check(api: API, req: Request) -> Response:
+    """``portside system check [--repair]``: one finding per inconsistency in the engine's data."""
+    return json_response(await api.engine.system.check(repair=req.flag("repair")))
+
+
 # The table: method, path, handler. Read it as the API's index.
 ROUTES: list[tuple[str, str, H]] = [
     ("GET", "/_ping", ping),
@@ -702,6 +799,7 @@ ROUTES: list[tuple[str, str, H]] = [
     ("GET", "/version", version),
     ("GET", "/info", info),
     ("GET", "/events", events),
+    ("POST", "/auth", auth),
 
     ("GET", "/containers/json", containers_list),
     ("POST", "/containers/create", container_create),
@@ -724,7 +822,6 @@ ROUTES: list[tuple[str, str, H]] = [
     ("HEAD", "/containers/{id}/archive", container_archive),
     ("PUT", "/containers/{id}/archive", container_archive_put),
     ("GET", "/system/df", system_df),
-    ("POST", "/auth", auth),
     ("POST", "/images/prune", images_prune),
     ("POST", "/networks/{id}/connect", network_connect),
     ("POST", "/networks/{id}/disconnect", network_disconnect),
@@ -751,8 +848,8 @@ ROUTES: list[tuple[str, str, H]] = [
 
     ("GET", "/networks", networks_list),
     ("POST", "/networks/create", network_create),
-    ("GET", "/networks/{id}", network_inspect),
     ("POST", "/networks/prune", networks_prune),
+    ("GET", "/networks/{id}", network_inspect),
     ("DELETE", "/networks/{id}", network_delete),
     ("GET", "/volumes", volumes_list),
     ("POST", "/volumes/create", volume_create),
@@ -766,4 +863,8 @@ ROUTES: list[tuple[str, str, H]] = [
     ("GET", "/tasks", not_swarm),
     ("GET", "/nodes", not_swarm),
     ("GET", "/nodes/{id}", not_swarm),
+
+    # Portside's own: no docker route does these (another Docker engine answers 404)
+    ("POST", "/portside/images/busybox", image_busybox),
+    ("POST", "/portside/system/check", system_check),
 ]

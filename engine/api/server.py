@@ -7,19 +7,18 @@ Keep-alive, ``Content-Length`` bodies in, fixed-length or chunked bodies out, an
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
-import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..errors import EngineError, InvalidArgument
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the embedded client builds requests in-process: no asyncio, sockets, TLS or URL parsing
+    import asyncio
+    import socket
     import ssl
 
 API_VERSION = "1.50"
@@ -47,13 +46,23 @@ def _close_in_child() -> None:
 os.register_at_fork(after_in_child=_close_in_child)
 
 
+NO_OBJECT: Any = object()  # a Request or Response that carries no Python object
+
+
 class Request:
+    """One API request. Off a socket: the target is parsed and the body is bytes (or a spooled file).
+    In-process (:meth:`local`): the path and query come ready, and a JSON body may come as the object
+    itself (``obj``), so :meth:`json` returns it without an encoding round trip."""
+
     def __init__(self, method: str, target: str, headers: dict[str, str], body: bytes,
                  spooled: IO[bytes] | None = None) -> None:
+        from urllib.parse import parse_qs, unquote, urlsplit
         self.method = method
         self.headers = headers
         self.body = body  # b"" when the body was spooled (see :meth:`file`)
         self.spooled = spooled
+        self.upload: IO[bytes] | None = None  # an in-process caller's own file, read as it is
+        self.obj: Any = NO_OBJECT
         url = urlsplit(target)
         path = unquote(url.path)
         m = VERSION_PREFIX.match(path)
@@ -62,6 +71,17 @@ class Request:
         self.query = parse_qs(url.query, keep_blank_values=True)
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+
+    @classmethod
+    def local(cls, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], *,
+              body: bytes = b"", obj: Any = NO_OBJECT, upload: IO[bytes] | None = None) -> Request:
+        """A request made in this process: no target to parse, no JSON to decode."""
+        req = cls.__new__(cls)
+        req.method, req.headers, req.body, req.spooled = method, headers, body, None
+        req.upload, req.obj = upload, obj
+        req.version, req.path, req.query = None, path, query
+        req.reader = req.writer = None
+        return req
 
     def arg(self, name: str, default: str = "") -> str:
         values = self.query.get(name)
@@ -97,6 +117,8 @@ class Request:
 
     def file(self) -> IO[bytes]:
         """The body as a file (an archive to import or load)."""
+        if self.upload is not None:
+            return self.upload
         if self.spooled is not None:
             self.spooled.seek(0)
             return self.spooled
@@ -105,6 +127,8 @@ class Request:
 
     def json(self) -> Any:
         """The JSON body (None when empty); malformed JSON is a 400 that says where."""
+        if self.obj is not NO_OBJECT:
+            return self.obj
         if self.spooled is not None:
             raise InvalidArgument(f"request body too large for JSON (more than {IN_MEMORY >> 20} MiB)")
         if not self.body.strip():
@@ -117,23 +141,61 @@ class Request:
             raise InvalidArgument("invalid JSON body: not UTF-8") from None
 
 
+Hijack = Callable[["asyncio.StreamReader", "asyncio.StreamWriter"], Awaitable[None]]
+
+
+class Direct:
+    """The in-process fast path of a hijacked session (attach, exec start): instead of relaying bytes,
+    the caller hands its own file descriptors to the process. Over a socket this is never used."""
+
+    pid: int = 0  # the process's pid once started (0 when unknown)
+
+    async def attach(self, stdin: int, stdout: int, stderr: int) -> None:
+        """Give these descriptors (-1: none) to the process; an exec starts here."""
+        raise NotImplementedError
+
+    async def wait(self) -> int:
+        """The process's exit code, once it has ended (and its output is all written)."""
+        raise NotImplementedError
+
+
 class Response:
-    """``body`` (bytes), or ``stream`` (an async iterator of bytes, sent chunked), or ``hijack`` (a
-    coroutine given the reader and writer after ``101 UPGRADED``)."""
+    """``body`` (bytes) or ``data`` (the Python object the body encodes, kept for an in-process caller),
+    or ``stream`` (an async iterator sent chunked: bytes as they are, any other item as one JSON line),
+    or ``hijack`` (a coroutine given the reader and writer after ``101 UPGRADED``, with ``direct`` its
+    in-process fast path)."""
 
     def __init__(self, status: int = 200, body: bytes = b"", *, content_type: str = "application/json",
-                 headers: dict[str, str] | None = None, stream: AsyncIterator[bytes] | None = None,
-                 hijack: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]] | None = None) -> None:
+                 headers: dict[str, str] | None = None, stream: AsyncIterator[Any] | None = None,
+                 hijack: Hijack | None = None, data: Any = NO_OBJECT, direct: Direct | None = None) -> None:
         self.status = status
-        self.body = body
+        self._body = body
+        self.data = data
         self.content_type = content_type
         self.headers = headers or {}
         self.stream = stream
         self.hijack = hijack
+        self.direct = direct
+
+    @property
+    def body(self) -> bytes:
+        if not self._body and self.data is not NO_OBJECT:
+            self._body = json.dumps(self.data).encode() + b"\n"
+        return self._body
+
+    @body.setter
+    def body(self, value: bytes) -> None:
+        self._body, self.data = value, NO_OBJECT
 
 
 def json_response(obj: Any, status: int = 200) -> Response:
-    return Response(status, json.dumps(obj).encode() + b"\n")
+    """A JSON answer; encoded only when it goes out on a socket."""
+    return Response(status, data=obj)
+
+
+def encode_item(item: Any) -> bytes:
+    """One item of a response stream as it goes on the wire: bytes as they are, an object as a JSON line."""
+    return bytes(item) if isinstance(item, (bytes, bytearray)) else json.dumps(item).encode() + b"\n"
 
 
 def error_response(status: int, message: str) -> Response:
@@ -156,7 +218,8 @@ class Server:
 
     async def serve(self, sock: socket.socket, tls: ssl.SSLContext | None = None) -> None:
         """Serve a listening socket (unix or tcp; ``tls`` wraps every connection) until cancelled."""
-        import socket  # here, not only at the top: the embedded client imports this module for Request
+        import asyncio
+        import socket
         CLOSE_IN_CHILD.add(sock.fileno())
         if tls is not None:
             from .tls import serve_tls
@@ -174,6 +237,7 @@ class Server:
         await self.serve(sock)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        import asyncio
         sock = writer.get_extra_info("socket")
         fd = sock.fileno() if sock is not None else -1
         CLOSE_IN_CHILD.add(fd)
@@ -235,11 +299,12 @@ class Server:
             resp.body = b""
         return await self._send(writer, resp, keep, proto, reader)
 
-    async def _pump(self, stream: AsyncIterator[bytes], reader: asyncio.StreamReader | None,
+    async def _pump(self, stream: AsyncIterator[Any], reader: asyncio.StreamReader | None,
                     writer: asyncio.StreamWriter) -> str:
         """Send a stream as chunks until it ends: "done"; "gone" when the client hung up first (the
         stream is then cancelled at once, even while it waits for something to send: ``logs -f``,
         ``events``); "close" when the client sent bytes meanwhile (the connection cannot be reused)."""
+        import asyncio
         gone = asyncio.ensure_future(reader.read(1)) if reader is not None else None
         done = "done"
         try:
@@ -255,7 +320,7 @@ class Server:
                         return "gone"
                     await asyncio.wait({nxt})
                 try:
-                    chunk = nxt.result()
+                    chunk = encode_item(nxt.result())
                 except StopAsyncIteration:
                     return done
                 except ConnectionError:
@@ -287,6 +352,7 @@ class Server:
             writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
             await writer.drain()
             assert reader is not None
+            import asyncio
             try:
                 await resp.hijack(reader, writer)
             except (ConnectionError, asyncio.CancelledError):
@@ -313,7 +379,7 @@ class Server:
         return keep
 
 
-async def _next(stream: AsyncIterator[bytes]) -> bytes:
+async def _next(stream: AsyncIterator[Any]) -> Any:
     return await stream.__anext__()
 
 

@@ -6,13 +6,12 @@ size), or raw when the container or exec has a tty; the client's input goes to s
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import EngineError
-from .server import CLOSE_IN_CHILD, Request
+from .server import CLOSE_IN_CHILD, Direct, Request
 
 if TYPE_CHECKING:
     import asyncio
@@ -36,31 +35,62 @@ def frame(stream: int, data: bytes) -> bytes:
     return bytes((stream, 0, 0, 0)) + len(data).to_bytes(4, "big") + data
 
 
-class Attach:
+class Attach(Direct):
     """A client attached to a container that is not started yet (``docker run`` attaches first).
 
     The start (``POST /containers/{id}/start``) hands the engine the write ends of our pipes; this
     copies the container's output to the hijacked connection as multiplexed frames (raw with a tty),
-    the connection's input to the container's stdin, and keeps the exit code for ``wait``.
+    the connection's input to the container's stdin, and keeps the exit code for ``wait``. In-process,
+    the caller may instead give its own descriptors (:meth:`attach`): the container writes there itself.
     """
 
     def __init__(self, api: API, cid: str, doc: dict[str, Any], req: Request) -> None:
         self.api, self.cid = api, cid
         self.tty = bool(doc["Config"].get("Tty"))
-        self.want_in = req.flag("stdin") and bool(doc["Config"].get("OpenStdin"))
+        self.want = {"stdout": req.flag("stdout"), "stderr": req.flag("stderr") and not self.tty,
+                     "stdin": req.flag("stdin") and bool(doc["Config"].get("OpenStdin"))}
         self.pipes: dict[str, tuple[int, int]] = {}
-        for name, on in (("stdout", req.flag("stdout")), ("stderr", req.flag("stderr") and not self.tty),
-                         ("stdin", self.want_in)):
-            if on:
+        self.fds: tuple[int, int, int] | None = None  # the in-process caller's own descriptors
+        self.status_fd = -1
+        self.started: asyncio.Future[int] | None = None  # a relayed session: made when it begins
+        self.exited: asyncio.Future[int | None] | None = None
+
+    async def attach(self, stdin: int, stdout: int, stderr: int) -> None:
+        if self.started is not None:
+            raise EngineError("this attach session is relayed already")
+        self.fds = (stdin if self.want["stdin"] else -1, stdout if self.want["stdout"] else -1,
+                    (stderr if self.want["stderr"] else -1) if not self.tty else stdout if self.want["stdout"] else -1)
+
+    async def wait(self) -> int:
+        if self.status_fd < 0:
+            raise EngineError(f"container {self.cid[:12]} was not started attached")
+        fd, self.status_fd = self.status_fd, -1
+        try:
+            code = await read_exit(fd)
+        finally:
+            self._close(fd)
+        if code is None:
+            raise EngineError(f"container {self.cid[:12]}: its monitor ended without an exit code")
+        return code
+
+    def _make_pipes(self) -> None:
+        if self.pipes:
+            return
+        for name in ("stdout", "stderr", "stdin"):
+            if self.want[name]:
                 r, w = os.pipe()
                 CLOSE_IN_CHILD.update((r, w))
                 self.pipes[name] = (r, w)
-        loop = asyncio.get_running_loop()
-        self.started: asyncio.Future[int] = loop.create_future()
-        self.exited: asyncio.Future[int | None] = loop.create_future()
-        api.exit_codes[cid] = self.exited
 
     async def start(self) -> None:
+        if self.fds is not None:  # the in-process fast path: the caller's descriptors, no relay
+            status_fd = await self.api.engine.containers.start(self.cid, attach=self.fds)
+            assert status_fd is not None  # started with attach: the monitor's status fd
+            self.status_fd = status_fd
+            CLOSE_IN_CHILD.add(status_fd)
+            self.pid = int(self.api.engine.containers.runtime_state(self.cid).get("pid") or 0)
+            return
+        self._make_pipes()
         fds = (self.pipes["stdin"][0] if "stdin" in self.pipes else -1,
                self.pipes["stdout"][1] if "stdout" in self.pipes else -1,
                self.pipes["stderr"][1] if "stderr" in self.pipes else self.pipes.get("stdout", (-1, -1))[1]
@@ -68,14 +98,19 @@ class Attach:
         try:
             status_fd = await self.api.engine.containers.start(self.cid, attach=fds)
         except EngineError as exc:
-            self.started.set_exception(exc)
+            if self.started is not None:
+                self.started.set_exception(exc)
             raise
         finally:  # the engine gave the monitor its own copies
             for name, end in (("stdout", 1), ("stderr", 1), ("stdin", 0)):
                 if name in self.pipes:
                     self._close(self.pipes[name][end])
         assert status_fd is not None  # started with attach: the monitor's status fd
-        self.started.set_result(status_fd)
+        if self.started is None:  # started before the session began: it finds the status fd here
+            self.status_fd = status_fd
+            CLOSE_IN_CHILD.add(status_fd)
+        else:
+            self.started.set_result(status_fd)
 
     def _close(self, fd: int) -> None:
         CLOSE_IN_CHILD.discard(fd)
@@ -85,6 +120,15 @@ class Attach:
             pass
 
     async def session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        import asyncio
+        self._make_pipes()
+        loop = asyncio.get_running_loop()
+        self.started = loop.create_future()
+        self.exited = loop.create_future()
+        self.api.exit_codes[self.cid] = self.exited
+        if self.status_fd >= 0:
+            self.started.set_result(self.status_fd)
+            self.status_fd = -1
         try:
             try:
                 status_fd = await self.started
@@ -203,12 +247,13 @@ async def relay_out(fd: int, writer: asyncio.StreamWriter, stream: int | None) -
 
 async def relay_in(reader: asyncio.StreamReader, fd: int, *, close: bool) -> None:
     """Copy the client's input to ``fd`` until the client half-closes (then close ``fd`` if ``close``)."""
+    from .. import aio
     try:
         while True:
             data = await reader.read(65536)
             if not data:
                 break
-            await asyncio.to_thread(os.write, fd, data)
+            await aio.to_thread(os.write, fd, data)
     except OSError:
         pass
     finally:
@@ -297,7 +342,11 @@ class Exec:
         finally:
             for fd in theirs:
                 os.close(fd)
+        from .. import aio
         self.running = True
+        if writer is None and aio.running_loop() is None:
+            return  # detached, in a process without a loop (a one-shot command): no one to reap it here
+        import asyncio
         self._reaper = waiting = asyncio.create_task(self._reap())
         if writer is None or reader is None:
             return
@@ -339,3 +388,106 @@ class Exec:
             import struct
             import termios
             fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", h, w, 0, 0))
+
+
+class ExecDirect(Direct):
+    """An exec started in-process with the caller's own descriptors (``portside exec``): no relay
+    through a socket, except a terminal's master copied to the caller's descriptors with a tty."""
+
+    def __init__(self, ex: Exec, engine: Any) -> None:
+        self.ex, self.engine = ex, engine
+        self.stdin, self.stdout = -1, -1
+
+    async def attach(self, stdin: int, stdout: int, stderr: int) -> None:
+        ex, c = self.ex, self.ex.config
+        if ex.pid:
+            raise EngineError(f"Error: Exec command {ex.id} has already run")
+        kw = dict(tty=bool(c.get("Tty")), user=c.get("User") or "", workdir=c.get("WorkingDir") or "",
+                  env=c.get("Env") or [])
+        devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+        try:
+            if c.get("Tty"):
+                import socket
+                here, there = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                try:
+                    ex.pid = await self.engine.containers.exec(ex.cid, c["Cmd"], stdin=devnull, stdout=devnull,
+                                                              stderr=devnull, console_socket=there.fileno(), **kw)
+                    _msg, fds, _f, _a = socket.recv_fds(here, 16, 1)
+                finally:
+                    here.close()
+                    there.close()
+                ex.master = fds[0]
+                self.stdin = stdin if c.get("AttachStdin") else -1
+                self.stdout = stdout
+            else:
+                def given(fd: int, key: str) -> int:
+                    return fd if fd >= 0 and c.get(key) else devnull
+                ex.pid = await self.engine.containers.exec(ex.cid, c["Cmd"], stdin=given(stdin, "AttachStdin"),
+                                                          stdout=given(stdout, "AttachStdout"),
+                                                          stderr=given(stderr, "AttachStderr"), **kw)
+        except EngineError as exc:  # as dockerd: its exit code (126/127) on inspect
+            ex.exit_code = exc.exit_code
+            raise
+        finally:
+            os.close(devnull)
+        ex.running = True
+        self.pid = ex.pid
+
+    async def wait(self) -> int:
+        from .. import aio
+        ex = self.ex
+        if not ex.pid:
+            raise EngineError(f"exec {ex.id[:12]} was not started")
+        try:
+            if ex.master >= 0:
+                status = await aio.to_thread(relay_terminal, ex.master, ex.pid, self.stdin, self.stdout)
+            else:
+                fd = os.pidfd_open(ex.pid)
+                try:
+                    await aio.readable(fd)
+                finally:
+                    os.close(fd)
+                _pid, status = os.waitpid(ex.pid, 0)
+        finally:
+            if ex.master >= 0:
+                os.close(ex.master)
+                ex.master = -1
+            ex.running = False
+        code = os.waitstatus_to_exitcode(status)
+        ex.exit_code = 128 - code if code < 0 else code
+        return ex.exit_code
+
+
+def relay_terminal(master: int, pid: int, stdin: int, stdout: int) -> int:
+    """Copy a terminal's master to ``stdout`` and ``stdin`` to it until ``pid`` exits; its wait status."""
+    import select
+    fds = [master] + ([stdin] if stdin >= 0 else [])
+    while True:
+        r, _, _ = select.select(fds, [], [], 0.1)
+        if master in r:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            os.write(stdout, data)
+        if stdin in r:
+            data = os.read(stdin, 65536)
+            if not data:
+                fds.remove(stdin)
+            else:
+                os.write(master, data)
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            while True:  # what it wrote last
+                try:
+                    data = os.read(master, 65536)
+                except OSError:
+                    break
+                if not data:
+                    break
+                os.write(stdout, data)
+            return status
+    _, status = os.waitpid(pid, 0)
+    return status

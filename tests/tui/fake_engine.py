@@ -1,4 +1,4 @@
-"""A scripted transport for drawing tests: fixed containers and images, no engine.
+"""A scripted transport for drawing tests: it answers the API's routes with fixed containers and images.
 
 Only the snapshot tests use it (behaviour tests run the real engine). Creation times are fixed offsets
 from now, each in the middle of one of docker's "ago" buckets, so the drawn text never drifts.
@@ -7,11 +7,12 @@ from now, each in the middle of one of docker's "ago" buckets, so the drawn text
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from engine.client.transport import BaseTransport
+from engine.client.transport import Reply, Transport
 from engine.errors import NotFound
 from tui.app import PortsideApp
 from tui.stats import Point, StatsHistory
@@ -105,49 +106,71 @@ BUILD_STEPS = [
 ]
 
 
-class FakeTransport(BaseTransport):
-    """Answers lists, stats, inspect, logs and build with fixed data; ``events`` stays silent.
-    ``empty=True``: a fresh data root, no container and no image."""
+class FakeReply(Reply):
+    """A scripted answer: a JSON value, or a stream of chunks (``forever``: then it waits, as ``logs -f``)."""
 
+    def __init__(self, data: Any = None, *, chunks: list[bytes] | None = None, forever: bool = False,
+                 content_type: str = "application/json") -> None:
+        self.data, self._chunks, self.forever = data, chunks, forever
+        self.status = 200
+        self.headers = {"content-type": content_type}
+
+    async def json(self) -> Any:
+        return self.data
+
+    async def chunks(self) -> AsyncIterator[bytes]:  # type: ignore[override]
+        if self._chunks is None:
+            yield json.dumps(self.data).encode() + b"\n"
+            return
+        for chunk in self._chunks:
+            yield chunk
+        if self.forever:
+            await asyncio.Event().wait()
+
+
+def frame(stream: int, data: bytes) -> bytes:
+    return bytes((stream, 0, 0, 0)) + len(data).to_bytes(4, "big") + data
+
+
+class FakeTransport(Transport):
+    """Answers the API's routes for lists, stats, inspect, logs and build with fixed data; ``events``
+    stays silent. ``empty=True``: a fresh data root, no container and no image."""
+
+    kind = "embedded"
     address = "embedded engine (/var/lib/portside)"
 
     def __init__(self, empty: bool = False) -> None:
         self.calls: list[str] = []
         self.empty = empty
 
-    async def call(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
-        self.calls.append(name)
+    async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None,
+                      headers: dict[str, str] | None = None) -> Reply:
+        self.calls.append(f"{method} {path}")
         now = time.time()
-        if name == "containers_list":
-            return [] if self.empty else containers(now)
-        if name == "images_list":
-            return [] if self.empty else images(now)
-        if name == "container_stats":
-            return stats(args[0], 1)
-        if name == "container_inspect":
-            return inspect_container(args[0])
-        if name == "image_inspect":
-            return {"Id": "sha256:" + _hex("a"), "RepoTags": ["nginx:alpine"], "Size": 48_300_000,
-                    "Config": {"Cmd": ["nginx"], "ExposedPorts": {"80/tcp": {}}}}
-        if name in ("container_stop", "container_delete", "image_delete"):
-            raise NotFound(f"No such object: {args[0] if args else ''}")
-        return await super().call(name, *args, **kwargs)
-
-    async def stream(self, name: str, /, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:  # type: ignore[override]
-        self.calls.append(name)
-        if name == "container_logs":
-            for when, stream, text in LOG_LINES:
-                yield {"time": when, "stream": stream, "log": f"{text} [{args[0][:4]}]\n"}
-            await asyncio.Event().wait()
-        if name == "build":
-            for line in BUILD_STEPS:
-                yield {"stream": line + "\n"}
-            yield {"aux": {"ID": "sha256:" + _hex("9f")}}
-            return
-        if name != "events":
-            raise NotFound(name)
-        await asyncio.Event().wait()
-        yield {}  # pragma: no cover
+        parts = path.strip("/").split("/")
+        if path == "/containers/json":
+            return FakeReply([] if self.empty else containers(now))
+        if path == "/images/json":
+            return FakeReply([] if self.empty else images(now))
+        if parts[0] == "containers" and parts[-1] == "stats":
+            return FakeReply(stats(parts[1], 1))
+        if parts[0] == "containers" and parts[-1] == "json":
+            return FakeReply(inspect_container(parts[1]))
+        if parts[0] == "images" and parts[-1] == "json":
+            return FakeReply({"Id": "sha256:" + _hex("a"), "RepoTags": ["nginx:alpine"], "Size": 48_300_000,
+                              "Config": {"Cmd": ["nginx"], "ExposedPorts": {"80/tcp": {}}}})
+        if parts[0] == "containers" and parts[-1] == "logs":
+            return FakeReply(chunks=[frame(2 if stream == "stderr" else 1, f"{when} {text} [{parts[1][:4]}]\n".encode())
+                                     for when, stream, text in LOG_LINES], forever=True,
+                             content_type="application/vnd.docker.multiplexed-stream")
+        if path == "/build":
+            msgs = [{"stream": line + "\n"} for line in BUILD_STEPS] + [{"aux": {"ID": "sha256:" + _hex("9f")}}]
+            return FakeReply(chunks=[json.dumps(m).encode() + b"\n" for m in msgs])
+        if path == "/events":
+            return FakeReply(chunks=[], forever=True)
+        if method in ("POST", "DELETE") and (parts[-1] == "stop" or parts[0] in ("containers", "images")):
+            raise NotFound(f"No such object: {parts[1] if len(parts) > 1 else ''}")
+        raise NotFound("page not found")
 
 
 def host_point() -> Point:

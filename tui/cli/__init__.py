@@ -14,7 +14,7 @@ names), one module per docker noun (:mod:`.container`, :mod:`.image`, :mod:`.net
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .parser import PROG, UsageError, build_parser, command_words
 
@@ -43,8 +43,6 @@ def main(argv: list[str] | None = None) -> int:
             args = build_parser().parse_args(argv)  # the whole parser: docker's message, or a parse after all
     except UsageError as exc:
         fail(f"{exc}\nSee '{PROG} --help'.", 125)
-    if args.host:
-        fail(f"{PROG}: -H/--host: connecting to another Docker engine is not supported by this version", 125)
     if args.version:
         from engine import __version__
         print(f"Portside version {__version__}")
@@ -55,13 +53,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.func == "daemon":
         from .system import daemon
         return daemon(args)
-    if args.func in ("dashboard", "tour"):
-        return open_dashboard(read_only=getattr(args, "read_only", False), root=args.root, tour=args.func == "tour")
-    from engine.errors import EngineError
+    if args.func.startswith("context_"):
+        from .context import run as run_context
+        return run_context(args)
+    from engine.errors import ConnectionLost, EngineError
 
+    from .dispatch import ContextError, connect
+    try:
+        transport = connect(args)
+    except ContextError as exc:
+        fail(str(exc), 1)
+    if args.func in ("dashboard", "tour"):
+        return open_dashboard(read_only=getattr(args, "read_only", False), root=args.root, tour=args.func == "tour",
+                              transport=transport)
     from .dispatch import run
     try:
-        return run(args)
+        return run(args, transport)
+    except ConnectionLost as exc:
+        fail(str(exc), 1)  # docker's "Cannot connect to the Docker daemon …": its own line, exit 1
     except EngineError as exc:
         code = exc.exit_code if args.func in ("run", "create", "start") else 1
         if args.func == "exec" and exc.exit_code in (126, 127):
@@ -75,9 +84,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-def open_dashboard(read_only: bool = False, root: str | None = None, tour: bool = False) -> int:
+def open_dashboard(read_only: bool = False, root: str | None = None, tour: bool = False,
+                   transport: Any = None) -> int:
+    """The dashboard, over ``transport`` (the endpoint -H/--context/DOCKER_HOST… chose) or the default one."""
+    from engine.client import Docker
+
     from ..app import PortsideApp
-    PortsideApp(root=root, read_only=read_only, tour=tour).run()
+    docker = Docker(root=root, transport=transport) if transport is not None else None
+    PortsideApp(root=root, read_only=read_only, tour=tour, docker=docker).run()
     return 0
 
 

@@ -196,11 +196,7 @@ async def attach_and_wait(docker: Docker, cid: str, interactive: bool, tty: bool
             raise
 
         def forward(signum: int, _frame: Any) -> None:  # docker's --sig-proxy
-            if attached.pid:
-                try:
-                    os.kill(attached.pid, signum)
-                except ProcessLookupError:
-                    pass
+            attached.signal(signum)
         if not tty:
             for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
                 signal.signal(s, forward)
@@ -330,72 +326,19 @@ async def cmd_exec(docker: Docker, args: Any) -> int:
     if not args.command:
         raise InvalidArgument('"exec" requires at least 2 arguments')
     container = docker.containers.container(args.container)
-    if args.tty:
-        pid, master = await container.exec_pty(args.command, user=args.user, workdir=args.workdir, env=args.env)
-        if os.isatty(1):
-            import fcntl
-            try:
-                fcntl.ioctl(master, 0x5414, fcntl.ioctl(1, 0x5413, b"\0" * 8))  # the terminal's size
-            except OSError:
-                pass
-        return relay_pty(master, pid, args.interactive)
-    devnull = os.open("/dev/null", os.O_RDONLY)
-    try:
-        pid = await container.exec_run(args.command, stdin=0 if args.interactive else devnull, stdout=1,
-                                       stderr=2, user=args.user, workdir=args.workdir, env=args.env)
-    finally:
-        os.close(devnull)
-    if args.detach:
-        return 0
-    _, status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    return 128 - code if code < 0 else code
-
-
-def relay_pty(master: int, pid: int, interactive: bool) -> int:
-    import select
-    import termios
-    import tty as tty_mod
     saved = None
-    if interactive and os.isatty(0):
+    if args.tty and args.interactive and os.isatty(0):
+        import termios
+        import tty as tty_mod
         saved = termios.tcgetattr(0)
         tty_mod.setraw(0)
     try:
-        fds = [master] + ([0] if interactive else [])
-        while True:
-            r, _, _ = select.select(fds, [], [], 0.1)
-            if master in r:
-                try:
-                    data = os.read(master, 65536)
-                except OSError:
-                    data = b""
-                if not data:
-                    break
-                os.write(1, data)
-            if 0 in r:
-                data = os.read(0, 65536)
-                if not data:
-                    fds.remove(0)
-                else:
-                    os.write(master, data)
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                while True:
-                    try:
-                        data = os.read(master, 65536)
-                    except OSError:
-                        break
-                    if not data:
-                        break
-                    os.write(1, data)
-                code = os.waitstatus_to_exitcode(status)
-                return 128 - code if code < 0 else code
-        _, status = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(status)
-        return 128 - code if code < 0 else code
+        return await container.exec_run(args.command, stdin=0 if args.interactive else -1, stdout=1, stderr=2,
+                                        tty=args.tty, user=args.user, workdir=args.workdir, env=args.env,
+                                        detach=args.detach)
     finally:
-        os.close(master)
         if saved is not None:
+            import termios
             termios.tcsetattr(0, termios.TCSADRAIN, saved)
 
 

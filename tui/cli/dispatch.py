@@ -6,6 +6,10 @@ import importlib
 from typing import Any
 
 from engine.client import Docker
+from engine.client.contexts import ContextError, tls_options
+from engine.client.contexts import connect as contexts_connect
+
+__all__ = ["ContextError", "connect", "dispatch", "run"]
 
 # The module that holds each command's ``cmd_<func>`` (``func`` is what the parser names); only that one is imported.
 MODULES = {
@@ -29,16 +33,27 @@ READ_ONLY = {"ps", "images", "inspect", "inspect_container", "inspect_image", "h
              "volume_ls", "volume_inspect", "port", "top", "network_ls", "network_inspect"}
 
 
-async def dispatch(args: Any) -> int:
+def connect(args: Any) -> Any:
+    """The transport the global flags and the environment choose (docker's order; see
+    :mod:`engine.client.contexts`). ContextError: one line for a conflict, an unknown context, a bad address."""
+    tls = tls_options(tls=args.tls, tlsverify=args.tlsverify, tlscacert=args.tlscacert, tlscert=args.tlscert,
+                      tlskey=args.tlskey)
+    return contexts_connect(host=args.host, context=args.context, root=args.root, tls=tls)
+
+
+async def dispatch(args: Any, transport: Any = None) -> int:
     module = importlib.import_module(f"{__package__}.{HOME[args.func]}")
     func = getattr(module, f"cmd_{args.func}")
-    async with Docker(root=args.root) as docker:
+    async with Docker(root=args.root, transport=transport) as docker:
         result = await func(docker, args)
     return int(result or 0)
 
 
-def run(args: Any) -> int:
-    coro = dispatch(args)
+def run(args: Any, transport: Any = None) -> int:
+    if transport is not None and getattr(transport, "kind", "embedded") != "embedded":
+        import asyncio  # a socket needs the loop
+        return asyncio.run(dispatch(args, transport))
+    coro = dispatch(args, transport)
     try:
         coro.send(None)
     except StopIteration as done:
@@ -51,4 +66,4 @@ def run(args: Any) -> int:
         if args.func not in READ_ONLY:
             raise RuntimeError(f"{args.func}: waited on an event loop the CLI does not run")
     import asyncio
-    return asyncio.run(dispatch(args))
+    return asyncio.run(dispatch(args, transport))

@@ -61,6 +61,9 @@ class _Only:
         return _SKIPPED
 
 
+GLOBAL_VALUE_FLAGS = ("--root", "-H", "--host", "-c", "--context", "--tlscacert", "--tlscert", "--tlskey")
+
+
 def command_words(argv: list[str]) -> tuple[str | None, str | None]:
     """The first two words of a command line that are not options (``image``, ``ls`` …)."""
     words: list[str] = []
@@ -68,7 +71,7 @@ def command_words(argv: list[str]) -> tuple[str | None, str | None]:
     for arg in argv:
         if skip:
             skip = False
-        elif arg in ("--root", "-H", "--host"):
+        elif arg in GLOBAL_VALUE_FLAGS:
             skip = True
         elif not arg.startswith("-"):
             words.append(arg)
@@ -92,7 +95,14 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
                epilog=f"Run '{PROG} COMMAND --help' for more information on a command.")
     p.add_argument("-v", "--version", action="store_true", help="Print version information and quit")
     p.add_argument("--root", help="Data root (default /var/lib/portside as root; PORTSIDE_ROOT overrides)")
-    p.add_argument("-H", "--host", help=f"Daemon socket to connect to ({NOT_HERE}: it runs its engine in-process)")
+    p.add_argument("-c", "--context", help="Name of the context to use to connect to the daemon (overrides "
+                   "DOCKER_HOST env var and default context set with \"docker context use\")")
+    p.add_argument("-H", "--host", help="Daemon socket to connect to")
+    p.add_argument("--tls", action="store_true", help="Use TLS; implied by --tlsverify")
+    p.add_argument("--tlscacert", help="Trust certs signed only by this CA (default \"~/.docker/ca.pem\")")
+    p.add_argument("--tlscert", help="Path to TLS certificate file (default \"~/.docker/cert.pem\")")
+    p.add_argument("--tlskey", help="Path to TLS key file (default \"~/.docker/key.pem\")")
+    p.add_argument("--tlsverify", action="store_true", default=None, help="Use TLS and verify the remote")
     sub = _Only(p.add_subparsers(dest="cmd", parser_class=Parser, title="commands", metavar="COMMAND"), words[0])
 
     def add(parent: Any, name: str, func: str, help: str, aliases: list[str] | None = None, **kw: Any) -> Parser:
@@ -405,6 +415,25 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
     sp.add_argument("-a", "--all", action="store_true", help="Remove all unused volumes, not just anonymous ones")
     sp.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
     sp.add_argument("--filter", action="append", default=[], help='Provide filter values (e.g. "label=<label>")')
+    xsub = group(sub, "context", "Manage contexts", words[1])
+    sp = add(xsub, "ls", "context_ls", "List contexts", aliases=["list"])
+    fmt(sp)
+    sp.add_argument("-q", "--quiet", action="store_true", help="Only show context names")
+    sp = add(xsub, "inspect", "context_inspect", "Display detailed information on one or more contexts")
+    sp.add_argument("-f", "--format", help=FORMAT_ONE)
+    sp.add_argument("names", nargs="*", metavar="CONTEXT", help="The contexts to inspect (default: the current one)")
+    sp = add(xsub, "use", "context_use", "Set the current docker context")
+    sp.add_argument("name", metavar="CONTEXT", help="The context to use (\"default\": the default choice)")
+    sp = add(xsub, "show", "context_show", "Print the name of the current context")
+    sp = add(xsub, "create", "context_create", "Create a context")
+    sp.add_argument("--description", help="Description of the context")
+    sp.add_argument("--docker", action="append", metavar="host=…,ca=…,cert=…,key=…,skip-tls-verify=…",
+                    help="set the docker endpoint (default [])")
+    sp.add_argument("--from", dest="from_", help="create context from a named context")
+    sp.add_argument("name", metavar="CONTEXT", help="The new context's name")
+    sp = add(xsub, "rm", "context_rm", "Remove one or more contexts", aliases=["remove"])
+    sp.add_argument("-f", "--force", action="store_true", help="Force the removal of a context in use")
+    sp.add_argument("names", nargs="+", metavar="CONTEXT", help="The contexts to remove")
     sp = add(sub, "inspect", "inspect", "Return low-level information on containers, images and volumes")
     sp.add_argument("-f", "--format", help=FORMAT_ONE)
     sp.add_argument("--type", choices=["container", "image", "volume"], help="Only inspect objects of the given type")
