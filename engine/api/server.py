@@ -190,7 +190,7 @@ def json_response(obj: Any, status: int = 200) -> Response:
 
 def encode_item(item: Any) -> bytes:
     """One item of a response stream as it goes on the wire: bytes as they are, an object as a JSON line."""
-    return item if isinstance(item, (bytes, bytearray)) else json.dumps(item).encode() + b"\n"
+    return bytes(item) if isinstance(item, (bytes, bytearray)) else json.dumps(item).encode() + b"\n"
 
 
 def error_response(status: int, message: str) -> Response:

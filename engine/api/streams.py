@@ -291,8 +291,11 @@ class Exec:
         finally:
             for fd in theirs:
                 os.close(fd)
-        import asyncio
+        from .. import aio
         self.running = True
+        if writer is None and aio.running_loop() is None:
+            return  # detached, in a process without a loop (a one-shot command): no one to reap it here
+        import asyncio
         self._reaper = waiting = asyncio.create_task(self._reap())
         if writer is None or reader is None:
             return

@@ -76,6 +76,13 @@ class Docker:
                        headers: dict[str, str] | None = None) -> Reply:
         return await self.transport.request(method, path, params=params, body=body, headers=headers)
 
+    async def _send(self, method: str, path: str, *, params: Params | None = None, body: Body = None,
+                    headers: dict[str, str] | None = None) -> Reply:
+        """A call whose status is the answer: the body is dropped."""
+        reply = await self.transport.request(method, path, params=params, body=body, headers=headers)
+        await reply.drain()
+        return reply
+
     async def _json(self, method: str, path: str, *, params: Params | None = None, body: Body = None,
                     headers: dict[str, str] | None = None) -> Any:
         reply = await self.transport.request(method, path, params=params, body=body, headers=headers)

@@ -8,6 +8,8 @@ a tty, raw bytes with one, the terminal's size sent on ``SIGWINCH``.
 
 from __future__ import annotations
 
+import builtins  # a collection's ``list`` method shadows the type in its class
+
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -16,7 +18,7 @@ from ..errors import EngineError, NotModified
 
 if TYPE_CHECKING:
     from . import Docker
-    from .transport import Duplex
+    from .transport import Duplex, Reply
 
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
 
@@ -25,9 +27,9 @@ class DockerContainers:
     def __init__(self, docker: Docker) -> None:
         self.docker = docker
 
-    async def list(self, *, all: bool = False, filters: dict[str, list[str]] | None = None, limit: int = -1,
-                   size: bool = False) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await self.docker._json("GET", "/containers/json", params={
+    async def list(self, *, all: bool = False, filters: dict[str, builtins.list[str]] | None = None, limit: int = -1,
+                   size: bool = False) -> builtins.list[dict[str, Any]]:
+        result: builtins.list[dict[str, Any]] = await self.docker._json("GET", "/containers/json", params={
             "all": all or None, "filters": filters or None, "limit": limit if limit > 0 else None,
             "size": size or None})
         return result
@@ -49,7 +51,7 @@ class DockerContainers:
     def container(self, container_id: str) -> DockerContainer:
         return DockerContainer(self.docker, container_id)
 
-    async def prune(self, *, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    async def prune(self, *, filters: dict[str, builtins.list[str]] | None = None) -> dict[str, Any]:
         result: dict[str, Any] = await self.docker._json("POST", "/containers/prune",
                                                          params={"filters": filters or None})
         return result
@@ -76,23 +78,23 @@ class DockerContainer:
 
     async def start(self) -> None:
         """Start it; raises NotModified when it is running already."""
-        reply = await self.docker._request("POST", f"{self._path}/start")
+        reply = await self.docker._send("POST", f"{self._path}/start")
         if reply.status == 304:
             raise NotModified(f"container {self.id[:12]} is already started", container=self.id)
 
     async def stop(self, *, t: int | None = None, signal: str | None = None) -> bool:
         """Stop it; False when it was not running."""
-        reply = await self.docker._request("POST", f"{self._path}/stop", params={"t": t, "signal": signal})
+        reply = await self.docker._send("POST", f"{self._path}/stop", params={"t": t, "signal": signal})
         return reply.status != 304
 
     async def restart(self, *, t: int | None = None) -> None:
-        await self.docker._request("POST", f"{self._path}/restart", params={"t": t})
+        await self.docker._send("POST", f"{self._path}/restart", params={"t": t})
 
     async def kill(self, *, signal: str | int = "SIGKILL") -> None:
-        await self.docker._request("POST", f"{self._path}/kill", params={"signal": signal})
+        await self.docker._send("POST", f"{self._path}/kill", params={"signal": signal})
 
     async def delete(self, *, force: bool = False, v: bool = False) -> None:
-        await self.docker._request("DELETE", self._path, params={"force": force or None, "v": v or None})
+        await self.docker._send("DELETE", self._path, params={"force": force or None, "v": v or None})
 
     async def wait(self, *, condition: str = "not-running") -> dict[str, Any]:
         """``{"StatusCode": code, "Error": None}`` once the condition holds."""
@@ -101,7 +103,7 @@ class DockerContainer:
         raise EngineError(f"container {self.id[:12]}: the engine ended the wait without a status")
 
     async def rename(self, new_name: str) -> None:
-        await self.docker._request("POST", f"{self._path}/rename", params={"name": new_name})
+        await self.docker._send("POST", f"{self._path}/rename", params={"name": new_name})
 
     async def top(self) -> dict[str, Any]:
         result: dict[str, Any] = await self.docker._json("GET", f"{self._path}/top")
@@ -128,7 +130,7 @@ class DockerContainer:
 
     async def resize(self, h: int, w: int) -> None:
         """The size of the container's terminal (``POST /containers/{id}/resize``)."""
-        await self.docker._request("POST", f"{self._path}/resize", params={"h": h, "w": w})
+        await self.docker._send("POST", f"{self._path}/resize", params={"h": h, "w": w})
 
     async def attach_start(self, *, stdin: int = -1, stdout: int = 1, stderr: int = 2) -> Attached:
         """Start the container attached to these file descriptors (``docker start -a``, ``run``).
@@ -141,6 +143,7 @@ class DockerContainer:
         tty = bool(info.get("Config", {}).get("Tty"))
         duplex = await self.docker.transport.hijack("POST", f"{self._path}/attach", params={
             "stream": True, "stdin": stdin >= 0, "stdout": True, "stderr": True})
+        waited: Reply | None = None
         try:
             if duplex.fds is not None:  # embedded: the container gets our descriptors itself
                 await duplex.fds.attach(stdin, stdout, stderr)
@@ -149,12 +152,18 @@ class DockerContainer:
             waited = await self.docker._request("POST", f"{self._path}/wait", params={"condition": "next-exit"})
             await self.start()
         except BaseException:
+            if waited is not None:
+                await waited.close()
             await duplex.close()
             raise
+        answer = waited
 
         async def exit_code() -> int:
-            async for result in waited.lines():
-                return int(result["StatusCode"])
+            try:
+                async for result in answer.lines():
+                    return int(result["StatusCode"])
+            finally:
+                await answer.close()
             raise EngineError(f"container {self.id[:12]}: the engine ended the wait without a status")
         attached = Attached(duplex, exit_code, kill=self._kill_soon)
         attached.relay(stdin, stdout, stderr, tty=tty, resize=self.resize)
@@ -163,16 +172,16 @@ class DockerContainer:
     def _kill_soon(self, signum: int) -> None:
         _soon(self.kill(signal=signum))
 
-    async def exec(self, cmd: list[str], *, stdin: bool = False, tty: bool = False, user: str = "",
-                   workdir: str = "", env: list[str] | None = None, privileged: bool = False) -> DockerExec:
+    async def exec(self, cmd: builtins.list[str], *, stdin: bool = False, tty: bool = False, user: str = "",
+                   workdir: str = "", env: builtins.list[str] | None = None, privileged: bool = False) -> DockerExec:
         """``POST /containers/{id}/exec``: an exec instance, not started yet."""
         config = {"Cmd": cmd, "AttachStdin": stdin, "AttachStdout": True, "AttachStderr": True, "Tty": tty,
                   "User": user, "WorkingDir": workdir, "Env": env or [], "Privileged": privileged}
         result = await self.docker._json("POST", f"{self._path}/exec", body=config)
         return DockerExec(self.docker, result["Id"], tty=tty, container=self)
 
-    async def exec_run(self, cmd: list[str], *, stdin: int = -1, stdout: int = 1, stderr: int = 2,
-                       tty: bool = False, user: str = "", workdir: str = "", env: list[str] | None = None,
+    async def exec_run(self, cmd: builtins.list[str], *, stdin: int = -1, stdout: int = 1, stderr: int = 2,
+                       tty: bool = False, user: str = "", workdir: str = "", env: builtins.list[str] | None = None,
                        detach: bool = False) -> int:
         """``docker exec``: run ``cmd`` in the running container with these descriptors (``stdin`` -1:
         none); returns its exit code (0 at once with ``detach``). With ``tty``, the process gets a
@@ -193,7 +202,7 @@ class DockerExec:
         self.docker, self.id, self.tty, self.container = docker, exec_id, tty, container
 
     async def start_detached(self) -> None:
-        await self.docker._request("POST", f"/exec/{self.id}/start", body={"Detach": True, "Tty": self.tty})
+        await self.docker._send("POST", f"/exec/{self.id}/start", body={"Detach": True, "Tty": self.tty})
 
     async def attach(self, *, stdin: int = -1, stdout: int = 1, stderr: int = 2) -> Attached:
         """Start it with these descriptors; :meth:`Attached.wait` gives its exit code."""
@@ -226,7 +235,7 @@ class DockerExec:
         return result
 
     async def resize(self, h: int, w: int) -> None:
-        await self.docker._request("POST", f"/exec/{self.id}/resize", params={"h": h, "w": w})
+        await self.docker._send("POST", f"/exec/{self.id}/resize", params={"h": h, "w": w})
 
 
 class Attached:

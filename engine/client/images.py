@@ -3,6 +3,8 @@ pushing and building images, each over its API route."""
 
 from __future__ import annotations
 
+import builtins  # a collection's ``list`` method shadows the type in its class
+
 import os
 from collections.abc import AsyncIterator
 from typing import IO, TYPE_CHECKING, Any
@@ -36,9 +38,9 @@ class DockerImages:
     def __init__(self, docker: Docker) -> None:
         self.docker = docker
 
-    async def list(self, *, all: bool = False, filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+    async def list(self, *, all: bool = False, filters: dict[str, builtins.list[str]] | None = None) -> builtins.list[dict[str, Any]]:
         """Image summaries, newest first (``GET /images/json``)."""
-        result: list[dict[str, Any]] = await self.docker._json("GET", "/images/json",
+        result: builtins.list[dict[str, Any]] = await self.docker._json("GET", "/images/json",
                                                                params={"all": all or None, "filters": filters or None})
         return result
 
@@ -46,29 +48,29 @@ class DockerImages:
         result: dict[str, Any] = await self.docker._json("GET", f"/images/{name}/json")
         return result
 
-    async def history(self, name: str) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await self.docker._json("GET", f"/images/{name}/history")
+    async def history(self, name: str) -> builtins.list[dict[str, Any]]:
+        result: builtins.list[dict[str, Any]] = await self.docker._json("GET", f"/images/{name}/history")
         return result
 
     async def tag(self, name: str, repo: str, *, tag: str | None = None) -> bool:
-        await self.docker._request("POST", f"/images/{name}/tag", params={"repo": repo, "tag": tag})
+        await self.docker._send("POST", f"/images/{name}/tag", params={"repo": repo, "tag": tag})
         return True
 
-    async def delete(self, name: str, *, force: bool = False, noprune: bool = False) -> list[dict[str, str]]:
-        result: list[dict[str, str]] = await self.docker._json(
+    async def delete(self, name: str, *, force: bool = False, noprune: bool = False) -> builtins.list[dict[str, str]]:
+        result: builtins.list[dict[str, str]] = await self.docker._json(
             "DELETE", f"/images/{name}", params={"force": force or None, "noprune": noprune or None})
         return result
 
-    async def prune(self, *, all: bool = False, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    async def prune(self, *, all: bool = False, filters: dict[str, builtins.list[str]] | None = None) -> dict[str, Any]:
         """Remove unused images: dangling ones, or every unused one with ``all`` (docker's ``dangling`` filter)."""
         f = dict(filters or {}, dangling=["false" if all else "true"])
         result: dict[str, Any] = await self.docker._json("POST", "/images/prune", params={"filters": f})
         return result
 
     async def import_image(self, data: IO[bytes], *, repo: str | None = None, message: str = "",
-                           changes: list[str] | None = None) -> str:
+                           changes: builtins.list[str] | None = None) -> str:
         """``docker import``: a rootfs tar as a one-layer image; ``changes`` are Dockerfile instructions."""
-        params = {"fromSrc": "-", "repo": repo or None, "message": message or None,
+        params: dict[str, Any] = {"fromSrc": "-", "repo": repo or None, "message": message or None,
                   "changes": tuple(changes) if changes else None}
         image_id = ""
         async for msg in self.docker._lines("POST", "/images/create", params=params, body=data):
@@ -90,16 +92,16 @@ class DockerImages:
         from ..images.bootstrap import recipe
         return recipe(tag)
 
-    async def export_image(self, names: list[str], out: IO[bytes], *, format: str = "docker") -> None:
+    async def export_image(self, names: builtins.list[str], out: IO[bytes], *, format: str = "docker") -> None:
         """Write ``docker save`` (or OCI layout, ``format="oci"``) of ``names`` to ``out``."""
         reply = await self.docker._request("GET", "/images/get", params={
             "names": tuple(names), "format": format if format != "docker" else None})
         async for chunk in reply.chunks():
             out.write(chunk)
 
-    async def load(self, data: IO[bytes]) -> list[str]:
+    async def load(self, data: IO[bytes]) -> builtins.list[str]:
         """``docker load``: the archive's images; returns docker's lines ("Loaded image: …")."""
-        lines: list[str] = []
+        lines: builtins.list[str] = []
         async for msg in self.docker._lines("POST", "/images/load", params={"quiet": False}, body=data):
             if "error" in msg:
                 raise EngineError(str(msg["error"]))
@@ -122,7 +124,7 @@ class DockerImages:
                                           params={"tag": tag, "oci": oci or None}))
         return it if stream else _collect(it)
 
-    async def build(self, *, path: str, tags: list[str] | None = None, dockerfile: str = "Dockerfile",
+    async def build(self, *, path: str, tags: builtins.list[str] | None = None, dockerfile: str = "Dockerfile",
                     buildargs: dict[str, str] | None = None, nocache: bool = False, target: str = "",
                     quiet: bool = False, labels: dict[str, str] | None = None,
                     networkmode: str = "default") -> AsyncIterator[dict[str, Any]]:
@@ -130,7 +132,7 @@ class DockerImages:
         ``{"stream": …}`` / ``{"aux": {"ID": …}}`` / ``{"error": …}``."""
         context = ContextTar(path, dockerfile)
         try:
-            params = {"t": tuple(tags or ()), "dockerfile": context.dockerfile, "buildargs": buildargs or None,
+            params: dict[str, Any] = {"t": tuple(tags or ()), "dockerfile": context.dockerfile, "buildargs": buildargs or None,
                       "nocache": nocache or None, "target": target or None, "labels": labels or None,
                       "networkmode": networkmode if networkmode != "default" else None}
             async for msg in self.docker._lines("POST", "/build", params=params, body=context,

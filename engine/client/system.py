@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins  # a collection's ``list`` method shadows the type in its class
+
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -15,8 +17,8 @@ class DockerNetworks:
     def __init__(self, docker: Docker) -> None:
         self.docker = docker
 
-    async def list(self, *, filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await self.docker._json("GET", "/networks", params={"filters": filters or None})
+    async def list(self, *, filters: dict[str, builtins.list[str]] | None = None) -> builtins.list[dict[str, Any]]:
+        result: builtins.list[dict[str, Any]] = await self.docker._json("GET", "/networks", params={"filters": filters or None})
         return result
 
     async def create(self, config: dict[str, Any]) -> DockerNetwork:
@@ -44,23 +46,23 @@ class DockerNetwork:
         return self._info
 
     async def delete(self) -> bool:
-        await self.docker._request("DELETE", f"/networks/{self.id}")
+        await self.docker._send("DELETE", f"/networks/{self.id}")
         return True
 
     async def connect(self, config: dict[str, Any]) -> None:
         """``{"Container": id, "EndpointConfig": {"Aliases": [...], "IPAMConfig": {"IPv4Address": ...}}}``."""
-        await self.docker._request("POST", f"/networks/{self.id}/connect", body=config)
+        await self.docker._send("POST", f"/networks/{self.id}/connect", body=config)
 
     async def disconnect(self, config: dict[str, Any]) -> None:
         """``{"Container": id, "Force": bool}``."""
-        await self.docker._request("POST", f"/networks/{self.id}/disconnect", body=config)
+        await self.docker._send("POST", f"/networks/{self.id}/disconnect", body=config)
 
 
 class DockerVolumes:
     def __init__(self, docker: Docker) -> None:
         self.docker = docker
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def list(self) -> builtins.list[dict[str, Any]]:
         result = await self.docker._json("GET", "/volumes")
         return list(result.get("Volumes") or [])
 
@@ -74,9 +76,9 @@ class DockerVolumes:
         return result
 
     async def delete(self, name: str, *, force: bool = False) -> None:
-        await self.docker._request("DELETE", f"/volumes/{name}", params={"force": force or None})
+        await self.docker._send("DELETE", f"/volumes/{name}", params={"force": force or None})
 
-    async def prune(self, *, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    async def prune(self, *, filters: dict[str, builtins.list[str]] | None = None) -> dict[str, Any]:
         """Remove unused anonymous volumes (every unused one with ``filters={"all": ["true"]}``)."""
         result: dict[str, Any] = await self.docker._json("POST", "/volumes/prune", params={"filters": filters or None})
         return result
@@ -96,10 +98,10 @@ class DockerSystem:
 
     async def ping(self) -> bool:
         """True when the engine answers ``GET /_ping``."""
-        reply = await self.docker._request("GET", "/_ping")
+        reply = await self.docker._send("GET", "/_ping")
         return reply.status == 200
 
-    async def check(self, *, repair: bool = False) -> list[dict[str, Any]]:
+    async def check(self, *, repair: bool = False) -> builtins.list[dict[str, Any]]:
         """Check the engine's data for inconsistencies (``portside system check``). Portside engines only.
 
         Args:
@@ -108,7 +110,7 @@ class DockerSystem:
         Returns:
             One ``{"kind", "object", "problem", "repaired"}`` dict per inconsistency; empty when clean.
         """
-        result: list[dict[str, Any]] = await self.docker._portside("checking the engine's data", "POST",
+        result: builtins.list[dict[str, Any]] = await self.docker._portside("checking the engine's data", "POST",
                                                                    "/portside/system/check",
                                                                    params={"repair": repair or None})
         return result
@@ -119,7 +121,7 @@ class DockerEvents:
         self.docker = docker
 
     def subscribe(self, *, since: float | None = None, until: float | None = None,
-                  filters: dict[str, list[str]] | None = None) -> AsyncIterator[dict[str, Any]]:
+                  filters: dict[str, builtins.list[str]] | None = None) -> AsyncIterator[dict[str, Any]]:
         """``GET /events`` as an async iterator of docker's event messages."""
         return self.docker._lines("GET", "/events", params={"since": since, "until": until,
                                                             "filters": filters or None})

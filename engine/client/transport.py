@@ -93,6 +93,10 @@ class Reply:
         """Give up what is left of the body (a stream the caller stops reading)."""
         return None
 
+    async def drain(self) -> None:
+        """Read and drop the body of an answer whose status says it all (the connection is free again)."""
+        await self.read()
+
 
 class Direct(Protocol):
     """The local fast path of a :class:`Duplex`: the caller's file descriptors go to the process itself."""
@@ -210,7 +214,7 @@ class LocalReply(Reply):
         body = self.resp.body
         return json.loads(body) if body.strip() else None
 
-    async def chunks(self) -> AsyncIterator[bytes]:  # type: ignore[override]
+    async def chunks(self) -> AsyncIterator[bytes]:
         from ..api.server import encode_item
         if self.resp.stream is None:
             if self.resp.body:
@@ -219,7 +223,7 @@ class LocalReply(Reply):
         async for item in self.resp.stream:
             yield encode_item(item)
 
-    async def lines(self) -> AsyncIterator[Any]:  # type: ignore[override]
+    async def lines(self) -> AsyncIterator[Any]:
         stream = self.resp.stream
         if stream is None:
             async for item in split_lines(self.chunks()):
@@ -242,6 +246,11 @@ class LocalReply(Reply):
         aclose = getattr(self.resp.stream, "aclose", None)
         if aclose is not None:
             await aclose()
+
+    async def drain(self) -> None:
+        if self.resp.stream is not None:  # run it to its end, as a socket's reader would: its work is the answer
+            async for _item in self.resp.stream:
+                pass
 
 
 class LocalDuplex(Duplex):

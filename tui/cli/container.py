@@ -198,11 +198,7 @@ async def attach_and_wait(docker: Docker, cid: str, interactive: bool, tty: bool
             raise
 
         def forward(signum: int, _frame: Any) -> None:  # docker's --sig-proxy
-            if attached.pid:
-                try:
-                    os.kill(attached.pid, signum)
-                except ProcessLookupError:
-                    pass
+            attached.signal(signum)
         if not tty:
             for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
                 signal.signal(s, forward)
