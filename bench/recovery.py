@@ -7,9 +7,10 @@ In a private data root with N stopped containers, times in-process (medians over
 - ``cleanup.sweep`` with no operation record (the usual case: one listdir);
 - ``cleanup.sweep`` after a command that made temp files exited (its dead owner's marker: the three
   temp folders are listed once, then the marker goes);
-- the whole ``Engine.reconcile`` and ``containers_list(all=True)`` (what ``container ls`` does after).
+- the whole ``engine.system.recover`` and ``engine.containers.list(all=True)`` (what ``container ls`` does
+  after).
 
-Prints each figure and the ratios sweep / reconcile and sweep / (reconcile + list). The data root is
+Prints each figure and the ratios sweep / recover and sweep / (recover + list). The data root is
 deleted at the end.
 """
 
@@ -60,7 +61,7 @@ def main() -> None:
             subprocess.run(cli + ["create", "--network", "none", "bb", "/bin/busybox", "true"], env=env, cwd=REPO,
                            check=True, stdout=subprocess.DEVNULL)
         engine = Engine(root)
-        engine.reconcile()
+        engine.system.recover()
         empty = median_us(lambda: cleanup.sweep(root), args.n)
 
         def dead_marker() -> None:
@@ -68,15 +69,15 @@ def main() -> None:
                 pass
             cleanup.sweep(root)
         after_exit = median_us(dead_marker, args.n)
-        reconcile = median_us(engine.reconcile, max(50, args.n // 10))
-        listing = median_us(lambda: asyncio.run(engine.containers_list(all=True)), max(50, args.n // 10))
+        recover = median_us(engine.system.recover, max(50, args.n // 10))
+        listing = median_us(lambda: asyncio.run(engine.containers.list(all=True)), max(50, args.n // 10))
         engine.close()
         print(f"sweep, no operation record        {empty:9.1f} us")
         print(f"sweep, a dead owner's marker      {after_exit:9.1f} us")
-        print(f"reconcile ({args.containers} containers)          {reconcile:9.1f} us")
-        print(f"containers_list(all=True)         {listing:9.1f} us")
-        print(f"ratio sweep / reconcile           {empty / reconcile:9.4f}")
-        print(f"ratio sweep / (reconcile + list)  {empty / (reconcile + listing):9.4f}")
+        print(f"recover ({args.containers} containers)            {recover:9.1f} us")
+        print(f"containers.list(all=True)         {listing:9.1f} us")
+        print(f"ratio sweep / recover             {empty / recover:9.4f}")
+        print(f"ratio sweep / (recover + list)    {empty / (recover + listing):9.4f}")
     finally:
         subprocess.run(["umount", "-R", "-l", base], stderr=subprocess.DEVNULL, check=False)
         shutil.rmtree(base, ignore_errors=True)

@@ -113,7 +113,7 @@ def make_image(engine: Any) -> tuple[str, int]:
               "created": "2024-01-01T00:00:00Z", "history": [{"created_by": f"layer {i}"} for i in range(LAYERS)],
               "rootfs": {"type": "layers", "diff_ids": diff_ids}}
     cid = engine.blobs.put_bytes(json.dumps(config, sort_keys=True).encode())
-    engine.register_image(cid, repo_tags=["bench/image:v1"])
+    engine.images.register(cid, repo_tags=["bench/image:v1"])
     return cid, total
 
 
@@ -132,13 +132,13 @@ async def portside_push(engine: Any, target: str) -> tuple[float, float, float]:
         os.unlink(os.path.join(engine.paths.root, "distribution.json"))
     except FileNotFoundError:
         pass
-    await engine.image_tag("bench/image:v1", target.rsplit(":", 1)[0], "v1")
+    await engine.images.tag("bench/image:v1", target.rsplit(":", 1)[0], "v1")
     c0, t0 = cpu_self(), time.perf_counter()
-    async for _ in engine.image_push(target):
+    async for _ in engine.registry.push(target):
         pass
     wall, cpu = time.perf_counter() - t0, cpu_self() - c0
-    await engine.image_delete(target)
-    return wall, cpu, engine._last_push_stats.compress_cpu
+    await engine.images.delete(target)
+    return wall, cpu, engine.registry.last_push_stats.compress_cpu
 
 
 async def portside_pull(root: str, source: str) -> tuple[float, float, str]:
@@ -146,10 +146,10 @@ async def portside_pull(root: str, source: str) -> tuple[float, float, str]:
     shutil.rmtree(root, ignore_errors=True)
     async with Engine.open(root) as engine:
         c0, t0 = cpu_self(), time.perf_counter()
-        async for _ in engine.image_pull(source):
+        async for _ in engine.registry.pull(source):
             pass
         wall, cpu = time.perf_counter() - t0, cpu_self() - c0
-        image_id = engine.resolve_image(source)
+        image_id = engine.images.resolve(source)
     shutil.rmtree(root, ignore_errors=True)
     return wall, cpu, image_id
 
@@ -180,7 +180,7 @@ async def main() -> int:
             image_id, size = make_image(engine)
             archive = os.path.join(base, "image.docker.tar")
             with open(archive, "wb") as f:
-                await engine.images_save(["bench/image:v1"], f, fmt="docker")
+                await engine.images.save(["bench/image:v1"], f, fmt="docker")
             res: dict[str, Any] = {k: [] for k in ("pp_w", "pp_c", "pp_z", "sp_w", "sp_c", "pl_w", "pl_c",
                                                    "sl_w", "sl_c")}
             for i in range(N):

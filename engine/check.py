@@ -31,21 +31,29 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .runtime import cleanup
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from .config import Paths
+    from .network.nat import PublishedPort
+    from .services.containers import Containers
+    from .services.images import Images
+    from .state import State
 
 Finding = dict[str, Any]
 
 
 class Checker:
-    def __init__(self, engine: Engine, repair: bool) -> None:
-        self.engine = engine
-        self.state = engine.state
-        self.root = engine.paths.root
+    def __init__(self, state: State, paths: Paths, images: Images, containers: Containers, repair: bool) -> None:
+        self.state = state
+        self.paths = paths
+        self.image_service = images  # (the check steps are named images, containers, …)
+        self.container_service = containers
+        self.blobstore = images.blobs
+        self.root = paths.root
         self.repair = repair
         self.findings: list[Finding] = []
         self.bad_blobs: set[str] = set()  # found corrupt: as good as missing to the images using them
@@ -68,7 +76,7 @@ class Checker:
 
     # -- images ---------------------------------------------------------------------------------
     def blobs(self) -> None:
-        store = self.engine.blobs
+        store = self.blobstore
         for digest in list(store.digests()):
             h = hashlib.sha256()
             try:
@@ -82,48 +90,46 @@ class Checker:
                 continue
             if "sha256:" + h.hexdigest() != digest:
                 self.bad_blobs.add(digest)
-                self.add("blob", digest, "content does not match its digest", lambda d=digest: store.delete(d))
+                self.add("blob", digest, "content does not match its digest", partial(store.delete, digest))
 
     def orphans(self) -> None:
-        store = self.engine.blobs
+        store = self.blobstore
         stored = list(store.digests())
-        live, live_chains = self.engine.live_blobs()
+        live, live_chains = self.image_service.live_blobs()
         for digest in stored:
             if digest not in live and digest not in self.bad_blobs:
-                self.add("blob", digest, "is used by no image", lambda d=digest: store.delete(d))
-        layers = self.engine.paths.layers
+                self.add("blob", digest, "is used by no image", partial(store.delete, digest))
+        layers = self.paths.layers
         for name in sorted(os.listdir(layers)):
-            if name.startswith(".") or name in live_chains or self.engine._layer_in_use(name):
+            if name.startswith(".") or name in live_chains or self.image_service.layer_in_use(name):
                 continue
             path = os.path.join(layers, name)
-            self.add("layer", path, "is used by no image", lambda p=path: cleanup.remove_temp(p))
+            self.add("layer", path, "is used by no image", partial(cleanup.remove_temp, path))
 
     def _drop_image(self, image_id: str) -> None:
         for ref in self.state.tags_of(image_id):
             self.state.delete_tag(ref)
-        with self.state.tx() as db:
-            db.execute("DELETE FROM build_cache WHERE image_id=?", (image_id,))
+        self.state.cache_delete_image(image_id)
         self.state.delete_image(image_id)
 
     def images(self) -> None:
-        store = self.engine.blobs
+        store = self.blobstore
 
         def has(digest: str) -> bool:
             return store.has(digest) and digest not in self.bad_blobs
         for image_id, _parent, _i, doc in self.state.image_rows():
             if not has(image_id):
-                self.add("image", image_id, "config blob is missing or corrupt", lambda i=image_id: self._drop_image(i))
+                self.add("image", image_id, "config blob is missing or corrupt", partial(self._drop_image, image_id))
                 continue
             missing = [d for d in doc.get("Layers", []) if not has(d)]
             if missing:
                 self.add("image", image_id, f"layer {missing[0]} is missing or corrupt",
-                         lambda i=image_id: self._drop_image(i))
+                         partial(self._drop_image, image_id))
         ids = {row[0] for row in self.state.image_rows()}
         for image_id, parent, _i, doc in self.state.image_rows():
             if parent and parent not in ids:
                 def fix(i: str = image_id, d: dict[str, Any] = doc) -> None:
-                    row = self.state.db.execute("SELECT intermediate FROM images WHERE id=?", (i,)).fetchone()
-                    self.state.put_image(i, dict(d, Parent=""), parent="", intermediate=bool(row and row[0]))
+                    self.state.put_image(i, dict(d, Parent=""), parent="", intermediate=self.state.image_intermediate(i))
                 self.add("image", image_id, f"parent {parent} does not exist", fix)
 
     def tags(self) -> None:
@@ -131,21 +137,19 @@ class Checker:
             if self.state.image(image_id) is None:
                 for ref in refs:
                     self.add("tag", ref, f"points to missing image {image_id}",
-                             lambda r=ref: self.state.delete_tag(r))
+                             partial(self.state.delete_tag, ref))
 
     def build_cache(self) -> None:
-        rows = self.state.db.execute("SELECT key, image_id FROM build_cache").fetchall()
-        for key, image_id in rows:
+        for key, image_id in self.state.cache_rows():
             if self.state.image(image_id) is None:
                 def fix(k: str = key) -> None:
-                    with self.state.tx() as db:
-                        db.execute("DELETE FROM build_cache WHERE key=?", (k,))
+                    self.state.cache_delete(k)
                 self.add("build-cache", key[:12], f"points to missing image {image_id}", fix)
 
     # -- containers -----------------------------------------------------------------------------
     def running(self, cid: str) -> bool:
         """Whether a live monitor owns the container (it holds the monitor lock)."""
-        cdir = self.engine.paths.container(cid)
+        cdir = self.paths.container(cid)
         if not os.path.isdir(cdir):
             return False
         lock = cleanup.monitor_lock(cdir)
@@ -155,31 +159,31 @@ class Checker:
         return False
 
     def containers(self) -> None:
-        from .containers import pid_alive
+        from .services.records import pid_alive
         for doc in self.state.containers():
             cid = doc["Id"]
-            cdir = self.engine.paths.container(cid)
+            cdir = self.paths.container(cid)
             if not os.path.isdir(cdir):
                 self.add("container", cid, "has no folder",
-                         lambda c=cid: cleanup.remove_container_files(self.root, c))
+                         partial(cleanup.remove_container_files, self.root, cid))
                 continue
             st = cleanup.read_state(cdir)
             if st.get("status") in ("running", "restarting") and not pid_alive(st.get("monitor_pid", 0),
                                                                                   st.get("monitor_start")):
                 def recover(d: dict[str, Any] = doc) -> None:
-                    if self.engine._recover_lost_monitor(d) is None:
+                    if self.container_service.recover_lost_monitor(d) is None:
                         raise RuntimeError("another process holds its monitor lock")
                 self.add("container", cid, f"recorded {st['status']} but its monitor is gone", recover)
             image = doc.get("Image", "")
             if image and self.state.image(image) is None:
-                fix = (lambda i=image: self.engine.register_image(i)) if self.engine.blobs.has(image) else None
-                self.add("container", cid, f"image {image} does not exist", fix)
+                self.add("container", cid, f"image {image} does not exist",
+                         partial(self.image_service.register, image) if self.blobstore.has(image) else None)
             chains = doc.get("GraphDriver", {}).get("Data", {}).get("Chains", [])
-            missing = [c for c in chains if not os.path.isdir(os.path.join(self.engine.paths.layers, c))]
+            missing = [c for c in chains if not os.path.isdir(os.path.join(self.paths.layers, c))]
             if missing and not self.running(cid):
                 image = doc.get("Image", "")
-                fix = (lambda i=image: self.engine.unpack_image(i)) if self.state.image(image) else None
-                self.add("container", cid, f"layer {missing[0][:12]} of its image is not unpacked", fix)
+                self.add("container", cid, f"layer {missing[0][:12]} of its image is not unpacked",
+                         partial(self.image_service.unpack, image) if self.state.image(image) else None)
 
     def folders(self) -> None:
         croot = os.path.join(self.root, "containers")
@@ -192,34 +196,32 @@ class Checker:
                 continue
             if os.path.isdir(path) and self.running(name):
                 continue
-            self.add("folder", path, "has no container", lambda p=path: cleanup.remove_temp(p))
+            self.add("folder", path, "has no container", partial(cleanup.remove_temp, path))
 
     def volumes(self) -> None:
         rows = {v["Name"] for v in self.state.volumes()}
         for name in sorted(rows):
-            if not os.path.isdir(self.engine.paths.volume(name)):
+            if not os.path.isdir(self.paths.volume(name)):
                 self.add("volume", name, "has no folder",
-                         lambda n=name: os.makedirs(self.engine.paths.volume(n), exist_ok=True))
-        vroot = self.engine.paths.volumes
+                         partial(os.makedirs, self.paths.volume(name), exist_ok=True))
+        vroot = self.paths.volumes
         for name in sorted(os.listdir(vroot)):
             if name not in rows and not name.startswith("."):
                 path = os.path.join(vroot, name)
-                self.add("volume", name, "folder has no volume", lambda p=path: cleanup.remove_temp(p))
+                self.add("volume", name, "folder has no volume", partial(cleanup.remove_temp, path))
 
     # -- networking -----------------------------------------------------------------------------
     def ips(self) -> None:
         try:
-            rows = self.state.db.execute(
-                "SELECT network_id, address, container_id FROM ip_allocations ORDER BY rowid").fetchall()
+            rows = self.state.allocation_rows()
         except Exception:  # noqa: BLE001 - a data root from before networks
             return
-        networks = {r[0] for r in self.state.db.execute("SELECT id FROM networks")}
+        networks = self.state.network_ids()
         docs = {c["Id"]: c for c in self.state.containers()}
         croot = os.path.join(self.root, "containers")
 
         def drop(net: str, addr: str) -> None:
-            with self.state.tx() as db:
-                db.execute("DELETE FROM ip_allocations WHERE network_id=? AND address=?", (net, addr))
+            self.state.delete_allocation(net, addr)
 
         def recorded(cid: str, net: str) -> str | None:
             for ep in (docs[cid].get("NetworkSettings", {}).get("Networks") or {}).values():
@@ -233,16 +235,16 @@ class Checker:
             if cid not in docs:
                 if not cleanup.creating(croot, cid):
                     self.add("ip", obj, f"allocated to missing container {cid[:12]}",
-                             lambda n=net, a=addr: drop(n, a))
+                             partial(drop, net, addr))
                 continue
             if net not in networks:
-                self.add("ip", obj, "allocated on a missing network", lambda n=net, a=addr: drop(n, a))
+                self.add("ip", obj, "allocated on a missing network", partial(drop, net, addr))
                 continue
             want = recorded(cid, net)
             if want != addr:
                 problem = (f"duplicates container {cid[:12]}'s address {want}" if want
                            else f"allocated to container {cid[:12]}, which has no address on that network")
-                self.add("ip", obj, problem, lambda n=net, a=addr: drop(n, a))
+                self.add("ip", obj, problem, partial(drop, net, addr))
                 continue
             held[(net, addr)] = cid
         for cid, doc in docs.items():
@@ -257,9 +259,7 @@ class Checker:
                     continue
 
                 def allocate(n: str = net, a: str = addr, c: str = cid) -> None:
-                    with self.state.tx() as db:
-                        db.execute("INSERT INTO ip_allocations(network_id, address, container_id) VALUES (?,?,?)",
-                                   (n, a, c))
+                    self.state.add_allocation(n, a, c)
                 self.add("ip", f"{net[:12]}/{addr}", f"recorded by container {cid[:12]} on {name} but not allocated",
                          allocate)
 
@@ -284,12 +284,12 @@ class Checker:
                 veth = f"ps{cid[:10]}{index}"
                 if os.path.exists(f"/sys/class/net/{veth}"):
                     self.add("veth", veth, f"left by container {cid[:12]}, which is not running",
-                             lambda v=veth: setup.remove_endpoint(v))
-            cdir = self.engine.paths.container(cid)
+                             partial(setup.remove_endpoint, veth))
+            cdir = self.paths.container(cid)
             rec = setup.read_record(cdir)
             if rec is not None:
                 self.add("nat", cid[:12], f"{len(rec.get('ports') or [])} published port(s) recorded for a container "
-                         "that is not running", lambda d=cdir: setup.release(d))
+                         "that is not running", partial(setup.release, cdir))
 
     # a build cgroup younger than this may be a build that made it and is about to start its step
     BUILD_CGROUP_GRACE = 60.0
@@ -333,7 +333,7 @@ class Checker:
             if not pids and now - ages[name] < self.BUILD_CGROUP_GRACE:
                 continue
             self.add("cgroup", group.name, "belongs to no running build" + (f" ({len(pids)} process(es) still in it)" if pids else ""),
-                     lambda n=group.name: cleanup.remove_cgroup(n))
+                     partial(cleanup.remove_cgroup, group.name))
 
     def nat(self) -> None:
         """nftables port elements: each running container's published ports are programmed, and no
@@ -346,11 +346,11 @@ class Checker:
         subnets = [net for _name, net in ipam.used_subnets(self.state)]
         if not subnets:
             return
-        expected: dict[tuple[str, str], dict[str, Any]] = {}
+        expected: dict[tuple[str, str], PublishedPort] = {}
         for doc in self.state.containers():
             if not self.running(doc["Id"]):
                 continue
-            for p in (setup.read_record(self.engine.paths.container(doc["Id"])) or {}).get("ports") or []:
+            for p in (setup.read_record(self.paths.container(doc["Id"])) or {}).get("ports") or []:
                 m, elem = nat.port_element(p)
                 expected[(m, elem.split(" : ")[0])] = p
         present: dict[tuple[str, str], str] = {}
@@ -375,11 +375,11 @@ class Checker:
                 continue
             if (m, key) not in expected and any(addr in net for net in subnets):
                 self.add("nat", f"{m} {key}", f"leads to {target}, which no running container publishes",
-                         lambda m=m, k=key: nat._nft(f"delete element ip {nat.TABLE} {m} {{ {k} }}\n"))
+                         partial(nat._nft, f"delete element ip {nat.TABLE} {m} {{ {key} }}\n"))
         for (m, key), p in sorted(expected.items()):
             if (m, key) not in present:
                 self.add("nat", f"{m} {key}", f"published port of a running container is not programmed",
-                         lambda p=p: nat.add_ports([p]))
+                         partial(nat.add_ports, [p]))
 
     # -- mounts and temp files ------------------------------------------------------------------
     def mounts(self) -> None:
@@ -400,7 +400,7 @@ class Checker:
                 problem = "belongs to no running operation"
             else:
                 problem = "is not one the engine makes"
-            self.add("mount", mp, problem, lambda m=mp: self._umount(m))
+            self.add("mount", mp, problem, partial(self._umount, mp))
 
     @staticmethod
     def _umount(mp: str) -> None:
@@ -421,7 +421,7 @@ class Checker:
                 tag = cleanup.tag_of(name)
                 if tag and cleanup.tag_alive(tag):
                     continue
-                self.add("temp", path, "belongs to no running operation", lambda p=path: cleanup.remove_temp(p))
+                self.add("temp", path, "belongs to no running operation", partial(cleanup.remove_temp, path))
         try:
             names = sorted(os.listdir(ops))
         except FileNotFoundError:
@@ -432,7 +432,7 @@ class Checker:
                 continue
             path = os.path.join(ops, name)
             self.add("temp", path, "operation record of a process that is gone",
-                     lambda p=path: os.unlink(p))
+                     partial(os.unlink, path))
 
     def _is_temp(self, place: str, name: str) -> bool:
         if place.endswith("tmp"):
@@ -465,9 +465,9 @@ def _builder_alive(pid: int, group_pids: list[int]) -> bool:
     return False
 
 
-def check(engine: Engine, repair: bool = False) -> list[Finding]:
-    """Check the data root ``engine`` holds; with ``repair``, fix what is found."""
-    return Checker(engine, repair).run()
+def check(state: State, paths: Paths, images: Images, containers: Containers, repair: bool = False) -> list[Finding]:
+    """Check the data root; with ``repair``, fix what is found."""
+    return Checker(state, paths, images, containers, repair).run()
 
 
 __all__ = ["check", "Finding"]

@@ -1,4 +1,5 @@
-"""SQLite store (WAL) for images, tags, containers, volumes, build cache and events.
+"""SQLite store (WAL) for images, tags, containers, volumes, build cache, events, networks and IP
+allocations. All of the engine's SQL is here.
 
 Every write runs in its own short ``BEGIN IMMEDIATE`` transaction, so two CLI commands running at
 once serialise on SQLite's lock instead of corrupting each other. Rows hold JSON documents shaped
@@ -101,6 +102,10 @@ class State:
             db.execute("DELETE FROM tags WHERE image_id=?", (image_id,))
             db.execute("DELETE FROM build_cache WHERE image_id=?", (image_id,))
 
+    def image_intermediate(self, image_id: str) -> bool:
+        row = self.db.execute("SELECT intermediate FROM images WHERE id=?", (image_id,)).fetchone()
+        return bool(row and row[0])
+
     def children(self, image_id: str) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT id FROM images WHERE parent=?", (image_id,)).fetchall()]
 
@@ -131,10 +136,15 @@ class State:
             db.execute("DELETE FROM tags WHERE ref=?", (ref,))
 
     # -- containers -----------------------------------------------------------------------------
-    def insert_container(self, cid: str, name: str, image_id: str, doc: dict[str, Any]) -> None:
-        with self.tx() as db:
-            db.execute("INSERT INTO containers(id, name, image_id, created, doc) VALUES (?,?,?,?,?)",
-                       (cid, name, image_id, time.time(), json.dumps(doc)))
+    def insert_container(self, cid: str, name: str, image_id: str, doc: dict[str, Any]) -> bool:
+        """Add a container's row; False (and nothing written) when another container has the name."""
+        try:
+            with self.tx() as db:
+                db.execute("INSERT INTO containers(id, name, image_id, created, doc) VALUES (?,?,?,?,?)",
+                           (cid, name, image_id, time.time(), json.dumps(doc)))
+        except sqlite3.IntegrityError:
+            return False
+        return True
 
     def update_container(self, cid: str, doc: dict[str, Any], name: str | None = None) -> None:
         with self.tx() as db:
@@ -200,6 +210,18 @@ class State:
             db.execute("INSERT OR REPLACE INTO build_cache(key, image_id, created) VALUES (?,?,?)",
                        (key, image_id, time.time()))
 
+    def cache_rows(self) -> list[tuple[str, str]]:
+        """(key, image id) of every build cache entry."""
+        return [(r[0], r[1]) for r in self.db.execute("SELECT key, image_id FROM build_cache").fetchall()]
+
+    def cache_delete(self, key: str) -> None:
+        with self.tx() as db:
+            db.execute("DELETE FROM build_cache WHERE key=?", (key,))
+
+    def cache_delete_image(self, image_id: str) -> None:
+        with self.tx() as db:
+            db.execute("DELETE FROM build_cache WHERE image_id=?", (image_id,))
+
     # -- events ---------------------------------------------------------------------------------
     def add_event(self, doc: dict[str, Any]) -> None:
         with self.tx() as db:
@@ -217,3 +239,81 @@ class State:
         q = "SELECT doc FROM events WHERE time >= ?" + (" AND time <= ?" if until is not None else "") + " ORDER BY seq"
         args = (since,) if until is None else (since, until)
         return [json.loads(r[0]) for r in self.db.execute(q, args)]
+
+    # -- networks -------------------------------------------------------------------------------
+    def networks(self) -> list[dict[str, Any]]:
+        return [json.loads(r[0]) for r in self.db.execute("SELECT doc FROM networks ORDER BY created")]
+
+    def insert_network(self, doc: dict[str, Any]) -> bool:
+        """Add a network's row; False (and nothing written) when another network has the name."""
+        try:
+            with self.tx() as db:
+                db.execute("INSERT INTO networks(id, name, created, doc) VALUES (?,?,?,?)",
+                           (doc["Id"], doc["Name"], time.time(), json.dumps(doc)))
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def update_network(self, doc: dict[str, Any]) -> None:
+        with self.tx() as db:
+            db.execute("UPDATE networks SET doc=? WHERE id=?", (json.dumps(doc), doc["Id"]))
+
+    def delete_network(self, network_id: str) -> None:
+        """The network's row and its address allocations."""
+        with self.tx() as db:
+            db.execute("DELETE FROM networks WHERE id=?", (network_id,))
+            db.execute("DELETE FROM ip_allocations WHERE network_id=?", (network_id,))
+
+    def network_by_name(self, name: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT doc FROM networks WHERE name=?", (name,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def network_by_id(self, network_id: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT doc FROM networks WHERE id=?", (network_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def network_ids_with_prefix(self, prefix: str) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT id FROM networks WHERE id >= ? AND id < ?",
+                                              (prefix, prefix + "\x7f")).fetchall()]
+
+    def network_ids(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT id FROM networks")}
+
+    # -- IP allocations -------------------------------------------------------------------------
+    def addresses_in(self, network_id: str) -> set[str]:
+        """The addresses allocated on a network (call inside :meth:`tx` to allocate one)."""
+        return {r[0] for r in self.db.execute("SELECT address FROM ip_allocations WHERE network_id=?",
+                                              (network_id,))}
+
+    def add_allocation(self, network_id: str, address: str, container_id: str) -> None:
+        with self.tx() as db:
+            db.execute("INSERT INTO ip_allocations(network_id, address, container_id) VALUES (?,?,?)",
+                       (network_id, address, container_id))
+
+    def delete_allocation(self, network_id: str, address: str) -> None:
+        with self.tx() as db:
+            db.execute("DELETE FROM ip_allocations WHERE network_id=? AND address=?", (network_id, address))
+
+    def release_addresses(self, container_id: str, network_id: str | None = None) -> None:
+        """A container's allocations (on one network, or on all)."""
+        with self.tx() as db:
+            if network_id is None:
+                db.execute("DELETE FROM ip_allocations WHERE container_id=?", (container_id,))
+            else:
+                db.execute("DELETE FROM ip_allocations WHERE container_id=? AND network_id=?",
+                           (container_id, network_id))
+
+    def allocations(self, network_id: str) -> dict[str, str]:
+        """container id → address on this network."""
+        return {r[1]: r[0] for r in self.db.execute(
+            "SELECT address, container_id FROM ip_allocations WHERE network_id=?", (network_id,))}
+
+    def allocation_rows(self) -> list[tuple[str, str, str]]:
+        """(network id, address, container id) of every allocation, oldest first."""
+        return [(r[0], r[1], r[2]) for r in self.db.execute(
+            "SELECT network_id, address, container_id FROM ip_allocations ORDER BY rowid").fetchall()]
+
+    def orphan_allocations(self) -> list[str]:
+        """Ids of the containers that hold addresses but have no row."""
+        return [r[0] for r in self.db.execute(
+            "SELECT DISTINCT container_id FROM ip_allocations WHERE container_id NOT IN (SELECT id FROM containers)")]

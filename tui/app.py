@@ -5,6 +5,11 @@ to the app as messages. The lists refresh on engine events (``docker.events.subs
 timer as a fallback for changes made by other processes (``portside run -d`` in another terminal). One
 central sampler takes ``container.stats()`` of every running container once per ``refresh_interval``
 (1 s by default) and posts one coalescing :class:`PortsideApp.StatsSampled` message.
+
+The header names the engine (the embedded one and its data root, a portside daemon, or another Docker
+host's address: the transport's ``kind`` and ``address``). When a call raises
+:class:`engine.errors.ConnectionLost`, a banner says so and the fallback timer keeps retrying (every
+``REFRESH_INTERVAL``); the first call that succeeds again removes it and follows the events anew.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from textual.widgets import Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from engine.client import Docker
-from engine.errors import EngineError
+from engine.errors import ConnectionLost, EngineError
 from themes import DEFAULT_THEME, THEMES, register_themes
 
 from .actions import ACTIONS, bindings, by_id
@@ -44,9 +49,10 @@ from .screens.logs import LogsScreen
 from .screens.prompt import PromptScreen
 from .screens.run_dialog import RunRequest, RunScreen
 from .stats import HostProbe, Point, StatsHistory
-from .tour import TOUR_IMAGE, TOUR_NAME, TOUR_PORT, Tour, has_busybox, tour_dir, write_sample
+from .tour import TOUR_IMAGE, TOUR_NAME, TOUR_PORT, Tour, TourState, has_busybox, tour_dir, write_sample
 from .widgets._format import short_id
 from .widgets.command_hint import CommandHint
+from .widgets.connection_banner import ConnectionBanner, engine_label
 from .widgets.containers_pane import RUNNING, ContainersPane, container_name
 from .widgets.footer import KeyFooter
 from .widgets.images_pane import ImagesPane
@@ -137,6 +143,7 @@ class PortsideApp(App[None]):
     panes: TabbedContent
     command_hint: CommandHint
     tour_panel: TourPanel
+    connection_banner: ConnectionBanner
 
     # -- messages: worker results --------------------------------------------------------------------
     class ContainersLoaded(Message):
@@ -203,6 +210,16 @@ class PortsideApp(App[None]):
             """The background job that failed (``connect``, ``containers``…), or None for a user action.
             A background failure is shown once, until that job succeeds again."""
 
+    class Disconnected(Message):
+        """A client call raised ConnectionLost: the engine does not answer."""
+
+        def __init__(self, error: str) -> None:
+            super().__init__()
+            self.error = error
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, PortsideApp.Disconnected)
+
     # -- setup ---------------------------------------------------------------------------------------
     def __init__(self, root: str | None = None, read_only: bool = False, docker: Docker | None = None, *,
                  refresh_interval: float | None = None, tour: bool = False,
@@ -218,6 +235,9 @@ class PortsideApp(App[None]):
         self._host_probe = host_probe
         self.connected = False
         """The engine is open; refreshes talk to it."""
+        self.lost: str | None = None
+        """Why the engine stopped answering (a ConnectionLost's text) until a call succeeds again."""
+        self.ever_connected = False
         self.containers_loaded = False
         self.images_loaded = False
         self.samples_taken = 0
@@ -244,6 +264,7 @@ class PortsideApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield ConnectionBanner(id="connection-banner")
         with TabbedContent(id="panes", initial="containers"):
             with TabPane(tab_label(1, "Containers"), id="containers"):
                 yield ContainersPane(id="containers-pane")
@@ -264,6 +285,7 @@ class PortsideApp(App[None]):
         self.panes = self.query_one(TabbedContent)
         self.command_hint = self.query_one(CommandHint)
         self.tour_panel = self.query_one(TourPanel)
+        self.connection_banner = self.query_one(ConnectionBanner)
         register_themes(self)
         theme = self.config.theme if self.config.theme in self.available_themes else DEFAULT_THEME
         if self.config.theme and self.config.theme not in self.available_themes:
@@ -273,8 +295,7 @@ class PortsideApp(App[None]):
         self._apply_keymap()
         for warning in self.config.warnings:
             self.notify(warning, title="Config", severity="warning", timeout=6)
-        if self.read_only:
-            self.sub_title = "read-only"
+        self._show_engine()
         self.command_hint.command = "portside ps -a"
         self._panes_ready = True
         self.connect()
@@ -283,6 +304,26 @@ class PortsideApp(App[None]):
         if self._start_tour:
             self.action_tour()
         self.call_after_refresh(self._painted)
+
+    @property
+    def engine_label(self) -> str:
+        """The engine this dashboard talks to, as the header names it."""
+        return engine_label(self.docker.transport.kind, self.docker.transport.address)
+
+    def _show_engine(self) -> None:
+        """The header's subtitle: which engine (a transport learns whether it is a daemon when it opens)."""
+        label = self.engine_label + (" · read-only" if self.read_only else "")
+        if self.sub_title != label:
+            self.sub_title = label
+
+    def _failed(self, exc: EngineError, title: str = "Engine error", *, source: str | None = None) -> None:
+        """Report a failed call: a lost connection shows the banner (and, for what the user asked, a
+        notification too); any other error is a notification."""
+        if isinstance(exc, ConnectionLost):
+            self.post_message(self.Disconnected(str(exc)))
+            if source is not None:
+                return
+        self.post_message(self.EngineFailed(str(exc), title, source=source))
 
     def _painted(self) -> None:
         self.first_paint = time.perf_counter()
@@ -320,10 +361,13 @@ class PortsideApp(App[None]):
         try:
             await self.docker.transport.open()
         except EngineError as exc:
-            self.post_message(self.EngineFailed(str(exc), "Cannot open the engine", source="connect"))
+            self._failed(exc, "Cannot open the engine", source="connect")
             return
         self.connected = True
         self._errors.pop("connect", None)
+        self._reconnected(follow=False)
+        self.ever_connected = True
+        self._show_engine()
         self.watch_events()
         self.refresh_data()
 
@@ -334,6 +378,8 @@ class PortsideApp(App[None]):
             async with contextlib.aclosing(self.docker.events.subscribe()) as events:  # type: ignore[type-var]
                 async for event in events:
                     self.post_message(self.EngineEvent(event))
+        except ConnectionLost as exc:
+            self.post_message(self.Disconnected(str(exc)))  # followed again once a call succeeds
         except EngineError:
             return  # a transport without events: the timer still refreshes
 
@@ -361,7 +407,7 @@ class PortsideApp(App[None]):
         try:
             containers = await self.docker.containers.list(all=True)
         except EngineError as exc:
-            self.post_message(self.EngineFailed(str(exc), source="containers"))
+            self._failed(exc, source="containers")
             return
         self.post_message(self.ContainersLoaded(containers))
 
@@ -370,12 +416,12 @@ class PortsideApp(App[None]):
         try:
             images = await self.docker.images.list()
         except EngineError as exc:
-            self.post_message(self.EngineFailed(str(exc), source="images"))
+            self._failed(exc, source="images")
             return
         self.post_message(self.ImagesLoaded(images))
 
     def sample_stats(self) -> None:
-        if self.connected and self.containers_loaded:
+        if self.connected and self.containers_loaded and self.lost is None:
             self._sample_stats()
 
     @work(exclusive=True, group="stats", exit_on_error=False)
@@ -389,6 +435,9 @@ class PortsideApp(App[None]):
         for cid in sampled:
             try:
                 samples[cid] = await self.docker.containers.container(cid).stats()
+            except ConnectionLost as exc:
+                self.post_message(self.Disconnected(str(exc)))
+                return
             except EngineError:
                 continue  # it stopped between the list and the sample
         if self._host_probe is None:
@@ -415,7 +464,7 @@ class PortsideApp(App[None]):
                 elif action == "remove":
                     await container.delete(force=True)
             except EngineError as exc:
-                self.post_message(self.EngineFailed(str(exc), f"Cannot {action} {name}"))
+                self._failed(exc, f"Cannot {action} {name}")
             else:
                 self.post_message(self.ActionDone(f"{done[action]} {name}"))
         self.load_containers()
@@ -452,7 +501,7 @@ class PortsideApp(App[None]):
             else:
                 return
         except EngineError as exc:
-            self.post_message(self.EngineFailed(str(exc), f"Cannot {action} {reference}".strip()))
+            self._failed(exc, f"Cannot {action} {reference}".strip())
         else:
             self.post_message(self.ActionDone(text))
         self.load_images()
@@ -463,7 +512,7 @@ class PortsideApp(App[None]):
         try:
             image = await self.docker.images.make_busybox()
         except EngineError as exc:
-            self.post_message(self.EngineFailed(str(exc), "Cannot make busybox"))
+            self._failed(exc, "Cannot make busybox")
             return
         tag = (image.get("RepoTags") or ["busybox:latest"])[0]
         self.post_message(self.ActionDone(f"Made {tag} from the host's busybox"))
@@ -488,7 +537,7 @@ class PortsideApp(App[None]):
             container = await self.docker.containers.run(config, name=request.name or None)
             info = await container.show()
         except EngineError as exc:
-            self.post_message(self.EngineFailed(str(exc), f"Cannot run {request.image}"))
+            self._failed(exc, f"Cannot run {request.image}")
             self.load_containers()
             return
         name = str(info.get("Name", "")).lstrip("/") or short_id(container.id)
@@ -524,7 +573,7 @@ class PortsideApp(App[None]):
             else:
                 document = await self.docker.images.inspect(reference)
         except EngineError as exc:
-            self.post_message(self.EngineFailed(str(exc), f"Cannot inspect {title}"))
+            self._failed(exc, f"Cannot inspect {title}")
             return
         self.post_message(self.Inspected(title, document))
 
@@ -536,7 +585,29 @@ class PortsideApp(App[None]):
                                                 source=None if group == "actions" else group))
 
     # -- message handlers: paint results -------------------------------------------------------------
+    def on_portside_app_disconnected(self, message: Disconnected) -> None:
+        if self.lost is None:
+            self.workers.cancel_group(self, "events")
+            self.workers.cancel_group(self, "stats")
+        self.lost = message.error
+        self.connection_banner.show_lost(self.engine_label, ever_connected=self.ever_connected)
+
+    def _reconnected(self, follow: bool = True) -> None:
+        """A call succeeded while the banner showed: the engine answers again. ``follow``: follow its
+        events again and reload the lists (the caller does not already)."""
+        if self.lost is None:
+            return
+        self.lost = None
+        self.connection_banner.show_lost(None)
+        self._show_engine()
+        again = " again" if self.ever_connected else ""
+        self.notify(f"Connected{again} to {self.engine_label}", timeout=3)
+        if follow:
+            self.watch_events()
+            self.refresh_data()
+
     def on_portside_app_containers_loaded(self, message: ContainersLoaded) -> None:
+        self._reconnected()
         self._errors.pop("containers", None)
         self._loaded_at["containers"] = time.monotonic()
         first = not self.containers_loaded
@@ -551,6 +622,7 @@ class PortsideApp(App[None]):
         self._tour_check()
 
     def on_portside_app_images_loaded(self, message: ImagesLoaded) -> None:
+        self._reconnected()
         self._errors.pop("images", None)
         self._loaded_at["images"] = time.monotonic()
         self.images_loaded = True
@@ -907,12 +979,18 @@ class PortsideApp(App[None]):
             self.tour.skip()
             self._tour_check(force=True)
 
+    def _tour_state(self) -> TourState:
+        pane = self.containers_pane
+        return TourState(directory=self.tour_directory, pane=self._pane, containers=pane.all_containers,
+                         containers_loaded=self.containers_loaded, images=self.images_pane.all_images,
+                         images_loaded=self.images_loaded, selected=pane.selected)
+
     def _tour_check(self, force: bool = False) -> None:
         tour = self.tour
         if tour is None or not self._panes_ready:
             return
         if self.images_loaded:
             tour.needs_busybox = not has_busybox(self.images_pane.all_images)
-        if tour.advance(self) or force:
+        if tour.advance(self._tour_state()) or force:
             self.refresh_bindings()
         self.tour_panel.show_tour(tour)  # repaints only what changed (the busybox offer comes and goes)

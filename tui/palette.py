@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from rich.text import Text
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -13,17 +13,27 @@ from themes import THEMES
 
 from .actions import ACTIONS, SCOPES, key_display
 
-if TYPE_CHECKING:
-    from .app import PortsideApp
+__all__ = ["PaletteHost", "PortsideCommands"]
 
-__all__ = ["PortsideCommands"]
+
+class PaletteHost(Protocol):
+    """What the palette needs of the app it runs in."""
+
+    read_only: bool
+
+    @property
+    def keymap(self) -> dict[str, str]: ...
+
+    def run_palette_action(self, binding_id: str) -> Awaitable[None]: ...
+
+    def set_theme(self, name: str) -> None: ...
 
 
 class PortsideCommands(Provider):
     """Actions from :data:`tui.actions.ACTIONS` (shown with their current key) and ``Theme: …``."""
 
     def _commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
-        app: PortsideApp = self.app  # type: ignore[assignment]
+        app: PaletteHost = self.app  # type: ignore[assignment]
         out: list[tuple[str, str, Callable[[], Any]]] = []
         for action in ACTIONS:
             if not action.palette:

@@ -1,21 +1,21 @@
 """``portside tour``: the getting-started guide's steps, walked inside the dashboard.
 
 Each :class:`Step` explains one idea in two or three sentences, says what to do, and is done when
-:meth:`Step.done` sees it in the dashboard's state (the lists the engine events keep fresh, the pane on
-screen, a file on disk). Nothing here talks to the engine.
+:meth:`Step.done` sees it in a :class:`TourState`: what the dashboard shows (the lists the engine events
+keep fresh, the pane on screen, the selected row), which the app hands in, and a file on disk. Nothing
+here talks to the engine or reaches into the app.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
-if TYPE_CHECKING:
-    from .app import PortsideApp
+from .widgets.containers_pane import container_name
 
-__all__ = ["STEPS", "Step", "Tour", "TOUR_IMAGE", "TOUR_NAME", "TOUR_PORT", "tour_dir", "has_busybox",
+__all__ = ["STEPS", "Step", "Tour", "TourState", "TOUR_IMAGE", "TOUR_NAME", "TOUR_PORT", "tour_dir", "has_busybox",
            "DOCKERFILE", "INDEX_HTML"]
 
 TOUR_IMAGE = "tour-hello"
@@ -48,9 +48,24 @@ def write_sample(directory: str) -> None:
         f.write(INDEX_HTML)
 
 
-def _tour_container(app: PortsideApp) -> dict[str, Any] | None:
-    from .widgets.containers_pane import container_name
-    return next((c for c in app.containers_pane.all_containers if container_name(c) == TOUR_NAME), None)
+@dataclass(frozen=True)
+class TourState:
+    """What the tour's steps look at, as the dashboard shows it now."""
+
+    directory: str
+    """Where the tour writes its Dockerfile."""
+    pane: str | None = None
+    """The pane on screen: ``containers``, ``images`` or ``resources``."""
+    containers: list[dict[str, Any]] = field(default_factory=list)
+    containers_loaded: bool = False
+    images: list[dict[str, Any]] = field(default_factory=list)
+    images_loaded: bool = False
+    selected: dict[str, Any] | None = None
+    """The container under the cursor in the Containers pane."""
+
+
+def _tour_container(state: TourState) -> dict[str, Any] | None:
+    return next((c for c in state.containers if container_name(c) == TOUR_NAME), None)
 
 
 def has_busybox(images: list[dict[str, Any]]) -> bool:
@@ -58,8 +73,8 @@ def has_busybox(images: list[dict[str, Any]]) -> bool:
     return any(t.startswith("busybox:") for i in images for t in i.get("RepoTags") or [])
 
 
-def _has_tour_image(app: PortsideApp) -> bool:
-    return any(f"{TOUR_IMAGE}:latest" in (i.get("RepoTags") or []) for i in app.images_pane.all_images)
+def _has_tour_image(state: TourState) -> bool:
+    return any(f"{TOUR_IMAGE}:latest" in (i.get("RepoTags") or []) for i in state.images)
 
 
 @dataclass(frozen=True)
@@ -68,13 +83,12 @@ class Step:
     title: str
     explain: str
     todo: str
-    done: Callable[[PortsideApp], bool]
+    done: Callable[[TourState], bool]
 
 
-def _selected_is_tour(app: PortsideApp) -> bool:
-    from .widgets.containers_pane import container_name
-    selected = app.containers_pane.selected
-    return app.current_pane == "containers" and selected is not None and container_name(selected) == TOUR_NAME
+def _selected_is_tour(state: TourState) -> bool:
+    selected = state.selected
+    return state.pane == "containers" and selected is not None and container_name(selected) == TOUR_NAME
 
 
 STEPS: tuple[Step, ...] = (
@@ -82,13 +96,12 @@ STEPS: tuple[Step, ...] = (
          "An image is a read-only template: a filesystem plus the command to start in it, stored as layers. "
          "Containers are made from images, and many containers can share one image.",
          "Press 2 to open the Images pane and see the images this engine has.{base}",
-         lambda app: app.current_pane == "images" and app.images_loaded
-         and has_busybox(app.images_pane.all_images)),
+         lambda state: state.pane == "images" and state.images_loaded and has_busybox(state.images)),
     Step("dockerfile", "Write a Dockerfile",
          "A Dockerfile is the recipe for an image: FROM picks a base image, COPY adds your files, CMD says "
          "what runs when a container starts. Ours serves one web page with busybox's httpd.",
          "Press w to write {dir}/Dockerfile and index.html (or write them yourself).",
-         lambda app: os.path.exists(os.path.join(app.tour_directory, "Dockerfile"))),
+         lambda state: os.path.exists(os.path.join(state.directory, "Dockerfile"))),
     Step("build", "Build it",
          "Building runs the Dockerfile's steps and stores the result as a new image with a name (a tag). "
          "Each step becomes a cached layer, so the next build is faster.",
@@ -99,7 +112,7 @@ STEPS: tuple[Step, ...] = (
          "-p 8080:8000 publishes its port 8000 on the host's port 8080: once it runs, http://localhost:8080 "
          "opens the page.",
          "Press n, then enter: image " + TOUR_IMAGE + ", name " + TOUR_NAME + " are filled in.",
-         lambda app: (c := _tour_container(app)) is not None and c.get("State") == "running"),
+         lambda state: (c := _tour_container(state)) is not None and c.get("State") == "running"),
     Step("list", "See it in the list",
          "The Containers pane is portside ps -a: every container with its status, ports, CPU and memory. "
          "Press 3 any time to watch the selected container's live resources.",
@@ -111,12 +124,12 @@ STEPS: tuple[Step, ...] = (
          "so a server that sets no SIGTERM handler ignores it; our image's sh traps SIGTERM and exits 0 at once. "
          "Its files stay until you remove it, so a stopped container can start again.",
          "Press s on " + TOUR_NAME + ".",
-         lambda app: (c := _tour_container(app)) is not None and c.get("State") in ("exited", "dead")),
+         lambda state: (c := _tour_container(state)) is not None and c.get("State") in ("exited", "dead")),
     Step("remove", "Remove it",
          "Removing deletes the container and its writable layer; the image stays, ready to run again. "
          "That is the whole cycle: Dockerfile, image, container, gone.",
          "Press ctrl+d (or x) on " + TOUR_NAME + ", then y.",
-         lambda app: _tour_container(app) is None and app.containers_loaded),
+         lambda state: _tour_container(state) is None and state.containers_loaded),
 )
 
 
@@ -150,10 +163,10 @@ class Tour:
             where += f"; the theme you pick (ctrl+p, then theme) is saved in {self.config_file}"
         return where + "."
 
-    def advance(self, app: PortsideApp) -> bool:
-        """Move past every step already done; True if the step changed."""
+    def advance(self, state: TourState) -> bool:
+        """Move past every step already done in ``state``; True if the step changed."""
         moved = False
-        while (step := self.step) is not None and step.done(app):
+        while (step := self.step) is not None and step.done(state):
             self.index += 1
             moved = True
         return moved

@@ -124,7 +124,7 @@ async def _main(path: str, pidfile: str | None, root: str | None) -> int:
     from .server import Server
     engine = Engine(root)
     try:
-        engine.reconcile()
+        engine.system.recover()
         sock = listen(path)
         if pidfile:
             tmp = pidfile + ".tmp"

@@ -1,14 +1,13 @@
 """The Docker Engine API's routes over the engine: one table, then one small handler per route.
 
-Each handler decodes the request, calls one of the engine's public methods, and encodes the result,
-as moby's ``container_routes.go`` does. Paths are matched with and without the ``/v1.NN`` prefix;
+Each handler decodes the request, calls one method of the engine's services
+(``api.engine.containers.list(…)``), and encodes the result, as moby's ``container_routes.go`` does. Paths are matched with and without the ``/v1.NN`` prefix;
 ``{name}`` is one path segment, ``{name*}`` may hold slashes (image references).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -17,10 +16,11 @@ from .. import __version__, aio
 from ..errors import Conflict, EngineError, InvalidArgument, NotFound, NotImplementedByEngine
 from ..units import rfc3339
 from .server import API_VERSION, MIN_API_VERSION, Request, Response, error_response, json_response, version_key
-from .streams import MULTIPLEXED, RAW, Attach, Exec, ExecDirect, frame
 
 if TYPE_CHECKING:  # the embedded client answers requests here without an event loop: asyncio stays unloaded
     import asyncio
+
+    from .streams import Attach, Exec  # attach and exec load them when used
 
 NOT_SWARM = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this '
              'node to swarm and try again.')
@@ -31,17 +31,17 @@ class API:
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
-        self.routes = [(method, compile_path(path), handler) for method, path, handler in ROUTES]
+        self.routes = table()
         self.attaching: dict[str, Attach] = {}  # container id → a client waiting for its start
         self.exit_codes: dict[str, asyncio.Future[int | None]] = {}  # container id → its attached exit code
         self.execs: dict[str, Exec] = {}
 
     def find(self, method: str, path: str) -> tuple[H, dict[str, str]] | None:
         """The handler for this method and path (without the version prefix), and the path's values."""
-        for m_, pattern, handler in self.routes:
-            m = pattern.match(path)
-            if m is not None and m_ == method:
-                return handler, m.groupdict()
+        for pattern, handler in self.routes.get(method, ()):
+            values = pattern.match(path)
+            if values is not None:
+                return handler, values
         return None
 
     async def handle(self, req: Request) -> Response:
@@ -57,11 +57,54 @@ class API:
         return await found[0](self, req, **found[1])  # dockerd says the same for a known path, wrong method
 
 
-def compile_path(path: str) -> re.Pattern[str]:
-    def group(m: re.Match[str]) -> str:
-        name = m.group(1)
-        return f"(?P<{name[:-1]}>.+)" if name.endswith("*") else f"(?P<{name}>[^/]+)"
-    return re.compile("^" + re.sub(r"\{([a-z_]+\*?)\}", group, path) + "/?$")
+class PathPattern:
+    """A route's path: literal segments, ``{name}`` (one segment) and at most one ``{name*}`` (one or
+    more segments: an image reference with slashes). Matched segment by segment: no regular expression
+    to compile, so an embedded client's first request pays nothing for the table."""
+
+    def __init__(self, path: str) -> None:
+        self.parts = path.strip("/").split("/")
+        stars = [i for i, p in enumerate(self.parts) if p.endswith("*}")]
+        self.star = stars[0] if stars else -1
+
+    def match(self, path: str) -> dict[str, str] | None:
+        segs = path.strip("/").split("/")
+        parts = self.parts
+        if self.star < 0:
+            if len(segs) != len(parts):
+                return None
+            return _segments(parts, segs)
+        after = len(parts) - self.star - 1
+        if len(segs) < len(parts):
+            return None
+        head = _segments(parts[:self.star], segs[:self.star])
+        tail = _segments(parts[self.star + 1:], segs[len(segs) - after:])
+        middle = "/".join(segs[self.star:len(segs) - after])
+        if head is None or tail is None or not middle:
+            return None
+        head.update(tail)
+        head[parts[self.star][1:-2]] = middle
+        return head
+
+
+def _segments(parts: list[str], segs: list[str]) -> dict[str, str] | None:
+    values: dict[str, str] = {}
+    for part, seg in zip(parts, segs):
+        if part.startswith("{"):
+            if not seg:
+                return None
+            values[part[1:-1]] = seg
+        elif part != seg:
+            return None
+    return values
+
+
+def table() -> dict[str, list[tuple[PathPattern, H]]]:
+    """:data:`ROUTES` by method, in the table's order (the first match wins)."""
+    by_method: dict[str, list[tuple[PathPattern, H]]] = {}
+    for method, path, handler in ROUTES:
+        by_method.setdefault(method, []).append((PathPattern(path), handler))
+    return by_method
 
 
 H = Callable[..., Awaitable[Response]]
@@ -77,7 +120,7 @@ async def ping(api: API, req: Request) -> Response:
 
 async def version(api: API, req: Request) -> Response:
     import platform
-    v = await api.engine.version()
+    v = await api.engine.system.version()
     kernel = platform.release()
     engine_part = {"Name": "Engine", "Version": __version__,
                    "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux",
@@ -90,7 +133,7 @@ async def version(api: API, req: Request) -> Response:
 
 async def info(api: API, req: Request) -> Response:
     import platform
-    i = await api.engine.info()
+    i = await api.engine.system.info()
     return json_response(dict(i, Name=platform.node(), ServerVersion=__version__, OSType="linux",
                               Architecture=platform.machine(), KernelVersion=platform.release(),
                               Swarm={"LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "",
@@ -110,7 +153,7 @@ async def events(api: API, req: Request) -> Response:
             return float(text)
         except ValueError:
             raise InvalidArgument(f"invalid value for {name}: {text!r} is not a unix timestamp") from None
-    return Response(200, stream=api.engine.events(since=when("since"), until=when("until"), filters=req.filters()))
+    return Response(200, stream=api.engine.events.stream(since=when("since"), until=when("until"), filters=req.filters()))
 
 
 async def not_swarm(api: API, req: Request, **_: str) -> Response:
@@ -120,13 +163,13 @@ async def not_swarm(api: API, req: Request, **_: str) -> Response:
 # -- containers ------------------------------------------------------------------------------------
 async def containers_list(api: API, req: Request) -> Response:
     limit = req.integer("limit")
-    return json_response(await api.engine.containers_list(all=req.flag("all"), filters=req.filters(),
+    return json_response(await api.engine.containers.list(all=req.flag("all"), filters=req.filters(),
                                                           limit=limit if limit is not None else -1,
                                                           size=req.flag("size")))
 
 
 async def container_inspect(api: API, req: Request, id: str) -> Response:
-    doc = await api.engine.container_inspect(id)
+    doc = await api.engine.containers.inspect(id)
     if req.flag("size"):
         doc = dict(doc, SizeRw=0, SizeRootFs=0)
     return json_response(doc)
@@ -139,31 +182,31 @@ async def container_create(api: API, req: Request) -> Response:
     for key in ("Cmd", "Entrypoint", "Env"):
         if isinstance(config.get(key), str):
             config[key] = [config[key]] if key == "Env" else [config[key]]
-    return json_response(await api.engine.container_create(config, name=req.arg("name") or None), 201)
+    return json_response(await api.engine.containers.create(config, name=req.arg("name") or None), 201)
 
 
 async def container_start(api: API, req: Request, id: str) -> Response:
-    cid = api.engine.resolve_container(id)
+    cid = api.engine.containers.resolve(id)
     waiting = api.attaching.pop(cid, None)
     if waiting is None:
-        await api.engine.container_start(cid)
+        await api.engine.containers.start(cid)
     else:
         await waiting.start()
     return Response(204)
 
 
 async def container_stop(api: API, req: Request, id: str) -> Response:
-    stopped = await api.engine.container_stop(id, t=req.integer("t"), signal=req.arg("signal") or None)
+    stopped = await api.engine.containers.stop(id, t=req.integer("t"), signal=req.arg("signal") or None)
     return Response(204 if stopped else 304)
 
 
 async def container_kill(api: API, req: Request, id: str) -> Response:
-    await api.engine.container_kill(id, signal=req.arg("signal") or "SIGKILL")
+    await api.engine.containers.kill(id, signal=req.arg("signal") or "SIGKILL")
     return Response(204)
 
 
 async def container_restart(api: API, req: Request, id: str) -> Response:
-    await api.engine.container_restart(id, t=req.integer("t"))
+    await api.engine.containers.restart(id, t=req.integer("t"))
     return Response(204)
 
 
@@ -171,8 +214,8 @@ async def container_wait(api: API, req: Request, id: str) -> Response:
     condition = req.arg("condition") or "not-running"
     if condition not in ("not-running", "next-exit", "removed"):
         raise InvalidArgument(f"invalid condition: {condition!r}")
-    cid = api.engine.resolve_container(id)
-    first = await api.engine.container_inspect(cid)
+    cid = api.engine.containers.resolve(id)
+    first = await api.engine.containers.inspect(cid)
 
     async def outcome() -> dict[str, Any]:
         """docker's answer once the container is not running (not-running), has exited after this
@@ -185,18 +228,18 @@ async def container_wait(api: API, req: Request, id: str) -> Response:
                                                                  or st["FinishedAt"] != finished):
                 break
             if st["Running"]:
-                await api.engine.container_wait(cid, condition="next-exit")
+                await api.engine.containers.wait(cid, condition="next-exit")
             else:
                 await aio.sleep(0.01)
             try:
-                doc = await api.engine.container_inspect(cid)
+                doc = await api.engine.containers.inspect(cid)
             except NotFound:  # removed (--rm) before we saw it exit
                 break
         code = doc["State"]["ExitCode"]
         if condition == "removed":
             while True:
                 try:
-                    await api.engine.container_inspect(cid)
+                    await api.engine.containers.inspect(cid)
                 except NotFound:
                     break
                 await aio.sleep(0.01)
@@ -212,19 +255,20 @@ async def container_wait(api: API, req: Request, id: str) -> Response:
 
 
 async def container_delete(api: API, req: Request, id: str) -> Response:
-    await api.engine.container_delete(id, force=req.flag("force"), v=req.flag("v"))
+    await api.engine.containers.delete(id, force=req.flag("force"), v=req.flag("v"))
     return Response(204)
 
 
 async def container_logs(api: API, req: Request, id: str) -> Response:
+    from .streams import MULTIPLEXED, RAW, frame
     from ..units import parse_since
-    doc = await api.engine.container_inspect(id)
+    doc = await api.engine.containers.inspect(id)
     stdout, stderr = req.flag("stdout"), req.flag("stderr")
     if not stdout and not stderr:
         raise InvalidArgument("Bad parameters: you must choose at least one stream")
     tty = bool(doc["Config"].get("Tty"))
     timestamps = req.flag("timestamps")
-    entries = api.engine.container_logs(doc["Id"], stdout=stdout, stderr=stderr, follow=req.flag("follow"),
+    entries = api.engine.containers.logs(doc["Id"], stdout=stdout, stderr=stderr, follow=req.flag("follow"),
                                         tail=req.arg("tail") or "all", since=parse_since(req.arg("since")),
                                         until=parse_since(req.arg("until")))
 
@@ -236,7 +280,8 @@ async def container_logs(api: API, req: Request, id: str) -> Response:
 
 
 async def container_attach(api: API, req: Request, id: str) -> Response:
-    doc = await api.engine.container_inspect(id)
+    from .streams import MULTIPLEXED, RAW, Attach
+    doc = await api.engine.containers.inspect(id)
     if doc["State"]["Running"]:
         raise NotImplementedByEngine("attaching to a running container is not supported by Portside")
     if not req.flag("stream"):
@@ -247,20 +292,20 @@ async def container_attach(api: API, req: Request, id: str) -> Response:
 
 
 async def container_resize(api: API, req: Request, id: str) -> Response:
-    await api.engine.container_inspect(id)  # a terminal size for a container we know: nothing to do here
+    await api.engine.containers.inspect(id)  # a terminal size for a container we know: nothing to do here
     return Response(200, b"", content_type="text/plain")
 
 
 async def container_top(api: API, req: Request, id: str) -> Response:
-    return json_response(await api.engine.container_top(id))
+    return json_response(await api.engine.containers.top(id))
 
 
 async def container_stats(api: API, req: Request, id: str) -> Response:
     """One sample (``stream=0``; two 0.5 s apart so CPU % has a base, unless ``one-shot``), or one a second."""
-    cid = api.engine.resolve_container(id)
+    cid = api.engine.containers.resolve(id)
 
     async def sample(previous: dict[str, Any] | None) -> dict[str, Any]:
-        now = await api.engine.container_stats(cid)
+        now = await api.engine.containers.stats(cid)
         if previous is not None:
             now["precpu_stats"] = previous["cpu_stats"]
             now["preread"] = previous["read"]
@@ -283,22 +328,23 @@ async def container_stats(api: API, req: Request, id: str) -> Response:
 
 
 async def container_rename(api: API, req: Request, id: str) -> Response:
-    await api.engine.container_rename(id, req.arg("name"))
+    await api.engine.containers.rename(id, req.arg("name"))
     return Response(204)
 
 
 async def containers_prune(api: API, req: Request) -> Response:
-    return json_response(await api.engine.containers_prune(filters=req.filters()))
+    return json_response(await api.engine.containers.prune(filters=req.filters()))
 
 
 async def exec_create(api: API, req: Request, id: str) -> Response:
+    from .streams import Exec
     config = req.json()
     if not isinstance(config, dict):
         raise InvalidArgument("invalid JSON body: an exec config (a JSON object) is required")
     cmd = config.get("Cmd")
     if not cmd or not isinstance(cmd, list) or not all(isinstance(a, str) for a in cmd):
         raise InvalidArgument("No exec command specified")
-    doc = await api.engine.container_inspect(id)
+    doc = await api.engine.containers.inspect(id)
     if not doc["State"]["Running"]:
         raise Conflict(f"container {doc['Id']} is not running")
     import secrets
@@ -315,6 +361,7 @@ def find_exec(api: API, exec_id: str) -> Exec:
 
 
 async def exec_start(api: API, req: Request, id: str) -> Response:
+    from .streams import MULTIPLEXED, RAW, ExecDirect
     ex = find_exec(api, id)
     if ex.pid:
         raise Conflict(f"Error: Exec command {id} has already run")
@@ -345,7 +392,7 @@ async def images_list(api: API, req: Request) -> Response:
     filters = req.filters()
     if req.arg("filter"):  # the old ?filter=name
         filters.setdefault("reference", []).append(req.arg("filter"))
-    images = await api.engine.images_list(all=req.flag("all"), filters=filters)
+    images = await api.engine.images.list(all=req.flag("all"), filters=filters)
     if filters.get("reference"):  # as dockerd: a matched image lists only the tags that matched
         import fnmatch
         pats = filters["reference"]
@@ -356,23 +403,23 @@ async def images_list(api: API, req: Request) -> Response:
 
 
 async def image_inspect(api: API, req: Request, name: str) -> Response:
-    return json_response(await api.engine.image_inspect(name))
+    return json_response(await api.engine.images.inspect(name))
 
 
 async def image_history(api: API, req: Request, name: str) -> Response:
-    return json_response(await api.engine.image_history(name))
+    return json_response(await api.engine.images.history(name))
 
 
 async def image_tag(api: API, req: Request, name: str) -> Response:
     repo = req.arg("repo")
     if not repo:
         raise InvalidArgument("repository name must have at least one component")
-    await api.engine.image_tag(name, repo, req.arg("tag") or None)
+    await api.engine.images.tag(name, repo, req.arg("tag") or None)
     return Response(201, b"")
 
 
 async def image_delete(api: API, req: Request, name: str) -> Response:
-    return json_response(await api.engine.image_delete(name, force=req.flag("force"), noprune=req.flag("noprune")))
+    return json_response(await api.engine.images.delete(name, force=req.flag("force"), noprune=req.flag("noprune")))
 
 
 async def image_create(api: API, req: Request) -> Response:
@@ -384,19 +431,19 @@ async def image_create(api: API, req: Request) -> Response:
         repo = req.arg("repo")
         if repo and req.arg("tag"):
             repo = f"{repo}:{req.arg('tag')}"
-        image_id = await api.engine.image_import(req.file(), repo=repo or None,
+        image_id = await api.engine.images.import_image(req.file(), repo=repo or None,
                                                  message=req.arg("message"), changes=req.query.get("changes"))
         return json_response({"status": image_id})
     if not req.arg("fromImage"):
         raise InvalidArgument("fromImage or fromSrc is required")
     auth = decode_auth(req.headers.get("x-registry-auth", ""))
-    return progress_response(api.engine.image_pull(req.arg("fromImage"), tag=req.arg("tag") or None,
+    return progress_response(api.engine.registry.pull(req.arg("fromImage"), tag=req.arg("tag") or None,
                                                    platform=req.arg("platform") or None, auth=auth))
 
 
 async def image_push(api: API, req: Request, name: str) -> Response:
     auth = decode_auth(req.headers.get("x-registry-auth", ""))
-    return progress_response(api.engine.image_push(name, tag=req.arg("tag") or None, auth=auth,
+    return progress_response(api.engine.registry.push(name, tag=req.arg("tag") or None, auth=auth,
                                                    oci=req.flag("oci")))
 
 
@@ -434,7 +481,7 @@ async def images_get(api: API, req: Request, name: str | None = None) -> Respons
         raise InvalidArgument(f"invalid format {fmt!r}: docker or oci")
     out = tempfile.TemporaryFile()
     try:
-        await api.engine.images_save(names, out, fmt=fmt)
+        await api.engine.images.save(names, out, fmt=fmt)
     except BaseException:
         out.close()
         raise
@@ -450,7 +497,7 @@ async def images_get(api: API, req: Request, name: str | None = None) -> Respons
 
 
 async def images_load(api: API, req: Request) -> Response:
-    lines = await api.engine.images_load(req.file())
+    lines = await api.engine.images.load(req.file())
 
     async def messages() -> AsyncIterator[dict[str, str]]:
         for line in lines:
@@ -461,7 +508,7 @@ async def images_load(api: API, req: Request) -> Response:
 async def images_prune(api: API, req: Request) -> Response:
     filters = req.filters()
     dangling = filters.pop("dangling", ["true"])
-    return json_response(await api.engine.images_prune(all=dangling[-1].lower() in ("false", "0"),
+    return json_response(await api.engine.images.prune(all=dangling[-1].lower() in ("false", "0"),
                                                        filters=filters or None))
 
 
@@ -470,7 +517,7 @@ async def auth(api: API, req: Request) -> Response:
     body = req.json()
     if not isinstance(body, dict):
         raise InvalidArgument("invalid JSON body: credentials (a JSON object) are required")
-    result = await api.engine.login(body.get("serveraddress") or None, body.get("username") or "",
+    result = await api.engine.registry.login(body.get("serveraddress") or None, body.get("username") or "",
                                     body.get("password") or "")
     return json_response({"Status": result["Status"], "IdentityToken": result.get("IdentityToken", "")})
 
@@ -511,7 +558,7 @@ async def build(api: API, req: Request) -> Response:
     if not dockerfile.startswith(ctx + os.sep):
         shutil.rmtree(ctx, ignore_errors=True)
         raise InvalidArgument(f"the Dockerfile ({req.arg('dockerfile')}) must be inside the build context")
-    progress = api.engine.build(path=ctx, tags=req.query.get("t") or [], dockerfile=dockerfile,
+    progress = api.engine.images.build(path=ctx, tags=req.query.get("t") or [], dockerfile=dockerfile,
                                 buildargs=buildargs, nocache=req.flag("nocache"), target=req.arg("target"),
                                 labels=labels, networkmode=req.arg("networkmode") or "default")
     quiet = req.flag("q")
@@ -532,11 +579,11 @@ async def build(api: API, req: Request) -> Response:
 
 # -- networks and volumes --------------------------------------------------------------------------
 async def networks_list(api: API, req: Request) -> Response:
-    return json_response(await api.engine.networks_list(filters=req.filters()))
+    return json_response(await api.engine.networks.list(filters=req.filters()))
 
 
 async def network_inspect(api: API, req: Request, id: str) -> Response:
-    return json_response(await api.engine.network_inspect(id))
+    return json_response(await api.engine.networks.inspect(id))
 
 
 async def network_create(api: API, req: Request) -> Response:
@@ -544,19 +591,19 @@ async def network_create(api: API, req: Request) -> Response:
     if not isinstance(body, dict) or not body.get("Name"):
         raise InvalidArgument("invalid JSON body: a network config with a Name is required")
     ipam = ((body.get("IPAM") or {}).get("Config") or [{}])[0]
-    result = await api.engine.network_create(body["Name"], driver=body.get("Driver") or "bridge",
+    result = await api.engine.networks.create(body["Name"], driver=body.get("Driver") or "bridge",
                                              subnet=ipam.get("Subnet"), gateway=ipam.get("Gateway"),
                                              internal=bool(body.get("Internal")), labels=body.get("Labels"))
     return json_response({"Id": result["Id"], "Warning": ""}, 201)
 
 
 async def network_delete(api: API, req: Request, id: str) -> Response:
-    await api.engine.network_delete(id)
+    await api.engine.networks.delete(id)
     return Response(204)
 
 
 async def networks_prune(api: API, req: Request) -> Response:
-    return json_response(await api.engine.networks_prune())
+    return json_response(await api.engine.networks.prune())
 
 
 async def network_connect(api: API, req: Request, id: str) -> Response:
@@ -564,7 +611,7 @@ async def network_connect(api: API, req: Request, id: str) -> Response:
     if not isinstance(body, dict) or not body.get("Container"):
         raise InvalidArgument("invalid JSON body: a Container to connect is required")
     ep = body.get("EndpointConfig") or {}
-    await api.engine.network_connect(id, body["Container"], aliases=ep.get("Aliases"),
+    await api.engine.networks.connect(id, body["Container"], aliases=ep.get("Aliases"),
                                      ipv4=(ep.get("IPAMConfig") or {}).get("IPv4Address"))
     return Response(200, b"", content_type="text/plain")
 
@@ -573,44 +620,44 @@ async def network_disconnect(api: API, req: Request, id: str) -> Response:
     body = req.json()
     if not isinstance(body, dict) or not body.get("Container"):
         raise InvalidArgument("invalid JSON body: a Container to disconnect is required")
-    await api.engine.network_disconnect(id, body["Container"], force=bool(body.get("Force")))
+    await api.engine.networks.disconnect(id, body["Container"], force=bool(body.get("Force")))
     return Response(200, b"", content_type="text/plain")
 
 
 async def volumes_list(api: API, req: Request) -> Response:
-    return json_response({"Volumes": await api.engine.volumes_list(), "Warnings": None})
+    return json_response({"Volumes": await api.engine.volumes.list(), "Warnings": None})
 
 
 async def volume_create(api: API, req: Request) -> Response:
     body = req.json() or {}
     if not isinstance(body, dict):
         raise InvalidArgument("invalid JSON body: a volume config (a JSON object) is expected")
-    name = await api.engine.volume_create(body.get("Name") or None)
-    return json_response(await api.engine.volume_inspect(name), 201)
+    name = await api.engine.volumes.create(body.get("Name") or None)
+    return json_response(await api.engine.volumes.inspect(name), 201)
 
 
 async def volume_inspect(api: API, req: Request, name: str) -> Response:
-    return json_response(await api.engine.volume_inspect(name))
+    return json_response(await api.engine.volumes.inspect(name))
 
 
 async def volume_delete(api: API, req: Request, name: str) -> Response:
-    await api.engine.volume_delete(name, force=req.flag("force"))
+    await api.engine.volumes.delete(name, force=req.flag("force"))
     return Response(204)
 
 
 async def volumes_prune(api: API, req: Request) -> Response:
-    return json_response(await api.engine.volumes_prune(filters=req.filters() or None))
+    return json_response(await api.engine.volumes.prune(filters=req.filters() or None))
 
 
 # -- Portside's own (no docker route) --------------------------------------------------------------
 async def image_busybox(api: API, req: Request) -> Response:
     """A ``busybox`` image from this host's static busybox (``portside image busybox``)."""
-    return json_response(await api.engine.image_make_busybox(req.arg("tag") or "busybox:latest"), 201)
+    return json_response(await api.engine.images.make_busybox(req.arg("tag") or "busybox:latest"), 201)
 
 
 async def system_check(api: API, req: Request) -> Response:
     """``portside system check [--repair]``: one finding per inconsistency in the engine's data."""
-    return json_response(await api.engine.system_check(repair=req.flag("repair")))
+    return json_response(await api.engine.system.check(repair=req.flag("repair")))
 
 
 # The table: method, path, handler. Read it as the API's index.

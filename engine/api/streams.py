@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import EngineError
 from .server import CLOSE_IN_CHILD, Direct, Request
@@ -16,7 +16,15 @@ from .server import CLOSE_IN_CHILD, Direct, Request
 if TYPE_CHECKING:
     import asyncio
 
-    from .routes import API
+    from ..engine import Engine
+
+
+class API(Protocol):
+    """What a session needs of the routes (:class:`engine.api.routes.API`)."""
+
+    engine: Engine
+    attaching: dict[str, Attach]
+    exit_codes: dict[str, asyncio.Future[int | None]]
 
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
 RAW = "application/vnd.docker.raw-stream"
@@ -76,9 +84,11 @@ class Attach(Direct):
 
     async def start(self) -> None:
         if self.fds is not None:  # the in-process fast path: the caller's descriptors, no relay
-            self.status_fd = await self.api.engine.container_start(self.cid, attach=self.fds)
-            CLOSE_IN_CHILD.add(self.status_fd)
-            self.pid = int(self.api.engine.runtime_state(self.cid).get("pid") or 0)
+            status_fd = await self.api.engine.containers.start(self.cid, attach=self.fds)
+            assert status_fd is not None  # started with attach: the monitor's status fd
+            self.status_fd = status_fd
+            CLOSE_IN_CHILD.add(status_fd)
+            self.pid = int(self.api.engine.containers.runtime_state(self.cid).get("pid") or 0)
             return
         self._make_pipes()
         fds = (self.pipes["stdin"][0] if "stdin" in self.pipes else -1,
@@ -86,7 +96,7 @@ class Attach(Direct):
                self.pipes["stderr"][1] if "stderr" in self.pipes else self.pipes.get("stdout", (-1, -1))[1]
                if self.tty else -1)
         try:
-            status_fd = await self.api.engine.container_start(self.cid, attach=fds)
+            status_fd = await self.api.engine.containers.start(self.cid, attach=fds)
         except EngineError as exc:
             if self.started is not None:
                 self.started.set_exception(exc)
@@ -95,6 +105,7 @@ class Attach(Direct):
             for name, end in (("stdout", 1), ("stderr", 1), ("stdin", 0)):
                 if name in self.pipes:
                     self._close(self.pipes[name][end])
+        assert status_fd is not None  # started with attach: the monitor's status fd
         if self.started is None:  # started before the session began: it finds the status fd here
             self.status_fd = status_fd
             CLOSE_IN_CHILD.add(status_fd)
@@ -249,7 +260,7 @@ class Exec:
                 import socket
                 here, there = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
                 try:
-                    self.pid = await engine.container_exec(self.cid, c["Cmd"], stdin=devnull, stdout=devnull,
+                    self.pid = await engine.containers.exec(self.cid, c["Cmd"], stdin=devnull, stdout=devnull,
                                                            stderr=devnull, console_socket=there.fileno(), **kw)
                     _msg, fds, _f, _a = socket.recv_fds(here, 16, 1)
                 finally:
@@ -277,7 +288,7 @@ class Exec:
                         stdin_w = w
                     else:
                         outs.append((r, i))
-                self.pid = await engine.container_exec(self.cid, c["Cmd"], stdin=fds3[0], stdout=fds3[1],
+                self.pid = await engine.containers.exec(self.cid, c["Cmd"], stdin=fds3[0], stdout=fds3[1],
                                                        stderr=fds3[2], **kw)
         except EngineError as exc:  # as dockerd: the error on the stream, its exit code (126/127) on inspect
             self._close_all(mine + ([stdin_w] if stdin_w >= 0 and not tty else []))
@@ -359,7 +370,7 @@ class ExecDirect(Direct):
                 import socket
                 here, there = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
                 try:
-                    ex.pid = await self.engine.container_exec(ex.cid, c["Cmd"], stdin=devnull, stdout=devnull,
+                    ex.pid = await self.engine.containers.exec(ex.cid, c["Cmd"], stdin=devnull, stdout=devnull,
                                                               stderr=devnull, console_socket=there.fileno(), **kw)
                     _msg, fds, _f, _a = socket.recv_fds(here, 16, 1)
                 finally:
@@ -371,7 +382,7 @@ class ExecDirect(Direct):
             else:
                 def given(fd: int, key: str) -> int:
                     return fd if fd >= 0 and c.get(key) else devnull
-                ex.pid = await self.engine.container_exec(ex.cid, c["Cmd"], stdin=given(stdin, "AttachStdin"),
+                ex.pid = await self.engine.containers.exec(ex.cid, c["Cmd"], stdin=given(stdin, "AttachStdin"),
                                                           stdout=given(stdout, "AttachStdout"),
                                                           stderr=given(stderr, "AttachStderr"), **kw)
         except EngineError as exc:  # as dockerd: its exit code (126/127) on inspect

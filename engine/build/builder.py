@@ -24,8 +24,9 @@ import tempfile
 import time
 import urllib.parse
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import reference
 from ..errors import BuildError, EngineError, ImageNotFound, InvalidArgument, shorten
@@ -35,7 +36,33 @@ from . import dockerignore
 from . import parser as dfp
 
 if TYPE_CHECKING:
-    from ..engine import Engine
+    from ..config import Paths
+    from ..images.store import BlobStore
+    from ..state import State
+
+
+class Host(Protocol):
+    """What a build needs of the engine, handed to it (the images service builds one per build thread)."""
+
+    paths: Paths
+    state: State
+    blobs: BlobStore
+
+    def operation(self, kind: str) -> AbstractContextManager[cleanup.Operation]: ...
+    def register_image(self, config_digest: str, *, parent: str = "", intermediate: bool = False,
+                       repo_tags: list[str] | None = None) -> str: ...
+    def tag_image(self, image_id: str, ref_text: str) -> None: ...
+    def image_config(self, image_id: str) -> dict[str, Any]: ...
+    def resolve_image(self, name: str) -> str: ...
+    def unpack_image(self, image_id: str) -> list[str]: ...
+    def pull_sync(self, name: str, progress: Callable[[dict[str, Any]], None]) -> str: ...
+    def seccomp_warm(self, spec: dict[str, Any]) -> None: ...
+    def ensure_predefined_networks(self) -> None: ...
+    def network_endpoint(self, cid: str, cdoc: dict[str, Any], doc: dict[str, Any], aliases: list[str],
+                         ipv4: str | None) -> dict[str, Any]: ...
+    def endpoint_plan(self, cid: str, doc: dict[str, Any], ep: dict[str, Any], index: int,
+                      default_route: bool) -> dict[str, Any]: ...
+    def close(self) -> None: ...
 
 Emit = Callable[[dict[str, Any]], None]
 DEFAULT_SHELL = ["/bin/sh", "-c"]
@@ -109,9 +136,9 @@ _CONFIG_ONLY = frozenset({"ARG", "ENV", "LABEL", "MAINTAINER", "EXPOSE", "VOLUME
 
 
 class Builder:
-    def __init__(self, engine: Engine, context: str, dockerfile: str, tags: list[str], buildargs: dict[str, str],
+    def __init__(self, host: Host, context: str, dockerfile: str, tags: list[str], buildargs: dict[str, str],
                  nocache: bool, target: str, labels: dict[str, str], emit: Emit, *, network: str = "default") -> None:
-        self.engine = engine
+        self.host = host
         self.network = check_network(network)
         self.context = os.path.abspath(context)
         self.dockerfile = dockerfile
@@ -136,7 +163,7 @@ class Builder:
     def run(self) -> str:
         """Build; while it runs, a live-operation lock protects its images and blobs from prune and
         lets crash recovery end its RUN processes and remove its temp dirs should it be killed."""
-        with self.engine.operation("build") as op:
+        with self.host.operation("build") as op:
             self.op = op
             return self._run()
 
@@ -201,11 +228,11 @@ class Builder:
             cfg = copy.deepcopy(final.config)
             cfg["config"].setdefault("Labels", {}) if cfg["config"].get("Labels") else None
             cfg["config"]["Labels"] = dict(cfg["config"].get("Labels") or {}, **self.labels)
-            image_id = self.engine.register_image(self.engine.blobs.put_bytes(_dump(cfg)), parent=final.image_id)
-        self.engine.register_image(image_id, parent=(self.engine.state.image(image_id) or {}).get("Parent", ""))
+            image_id = self.host.register_image(self.host.blobs.put_bytes(_dump(cfg)), parent=final.image_id)
+        self.host.register_image(image_id, parent=(self.host.state.image(image_id) or {}).get("Parent", ""))
         self.say(f"Successfully built {image_id[7:19]}")
         for tag in self.tags:
-            self.engine.tag_image(image_id, tag)
+            self.host.tag_image(image_id, tag)
             self.say(f"Successfully tagged {reference.parse(tag).familiar}")
         return image_id
 
@@ -275,20 +302,20 @@ class Builder:
         for prev in self.stages[:-1]:
             if prev.name == name.lower() and prev.image_id:
                 stage.image_id = prev.image_id
-                stage.config = copy.deepcopy(self.engine.image_config(prev.image_id))
+                stage.config = copy.deepcopy(self.host.image_config(prev.image_id))
                 stage.shell = list(prev.shell)
                 self.say(f" ---> {stage.image_id[7:19]}")
                 return
         try:
-            image_id = self.engine.resolve_image(name)
+            image_id = self.host.resolve_image(name)
         except ImageNotFound:
             image_id = self._pull_base(name)
         self._hold(image_id)
-        with self.engine.state.tx():  # after the hold is noted: an rmi either sees the hold or ran before this
-            if self.engine.state.image(image_id) is None:
+        with self.host.state.tx():  # after the hold is noted: an rmi either sees the hold or ran before this
+            if self.host.state.image(image_id) is None:
                 raise BuildError(f"the base image {name} was removed while the build started; build again")
         stage.image_id = image_id
-        stage.config = copy.deepcopy(self.engine.image_config(image_id))
+        stage.config = copy.deepcopy(self.host.image_config(image_id))
         stage.config.setdefault("history", [])
         self.say(f" ---> {image_id[7:19]}")
 
@@ -298,7 +325,7 @@ class Builder:
             if (msg.get("progressDetail") or {}).get("current") is None and "aux" not in msg:
                 self.say(f"{msg['id']}: {msg['status']}" if msg.get("id") else str(msg.get("status", "")))
         try:
-            return str(self.engine.pull_sync(name, progress))
+            return str(self.host.pull_sync(name, progress))
         except EngineError as exc:
             raise BuildError(str(exc), step=f"FROM {name}") from None
 
@@ -439,12 +466,12 @@ class Builder:
                                                              int(st.st_mtime))
                     tf.addfile(ti)
             buf.seek(0)
-            return self.engine.blobs.put_stream(buf)
+            return self.host.blobs.put_stream(buf)
         finally:
             self._release_view(view)
 
     def op_stopsignal(self, stage: Stage, inst: dfp.Instruction) -> None:
-        from ..containers import parse_signal
+        from ..signals import parse_signal
         sig = dfp.expand(inst.args[0], stage.expansion_env())
         try:
             parse_signal(sig)
@@ -501,8 +528,8 @@ class Builder:
     def _lookup(self, key: str) -> str | None:
         if self.cache_broken:
             return None
-        image_id = self.engine.state.cache_get(key)
-        if image_id and self.engine.state.image(image_id):
+        image_id = self.host.state.cache_get(key)
+        if image_id and self.host.state.image(image_id):
             return image_id
         return None
 
@@ -537,12 +564,12 @@ class Builder:
         else:
             stage.image_id = self._commit(stage, None, text, empty=True, key=key)
         for folded_key in (chain[1] if chain else []):
-            self.engine.state.cache_put(folded_key, stage.image_id)
+            self.host.state.cache_put(folded_key, stage.image_id)
 
     def _use_cache(self, stage: Stage, image_id: str) -> None:
         self._hold(image_id)
         stage.image_id = image_id
-        stage.config = copy.deepcopy(self.engine.image_config(image_id))
+        stage.config = copy.deepcopy(self.host.image_config(image_id))
         self.say(" ---> Using cache (CACHED)")
         self.say(f" ---> {image_id[7:19]}")
 
@@ -562,11 +589,11 @@ class Builder:
             assert layer is not None
             cfg["rootfs"]["diff_ids"].append(layer[0])
         cfg["history"].append(entry)
-        digest = self.engine.blobs.put_bytes(_dump(cfg))
+        digest = self.host.blobs.put_bytes(_dump(cfg))
         self._hold(digest)
-        self.engine.register_image(digest, parent=stage.image_id, intermediate=True)
+        self.host.register_image(digest, parent=stage.image_id, intermediate=True)
         if key:
-            self.engine.state.cache_put(key, digest)
+            self.host.state.cache_put(key, digest)
         self.say(f" ---> {digest[7:19]}")
         return digest
 
@@ -809,14 +836,14 @@ class Builder:
                             else:
                                 tf.addfile(ti)
             with open(out_path, "rb") as f:
-                return self.engine.blobs.put_stream(f)
+                return self.host.blobs.put_stream(f)
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
 
     def _layer_dirs(self, stage: Stage) -> list[str]:
         if not stage.image_id:
             return []
-        return self.engine.unpack_image(stage.image_id)
+        return self.host.unpack_image(stage.image_id)
 
     def _stage_root(self, ref: str, inst: dfp.Instruction) -> str:
         """A read-only merged view of a stage's or an image's filesystem (for COPY --from)."""
@@ -827,7 +854,7 @@ class Builder:
                 break
         else:
             try:
-                image_id = self.engine.resolve_image(ref)
+                image_id = self.host.resolve_image(ref)
             except ImageNotFound:
                 raise BuildError(f"COPY --from: no stage or local image named {ref} (COPY --from does not pull; "
                                  f"run: portside pull {ref})", step=inst.original) from None
@@ -841,7 +868,7 @@ class Builder:
     def _mount_view(self, image_id: str, prefix: str = "view-") -> str:
         """Mount a read-only merged view of an image's layers under <root>/tmp; unmounted by
         :meth:`_release_view` or at the end of the build."""
-        dirs = self.engine.unpack_image(image_id) if image_id else []
+        dirs = self.host.unpack_image(image_id) if image_id else []
         target = self._tempdir(prefix)
         self._mounts.append(target)
         if not dirs:
@@ -854,9 +881,9 @@ class Builder:
                 linux.mount("none", target, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY, None)
             else:
                 cwd = os.getcwd()
-                os.chdir(self.engine.paths.layers)
+                os.chdir(self.host.paths.layers)
                 try:
-                    lowers = ":".join(os.path.relpath(d, self.engine.paths.layers) for d in reversed(dirs))
+                    lowers = ":".join(os.path.relpath(d, self.host.paths.layers) for d in reversed(dirs))
                     linux.mount("overlay", target, "overlay", linux.MS_RDONLY, f"lowerdir={lowers}")
                 finally:
                     os.chdir(cwd)
@@ -867,8 +894,8 @@ class Builder:
     def _tempdir(self, prefix: str) -> str:
         """A temp dir under <root>/tmp named for its owner (``run-<pid>.<start>-…``): crash recovery
         unmounts and removes it once this process is gone."""
-        tag = cleanup.temp_owner(self.engine.paths.root)
-        return tempfile.mkdtemp(prefix=f"{prefix}{tag}-", dir=self.engine.paths.tmp)
+        tag = cleanup.temp_owner(self.host.paths.root)
+        return tempfile.mkdtemp(prefix=f"{prefix}{tag}-", dir=self.host.paths.tmp)
 
     def _umount(self, path: str) -> None:
         # os.path.ismount misses a bind mount from the same file system, and rmtree through a mount
@@ -925,9 +952,9 @@ class Builder:
                 if not layer_dirs:
                     os.makedirs(lowers[0])
                 cwd = os.getcwd()
-                os.chdir(self.engine.paths.layers)
+                os.chdir(self.host.paths.layers)
                 try:
-                    rel = ":".join(os.path.relpath(d, self.engine.paths.layers) for d in reversed(lowers))
+                    rel = ":".join(os.path.relpath(d, self.host.paths.layers) for d in reversed(lowers))
                     linux.mount("overlay", rootfs, "overlay", 0,
                                 f"lowerdir={rel},upperdir={upper},workdir={os.path.join(work, 'work')}")
                 finally:
@@ -968,7 +995,7 @@ class Builder:
                 for ns in spec["linux"]["namespaces"]:
                     if ns["type"] == "network":
                         ns["path"] = f"/proc/{os.getpid()}/fd/{net[0]}"
-            self.engine._seccomp_warm(spec)
+            self.host.seccomp_warm(spec)
             r, w = os.pipe()
             devnull = os.open("/dev/null", os.O_RDONLY)
             pass  # native.start makes the init a direct child: no subreaper needed
@@ -1017,7 +1044,7 @@ class Builder:
                         return not os.listdir(p) or rel in ("proc", "sys", "dev")
                     return os.path.isfile(p) and os.path.getsize(p) == 0
                 return False
-            with self.engine.blobs.writer() as wr:
+            with self.host.blobs.writer() as wr:
                 layers_mod.diff_tar(upper, wr, skip=skip)
             return wr.digest, wr.size
         finally:
@@ -1062,14 +1089,14 @@ class Builder:
                 in_netns(nsfd, setup._configure_inside, [])
                 return nsfd, veth, network_id, -1
             from ..runtime import cleanup
-            lock = cleanup.creating_lock(os.path.join(self.engine.paths.root, "containers"), cid)
-            self.engine._ensure_predefined()
-            ndoc = ipam.network_by_name(self.engine.state, "bridge")
+            lock = cleanup.creating_lock(os.path.join(self.host.paths.root, "containers"), cid)
+            self.host.ensure_predefined_networks()
+            ndoc = ipam.network_by_name(self.host.state, "bridge")
             if ndoc is None:
                 raise EngineError("RUN: the default bridge network is missing")
             network_id = ndoc["Id"]
-            ep = self.engine._network_endpoint(cid, {"Name": "/" + cid[:12]}, ndoc, [], None)
-            plan = self.engine._endpoint_plan(cid, ndoc, ep, 0, default_route=True)
+            ep = self.host.network_endpoint(cid, {"Name": "/" + cid[:12]}, ndoc, [], None)
+            plan = self.host.endpoint_plan(cid, ndoc, ep, 0, default_route=True)
             veth = plan["veth"]
             setup.add_endpoint(nsfd, plan)
             return nsfd, veth, network_id, lock
@@ -1088,9 +1115,9 @@ class Builder:
         except OSError:
             pass
         if network_id:
-            ipam.release(self.engine.state, cid)
+            ipam.release(self.host.state, cid)
         if lock >= 0:  # held while the address was allocated to a container id with no row
-            cleanup.creating_done(os.path.join(self.engine.paths.root, "containers"), cid, lock)
+            cleanup.creating_done(os.path.join(self.host.paths.root, "containers"), cid, lock)
 
     @staticmethod
     def _run_cgroup_gone(cg: Any) -> None:
@@ -1118,8 +1145,8 @@ def _dump(doc: dict[str, Any]) -> bytes:
 
 
 def _arch() -> str:
-    from ..engine import host_arch
-    return host_arch()
+    from ..images.archive import goarch
+    return goarch()
 
 
 def _is_mountpoint(path: str) -> bool:

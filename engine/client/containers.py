@@ -139,8 +139,6 @@ class DockerContainer:
         output goes to ``stdout``/``stderr`` (and ``stdin`` feeds it when it was created with
         ``OpenStdin``). Await :meth:`Attached.wait` for its exit code.
         """
-        info = self._info or await self.show()
-        tty = bool(info.get("Config", {}).get("Tty"))
         duplex = await self.docker.transport.hijack("POST", f"{self._path}/attach", params={
             "stream": True, "stdin": stdin >= 0, "stdout": True, "stderr": True})
         waited: Reply | None = None
@@ -157,6 +155,7 @@ class DockerContainer:
             await duplex.close()
             raise
         answer = waited
+        tty = bool((self._info or await self.show()).get("Config", {}).get("Tty"))
 
         async def exit_code() -> int:
             try:

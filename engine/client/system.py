@@ -165,5 +165,5 @@ class DockerAuth:
 
 def login_host(server: str | None) -> str:
     """``docker login``'s server argument → the registry host (Docker Hub when empty)."""
-    from ..registry.service import login_host as host
+    from ..services.registry import login_host as host
     return host(server)

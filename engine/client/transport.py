@@ -310,14 +310,15 @@ class LocalTransport(Transport):
         self.engine = engine
         self._owned = engine is None
         self.api: API | None = None
-        self.address = f"embedded engine ({root})" if root else "embedded engine"
+        from ..config import default_root
+        self.address = f"embedded engine ({root or default_root()})"
 
     async def open(self) -> None:
         if self.engine is None:
             from ..engine import Engine
             try:
                 self.engine = Engine(self.root)
-                self.engine.reconcile()
+                self.engine.system.recover()
             except OSError as exc:
                 raise EngineError(f"cannot open the data root {self.root or ''}: {exc.strerror}") from exc
         if self.api is None:

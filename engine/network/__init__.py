@@ -1,18 +1,18 @@
 """Container networking: IPAM, bridges and veths (netlink), nftables NAT and published ports, embedded DNS.
 
-The package stays light to import (the CLI parses ``-p`` with :mod:`.ports`, monitors use :mod:`.setup`);
-the engine's half, :class:`NetworksMixin`, lives in :mod:`.service` and loads when first asked for.
+The package stays light to import (the CLI parses ``-p`` with :mod:`.ports`, monitors use :mod:`.setup`).
+The engine's half (networks, endpoints, the plan a container's monitor carries out) is the networks
+service, :mod:`engine.services.networks`; nothing here imports it.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-__all__ = ["NetworksMixin", "host_teardown", "default_bridge_name", "PREDEFINED", "DNS_ADDRESS"]
+__all__ = ["host_teardown"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from . import service
-        return getattr(service, name)
-    raise AttributeError(f"module 'engine.network' has no attribute {name!r}")
+def host_teardown(root: str) -> list[str]:
+    """Remove the bridges and nftables elements the data root ``root`` made (tests, uninstall)."""
+    import os
+
+    from . import bridge
+    return bridge.teardown_root(os.path.abspath(root))

@@ -1,16 +1,13 @@
 """IP address management: subnets that do not collide, addresses handed out once, persisted in SQLite.
 
-Rows live in the ``networks`` and ``ip_allocations`` tables of the data root's state (see
-:mod:`engine.state`). ``(network_id, address)`` is the primary key of an allocation, so an address is
+Rows live in the ``networks`` and ``ip_allocations`` tables of the data root's store; the SQL is in
+:mod:`engine.state`. ``(network_id, address)`` is the primary key of an allocation, so an address is
 never handed out twice, even by two engines racing.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
-import sqlite3
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -54,7 +51,7 @@ def parse_subnet(text: str) -> ipaddress.IPv4Network:
 
 
 def network_rows(state: State) -> list[dict[str, Any]]:
-    return [json.loads(r[0]) for r in state.db.execute("SELECT doc FROM networks ORDER BY created")]
+    return state.networks()
 
 
 def used_subnets(state: State) -> list[tuple[str, ipaddress.IPv4Network]]:
@@ -90,38 +87,28 @@ def choose_subnet(state: State, preferred: list[str] | None = None) -> ipaddress
 
 
 def insert_network(state: State, doc: dict[str, Any]) -> None:
-    try:
-        with state.tx() as db:
-            db.execute("INSERT INTO networks(id, name, created, doc) VALUES (?,?,?,?)",
-                       (doc["Id"], doc["Name"], time.time(), json.dumps(doc)))
-    except sqlite3.IntegrityError:
-        raise Conflict(f"network with name {doc['Name']} already exists") from None
+    if not state.insert_network(doc):
+        raise Conflict(f"network with name {doc['Name']} already exists")
 
 
 def update_network(state: State, doc: dict[str, Any]) -> None:
-    with state.tx() as db:
-        db.execute("UPDATE networks SET doc=? WHERE id=?", (json.dumps(doc), doc["Id"]))
+    state.update_network(doc)
 
 
 def delete_network(state: State, network_id: str) -> None:
-    with state.tx() as db:
-        db.execute("DELETE FROM networks WHERE id=?", (network_id,))
-        db.execute("DELETE FROM ip_allocations WHERE network_id=?", (network_id,))
+    state.delete_network(network_id)
 
 
 def network_by_name(state: State, name: str) -> dict[str, Any] | None:
-    row = state.db.execute("SELECT doc FROM networks WHERE name=?", (name,)).fetchone()
-    return json.loads(row[0]) if row else None
+    return state.network_by_name(name)
 
 
 def network_by_id(state: State, network_id: str) -> dict[str, Any] | None:
-    row = state.db.execute("SELECT doc FROM networks WHERE id=?", (network_id,)).fetchone()
-    return json.loads(row[0]) if row else None
+    return state.network_by_id(network_id)
 
 
 def network_ids_with_prefix(state: State, prefix: str) -> list[str]:
-    return [r[0] for r in state.db.execute("SELECT id FROM networks WHERE id >= ? AND id < ?",
-                                           (prefix, prefix + "\x7f")).fetchall()]
+    return state.network_ids_with_prefix(prefix)
 
 
 def allocate(state: State, doc: dict[str, Any], container_id: str, wanted: str | None = None) -> str:
@@ -129,8 +116,8 @@ def allocate(state: State, doc: dict[str, Any], container_id: str, wanted: str |
     cfg = doc["IPAM"]["Config"][0]
     net = ipaddress.ip_network(cfg["Subnet"])
     gateway = cfg.get("Gateway")
-    with state.tx() as db:
-        used = {r[0] for r in db.execute("SELECT address FROM ip_allocations WHERE network_id=?", (doc["Id"],))}
+    with state.tx():
+        used = state.addresses_in(doc["Id"])
         if wanted:
             try:
                 addr = ipaddress.ip_address(wanted)
@@ -151,29 +138,21 @@ def allocate(state: State, doc: dict[str, Any], container_id: str, wanted: str |
             if not choice:
                 raise Conflict(f"no available IPv4 addresses on this network's address pools: {doc['Name']} "
                                f"({doc['Id'][:12]})")
-        db.execute("INSERT INTO ip_allocations(network_id, address, container_id) VALUES (?,?,?)",
-                   (doc["Id"], choice, container_id))
+        state.add_allocation(doc["Id"], choice, container_id)
     return choice
 
 
 def release(state: State, container_id: str, network_id: str | None = None) -> None:
-    with state.tx() as db:
-        if network_id is None:
-            db.execute("DELETE FROM ip_allocations WHERE container_id=?", (container_id,))
-        else:
-            db.execute("DELETE FROM ip_allocations WHERE container_id=? AND network_id=?",
-                       (container_id, network_id))
+    state.release_addresses(container_id, network_id)
 
 
 def allocations(state: State, network_id: str) -> dict[str, str]:
     """container id → address on this network."""
-    return {r[1]: r[0] for r in state.db.execute(
-        "SELECT address, container_id FROM ip_allocations WHERE network_id=?", (network_id,))}
+    return state.allocations(network_id)
 
 
 def orphan_allocations(state: State) -> list[str]:
-    return [r[0] for r in state.db.execute(
-        "SELECT DISTINCT container_id FROM ip_allocations WHERE container_id NOT IN (SELECT id FROM containers)")]
+    return state.orphan_allocations()
 
 
 def release_orphans(state: State, being_created: Callable[[str], bool]) -> list[str]:
@@ -183,8 +162,8 @@ def release_orphans(state: State, being_created: Callable[[str], bool]) -> list[
     holds its creation lock from before it allocates until its row is in, so ``being_created`` (that
     lock's test) is true for every allocation without a row whose creator still runs.
     """
-    with state.tx() as db:
-        freed = [cid for cid in orphan_allocations(state) if not being_created(cid)]
+    with state.tx():
+        freed = [cid for cid in state.orphan_allocations() if not being_created(cid)]
         for cid in freed:
-            db.execute("DELETE FROM ip_allocations WHERE container_id=?", (cid,))
+            state.release_addresses(cid)
     return freed

@@ -6,7 +6,7 @@ default route and ``lo`` up inside, the host ports bound, the DNAT elements prog
 embedded DNS resolver started. The spec's network namespace then points at the monitor's fd, so
 restarts join the same namespace. What was programmed is written to ``net.json`` in the container
 folder; :func:`release` undoes it from there — called by the monitor when the container is done, and
-by the engine's ``reconcile()`` / ``rm`` when a monitor died without doing it (``kill -9``).
+by the engine's crash recovery (``system.recover()``) / ``rm`` when a monitor died without doing it (``kill -9``).
 The namespace, the reserved ports and the resolver die with the monitor's fds and children by
 themselves; the veth goes with the namespace.
 """

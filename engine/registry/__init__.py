@@ -6,9 +6,8 @@
                      only for loopback and insecure registries), ping, basic auth, bearer tokens per scope
     distribution.py  pull (manifest lists, parallel verified layer downloads, gzip / zstd) and push
                      (HEAD, cross-repository mount, monolithic / chunked / resumed uploads, manifests)
-    service.py       :class:`RegistryMixin`, the engine's ``image_pull`` / ``image_push`` / ``login`` /
-                     ``logout``
 
-The network and blob work runs in threads (``http.client`` blocks); the engine's state is only touched
-on the caller's side, so a build thread with its own :class:`~engine.engine.Engine` can pull too.
+The engine's half (``pull`` / ``push`` / ``login`` / ``logout``) is the registry service,
+:mod:`engine.services.registry`. The network and blob work runs in threads (``http.client`` blocks);
+the store is only touched on the caller's side, so a build thread with its own engine can pull too.
 """

@@ -30,8 +30,7 @@ def remove_container_files(root: str, cid: str, *, volumes: bool = False) -> Non
         doc = st.container(cid)
         st.delete_container(cid)
         try:  # the container's addresses go back to their networks' pools (engine.network.ipam)
-            with st.tx() as db:
-                db.execute("DELETE FROM ip_allocations WHERE container_id=?", (cid,))
+            st.release_addresses(cid)
         except Exception:  # noqa: BLE001 - a data root from before networks
             pass
         if volumes and doc:
@@ -161,7 +160,7 @@ def owner_tag() -> str:
     global _owner
     pid = os.getpid()
     if _owner is None or _owner[0] != pid:  # recomputed in a forked child
-        from .monitor import proc_start_time
+        from .proc import proc_start_time
         _owner = (pid, f"{pid}.{proc_start_time(pid)}")
     return _owner[1]
 
@@ -194,7 +193,7 @@ def tag_of(name: str) -> str | None:
 
 
 def tag_alive(tag: str) -> bool:
-    from .monitor import proc_start_time
+    from .proc import proc_start_time
     pid, _, start = tag.partition(".")
     try:
         return proc_start_time(int(pid)) == int(start) and not _zombie(int(pid))
@@ -233,7 +232,7 @@ class Operation:
 
     def note_process(self, pid: int) -> None:
         """Record ``pid`` and the engine cgroup it runs in (a RUN step's ``portside/build-<id>``)."""
-        from .monitor import proc_start_time
+        from .proc import proc_start_time
         self.note("pid", f"{pid} {proc_start_time(pid)}")
         group = engine_cgroup_of(pid)
         if group:
@@ -392,7 +391,7 @@ def kill_process(pid: int, start: int) -> bool:
     """SIGKILL ``pid`` if it is still the process that started at ``start`` (a RUN step's init: pid 1 of
     its own pid namespace, so the whole tree goes with it)."""
     import signal
-    from .monitor import proc_start_time
+    from .proc import proc_start_time
     if pid <= 1 or proc_start_time(pid) != start:
         return False
     try:

@@ -61,6 +61,8 @@ else:
 if __name__ == "__main__" and __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
+from engine.runtime.proc import proc_start_time  # noqa: E402,F401 (also used by the engine's side)
+
 MAX_BACKOFF = 60.0
 EXEC_GRACE = 0.25  # seconds a new container may run before its monitor execs the small program
 
@@ -68,16 +70,6 @@ EXEC_GRACE = 0.25  # seconds a new container may run before its monitor execs th
 def now_rfc3339() -> str:
     ns = time.time_ns()
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
-
-
-def proc_start_time(pid: int) -> int:
-    """The process's start time in clock ticks (field 22 of /proc/pid/stat), 0 when gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return 0
-    return int(data[data.rindex(b")") + 2:].split()[19])
 
 
 def dumps(obj: object) -> str:
@@ -162,8 +154,10 @@ class Monitor:
     stream_of: dict[int, str]  # output fd → "stdout" | "stderr"
     adopted: tuple[int, list[int]] | None
 
-    def __init__(self, cdir: str, status_fd: int, attach: list[int], loaded: dict[str, Any] | None = None) -> None:
+    def __init__(self, cdir: str, status_fd: int, attach: list[int], loaded: dict[str, Any] | None = None,
+                 network: Any = None) -> None:
         self.cdir = cdir
+        self._network = network  # what carries out opts["net"]; see net()
         # the monitor lock, inherited across the --adopt exec (see hold_lock)
         self.lock_fd: int | None = (loaded or {}).get("lock_fd")
         if loaded is not None:  # handed over by launch() through a marshal file: no json import
@@ -189,10 +183,18 @@ class Monitor:
         self.exited_status: int | None = None
         self.stop_requested = False
 
+    def net(self) -> Any:
+        """The networking that carries out the plan: an object with ``attach(monitor)`` and
+        ``detach(monitor)``, handed over by the engine — in this process, or by the module name the plan
+        carries (``opts["net"]["module"]``) once the monitor has exec'd."""
+        if self._network is None:
+            self._network = __import__(self.opts["net"]["module"], fromlist=["attach"])
+        return self._network
+
     def hold_lock(self) -> None:
         """Take the container's monitor lock for this monitor's life.
 
-        reconcile() in other processes leaves the rootfs mount and the cgroup of a container whose
+        Crash recovery in other processes leaves the rootfs mount and the cgroup of a container whose
         lock is held alone; otherwise it unmounts/removes them while this monitor is starting it.
         """
         if self.lock_fd is None:
@@ -564,8 +566,7 @@ class Monitor:
         if self.cgroup is not None and self.opts.get("runtime", "native") == "native":
             self.cgroup.create(self.spec.get("linux", {}).get("resources") or {})
         if self.opts.get("net"):  # netns, veths, published ports, DNS: this monitor owns them
-            from engine.network import setup
-            setup.attach(self)
+            self.net().attach(self)
 
     def adopt(self, pid: int, outs: list[int], partial: dict[int, bytes] | None = None) -> None:
         """Take over a container started before this process exec'd (see :func:`launch`)."""
@@ -689,8 +690,7 @@ class Monitor:
             except Exception:  # noqa: BLE001
                 pass
         if self.opts.get("net"):
-            from engine.network import setup
-            setup.detach(self)
+            self.net().detach(self)
         unmount_rootfs(self.opts["rootfs"])
         self.save(monitor_pid=0)
         if self.opts.get("autoremove"):
@@ -729,7 +729,7 @@ BOOT = (f"import sys; sys.path.insert(0, {PROJECT!r}); from engine.runtime.monit
 
 
 def launch(cdir: str, status_w: int, attach: list[int], *, exec_monitor: bool = True,
-           loaded: dict[str, Any] | None = None) -> None:
+           loaded: dict[str, Any] | None = None, network: Any = None) -> None:
     """Start a container at fork speed, then become its monitor.
 
     The caller (the engine) forks; the grandchild sets itself up as the monitor process (new
@@ -737,6 +737,9 @@ def launch(cdir: str, status_w: int, attach: list[int], *, exec_monitor: bool = 
     init as its own child, reports ``{"pid": N}`` on ``status_w``, and only then execs the small
     monitor program with ``--adopt`` so the init stays its child. The engine reaps the middle
     process at once. Returns in the caller only.
+
+    ``network`` carries out ``opts["net"]`` (``attach(monitor)`` / ``detach(monitor)``): the containers
+    service hands it over; the exec'd program imports the module the plan names instead.
 
     With ``exec_monitor=False`` (a foreground ``run``, where the user waits for the exit) the forked
     process stays the monitor without exec'ing: no interpreter start between the container's exit
@@ -758,7 +761,7 @@ def launch(cdir: str, status_w: int, attach: list[int], *, exec_monitor: bool = 
             pass
         from engine.runtime import linux
         linux.set_child_subreaper()
-        mon = Monitor(cdir, status_w, attach, loaded)
+        mon = Monitor(cdir, status_w, attach, loaded, network)
         try:
             mon.hold_lock()
             mon.prepare()

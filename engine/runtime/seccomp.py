@@ -317,7 +317,7 @@ def default_profile(caps: list[str] | None = None) -> dict[str, Any]:
     """docker's default seccomp profile (an allowlist) for a container with bounding set ``caps``
     (docker's default capabilities when None), in OCI ``linux.seccomp`` form."""
     if caps is None:
-        from .spec import DOCKER_DEFAULT_CAPS
+        from .linux import DOCKER_DEFAULT_CAPS  # (the same list as spec's; spec imports this module)
         caps = DOCKER_DEFAULT_CAPS
     return resolve(docker_default(), caps)
 

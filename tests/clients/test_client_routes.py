@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from conftest import Daemon
 from engine.client import Docker
 from engine.client.transport import LocalReply, LocalTransport
 from engine.errors import NotFound, NotImplementedByEngine
@@ -36,7 +35,7 @@ def unix(path: str) -> Any:
     return UnixTransport(path)
 
 
-async def test_local_transport_answers_a_route_in_process(daemon: Daemon) -> None:
+async def test_local_transport_answers_a_route_in_process(daemon: Any) -> None:
     """The embedded transport calls the route's handler: the answer is the handler's own object
     (never encoded to JSON), streams are objects too, and an unknown path is docker's 404."""
     transport = LocalTransport(daemon.root)
@@ -63,7 +62,7 @@ async def test_local_transport_answers_a_route_in_process(daemon: Daemon) -> Non
             await c.delete(force=True)
 
 
-async def test_errors_are_translated_once_with_dockers_words(daemon: Daemon, dockerd: Any) -> None:
+async def test_errors_are_translated_once_with_dockers_words(daemon: Any, dockerd: Any) -> None:
     """A 404 from any engine is NotFound with docker's message; in-process the handler's own error."""
     for transport in (LocalTransport(daemon.root), unix(daemon.sock), unix(dockerd.sock)):
         async with Docker(transport=transport) as docker:
@@ -74,7 +73,7 @@ async def test_errors_are_translated_once_with_dockers_words(daemon: Daemon, doc
                 await docker.images.inspect("no-such-image:1")
 
 
-async def test_portside_only_routes_against_dockerd(daemon: Daemon, dockerd: Any) -> None:
+async def test_portside_only_routes_against_dockerd(daemon: Any, dockerd: Any) -> None:
     """Portside's own routes (``/portside/…``) work on Portside's engines; another Docker engine
     answers 404, and the client says in one line what needs what."""
     async with Docker(transport=unix(dockerd.sock)) as docker:
@@ -104,7 +103,7 @@ def _read_all(fd: int) -> bytes:
     return out
 
 
-async def test_attach_and_exec_round_trip_through_the_daemon(daemon: Daemon) -> None:
+async def test_attach_and_exec_round_trip_through_the_daemon(daemon: Any) -> None:
     """``run -i`` and ``exec -i`` over a socket: the connection is hijacked, our stdin reaches the
     process, its stdout and stderr come back demultiplexed from docker's frames, and the exit code
     is the process's."""
@@ -148,7 +147,7 @@ async def test_attach_and_exec_round_trip_through_the_daemon(daemon: Daemon) -> 
             await c.delete(force=True)
 
 
-async def test_exec_in_process_hands_over_descriptors(daemon: Daemon) -> None:
+async def test_exec_in_process_hands_over_descriptors(daemon: Any) -> None:
     """The embedded engine's fast path: the exec'd process writes to our descriptors itself."""
     async with Docker(transport=LocalTransport(daemon.root)) as docker:
         c = await docker.containers.run({"Image": "busybox", "Cmd": ["sleep", "30"],

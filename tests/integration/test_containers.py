@@ -416,7 +416,7 @@ def test_restart_always_backoff(cli, imported, policy):
     cid = run_d(cli, "--restart", policy, "busybox", "sh", "-c", "echo tick; exit 1")
     wait_until(lambda: int(inspect(cli, cid, "{{.RestartCount}}")) >= 4, timeout=15)
     stamps = [line.split()[0] for line in ok(cli("logs", "-t", cid)).splitlines()]
-    from engine.engine import parse_rfc3339
+    from engine.units import parse_rfc3339
     times = [parse_rfc3339(s) for s in stamps]
     gaps = [b - a for a, b in zip(times, times[1:])]
     assert len(gaps) >= 3
@@ -468,7 +468,7 @@ def test_exit_codes(cli, imported):
 
 # -- reconciliation ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("runtime", RUNTIMES)
-def test_reconcile_after_killed_monitor(cli, imported, root, runtime):
+def test_recover_after_killed_monitor(cli, imported, root, runtime):
     cid = run_d(cli, "--runtime", runtime, "busybox", "sleep", "60")
     st = runtime_state(root, cid)
     mon, pid = st["monitor_pid"], st["pid"]

@@ -198,7 +198,7 @@ def test_ports_and_addresses_freed_after_stop_and_rm(cli, imported, root):
 
 
 def test_kill_9_of_monitor_then_reclaimed(cli, imported, root):
-    """Regression: a monitor killed with SIGKILL leaves its DNAT elements; reconcile() reclaims them."""
+    """Regression: a monitor killed with SIGKILL leaves its DNAT elements; crash recovery reclaims them."""
     port = free_port()
     cid = run_d(cli, "-p", f"{port}:80", "busybox", "sh", "-c", HTTPD)
     assert fetch(port)
@@ -208,7 +208,7 @@ def test_kill_9_of_monitor_then_reclaimed(cli, imported, root):
     assert fetch(port)  # the orphaned container still answers: docker keeps its ports while it runs
     os.kill(st["pid"], signal.SIGKILL)
     wait_until(lambda: not proc_alive(st["pid"]), timeout=5)
-    ok(cli("ps", "-a"))  # any command reconciles
+    ok(cli("ps", "-a"))  # any command recovers
     assert f"{port} :" not in nft_elements("tcp_any")
     assert bind_free(port)
     wait_until(lambda: f"ps{cid[:10]}0" not in host_links(), timeout=5)

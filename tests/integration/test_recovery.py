@@ -581,7 +581,7 @@ HOLDER = """
 import sys
 from engine.engine import Engine
 engine = Engine(sys.argv[1])
-with engine.operation("pull"):
+with engine.images.operation("pull"):
     print(engine.blobs.put_bytes(b"a layer not recorded yet" * 100), flush=True)
     sys.stdin.readline()
 """
@@ -642,7 +642,7 @@ import os, sys
 from engine.engine import Engine
 from engine.images import layers
 engine = Engine(sys.argv[1])
-engine.unpack_image  # noqa: B018 - unpacks as the engine does (its data root owns the temp dir)
+engine.images.unpack  # noqa: B018 - unpacks as the engine does (its data root owns the temp dir)
 blob = lambda: os.fdopen(0, "rb")  # noqa: E731
 try:
     layers.ensure_unpacked(engine.paths.layers, "sha256:" + "ab" * 32, blob, owner_root=engine.paths.root)

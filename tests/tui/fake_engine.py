@@ -14,9 +14,12 @@ from typing import Any
 
 from engine.client.transport import Reply, Transport
 from engine.errors import NotFound
+from tui.app import PortsideApp
+from tui.stats import Point, StatsHistory
 
 HOUR = 3600
 DAY = 24 * HOUR
+T0 = 1_800_000_000.0
 
 
 def _hex(seed: str) -> str:
@@ -134,7 +137,7 @@ class FakeTransport(Transport):
     stays silent. ``empty=True``: a fresh data root, no container and no image."""
 
     kind = "embedded"
-    address = "scripted engine"
+    address = "embedded engine (/var/lib/portside)"
 
     def __init__(self, empty: bool = False) -> None:
         self.calls: list[str] = []
@@ -168,3 +171,19 @@ class FakeTransport(Transport):
         if method in ("POST", "DELETE") and (parts[-1] == "stop" or parts[0] in ("containers", "images")):
             raise NotFound(f"No such object: {parts[1] if len(parts) > 1 else ''}")
         raise NotFound("page not found")
+
+
+def host_point() -> Point:
+    return Point(T0, cpu=12.5, mem=3 * 2**30, mem_limit=8 * 2**30, rx=2048.0, tx=1024.0, read=0.0, write=4096.0)
+
+
+def feed_stats(app: PortsideApp) -> None:
+    """A fixed minute of samples instead of the live sampler's."""
+    running = [c["Id"] for c in app.containers_pane.all_containers if c["State"] == "running"]
+    app.history = StatsHistory(interval=1.0)
+    for tick in range(1, 61):
+        host = Point(T0 + tick, cpu=15 + (tick * 7) % 30, mem=3 * 2**30 + tick * 2**22, mem_limit=8 * 2**30,
+                     rx=1000.0 * (tick % 9), tx=500.0 * (tick % 5), read=4096.0 * (tick % 3), write=8192.0)
+        app.history.add({cid: stats(cid, tick) for cid in running}, host, now=T0 + tick)
+    app.containers_pane.update_stats({cid: p for cid in running if (p := app.history.latest(cid))})
+    app._paint_resources()

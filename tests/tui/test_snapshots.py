@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import pytest
-from fake_engine import FakeTransport, stats
+from fake_engine import FakeTransport, feed_stats, host_point
 from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 
@@ -14,27 +14,9 @@ from tui.app import PortsideApp
 from tui.screens.build_dialog import BuildScreen
 from tui.screens.inspect import InspectScreen
 from tui.screens.logs import LogsScreen
-from tui.stats import Point, StatsHistory
 
 THEMES = ["portside-dark", "portside-light"]
 SIZES = {"120x40": (120, 40), "80x24": (80, 24)}
-T0 = 1_800_000_000.0
-
-
-def host_point() -> Point:
-    return Point(T0, cpu=12.5, mem=3 * 2**30, mem_limit=8 * 2**30, rx=2048.0, tx=1024.0, read=0.0, write=4096.0)
-
-
-def feed_stats(app: PortsideApp) -> None:
-    """A fixed minute of samples instead of the live sampler's."""
-    running = [c["Id"] for c in app.containers_pane.all_containers if c["State"] == "running"]
-    app.history = StatsHistory(interval=1.0)
-    for tick in range(1, 61):
-        host = Point(T0 + tick, cpu=15 + (tick * 7) % 30, mem=3 * 2**30 + tick * 2**22, mem_limit=8 * 2**30,
-                     rx=1000.0 * (tick % 9), tx=500.0 * (tick % 5), read=4096.0 * (tick % 3), write=8192.0)
-        app.history.add({cid: stats(cid, tick) for cid in running}, host, now=T0 + tick)
-    app.containers_pane.update_stats({cid: p for cid in running if (p := app.history.latest(cid))})
-    app._paint_resources()
 
 
 async def until(pilot: Pilot[None], predicate: Callable[[], bool]) -> None:

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from engine.containers import check_host_config
+from engine.services.containers import check_host_config
 from engine.errors import InvalidArgument
 from engine.network.ports import parse_publish, plan
 from engine.runtime import seccomp

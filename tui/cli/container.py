@@ -59,10 +59,10 @@ def container_config(args: Any) -> dict[str, Any]:
                     if line and not line.startswith("#"):
                         env.append(line)
         except OSError as exc:
-            raise InvalidArgument(f"open {path}: {exc.strerror.lower()}") from None
+            raise InvalidArgument(f"open {path}: {(exc.strerror or str(exc)).lower()}") from None
     env += args.env
     # docker's CLI: `-v /path` (no source) is an anonymous volume (Config.Volumes), the rest are Binds
-    anonymous = {v: {} for v in args.volume if ":" not in v}
+    anonymous: dict[str, dict[str, Any]] = {v: {} for v in args.volume if ":" not in v}
     binds = [v for v in args.volume if ":" in v]
     host: dict[str, Any] = {"Binds": binds, "AutoRemove": args.rm, "NetworkMode": args.network,
                             "Init": args.init, "ReadonlyRootfs": args.read_only, "CapAdd": args.cap_add,

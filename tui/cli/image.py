@@ -105,7 +105,7 @@ async def cmd_import_(docker: Docker, args: Any) -> int:
         try:
             f = open(args.file, "rb")
         except OSError as exc:
-            raise InvalidArgument(f"open {args.file}: {exc.strerror.lower()}") from None
+            raise InvalidArgument(f"open {args.file}: {(exc.strerror or str(exc)).lower()}") from None
         with f:
             image_id = await docker.images.import_image(f, repo=args.reference, message=args.message,
                                                         changes=changes)
@@ -148,7 +148,7 @@ async def cmd_load(docker: Docker, args: Any) -> int:
         try:
             f = open(args.input, "rb")
         except OSError as exc:
-            raise InvalidArgument(f"open {args.input}: {exc.strerror.lower()}") from None
+            raise InvalidArgument(f"open {args.input}: {(exc.strerror or str(exc)).lower()}") from None
         with f:
             lines = await docker.images.load(f)
     else:

@@ -106,7 +106,7 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
     sub = _Only(p.add_subparsers(dest="cmd", parser_class=Parser, title="commands", metavar="COMMAND"), words[0])
 
     def add(parent: Any, name: str, func: str, help: str, aliases: list[str] | None = None, **kw: Any) -> Parser:
-        sp = parent.add_parser(name, help=help, description=help, aliases=aliases or [], **kw)
+        sp: Parser = parent.add_parser(name, help=help, description=help, aliases=aliases or [], **kw)
         sp.set_defaults(func=func)
         return sp
 

@@ -105,7 +105,8 @@ async def cmd_system_prune(docker: Docker, args: Any) -> int:
                                          if args.all else "  - all dangling images")):
         return 0
     c = await docker.containers.prune()
-    v = await docker.volumes.prune() if args.volumes else {"VolumesDeleted": None, "SpaceReclaimed": 0}
+    v: dict[str, Any] = (await docker.volumes.prune() if args.volumes
+                         else {"VolumesDeleted": None, "SpaceReclaimed": 0})
     i = await docker.images.prune(all=args.all)
     total = c["SpaceReclaimed"] + v["SpaceReclaimed"] + i["SpaceReclaimed"]
     for cid in c["ContainersDeleted"] or []:
@@ -116,8 +117,8 @@ async def cmd_system_prune(docker: Docker, args: Any) -> int:
             out(name)
         out()
     for item in i["ImagesDeleted"] or []:
-        for k, v in item.items():
-            out(f"{k.lower()}: {v}")
+        for key, value in item.items():
+            out(f"{key.lower()}: {value}")
     out(f"Total reclaimed space: {units.human_size(total)}")
     return 0
 

@@ -1,11 +1,12 @@
-"""Containers: create, start, stop, kill, remove, logs, exec, stats — the container half of the engine.
+"""Containers: create, start, stop, kill, remove, logs, exec, stats.
 
-A container's runtime life belongs to its monitor (:mod:`engine.runtime.monitor`); the engine writes the
+A container's runtime life belongs to its monitor (:mod:`engine.runtime.monitor`); this service writes the
 bundle, starts the monitor, and reads the monitor's ``state.json`` to know how the container is doing.
 """
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import re
@@ -17,18 +18,22 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
-from . import aio, logfiles, reference
-from .units import human_duration
-from .units import parse_rfc3339 as parse_time
-from .errors import (CommandNotFound, Conflict, ContainerCannotRun, ContainerNotFound, EngineError,
-                     ImageNotFound, InvalidArgument, NotFound, NotModified)
-from .runtime import cleanup
-from .runtime.monitor import proc_start_time
-
-if TYPE_CHECKING:
-    from .engine import Engine
+from .. import aio, logfiles, reference
+from ..config import Paths
+from ..errors import (CommandNotFound, Conflict, ContainerCannotRun, ContainerNotFound, EngineError,
+                      ImageNotFound, InvalidArgument, NotFound, NotModified)
+from ..runtime import cleanup
+from ..signals import parse_signal
+from ..state import State
+from ..units import human_duration
+from ..units import parse_rfc3339 as parse_time
+from .events import Events
+from .images import Images
+from .networks import Networks
+from .records import ContainerRecords, pid_alive, rfc3339_now
+from .volumes import Volumes, all_labels_match, dir_size
 
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -43,177 +48,57 @@ HOST_CONFIG_SHOWN: dict[str, Any] = {
     "PublishAllPorts": False, "ReadonlyRootfs": False, "SecurityOpt": None, "Memory": 0, "MemorySwap": 0,
     "NanoCpus": 0, "CpuShares": 0, "CpuPeriod": 0, "CpuQuota": 0, "PidsLimit": None,
 }
-MONITOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime", "monitor.py")
+MONITOR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runtime", "monitor.py")
 ADJECTIVES = ["admiring", "brave", "calm", "clever", "eager", "focused", "gallant", "happy", "jolly", "keen",
               "lucid", "modest", "nifty", "quirky", "serene", "sharp", "stoic", "tender", "vibrant", "zealous"]
 NAMES = ["archimedes", "babbage", "curie", "darwin", "euclid", "feynman", "galileo", "hopper", "johnson",
          "kepler", "lovelace", "meitner", "newton", "noether", "pascal", "ritchie", "shannon", "turing",
          "wozniak", "yalow"]
-SIGNALS = {name[3:]: int(getattr(signal_mod, name)) for name in dir(signal_mod)
-           if name.startswith("SIG") and not name.startswith("SIG_") and isinstance(getattr(signal_mod, name), int)}
 
 
-def parse_signal(sig: str | int | None, default: int = signal_mod.SIGKILL) -> int:
-    if sig is None or sig == "":
-        return default
-    if isinstance(sig, int) or str(sig).isdigit():
-        n = int(sig)
-        if n <= 0 or n > 64:
-            raise InvalidArgument(f"Invalid signal: {sig}")
-        return n
-    name = str(sig).upper().removeprefix("SIG")
-    if name not in SIGNALS:
-        raise InvalidArgument(f"Invalid signal: {sig}")
-    return SIGNALS[name]
+def seccomp_warm(root: str, spec: dict[str, Any]) -> None:
+    """Compile the spec's filter through the data root's BPF cache (libseccomp only on a cache miss), and
+    name the cache in the spec's annotations, so a monitor restarting the container finds it too."""
+    from ..runtime import seccomp
+    profile = spec.get("linux", {}).get("seccomp")
+    if profile:
+        cache = os.path.join(root, "cache", "seccomp")
+        spec.setdefault("annotations", {})[seccomp.CACHE_ANNOTATION] = cache
+        seccomp.compile_profile(profile, cache)
 
 
-def rfc3339_now() -> str:
-    from .runtime.monitor import now_rfc3339
-    return now_rfc3339()
+class Containers:
+    """The container verbs; a container's image, volumes and networks come from those services."""
 
-
-def pid_alive(pid: int, start: int | None = None) -> bool:
-    if pid <= 0:
-        return False
-    st = proc_start_time(pid)
-    if not st:
-        return False
-    if start and st != start:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-        return data[data.rindex(b")") + 2:data.rindex(b")") + 3] != b"Z"
-    except OSError:
-        return False
-
-
-class ContainersMixin:
-    """The container API of :class:`engine.engine.Engine`."""
+    def __init__(self, state: State, paths: Paths, records: ContainerRecords, images: Images, networks: Networks,
+                 volumes: Volumes, events: Events) -> None:
+        self.state = state
+        self.paths = paths
+        self.records = records
+        self.images = images
+        self.networks = networks
+        self.volumes = volumes
+        self.events = events
 
     # -- lookup and state -----------------------------------------------------------------------
-    def resolve_container(self: Engine, name_or_id: str) -> str:
-        name = name_or_id.lstrip("/")
-        if not name:
-            raise ContainerNotFound(f"No such container: {name_or_id}")
-        cid = self.state.container_by_name(name)
-        if cid:
-            return cid
-        if re.fullmatch(r"[0-9a-f]+", name):
-            ids = self.state.container_ids_with_prefix(name)
-            if len(ids) == 1:
-                return ids[0]
-            if len(ids) > 1:
-                raise InvalidArgument(f"multiple IDs found with provided prefix: {name}")
-        raise ContainerNotFound(f"No such container: {name_or_id}", container=name_or_id)
+    def resolve(self, name_or_id: str) -> str:
+        """A container id for a name, an id or a unique id prefix."""
+        return self.records.resolve(name_or_id)
 
-    def runtime_state(self: Engine, cid: str) -> dict[str, Any]:
-        """The monitor's view, corrected for a monitor that died without recording the end."""
-        st = cleanup.read_state(self.paths.container(cid))
-        if st.get("status") in ("running", "restarting"):
-            mon_alive = pid_alive(st.get("monitor_pid", 0), st.get("monitor_start"))
-            if not mon_alive:
-                if st.get("status") == "running" and pid_alive(st.get("pid", 0), st.get("pid_start")):
-                    return st  # orphaned but still running: stop/kill still reach it by pid
-                st = dict(st, status="exited", pid=0, exit_code=st.get("exit_code") or 255 if st.get(
-                    "status") == "running" else st.get("exit_code", 0))
-                if not st.get("finished_at") or st["finished_at"].startswith("0001"):
-                    # record the end once, so "Exited (255) 3 minutes ago" keeps its time
-                    st["finished_at"] = rfc3339_now()
-                    from .runtime.monitor import write_json
-                    try:
-                        write_json(os.path.join(self.paths.container(cid), "state.json"), dict(st, monitor_pid=0))
-                    except OSError:
-                        pass
-        return st
+    def runtime_state(self, cid: str) -> dict[str, Any]:
+        """The monitor's view of the container (see :meth:`ContainerRecords.runtime_state`)."""
+        return self.records.runtime_state(cid)
 
-    def container_status(self: Engine, cid: str) -> str:
-        st = self.runtime_state(cid)
-        return st.get("status") or "created"
+    def status(self, cid: str) -> str:
+        return self.records.status(cid)
 
-    def reconcile(self: Engine) -> None:
-        """Bring recorded state in line with reality after a crash or a killed monitor.
-
-        Removes the temp files, mounts and processes of operations that died (:func:`cleanup.sweep`),
-        and treats a container whose monitor died as docker treats one whose shim died: its processes
-        are killed, it is marked exited (137) with the reason in ``State.Error``, its resources are
-        released and its restart policy applies.
-        """
-        from .runtime import linux
-        stored: set[str] = set()
-        cleaned = cleanup.sweep(self.paths.root, stored)
-        if stored:  # blobs of an operation killed before it recorded its image
-            live = self.live_blobs()[0]
-            for digest in sorted(stored - live):
-                try:
-                    if self.blobs.delete(digest):
-                        cleaned.append(f"blob {digest}")
-                except InvalidArgument:
-                    pass
-        restart: list[str] = []
-        for doc in self.state.containers():
-            cid = doc["Id"]
-            cdir = self.paths.container(cid)
-            st = cleanup.read_state(cdir)
-            if st.get("status") in ("running", "restarting") and not pid_alive(st.get("monitor_pid", 0),
-                                                                                  st.get("monitor_start")):
-                try:
-                    outcome = self._recover_lost_monitor(doc)
-                except (OSError, EngineError):
-                    continue  # `system check` reports it; this command goes on
-                if outcome is None:
-                    continue  # another process is recovering it, or its monitor holds the lock after all
-                cleaned.append(f"container {cid[:12]} (its monitor was gone)")
-                if outcome:
-                    restart.append(cid)
-                continue
-            if st.get("status") not in ("running", "restarting"):
-                lock = cleanup.monitor_lock(cdir)
-                if lock is None:
-                    continue  # a live monitor (maybe starting it right now) owns its mounts and cgroup
-                try:
-                    self._release_stopped(doc)
-                finally:
-                    os.close(lock)
-        # containers dirs without a row (a crash between steps)
-        croot = os.path.join(self.paths.root, "containers")
-        known = {c["Id"] for c in self.state.containers()}
-        for name in os.listdir(croot):
-            if name not in known and len(name) == 64:
-                if cleanup.creating(croot, name) or self.state.container(name):
-                    continue  # being created by another process right now, or created since `known`
-                st = cleanup.read_state(os.path.join(croot, name))
-                if st.get("monitor_pid") and pid_alive(st["monitor_pid"], st.get("monitor_start")):
-                    continue
-                rootfs = os.path.join(croot, name, "rootfs")
-                if os.path.ismount(rootfs):
-                    try:
-                        linux.umount2(rootfs, linux.MNT_DETACH)
-                    except OSError:
-                        pass
-                shutil.rmtree(os.path.join(croot, name), ignore_errors=True)
-        self._network_reconcile()
-        if cleaned:
-            self._say_cleaned(cleaned)
-        for cid in restart:
-            try:
-                aio.run_sync(self.container_start(cid))
-            except Exception:  # noqa: BLE001 - recorded in its state by the monitor; never fails this command
-                pass
-
-    def _say_cleaned(self: Engine, cleaned: list[str]) -> None:
-        import logging
-        log = logging.getLogger("portside")
-        for item in cleaned:
-            log.debug("recovery: removed %s", item)
-        self.emit("system", "cleanup", "", removed=str(len(cleaned)), items="; ".join(cleaned[:20]))
-
-    def _recover_lost_monitor(self: Engine, doc: dict[str, Any]) -> bool | None:
+    # -- crash recovery (the system service's ``recover`` runs these) ----------------------------
+    def recover_lost_monitor(self, doc: dict[str, Any]) -> bool | None:
         """A running container whose monitor is gone: end it as exited (137) and release what it held.
 
         Returns whether its restart policy starts it again; None when it is not ours to recover.
         """
-        from .runtime.monitor import write_json
+        from ..runtime.monitor import write_json
         cid = doc["Id"]
         cdir = self.paths.container(cid)
         lock = cleanup.monitor_lock(cdir)
@@ -249,23 +134,23 @@ class ContainersMixin:
                                                                     else ""),
                       finished_at=rfc3339_now(), restart_count=count + 1 if again else count)
             write_json(os.path.join(cdir, "state.json"), st)
-            self._release_stopped(doc)
+            self.release_stopped(doc)
         finally:
             os.close(lock)
-        self.emit("container", "die", cid, name=doc.get("Name", "").lstrip("/"),
+        self.events.emit("container", "die", cid, name=doc.get("Name", "").lstrip("/"),
                   image=doc.get("Config", {}).get("Image", ""), exitCode=str(code))
         if again and doc.get("HostConfig", {}).get("AutoRemove"):
             again = False
         if not again and doc.get("HostConfig", {}).get("AutoRemove"):
-            self._network_release(cid)
+            self.networks.release(cid)
             cleanup.remove_container_files(self.paths.root, cid, volumes=True)
-            self._network_removed(doc)
+            self.networks.removed(doc)
         return again
 
-    def _release_stopped(self: Engine, doc: dict[str, Any]) -> None:
+    def release_stopped(self, doc: dict[str, Any]) -> None:
         """Unmount the rootfs and remove the empty cgroup of a container no monitor owns."""
-        from .runtime import linux
-        self._network_release(doc["Id"])  # ports and veths a killed monitor left
+        from ..runtime import linux
+        self.networks.release(doc["Id"])  # ports and veths a killed monitor left
         rootfs = self.paths.container_rootfs(doc["Id"])
         if os.path.ismount(rootfs):
             try:
@@ -274,7 +159,7 @@ class ContainersMixin:
                 pass
         cg = doc.get("HostConfig", {}).get("_Cgroup")
         if cg:
-            from .runtime import cgroups
+            from ..runtime import cgroups
             c = cgroups.Cgroup(cg)
             if c.exists() and not c.pids():
                 try:
@@ -283,16 +168,16 @@ class ContainersMixin:
                     pass
 
     # -- create ---------------------------------------------------------------------------------
-    async def container_create(self: Engine, config: dict[str, Any], name: str | None = None) -> dict[str, Any]:
+    async def create(self, config: dict[str, Any], name: str | None = None) -> dict[str, Any]:
         """``POST /containers/create``: returns ``{"Id": …, "Warnings": []}``."""
         image_name = config.get("Image") or ""
         if not image_name:
             raise InvalidArgument("no image specified")
         if name is not None and name != "" and not NAME_RE.match(name):
             raise InvalidArgument(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
-        image_id = self.resolve_image(image_name)
+        image_id = self.images.resolve(image_name)
         try:
-            image_doc = self.image_config(image_id)
+            image_doc = self.images.config(image_id)
         except NotFound:
             self._image_still_there(image_id, image_name)
             raise
@@ -355,10 +240,10 @@ class ContainersMixin:
         }
         if config.get("StopTimeout") is not None:
             full_cfg["StopTimeout"] = int(config["StopTimeout"])
-        parse_signal(full_cfg["StopSignal"])
+        parse_signal(str(full_cfg["StopSignal"]))
         cdir = self.paths.container(cid)
         try:
-            layer_dirs = self.unpack_image(image_id)
+            layer_dirs = self.images.unpack(image_id)
         except (NotFound, OSError):
             self._image_still_there(image_id, image_name)
             raise
@@ -368,14 +253,14 @@ class ContainersMixin:
             os.makedirs(os.path.join(cdir, "work"), exist_ok=True)
             os.makedirs(os.path.join(cdir, "rootfs"), exist_ok=True)
             mounts = self._prepare_mounts(cid, host.get("Binds") or [], volumes, layer_dirs)
-            from .images import layers as layers_mod
+            from ..images import layers as layers_mod
             chains = [c.split(":", 1)[1] for c in layers_mod.chain_ids(
                 image_doc.get("rootfs", {}).get("diff_ids", []))]
             host.setdefault("RestartPolicy", restart)
             host["Runtime"] = runtime
-            net, networks = self._network_for_create(cid, name, host, config, hostname)
+            net, networks = self.networks.for_create(cid, name, host, config, hostname)
             host["NetworkMode"] = net
-            first_ep = next((ep for ep in networks.values() if ep.get("IPAddress")), {})
+            first_ep: dict[str, Any] = next((ep for ep in networks.values() if ep.get("IPAddress")), {})
             host["_Cgroup"] = f"portside/{cid}"
             doc = {
                 "Id": cid, "Created": rfc3339_now(), "Path": argv[0], "Args": argv[1:],
@@ -396,32 +281,30 @@ class ContainersMixin:
                                     "MacAddress": ""},
             }
             self._write_etc_files(cid, hostname, net)
-            self._network_etc_files(cid, hostname, networks)
-            import sqlite3
-            try:
-                with self.state.tx():  # the image is checked and referenced at once: `rmi` sees one or neither
-                    self._image_still_there(image_id, image_name)
-                    if generated and self.state.container_by_name(name):  # a create running at once took it
-                        name = self._renamed(doc, name, self._unused_name())
-                    for m in mounts:  # a volume removed since it was prepared is made again
-                        if m["Type"] == "volume" and self.state.volume(m["Name"]) is None:
-                            self._copy_up(self.volume_ensure(m["Name"], anonymous=bool(m.get("Anonymous"))),
-                                          m["Destination"], layer_dirs)
-                    self.state.insert_container(cid, name, image_id, doc)
-            except sqlite3.IntegrityError:
-                other = self.state.container_by_name(name) or ""
-                raise Conflict(f'Conflict. The container name "/{name}" is already in use by container "{other}". '
-                               f"You have to remove (or rename) that container to be able to reuse that name.") from None
+            self.networks.etc_files(cid, hostname, networks)
+            with self.state.tx():  # the image is checked and referenced at once: `rmi` sees one or neither
+                self._image_still_there(image_id, image_name)
+                if generated and self.state.container_by_name(name):  # a create running at once took it
+                    name = self._renamed(doc, name, self._unused_name())
+                for m in mounts:  # a volume removed since it was prepared is made again
+                    if m["Type"] == "volume" and self.state.volume(m["Name"]) is None:
+                        self._copy_up(self.volumes.ensure(m["Name"], anonymous=bool(m.get("Anonymous"))),
+                                      m["Destination"], layer_dirs)
+                if not self.state.insert_container(cid, name, image_id, doc):
+                    other = self.state.container_by_name(name) or ""
+                    raise Conflict(f'Conflict. The container name "/{name}" is already in use by container '
+                                   f'"{other}". You have to remove (or rename) that container to be able to reuse '
+                                   f"that name.")
         except BaseException:
             shutil.rmtree(cdir, ignore_errors=True)
-            self._network_release_ips(cid)
+            self.networks.release_ips(cid)
             raise
         finally:
             cleanup.creating_done(os.path.dirname(cdir), cid, creating)
-        self.emit("container", "create", cid, name=name, image=image_name)
+        self.events.emit("container", "create", cid, name=name, image=image_name)
         return {"Id": cid, "Warnings": []}
 
-    def _unused_name(self: Engine) -> str:
+    def _unused_name(self) -> str:
         """A generated name (``adjective_scientist``) no container has, as far as 20 tries find one."""
         for _ in range(20):
             name = f"{secrets.choice(ADJECTIVES)}_{secrets.choice(NAMES)}"
@@ -438,17 +321,17 @@ class ContainersMixin:
                 ep["DNSNames"] = [new if n == old else n for n in ep["DNSNames"]]
         return new
 
-    def _image_still_there(self: Engine, image_id: str, image_name: str) -> None:
+    def _image_still_there(self, image_id: str, image_name: str) -> None:
         """Raise docker's "No such image" when ``image_id`` was removed since ``image_name`` was resolved."""
         if self.state.image(image_id) is None:
-            self.resolve_image(image_name)  # the message for the name given, if it names nothing now
+            self.images.resolve(image_name)  # the message for the name given, if it names nothing now
             raise ImageNotFound(f"No such image: {image_name}", image=image_name)
 
-    def _prepare_mounts(self: Engine, cid: str, binds: list[str], volumes: dict[str, Any],
-                        layer_dirs: list[str]) -> list[dict[str, Any]]:
+    def _prepare_mounts(self, cid: str, binds: builtins.list[str], volumes: dict[str, Any],
+                        layer_dirs: builtins.list[str]) -> builtins.list[dict[str, Any]]:
         """``-v`` binds and volumes → ``Mounts``. Every bind is checked before anything is made (a missing
         host directory, a named volume), so a refused one leaves nothing behind."""
-        from .runtime.spec import MASKED_PATHS
+        from ..runtime.spec import MASKED_PATHS
         parsed = []
         seen: set[str] = set()
         for spec in binds:
@@ -484,7 +367,7 @@ class ContainersMixin:
                                       f'pass a host directory, use absolute path')
             _check_mount_target(spec, kind, src, dest, layer_dirs)
             parsed.append((kind, src, dest, mode, len(parts) == 3, "ro" not in mode.split(",")))
-        mounts: list[dict[str, Any]] = []
+        mounts: builtins.list[dict[str, Any]] = []
         for kind, src, dest, mode, explicit, rw in parsed:
             if kind == "bind":
                 if not os.path.exists(src):
@@ -492,7 +375,7 @@ class ContainersMixin:
                 mounts.append({"Type": "bind", "Source": src, "Destination": dest, "Mode": mode if explicit
                                else "", "RW": rw, "Propagation": "rprivate"})
             else:
-                path = self.volume_ensure(src)
+                path = self.volumes.ensure(src)
                 self._copy_up(path, dest, layer_dirs)
                 mounts.append({"Type": "volume", "Name": src, "Source": path, "Destination": dest,
                                "Driver": "local", "Mode": "z", "RW": rw, "Propagation": ""})
@@ -501,23 +384,13 @@ class ContainersMixin:
             if dest in seen:
                 continue
             vname = secrets.token_hex(32)
-            path = self.volume_ensure(vname, anonymous=True)
+            path = self.volumes.ensure(vname, anonymous=True)
             self._copy_up(path, dest, layer_dirs)
             mounts.append({"Type": "volume", "Name": vname, "Source": path, "Destination": dest, "Driver": "local",
                            "Mode": "", "RW": True, "Propagation": "", "Anonymous": True})
         return mounts
 
-    def _seccomp_warm(self: Engine, spec: dict[str, Any]) -> None:
-        """Compile the spec's filter through the data root's BPF cache (libseccomp only on a cache miss), and
-        name the cache in the spec's annotations, so a monitor restarting the container finds it too."""
-        from .runtime import seccomp
-        profile = spec.get("linux", {}).get("seccomp")
-        if profile:
-            cache = os.path.join(self.paths.root, "cache", "seccomp")
-            spec.setdefault("annotations", {})[seccomp.CACHE_ANNOTATION] = cache
-            seccomp.compile_profile(profile, cache)
-
-    def _copy_up(self: Engine, volume_path: str, dest: str, layer_dirs: list[str]) -> None:
+    def _copy_up(self, volume_path: str, dest: str, layer_dirs: builtins.list[str]) -> None:
         """A new, empty volume gets the image's content at its mount point, as docker does."""
         try:
             if os.listdir(volume_path):
@@ -531,17 +404,7 @@ class ContainersMixin:
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 break
 
-    def volume_ensure(self: Engine, name: str, anonymous: bool = False) -> str:
-        path = self.paths.volume(name)
-        os.makedirs(path, exist_ok=True)
-        created = self.state.put_volume(name, {
-            "Name": name, "Driver": "local", "Mountpoint": path, "CreatedAt": rfc3339_now(), "Scope": "local",
-            "Labels": {"com.docker.volume.anonymous": ""} if anonymous else {}, "Options": None})
-        if created:
-            self.emit("volume", "create", name, driver="local")
-        return path
-
-    def _write_etc_files(self: Engine, cid: str, hostname: str, net: str) -> None:
+    def _write_etc_files(self, cid: str, hostname: str, net: str) -> None:
         cdir = self.paths.container(cid)
         with open(os.path.join(cdir, "hostname"), "w") as f:
             f.write(hostname + "\n")
@@ -564,12 +427,12 @@ class ContainersMixin:
             f.write(resolv)
 
     # -- start ----------------------------------------------------------------------------------
-    def _bundle(self: Engine, cid: str, doc: dict[str, Any]) -> dict[str, Any]:
+    def _bundle(self, cid: str, doc: dict[str, Any]) -> dict[str, Any]:
         """Write the OCI bundle (config.json) and the monitor's options; returns both, as the monitor loads them."""
-        from .images import layers as layers_mod
-        from .runtime.spec import build_spec
+        from ..images import layers as layers_mod
+        from ..runtime.spec import build_spec
         cdir = self.paths.container(cid)
-        layer_dirs = self.unpack_image(doc["Image"])
+        layer_dirs = self.images.unpack(doc["Image"])
         files = {"/etc/resolv.conf": doc["ResolvConfPath"], "/etc/hostname": doc["HostnamePath"],
                  "/etc/hosts": doc["HostsPath"]}
         runtime = doc["HostConfig"].get("Runtime") or "native"
@@ -577,20 +440,21 @@ class ContainersMixin:
         spec = build_spec(doc, os.path.join(cdir, "rootfs"), layer_dirs=layer_dirs, files=files,
                           cgroup_path=cg if runtime == "native" else "/" + cg)
         if runtime == "native":
-            self._seccomp_warm(spec)  # the forked monitor finds the BPF compiled
+            seccomp_warm(self.paths.root, spec)  # the forked monitor finds the BPF compiled
         overlay = layers_mod.overlay_supported()
         rootfs = {"target": os.path.join(cdir, "rootfs"), "upper": os.path.join(cdir, "upper"),
                   "work": os.path.join(cdir, "work"), "lower": layer_dirs, "layers_root": self.paths.layers,
                   "copy": not overlay}
-        if not overlay and not os.listdir(rootfs["target"]):
-            layers_mod.apply_rootfs_copy(layer_dirs, rootfs["target"])
+        target = os.path.join(cdir, "rootfs")
+        if not overlay and not os.listdir(target):
+            layers_mod.apply_rootfs_copy(layer_dirs, target)
         opts = {"id": cid, "root": self.paths.root, "rootfs": rootfs, "restart": doc["HostConfig"].get("RestartPolicy"),
                 "autoremove": bool(doc["HostConfig"].get("AutoRemove")), "runtime": runtime,
                 "cgroup": cg if runtime == "native" else ""}
         log_cfg = doc["HostConfig"].get("LogConfig")
         if log_cfg:
             opts["log"] = list(logfiles.limits(log_cfg.get("Config") or {}))
-        net_plan = self._network_plan(cid, doc, spec)  # may point the spec at another container's netns
+        net_plan = self.networks.plan(cid, doc, spec)  # may point the spec at another container's netns
         if net_plan is not None:
             opts["net"] = net_plan
         for fname, content in (("config.json", spec), ("monitor.json", opts)):
@@ -600,16 +464,16 @@ class ContainersMixin:
             os.replace(tmp, os.path.join(cdir, fname))
         return {"opts": opts, "spec": spec, "state": cleanup.read_state(cdir)}
 
-    async def container_start(self: Engine, name_or_id: str, *, attach: tuple[int, int, int] | None = None) -> int | None:
+    async def start(self, name_or_id: str, *, attach: tuple[int, int, int] | None = None) -> int | None:
         """Start a container through its monitor.
 
         With ``attach`` (stdin, stdout, stderr fds) the monitor copies the output there too, and the
         returned fd yields the monitor's final ``{"exit": code}`` line. Raises docker's start errors.
         """
-        cid = self.resolve_container(name_or_id)
+        cid = self.records.resolve(name_or_id)
         doc = self.state.container(cid)
         assert doc is not None
-        status = self.container_status(cid)
+        status = self.records.status(cid)
         if status in ("running", "restarting"):
             if attach is None:
                 raise NotModified(f"container {cid[:12]} is already started", container=cid)
@@ -624,8 +488,8 @@ class ContainersMixin:
                 pass
         bundle = self._bundle(cid, doc)
         r, w = os.pipe()
-        dups: list[int] = []
-        attach_fds: list[int] = []
+        dups: builtins.list[int] = []
+        attach_fds: builtins.list[int] = []
         for fd in attach or ():
             if fd < 0:
                 attach_fds.append(-1)
@@ -635,12 +499,13 @@ class ContainersMixin:
             attach_fds.append(d)
         try:
             if (doc["HostConfig"].get("Runtime") or "native") == "native":
-                from .runtime import monitor, native, seccomp
+                from ..runtime import monitor, native, seccomp
                 del native  # imported here so the forked monitor finds it loaded
                 profile = bundle["spec"].get("linux", {}).get("seccomp")
                 if profile:
                     seccomp.compile_profile(profile)  # cached in this process, inherited by the fork
-                monitor.launch(self.paths.container(cid), w, attach_fds, exec_monitor=attach is None, loaded=bundle)
+                monitor.launch(self.paths.container(cid), w, attach_fds, exec_monitor=attach is None, loaded=bundle,
+                               network=self.networks.monitor_side)
             else:
                 argv = [sys.executable, "-I", "-S", MONITOR, self.paths.container(cid), str(w)]
                 argv += [str(fd) for fd in attach_fds]
@@ -669,15 +534,15 @@ class ContainersMixin:
             if kind in ("cannotrun", "runtime"):
                 raise ContainerCannotRun(text, container=cid)
             raise EngineError(text, container=cid)
-        self.emit("container", "start", cid, name=doc["Name"].lstrip("/"), image=doc["Config"]["Image"])
+        self.events.emit("container", "start", cid, name=doc["Name"].lstrip("/"), image=doc["Config"]["Image"])
         if attach is not None:
             return r
         os.close(r)
         return None
 
     # -- stop / kill / restart ------------------------------------------------------------------
-    def _signal(self: Engine, cid: str, sig: int) -> bool:
-        st = self.runtime_state(cid)
+    def _signal(self, cid: str, sig: int) -> bool:
+        st = self.records.runtime_state(cid)
         pid = st.get("pid", 0)
         if st.get("status") == "running" and pid_alive(pid, st.get("pid_start")):
             try:
@@ -687,7 +552,7 @@ class ContainersMixin:
                 return False
         return False
 
-    async def _wait_pid(self: Engine, pid: int, start: int | None, timeout: float | None) -> bool:
+    async def _wait_pid(self, pid: int, start: int | None, timeout: float | None) -> bool:
         """Wait for a process (not necessarily our child) to end, without blocking a loop."""
         if not pid_alive(pid, start):
             return True
@@ -702,11 +567,11 @@ class ContainersMixin:
         finally:
             os.close(fd)
 
-    async def _wait_stopped(self: Engine, cid: str, timeout: float | None) -> bool:
+    async def _wait_stopped(self, cid: str, timeout: float | None) -> bool:
         """Wait until the container no longer runs and its exit is recorded (or the timeout)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            st = self.runtime_state(cid)
+            st = self.records.runtime_state(cid)
             if st.get("status") not in ("running", "restarting"):
                 return True
             remaining = None if deadline is None else deadline - time.monotonic()
@@ -717,19 +582,19 @@ class ContainersMixin:
             else:  # exited, and the monitor records it within a moment; or restarting after a back-off
                 await aio.sleep(0.002)
 
-    async def _wait_monitor(self: Engine, cid: str, timeout: float) -> bool:
+    async def _wait_monitor(self, cid: str, timeout: float) -> bool:
         """Wait until the container's monitor has finished (unmounted, removed its cgroup)."""
-        st = self.runtime_state(cid)
+        st = self.records.runtime_state(cid)
         mpid = st.get("monitor_pid", 0)
         if not mpid:
             return True
         return await self._wait_pid(mpid, st.get("monitor_start"), timeout)
 
-    async def container_stop(self: Engine, name_or_id: str, t: int | None = None, signal: str | None = None) -> bool:
+    async def stop(self, name_or_id: str, t: int | None = None, signal: str | None = None) -> bool:
         """Send the stop signal, then SIGKILL when ``t`` seconds pass. False when it was not running."""
-        cid = self.resolve_container(name_or_id)
+        cid = self.records.resolve(name_or_id)
         doc = self.state.container(cid) or {}
-        st = self.runtime_state(cid)
+        st = self.records.runtime_state(cid)
         if st.get("status") not in ("running", "restarting"):
             return False
         with open(os.path.join(self.paths.container(cid), "stop-requested"), "w"):
@@ -747,23 +612,23 @@ class ContainersMixin:
         else:
             await self._wait_stopped(cid, 2)
         await self._wait_monitor(cid, 5)  # its clean-up frees the published ports: reusable once stop returns
-        self.emit("container", "stop", cid, name=doc.get("Name", "").lstrip("/"))
+        self.events.emit("container", "stop", cid, name=doc.get("Name", "").lstrip("/"))
         return True
 
-    def _kill_cgroup(self: Engine, doc: dict[str, Any]) -> None:
+    def _kill_cgroup(self, doc: dict[str, Any]) -> None:
         cg = doc.get("HostConfig", {}).get("_Cgroup")
         if cg:
-            from .runtime import cgroups
+            from ..runtime import cgroups
             try:
                 cgroups.Cgroup(cg).kill_all(signal_mod.SIGKILL)
             except Exception:  # noqa: BLE001
                 pass
 
-    async def container_kill(self: Engine, name_or_id: str, signal: str | int | None = "SIGKILL") -> None:
-        cid = self.resolve_container(name_or_id)
+    async def kill(self, name_or_id: str, signal: str | int | None = "SIGKILL") -> None:
+        cid = self.records.resolve(name_or_id)
         sig = parse_signal(signal)
         doc = self.state.container(cid) or {}
-        if self.container_status(cid) != "running":
+        if self.records.status(cid) != "running":
             raise Conflict(f"Cannot kill container: {name_or_id}: container {cid} is not running")
         if sig == signal_mod.SIGKILL:
             with open(os.path.join(self.paths.container(cid), "stop-requested"), "w"):
@@ -772,37 +637,37 @@ class ContainersMixin:
             raise Conflict(f"Cannot kill container: {name_or_id}: container {cid} is not running")
         if sig == signal_mod.SIGKILL:
             await self._wait_stopped(cid, 10)
-        self.emit("container", "kill", cid, name=doc.get("Name", "").lstrip("/"), signal=str(sig))
+        self.events.emit("container", "kill", cid, name=doc.get("Name", "").lstrip("/"), signal=str(sig))
 
-    async def container_restart(self: Engine, name_or_id: str, t: int | None = None) -> None:
-        cid = self.resolve_container(name_or_id)
-        await self.container_stop(cid, t)
-        await self.container_start(cid)
-        self.emit("container", "restart", cid)
+    async def restart(self, name_or_id: str, t: int | None = None) -> None:
+        cid = self.records.resolve(name_or_id)
+        await self.stop(cid, t)
+        await self.start(cid)
+        self.events.emit("container", "restart", cid)
 
-    async def container_wait(self: Engine, name_or_id: str, condition: str = "not-running") -> dict[str, Any]:
-        cid = self.resolve_container(name_or_id)
-        if condition == "next-exit" or self.container_status(cid) in ("running", "restarting"):
+    async def wait(self, name_or_id: str, condition: str = "not-running") -> dict[str, Any]:
+        cid = self.records.resolve(name_or_id)
+        if condition == "next-exit" or self.records.status(cid) in ("running", "restarting"):
             await self._wait_stopped(cid, None)
-        st = self.runtime_state(cid)
+        st = self.records.runtime_state(cid)
         return {"StatusCode": st.get("exit_code", 0), "Error": None}
 
     # -- remove ---------------------------------------------------------------------------------
-    async def container_delete(self: Engine, name_or_id: str, force: bool = False, v: bool = False) -> None:
-        cid = self.resolve_container(name_or_id)
-        status = self.container_status(cid)
+    async def delete(self, name_or_id: str, force: bool = False, v: bool = False) -> None:
+        cid = self.records.resolve(name_or_id)
+        status = self.records.status(cid)
         if status in ("running", "restarting"):
             if not force:
                 cname = (self.state.container(cid) or {}).get("Name") or "/" + name_or_id
                 raise Conflict(f"cannot remove container \"{cname}\": container is {status}: stop the container "
                                f"before removing or force remove")
-            await self.container_kill(cid, "SIGKILL") if status == "running" else await self.container_stop(cid, 0)
+            await self.kill(cid, "SIGKILL") if status == "running" else await self.stop(cid, 0)
             await self._wait_stopped(cid, 10)
         await self._wait_monitor(cid, 10)
         doc = self.state.container(cid) or {}
         cg = doc.get("HostConfig", {}).get("_Cgroup")
         if cg:
-            from .runtime import cgroups
+            from ..runtime import cgroups
             c = cgroups.Cgroup(cg)
             if c.exists():
                 try:
@@ -817,25 +682,24 @@ class ContainersMixin:
             subprocess.run([runtime, "--root", os.path.join(self.paths.root, "runtime", os.path.basename(runtime)),
                             "delete", "-f", cid], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
-        self._network_release(cid)
+        self.networks.release(cid)
         cleanup.remove_container_files(self.paths.root, cid, volumes=v)
-        self._network_removed(doc)
-        for wake in list(self._subscribers):  # the destroy event is in the database: wake readers
-            wake.set()
+        self.networks.removed(doc)
+        self.events.wake()  # the destroy event is in the database: wake readers
 
-    async def containers_prune(self: Engine, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    async def prune(self, filters: dict[str, builtins.list[str]] | None = None) -> dict[str, Any]:
         deleted = []
         reclaimed = 0
         for doc in self.state.containers():
-            if self.container_status(doc["Id"]) in ("running", "restarting"):
+            if self.records.status(doc["Id"]) in ("running", "restarting"):
                 continue
             reclaimed += dir_size(os.path.join(self.paths.container(doc["Id"]), "upper"))
-            await self.container_delete(doc["Id"])
+            await self.delete(doc["Id"])
             deleted.append(doc["Id"])
         return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
-    async def container_rename(self: Engine, name_or_id: str, new_name: str) -> None:
-        cid = self.resolve_container(name_or_id)
+    async def rename(self, name_or_id: str, new_name: str) -> None:
+        cid = self.records.resolve(name_or_id)
         if not NAME_RE.match(new_name):
             raise InvalidArgument(f"Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
         new_name = new_name.lstrip("/")
@@ -849,12 +713,12 @@ class ContainersMixin:
                            f"to reuse that name.")
         doc["Name"] = "/" + new_name
         self.state.update_container(cid, doc, name=new_name)
-        self.emit("container", "rename", cid, name=new_name)
+        self.events.emit("container", "rename", cid, name=new_name)
 
     # -- list / inspect -------------------------------------------------------------------------
-    def _compose(self: Engine, doc: dict[str, Any]) -> dict[str, Any]:
+    def _compose(self, doc: dict[str, Any]) -> dict[str, Any]:
         cid = doc["Id"]
-        st = self.runtime_state(cid)
+        st = self.records.runtime_state(cid)
         status = st.get("status") or "created"
         doc = dict(doc)
         doc["State"] = {
@@ -865,7 +729,7 @@ class ContainersMixin:
         }
         doc["RestartCount"] = st.get("restart_count", 0)
         doc["NetworkSettings"] = dict(doc.get("NetworkSettings") or {},
-                                      Ports=self._network_summary(doc, status == "running")[1])
+                                      Ports=self.networks.summary(doc, status == "running")[1])
         host = {k: v for k, v in doc["HostConfig"].items() if not k.startswith("_")}
         for key in NULL_WHEN_EMPTY:
             if not host.get(key):
@@ -879,15 +743,15 @@ class ContainersMixin:
         doc["GraphDriver"] = gd
         return doc
 
-    async def container_inspect(self: Engine, name_or_id: str) -> dict[str, Any]:
-        cid = self.resolve_container(name_or_id)
+    async def inspect(self, name_or_id: str) -> dict[str, Any]:
+        cid = self.records.resolve(name_or_id)
         doc = self.state.container(cid)
         if doc is None:
             raise ContainerNotFound(f"No such container: {name_or_id}")
         return self._compose(doc)
 
-    async def containers_list(self: Engine, all: bool = False, filters: dict[str, list[str]] | None = None,
-                              limit: int = -1, size: bool = False) -> list[dict[str, Any]]:
+    async def list(self, all: bool = False, filters: dict[str, builtins.list[str]] | None = None,
+                              limit: int = -1, size: bool = False) -> builtins.list[dict[str, Any]]:
         """``GET /containers/json``: docker's summary objects, newest first."""
         filters = filters or {}
         out = []
@@ -900,7 +764,7 @@ class ContainersMixin:
             summary = {
                 "Id": full["Id"], "Names": [full["Name"]], "Image": full["Config"]["Image"],
                 "ImageID": full["Image"], "Command": " ".join([full["Path"]] + full["Args"]) if full["Path"] else "",
-                "Created": int(parse_time(full["Created"])), "Ports": self._network_summary(full, status == "running")[0],
+                "Created": int(parse_time(full["Created"])), "Ports": self.networks.summary(full, status == "running")[0],
                 "Labels": full["Config"].get("Labels") or {},
                 "State": status, "Status": human_status(state), "HostConfig": {"NetworkMode":
                                                                                 full["HostConfig"].get("NetworkMode")},
@@ -917,11 +781,11 @@ class ContainersMixin:
         return out
 
     # -- logs -----------------------------------------------------------------------------------
-    async def container_logs(self: Engine, name_or_id: str, *, stdout: bool = True, stderr: bool = True,
+    async def logs(self, name_or_id: str, *, stdout: bool = True, stderr: bool = True,
                              follow: bool = False, tail: str | int = "all", since: float = 0,
                              until: float = 0, timestamps: bool = False) -> AsyncIterator[dict[str, str]]:
         """Log entries ``{"stream", "log", "time"}`` from the container's log, optionally following it."""
-        cid = self.resolve_container(name_or_id)
+        cid = self.records.resolve(name_or_id)
         path = self.paths.container_log(cid)
         streams = {s for s, on in (("stdout", stdout), ("stderr", stderr)) if on}
 
@@ -1002,7 +866,7 @@ class ContainersMixin:
                         moved = os.stat(path).st_ino != os.fstat(f.fileno()).st_ino
                     except FileNotFoundError:
                         moved = False
-                    done = not moved and self.container_status(cid) not in ("running", "restarting")
+                    done = not moved and self.records.status(cid) not in ("running", "restarting")
                     chunk = f.read(1 << 20) if moved or done else b""
                     if not chunk and f.tell() > os.fstat(f.fileno()).st_size:  # truncated (max-file=1)
                         f.seek(0)
@@ -1032,33 +896,33 @@ class ContainersMixin:
                 f.close()
 
     # -- top / stats / exec ---------------------------------------------------------------------
-    def _running_pid(self: Engine, cid: str, name_or_id: str) -> int:
-        st = self.runtime_state(cid)
+    def _running_pid(self, cid: str, name_or_id: str) -> int:
+        st = self.records.runtime_state(cid)
         if st.get("status") != "running":
             raise Conflict(f"container {cid} is not running")
         return int(st.get("pid", 0))
 
-    async def container_top(self: Engine, name_or_id: str) -> dict[str, Any]:
-        cid = self.resolve_container(name_or_id)
+    async def top(self, name_or_id: str) -> dict[str, Any]:
+        cid = self.records.resolve(name_or_id)
         self._running_pid(cid, name_or_id)
         doc = self.state.container(cid) or {}
-        from .runtime import cgroups
+        from ..runtime import cgroups
         pids = sorted(cgroups.Cgroup(doc["HostConfig"]["_Cgroup"]).pids()) if doc["HostConfig"].get("_Cgroup") else []
         if not pids:
             pids = [self._running_pid(cid, name_or_id)]
         return {"Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
                 "Processes": [ps_row(p) for p in pids if os.path.exists(f"/proc/{p}")]}
 
-    async def container_stats(self: Engine, name_or_id: str) -> dict[str, Any]:
+    async def stats(self, name_or_id: str) -> dict[str, Any]:
         """One stats sample shaped like ``GET /containers/{id}/stats?stream=false``."""
-        cid = self.resolve_container(name_or_id)
+        cid = self.records.resolve(name_or_id)
         doc = self.state.container(cid) or {}
-        running = self.container_status(cid) == "running"
+        running = self.records.status(cid) == "running"
         raw: dict[str, Any] = {}
         if running and doc.get("HostConfig", {}).get("_Cgroup"):
-            from .runtime import cgroups
+            from ..runtime import cgroups
             try:
-                raw = cgroups.Cgroup(doc["HostConfig"]["_Cgroup"]).stats()
+                raw = cast("dict[str, Any]", cgroups.Cgroup(doc["HostConfig"]["_Cgroup"]).stats())
             except Exception:  # noqa: BLE001
                 raw = {}
         system_ns = int(sum(cpu_times_host()) * 1e9)
@@ -1082,19 +946,19 @@ class ContainersMixin:
             "networks": net_stats(self._running_pid(cid, name_or_id)) if running else {},
         }
 
-    async def container_exec(self: Engine, name_or_id: str, cmd: list[str], *, stdin: int, stdout: int, stderr: int,
-                             tty: bool = False, user: str = "", workdir: str = "", env: list[str] | None = None,
+    async def exec(self, name_or_id: str, cmd: builtins.list[str], *, stdin: int, stdout: int, stderr: int,
+                             tty: bool = False, user: str = "", workdir: str = "", env: builtins.list[str] | None = None,
                              tty_slave: int | None = None, console_socket: int | None = None) -> int:
         """Run ``cmd`` inside the running container; returns its pid (a child of this process).
 
         With ``tty`` and a ``console_socket``, the terminal is allocated in the container's devpts and
         its master sent over the socket (as ``run -t`` does).
         """
-        cid = self.resolve_container(name_or_id)
+        cid = self.records.resolve(name_or_id)
         pid = self._running_pid(cid, name_or_id)
         doc = self.state.container(cid) or {}
-        from .runtime import native
-        from .runtime.spec import build_spec
+        from ..runtime import native
+        from ..runtime.spec import build_spec
         spec_path = os.path.join(self.paths.container(cid), "config.json")
         with open(spec_path) as f:
             spec = json.load(f)
@@ -1105,17 +969,17 @@ class ContainersMixin:
         if workdir:
             process["cwd"] = workdir
         if user:
-            from .runtime.spec import lookup_user
+            from ..runtime.spec import lookup_user
             uid, gid, extra = lookup_user(user, [self.paths.container_rootfs(cid)])
             process["user"] = {"uid": uid, "gid": gid, **({"additionalGids": extra} if extra else {})}
         del build_spec
-        from .runtime import cgroups
+        from ..runtime import cgroups
         # an OCI runtime (runc) makes the same cgroup path ("/" + _Cgroup): exec'd processes join it too,
         # so --pids-limit / -m / --cpus hold for them and `rm -f` finds them
         cg = cgroups.Cgroup(doc["HostConfig"]["_Cgroup"]) if doc["HostConfig"].get("_Cgroup") else None
         if cg is not None and not cg.exists():
             cg = None
-        self._seccomp_warm(spec)
+        seccomp_warm(self.paths.root, spec)
         return native.exec_process(pid, process, stdin, stdout, stderr, tty_slave=tty_slave, cgroup=cg,
                                    seccomp=spec.get("linux", {}).get("seccomp"), console_socket=console_socket)
 
@@ -1163,10 +1027,10 @@ def check_host_config(host: dict[str, Any]) -> None:
     if quota > 0 and quota < 1000:
         raise InvalidArgument("CPU cfs quota can not be less than 1ms (i.e. 1000)")
     _int_field(host, "PidsLimit", "pids limit")
-    from .runtime import spec as spec_mod
+    from ..runtime import spec as spec_mod
     _nnp, profile = spec_mod.security_options(host)
     if profile and profile != "unconfined":
-        from .runtime import seccomp
+        from ..runtime import seccomp
         seccomp.check(seccomp.parse(profile, spec_mod.DOCKER_DEFAULT_CAPS))
 
 
@@ -1175,7 +1039,7 @@ RUNTIME_DEV_FILES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev
                      "/dev/console", "/dev/ptmx", "/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/core")
 
 
-def _image_kind(layer_dirs: list[str], dest: str) -> str:
+def _image_kind(layer_dirs: builtins.list[str], dest: str) -> str:
     """"dir", "file" or "" (absent, a symlink, or unknown) for ``dest`` in the image (top layer wins)."""
     rel = dest.lstrip("/")
     for d in reversed(layer_dirs):
@@ -1193,7 +1057,7 @@ def _image_kind(layer_dirs: list[str], dest: str) -> str:
     return ""
 
 
-def _check_mount_target(spec: str, kind: str, src: str, dest: str, layer_dirs: list[str]) -> None:
+def _check_mount_target(spec: str, kind: str, src: str, dest: str, layer_dirs: builtins.list[str]) -> None:
     """A directory (or a volume) cannot be mounted onto a file of the image (or of the runtime's /dev), nor
     a file onto a directory: refused at create with the paths named, rather than a mount error at start."""
     # a missing bind source is made as a directory; a volume is one
@@ -1222,7 +1086,7 @@ def read_line(fd: int) -> bytes:
     return buf.strip()
 
 
-def merge_env(base: list[str], extra: list[str]) -> list[str]:
+def merge_env(base: builtins.list[str], extra: builtins.list[str]) -> builtins.list[str]:
     out: dict[str, str] = {}
     for item in list(base) + list(extra):
         k, _, v = item.partition("=")
@@ -1243,7 +1107,7 @@ def human_status(state: dict[str, Any]) -> str:
     return "Created"
 
 
-def match_filters(summary: dict[str, Any], full: dict[str, Any], filters: dict[str, list[str]]) -> bool:
+def match_filters(summary: dict[str, Any], full: dict[str, Any], filters: dict[str, builtins.list[str]]) -> bool:
     for key, values in filters.items():
         if key == "status" and summary["State"] not in values:
             return False
@@ -1255,7 +1119,6 @@ def match_filters(summary: dict[str, Any], full: dict[str, Any], filters: dict[s
                                 str(full["State"]["ExitCode"]) not in values):
             return False
         if key == "label":
-            from .engine import all_labels_match
             if not all_labels_match(summary["Labels"], values):
                 return False
         if key == "ancestor":
@@ -1275,18 +1138,7 @@ def match_filters(summary: dict[str, Any], full: dict[str, Any], filters: dict[s
     return True
 
 
-def dir_size(path: str) -> int:
-    total = 0
-    for base, _dirs, files in os.walk(path):
-        for f in files:
-            try:
-                total += os.lstat(os.path.join(base, f)).st_size
-            except OSError:
-                pass
-    return total
-
-
-def cpu_times_host() -> list[float]:
+def cpu_times_host() -> builtins.list[float]:
     with open("/proc/stat") as f:
         parts = f.readline().split()[1:8]
     hz = os.sysconf("SC_CLK_TCK")
@@ -1310,7 +1162,7 @@ def net_stats(pid: int) -> dict[str, Any]:
     return out
 
 
-def ps_row(pid: int) -> list[str]:
+def ps_row(pid: int) -> builtins.list[str]:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read()
@@ -1335,66 +1187,3 @@ def ps_row(pid: int) -> list[str]:
         uname = str(uid)
     return [uname, str(pid), str(ppid), "0", time.strftime("%H:%M", time.localtime(started)), "?",
             f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}", cmd]
-
-
-class VolumesMixin:
-    """Named volumes (``docker volume``)."""
-
-    async def volumes_list(self: Engine) -> list[dict[str, Any]]:
-        return self.state.volumes()
-
-    async def volume_create(self: Engine, name: str | None = None) -> str:
-        name = name or secrets.token_hex(32)
-        if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", name):
-            raise InvalidArgument(f'create {name}: "{name}" includes invalid characters for a local volume name, '
-                                  f'only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed')
-        self.volume_ensure(name)
-        return name
-
-    async def volume_inspect(self: Engine, name: str) -> dict[str, Any]:
-        doc = self.state.volume(name)
-        if doc is None:
-            raise NotFound(f"get {name}: no such volume")
-        return doc
-
-    async def volumes_prune(self: Engine, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
-        """``POST /volumes/prune``: remove volumes no container uses, as docker 23+ does.
-
-        Only anonymous volumes unless the ``all`` filter is true (``volume prune -a``); ``label`` /
-        ``label!`` filters narrow it further. Returns ``{"VolumesDeleted": [...], "SpaceReclaimed": N}``.
-        """
-        from .engine import all_labels_match
-        filters = filters or {}
-        everything = any(v.lower() in ("1", "true") for v in filters.get("all", []))
-        used = {m.get("Name") for c in self.state.containers() for m in c.get("Mounts", [])
-                if m.get("Type") == "volume"}
-        deleted: list[str] = []
-        reclaimed = 0
-        for doc in self.state.volumes():
-            name = doc["Name"]
-            labels = doc.get("Labels") or {}
-            if name in used or (not everything and "com.docker.volume.anonymous" not in labels):
-                continue
-            if filters.get("label") and not all_labels_match(labels, filters["label"]):
-                continue
-            if any(all_labels_match(labels, [f]) for f in filters.get("label!", [])):
-                continue
-            path = os.path.join(self.paths.volumes, name)
-            size = dir_size(path)
-            try:
-                await self.volume_delete(name)
-            except Conflict:
-                continue  # a container started using it since we looked
-            deleted.append(name)
-            reclaimed += size
-        return {"VolumesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
-
-    async def volume_delete(self: Engine, name: str, force: bool = False) -> None:
-        if self.state.volume(name) is None:
-            if force:
-                return
-            raise NotFound(f"get {name}: no such volume")
-        users = cleanup.remove_volume(self.state, self.paths.root, name)
-        if users:
-            raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
-        self.emit("volume", "destroy", name)

@@ -1,8 +1,7 @@
-"""The engine's registry verbs: ``image_pull``, ``image_push``, ``login``, ``logout`` (and ``pull_sync``
-for the builder's ``FROM``).
+"""Registries: ``pull``, ``push``, ``login``, ``logout`` (and ``pull_sync`` for the builder's ``FROM``).
 
-The network and blob work runs in a thread (see :mod:`.distribution`); progress comes back as docker's
-JSON messages through an async iterator, with or without a running event loop. The engine's state
+The network and blob work runs in a thread (see :mod:`engine.registry.distribution`); progress comes back
+as docker's JSON messages through an async iterator, with or without a running event loop. The store
 (image records, tags, RepoDigests) is written on the caller's side once the blobs are in.
 """
 
@@ -14,21 +13,23 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import aio, reference
-from ..errors import EngineError, ImageNotFound, InvalidArgument, RegistryError, RegistryUnauthorized
+from ..config import Paths
+from ..errors import ImageNotFound, InvalidArgument, RegistryUnauthorized
+from ..images.store import BlobStore
+from ..state import State
+from .events import Events
+from .images import Images
 
 if TYPE_CHECKING:  # the HTTP client, credentials and distribution code load when a registry is first used
-    from . import credentials
-    from .client import RegistryClient
-    from .distribution import DistributionMeta, Progress, PullResult
-
-if TYPE_CHECKING:
-    from ..engine import Engine
+    from ..registry import credentials
+    from ..registry.client import RegistryClient
+    from ..registry.distribution import DistributionMeta, Progress, PullResult, PushStats
 
 T = TypeVar("T")
 
 
 def _creds(registry_host: str, auth: dict[str, Any] | None) -> credentials.Credentials | None:
-    from . import credentials
+    from ..registry import credentials
     if auth:
         return credentials.Credentials(str(auth.get("username", "")), str(auth.get("password", "")),
                                        str(auth.get("identitytoken", "")))
@@ -37,7 +38,7 @@ def _creds(registry_host: str, auth: dict[str, Any] | None) -> credentials.Crede
 
 def login_host(server: str | None) -> str:
     """``docker login`` server argument → registry host (Docker Hub when empty)."""
-    from . import credentials
+    from ..registry import credentials
     if not server:
         return "docker.io"
     host = credentials.hostname(server)
@@ -46,18 +47,26 @@ def login_host(server: str | None) -> str:
     return host
 
 
-class RegistryMixin:
-    """Registry operations mixed into :class:`engine.engine.Engine`."""
+class Registry:
+    """Pull, push and log in to registries; pulled images are recorded through the images service."""
 
-    def _registry_client(self: Engine, registry_host: str, auth: dict[str, Any] | None = None) -> RegistryClient:
-        from .client import RegistryClient
+    def __init__(self, state: State, paths: Paths, blobs: BlobStore, images: Images, events: Events) -> None:
+        self.state = state
+        self.paths = paths
+        self.blobs = blobs
+        self.images = images
+        self.events = events
+        self.last_push_stats: PushStats | None = None  # the last push's transfer figures (bench/registry.py)
+
+    def _registry_client(self, registry_host: str, auth: dict[str, Any] | None = None) -> RegistryClient:
+        from ..registry.client import RegistryClient
         return RegistryClient(registry_host, _creds(registry_host, auth))
 
-    def _distribution_meta(self: Engine) -> DistributionMeta:
-        from .distribution import DistributionMeta
+    def _distribution_meta(self) -> DistributionMeta:
+        from ..registry.distribution import DistributionMeta
         return DistributionMeta(self.paths.root)
 
-    async def _in_thread(self: Engine, work: Callable[[Progress], T]) -> AsyncIterator[tuple[str, Any]]:
+    async def _in_thread(self, work: Callable[[Progress], T]) -> AsyncIterator[tuple[str, Any]]:
         """Run ``work(progress)`` in a thread; yields ("msg", message)… then ("done", result)."""
         loop = aio.running_loop()
         sync_q: queue.Queue[tuple[str, Any]] = queue.Queue()
@@ -86,17 +95,17 @@ class RegistryMixin:
                 return
 
     # -- pull -----------------------------------------------------------------------------------
-    def _record_pull(self: Engine, ref: reference.Reference, res: PullResult) -> tuple[str, bool]:
+    def _record_pull(self, ref: reference.Reference, res: PullResult) -> tuple[str, bool]:
         """Register a pulled image; returns (image id, whether the tag moved or the image is new)."""
         previous = self.state.tag(str(ref)) if ref.tag and not ref.digest else None
         known = self.state.image(res.config_digest) is not None
-        self.register_image(res.config_digest,
+        self.images.register(res.config_digest,
                             repo_tags=[str(ref)] if ref.tag and not ref.digest else [])
-        self._add_repo_digest(res.config_digest, ref, res.manifest_digest)
-        self.emit("image", "pull", res.config_digest, name=ref.familiar)
+        self.add_repo_digest(res.config_digest, ref, res.manifest_digest)
+        self.events.emit("image", "pull", res.config_digest, name=ref.familiar)
         return res.config_digest, previous != res.config_digest or not known
 
-    def _add_repo_digest(self: Engine, image_id: str, ref: reference.Reference, digest: str) -> None:
+    def add_repo_digest(self, image_id: str, ref: reference.Reference, digest: str) -> None:
         doc = self.state.image(image_id)
         if doc is None:
             return
@@ -105,7 +114,7 @@ class RegistryMixin:
         doc["RepoDigests"] = digests + [entry]
         self.state.put_image(image_id, doc, parent=doc.get("Parent", ""), intermediate=bool(doc.get("Intermediate")))
 
-    async def image_pull(self: Engine, name: str, *, tag: str | None = None, platform: str | None = None,
+    async def pull(self, name: str, *, tag: str | None = None, platform: str | None = None,
                          auth: dict[str, Any] | None = None) -> AsyncIterator[dict[str, Any]]:
         """``POST /images/create?fromImage=…``: pull an image; yields docker's progress messages.
 
@@ -115,11 +124,11 @@ class RegistryMixin:
         ref = reference.parse(f"{name}:{tag}" if tag else name)
         if ref.digest:
             ref = reference.Reference(ref.domain, ref.path, None, ref.digest)
-        from .distribution import pull
+        from ..registry.distribution import pull
         client = self._registry_client(ref.domain, auth)
         blobs, meta = self.blobs, self._distribution_meta()
         result: PullResult | None = None
-        with self.operation("pull"):  # its blobs are safe from a prune until the image is recorded
+        with self.images.operation("pull"):  # its blobs are safe from a prune until the image is recorded
             try:
                 async for kind, value in self._in_thread(lambda progress: pull(client, blobs, ref, progress,
                                                                                platform=platform, meta=meta)):
@@ -138,12 +147,12 @@ class RegistryMixin:
         else:
             yield {"status": f"Status: Image is up to date for {what}"}
 
-    def pull_sync(self: Engine, name: str, progress: Progress, platform: str | None = None) -> str:
+    def pull_sync(self, name: str, progress: Progress, platform: str | None = None) -> str:
         """Pull in this thread (the builder's ``FROM``); returns the image id."""
-        from .distribution import pull
+        from ..registry.distribution import pull
         ref = reference.parse(name)
         client = self._registry_client(ref.domain)
-        with self.operation("pull"):
+        with self.images.operation("pull"):
             try:
                 res = pull(client, self.blobs, ref, progress, platform=platform, meta=self._distribution_meta())
             finally:
@@ -154,7 +163,7 @@ class RegistryMixin:
         return image_id
 
     # -- push -----------------------------------------------------------------------------------
-    async def image_push(self: Engine, name: str, *, tag: str | None = None, auth: dict[str, Any] | None = None,
+    async def push(self, name: str, *, tag: str | None = None, auth: dict[str, Any] | None = None,
                          oci: bool = False, chunk_size: int = 0) -> AsyncIterator[dict[str, Any]]:
         """``POST /images/{name}/push``: yields docker's progress messages, ending with the digest line."""
         ref = reference.parse(f"{name}:{tag}" if tag else name)
@@ -164,9 +173,9 @@ class RegistryMixin:
         if image_id is None:
             raise ImageNotFound(f"An image does not exist locally with the tag: {ref.familiar_repository}",
                                 image=name)
-        diff_ids = list(self.image_config(image_id).get("rootfs", {}).get("diff_ids", []))
+        diff_ids = list(self.images.config(image_id).get("rootfs", {}).get("diff_ids", []))
         client = self._registry_client(ref.domain, auth)
-        from .distribution import Pusher
+        from ..registry.distribution import Pusher
         pusher = Pusher(client, self.blobs, ref, lambda m: None, meta=self._distribution_meta(), oci=oci,
                         chunk_size=chunk_size)
         result: tuple[str, int] | None = None
@@ -189,21 +198,21 @@ class RegistryMixin:
         finally:
             client.close()
         assert result is not None
-        self._add_repo_digest(image_id, ref, result[0])
-        self.emit("image", "push", image_id, name=ref.familiar)
-        self._last_push_stats = pusher.stats  # type: ignore[attr-defined]
+        self.add_repo_digest(image_id, ref, result[0])
+        self.events.emit("image", "push", image_id, name=ref.familiar)
+        self.last_push_stats = pusher.stats
 
     # -- login ----------------------------------------------------------------------------------
-    async def login(self: Engine, server: str | None = None, username: str = "", password: str = "") -> dict[str, str]:
+    async def login(self, server: str | None = None, username: str = "", password: str = "") -> dict[str, str]:
         """``POST /auth`` then save: checks the credentials against the registry first."""
-        from . import credentials
+        from ..registry import credentials
         host = login_host(server)
         if not username:
             raise InvalidArgument("Username is required")
         if not password:
             raise InvalidArgument("Error: Password Required")
         creds = credentials.Credentials(username, password)
-        from .client import RegistryClient
+        from ..registry.client import RegistryClient
         client = RegistryClient(host, creds)
         try:
             await aio.to_thread(client.check_login, creds)
@@ -216,14 +225,11 @@ class RegistryMixin:
             f"WARNING! Your password will be stored unencrypted in {path}."
         return {"Status": "Login Succeeded", "IdentityToken": "", "Warning": warning}
 
-    async def logout(self: Engine, server: str | None = None) -> dict[str, str]:
+    async def logout(self, server: str | None = None) -> dict[str, str]:
         """Forget the stored credentials; ``Status`` says what happened, in docker's words."""
-        from . import credentials
+        from ..registry import credentials
         host = login_host(server)
         key = credentials.server_key(host)
         if await aio.to_thread(credentials.erase, host):
             return {"Status": f"Removing login credentials for {key}"}
         return {"Status": f"Not logged in to {key}"}
-
-
-__all__ = ["RegistryMixin", "login_host", "RegistryError", "EngineError"]

@@ -1,28 +1,31 @@
-"""The engine's networking half: the ``bridge``/``host``/``none`` networks, user-defined bridge networks, IPAM,
-published ports and embedded DNS. :class:`NetworksMixin` is the network API of the Engine.
+"""Networks (``docker network``) and the network half of container create / start / remove: the
+``bridge``/``host``/``none`` networks, user-defined bridge networks, IPAM, published ports and embedded DNS.
 
 Who does what:
 
-- the engine (this package's mixin) keeps networks and address allocations in SQLite, creates
-  bridges on first use, and hands each start a plan (``opts["net"]``: endpoints, ports, DNS);
-- the container's monitor (:mod:`engine.network.setup`) makes the namespace, veths, port
-  reservations, DNAT elements and the resolver, and undoes them when the container is done;
-- ``reconcile()`` and ``rm`` release what a killed monitor left (:func:`setup.release`).
+- this service keeps networks and address allocations in the store, creates bridges on first use, and
+  hands each start a plan (``opts["net"]``: endpoints, ports, DNS);
+- the container's monitor carries the plan out with :mod:`engine.network.setup` (the containers service
+  names that module in the plan): the namespace, veths, port reservations, DNAT elements and the
+  resolver, undone when the container is done;
+- crash recovery and ``rm`` release what a killed monitor left (:func:`setup.release`).
 """
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import ipaddress
 import os
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..errors import Conflict, EngineError, InvalidArgument, NotFound
-from . import bridge, ipam, ports, setup
-
-if TYPE_CHECKING:
-    from ..engine import Engine
+from ..config import Paths
+from ..errors import Conflict, InvalidArgument, NotFound
+from ..network import bridge, ipam, ports, setup
+from ..state import State
+from .events import Events
+from .records import ContainerRecords
 
 PREDEFINED = ("bridge", "host", "none")
 DNS_ADDRESS = "127.0.0.11"
@@ -43,11 +46,19 @@ def now() -> str:
     return now_rfc3339()
 
 
-class NetworksMixin:
+class Networks:
     """``docker network …`` and the network half of container create / start / remove."""
 
+    def __init__(self, state: State, paths: Paths, events: Events, records: ContainerRecords) -> None:
+        self.state = state
+        self.paths = paths
+        self.events = events
+        self.records = records
+        # what a container's monitor carries the plan out with (attach / detach); the plan names it too
+        self.monitor_side = setup
+
     # -- networks ---------------------------------------------------------------------------------
-    def _ensure_predefined(self: Engine) -> None:
+    def ensure_predefined(self) -> None:
         if ipam.network_by_name(self.state, "bridge") is not None:
             return
         wanted = os.environ.get("PORTSIDE_BRIDGE_SUBNET")
@@ -56,17 +67,17 @@ class NetworksMixin:
         else:
             net = ipam.choose_subnet(self.state)
         gateway = str(next(net.hosts()))
-        docs = [self._network_doc("bridge", "bridge", str(net), gateway, False, {},
+        docs = [self._doc("bridge", "bridge", str(net), gateway, False, {},
                                   default_bridge_name(self.paths.root), default=True),
-                self._network_doc("host", "host", None, None, False, {}, ""),
-                self._network_doc("none", "null", None, None, False, {}, "")]
+                self._doc("host", "host", None, None, False, {}, ""),
+                self._doc("none", "null", None, None, False, {}, "")]
         for doc in docs:
             try:
                 ipam.insert_network(self.state, doc)
             except Conflict:
                 pass  # another process made them first
 
-    def _network_doc(self: Engine, name: str, driver: str, subnet: str | None, gateway: str | None, internal: bool,
+    def _doc(self, name: str, driver: str, subnet: str | None, gateway: str | None, internal: bool,
                      labels: dict[str, str], bridge_name: str, default: bool = False) -> dict[str, Any]:
         options = {"com.docker.network.bridge.name": bridge_name} if driver == "bridge" else {}
         if default:
@@ -78,8 +89,8 @@ class NetworksMixin:
                 "Internal": internal, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
                 "ConfigOnly": False, "Containers": {}, "Options": options, "Labels": labels or {}}
 
-    def resolve_network(self: Engine, name_or_id: str) -> dict[str, Any]:
-        self._ensure_predefined()
+    def resolve(self, name_or_id: str) -> dict[str, Any]:
+        self.ensure_predefined()
         doc = ipam.network_by_name(self.state, name_or_id)
         if doc is None and name_or_id and all(c in "0123456789abcdef" for c in name_or_id):
             ids = ipam.network_ids_with_prefix(self.state, name_or_id)
@@ -89,11 +100,11 @@ class NetworksMixin:
             raise NetworkNotFound(f"network {name_or_id} not found", network=name_or_id)
         return doc
 
-    async def network_create(self: Engine, name: str, *, driver: str = "bridge", subnet: str | None = None,
+    async def create(self, name: str, *, driver: str = "bridge", subnet: str | None = None,
                              gateway: str | None = None, internal: bool = False,
                              labels: dict[str, str] | None = None) -> dict[str, Any]:
         """``POST /networks/create``: returns ``{"Id": …, "Warning": ""}``."""
-        self._ensure_predefined()
+        self.ensure_predefined()
         if not name:
             raise InvalidArgument("network name is required")
         if name in PREDEFINED:
@@ -120,20 +131,20 @@ class NetworksMixin:
                 raise InvalidArgument(f"no matching subnet for gateway {gateway}")
         else:
             gateway = str(next(net.hosts()))
-        doc = self._network_doc(name, "bridge", str(net), gateway, internal, labels or {}, "")
+        doc = self._doc(name, "bridge", str(net), gateway, internal, labels or {}, "")
         doc["Options"]["com.docker.network.bridge.name"] = "br-" + doc["Id"][:12]
         ipam.insert_network(self.state, doc)
-        self.emit("network", "create", doc["Id"], name=name, type="bridge")
+        self.events.emit("network", "create", doc["Id"], name=name, type="bridge")
         return {"Id": doc["Id"], "Warning": ""}
 
-    def _network_bridge(self: Engine, doc: dict[str, Any]) -> str:
+    def _bridge(self, doc: dict[str, Any]) -> str:
         """The bridge of a bridge network, made on first use."""
         name = doc["Options"]["com.docker.network.bridge.name"]
         cfg = doc["IPAM"]["Config"][0]
         bridge.ensure(name, cfg["Subnet"], cfg["Gateway"], bool(doc.get("Internal")), self.paths.root)
-        return name
+        return str(name)
 
-    def _network_containers(self: Engine, doc: dict[str, Any]) -> dict[str, Any]:
+    def _containers(self, doc: dict[str, Any]) -> dict[str, Any]:
         out = {}
         for cdoc in self.state.containers():
             ep = (cdoc.get("NetworkSettings", {}).get("Networks") or {}).get(doc["Name"])
@@ -145,8 +156,8 @@ class NetworksMixin:
                                "IPv6Address": ""}
         return out
 
-    async def networks_list(self: Engine, filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
-        self._ensure_predefined()
+    async def list(self, filters: dict[str, builtins.list[str]] | None = None) -> builtins.list[dict[str, Any]]:
+        self.ensure_predefined()
         out = []
         for doc in ipam.network_rows(self.state):
             keep = True
@@ -163,15 +174,15 @@ class NetworksMixin:
                 out.append(dict(doc, Containers={}))
         return sorted(out, key=lambda d: d["Name"])
 
-    async def network_inspect(self: Engine, name_or_id: str) -> dict[str, Any]:
-        doc = self.resolve_network(name_or_id)
-        return dict(doc, Containers=self._network_containers(doc))
+    async def inspect(self, name_or_id: str) -> dict[str, Any]:
+        doc = self.resolve(name_or_id)
+        return dict(doc, Containers=self._containers(doc))
 
-    async def network_delete(self: Engine, name_or_id: str) -> None:
-        doc = self.resolve_network(name_or_id)
+    async def delete(self, name_or_id: str) -> None:
+        doc = self.resolve(name_or_id)
         if doc["Name"] in PREDEFINED:
             raise Conflict(f"{doc['Name']} is a pre-defined network and cannot be removed")
-        users = self._network_containers(doc)
+        users = self._containers(doc)
         if users:
             raise Conflict(f"error while removing network: network {doc['Name']} id {doc['Id']} has active "
                            f"endpoints")
@@ -180,24 +191,24 @@ class NetworksMixin:
         bridge.remove(name, cfg.get("Subnet") or "")
         ipam.delete_network(self.state, doc["Id"])
         try:
-            os.unlink(self._network_hosts_path(doc["Id"]))
+            os.unlink(self.hosts_path(doc["Id"]))
         except FileNotFoundError:
             pass
-        self.emit("network", "destroy", doc["Id"], name=doc["Name"], type="bridge")
+        self.events.emit("network", "destroy", doc["Id"], name=doc["Name"], type="bridge")
 
-    async def networks_prune(self: Engine) -> dict[str, Any]:
+    async def prune(self) -> dict[str, Any]:
         deleted = []
         for doc in ipam.network_rows(self.state):
-            if doc["Name"] in PREDEFINED or self._network_containers(doc):
+            if doc["Name"] in PREDEFINED or self._containers(doc):
                 continue
-            await self.network_delete(doc["Id"])
+            await self.delete(doc["Id"])
             deleted.append(doc["Name"])
         return {"NetworksDeleted": deleted or None}
 
-    async def network_connect(self: Engine, name_or_id: str, container: str, *, aliases: list[str] | None = None,
+    async def connect(self, name_or_id: str, container: str, *, aliases: builtins.list[str] | None = None,
                               ipv4: str | None = None) -> None:
-        doc = self.resolve_network(name_or_id)
-        cid = self.resolve_container(container)
+        doc = self.resolve(name_or_id)
+        cid = self.records.resolve(container)
         cdoc = self.state.container(cid) or {}
         mode = cdoc["HostConfig"].get("NetworkMode", "")
         if mode in ("host", "none") or mode.startswith("container:") or doc["Name"] in ("host", "none"):
@@ -209,13 +220,13 @@ class NetworksMixin:
         if doc["Name"] in nets:
             raise Conflict(f"endpoint with name {cdoc['Name'].lstrip('/')} already exists in network "
                            f"{doc['Name']}")
-        ep = self._network_endpoint(cid, cdoc, doc, aliases or [], ipv4)
+        ep = self.endpoint(cid, cdoc, doc, aliases or [], ipv4)
         nets[doc["Name"]] = ep
         try:
-            st = self.runtime_state(cid)
+            st = self.records.runtime_state(cid)
             if st.get("status") == "running" and st.get("pid"):
                 index = len(nets) - 1
-                plan = self._endpoint_plan(cid, doc, ep, index, default_route=False)
+                plan = self.endpoint_plan(cid, doc, ep, index, default_route=False)
                 nsfd = os.open(f"/proc/{st['pid']}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
                 try:
                     setup.add_endpoint(nsfd, plan)
@@ -229,12 +240,12 @@ class NetworksMixin:
         except BaseException:
             ipam.release(self.state, cid, doc["Id"])
             raise
-        self._network_write_hosts(doc)
-        self.emit("network", "connect", doc["Id"], container=cid, name=doc["Name"], type="bridge")
+        self.write_hosts(doc)
+        self.events.emit("network", "connect", doc["Id"], container=cid, name=doc["Name"], type="bridge")
 
-    async def network_disconnect(self: Engine, name_or_id: str, container: str, *, force: bool = False) -> None:
-        doc = self.resolve_network(name_or_id)
-        cid = self.resolve_container(container)
+    async def disconnect(self, name_or_id: str, container: str, *, force: bool = False) -> None:
+        doc = self.resolve(name_or_id)
+        cid = self.records.resolve(container)
         cdoc = self.state.container(cid) or {}
         nets = cdoc["NetworkSettings"].get("Networks") or {}
         if doc["Name"] not in nets:
@@ -243,9 +254,9 @@ class NetworksMixin:
             raise Conflict(f"container cannot be disconnected from {doc['Name']} network")
         index = list(nets).index(doc["Name"])
         ep = nets.pop(doc["Name"])
-        st = self.runtime_state(cid)
+        st = self.records.runtime_state(cid)
         if st.get("status") == "running":
-            veth = ep.get("_Veth") or self._veth_name(cid, index)
+            veth = ep.get("_Veth") or self.veth_name(cid, index)
             setup.remove_endpoint(veth)
         if cdoc["HostConfig"].get("NetworkMode") == doc["Name"]:
             cdoc["HostConfig"]["NetworkMode"] = next(iter(nets), "none")
@@ -254,15 +265,15 @@ class NetworksMixin:
             cdoc["HostConfig"]["NetworkMode"] = "none"
         self.state.update_container(cid, cdoc)
         ipam.release(self.state, cid, doc["Id"])
-        self._network_write_hosts(doc)
-        self.emit("network", "disconnect", doc["Id"], container=cid, name=doc["Name"], type="bridge")
+        self.write_hosts(doc)
+        self.events.emit("network", "disconnect", doc["Id"], container=cid, name=doc["Name"], type="bridge")
 
     # -- containers -------------------------------------------------------------------------------
     @staticmethod
-    def _veth_name(cid: str, index: int) -> str:
+    def veth_name(cid: str, index: int) -> str:
         return f"ps{cid[:10]}{index}"
 
-    def _network_endpoint(self: Engine, cid: str, cdoc: dict[str, Any], doc: dict[str, Any], aliases: list[str],
+    def endpoint(self, cid: str, cdoc: dict[str, Any], doc: dict[str, Any], aliases: builtins.list[str],
                           ipv4: str | None) -> dict[str, Any]:
         """Allocate an address for ``cid`` on ``doc`` and return its ``NetworkSettings.Networks`` entry."""
         if ipv4 and doc["Name"] == "bridge":
@@ -280,7 +291,7 @@ class NetworksMixin:
                 "IPPrefixLen": prefix, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
                 "DNSNames": dns_names or None}
 
-    def _network_for_create(self: Engine, cid: str, name: str, host: dict[str, Any], config: dict[str, Any],
+    def for_create(self, cid: str, name: str, host: dict[str, Any], config: dict[str, Any],
                             hostname_default: str) -> tuple[str, dict[str, Any]]:
         """Check the network mode and ports of a new container and allocate its addresses.
 
@@ -299,23 +310,23 @@ class NetworksMixin:
                 pass  # docker: published ports are discarded when using host network mode
             return mode, {mode: {}}
         if mode.startswith("container:"):
-            other = self.resolve_container(mode.split(":", 1)[1])
+            other = self.records.resolve(mode.split(":", 1)[1])
             if other == cid:
                 raise InvalidArgument("cannot join own network namespace")
             if host.get("PortBindings"):
                 raise InvalidArgument("conflicting options: port publishing and the container type network mode")
             return f"container:{other}", {}
-        doc = self.resolve_network(mode)
+        doc = self.resolve(mode)
         if doc["Driver"] != "bridge":
             return doc["Name"], {doc["Name"]: {}}
         endpoint = config.get("NetworkingConfig", {}).get("EndpointsConfig", {}).get(doc["Name"]) or \
             config.get("NetworkingConfig", {}).get("EndpointsConfig", {}).get(mode) or {}
         aliases = list(endpoint.get("Aliases") or [])
         ipv4 = (endpoint.get("IPAMConfig") or {}).get("IPv4Address")
-        ep = self._network_endpoint(cid, {"Name": "/" + name}, doc, aliases, ipv4)
+        ep = self.endpoint(cid, {"Name": "/" + name}, doc, aliases, ipv4)
         return doc["Name"], {doc["Name"]: ep}
 
-    def _network_etc_files(self: Engine, cid: str, hostname: str, networks: dict[str, Any]) -> None:
+    def etc_files(self, cid: str, hostname: str, networks: dict[str, Any]) -> None:
         """/etc/hosts with the container's address; resolv.conf pointing at the embedded DNS on user networks."""
         cdir = self.paths.container(cid)
         first = next((ep for ep in networks.values() if ep.get("IPAddress")), None)
@@ -333,23 +344,23 @@ class NetworksMixin:
                 f.write(f"nameserver {DNS_ADDRESS}\n" + "\n".join(lines) + ("\n" if lines else "")
                         + ("options ndots:0\n" if not any(ln.startswith("options") for ln in lines) else ""))
 
-    def _network_release_ips(self: Engine, cid: str) -> None:
+    def release_ips(self, cid: str) -> None:
         ipam.release(self.state, cid)
 
-    def _endpoint_plan(self: Engine, cid: str, doc: dict[str, Any], ep: dict[str, Any], index: int,
+    def endpoint_plan(self, cid: str, doc: dict[str, Any], ep: dict[str, Any], index: int,
                        default_route: bool) -> dict[str, Any]:
-        return {"bridge": self._network_bridge(doc), "veth": self._veth_name(cid, index), "ifname": f"eth{index}",
+        return {"bridge": self._bridge(doc), "veth": self.veth_name(cid, index), "ifname": f"eth{index}",
                 "address": ep["IPAddress"], "prefixlen": ep["IPPrefixLen"], "gateway": ep["Gateway"],
                 "default_route": default_route and not doc.get("Internal"), "internal": bool(doc.get("Internal"))}
 
-    def _network_plan(self: Engine, cid: str, doc: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any] | None:
+    def plan(self, cid: str, doc: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any] | None:
         """The monitor's network plan for a start (``opts["net"]``); None when the spec's netns is enough."""
         mode = doc["HostConfig"].get("NetworkMode") or "none"
         if mode == "host":
             return None
         if mode.startswith("container:"):
             other = mode.split(":", 1)[1]
-            st = self.runtime_state(other)
+            st = self.records.runtime_state(other)
             if st.get("status") != "running" or not st.get("pid"):
                 raise Conflict(f"cannot join network of a non running container: {other}")
             for ns in spec.get("linux", {}).get("namespaces", []):
@@ -357,28 +368,28 @@ class NetworksMixin:
                     ns["path"] = f"/proc/{st['pid']}/ns/net"
             return None
         nets = doc.get("NetworkSettings", {}).get("Networks") or {}
-        endpoints = []
-        user_nets = []
+        endpoints: builtins.list[dict[str, Any]] = []
+        user_nets: builtins.list[dict[str, Any]] = []
         for index, (name, ep) in enumerate(nets.items()):
             if not ep.get("IPAddress"):
                 continue
             ndoc = ipam.network_by_id(self.state, ep["NetworkID"])
             if ndoc is None:
                 raise NotFound(f"network {name} not found (it was removed while the container was stopped)")
-            endpoints.append(self._endpoint_plan(cid, ndoc, ep, index, default_route=not endpoints))
+            endpoints.append(self.endpoint_plan(cid, ndoc, ep, index, default_route=not endpoints))
             if name not in PREDEFINED:
                 user_nets.append(ndoc)
         published = ports.plan(self._port_bindings(doc))
         dns = None
         if user_nets:
-            dns = {"hosts": [self._network_hosts_path(n["Id"]) for n in user_nets],
+            dns = {"hosts": [self.hosts_path(n["Id"]) for n in user_nets],
                    "forward": not all(n.get("Internal") for n in user_nets)}
             for n in user_nets:
-                self._network_write_hosts(n)  # the resolvers of the others re-read it on change
-        return {"endpoints": endpoints, "ports": published, "dns": dns}
+                self.write_hosts(n)  # the resolvers of the others re-read it on change
+        return {"endpoints": endpoints, "ports": published, "dns": dns, "module": self.monitor_side.__name__}
 
     @staticmethod
-    def _port_bindings(doc: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
+    def _port_bindings(doc: dict[str, Any]) -> dict[str, builtins.list[dict[str, str]]]:
         host = doc.get("HostConfig", {})
         bindings = dict(host.get("PortBindings") or {})
         if host.get("PublishAllPorts"):
@@ -386,29 +397,29 @@ class NetworksMixin:
                 bindings.setdefault(key if "/" in key else key + "/tcp", [{"HostIp": "", "HostPort": ""}])
         return bindings
 
-    def _network_release(self: Engine, cid: str) -> None:
+    def release(self, cid: str) -> None:
         """Release the ports and veths a dead monitor left (no-op when it cleaned up itself)."""
         setup.release(self.paths.container(cid))
 
-    def _network_removed(self: Engine, doc: dict[str, Any]) -> None:
+    def removed(self, doc: dict[str, Any]) -> None:
         """After ``rm``: the container's addresses go back to the pools, its names out of the DNS."""
         ipam.release(self.state, doc["Id"])
         for name, ep in (doc.get("NetworkSettings", {}).get("Networks") or {}).items():
             if name not in PREDEFINED and ep.get("NetworkID"):
                 ndoc = ipam.network_by_id(self.state, ep["NetworkID"])
                 if ndoc is not None:
-                    self._network_write_hosts(ndoc)
+                    self.write_hosts(ndoc)
 
-    def _network_reconcile(self: Engine) -> None:
+    def recover(self) -> None:
         from ..runtime import cleanup
         croot = os.path.join(self.paths.root, "containers")
         ipam.release_orphans(self.state, lambda cid: cleanup.creating(croot, cid))
         bridge.gc_orphans()
 
-    def _network_summary(self: Engine, doc: dict[str, Any], running: bool) -> tuple[list[dict[str, Any]],
+    def summary(self, doc: dict[str, Any], running: bool) -> tuple[builtins.list[dict[str, Any]],
                                                                                    dict[str, Any]]:
         """(summary ``Ports``, inspect ``NetworkSettings.Ports``) for a container."""
-        published: list[dict[str, Any]] = []
+        published: builtins.list[dict[str, Any]] = []
         if running:
             rec = setup.read_record(self.paths.container(doc["Id"]))
             published = (rec or {}).get("ports") or []
@@ -418,10 +429,10 @@ class NetworksMixin:
         return ports.docker_ports(published, exposed), ports.network_settings_ports(published, exposed)
 
     # -- embedded DNS data --------------------------------------------------------------------------
-    def _network_hosts_path(self: Engine, network_id: str) -> str:
+    def hosts_path(self, network_id: str) -> str:
         return os.path.join(self.paths.root, "networks", network_id + ".hosts")
 
-    def _network_write_hosts(self: Engine, doc: dict[str, Any]) -> None:
+    def write_hosts(self, doc: dict[str, Any]) -> None:
         """The names the embedded DNS answers on this network: container name, short id and aliases."""
         lines = []
         for cdoc in self.state.containers():
@@ -430,17 +441,9 @@ class NetworksMixin:
                 continue
             names = [cdoc["Name"].lstrip("/"), cdoc["Id"][:12]] + list(ep.get("Aliases") or [])
             lines.append(ep["IPAddress"] + " " + " ".join(dict.fromkeys(n.lower() for n in names)))
-        path = self._network_hosts_path(doc["Id"])
+        path = self.hosts_path(doc["Id"])
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "w") as f:
             f.write("\n".join(lines) + ("\n" if lines else ""))
         os.replace(tmp, path)
-
-
-def host_teardown(root: str) -> list[str]:
-    """Remove the bridges and nftables elements the data root ``root`` made (tests, uninstall)."""
-    return bridge.teardown_root(os.path.abspath(root))
-
-
-__all__ = ["NetworksMixin", "NetworkNotFound", "host_teardown", "EngineError"]

@@ -1,0 +1,84 @@
+"""The event stream (``docker events``): rows of the store's events table.
+
+Events of this process wake a waiting subscriber at once; those of other processes (another CLI, a
+container's monitor) arrive within 0.25 s, because the database is the source.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from .. import aio
+from ..state import State
+
+
+class Events:
+    """Records events and streams them to subscribers."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self._subscribers: list[Any] = []  # asyncio.Event of each waiting subscriber
+
+    def emit(self, type_: str, action: str, actor_id: str, **attrs: str) -> None:
+        """Record one event shaped as the Docker API sends it, and wake this process's subscribers."""
+        now = time.time()
+        doc: dict[str, Any] = {"Type": type_, "Action": action, "Actor": {"ID": actor_id, "Attributes": attrs},
+                               "scope": "local", "time": int(now), "timeNano": int(now * 1e9)}
+        if type_ == "container":
+            doc.update(status=action, id=actor_id, **({"from": attrs["image"]} if "image" in attrs else {}))
+        self.state.add_event(doc)
+        self.wake()
+
+    def wake(self) -> None:
+        """Wake the subscribers: an event was written to the database by other code of this process."""
+        for wake in list(self._subscribers):
+            wake.set()
+
+    async def stream(self, since: float | None = None, until: float | None = None,
+                     filters: dict[str, list[str]] | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Past events since ``since``, then new ones as they happen (until ``until``, if given)."""
+        def keep(ev: dict[str, Any]) -> bool:
+            for key, values in (filters or {}).items():
+                if key == "type" and ev.get("Type") not in values:
+                    return False
+                if key == "event" and ev.get("Action") not in values:
+                    return False
+                if key == "container" and ev.get("Actor", {}).get("ID") not in values and \
+                        ev.get("Actor", {}).get("Attributes", {}).get("name") not in values:
+                    return False
+            return True
+        last = self.state.last_event_seq()
+        if since is not None:
+            for ev in self.state.events_since(since, until):
+                if keep(ev):
+                    yield ev
+        wake = None
+        if aio.running_loop() is not None:
+            import asyncio
+            wake = asyncio.Event()
+            self._subscribers.append(wake)
+        try:
+            while True:
+                for seq, ev in self.state.events_after(last):
+                    last = seq
+                    if until is not None and ev.get("time", 0) > until:
+                        return
+                    if keep(ev):
+                        yield ev
+                if until is not None and time.time() >= until:
+                    return
+                pause = 0.25 if until is None else max(0.0, min(0.25, until - time.time()))
+                if wake is None:
+                    await aio.sleep(pause)
+                else:
+                    import asyncio
+                    try:
+                        await asyncio.wait_for(wake.wait(), pause)
+                    except asyncio.TimeoutError:
+                        pass
+                    wake.clear()
+        finally:
+            if wake is not None:
+                self._subscribers.remove(wake)
