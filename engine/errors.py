@@ -152,4 +152,9 @@ _BY_STATUS: dict[int, type[EngineError]] = {400: InvalidArgument, 401: RegistryU
 def from_status(status: int, message: str) -> EngineError:
     """The engine error for an API answer with this status and docker's ``{"message": …}`` text: the one
     place a transport turns an HTTP failure back into the error the engine raised."""
-    return _BY_STATUS.get(status, EngineError)(message, status_code=status)
+    kind = _BY_STATUS.get(status, EngineError)
+    if status == 404:  # docker's words say which object is missing (a create pulls on "No such image")
+        words = message.lower()
+        kind = ImageNotFound if "no such image" in words else \
+            ContainerNotFound if "no such container" in words else NotFound
+    return kind(message, status_code=status)

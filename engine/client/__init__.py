@@ -14,17 +14,33 @@ default: the API's handlers called directly), or behind a socket (``engine.clien
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from ..errors import EngineError, NotFound, NotImplementedByEngine
+from ..errors import EngineError
 from ..logfiles import parse_log_opts
 from ..network.ports import format_ports, parse_publish
 from ..reference import parse as parse_reference
 from ..units import bytes_size, human_duration, human_size, parse_since, ram_in_bytes, since
-from .containers import Attached, DockerContainer, DockerContainers, DockerExec
-from .images import DockerImages
-from .system import DockerAuth, DockerEvents, DockerNetwork, DockerNetworks, DockerSystem, DockerVolumes
-from .transport import BaseTransport, Body, Duplex, LocalTransport, Params, Reply, Transport
+from .calls import Caller
+from .transport import BaseTransport, Duplex, LocalTransport, Reply, Transport
+
+if TYPE_CHECKING:  # each collection's module loads when first used: `container ls` needs only one
+    from .containers import Attached, DockerContainer, DockerContainers, DockerExec
+    from .images import DockerImages
+    from .system import DockerAuth, DockerEvents, DockerNetwork, DockerNetworks, DockerSystem, DockerVolumes
+
+_HOMES = {"DockerContainer": "containers", "DockerContainers": "containers", "DockerExec": "containers",
+          "Attached": "containers", "DockerImages": "images", "DockerNetwork": "system", "DockerNetworks": "system",
+          "DockerVolumes": "system", "DockerSystem": "system", "DockerEvents": "system", "DockerAuth": "system"}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+    return getattr(importlib.import_module(f".{home}", __name__), name)
 
 __all__ = ["Docker", "DockerContainer", "DockerContainers", "DockerExec", "DockerImages", "DockerNetwork",
            "DockerNetworks", "DockerVolumes", "DockerSystem", "DockerEvents", "DockerAuth", "Attached",
@@ -32,11 +48,8 @@ __all__ = ["Docker", "DockerContainer", "DockerContainers", "DockerExec", "Docke
            "bytes_size", "human_duration", "human_size", "parse_since", "ram_in_bytes", "since",
            "parse_log_opts", "parse_reference", "parse_publish", "format_ports"]
 
-KIND_WORDS = {"embedded": "an embedded engine", "daemon": "a Portside daemon without this route",
-              "remote": "another Docker engine"}
 
-
-class Docker:
+class Docker(Caller):
     """The client. Use as ``async with Docker(root=...) as docker``.
 
     Args:
@@ -53,13 +66,41 @@ class Docker:
             from .contexts import connect
             transport = connect(host=host, context=context, root=root)
         self.transport: Transport = transport
-        self.images = DockerImages(self)
-        self.containers = DockerContainers(self)
-        self.volumes = DockerVolumes(self)
-        self.networks = DockerNetworks(self)
-        self.system = DockerSystem(self)
-        self.events = DockerEvents(self)
-        self.auth = DockerAuth(self)
+
+    @cached_property
+    def images(self) -> DockerImages:
+        from .images import DockerImages
+        return DockerImages(self)
+
+    @cached_property
+    def containers(self) -> DockerContainers:
+        from .containers import DockerContainers
+        return DockerContainers(self)
+
+    @cached_property
+    def volumes(self) -> DockerVolumes:
+        from .system import DockerVolumes
+        return DockerVolumes(self)
+
+    @cached_property
+    def networks(self) -> DockerNetworks:
+        from .system import DockerNetworks
+        return DockerNetworks(self)
+
+    @cached_property
+    def system(self) -> DockerSystem:
+        from .system import DockerSystem
+        return DockerSystem(self)
+
+    @cached_property
+    def events(self) -> DockerEvents:
+        from .system import DockerEvents
+        return DockerEvents(self)
+
+    @cached_property
+    def auth(self) -> DockerAuth:
+        from .system import DockerAuth
+        return DockerAuth(self)
 
     async def __aenter__(self) -> Docker:
         await self.transport.open()
@@ -70,42 +111,3 @@ class Docker:
 
     async def close(self) -> None:
         await self.transport.close()
-
-    # -- the calls every collection makes -----------------------------------------------------------
-    async def _request(self, method: str, path: str, *, params: Params | None = None, body: Body = None,
-                       headers: dict[str, str] | None = None) -> Reply:
-        return await self.transport.request(method, path, params=params, body=body, headers=headers)
-
-    async def _send(self, method: str, path: str, *, params: Params | None = None, body: Body = None,
-                    headers: dict[str, str] | None = None) -> Reply:
-        """A call whose status is the answer: the body is dropped."""
-        reply = await self.transport.request(method, path, params=params, body=body, headers=headers)
-        await reply.drain()
-        return reply
-
-    async def _json(self, method: str, path: str, *, params: Params | None = None, body: Body = None,
-                    headers: dict[str, str] | None = None) -> Any:
-        reply = await self.transport.request(method, path, params=params, body=body, headers=headers)
-        return await reply.json()
-
-    async def _lines(self, method: str, path: str, *, params: Params | None = None, body: Body = None,
-                     headers: dict[str, str] | None = None) -> AsyncIterator[Any]:
-        """A streamed answer's JSON lines, closed when the caller stops reading."""
-        reply = await self.transport.request(method, path, params=params, body=body, headers=headers)
-        try:
-            async for item in reply.lines():
-                yield item
-        finally:
-            await reply.close()
-
-    async def _portside(self, what: str, method: str, path: str, *, params: Params | None = None,
-                        body: Body = None) -> Any:
-        """A Portside-only route (``/portside/…``): another Docker engine does not know it (404)."""
-        try:
-            return await self._json(method, path, params=params, body=body)
-        except NotFound as exc:
-            if str(exc) != "page not found":
-                raise
-            t = self.transport
-            raise NotImplementedByEngine(f"{what} needs a Portside engine; {t.address} is "
-                                         f"{KIND_WORDS.get(t.kind, t.kind)}") from None

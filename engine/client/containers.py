@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 from ..errors import EngineError, NotModified
 
 if TYPE_CHECKING:
-    from . import Docker
+    from .calls import Caller
     from .transport import Duplex, Reply
 
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
 
 
 class DockerContainers:
-    def __init__(self, docker: Docker) -> None:
+    def __init__(self, docker: Caller) -> None:
         self.docker = docker
 
     async def list(self, *, all: bool = False, filters: dict[str, builtins.list[str]] | None = None, limit: int = -1,
@@ -60,7 +60,7 @@ class DockerContainers:
 class DockerContainer:
     """One container; methods mirror aiodocker's, each one API route."""
 
-    def __init__(self, docker: Docker, container_id: str, info: dict[str, Any] | None = None) -> None:
+    def __init__(self, docker: Caller, container_id: str, info: dict[str, Any] | None = None) -> None:
         self.docker = docker
         self.id = container_id
         self._info = info or {}
@@ -196,7 +196,7 @@ class DockerContainer:
 class DockerExec:
     """One exec instance (aiodocker's ``Exec``): start it, attached or detached; inspect; resize."""
 
-    def __init__(self, docker: Docker, exec_id: str, *, tty: bool = False,
+    def __init__(self, docker: Caller, exec_id: str, *, tty: bool = False,
                  container: DockerContainer | None = None) -> None:
         self.docker, self.id, self.tty, self.container = docker, exec_id, tty, container
 
@@ -381,7 +381,7 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
-async def log_entries(docker: Docker, path: str, params: dict[str, Any]) -> AsyncIterator[dict[str, str]]:
+async def log_entries(docker: Caller, path: str, params: dict[str, Any]) -> AsyncIterator[dict[str, str]]:
     """Log entries from docker's log stream (one frame per entry; lines when raw): each line starts
     with its RFC 3339 time (``timestamps=1``)."""
     reply = await docker._request("GET", path, params=params)

@@ -12,7 +12,7 @@ from typing import IO, TYPE_CHECKING, Any
 from ..errors import EngineError, InvalidArgument, RegistryError
 
 if TYPE_CHECKING:
-    from . import Docker
+    from .calls import Caller
 
 
 def registry_auth(auth: dict[str, Any] | None) -> dict[str, str]:
@@ -35,7 +35,7 @@ async def _progress(lines: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[
 
 
 class DockerImages:
-    def __init__(self, docker: Docker) -> None:
+    def __init__(self, docker: Caller) -> None:
         self.docker = docker
 
     async def list(self, *, all: bool = False, filters: dict[str, builtins.list[str]] | None = None) -> builtins.list[dict[str, Any]]:

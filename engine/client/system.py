@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from . import Docker
+    from .calls import Caller
 
 
 class DockerNetworks:
     """``docker network``: aiodocker's ``DockerNetworks`` (list/create/get)."""
 
-    def __init__(self, docker: Docker) -> None:
+    def __init__(self, docker: Caller) -> None:
         self.docker = docker
 
     async def list(self, *, filters: dict[str, builtins.list[str]] | None = None) -> builtins.list[dict[str, Any]]:
@@ -36,7 +36,7 @@ class DockerNetworks:
 
 
 class DockerNetwork:
-    def __init__(self, docker: Docker, network_id: str, info: dict[str, Any] | None = None) -> None:
+    def __init__(self, docker: Caller, network_id: str, info: dict[str, Any] | None = None) -> None:
         self.docker = docker
         self.id = network_id
         self._info = info or {}
@@ -59,7 +59,7 @@ class DockerNetwork:
 
 
 class DockerVolumes:
-    def __init__(self, docker: Docker) -> None:
+    def __init__(self, docker: Caller) -> None:
         self.docker = docker
 
     async def list(self) -> builtins.list[dict[str, Any]]:
@@ -85,7 +85,7 @@ class DockerVolumes:
 
 
 class DockerSystem:
-    def __init__(self, docker: Docker) -> None:
+    def __init__(self, docker: Caller) -> None:
         self.docker = docker
 
     async def version(self) -> dict[str, Any]:
@@ -117,7 +117,7 @@ class DockerSystem:
 
 
 class DockerEvents:
-    def __init__(self, docker: Docker) -> None:
+    def __init__(self, docker: Caller) -> None:
         self.docker = docker
 
     def subscribe(self, *, since: float | None = None, until: float | None = None,
@@ -131,7 +131,7 @@ class DockerAuth:
     """Registry credentials: checked by the engine (``POST /auth``), kept by this client in docker's
     ``config.json`` (or its credential helpers), as docker's CLI keeps them."""
 
-    def __init__(self, docker: Docker) -> None:
+    def __init__(self, docker: Caller) -> None:
         self.docker = docker
 
     async def login(self, username: str, password: str, server: str | None = None) -> dict[str, str]:

@@ -13,7 +13,7 @@ import pytest
 
 from engine.client import Docker
 from engine.client.transport import LocalReply, LocalTransport
-from engine.errors import NotFound, NotImplementedByEngine
+from engine.errors import ContainerNotFound, ImageNotFound, NotFound, NotImplementedByEngine
 
 pytestmark = pytest.mark.root
 
@@ -63,14 +63,17 @@ async def test_local_transport_answers_a_route_in_process(daemon: Any) -> None:
 
 
 async def test_errors_are_translated_once_with_dockers_words(daemon: Any, dockerd: Any) -> None:
-    """A 404 from any engine is NotFound with docker's message; in-process the handler's own error."""
+    """A 404 from any engine is NotFound with docker's message, of the kind the words name (a create
+    that finds no image pulls it); in-process it is the handler's own error."""
     for transport in (LocalTransport(daemon.root), unix(daemon.sock), unix(dockerd.sock)):
         async with Docker(transport=transport) as docker:
-            with pytest.raises(NotFound) as err:
+            with pytest.raises(ContainerNotFound) as err:
                 await docker.containers.get("no-such-box")
             assert str(err.value) == "No such container: no-such-box", transport.address
-            with pytest.raises(NotFound, match="No such image"):
+            with pytest.raises(ImageNotFound, match="No such image: no-such-image:1"):
                 await docker.images.inspect("no-such-image:1")
+            with pytest.raises(NotFound, match="^page not found$"):
+                await transport.request("GET", "/no/such/route")
 
 
 async def test_portside_only_routes_against_dockerd(daemon: Any, dockerd: Any) -> None:

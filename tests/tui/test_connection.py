@@ -7,7 +7,7 @@ socket (engine.errors.ConnectionLost from every call) and later answers again.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from textual.pilot import Pilot
 from textual.widgets._header import HeaderTitle
 
 from engine.client import Docker
+from engine.client.transport import Reply
 from engine.errors import ConnectionLost
 from engine_helpers import toasts, until
 from tui.app import PortsideApp
@@ -43,14 +44,9 @@ class FlakyTransport(FakeTransport):
             raise ConnectionLost(f"cannot connect to the Docker engine at {self.address}: connection refused",
                                  address=self.address)
 
-    async def call(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
+    async def request(self, method: str, path: str, **kwargs: Any) -> Reply:
         self._answer()
-        return await super().call(name, *args, **kwargs)
-
-    async def stream(self, name: str, /, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:  # type: ignore[override]
-        self._answer()
-        async for item in super().stream(name, *args, **kwargs):
-            yield item
+        return await super().request(method, path, **kwargs)
 
 
 def header_text(app: PortsideApp) -> str:
@@ -99,7 +95,7 @@ async def test_header_names_the_daemon_and_a_lost_connection_shows_a_banner() ->
         await pilot.pause()
         assert not banner(app).display and banner(app).region.height == 0
         assert f"Connected again to portside daemon at {SOCKET}" in toasts(app)
-        await until(pilot, lambda: "events" in transport.calls[mark:])  # it follows the events again
+        await until(pilot, lambda: "GET /events" in transport.calls[mark:])  # it follows the events again
 
 
 async def test_a_user_action_on_a_lost_connection_says_why_too() -> None:
