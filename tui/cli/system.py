@@ -55,7 +55,7 @@ async def cmd_version(docker: Docker, args: Any) -> int:
     if args.format:
         out(render_one(args.format, {"Client": {"Version": v["Version"]}, "Server": v}))
         return 0
-    from engine import __version__
+    from engine.client import __version__
     transport = docker.transport
     embedded = getattr(transport, "kind", "embedded") == "embedded"
     server = "Portside Engine (embedded)" if embedded else ((v.get("Platform") or {}).get("Name") or "Docker Engine")
