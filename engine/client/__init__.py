@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from .. import __version__  # the client's version is the engine's
 from ..errors import EngineError
 from ..logfiles import parse_log_opts
 from ..network.ports import format_ports, parse_publish
@@ -28,11 +29,17 @@ from .transport import BaseTransport, Duplex, LocalTransport, Reply, Transport
 if TYPE_CHECKING:  # each collection's module loads when first used: `container ls` needs only one
     from .containers import Attached, DockerContainer, DockerContainers, DockerExec
     from .images import DockerImages
+    from .contexts import (Context, ContextError, ContextStore, TLSOptions, connect, current_context_name,
+                           default_context, tls_options)
     from .system import DockerAuth, DockerEvents, DockerNetwork, DockerNetworks, DockerSystem, DockerVolumes
 
 _HOMES = {"DockerContainer": "containers", "DockerContainers": "containers", "DockerExec": "containers",
           "Attached": "containers", "DockerImages": "images", "DockerNetwork": "system", "DockerNetworks": "system",
-          "DockerVolumes": "system", "DockerSystem": "system", "DockerEvents": "system", "DockerAuth": "system"}
+          "DockerVolumes": "system", "DockerSystem": "system", "DockerEvents": "system", "DockerAuth": "system",
+          # choosing the endpoint (docker's -H, --context, DOCKER_HOST …) and docker's context store
+          "connect": "contexts", "tls_options": "contexts", "TLSOptions": "contexts", "ContextError": "contexts",
+          "ContextStore": "contexts", "Context": "contexts", "current_context_name": "contexts",
+          "default_context": "contexts"}
 
 
 def __getattr__(name: str) -> Any:
@@ -46,7 +53,9 @@ __all__ = ["Docker", "DockerContainer", "DockerContainers", "DockerExec", "Docke
            "DockerNetworks", "DockerVolumes", "DockerSystem", "DockerEvents", "DockerAuth", "Attached",
            "Transport", "LocalTransport", "BaseTransport", "Reply", "Duplex", "EngineError",
            "bytes_size", "human_duration", "human_size", "parse_since", "ram_in_bytes", "since",
-           "parse_log_opts", "parse_reference", "parse_publish", "format_ports"]
+           "parse_log_opts", "parse_reference", "parse_publish", "format_ports", "__version__", "connect",
+           "tls_options", "TLSOptions", "ContextError", "ContextStore", "Context", "current_context_name",
+           "default_context"]
 
 
 class Docker(Caller):

@@ -145,3 +145,34 @@ def test_portside_daemon_over_its_socket(daemon: Any, config: str) -> None:
         assert ok(portside(*h, "rm", "-f", "ps-via-daemon", config=config)) == "ps-via-daemon\n"
     finally:
         daemon.docker("rm", "-f", "ps-via-daemon")
+
+
+def portside_in(*args: str, config: str, input: str) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "PORTSIDE_ROOT"))}
+    full["DOCKER_CONFIG"] = config
+    return subprocess.run([sys.executable, "-m", "tui.cli", *args], env=full, cwd=REPO, capture_output=True,
+                          text=True, timeout=60, input=input)
+
+
+@pytest.mark.parametrize("engine", ["dockerd", "daemon"])
+def test_attached_and_interactive_over_a_socket(engine: str, request: pytest.FixtureRequest, config: str) -> None:
+    """run and exec attach over the hijacked connection: output demultiplexed, stdin relayed then closed."""
+    host = request.getfixturevalue(engine).host
+    h = ("-H", host)
+    p = portside(*h, "run", "--rm", "--network", "none", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3",
+                 config=config)
+    assert (p.returncode, p.stdout, p.stderr) == (3, "out\n", "err\n"), p
+    p = portside_in(*h, "run", "-i", "--rm", "--network", "none", "busybox", "cat", config=config,
+                    input="piped in\n")
+    assert (p.returncode, p.stdout, p.stderr) == (0, "piped in\n", ""), p
+    ok(portside(*h, "run", "-d", "--network", "none", "--name", "ps-att", "busybox", "sleep", "300", config=config))
+    try:
+        p = portside(*h, "exec", "ps-att", "sh", "-c", "echo in-exec; exit 4", config=config)
+        assert (p.returncode, p.stdout) == (4, "in-exec\n"), p
+        p = portside_in(*h, "exec", "-i", "ps-att", "cat", config=config, input="exec stdin\n")
+        assert (p.returncode, p.stdout) == (0, "exec stdin\n"), p
+        rows = ok(portside(*h, "stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "ps-att", config=config))
+        name, pids = rows.split()
+        assert name == "ps-att" and pids.isdigit(), rows
+    finally:
+        portside(*h, "rm", "-f", "ps-att", config=config)

@@ -104,7 +104,9 @@ def container_config(args: Any) -> dict[str, Any]:
         k, _, v = item.partition("=")
         labels[k] = v
     config: dict[str, Any] = {"Image": args.image, "Env": env, "Tty": args.tty, "OpenStdin": args.interactive,
-                              "AttachStdin": args.interactive, "Labels": labels, "HostConfig": host}
+                              "AttachStdin": args.interactive, "Labels": labels, "HostConfig": host,
+                              # docker's run -i: the container's stdin closes when the client's does
+                              "StdinOnce": args.interactive and getattr(args, "func", "") == "run" and not args.detach}
     if anonymous:
         config["Volumes"] = anonymous
     if exposed:
@@ -366,9 +368,12 @@ async def cmd_stats(docker: Docker, args: Any) -> int:
         cpu = cpu_delta / sys_delta * s["cpu_stats"]["online_cpus"] * 100 if sys_delta > 0 else 0.0
         mem = s["memory_stats"]["usage"]
         limit = s["memory_stats"]["limit"] or 1
-        rx = sum(v["rx_bytes"] for v in s["networks"].values())
-        tx = sum(v["tx_bytes"] for v in s["networks"].values())
-        blk = {e["op"]: e["value"] for e in s["blkio_stats"]["io_service_bytes_recursive"]}
+        nets = (s.get("networks") or {}).values()  # dockerd leaves it out for --network none
+        rx = sum(v["rx_bytes"] for v in nets)
+        tx = sum(v["tx_bytes"] for v in nets)
+        blk: dict[str, int] = {}
+        for e in (s.get("blkio_stats") or {}).get("io_service_bytes_recursive") or []:  # dockerd: "Read", null
+            blk[e["op"].lower()] = blk.get(e["op"].lower(), 0) + e["value"]
         rows.append({"Container": s["id"][:12], "ID": s["id"][:12], "Name": s["name"].lstrip("/"),
                      "CPUPerc": f"{cpu:.2f}%", "MemUsage": f"{units.bytes_size(mem)} / {units.bytes_size(limit)}",
                      "MemPerc": f"{mem / limit * 100:.2f}%",

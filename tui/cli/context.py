@@ -11,8 +11,7 @@ import os
 import sys
 from typing import Any
 
-from engine.client.contexts import (Context, ContextError, ContextStore, current_context_name,
-                                    default_context)
+from engine.client import Context, ContextError, ContextStore, current_context_name, default_context
 from engine.errors import NotFound
 
 from .output import out, render_one, render_rows

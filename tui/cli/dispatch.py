@@ -6,8 +6,8 @@ import importlib
 from typing import Any
 
 from engine.client import Docker
-from engine.client.contexts import ContextError, tls_options
-from engine.client.contexts import connect as contexts_connect
+from engine.client import ContextError, tls_options
+from engine.client import connect as contexts_connect
 
 __all__ = ["ContextError", "connect", "dispatch", "run"]
 

@@ -55,8 +55,13 @@ async def cmd_version(docker: Docker, args: Any) -> int:
     if args.format:
         out(render_one(args.format, {"Client": {"Version": v["Version"]}, "Server": v}))
         return 0
-    out(f"Client:\n Version:           {v['Version']}\n API version:       {v['ApiVersion']}\n"
-        f" OS/Arch:           linux/{v['Arch']}\n\nServer: Portside Engine (embedded)\n"
+    from engine.client import __version__
+    transport = docker.transport
+    embedded = getattr(transport, "kind", "embedded") == "embedded"
+    server = "Portside Engine (embedded)" if embedded else ((v.get("Platform") or {}).get("Name") or "Docker Engine")
+    out(f"Client:\n Version:           {__version__ if not embedded else v['Version']}\n"
+        f" API version:       {getattr(transport, 'api_version', v['ApiVersion'])}\n"
+        f" OS/Arch:           linux/{v['Arch']}\n\nServer: {server}\n"
         f" Engine:\n  Version:          {v['Version']}\n  API version:      {v['ApiVersion']}\n"
         f"  OS/Arch:          linux/{v['Arch']}\n  Kernel Version:   {v['KernelVersion']}")
     return 0
