@@ -401,6 +401,10 @@ class HttpTransport(Transport):
                     raise EngineError(f"the Docker engine at {self.address} sent a malformed HTTP answer: "
                                       f"{exc}") from None
                 raise self.lost(exc) from exc
+            except BaseException:  # cancelled mid-exchange (a dashboard worker on exit): the socket goes too
+                if conn is not None:
+                    conn.close()
+                raise
 
     def _encode(self, body: Body, headers: dict[str, str]) -> tuple[dict[str, str], bytes,
                                                                     AsyncIterator[bytes] | None]:
