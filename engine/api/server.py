@@ -14,6 +14,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import IO, TYPE_CHECKING, Any
 
+from .. import __version__
 from ..errors import EngineError, InvalidArgument
 
 if TYPE_CHECKING:  # the embedded client builds requests in-process: no asyncio, sockets, TLS or URL parsing
@@ -27,6 +28,9 @@ VERSION_PREFIX = re.compile(r"^/v(\d+\.\d+)(/.*)$")
 REASONS = {101: "UPGRADED", 200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified",
            400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 409: "Conflict",
            500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable"}
+# dockerd says ``Server: Docker/<version> (linux)``; clients that know Portside (its own CLI) learn what
+# they talk to from this header alone, without asking /version
+SERVER = f"Portside/{__version__} (linux)"
 IN_MEMORY = 8 << 20   # larger bodies (image archives) are spooled to a temporary file
 
 # descriptors a forked child (a container's monitor) must not keep open: the listening socket, the
@@ -345,7 +349,7 @@ class Server:
                     reader: asyncio.StreamReader | None = None) -> bool:
         head = [f"HTTP/1.1 {resp.status} {REASONS.get(resp.status, 'Status')}",
                 f"Api-Version: {API_VERSION}", "Docker-Experimental: false", "Ostype: linux",
-                "Server: Docker/28.2.2 (linux)"]
+                f"Server: {SERVER}"]
         head += [f"{k}: {v}" for k, v in resp.headers.items()]
         if resp.hijack is not None:
             head += [f"Content-Type: {resp.content_type}", "Connection: Upgrade", "Upgrade: tcp"]

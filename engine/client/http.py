@@ -1,4 +1,4 @@
-"""The Docker Engine API over a socket: a small HTTP/1.1 client on asyncio streams.
+"""The Docker Engine API over a socket: a small HTTP/1.1 client on asyncio streams, or blocking ones.
 
 :class:`UnixTransport` reaches a unix socket (``portside daemon``, a dockerd), :class:`TcpTransport`
 a TCP address, with TLS when given an :class:`ssl.SSLContext`. Both speak as the docker CLI does:
@@ -10,6 +10,10 @@ a TCP address, with TLS when given an :class:`ssl.SSLContext`. Both speak as the
   chunked; a reply is read as JSON, bytes, raw chunks or JSON lines.
 - ``attach`` and ``exec start`` hijack the connection (``Upgrade: tcp`` → ``101 UPGRADED``); the raw
   socket is then a :class:`SocketDuplex`.
+- Called with no event loop running (the CLI's one-shot commands), the same exchange runs on a
+  blocking socket (:mod:`engine.client.sockets`): neither asyncio nor :mod:`ssl` is imported for a
+  unix socket. A ``Server: Portside/…`` header on the ping says it is a Portside daemon without asking
+  ``/version``.
 
 Failures are translated here, once: a non-2xx answer (except 304) raises
 :func:`engine.errors.from_status` with the server's ``{"message": …}``; a socket that is missing,
@@ -19,19 +23,27 @@ address. Nothing here is imported on the embedded path (see :mod:`engine.client.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import socket
-import ssl
+import sys
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 from urllib.parse import quote, urlencode
 
 from .. import __version__
+from ..aio import running_loop, to_thread
 from ..errors import ConnectionLost, EngineError, from_status
+from .sockets import BlockingReader, BlockingWriter, open_tcp, open_unix, streams
 from .transport import Duplex, Params, Transport, query_values
 from .transport import Reply as BaseReply
+
+if TYPE_CHECKING:
+    import asyncio
+    import ssl
+
+    Reader = Union[asyncio.StreamReader, BlockingReader]
+    Writer = Union[asyncio.StreamWriter, BlockingWriter]
 
 API_VERSION = "1.50"
 FALLBACK_API_VERSION = "1.24"  # what docker assumes when a server's ping names no version
@@ -56,13 +68,14 @@ def encode_params(params: Params | None) -> str:
 
 def _reason(exc: BaseException) -> str:
     """A lower layer's failure in a few words: "connection refused", "no such file or directory" …"""
-    if isinstance(exc, asyncio.IncompleteReadError):
+    if isinstance(exc, EOFError):  # asyncio's IncompleteReadError, or the blocking streams' IncompleteRead
         return "the connection was closed before the answer was complete"
-    if isinstance(exc, ssl.SSLCertVerificationError):
+    ssl = sys.modules.get("ssl")  # not loaded: no TLS was spoken, so this is no TLS error
+    if ssl is not None and isinstance(exc, ssl.SSLCertVerificationError):
         return f"TLS: {exc.verify_message or exc.reason}"
-    if isinstance(exc, ssl.SSLError):
+    if ssl is not None and isinstance(exc, ssl.SSLError):
         return f"TLS: {exc.reason or exc}"
-    if isinstance(exc, asyncio.TimeoutError):
+    if isinstance(exc, TimeoutError):  # asyncio.TimeoutError is TimeoutError since 3.11
         return "timed out"
     if isinstance(exc, OSError) and (exc.errno or exc.strerror):
         text = os.strerror(exc.errno) if exc.errno and exc.errno != 2 else str(exc.strerror)
@@ -83,11 +96,12 @@ def _message(status: int, body: bytes) -> str:
 
 
 class _Connection:
-    """One socket to the server: its reader and writer."""
+    """One socket to the server: its reader and writer (asyncio's, or blocking ones without a loop)."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, reader: Reader, writer: Writer) -> None:
         self.reader = reader
         self.writer = writer
+        self.blocking = isinstance(reader, BlockingReader)
         self.used = False  # it has carried a request already (a reused connection may be stale)
 
     def close(self) -> None:
@@ -123,7 +137,7 @@ class Reply(BaseReply):
             if self._chunked:
                 line = await reader.readline()
                 if not line:
-                    raise asyncio.IncompleteReadError(b"", None)
+                    raise EOFError("the connection closed mid-body")
                 size = int(line.split(b";")[0].strip() or b"0", 16)
                 if size == 0:
                     while (await reader.readline()) not in (b"\r\n", b"\n", b""):
@@ -143,12 +157,12 @@ class Reply(BaseReply):
                 return b""
             data = await reader.read(min(self._left, CHUNK))
             if not data:
-                raise asyncio.IncompleteReadError(b"", self._left)
+                raise EOFError("the connection closed mid-body")
             self._left -= len(data)
             if self._left == 0:
                 self._finish(reuse=True)
             return data
-        except (OSError, EOFError, ValueError, asyncio.IncompleteReadError, ssl.SSLError) as exc:
+        except (OSError, EOFError, ValueError) as exc:  # ssl.SSLError is an OSError
             self._finish(reuse=False)
             raise self._transport.lost(exc, midway=True) from exc
 
@@ -242,14 +256,14 @@ class SocketDuplex(Duplex):
             return b""
         try:
             return await self._conn.reader.read(n)
-        except (OSError, ssl.SSLError) as exc:
+        except OSError as exc:
             raise self._transport.lost(exc, midway=True) from exc
 
     async def write(self, data: bytes) -> None:
         try:
             self._conn.writer.write(data)
             await self._conn.writer.drain()
-        except (OSError, RuntimeError, ssl.SSLError) as exc:
+        except (OSError, RuntimeError) as exc:
             raise self._transport.lost(exc, midway=True) from exc
 
     async def close_write(self) -> None:
@@ -265,7 +279,7 @@ class SocketDuplex(Duplex):
             if sock is not None:
                 await writer.drain()
                 sock.shutdown(socket.SHUT_WR)
-        except (OSError, RuntimeError, ssl.SSLError):
+        except (OSError, RuntimeError):
             pass
 
     async def close(self) -> None:
@@ -275,7 +289,7 @@ class SocketDuplex(Duplex):
         self._conn.close()
         try:
             await self._conn.writer.wait_closed()
-        except (OSError, ssl.SSLError):
+        except OSError:
             pass
 
 
@@ -295,7 +309,8 @@ class HttpTransport(Transport):
         self._idle: list[_Connection] = []
         self._opened = False
 
-    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _connect(self) -> tuple[Reader, Writer]:
+        """A new connection: asyncio streams on a running loop, else blocking ones."""
         raise NotImplementedError
 
     def lost(self, exc: BaseException, *, midway: bool = False) -> ConnectionLost:
@@ -377,8 +392,12 @@ class HttpTransport(Transport):
         lines += [f"{k}: {v}" for k, v in head.items()]
         request_head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         replayable = stream is None
+        blocking = running_loop() is None
         while True:
             conn = self._idle.pop() if self._idle and not hijack else None
+            if conn is not None and conn.blocking != blocking:  # kept from a run with(out) a loop: not this one's
+                conn.close()
+                continue
             reused = conn is not None
             try:
                 if conn is None:
@@ -391,10 +410,10 @@ class HttpTransport(Transport):
                     conn.writer.write(request_head)
                     await self._send_chunked(conn.writer, stream)
                 return await self._response(conn, method, hijack)
-            except (OSError, EOFError, asyncio.IncompleteReadError, ssl.SSLError, ValueError) as exc:
+            except (OSError, EOFError, ValueError) as exc:  # ssl's errors are OSErrors
                 if conn is not None:
                     conn.close()
-                malformed = isinstance(exc, ValueError) and not isinstance(exc, ssl.SSLError)
+                malformed = isinstance(exc, ValueError) and not isinstance(exc, OSError)  # not a TLS verify error
                 if reused and replayable and not malformed:
                     continue  # a kept-alive connection the server had closed meanwhile: once more, fresh
                 if malformed:
@@ -437,7 +456,7 @@ class HttpTransport(Transport):
         head["Content-Length"] = str(len(data))
         return head, data, None
 
-    async def _send_chunked(self, writer: asyncio.StreamWriter, stream: AsyncIterator[bytes]) -> None:
+    async def _send_chunked(self, writer: Writer, stream: AsyncIterator[bytes]) -> None:
         async for data in stream:
             if data:
                 writer.write(b"%x\r\n%s\r\n" % (len(data), data))
@@ -450,7 +469,7 @@ class HttpTransport(Transport):
         while True:
             line = await reader.readline()
             if not line:
-                raise asyncio.IncompleteReadError(b"", None)
+                raise EOFError("the connection closed before the answer")
             proto, _, rest = line.decode("latin-1").strip().partition(" ")
             if not proto.startswith("HTTP/"):
                 raise ValueError(f"not an HTTP status line: {line[:60]!r}")
@@ -465,7 +484,7 @@ class HttpTransport(Transport):
                 if h in (b"\r\n", b"\n"):
                     break
                 if not h:
-                    raise asyncio.IncompleteReadError(b"", None)
+                    raise EOFError("the connection closed mid-headers")
                 k, _, v = h.decode("latin-1").partition(":")
                 headers[k.strip().lower()] = v.strip()
             if 100 <= status < 200 and status != 101:
@@ -487,9 +506,9 @@ class HttpTransport(Transport):
 
 
 async def _file_chunks(f: Any) -> AsyncIterator[bytes]:
-    """A binary file's bytes, read in a thread when it is a real file (reads may block)."""
+    """A binary file's bytes, read in a thread when a loop runs (reads may block)."""
     while True:
-        data = await asyncio.to_thread(f.read, CHUNK)
+        data = await to_thread(f.read, CHUNK)
         if not data:
             return
         yield bytes(data)
@@ -498,14 +517,27 @@ async def _file_chunks(f: Any) -> AsyncIterator[bytes]:
 class UnixTransport(HttpTransport):
     """A unix socket: ``portside daemon`` or a dockerd."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, connected: socket.socket | None = None) -> None:
         super().__init__(f"unix://{path}", "api.moby.localhost")
         self.path = path
+        self._connected = connected  # a socket already connected to ``path`` (the default socket's probe)
 
-    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        if not os.path.exists(self.path):
+    async def _connect(self) -> tuple[Reader, Writer]:
+        sock, self._connected = self._connected, None
+        if sock is None and not os.path.exists(self.path):
             raise FileNotFoundError(2, "no such socket")
+        if running_loop() is None:
+            return streams(sock if sock is not None else open_unix(self.path))
+        import asyncio
+        if sock is not None:
+            return await asyncio.open_unix_connection(sock=sock, limit=1 << 20)
         return await asyncio.open_unix_connection(self.path, limit=1 << 20)
+
+    async def close(self) -> None:
+        await super().close()
+        if self._connected is not None:
+            self._connected.close()
+            self._connected = None
 
 
 class TcpTransport(HttpTransport):
@@ -516,7 +548,10 @@ class TcpTransport(HttpTransport):
         super().__init__(f"tcp://{netloc}", netloc)
         self.host, self.port, self.tls = host, port, tls
 
-    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _connect(self) -> tuple[Reader, Writer]:
+        if running_loop() is None:
+            return streams(open_tcp(self.host, self.port, self.tls, CONNECT_TIMEOUT))
+        import asyncio
         return await asyncio.wait_for(
             asyncio.open_connection(self.host, self.port, ssl=self.tls, limit=1 << 20,
                                     server_hostname=self.host if self.tls is not None else None), CONNECT_TIMEOUT)

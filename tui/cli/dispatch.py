@@ -27,8 +27,11 @@ MODULES = {
 HOME = {func: module for module, funcs in MODULES.items() for func in funcs}
 
 # The CLI drives each command's coroutine itself instead of starting an asyncio loop: importing
-# asyncio costs ~25 ms, a fifth of a short command. The engine's waits work without a loop (engine.aio).
-# Should a read-only command still reach something that needs a loop, it runs again under asyncio.
+# asyncio costs ~25 ms, a fifth of a short command. The engine's waits work without a loop (engine.aio),
+# and so does a socket transport: without a loop it speaks over a blocking socket (engine.client.sockets).
+# Over a socket only the read-only commands go without a loop (a request and its reply); streams,
+# attach and uploads run on asyncio. Should a read-only command still reach something that needs a
+# loop, it runs again under asyncio.
 READ_ONLY = {"ps", "images", "inspect", "inspect_container", "inspect_image", "history", "version", "info",
              "volume_ls", "volume_inspect", "port", "top", "network_ls", "network_inspect"}
 
@@ -50,8 +53,9 @@ async def dispatch(args: Any, transport: Any = None) -> int:
 
 
 def run(args: Any, transport: Any = None) -> int:
-    if transport is not None and getattr(transport, "kind", "embedded") != "embedded":
-        import asyncio  # a socket needs the loop
+    embedded = transport is None or getattr(transport, "kind", "embedded") == "embedded"
+    if not embedded and args.func not in READ_ONLY:
+        import asyncio  # streams, attach, uploads over a socket: on the loop
         return asyncio.run(dispatch(args, transport))
     coro = dispatch(args, transport)
     try:
