@@ -19,9 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__  # the client's version is the engine's
 from ..errors import EngineError
-from ..logfiles import parse_log_opts
-from ..network.ports import format_ports, parse_publish
-from ..reference import parse as parse_reference
 from ..units import bytes_size, human_duration, human_size, parse_since, ram_in_bytes, since
 from .calls import Caller
 from .transport import BaseTransport, Duplex, LocalTransport, Reply, Transport
@@ -29,6 +26,9 @@ from .transport import BaseTransport, Duplex, LocalTransport, Reply, Transport
 if TYPE_CHECKING:  # each collection's module loads when first used: `container ls` needs only one
     from .containers import Attached, DockerContainer, DockerContainers, DockerExec
     from .images import DockerImages
+    from ..logfiles import parse_log_opts
+    from ..network.ports import format_ports, parse_publish
+    from ..reference import parse as parse_reference
     from .contexts import (Context, ContextError, ContextStore, TLSOptions, connect, current_context_name,
                            default_context, tls_options)
     from .system import DockerAuth, DockerEvents, DockerNetwork, DockerNetworks, DockerSystem, DockerVolumes
@@ -39,7 +39,10 @@ _HOMES = {"DockerContainer": "containers", "DockerContainers": "containers", "Do
           # choosing the endpoint (docker's -H, --context, DOCKER_HOST …) and docker's context store
           "connect": "contexts", "tls_options": "contexts", "TLSOptions": "contexts", "ContextError": "contexts",
           "ContextStore": "contexts", "Context": "contexts", "current_context_name": "contexts",
-          "default_context": "contexts"}
+          "default_context": "contexts",
+          # helpers of the engine's own that the front ends share (loaded when first asked for)
+          "parse_log_opts": "..logfiles:parse_log_opts", "format_ports": "..network.ports:format_ports",
+          "parse_publish": "..network.ports:parse_publish", "parse_reference": "..reference:parse"}
 
 
 def __getattr__(name: str) -> Any:
@@ -47,7 +50,11 @@ def __getattr__(name: str) -> Any:
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib
-    return getattr(importlib.import_module(f".{home}", __name__), name)
+    module, _, attr = home.partition(":")
+    value = getattr(importlib.import_module(module if module.startswith(".") else f".{module}", __name__),
+                    attr or name)
+    globals()[name] = value  # asked once: a plain attribute from then on
+    return value
 
 __all__ = ["Docker", "DockerContainer", "DockerContainers", "DockerExec", "DockerImages", "DockerNetwork",
            "DockerNetworks", "DockerVolumes", "DockerSystem", "DockerEvents", "DockerAuth", "Attached",

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidArgument, NotFound
 
 if TYPE_CHECKING:
+    import socket
     import ssl
 
     from .transport import Transport
@@ -302,25 +303,36 @@ class Endpoint:
     root. ``context`` names the context ("default" for -H, DOCKER_HOST and Portside's default)."""
 
     def __init__(self, context: str, host: str | None = None, tls: TLSOptions | None = None, *,
-                 embedded: bool = False, root: str | None = None) -> None:
+                 embedded: bool = False, root: str | None = None, connected: socket.socket | None = None) -> None:
         self.context, self.host, self.tls, self.embedded, self.root = context, host, tls, embedded, root
+        self.connected = connected  # the probe's socket to ``host``, handed on: one connection, not two
 
 
-def portside_socket_answers(path: str | None = None) -> bool:
-    """Does a ``portside daemon`` listen on ``path`` (default: its default socket)? A connect, nothing sent."""
+def portside_socket(path: str | None = None) -> socket.socket | None:
+    """A socket connected to a ``portside daemon`` on ``path`` (default: its default socket), or None
+    when none listens there. A connect, nothing sent."""
     path = path or PORTSIDE_SOCKET
     if not os.path.exists(path):
-        return False
+        return None
     import socket
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         s.settimeout(1.0)
         s.connect(path)
-        return True
+        s.settimeout(None)
+        return s
     except OSError:
-        return False
-    finally:
         s.close()
+        return None
+
+
+def portside_socket_answers(path: str | None = None) -> bool:
+    """Does a ``portside daemon`` listen on ``path`` (default: its default socket)?"""
+    s = portside_socket(path)
+    if s is None:
+        return False
+    s.close()
+    return True
 
 
 def current_context_name(*, context: str | None = None, host: str | None = None,
@@ -386,8 +398,9 @@ def resolve(*, host: str | None = None, context: str | None = None, root: str | 
     address = host or env.get("DOCKER_HOST")
     if address:
         return Endpoint("default", host=address, tls=tls)
-    if portside_socket_answers():
-        return Endpoint("default", host=f"unix://{PORTSIDE_SOCKET}")
+    sock = portside_socket()
+    if sock is not None:
+        return Endpoint("default", host=f"unix://{PORTSIDE_SOCKET}", connected=sock)
     return Endpoint("default", embedded=True)
 
 
@@ -399,7 +412,7 @@ def transport_for(endpoint: Endpoint) -> Transport:
     kind, name, port = parse_host(endpoint.host, tls=endpoint.tls is not None)
     if kind == "unix":
         from .http import UnixTransport
-        return UnixTransport(name)
+        return UnixTransport(name, connected=endpoint.connected)
     from .http import TcpTransport
     return TcpTransport(name, port, endpoint.tls.context() if endpoint.tls is not None else None)
 

@@ -29,7 +29,6 @@ import socket
 import sys
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Union
-from urllib.parse import quote, urlencode
 
 from .. import __version__
 from ..aio import running_loop, to_thread
@@ -60,10 +59,24 @@ def version_key(version: str) -> tuple[int, ...]:
         return (0,)
 
 
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
+
+def quote(text: str, safe: str = "", *, plus: bool = False) -> str:
+    """``urllib.parse.quote`` (``plus``: ``quote_plus``, a space as "+"), without importing urllib (~2 ms
+    with the ipaddress module it brings)."""
+    keep = _UNRESERVED | frozenset(safe.encode())
+    return "".join(chr(b) if b in keep else "+" if plus and b == 32 else f"%{b:02X}" for b in text.encode())
+
+
 def encode_params(params: Params | None) -> str:
     """The query string: the contract's values (:func:`~engine.client.transport.query_values`), a key
-    repeated once per item of a tuple."""
-    return urlencode(query_values(params), doseq=True) if params else ""
+    repeated once per item of a tuple (as ``urlencode(…, doseq=True)``)."""
+    if not params:
+        return ""
+    return "&".join(f"{quote(key, plus=True)}={quote(value, plus=True)}"
+                    for key, values in query_values(params).items() for value in values)
 
 
 def _reason(exc: BaseException) -> str:
@@ -351,7 +364,7 @@ class HttpTransport(Transport):
 
     # -- requests ------------------------------------------------------------------------------------
     def _target(self, path: str, params: Params | None, versioned: bool) -> str:
-        target = quote(path, safe="/:@!$&'()*+,;=-._~")
+        target = quote(path, PATH_SAFE)
         if versioned:
             target = f"/v{self.api_version}{target}"
         query = encode_params(params)

@@ -9,7 +9,6 @@ goes); the traffic itself is DNAT'd by nftables (:mod:`engine.network.nat`).
 from __future__ import annotations
 
 import errno
-import ipaddress
 import socket
 from typing import Any
 
@@ -58,6 +57,7 @@ def parse_publish(specs: list[str]) -> tuple[dict[str, Any], dict[str, list[dict
             host, cont = parts
         elif len(parts) == 3:
             host_ip, host, cont = parts
+            import ipaddress  # only for a published host address (~1 ms to import)
             try:
                 if host_ip:
                     ipaddress.IPv4Address(host_ip)

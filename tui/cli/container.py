@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
-import signal
 import sys
 import time
 from typing import Any
 
-from engine.client import Docker, format_ports, parse_log_opts, parse_publish, parse_reference
+from engine.client import Docker
 from engine.errors import EngineError, ImageNotFound, InvalidArgument, NotModified
 
 from .. import units
@@ -50,6 +48,9 @@ def security_opts(opts: list[str]) -> list[str]:
 
 
 def container_config(args: Any) -> dict[str, Any]:
+    import shlex
+
+    from engine.client import parse_log_opts, parse_publish
     env: list[str] = []
     for path in args.env_file:
         try:
@@ -138,6 +139,7 @@ def container_config(args: Any) -> dict[str, Any]:
 
 
 async def create_container(docker: Docker, args: Any) -> str:
+    from engine.client import parse_reference
     config = container_config(args)
     policy = getattr(args, "pull", "missing")
     if policy == "always":  # docker's run pulls `name:latest` without saying "Using default tag"
@@ -196,6 +198,8 @@ async def attach_and_wait(docker: Docker, cid: str, interactive: bool, tty: bool
             if autoremove:
                 await remove_quietly(docker, cid)
             raise
+
+        import signal
 
         def forward(signum: int, _frame: Any) -> None:  # docker's --sig-proxy
             attached.signal(signum)
@@ -281,6 +285,7 @@ async def cmd_port(docker: Docker, args: Any) -> int:
 
 
 def ps_row(c: dict[str, Any], no_trunc: bool) -> dict[str, Any]:
+    from engine.client import format_ports
     cmd = c["Command"]
     if not no_trunc and len(cmd) > 20:
         cmd = cmd[:19] + "…"

@@ -7,6 +7,8 @@ Only the branch a command line names is built (:func:`command_words`, :class:`_O
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from typing import Any, NoReturn
 
 
@@ -24,6 +26,12 @@ class Parser(argparse.ArgumentParser):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
 
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # argparse builds a formatter for every add_argument (to check the metavar); its own way of
+        # sizing it imports shutil (~2 ms) for shutil.get_terminal_size, whose rule this is
+        formatter: argparse.HelpFormatter = self.formatter_class(prog=self.prog, width=terminal_columns() - 2)
+        return formatter
+
     def error(self, message: str) -> NoReturn:
         if message.startswith("unrecognized arguments:"):
             message = "unknown flag: " + message.split(":", 1)[1].strip().split()[0]
@@ -32,6 +40,20 @@ class Parser(argparse.ArgumentParser):
             words = " ".join(self.prog.split()[1:] + [word])
             raise UsageError(f"{PROG}: '{words}' is not a {PROG} command.")
         raise UsageError(f"{self.prog}: {message}")
+
+
+def terminal_columns(fallback: int = 80) -> int:
+    """``shutil.get_terminal_size().columns``: $COLUMNS, else stdout's terminal, else ``fallback``."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or fallback
+    except (AttributeError, ValueError, OSError):
+        return fallback
 
 
 # -- the parser ---------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from engine.client import Docker, parse_reference
+from engine.client import Docker
 from engine.errors import EngineError, ImageNotFound, InvalidArgument
 
 from .output import out
@@ -14,6 +14,8 @@ from .output import out
 async def pull_image(docker: Docker, name: str, stream: Any, *, platform: str | None = None,
                      quiet: bool = False) -> str:
     """Pull with docker's progress on ``stream``; returns the full reference pulled."""
+    from engine.client import parse_reference
+
     from .progress import ProgressPrinter
     ref = parse_reference(name, default_tag=False)
     if not ref.tag and not ref.digest:
@@ -35,6 +37,8 @@ async def cmd_pull(docker: Docker, args: Any) -> int:
 
 
 async def cmd_push(docker: Docker, args: Any) -> int:
+    from engine.client import parse_reference
+
     from .progress import ProgressPrinter
     ref = parse_reference(args.name, default_tag=False)
     if ref.digest:
