@@ -14,8 +14,6 @@ from engine.errors import EngineError, ImageNotFound, InvalidArgument, NotModifi
 from .. import units
 from .output import confirm, each, out, render_rows
 from .filters import parse_filters
-from .registry import pull_image
-from .system import inspect_objects
 from .template import tabwrite
 
 
@@ -140,6 +138,8 @@ def container_config(args: Any) -> dict[str, Any]:
 
 async def create_container(docker: Docker, args: Any) -> str:
     from engine.client import parse_reference
+
+    from .registry import pull_image
     config = container_config(args)
     policy = getattr(args, "pull", "missing")
     if policy == "always":  # docker's run pulls `name:latest` without saying "Using default tag"
@@ -406,6 +406,7 @@ async def cmd_container_prune(docker: Docker, args: Any) -> int:
 
 
 async def cmd_inspect_container(docker: Docker, args: Any) -> int:
+    from .system import inspect_objects
     return await inspect_objects(docker, args.names, args.format, "container")
 
 

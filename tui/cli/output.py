@@ -8,7 +8,7 @@ from typing import Any
 
 from engine.errors import EngineError
 
-from .template import format_table, prepare_format, render
+from .template import format_table, prepare_format
 
 
 def out(text: str = "") -> None:
@@ -29,6 +29,7 @@ def render_rows(fmt: str | None, default: str, rows: list[dict[str, Any]], heade
 def render_one(fmt: str, data: Any) -> str:
     if fmt == "json":
         return json.dumps(data, separators=(",", ":"))
+    from .template import render  # the template engine loads only for a template that needs it
     return render(prepare_format(fmt), data)
 
 

@@ -12,6 +12,9 @@ The public surface:
 * :func:`tabwrite` — Go's ``tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)`` alone.
 * :func:`prepare_format` / :func:`is_table_format` — docker's pre-processing of ``--format``.
 
+Only :mod:`.fields` (text and ``{{.Field}}``, the default tables) and :mod:`.tabwriter` load with the
+package; the engine's parts load when a template needs them.
+
 Data model. Templates run against plain Python values standing in for Go values: ``dict`` is a
 map (``.Field`` looks the key up exactly; a missing key yields Go's invalid value, printed
 ``<no value>``), objects expose attributes (a callable attribute is a method and is called),
@@ -30,8 +33,21 @@ Every parse or execution error is an :class:`InvalidArgument` whose text is dock
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from .fields import format_table, is_table_format, prepare_format
 from .tabwriter import tabwrite
-from .template import Template, compile_template, format_table, is_table_format, prepare_format, render
+
+if TYPE_CHECKING:
+    from .template import Template, compile_template, render
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Template", "compile_template", "render"):
+        from . import template
+        return getattr(template, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Template",

@@ -12,6 +12,7 @@ from .functions import _BUILTINS, _HEADER_FUNCS
 from .nodes import _Node
 from .parser import _Parser
 from .executor import _State
+from .fields import is_table_format, prepare_format
 from .tabwriter import _tabwrite_text
 
 
@@ -59,19 +60,6 @@ def render(template: str, data: Any) -> str:
     """Execute the Go template ``template`` against ``data``; parse and execution errors raise
     :class:`InvalidArgument` in docker's words."""
     return compile_template(template).execute(data)
-
-
-def prepare_format(fmt: str) -> str:
-    """docker's escape handling for ``--format``: the two characters backslash-t become a tab and
-    backslash-n a newline (docker does this before parsing the template)."""
-    if "\\" not in fmt:
-        return fmt
-    return fmt.replace("\\t", "\t").replace("\\n", "\n")
-
-
-def is_table_format(fmt: str) -> bool:
-    """True when the format asks for docker's table output (it starts with ``table``)."""
-    return fmt.startswith("table")
 
 
 def format_table(fmt: str, rows: list[Any], headers: dict[str, str]) -> str:
