@@ -42,6 +42,20 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+def _translate_once() -> None:
+    """argparse words its own messages through ``gettext.gettext``, which looks for a catalogue in the
+    locale folders on every call (a dozen calls for a short command, ~3 ms). Looked up once, the
+    catalogue is the same one (the default domain; nothing here changes it), so the words are too."""
+    import gettext
+    catalogue = gettext.translation(gettext.textdomain(), gettext.bindtextdomain(gettext.textdomain()),
+                                    fallback=True)
+    argparse._ = catalogue.gettext  # type: ignore[attr-defined]
+    argparse.ngettext = catalogue.ngettext  # type: ignore[attr-defined]
+
+
+_translate_once()
+
+
 def terminal_columns(fallback: int = 80) -> int:
     """``shutil.get_terminal_size().columns``: $COLUMNS, else stdout's terminal, else ``fallback``."""
     try:
