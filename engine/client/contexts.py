@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidArgument, NotFound
 
 if TYPE_CHECKING:
-    import socket
     import ssl
+
+    from .sockets import Socket
 
     from .transport import Transport
 
@@ -303,26 +304,21 @@ class Endpoint:
     root. ``context`` names the context ("default" for -H, DOCKER_HOST and Portside's default)."""
 
     def __init__(self, context: str, host: str | None = None, tls: TLSOptions | None = None, *,
-                 embedded: bool = False, root: str | None = None, connected: socket.socket | None = None) -> None:
+                 embedded: bool = False, root: str | None = None, connected: Socket | None = None) -> None:
         self.context, self.host, self.tls, self.embedded, self.root = context, host, tls, embedded, root
         self.connected = connected  # the probe's socket to ``host``, handed on: one connection, not two
 
 
-def portside_socket(path: str | None = None) -> socket.socket | None:
+def portside_socket(path: str | None = None) -> Socket | None:
     """A socket connected to a ``portside daemon`` on ``path`` (default: its default socket), or None
-    when none listens there. A connect, nothing sent."""
+    when none listens there. A connect (1 s at most), nothing sent."""
     path = path or PORTSIDE_SOCKET
     if not os.path.exists(path):
         return None
-    import socket
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    from .sockets import open_unix
     try:
-        s.settimeout(1.0)
-        s.connect(path)
-        s.settimeout(None)
-        return s
+        return open_unix(path, timeout=1.0)
     except OSError:
-        s.close()
         return None
 
 

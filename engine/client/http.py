@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Union
@@ -33,13 +32,15 @@ from typing import TYPE_CHECKING, Any, Union
 from .. import __version__
 from ..aio import running_loop, to_thread
 from ..errors import ConnectionLost, EngineError, from_status
-from .sockets import BlockingReader, BlockingWriter, open_tcp, open_unix, streams
+from .sockets import BlockingReader, BlockingWriter, full_socket, open_tcp, open_unix, streams
 from .transport import Duplex, Params, Transport, query_values
 from .transport import Reply as BaseReply
 
 if TYPE_CHECKING:
     import asyncio
     import ssl
+
+    from .sockets import Socket
 
     Reader = Union[asyncio.StreamReader, BlockingReader]
     Writer = Union[asyncio.StreamWriter, BlockingWriter]
@@ -290,6 +291,7 @@ class SocketDuplex(Duplex):
                 return
             sock = writer.get_extra_info("socket")
             if sock is not None:
+                import socket
                 await writer.drain()
                 sock.shutdown(socket.SHUT_WR)
         except (OSError, RuntimeError):
@@ -530,7 +532,7 @@ async def _file_chunks(f: Any) -> AsyncIterator[bytes]:
 class UnixTransport(HttpTransport):
     """A unix socket: ``portside daemon`` or a dockerd."""
 
-    def __init__(self, path: str, connected: socket.socket | None = None) -> None:
+    def __init__(self, path: str, connected: Socket | None = None) -> None:
         super().__init__(f"unix://{path}", "api.moby.localhost")
         self.path = path
         self._connected = connected  # a socket already connected to ``path`` (the default socket's probe)
@@ -543,7 +545,7 @@ class UnixTransport(HttpTransport):
             return streams(sock if sock is not None else open_unix(self.path))
         import asyncio
         if sock is not None:
-            return await asyncio.open_unix_connection(sock=sock, limit=1 << 20)
+            return await asyncio.open_unix_connection(sock=full_socket(sock), limit=1 << 20)
         return await asyncio.open_unix_connection(self.path, limit=1 << 20)
 
     async def close(self) -> None:

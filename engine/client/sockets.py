@@ -10,11 +10,14 @@ place, :mod:`engine.client.http`, for both kinds of stream.
 
 from __future__ import annotations
 
-import socket
+import _socket  # the C sockets under :mod:`socket`: a unix socket needs no more, and socket.py costs ~3 ms
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import socket
     import ssl
+
+    Socket = socket.socket | _socket.socket
 
 LIMIT = 1 << 20  # the longest line readline() accepts, as the asyncio streams are opened with
 RECV = 1 << 16
@@ -23,7 +26,7 @@ RECV = 1 << 16
 class BlockingReader:
     """``readline``, ``readexactly`` and ``read`` of ``asyncio.StreamReader`` over a blocking socket."""
 
-    def __init__(self, sock: socket.socket, limit: int = LIMIT) -> None:
+    def __init__(self, sock: Socket, limit: int = LIMIT) -> None:
         self.sock = sock
         self.limit = limit
         self._buf = bytearray()
@@ -91,7 +94,7 @@ class IncompleteRead(EOFError):
 class BlockingWriter:
     """The parts of ``asyncio.StreamWriter`` the HTTP transport uses: each write is sent at once."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: Socket) -> None:
         self.sock = sock
 
     def write(self, data: bytes) -> None:
@@ -104,7 +107,7 @@ class BlockingWriter:
         return not hasattr(self.sock, "unwrap")  # a TLS socket cannot half-close under its session
 
     def write_eof(self) -> None:
-        self.sock.shutdown(socket.SHUT_WR)
+        self.sock.shutdown(_socket.SHUT_WR)
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return self.sock if name == "socket" else default
@@ -116,22 +119,34 @@ class BlockingWriter:
         return None
 
 
-def streams(sock: socket.socket) -> tuple[BlockingReader, BlockingWriter]:
+def streams(sock: Socket) -> tuple[BlockingReader, BlockingWriter]:
     return BlockingReader(sock), BlockingWriter(sock)
 
 
-def open_unix(path: str) -> socket.socket:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+def open_unix(path: str, timeout: float | None = None) -> _socket.socket:
+    """A blocking socket connected to ``path`` (``timeout`` for the connect alone)."""
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     try:
+        sock.settimeout(timeout)
         sock.connect(path)
+        sock.settimeout(None)
     except BaseException:
         sock.close()
         raise
     return sock
 
 
+def full_socket(sock: Socket) -> socket.socket:
+    """The same connection as a :class:`socket.socket` (what asyncio takes)."""
+    import socket
+    if isinstance(sock, socket.socket):
+        return sock
+    return socket.socket(sock.family, sock.type & ~_socket.SOCK_CLOEXEC, fileno=sock.detach())
+
+
 def open_tcp(host: str, port: int, tls: ssl.SSLContext | None, timeout: float) -> socket.socket:
     """A connected tcp socket (``timeout`` for the connect and the TLS handshake), then blocking."""
+    import socket
     sock = socket.create_connection((host, port), timeout=timeout)
     try:
         if tls is not None:
@@ -143,4 +158,4 @@ def open_tcp(host: str, port: int, tls: ssl.SSLContext | None, timeout: float) -
     return sock
 
 
-__all__ = ["BlockingReader", "BlockingWriter", "IncompleteRead", "open_tcp", "open_unix", "streams"]
+__all__ = ["BlockingReader", "BlockingWriter", "IncompleteRead", "full_socket", "open_tcp", "open_unix", "streams"]

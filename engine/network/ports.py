@@ -9,10 +9,12 @@ goes); the traffic itself is DNAT'd by nftables (:mod:`engine.network.nat`).
 from __future__ import annotations
 
 import errno
-import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import EngineError, InvalidArgument
+
+if TYPE_CHECKING:
+    import socket
 
 
 def _range(text: str, spec: str, *, host: bool = False) -> tuple[int, int]:
@@ -104,6 +106,7 @@ def plan(bindings: dict[str, list[dict[str, str]]]) -> list[dict[str, Any]]:
 
 
 def reserve(p: dict[str, Any]) -> tuple[socket.socket, int]:
+    import socket  # here: listing ports (every `ps`) needs no sockets
     """Bind the host port of ``p`` (any free one of its range, or an ephemeral one); docker's error when taken."""
     kind = socket.SOCK_STREAM if p["proto"] == "tcp" else socket.SOCK_DGRAM
     ip = p["host_ip"] or "0.0.0.0"
