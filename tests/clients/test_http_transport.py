@@ -214,3 +214,89 @@ async def test_daemon_restart(daemon_factory: Any) -> None:
         assert await (await t.request("GET", "/containers/json")).json() == []
     finally:
         await t.close()
+
+
+def drive(coro: Any) -> Any:
+    """Run a coroutine as the CLI runs its one-shot commands: no event loop, one ``send``."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise AssertionError("the coroutine waited on an event loop")
+
+
+class Recording(UnixTransport):
+    """A unix transport that notes each request's method and path (what it sent, not how)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.sent: list[tuple[str, str]] = []
+
+    async def _exchange(self, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        self.sent.append((method, path))
+        return await super()._exchange(method, path, *args, **kwargs)
+
+
+def test_without_an_event_loop(daemon: Any, dockerd: RemoteDocker) -> None:
+    """The CLI's read-only commands drive the transport with no loop: a blocking socket, the same HTTP."""
+    t = Recording(daemon.sock)
+    drive(t.open())
+    try:
+        assert (t.kind, t.api_version) == ("daemon", "1.50")
+        assert t.server.get("server", "").startswith("Portside/")
+        listed = drive(drive(t.request("GET", "/containers/json", params={"all": True})).json())
+        assert isinstance(listed, list)
+        assert len(t._idle) == 1 and t._idle[0].blocking
+        conn = t._idle[0]
+        images = drive(drive(t.request("GET", "/images/json")).json())
+        assert any("busybox:latest" in (i.get("RepoTags") or []) for i in images)
+        assert t._idle == [conn], "the kept-alive connection was not reused"
+        with pytest.raises(NotFound) as e:
+            drive(t.request("GET", "/containers/no-such-one/json"))
+        assert "no-such-one" in str(e.value)
+        # the Server header said Portside: one ping, no /version
+        assert t.sent == [("GET", "/_ping"), ("GET", "/containers/json"), ("GET", "/images/json"),
+                          ("GET", "/containers/no-such-one/json")]
+
+        async def on_a_loop() -> Any:
+            return await (await t.request("GET", "/containers/json", params={"all": True})).json()
+        assert asyncio.run(on_a_loop()) == listed  # the blocking connection is not used on a loop
+        assert conn not in t._idle
+    finally:
+        drive(t.close())
+
+    r = UnixTransport(dockerd.sock)
+    drive(r.open())
+    try:
+        assert r.kind == "remote"  # dockerd's Server header is docker's: /version says so
+        ids = {c["Id"] for c in drive(drive(r.request("GET", "/containers/json", params={"all": True})).json())}
+        assert ids == set(dockerd.ok("ps", "-aq", "--no-trunc").split())
+    finally:
+        drive(r.close())
+
+
+def test_dead_endpoints_without_an_event_loop(tmp_path: Any) -> None:
+    missing = str(tmp_path / "none.sock")
+    with pytest.raises(ConnectionLost) as e:
+        drive(UnixTransport(missing).open())
+    assert str(e.value) == f"cannot connect to the Docker engine at unix://{missing}: no such socket"
+    port = free_port()
+    with pytest.raises(ConnectionLost) as e:
+        drive(TcpTransport("127.0.0.1", port).open())
+    assert str(e.value) == f"cannot connect to the Docker engine at tcp://127.0.0.1:{port}: connection refused"
+
+
+def test_cli_lists_through_the_daemon_without_asyncio(daemon: Any) -> None:
+    """`portside -H unix://… ps` is a ping and a list on one connection, without importing asyncio or ssl."""
+    import subprocess
+    import sys
+    code = ("import sys, tui.cli\n"
+            f"rc = tui.cli.main(['-H', {daemon.host!r}, 'ps', '-a'])\n"
+            "print(rc, sorted(m for m in ('asyncio', 'ssl') if m in sys.modules))\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_") and k != "PORTSIDE_ROOT"}
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    p = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0].startswith("CONTAINER ID") and lines[-1] == "0 []", p.stdout
