@@ -76,7 +76,6 @@ class System:
         are killed, it is marked exited (137) with the reason in ``State.Error``, its resources are
         released and its restart policy applies.
         """
-        from ..runtime import linux
         stored: set[str] = set()
         cleaned = cleanup.sweep(self.paths.root, stored)
         if stored:  # blobs of an operation killed before it recorded its image
@@ -124,6 +123,7 @@ class System:
                     continue
                 rootfs = os.path.join(croot, name, "rootfs")
                 if os.path.ismount(rootfs):
+                    from ..runtime import linux  # only here: ctypes costs every command ~2 ms
                     try:
                         linux.umount2(rootfs, linux.MNT_DETACH)
                     except OSError:
