@@ -27,12 +27,12 @@ import json
 import os
 import sys
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..aio import running_loop, to_thread
 from ..errors import ConnectionLost, EngineError, from_status
-from .sockets import BlockingReader, BlockingWriter, full_socket, open_tcp, open_unix, streams
+from .sockets import BlockingReader, BlockingWriter, open_tcp, open_unix, streams
 from .transport import Duplex, Params, Transport, query_values
 from .transport import Reply as BaseReply
 
@@ -42,8 +42,8 @@ if TYPE_CHECKING:
 
     from .sockets import Socket
 
-    Reader = Union[asyncio.StreamReader, BlockingReader]
-    Writer = Union[asyncio.StreamWriter, BlockingWriter]
+    Reader = asyncio.StreamReader | BlockingReader
+    Writer = asyncio.StreamWriter | BlockingWriter
 
 API_VERSION = "1.50"
 FALLBACK_API_VERSION = "1.24"  # what docker assumes when a server's ping names no version
@@ -535,24 +535,18 @@ class UnixTransport(HttpTransport):
     def __init__(self, path: str, connected: Socket | None = None) -> None:
         super().__init__(f"unix://{path}", "api.moby.localhost")
         self.path = path
-        self._connected = connected  # a socket already connected to ``path`` (the default socket's probe)
+        if connected is not None:
+            # a socket the default socket's probe connected: kept as an idle connection, so it is
+            # replaced if it went stale, and closed unused on a loop (which wants asyncio's streams)
+            self._idle.append(_Connection(*streams(connected)))
 
     async def _connect(self) -> tuple[Reader, Writer]:
-        sock, self._connected = self._connected, None
-        if sock is None and not os.path.exists(self.path):
+        if not os.path.exists(self.path):
             raise FileNotFoundError(2, "no such socket")
         if running_loop() is None:
-            return streams(sock if sock is not None else open_unix(self.path))
+            return streams(open_unix(self.path))
         import asyncio
-        if sock is not None:
-            return await asyncio.open_unix_connection(sock=full_socket(sock), limit=1 << 20)
         return await asyncio.open_unix_connection(self.path, limit=1 << 20)
-
-    async def close(self) -> None:
-        await super().close()
-        if self._connected is not None:
-            self._connected.close()
-            self._connected = None
 
 
 class TcpTransport(HttpTransport):

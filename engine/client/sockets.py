@@ -136,14 +136,6 @@ def open_unix(path: str, timeout: float | None = None) -> _socket.socket:
     return sock
 
 
-def full_socket(sock: Socket) -> socket.socket:
-    """The same connection as a :class:`socket.socket` (what asyncio takes)."""
-    import socket
-    if isinstance(sock, socket.socket):
-        return sock
-    return socket.socket(sock.family, sock.type & ~_socket.SOCK_CLOEXEC, fileno=sock.detach())
-
-
 def open_tcp(host: str, port: int, tls: ssl.SSLContext | None, timeout: float) -> socket.socket:
     """A connected tcp socket (``timeout`` for the connect and the TLS handshake), then blocking."""
     import socket
@@ -158,4 +150,4 @@ def open_tcp(host: str, port: int, tls: ssl.SSLContext | None, timeout: float) -
     return sock
 
 
-__all__ = ["BlockingReader", "BlockingWriter", "IncompleteRead", "full_socket", "open_tcp", "open_unix", "streams"]
+__all__ = ["BlockingReader", "BlockingWriter", "IncompleteRead", "open_tcp", "open_unix", "streams"]
