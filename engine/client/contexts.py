@@ -30,8 +30,6 @@ from ..errors import InvalidArgument, NotFound
 if TYPE_CHECKING:
     import ssl
 
-    from .sockets import Socket
-
     from .transport import Transport
 
 PORTSIDE_SOCKET = "/run/portside/portside.sock"  # where `portside daemon` serves by default
@@ -304,30 +302,21 @@ class Endpoint:
     root. ``context`` names the context ("default" for -H, DOCKER_HOST and Portside's default)."""
 
     def __init__(self, context: str, host: str | None = None, tls: TLSOptions | None = None, *,
-                 embedded: bool = False, root: str | None = None, connected: Socket | None = None) -> None:
+                 embedded: bool = False, root: str | None = None) -> None:
         self.context, self.host, self.tls, self.embedded, self.root = context, host, tls, embedded, root
-        self.connected = connected  # the probe's socket to ``host``, handed on: one connection, not two
-
-
-def portside_socket(path: str | None = None) -> Socket | None:
-    """A socket connected to a ``portside daemon`` on ``path`` (default: its default socket), or None
-    when none listens there. A connect (1 s at most), nothing sent."""
-    path = path or PORTSIDE_SOCKET
-    if not os.path.exists(path):
-        return None
-    from .sockets import open_unix
-    try:
-        return open_unix(path, timeout=1.0)
-    except OSError:
-        return None
 
 
 def portside_socket_answers(path: str | None = None) -> bool:
-    """Does a ``portside daemon`` listen on ``path`` (default: its default socket)?"""
-    s = portside_socket(path)
-    if s is None:
+    """Does a ``portside daemon`` listen on ``path`` (default: its default socket)? A connect (1 s at
+    most), nothing sent."""
+    path = path or PORTSIDE_SOCKET
+    if not os.path.exists(path):
         return False
-    s.close()
+    from .sockets import open_unix
+    try:
+        open_unix(path, timeout=1.0).close()
+    except OSError:
+        return False
     return True
 
 
@@ -394,9 +383,8 @@ def resolve(*, host: str | None = None, context: str | None = None, root: str | 
     address = host or env.get("DOCKER_HOST")
     if address:
         return Endpoint("default", host=address, tls=tls)
-    sock = portside_socket()
-    if sock is not None:
-        return Endpoint("default", host=f"unix://{PORTSIDE_SOCKET}", connected=sock)
+    if portside_socket_answers():
+        return Endpoint("default", host=f"unix://{PORTSIDE_SOCKET}")
     return Endpoint("default", embedded=True)
 
 
@@ -408,7 +396,7 @@ def transport_for(endpoint: Endpoint) -> Transport:
     kind, name, port = parse_host(endpoint.host, tls=endpoint.tls is not None)
     if kind == "unix":
         from .http import UnixTransport
-        return UnixTransport(name, connected=endpoint.connected)
+        return UnixTransport(name)
     from .http import TcpTransport
     return TcpTransport(name, port, endpoint.tls.context() if endpoint.tls is not None else None)
 

@@ -40,8 +40,6 @@ if TYPE_CHECKING:
     import asyncio
     import ssl
 
-    from .sockets import Socket
-
     Reader = asyncio.StreamReader | BlockingReader
     Writer = asyncio.StreamWriter | BlockingWriter
 
@@ -532,13 +530,9 @@ async def _file_chunks(f: Any) -> AsyncIterator[bytes]:
 class UnixTransport(HttpTransport):
     """A unix socket: ``portside daemon`` or a dockerd."""
 
-    def __init__(self, path: str, connected: Socket | None = None) -> None:
+    def __init__(self, path: str) -> None:
         super().__init__(f"unix://{path}", "api.moby.localhost")
         self.path = path
-        if connected is not None:
-            # a socket the default socket's probe connected: kept as an idle connection, so it is
-            # replaced if it went stale, and closed unused on a loop (which wants asyncio's streams)
-            self._idle.append(_Connection(*streams(connected)))
 
     async def _connect(self) -> tuple[Reader, Writer]:
         if not os.path.exists(self.path):
