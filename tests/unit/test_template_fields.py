@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tui.cli import template as package
 from tui.cli.template import fields
 from tui.cli.template import template as engine
 
@@ -33,14 +34,19 @@ FORMATS = [
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_same_output_as_the_engine(fmt: str) -> None:
-    assert fields.format_table(fmt, ROWS, HEADERS) == engine.format_table(fmt, ROWS, HEADERS)
+    assert package.format_table(fmt, ROWS, HEADERS) == engine.format_table(fmt, ROWS, HEADERS)
 
 
 def test_values_that_are_not_strings_go_to_the_engine() -> None:
     rows = [{"ID": "x", "Size": 12, "Flag": True, "Nil": None}]
     for fmt in ("{{.ID}} {{.Size}}", "{{.Flag}}", "table {{.Nil}}"):
-        assert fields.format_table(fmt, rows, {"ID": "ID", "Size": "SIZE"}) == engine.format_table(
+        assert fields.substituted_table(fmt, rows, {"ID": "ID", "Size": "SIZE"}) is None
+        assert package.format_table(fmt, rows, {"ID": "ID", "Size": "SIZE"}) == engine.format_table(
             fmt, rows, {"ID": "ID", "Size": "SIZE"})
+
+
+def test_the_default_tables_need_no_engine() -> None:
+    assert fields.substituted_table(FORMATS[0], ROWS, HEADERS) == engine.format_table(FORMATS[0], ROWS, HEADERS)
 
 
 def test_only_text_and_fields_split() -> None:

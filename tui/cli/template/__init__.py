@@ -35,11 +35,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .fields import format_table, is_table_format, prepare_format
+from .fields import is_table_format, prepare_format, substituted_table
 from .tabwriter import tabwrite
 
 if TYPE_CHECKING:
     from .template import Template, compile_template, render
+
+
+def format_table(fmt: str, rows: list[Any], headers: dict[str, str]) -> str:
+    """docker's formatter for ``--format fmt`` (see :func:`.template.format_table`): by substitution
+    when the format is text and ``{{.Field}}`` over string fields, else through the template engine."""
+    text = substituted_table(fmt, rows, headers)
+    if text is not None:
+        return text
+    from .template import format_table as through_the_engine
+    return through_the_engine(fmt, rows, headers)
 
 
 def __getattr__(name: str) -> Any:

@@ -3,8 +3,8 @@
 ``portside ps``, ``images``, ``volume ls`` … print their default tables with templates made only of
 literal text and field references (``table {{.ID}}\\t{{.Image}}\\t…``). For those, when every field
 is a key of the row holding a string, rendering is a substitution; this module does it and leaves
-everything else (functions, pipelines, other values) to the full engine in :mod:`.template`, which
-then loads (the lexer, parser and executor cost a short command ~2 ms to import). The output is the
+everything else (functions, pipelines, other values) to the full engine in :mod:`.template`
+(the package's ``format_table`` chooses), which then loads (the lexer, parser and executor cost a short command ~2 ms to import). The output is the
 engine's to the byte: a string field prints as itself in Go.
 
 docker's pre-processing of ``--format`` lives here too, shared by both.
@@ -61,8 +61,9 @@ def substitute(texts: list[str], names: list[str], data: Any) -> str | None:
     return "".join(out)
 
 
-def format_table(fmt: str, rows: list[Any], headers: dict[str, str]) -> str:
-    """:func:`.template.format_table`'s output, substituted when the format and the rows allow."""
+def substituted_table(fmt: str, rows: list[Any], headers: dict[str, str]) -> str | None:
+    """:func:`.template.format_table`'s output by substitution, or None when the format or the rows
+    need the engine."""
     table = is_table_format(fmt)
     body = prepare_format((fmt[len("table"):] if table else fmt).strip(" "))
     parts = split_fields(body) if body != "json" or table else None
@@ -74,5 +75,4 @@ def format_table(fmt: str, rows: list[Any], headers: dict[str, str]) -> str:
                 return "".join(f"{line}\n" for line in lines)
             from .tabwriter import _tabwrite_text
             return _tabwrite_text(head + "\n" + "".join(f"{line}\n" for line in lines))
-    from .template import format_table as full
-    return full(fmt, rows, headers)
+    return None
