@@ -260,9 +260,13 @@ def test_without_an_event_loop(daemon: Any, dockerd: RemoteDocker) -> None:
                           ("GET", "/containers/no-such-one/json")]
 
         async def on_a_loop() -> Any:
-            return await (await t.request("GET", "/containers/json", params={"all": True})).json()
-        assert asyncio.run(on_a_loop()) == listed  # the blocking connection is not used on a loop
-        assert conn not in t._idle
+            try:
+                got = await (await t.request("GET", "/containers/json", params={"all": True})).json()
+                assert conn not in t._idle and len(t._idle) == 1  # the blocking one closed, an asyncio one kept
+                return got
+            finally:
+                await t.close()  # on its loop: asyncio's connection closes there
+        assert asyncio.run(on_a_loop()) == listed
     finally:
         drive(t.close())
 
