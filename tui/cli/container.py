@@ -138,11 +138,10 @@ def container_config(args: Any) -> dict[str, Any]:
 
 async def create_container(docker: Docker, args: Any) -> str:
     from engine.client import parse_reference
-
-    from .registry import pull_image
     config = container_config(args)
     policy = getattr(args, "pull", "missing")
     if policy == "always":  # docker's run pulls `name:latest` without saying "Using default tag"
+        from .registry import pull_image
         await pull_image(docker, str(parse_reference(args.image)), sys.stderr)
     try:
         c = await docker.containers.create(config, name=args.name)
@@ -151,6 +150,7 @@ async def create_container(docker: Docker, args: Any) -> str:
             raise
         ref = parse_reference(args.image)
         sys.stderr.write(f"Unable to find image '{ref.familiar}' locally\n")
+        from .registry import pull_image
         await pull_image(docker, str(ref), sys.stderr)
         c = await docker.containers.create(config, name=args.name)
     return c.id

@@ -8,7 +8,6 @@ from typing import Any
 
 from engine.errors import EngineError
 
-from .template import format_table, prepare_format
 
 
 def out(text: str = "") -> None:
@@ -21,6 +20,7 @@ def render_rows(fmt: str | None, default: str, rows: list[dict[str, Any]], heade
         for row in rows:
             out(json.dumps(row, separators=(",", ":")))
         return
+    from .template import format_table
     text = format_table(fmt, rows, headers)
     if text:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
@@ -29,7 +29,7 @@ def render_rows(fmt: str | None, default: str, rows: list[dict[str, Any]], heade
 def render_one(fmt: str, data: Any) -> str:
     if fmt == "json":
         return json.dumps(data, separators=(",", ":"))
-    from .template import render  # the template engine loads only for a template that needs it
+    from .template import prepare_format, render  # the template engine loads only when a command prints one
     return render(prepare_format(fmt), data)
 
 
