@@ -307,7 +307,7 @@ async def container_stats(api: API, req: Request, id: str) -> Response:
     cid = api.engine.containers.resolve(id)
 
     async def sample(previous: dict[str, Any] | None) -> dict[str, Any]:
-        now = await api.engine.containers.stats(cid)
+        now: dict[str, Any] = await api.engine.containers.stats(cid)
         if previous is not None:
             now["precpu_stats"] = previous["cpu_stats"]
             now["preread"] = previous["read"]
