@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -167,6 +167,18 @@ class State:
 
     def containers(self) -> list[dict[str, Any]]:
         return [json.loads(r[0]) for r in self.db.execute("SELECT doc FROM containers ORDER BY created DESC")]
+
+    def container_fields(self, paths: Sequence[str]) -> list[tuple[str, list[Any]]]:
+        """(id, values) of every container, newest first: the value at each JSON path (``$.Config.Image``)
+        of its document, null where the path is missing.
+
+        One query, and only these parts of each document are decoded (SQLite picks them out), so a
+        listing does not parse whole inspect documents.
+        """
+        picks = ", ".join("?" for _ in paths)
+        pick = f"json_extract(doc, {picks})" if len(paths) > 1 else f"json_array(json_extract(doc, {picks}))"
+        rows = self.db.execute(f"SELECT id, {pick} FROM containers ORDER BY created DESC", tuple(paths))
+        return [(r[0], json.loads(r[1])) for r in rows]
 
     def containers_using_image(self, image_id: str) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT id FROM containers WHERE image_id=?", (image_id,))]

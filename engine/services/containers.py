@@ -50,6 +50,10 @@ HOST_CONFIG_SHOWN: dict[str, Any] = {
     "PublishAllPorts": False, "ReadonlyRootfs": False, "SecurityOpt": None, "Memory": 0, "MemorySwap": 0,
     "NanoCpus": 0, "CpuShares": 0, "CpuPeriod": 0, "CpuQuota": 0, "PidsLimit": None,
 }
+# what a container's summary shows of its row (Containers.list), picked out of the document by the query
+LIST_FIELDS = ("$.Name", "$.Config.Image", "$.Image", "$.Path", "$.Args", "$.Created", "$.Config.Labels",
+               "$.HostConfig.NetworkMode", "$.NetworkSettings.Networks", "$.Mounts", "$.Config.ExposedPorts",
+               "$.GraphDriver.Data.UpperDir")
 MONITOR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runtime", "monitor.py")
 ADJECTIVES = ["admiring", "brave", "calm", "clever", "eager", "focused", "gallant", "happy", "jolly", "keen",
               "lucid", "modest", "nifty", "quirky", "serene", "sharp", "stoic", "tender", "vibrant", "zealous"]
@@ -878,22 +882,25 @@ class Containers:
         self.events.emit("container", "rename", cid, name=new_name)
 
     # -- list / inspect -------------------------------------------------------------------------
-    def _compose(self, doc: dict[str, Any]) -> dict[str, Any]:
-        cid = doc["Id"]
+    def _state(self, cid: str) -> tuple[dict[str, Any], int]:
+        """Inspect's ``State`` of a container (from its monitor's record), and its restart count."""
         st = self.records.runtime_state(cid)
         status = st.get("status") or "created"
-        doc = dict(doc)
         paused = status == "running" and os.path.exists(os.path.join(self.paths.container(cid), PAUSED))
-        doc["State"] = {
+        state = {
             "Status": "paused" if paused else status, "Running": status == "running", "Paused": paused,
             "Restarting": status == "restarting",
             "OOMKilled": bool(st.get("oom_killed")), "Dead": False, "Pid": st.get("pid", 0) if status == "running"
             else 0, "ExitCode": st.get("exit_code", 0), "Error": st.get("error", ""),
             "StartedAt": st.get("started_at", ZERO_TIME), "FinishedAt": st.get("finished_at", ZERO_TIME),
         }
-        doc["RestartCount"] = st.get("restart_count", 0)
+        return state, st.get("restart_count", 0)
+
+    def _compose(self, doc: dict[str, Any]) -> dict[str, Any]:
+        doc = dict(doc)
+        doc["State"], doc["RestartCount"] = self._state(doc["Id"])
         doc["NetworkSettings"] = dict(doc.get("NetworkSettings") or {},
-                                      Ports=self.networks.summary(doc, status == "running")[1])
+                                      Ports=self.networks.summary(doc, doc["State"]["Running"])[1])
         host = {k: v for k, v in doc["HostConfig"].items() if not k.startswith("_")}
         for key in NULL_WHEN_EMPTY:
             if not host.get(key):
@@ -916,28 +923,32 @@ class Containers:
 
     async def list(self, all: bool = False, filters: dict[str, builtins.list[str]] | None = None,
                               limit: int = -1, size: bool = False) -> builtins.list[dict[str, Any]]:
-        """``GET /containers/json``: docker's summary objects, newest first."""
+        """``GET /containers/json``: docker's summary objects, newest first.
+
+        Built from the parts of each row the summary shows (:data:`LIST_FIELDS`) and the monitor's
+        record of each container, as :meth:`inspect` gives them, without composing inspect documents.
+        """
         filters = filters or {}
         out = []
-        for doc in self.state.containers():
-            full = self._compose(doc)
-            state = full["State"]
+        for cid, row in self.state.container_fields(LIST_FIELDS):
+            name, image, image_id, path, args, created, labels, mode, networks, mounts, exposed, upper = row
+            state, _ = self._state(cid)
             status = state["Status"]
             if not all and status not in ("running", "paused", "restarting") and not filters.get("status"):
                 continue
+            host = {"NetworkMode": "" if mode is None else mode}
+            shown = {"Id": cid, "Config": {"ExposedPorts": exposed}, "HostConfig": host}
             summary = {
-                "Id": full["Id"], "Names": [full["Name"]], "Image": full["Config"]["Image"],
-                "ImageID": full["Image"], "Command": " ".join([full["Path"]] + full["Args"]) if full["Path"] else "",
-                "Created": int(parse_time(full["Created"])), "Ports": self.networks.summary(full, state["Running"])[0],
-                "Labels": full["Config"].get("Labels") or {},
-                "State": status, "Status": human_status(state), "HostConfig": {"NetworkMode":
-                                                                                full["HostConfig"].get("NetworkMode")},
-                "NetworkSettings": {"Networks": full["NetworkSettings"].get("Networks", {})},
-                "Mounts": full["Mounts"],
+                "Id": cid, "Names": [name], "Image": image, "ImageID": image_id,
+                "Command": " ".join([path] + (args or [])) if path else "", "Created": int(parse_time(created)),
+                "Ports": self.networks.summary(shown, state["Running"])[0], "Labels": labels or {},
+                "State": status, "Status": human_status(state), "HostConfig": host,
+                "NetworkSettings": {"Networks": {} if networks is None else networks},
+                "Mounts": [{k: v for k, v in m.items() if k != "Anonymous"} for m in mounts or ()],
             }
             if size:
-                summary["SizeRw"] = dir_size(full["GraphDriver"]["Data"].get("UpperDir", ""))
-            if not match_filters(summary, full, filters):
+                summary["SizeRw"] = dir_size(upper or "")
+            if not match_filters(summary, state, filters):
                 continue
             out.append(summary)
         if limit and limit > 0:
@@ -1271,7 +1282,8 @@ def human_status(state: dict[str, Any]) -> str:
     return "Created"
 
 
-def match_filters(summary: dict[str, Any], full: dict[str, Any], filters: dict[str, builtins.list[str]]) -> bool:
+def match_filters(summary: dict[str, Any], state: dict[str, Any], filters: dict[str, builtins.list[str]]) -> bool:
+    """Whether a container (its summary and inspect's ``State``) passes ``GET /containers/json``'s filters."""
     for key, values in filters.items():
         if key == "status" and summary["State"] not in values:
             return False
@@ -1280,7 +1292,7 @@ def match_filters(summary: dict[str, Any], full: dict[str, Any], filters: dict[s
         if key == "id" and not any(summary["Id"].startswith(v) for v in values):
             return False
         if key == "exited" and (summary["State"] != "exited" or
-                                str(full["State"]["ExitCode"]) not in values):
+                                str(state["ExitCode"]) not in values):
             return False
         if key == "label":
             if not all_labels_match(summary["Labels"], values):
