@@ -12,9 +12,11 @@ import select
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the block)
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
 
-T = TypeVar("T")
+    T = TypeVar("T")
 
 
 def running_loop() -> Any:

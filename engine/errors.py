@@ -27,7 +27,9 @@ Context (a container id, a build step) rides on the error as attributes, never o
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the block)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class EngineError(Exception):

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the block)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .transport import Body, Params
 
 from ..errors import NotFound, NotImplementedByEngine
-from .transport import Body, Params, Reply, Transport
+from .transport import Reply, Transport
 
 KIND_WORDS = {"embedded": "an embedded engine", "daemon": "a Portside daemon without this route",
               "remote": "another Docker engine"}

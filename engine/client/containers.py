@@ -12,7 +12,9 @@ import builtins  # a collection's ``list`` method shadows the type in its class
 
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import IO, TYPE_CHECKING, Any
+TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the block)
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 from ..errors import EngineError, NotModified
 

@@ -23,7 +23,9 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the blocks)
+if TYPE_CHECKING:
+    from typing import Any
 
 from ..errors import InvalidArgument, NotFound
 

@@ -27,18 +27,21 @@ import json
 import os
 import sys
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the blocks)
 
 from .. import __version__
 from ..aio import running_loop, to_thread
 from ..errors import ConnectionLost, EngineError, from_status
 from .sockets import BlockingReader, BlockingWriter, open_tcp, open_unix, streams
-from .transport import Duplex, Params, Transport, query_values
+from .transport import Duplex, Transport, query_values
 from .transport import Reply as BaseReply
 
 if TYPE_CHECKING:
     import asyncio
     import ssl
+    from typing import Any
+
+    from .transport import Params
 
     Reader = asyncio.StreamReader | BlockingReader
     Writer = asyncio.StreamWriter | BlockingWriter
@@ -306,7 +309,8 @@ class SocketDuplex(Duplex):
             pass
 
 
-Body = Any  # a JSON-able object, bytes, a binary file object, or an async iterator of bytes
+if TYPE_CHECKING:
+    Body = Any  # a JSON-able object, bytes, a binary file object, or an async iterator of bytes
 
 
 class HttpTransport(Transport):

@@ -11,7 +11,9 @@ place, :mod:`engine.client.http`, for both kinds of stream.
 from __future__ import annotations
 
 import _socket  # the C sockets under :mod:`socket`: a unix socket needs no more, and socket.py costs ~3 ms
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the block)
+if TYPE_CHECKING:
+    from typing import Any
 
 if TYPE_CHECKING:
     import socket

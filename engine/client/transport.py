@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import IO, TYPE_CHECKING, Any, Protocol
+TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the blocks)
 
 from ..errors import EngineError, from_status
 
@@ -24,8 +24,11 @@ if TYPE_CHECKING:
     from ..api.routes import API
     from ..api.server import Response
 
-Params = dict[str, Any]
-Body = Any  # a JSON-able object, bytes, a binary file, or an async iterator of bytes
+if TYPE_CHECKING:
+    from typing import IO, Any, Protocol
+
+    Params = dict[str, Any]
+    Body = Any  # a JSON-able object, bytes, a binary file, or an async iterator of bytes
 
 
 def query_values(params: Params | None) -> dict[str, list[str]]:
@@ -98,14 +101,15 @@ class Reply:
         await self.read()
 
 
-class Direct(Protocol):
-    """The local fast path of a :class:`Duplex`: the caller's file descriptors go to the process itself."""
+if TYPE_CHECKING:
+    class Direct(Protocol):
+        """The local fast path of a :class:`Duplex`: the caller's file descriptors go to the process itself."""
 
-    pid: int
+        pid: int
 
-    async def attach(self, stdin: int, stdout: int, stderr: int) -> None: ...
+        async def attach(self, stdin: int, stdout: int, stderr: int) -> None: ...
 
-    async def wait(self) -> int: ...
+        async def wait(self) -> int: ...
 
 
 class Duplex:
@@ -379,5 +383,5 @@ class LocalTransport(Transport):
         return LocalDuplex(resp)
 
 
-__all__ = ["Transport", "BaseTransport", "Reply", "Duplex", "Direct", "StreamDuplex", "LocalTransport",
+__all__ = ["Transport", "BaseTransport", "Reply", "Duplex", "StreamDuplex", "LocalTransport",
            "LocalReply", "LocalDuplex", "query_values", "split_lines"]

@@ -381,7 +381,8 @@ def test_client_leaving_a_followed_log_leaves_nothing_behind(daemon: Daemon) -> 
     daemon.ok("run", "-d", "--name", "quiet", *NONE, "busybox", "sh", "-c", "echo once; sleep 60")
     try:
         pid = daemon.proc.pid  # type: ignore[union-attr]
-        log_path = os.path.join(daemon.root, "containers")
+        cid = daemon.ok("inspect", "--format", "{{.Id}}", "quiet").strip()
+        log_path = os.path.join(daemon.root, "containers", cid) + "/"  # this container's files only
 
         def open_logs() -> int:
             n = 0
@@ -394,12 +395,14 @@ def test_client_leaving_a_followed_log_leaves_nothing_behind(daemon: Daemon) -> 
         before = open_logs()
         for _ in range(3):
             conn = UnixHTTP(daemon.sock)
-            conn.request("GET", "/v1.50/containers/quiet/logs?stdout=1&follow=1")
-            resp = conn.getresponse()
-            assert resp.status == 200
-            assert resp.read(13) == b"\x01\x00\x00\x00\x00\x00\x00\x05once\n"
-            assert open_logs() == before + 1  # the follower holds the log open
-            conn.close()
+            try:
+                conn.request("GET", "/v1.50/containers/quiet/logs?stdout=1&follow=1")
+                resp = conn.getresponse()
+                assert resp.status == 200
+                assert resp.read(13) == b"\x01\x00\x00\x00\x00\x00\x00\x05once\n"
+                assert open_logs() == before + 1  # the follower holds the log open
+            finally:
+                conn.close()
             deadline = time.monotonic() + 5
             while open_logs() != before:
                 assert time.monotonic() < deadline, "the daemon still follows the log of a gone client"

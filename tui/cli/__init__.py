@@ -14,7 +14,9 @@ names), one module per docker noun (:mod:`.container`, :mod:`.image`, :mod:`.net
 from __future__ import annotations
 
 import sys
-from typing import Any, NoReturn
+TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the block)
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 from .parser import PROG, UsageError, build_parser, command_words
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+TYPE_CHECKING = False  # typing stays unloaded on the command line's path
+if TYPE_CHECKING:
+    from typing import Any
 
 from engine.client import Context, ContextError, ContextStore, current_context_name, default_context
 from engine.errors import NotFound

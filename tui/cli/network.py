@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+TYPE_CHECKING = False  # typing stays unloaded on the command line's path
+if TYPE_CHECKING:
+    from typing import Any
 
 from engine.client import Docker
 from engine.errors import EngineError, InvalidArgument, NotFound

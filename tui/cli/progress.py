@@ -6,7 +6,9 @@ On a terminal each layer keeps one line that is redrawn in place (``a3ed95caeb02
 
 from __future__ import annotations
 
-from typing import Any, TextIO
+TYPE_CHECKING = False  # typing stays unloaded on the command line's path
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 
 class ProgressPrinter:

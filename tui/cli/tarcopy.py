@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 import tarfile
 import tempfile
-from typing import IO
+TYPE_CHECKING = False  # typing stays unloaded on the command line's path
+if TYPE_CHECKING:
+    from typing import IO
 
 from engine.errors import InvalidArgument
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing stays unloaded on the command line's path
+if TYPE_CHECKING:
+    from typing import Any
 
 from engine.client import Docker
 

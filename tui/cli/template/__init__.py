@@ -33,7 +33,9 @@ Every parse or execution error is an :class:`InvalidArgument` whose text is dock
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the block)
+if TYPE_CHECKING:
+    from typing import Any
 
 from .fields import is_table_format, prepare_format, substituted_table
 from .tabwriter import tabwrite

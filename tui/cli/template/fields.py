@@ -13,7 +13,9 @@ docker's pre-processing of ``--format`` lives here too, shared by both.
 from __future__ import annotations
 
 import re
-from typing import Any
+TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the block)
+if TYPE_CHECKING:
+    from typing import Any
 
 _FIELD = re.compile(r"\{\{ *\.([A-Za-z_][A-Za-z0-9_]*) *\}\}")
 
