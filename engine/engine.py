@@ -58,11 +58,12 @@ class Engine:
         """The services' VIPs, ingress ports and DNS records (engine/services/endpoints.py), or None
         where that module is not built."""
         if self._endpoints is None:
+            import importlib
             try:
-                from .services.endpoints import Endpoints  # type: ignore[import-not-found,unused-ignore]
+                module = importlib.import_module(".services.endpoints", __package__)
             except ImportError:
                 return None
-            self._endpoints = Endpoints(self.state, self.paths, self.networks)
+            self._endpoints = module.Endpoints(self.state, self.paths, self.networks)
         return self._endpoints
 
     @property
