@@ -720,26 +720,25 @@ class Swarm:
         return self.task_doc(self._task_row(task_id))
 
     # -- logs -------------------------------------------------------------------------------------
-    async def service_logs(self, service_id: str, *, follow: bool = False, tail: str = "all",
-                           since: float = 0, timestamps: bool = False, details: bool = False,
-                           stdout: bool = True, stderr: bool = True,
-                           task_id: str | None = None) -> AsyncIterator[dict[str, str]]:
+    def service_logs(self, service_id: str, *, follow: bool = False, tail: str = "all",
+                     since: float = 0, timestamps: bool = False, details: bool = False,
+                     stdout: bool = True, stderr: bool = True,
+                     task_id: str | None = None) -> AsyncIterator[dict[str, str]]:
         """The service's (or one task's) log entries ``{"stream", "log", "time", "details"}``, merged by
         time; ``details`` is docker's ``com.docker.swarm.node.id=…,com.docker.swarm.service.id=…,
         com.docker.swarm.task.id=…``. Following ends when the service goes; a task that is gone ends
-        its own part only."""
-        import asyncio
+        its own part only. The service (or task) is looked up now: a missing one raises here."""
         if task_id is not None:
             one = self._task_row(task_id)
-            sid = one["service_id"]
+            return self._logs(one["service_id"], one["id"], follow, tail, since, stdout, stderr)
+        return self._logs(self._service_row(service_id)["id"], None, follow, tail, since, stdout, stderr)
 
-            def pick(t: dict[str, Any]) -> bool:
-                return bool(t["id"] == one["id"])
-        else:
-            sid = self._service_row(service_id)["id"]
+    async def _logs(self, sid: str, task_id: str | None, follow: bool, tail: str, since: float, stdout: bool,
+                    stderr: bool) -> AsyncIterator[dict[str, str]]:
+        import asyncio
 
-            def pick(t: dict[str, Any]) -> bool:
-                return True
+        def pick(t: dict[str, Any]) -> bool:
+            return task_id is None or t["id"] == task_id
         node = self.node_id()
 
         def attrs(t: dict[str, Any]) -> str:
