@@ -8,6 +8,11 @@ added engine/network/nftables.py), unpacked with ``git archive`` into a temporar
 this tree. Each round runs, for both trees in alternating order, ``run -d busybox sleep 60`` with and
 without ``-p <free port>:80`` (``BENCH_N`` rounds, default 15) through ``python -m tui.cli``, each on its
 own data root; the containers are removed untimed. The figure is median(with -p) − median(without).
+
+A second table isolates the step itself, as a container's monitor runs it: a fresh process that has
+loaded what a monitor has by then (engine.errors, json, ctypes through engine.runtime.linux) programs one
+published-port element and the time to it is taken: ``nft -f -`` as a process (the code before) against
+``nat.add_ports`` through libnftables (``BENCH_NFT_MICRO`` rounds, default 30, interleaved).
 Everything is removed at the end.
 """
 
@@ -25,6 +30,26 @@ sys.path.insert(0, HERE)
 import run as benchrun  # noqa: E402  (bench/run.py's helpers)
 
 N = int(os.environ.get("BENCH_N", "15"))
+N_MICRO = int(os.environ.get("BENCH_NFT_MICRO", "30"))
+
+# one published-port element (TEST-NET-1 address, host port 1), programmed from a fresh process
+MICRO = r"""
+import sys, time
+sys.path.insert(0, sys.argv[2])
+import json, engine.errors, engine.runtime.linux  # what a monitor has loaded before its network set-up
+p = {"proto": "tcp", "host_ip": "", "host_port": 1, "ip": "192.0.2.1", "port": 80}
+t = time.perf_counter()
+if sys.argv[1] == "process":
+    import subprocess
+    subprocess.run(["nft", "-f", "-"], input="add element ip portside tcp_any { 1 : 192.0.2.1 . 80 }\n",
+                   capture_output=True, text=True, check=True)
+else:
+    from engine.network import nat
+    nat.add_ports([p])
+print(time.perf_counter() - t)
+from engine.network import nat
+nat.remove_ports([p])
+"""
 
 
 def before_rev() -> str:
@@ -94,6 +119,7 @@ def main() -> int:
     benchrun.make_rootfs_tar(tar)
     trees = [Tree("before (nft process)", old_src, tmp), Tree("after (libnftables)", benchrun.REPO, tmp)]
     times: dict[tuple[str, bool], list[float]] = {(t.name, p): [] for t in trees for p in (False, True)}
+    micro: dict[str, list[float]] = {"nft process": [], "libnftables": []}
     try:
         for t in trees:
             t.run("import", tar, "busybox")
@@ -105,6 +131,11 @@ def main() -> int:
                     secs, cid = t.t("run", "-d", *args, "busybox", "sleep", "60")
                     times[(t.name, publish)].append(secs)
                     t.run("rm", "-f", cid)
+        for i in range(N_MICRO):
+            for mode in (("process", "lib") if i % 2 == 0 else ("lib", "process")):
+                out = subprocess.run([sys.executable, "-c", MICRO, mode, benchrun.REPO], capture_output=True,
+                                     text=True, check=True, cwd=benchrun.REPO).stdout
+                micro["nft process" if mode == "process" else "libnftables"].append(float(out.split()[0]))
     finally:
         for t in trees:
             t.stop()
@@ -122,6 +153,12 @@ def main() -> int:
         plain = statistics.median(times[(t.name, False)]) * 1e3
         pub = statistics.median(times[(t.name, True)]) * 1e3
         print(f"| {t.name} | {plain:.1f} ms | {pub:.1f} ms | {pub - plain:+.1f} ms |")
+    print()
+    print(f"| one published-port element, from a fresh process | median | p90 |  (N={N_MICRO}, interleaved)")
+    print("|---|---|---|")
+    for name, values in micro.items():
+        values.sort()
+        print(f"| {name} | {statistics.median(values) * 1e3:.2f} ms | {values[int(len(values) * 0.9)] * 1e3:.2f} ms |")
     return 0
 
 

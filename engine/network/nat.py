@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import subprocess
 from typing import TypedDict
 
 from ..errors import EngineError
@@ -135,6 +134,7 @@ def ensure() -> None:
 
 
 def _iptables(*args: str) -> int:
+    import subprocess  # here: a container's monitor (add_ports / remove_ports) never spawns a process
     try:
         return subprocess.run(["iptables", "-w", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               timeout=30).returncode
@@ -164,6 +164,7 @@ def allow_forward(bridge: str) -> None:
 
 def sweep_forward() -> None:
     """Drop our FORWARD accept rules whose bridge is gone (a bridge removed behind our back)."""
+    import subprocess
     try:
         listing = subprocess.run(["iptables", "-w", "-S", "FORWARD"], capture_output=True, text=True,
                                  timeout=30).stdout

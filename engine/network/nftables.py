@@ -10,10 +10,9 @@ with nft's own message (``Error: Could not process rule: File exists``).
 
 from __future__ import annotations
 
+import _thread
 import ctypes
-import json
 import os
-import threading
 from typing import Any
 
 from ..errors import EngineError
@@ -22,7 +21,7 @@ NFT_CTX_DEFAULT = 0
 NFT_CTX_OUTPUT_HANDLE = 1 << 3
 NFT_CTX_OUTPUT_JSON = 1 << 4
 
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()  # (not threading: a container's monitor uses this module and loads no threading)
 _lib: ctypes.CDLL | None = None
 _ctx: int | None = None
 _ctx_pid = 0
@@ -96,7 +95,11 @@ def first_error_line(text: str) -> str:
 def run(commands: str | dict[str, Any]) -> str:
     """Run nft commands (nft syntax, or a JSON document) as one transaction; returns the output (JSON text
     for listings, "" otherwise). Raises :class:`NftError` with nft's message."""
-    text = commands if isinstance(commands, str) else json.dumps(commands)
+    if isinstance(commands, str):
+        text = commands
+    else:
+        import json
+        text = json.dumps(commands)
     lib = _libnftables()
     with _lock:
         ctx = _context(lib)
@@ -125,6 +128,7 @@ def listing(what: str) -> list[dict[str, Any]]:
         return []
     if not out.strip():
         return []
+    import json
     items: list[dict[str, Any]] = json.loads(out).get("nftables", [])
     return items
 
