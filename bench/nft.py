@@ -10,8 +10,8 @@ without ``-p <free port>:80`` (``BENCH_N`` rounds, default 15) through ``python 
 own data root; the containers are removed untimed. The figure is median(with -p) − median(without).
 
 A second table isolates the step itself, as a container's monitor runs it: a fresh process that has
-loaded what a monitor has by then (engine.errors, json, ctypes through engine.runtime.linux) programs one
-published-port element and the time to it is taken: ``nft -f -`` as a process (the code before) against
+loaded what a monitor has by then (engine.errors, json, ctypes through engine.runtime.linux, and
+engine.network.nat with engine.network.setup) programs one published-port element, timed: ``nft -f -`` as a process (the code before) against
 ``nat.add_ports`` through libnftables (``BENCH_NFT_MICRO`` rounds, default 30, interleaved).
 Everything is removed at the end.
 """
@@ -31,23 +31,24 @@ import run as benchrun  # noqa: E402  (bench/run.py's helpers)
 
 N = int(os.environ.get("BENCH_N", "15"))
 N_MICRO = int(os.environ.get("BENCH_NFT_MICRO", "30"))
+MICRO_ONLY = os.environ.get("BENCH_NFT_MICRO_ONLY") == "1"  # skip the run -d rounds (noisy on a busy host)
 
 # one published-port element (TEST-NET-1 address, host port 1), programmed from a fresh process
 MICRO = r"""
 import sys, time
 sys.path.insert(0, sys.argv[2])
 import json, engine.errors, engine.runtime.linux  # what a monitor has loaded before its network set-up
+from engine.network import nat  # loaded with engine.network.setup, -p or not
 p = {"proto": "tcp", "host_ip": "", "host_port": 1, "ip": "192.0.2.1", "port": 80}
+if sys.argv[1] == "process":
+    import subprocess  # the code before loaded it with nat
 t = time.perf_counter()
 if sys.argv[1] == "process":
-    import subprocess
     subprocess.run(["nft", "-f", "-"], input="add element ip portside tcp_any { 1 : 192.0.2.1 . 80 }\n",
                    capture_output=True, text=True, check=True)
 else:
-    from engine.network import nat
     nat.add_ports([p])
 print(time.perf_counter() - t)
-from engine.network import nat
 nat.remove_ports([p])
 """
 
@@ -124,7 +125,7 @@ def main() -> int:
         for t in trees:
             t.run("import", tar, "busybox")
             t.run("rm", "-f", t.run("run", "-d", "busybox", "true").strip())  # bridge and table made
-        for i in range(N):
+        for i in range(0 if MICRO_ONLY else N):
             for t in (trees if i % 2 == 0 else trees[::-1]):
                 for publish in ((False, True) if i % 2 == 0 else (True, False)):
                     args = ["-p", f"{free_port()}:80"] if publish else []
@@ -134,7 +135,7 @@ def main() -> int:
         for i in range(N_MICRO):
             for mode in (("process", "lib") if i % 2 == 0 else ("lib", "process")):
                 out = subprocess.run([sys.executable, "-c", MICRO, mode, benchrun.REPO], capture_output=True,
-                                     text=True, check=True, cwd=benchrun.REPO).stdout
+                                     text=True, check=True, cwd=benchrun.REPO, env=trees[1].env).stdout
                 micro["nft process" if mode == "process" else "libnftables"].append(float(out.split()[0]))
     finally:
         for t in trees:
@@ -147,9 +148,10 @@ def main() -> int:
                 benchrun.log(f"teardown: {exc}")
         benchrun.unmount_all_under(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"| tree | run -d (median) | run -d -p (median) | added by -p |  (N={N}, interleaved)")
-    print("|---|---|---|---|")
-    for t in trees:
+    if not MICRO_ONLY:
+        print(f"| tree | run -d (median) | run -d -p (median) | added by -p |  (N={N}, interleaved)")
+        print("|---|---|---|---|")
+    for t in trees if not MICRO_ONLY else []:
         plain = statistics.median(times[(t.name, False)]) * 1e3
         pub = statistics.median(times[(t.name, True)]) * 1e3
         print(f"| {t.name} | {plain:.1f} ms | {pub:.1f} ms | {pub - plain:+.1f} ms |")

@@ -211,6 +211,9 @@ class Networks:
         doc = self.resolve(name_or_id)
         if doc["Name"] in PREDEFINED:
             raise Conflict(f"{doc['Name']} is a pre-defined network and cannot be removed")
+        services = sorted(o[len("vip:"):] for o in ipam.allocations(self.state, doc["Id"]) if o.startswith("vip:"))
+        if services:
+            raise Conflict(f"network {doc['Name']} is in use by service {services[0]}")
         users = self._containers(doc)
         if users:
             raise Conflict(f"error while removing network: network {doc['Name']} id {doc['Id']} has active "
