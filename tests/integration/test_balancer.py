@@ -22,6 +22,7 @@ import pytest
 from engine.engine import Engine
 from engine.errors import Conflict, InvalidArgument
 from engine.network import balancer, nftables
+from engine.services.endpoints import Endpoints
 from test_containers import ok, run_d, wait_until
 
 pytestmark = [pytest.mark.root,
@@ -55,7 +56,7 @@ class Service:
     def __init__(self, root: str) -> None:
         self.engine = Engine(root)
         self.engine.networks.swarm_manager = lambda: True  # type: ignore[method-assign]
-        self.endpoints = self.engine.endpoints
+        self.endpoints = Endpoints(self.engine.state, self.engine.paths, self.engine.networks)
 
     def run(self, coro: Any) -> Any:
         return asyncio.run(coro)
