@@ -35,6 +35,8 @@ if TYPE_CHECKING:
         start_interval: float
         retries: int
         cgroup: str  # the container's cgroup, which each probe joins ("" for none)
+        process: dict[str, Any]  # the OCI process of a probe: the container's, running argv
+        bpf: str  # the container's seccomp program (its cache file; "" for none)
 
 SECOND = 1_000_000_000
 DEFAULT_INTERVAL = 30 * SECOND
@@ -95,9 +97,14 @@ def validate(hc: dict[str, Any] | None) -> None:
         raise InvalidArgument("Retries in Healthcheck cannot be negative")
 
 
-def plan(hc: dict[str, Any] | None, shell: list[str] | None = None, cgroup: str = "") -> Plan | None:
+def plan(hc: dict[str, Any] | None, spec: dict[str, Any], shell: list[str] | None = None, cgroup: str = "",
+         bpf: str = "") -> Plan | None:
     """The probe plan for the monitor, docker's defaults filled in; None when there is nothing to run
-    (no check, ``NONE``, an unknown test type or no command: dockerd runs nothing then either)."""
+    (no check, ``NONE``, an unknown test type or no command: dockerd runs nothing then either).
+
+    A probe runs as the container's process (OCI ``spec["process"]``: env, user, cwd, capabilities,
+    rlimits) with the check's argv, under the seccomp program compiled in file ``bpf``.
+    """
     test = list((hc or {}).get("Test") or [])
     if not test or test[0] not in ("CMD", "CMD-SHELL") or len(test) < 2:
         return None
@@ -110,7 +117,8 @@ def plan(hc: dict[str, Any] | None, shell: list[str] | None = None, cgroup: str 
             "timeout": seconds("Timeout", DEFAULT_TIMEOUT),
             "start_period": seconds("StartPeriod", DEFAULT_START_PERIOD),
             "start_interval": seconds("StartInterval", DEFAULT_START_INTERVAL),
-            "retries": int(hc.get("Retries") or 0) or DEFAULT_RETRIES, "cgroup": cgroup}
+            "retries": int(hc.get("Retries") or 0) or DEFAULT_RETRIES, "cgroup": cgroup,
+            "process": dict(spec["process"], args=argv, terminal=False), "bpf": bpf}
 
 
 # -- what inspect and ps show (engine side) -----------------------------------------------------
@@ -289,15 +297,28 @@ class Checker:
 
     # -- one probe ----------------------------------------------------------------------------------
     def _process(self) -> PreparedProcess:
-        """The container's process (env, user, cwd, capabilities, seccomp) running the probe's argv."""
+        """The container's process (env, user, cwd, capabilities, seccomp) running the probe's argv,
+        made ready once. The seccomp program comes from its cache file (no libseccomp, no hashing here),
+        or, missing that, is compiled from the container's spec."""
+        if self.prepared is not None:
+            return self.prepared
         from engine.runtime import native
-        if self.prepared is None:
+        bpf = b""
+        if self.plan.get("bpf"):
+            try:
+                with open(self.plan["bpf"], "rb") as f:
+                    bpf = f.read()
+            except OSError:
+                bpf = b""
+        if self.plan.get("bpf") and not bpf:
             import json
             with open(os.path.join(self.cdir, "config.json")) as f:
                 spec = json.load(f)
-            process = dict(spec["process"], args=self.plan["argv"], terminal=False)
-            self.prepared = native.prepare_exec(process, (spec.get("linux") or {}).get("seccomp"),
+            self.prepared = native.prepare_exec(self.plan["process"], (spec.get("linux") or {}).get("seccomp"),
                                                 spec.get("annotations"))
+        else:
+            self.prepared = native.prepare_exec(self.plan["process"])
+            self.prepared["bpf"] = bpf or None
         return self.prepared
 
     def _start(self, poller: select.poll) -> None:

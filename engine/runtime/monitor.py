@@ -190,8 +190,7 @@ class Monitor:
         """The container's health checks (loaded only for a container that has them)."""
         if self._checker is None and self.opts.get("health"):
             from engine.runtime.health import Checker
-            self._checker = Checker(self.opts["health"], self.cdir, self.state, self.save,
-                                    lambda action: self.record_event(action))
+            self._checker = Checker(self.opts["health"], self.cdir, self.state, self.save, self.record_event_apart)
         return self._checker
 
     def net(self) -> Any:
@@ -713,6 +712,20 @@ class Monitor:
             finally:
                 st.close()
         except Exception:  # noqa: BLE001 - an event lost is better than a container left running
+            pass
+
+    def record_event_apart(self, action: str) -> None:
+        """:meth:`record_event` from a short-lived child, so the store's modules (sqlite) never load into
+        this long-lived process for an event in the middle of the container's life."""
+        pid = os.fork()
+        if pid == 0:
+            try:
+                self.record_event(action)
+            finally:
+                os._exit(0)
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
             pass
 
     def mark_running(self, init_pid: int) -> None:

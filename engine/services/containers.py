@@ -73,6 +73,15 @@ def seccomp_warm(root: str, spec: dict[str, Any]) -> None:
         seccomp.compile_profile(profile, cache)
 
 
+def _seccomp_file(root: str, spec: dict[str, Any]) -> str:
+    """The cache file of the spec's seccomp program (see :func:`seccomp_warm`); "" without one."""
+    profile = spec.get("linux", {}).get("seccomp")
+    if not profile:
+        return ""
+    from ..runtime import seccomp
+    return seccomp.cache_file(profile, os.path.join(root, "cache", "seccomp"))
+
+
 class Containers:
     """The container verbs; a container's image, volumes and networks come from those services."""
 
@@ -457,7 +466,8 @@ class Containers:
         log_cfg = doc["HostConfig"].get("LogConfig")
         if log_cfg:
             opts["log"] = list(logfiles.limits(log_cfg.get("Config") or {}))
-        checks = health.plan(doc["Config"].get("Healthcheck"), doc["Config"].get("Shell"), cg)
+        checks = health.plan(doc["Config"].get("Healthcheck"), spec, doc["Config"].get("Shell"), cg,
+                             _seccomp_file(self.paths.root, spec))
         if checks is not None:
             opts["health"] = checks
         net_plan = self.networks.plan(cid, doc, spec)  # may point the spec at another container's netns

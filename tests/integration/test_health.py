@@ -146,11 +146,14 @@ def test_a_probe_past_its_timeout_is_killed(cli: Cli, imported: str) -> None:
 
 def test_a_probe_runs_as_exec_does_in_the_container(cli: Cli, imported: str) -> None:
     cid = run(cli, "where", "-e", "GREETING=hello", "-u", "1000", "-w", "/tmp", "--health-cmd",
-              'echo "$GREETING $(id -u) $(pwd) $(hostname)"; grep -c "" /proc/self/cgroup >/dev/null; '
+              'echo "$GREETING $(id -u) $(pwd) $(hostname)"; grep -E "^(Seccomp|CapEff):" /proc/self/status; '
               'cat /proc/self/cgroup', *FAST, "busybox", "sleep", "60")
     h = wait_for(cli, "where", lambda h: h.get("Status") == "healthy")
-    first, *cgroup = h["Log"][-1]["Output"].splitlines()
+    first, caps, seccomp, *cgroup = h["Log"][-1]["Output"].splitlines()  # (/proc's order)
     assert first == f"hello 1000 /tmp {cid[:12]}"
+    init = ok(cli, "exec", "where", "grep", "-E", "^(Seccomp|CapEff):", "/proc/1/status").splitlines()
+    # the container's seccomp filter; user 1000 keeps no effective capabilities, as with exec
+    assert [caps, seccomp] == ["CapEff:\t0000000000000000", init[1]] and init[1].split() == ["Seccomp:", "2"]
     mine = ok(cli, "exec", "where", "cat", "/proc/1/cgroup").splitlines()
     assert cgroup == mine  # the container's own cgroup
 
@@ -199,7 +202,8 @@ def test_checks_stop_with_the_container_and_start_again_with_it(cli: Cli, import
     doc = inspect(cli, "cycle")
     assert doc["State"]["Health"]["Status"] == "unhealthy"  # as docker: checks stopped
     assert status_text(cli, "cycle").startswith("Exited (137)")
-    assert not os.path.exists(f"/sys/fs/cgroup/portside/{cid}")  # no probe left in its cgroup
+    from engine.runtime import cgroups
+    assert not cgroups.Cgroup(f"portside/{cid}").exists()  # gone with the container: no probe left in it
     kept = len(doc["State"]["Health"]["Log"])
     ok(cli, "start", "cycle")
     h = health(cli, "cycle")  # starting again (or healthy already), the results kept
