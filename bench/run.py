@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import ctypes
 import json
 import math
 import os
@@ -26,6 +27,7 @@ import platform
 import resource
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -335,6 +337,73 @@ class Portside(Engine):
             log(f"portside cleanup: {exc}")
 
 
+class NetNS:
+    """A named network namespace made here (``ip netns add``): lo up, with ``addr``/32 on it.
+
+    Nothing in it touches the host's interfaces or rules, and its rules go with it on ``delete()``.
+    ``socket()`` makes a socket inside it (a socket keeps the netns it was made in), so a client on the
+    host reaches a server listening in the namespace without any veth.
+    """
+
+    CLONE_NEWNET = 0x40000000
+
+    def __init__(self, name: str, addr: str = "192.0.2.10") -> None:
+        self.name, self.addr = name, addr
+        self.path = f"/run/netns/{name}"
+        self.made = False
+
+    def add(self) -> None:
+        sh(["ip", "netns", "add", self.name])
+        self.made = True
+        sh(["ip", "-n", self.name, "addr", "add", f"{self.addr}/32", "dev", "lo"])
+        sh(["ip", "-n", self.name, "link", "set", "lo", "up"])
+
+    def delete(self) -> None:
+        if self.made and os.path.exists(self.path):
+            sh(["ip", "netns", "delete", self.name], check=False)
+        self.made = False
+
+    def enter(self) -> None:
+        """Move the calling thread into the netns for good (a forked load-generating process)."""
+        _setns_path(self.path, self.CLONE_NEWNET)
+
+    def socket(self, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM) -> socket.socket:
+        home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        try:
+            _setns_path(self.path, self.CLONE_NEWNET)
+            try:
+                return socket.socket(family, type)
+            finally:
+                _setns_fd(home, self.CLONE_NEWNET)
+        finally:
+            os.close(home)
+
+    def connect(self, port: int, host: str = "", timeout: float = 5.0) -> socket.socket:
+        s = self.socket()
+        s.settimeout(timeout)
+        try:
+            s.connect((host or self.addr, port))
+        except BaseException:
+            s.close()
+            raise
+        return s
+
+
+def _setns_fd(fd: int, nstype: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, nstype) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"setns: {os.strerror(err)}")
+
+
+def _setns_path(path: str, nstype: int) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        _setns_fd(fd, nstype)
+    finally:
+        os.close(fd)
+
+
 class DockerD(Engine):
     name = "docker"
 
@@ -351,6 +420,10 @@ class DockerD(Engine):
         self.env.pop("DOCKER_CONTEXT", None)
         self.builder = ""
         self.extra_args: list[str] = []  # more dockerd flags (e.g. a tcp+TLS listener, for a test)
+        # the network flags: on the host dockerd touches nothing (no iptables, no bridge); inside a network
+        # namespace of its own (``netns``, made by the caller) it may keep its defaults (bridge, iptables)
+        self.net_args = ["--iptables=false", "--ip-masq=false", "--bridge=none", "--userland-proxy=false"]
+        self.netns = ""  # run dockerd (and so containerd and the shims) in this named netns (/run/netns/NAME)
 
     def cli(self) -> list[str]:
         return ["docker"]
@@ -365,9 +438,10 @@ class DockerD(Engine):
         self.logf = open(os.path.join(self.base, "dockerd.log"), "wb")
         argv = ["dockerd", "--config-file", cfg,
                 "--data-root", os.path.join(self.base, "data"), "--exec-root", os.path.join(self.base, "exec"),
-                "-H", f"unix://{self.sock}", "--pidfile", self.pidfile,
-                "--iptables=false", "--ip-masq=false", "--bridge=none", "--userland-proxy=false",
+                "-H", f"unix://{self.sock}", "--pidfile", self.pidfile, *self.net_args,
                 "--log-level=warn", *self.extra_args]
+        if self.netns:  # nsenter execs dockerd (same pid); only its netns differs (`ip netns exec` would hide the cgroups)
+            argv = ["nsenter", f"--net=/run/netns/{self.netns}", "--", *argv]
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.logf, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         self.pid = self.proc.pid
