@@ -6,7 +6,8 @@ file under ``tmp``; no iptables, no bridge) as tests/integration/test_docker_int
 ``cryptography`` (tests/tlscerts.py). ``stop_dockerd`` removes its containers, stops it by pid and removes what it left.
 The ``dockerd`` fixture (module scope; import it into a test module) holds a ``busybox`` image.
 
-``swarm_dockerd`` (module-scope fixture) and ``swarm_dockerd_running()`` (the same as a context manager)
+``swarm_dockerd`` (module-scope fixture) and ``swarm_dockerd_running()`` (the same as a context manager;
+both over bench/run.py's ``SwarmDockerD``)
 give a private dockerd in swarm mode: a network namespace of its own (``ip netns add``, lo up with
 192.0.2.10/32), dockerd started in it by nsenter (its bridges, iptables rules, ingress and swarm ports
 stay in the netns; its unix socket is a file, reachable from the host), ``swarm init --advertise-addr
@@ -171,22 +172,14 @@ def start_swarm_dockerd(tmp: str, addr: str = SWARM_ADDR) -> SwarmDocker:
     """dockerd in a fresh netns under ``tmp``, swarm init'd, the two images loaded (see the module doc)."""
     mod = bench()
     before = mod.host_leftovers_before()
-    ns = mod.NetNS(f"psdk{os.getpid() % 100000}{os.path.basename(tmp)[-6:]}", addr)
-    d = mod.DockerD(tmp)
-    d.netns, d.net_args = ns.name, []  # in its own netns dockerd keeps its bridge and iptables defaults
+    d = mod.SwarmDockerD(tmp, f"psdk{os.getpid() % 100000}{os.path.basename(tmp)[-6:]}", addr)
     d.env["PATH"] = os.path.dirname(DOCKER_CLI) + os.pathsep + d.env.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
     for k in ("DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "PORTSIDE_ROOT"):
         d.env.pop(k, None)
-    remote = SwarmDocker(tmp, d.sock, "", "", d.env, d, before, mod, netns=ns, addr=addr)
+    remote = SwarmDocker(tmp, d.sock, "", "", d.env, d, before, mod, netns=d.ns, addr=addr, timings=d.timings)
     try:
-        t = time.monotonic()
-        ns.add()
         d.start()
-        remote.timings["dockerd"] = time.monotonic() - t
-        t = time.monotonic()
-        remote.ok("swarm", "init", "--advertise-addr", addr)
-        remote.node_id = remote.ok("info", "-f", "{{.Swarm.NodeID}}").strip()
-        remote.timings["swarm init"] = time.monotonic() - t
+        remote.node_id = d.node_id
         t = time.monotonic()
         tar = os.path.join(tmp, "busybox.tar")
         mod.make_rootfs_tar(tar)
@@ -195,24 +188,9 @@ def start_swarm_dockerd(tmp: str, addr: str = SWARM_ADDR) -> SwarmDocker:
         os.unlink(tar)
         remote.timings["images"] = time.monotonic() - t
     except BaseException:
-        stop_swarm_dockerd(remote)
+        stop_dockerd(remote)
         raise
     return remote
-
-
-def stop_swarm_dockerd(remote: SwarmDocker) -> list[str]:
-    """Leave the swarm, stop dockerd, delete the netns and the folder; what is still mounted (should be nothing)."""
-    d = remote.daemon
-    try:
-        if d.pid:
-            remote.docker("swarm", "leave", "--force", timeout=60)
-            end = time.monotonic() + 30  # the tasks' containers go with the swarm; wait for them
-            while time.monotonic() < end and remote.docker("ps", "-aq", "--filter", "label=com.docker.swarm.task.id",
-                                                           timeout=30).stdout.strip():
-                time.sleep(0.2)
-        return stop_dockerd(remote)
-    finally:
-        remote.netns.delete()
 
 
 @contextmanager
@@ -223,7 +201,7 @@ def swarm_dockerd_running(addr: str = SWARM_ADDR) -> Iterator[SwarmDocker]:
     try:
         yield remote
     finally:
-        left = stop_swarm_dockerd(remote)
+        left = stop_dockerd(remote)  # SwarmDockerD.stop: swarm leave --force, dockerd, the netns
         assert not left, f"still mounted under {tmp}: {left}"
 
 
