@@ -368,15 +368,7 @@ class NetNS:
         _setns_path(self.path, self.CLONE_NEWNET)
 
     def socket(self, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM) -> socket.socket:
-        home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-        try:
-            _setns_path(self.path, self.CLONE_NEWNET)
-            try:
-                return socket.socket(family, type)
-            finally:
-                _setns_fd(home, self.CLONE_NEWNET)
-        finally:
-            os.close(home)
+        return socket_in(self.path, family, type)
 
     def connect(self, port: int, host: str = "", timeout: float = 5.0) -> socket.socket:
         s = self.socket()
@@ -387,6 +379,20 @@ class NetNS:
             s.close()
             raise
         return s
+
+
+def socket_in(netns_path: str, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM) -> socket.socket:
+    """A socket made inside the network namespace at ``netns_path`` (``/run/netns/X``, ``/proc/PID/ns/net``);
+    the calling thread is back in its own netns afterwards."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        _setns_path(netns_path, NetNS.CLONE_NEWNET)
+        try:
+            return socket.socket(family, type)
+        finally:
+            _setns_fd(home, NetNS.CLONE_NEWNET)
+    finally:
+        os.close(home)
 
 
 def _setns_fd(fd: int, nstype: int) -> None:
