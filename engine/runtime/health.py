@@ -144,29 +144,6 @@ def suffix(health: dict[str, Any] | None) -> str:
     return " (health: starting)" if status == "starting" else f" ({status})"
 
 
-def go_duration(seconds: float) -> str:
-    """Go's ``time.Duration.String`` (``30s``, ``1.5s``, ``500ms``, ``1m30s``), as docker's messages show it."""
-    ns = int(round(seconds * SECOND))
-    if ns == 0:
-        return "0s"
-    sign, ns = ("-" if ns < 0 else ""), abs(ns)
-
-    def frac(value: int, unit: int) -> str:
-        whole, rest = divmod(value, unit)
-        digits = str(rest).rjust(len(str(unit)) - 1, "0").rstrip("0")
-        return f"{whole}.{digits}" if digits else str(whole)
-    if ns < 1000:
-        return f"{sign}{ns}ns"
-    if ns < 1_000_000:
-        return f"{sign}{frac(ns, 1000)}µs"
-    if ns < SECOND:
-        return f"{sign}{frac(ns, 1_000_000)}ms"
-    hours, rest = divmod(ns, 3600 * SECOND)
-    minutes, rest = divmod(rest, 60 * SECOND)
-    head = f"{hours}h{minutes}m" if hours else f"{minutes}m" if minutes else ""
-    return f"{sign}{head}{frac(rest, SECOND)}s"
-
-
 # -- running the checks (monitor side) ----------------------------------------------------------
 def _now_rfc3339() -> str:
     ns = time.time_ns()
@@ -387,7 +364,8 @@ class Checker:
         self.fd, self.pid = -1, 0
         out = self.output.decode("utf-8", "replace") + ("..." if self.cut else "")
         if code is None:
-            limit = go_duration(self.plan["timeout"])
+            from engine.units import go_duration
+            limit = go_duration(int(round(self.plan["timeout"] * SECOND)))
             self._record(-1, f"Health check exceeded timeout ({limit})" + (f": {out}" if out else ""))
         else:
             self._record(code if code >= 0 else 128 - code, out)

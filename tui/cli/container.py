@@ -152,10 +152,10 @@ def health_config(args: Any) -> dict[str, Any] | None:
         text = getattr(args, attr, None)
         if text is None:
             continue
-        from engine.build.parser import parse_duration
+        from engine.client import go_duration_ns
         flag = "--" + attr.replace("_", "-")
         try:
-            hc[key] = int(round(parse_duration(text) * 1e9))
+            hc[key] = go_duration_ns(text)
         except ValueError as exc:
             raise InvalidArgument(f'invalid argument "{text}" for "{flag}" flag: {exc}') from None
     if getattr(args, "health_retries", None) is not None:
