@@ -6,7 +6,10 @@
 1. A container with ``--health-cmd true --health-interval 1s``: the CPU its monitor spends per probe
    (its run time on a CPU, ``/proc/PID/schedstat``), the CPU of the probe itself (the container's
    cgroup's ``cpu.stat``, the container's own ``sleep`` using none), and the monitor's RSS with and
-   without a check.
+   without a check. Against docker in the same run (a private dockerd, bench/run.py's ``DockerD``): the
+   CPU per probe of everything that runs a probe — Portside's monitor; dockerd, containerd and the
+   container's shim for docker — counted as utime + stime of each process and of the children it reaped
+   (runc, the probe itself), less what the same processes use in as long without a check.
 2. ``portside run --rm --network none busybox true`` (no health check) with this tree and with ``REF``
    (``git archive`` of it, run by the same interpreter), interleaved: the check must not slow it.
 
@@ -16,6 +19,7 @@ the folder deleted at the end.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import statistics
@@ -28,6 +32,31 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 N = int(os.environ.get("BENCH_N", "20"))
 PROBES = int(os.environ.get("BENCH_PROBES", "20"))
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _run_module() -> object:
+    spec = importlib.util.spec_from_file_location("portside_bench_run", os.path.join(HERE, "run.py"))
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def total_cpu(pid: int) -> float:
+    """utime + stime of ``pid`` (all its threads) and of the children it has reaped, in seconds."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(x) for x in fields[11:15]) / TICK
+
+
+def window(pids: list[int], seconds: float) -> float:
+    before = sum(total_cpu(p) for p in pids)
+    time.sleep(seconds)
+    return sum(total_cpu(p) for p in pids) - before
 
 
 def cli(tree: str, root: str, *args: str) -> str:
@@ -78,11 +107,40 @@ def probe_cost(tree: str, root: str) -> dict[str, float]:
         time.sleep(PROBES)
         cpu1, cg1, t1 = cpu_seconds(mon), cgroup_usec(cid), time.monotonic()
         probes = round(t1 - t0)  # one a second
-        return {"probes": probes, "monitor_ms": (cpu1 - cpu0) * 1000 / probes,
+        idle_mon = monitor_pid(root, plain)
+        total = window([mon], PROBES) - window([idle_mon], PROBES)
+        return {"probes": probes, "monitor_ms": (cpu1 - cpu0) * 1000 / probes, "total_ms": total * 1000 / PROBES,
                 "probe_ms": (cg1 - cg0) / 1000 / probes, "rss_checked_kb": rss_kb(mon),
                 "rss_plain_kb": rss_kb(monitor_pid(root, plain))}
     finally:
         cli(tree, root, "rm", "-f", cid, plain)
+
+
+def docker_cost(base: str, tar: str) -> float | None:
+    """CPU ms per probe of dockerd + containerd + the shim (less their use without a check); None without dockerd."""
+    B = _run_module()
+    d = B.DockerD(base)  # type: ignore[attr-defined]
+    try:
+        d.start()
+    except Exception as exc:  # noqa: BLE001 - the peer is optional
+        print(f"docker: n/a ({exc})")
+        return None
+    try:
+        d.run("import", tar, "busybox", timeout=120)
+
+        def shim_of(cid: str) -> int:
+            return int(B.ppid_of(int(d.run("inspect", "-f", "{{.State.Pid}}", cid).stdout.strip())))  # type: ignore
+
+        plain = d.run("run", "-d", "--network", "none", "busybox", "sleep", "3600").stdout.strip()
+        daemons = [d.pid] + B.children_of(d.pid)  # type: ignore[attr-defined]
+        idle = window(daemons + [shim_of(plain)], PROBES)
+        cid = d.run("run", "-d", "--network", "none", "--health-cmd", "true", "--health-interval", "1s",
+                    "busybox", "sleep", "3600").stdout.strip()
+        time.sleep(1.5)
+        busy = window(daemons + [shim_of(cid), shim_of(plain)], PROBES)
+        return (busy - idle) * 1000 / PROBES
+    finally:
+        d.stop()
 
 
 def run_rm(trees: dict[str, tuple[str, str]]) -> dict[str, list[float]]:
@@ -114,9 +172,16 @@ def main() -> int:
         for root, tree in ((roots["this"], REPO), (roots[ref], other)):
             cli(tree, root, "image", "busybox")
         cost = probe_cost(REPO, roots["this"])
+        tar = os.path.join(base, "rootfs.tar")
+        B = _run_module()
+        B.make_rootfs_tar(tar)  # type: ignore[attr-defined]
+        peer = docker_cost(base, tar)
         print(f"health check every 1 s, {cost['probes']:.0f} probes of `true`:")
-        print(f"  monitor CPU per probe   {cost['monitor_ms']:.2f} ms")
+        print(f"  monitor CPU per probe   {cost['monitor_ms']:.2f} ms (its own run time)")
         print(f"  probe CPU per probe     {cost['probe_ms']:.2f} ms (in the container's cgroup)")
+        print(f"  all CPU per probe       portside {cost['total_ms']:.1f} ms (monitor and what it reaped)"
+              + (f", docker {peer:.1f} ms (dockerd, containerd, shim and what they reaped): "
+                 f"ratio {cost['total_ms'] / peer:.2f}" if peer else ""))
         print(f"  monitor RSS             {cost['rss_checked_kb']} kB with the check, "
               f"{cost['rss_plain_kb']} kB without")
         times = run_rm({"this": (REPO, roots["this"]), ref: (other, roots[ref])})
