@@ -466,9 +466,9 @@ class Containers:
         log_cfg = doc["HostConfig"].get("LogConfig")
         if log_cfg:
             opts["log"] = list(logfiles.limits(log_cfg.get("Config") or {}))
-        checks = health.plan(doc["Config"].get("Healthcheck"), spec, doc["Config"].get("Shell"), cg,
-                             _seccomp_file(self.paths.root, spec))
-        if checks is not None:
+        checks = health.plan(doc["Config"].get("Healthcheck"), spec, doc["Config"].get("Shell"), cg)
+        if checks is not None:  # (a container without a check pays for none of this)
+            checks["bpf"] = _seccomp_file(self.paths.root, spec)
             opts["health"] = checks
         net_plan = self.networks.plan(cid, doc, spec)  # may point the spec at another container's netns
         if net_plan is not None:
