@@ -123,8 +123,8 @@ def plan(hc: dict[str, Any] | None, spec: dict[str, Any], shell: list[str] | Non
 
 # -- what inspect and ps show (engine side) -----------------------------------------------------
 def shown(record: dict[str, Any] | None, running: bool) -> dict[str, Any] | None:
-    """inspect's ``State.Health`` from the monitor's record: a container that is not running is
-    ``unhealthy`` (docker marks it so when its checks stop); None when it never had checks."""
+    """inspect's ``State.Health`` from the monitor's record: a container that is not running (or is
+    paused) is ``unhealthy`` (docker marks it so when its checks stop); None when it never had checks."""
     if not record:
         return None
     return {"Status": record.get("Status") if running else "unhealthy",
@@ -239,8 +239,12 @@ class Checker:
                 self._finish(poller, None)
             return
         if now >= self.due:
-            if os.path.exists(os.path.join(self.cdir, "paused")):  # a frozen container: no probe
-                self.due = now + self.interval()
+            if os.path.exists(os.path.join(self.cdir, "paused")):  # a frozen container: no probe and, as
+                self.due = now + self.interval()                    # docker's, unhealthy until the next one
+                health = self.state.get("health") or {}
+                if health.get("Status") != "unhealthy":
+                    health["Status"] = "unhealthy"
+                    self.save()
                 return
             self._start(poller)
 

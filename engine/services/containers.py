@@ -911,7 +911,7 @@ class Containers:
             else 0, "ExitCode": st.get("exit_code", 0), "Error": st.get("error", ""),
             "StartedAt": st.get("started_at", ZERO_TIME), "FinishedAt": st.get("finished_at", ZERO_TIME),
         }
-        checks = health.shown(st.get("health"), status == "running")
+        checks = health.shown(st.get("health"), status == "running" and not paused)  # (docker stops checks on pause)
         if checks is not None:
             state["Health"] = checks
         return state, st.get("restart_count", 0)

@@ -57,3 +57,21 @@ def test_docker_ps_shows_healthy_and_events_say_so(daemon: Daemon) -> None:
         assert bad.returncode != 0 and "Unrecognised filter value for health: fine" in bad.stderr
     finally:
         daemon.docker("rm", "-f", "fine", "ill")
+
+
+def test_a_paused_container_is_unhealthy_until_a_check_passes_again(daemon: Daemon) -> None:
+    try:
+        daemon.ok("run", "-d", "--name", "nap", *NONE, "--health-cmd", "true", "--health-interval", "100ms",
+                  "busybox", "sleep", "60")
+        wait_for_status(daemon, "nap", "healthy")
+        daemon.ok("pause", "nap")
+        try:
+            assert health(daemon, "nap")["Status"] == "unhealthy"  # as docker's: no checks while paused
+            status = daemon.ok("ps", "--filter", "name=nap", "--format", "{{.Status}}").strip()
+            assert status.startswith("Up ") and status.endswith(" (Paused)")
+        finally:
+            daemon.ok("unpause", "nap")
+        wait_for_status(daemon, "nap", "healthy")
+    finally:
+        daemon.docker("rm", "-f", "nap")
+
