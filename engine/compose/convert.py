@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,18 @@ class StackPlan:
     configs: dict[str, Dict] = field(default_factory=dict)  # name → ConfigSpec (Data base64)
     external_configs: list[str] = field(default_factory=list)
     services: dict[str, Dict] = field(default_factory=dict)  # name → ServiceSpec
+
+    def resolve_references(self, secret_ids: Mapping[str, str], config_ids: Mapping[str, str]) -> None:
+        """Fill the services' ``SecretID``/``ConfigID`` from the ids of the objects by name, once they
+        exist (docker's ParseSecrets/ParseConfigs); InvalidArgument names one that does not."""
+        for spec in self.services.values():
+            container = spec["TaskTemplate"]["ContainerSpec"]
+            for key, ids in (("Secret", secret_ids), ("Config", config_ids)):
+                for ref in container.get(f"{key}s", []):
+                    name = ref[f"{key}Name"]
+                    if name not in ids:
+                        raise InvalidArgument(f"{key.lower()} not found: {name}")
+                    ref[f"{key}ID"] = ids[name]
 
 
 def scope(namespace: str, name: str) -> str:
@@ -130,16 +143,21 @@ def convert(project: Project, namespace: str) -> StackPlan:
     return plan
 
 
-def check_image(name: str, image: Any) -> None:
-    """docker's check that a service names a valid image reference."""
+def check_image(name: str, image: Any) -> str:
+    """The image a service's tasks run: docker's check that the file names a valid reference, and the
+    ``:latest`` docker's API client adds to a bare name (``busybox`` → ``busybox:latest``)."""
     if not image:
         raise InvalidArgument(f"invalid image reference for service {name}: no image specified")
     from ..reference import parse
 
+    text = str(image)
     try:
-        parse(str(image))
+        bare = parse(text, default_tag=False)
     except InvalidReference as exc:
         raise InvalidArgument(f"invalid image reference for service {name}: {exc}") from None
+    if bare.tag is None and bare.digest is None:
+        return parse(text).familiar
+    return text
 
 
 def check_model(project: Project) -> None:
@@ -156,8 +174,10 @@ def _network(namespace: str, full: str, nw: Dict) -> Dict:
                   else None,
                   "Labels": _stack_labels(namespace, nw.get("labels")), "Name": full}
     if ipam and (ipam.get("driver") or ipam.get("config")):
-        body["IPAM"] = _drop_empty({"Driver": ipam.get("driver", ""),
-                                    "Config": [{"Subnet": c.get("subnet", "")} for c in ipam.get("config") or []]})
+        body["IPAM"] = {"Driver": ipam.get("driver", ""), "Options": None}
+        subnets = [_drop_empty({"Subnet": c.get("subnet", "")}) for c in ipam.get("config") or []]
+        if subnets:
+            body["IPAM"]["Config"] = subnets
     return body
 
 
@@ -191,7 +211,7 @@ def service_spec(project: Project, namespace: str, name: str, svc: Dict) -> Dict
     where = f"services.{name}"
     deploy: Dict = svc.get("deploy") or {}
     container: Dict = {
-        "Image": svc.get("image", ""),
+        "Image": check_image(name, svc.get("image")),
         "Labels": _stack_labels(namespace, svc.get("labels")),
         "Command": svc.get("entrypoint"),
         "Args": svc.get("command"),

@@ -22,7 +22,7 @@ import re
 import shlex
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -53,8 +53,7 @@ class Project:
     files: list[ComposeFile]
     environment: dict[str, str]
     version: str = DEFAULT_VERSION
-    _merged: tuple[Dict, Dict, Dict, Dict, Dict] | None = field(default=None, repr=False)
-
+    
     def lookup(self, name: str) -> str | None:
         return self.environment.get(name)
 
@@ -215,7 +214,7 @@ def _object(entry: Any, name: str) -> Any:
 def _file_object(entry: Any, name: str, working_dir: str) -> Any:
     out = _object(entry, name)
     if isinstance(out, dict) and isinstance(out.get("file"), str) and not out.get("external"):
-        out["file"] = os.path.join(working_dir, out["file"])
+        out["file"] = os.path.normpath(os.path.join(working_dir, out["file"]))
     return out
 
 
@@ -276,7 +275,7 @@ def _environment(svc: Dict, working_dir: str, lookup: Lookup) -> Any:
     files = svc.get("env_file")
     for path in (files if isinstance(files, list) else []):
         if isinstance(path, str):
-            update(envfile.parse_env_file(os.path.join(working_dir, path), lookup))
+            update(envfile.parse_env_file(os.path.normpath(os.path.join(working_dir, path)), lookup))
     update(declared)
     return result
 
@@ -317,13 +316,17 @@ def _ports(item: Any) -> list[Any]:
         if c_lo != c_hi:
             raise InvalidArgument(f"invalid port {spec!r}: invalid ranges specified for container and host "
                                   f"Ports: {m.group('cont')} and {host}")
-    out: list[Any] = []
-    for i, port in enumerate(range(c_lo, c_hi + 1)):
-        published = h_lo + i if host and c_hi - c_lo == h_hi - h_lo else h_lo
-        out.append({"mode": "ingress", "target": port, "published": published, "protocol": proto})
     if host and c_lo == c_hi and h_lo != h_hi:  # one container port on a range of host ports: each of them
-        out = [{"mode": "ingress", "target": c_lo, "published": p, "protocol": proto}
-               for p in range(h_lo, h_hi + 1)]
+        pairs = [(c_lo, p) for p in range(h_lo, h_hi + 1)]
+    else:
+        pairs = [(port, h_lo + i if host else 0) for i, port in enumerate(range(c_lo, c_hi + 1))]
+    pairs.sort(key=lambda pair: f"{pair[0]}/{proto}")  # docker walks a range's ports as sorted strings
+    out: list[Any] = []
+    for target, published in pairs:
+        entry: Dict = {"mode": "ingress", "target": target, "published": published, "protocol": proto}
+        if not published:
+            del entry["published"]
+        out.append(entry)
     return out
 
 
