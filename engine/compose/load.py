@@ -393,11 +393,14 @@ def _by(items: list[Any], key: Callable[[Any], Any]) -> dict[Any, Any]:
 
 
 def _port_key(p: Dict) -> tuple[Any, ...]:
-    return (p.get("published") or 0, p.get("target") or 0, p.get("protocol") or "tcp")
+    """A later file's port replaces the one published on the same host port (docker keys by published
+    port alone, so that unpublished ones, and tcp and udp on one port, collapse: these stay apart)."""
+    published = p.get("published") or 0
+    return (published, p.get("protocol") or "tcp") if published else (0, p.get("protocol") or "tcp", p.get("target"))
 
 
 _KEYED: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
-    "ports": (_port_key, _port_key),
+    "ports": (_port_key, lambda p: int(p.get("published") or 0) if isinstance(p, dict) else 0),
     "volumes": (lambda v: v.get("target", ""), lambda v: v.get("target", "") if isinstance(v, dict) else ""),
     "secrets": (lambda v: v.get("source", ""), lambda v: v.get("source", "") if isinstance(v, dict) else ""),
     "configs": (lambda v: v.get("source", ""), lambda v: v.get("source", "") if isinstance(v, dict) else ""),
