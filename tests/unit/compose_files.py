@@ -292,7 +292,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
 def docker_stack_deploy(directory: str, files: list[str], namespace: str, env: dict[str, str]) -> dict[str, Any]:
     """What the docker CLI sends for ``stack deploy -c FILE… NAMESPACE``: {networks, secrets, configs,
-    services: {name: body}}."""
+    services: {name: body}}, and what it printed on stderr ("stderr")."""
     sock = os.path.join(directory, "manager.sock")
     server = _Server(sock, _Manager)
     server.sent = {"networks": {}, "secrets": {}, "configs": {}, "services": {}}
@@ -307,6 +307,7 @@ def docker_stack_deploy(directory: str, files: list[str], namespace: str, env: d
                               env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": directory,
                                    "DOCKER_HOST": f"unix://{sock}", **env})
         assert done.returncode == 0, done.stderr
+        server.sent["stderr"] = done.stderr  # type: ignore[assignment]
     finally:
         server.shutdown()
         server.server_close()
