@@ -19,12 +19,9 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
 
 from ..errors import InvalidArgument
 from . import envfile, interpolate, yamlfile
@@ -34,26 +31,47 @@ from .yamlfile import go_string
 VERSIONS = ("3", *(f"3.{n}" for n in range(14)))
 DEFAULT_VERSION = "3.13"
 
-Dict = dict[str, Any]
+TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the block)
+if TYPE_CHECKING:
+    from typing import Any
+
+    Dict = dict[str, Any]
+    Lookup = Callable[[str], str | None]
 
 
-@dataclass
 class ComposeFile:
-    """One file as written, after interpolation."""
+    """One file as written, after interpolation (a plain class: dataclasses cost the CLI's start-up)."""
 
-    path: str
-    config: Dict
+    __slots__ = ("path", "config")
+
+    def __init__(self, path: str, config: Dict) -> None:
+        self.path = path
+        self.config = config
+
+    def __repr__(self) -> str:
+        return f"ComposeFile({self.path!r})"
 
 
-@dataclass
 class Project:
-    """Compose files loaded together; the merged model is built on first use."""
+    """Compose files loaded together; the merged model is built on first use.
 
-    working_dir: str
-    files: list[ComposeFile]
-    environment: dict[str, str]
-    version: str = DEFAULT_VERSION
-    
+    Attributes:
+        working_dir: the directory of the first file: relative paths in every file start there.
+        files: each file as written, after interpolation.
+        environment: the variables interpolation saw (the environment given, then ``.env``'s).
+        version: the first file's version ("3.13" when it has none).
+    """
+
+    def __init__(self, working_dir: str, files: list[ComposeFile], environment: dict[str, str],
+                 version: str = DEFAULT_VERSION) -> None:
+        self.working_dir = working_dir
+        self.files = files
+        self.environment = environment
+        self.version = version
+
+    def __repr__(self) -> str:
+        return f"Project({self.working_dir!r}, {[f.path for f in self.files]!r})"
+
     def lookup(self, name: str) -> str | None:
         return self.environment.get(name)
 
@@ -155,7 +173,6 @@ def _version(config: Dict, path: str) -> str:
 
 # ----------------------------------------------------------------------------------------- normalising
 
-Lookup = Callable[[str], "str | None"]
 
 
 def _normalise_file(config: Dict, working_dir: str, lookup: Lookup) -> Dict:
@@ -222,6 +239,8 @@ def _service(svc: Dict, working_dir: str, lookup: Lookup) -> Dict:
     out = dict(svc)
     for key in ("command", "entrypoint"):
         if isinstance(out.get(key), str):
+            import shlex  # here: only a command written as a string needs it
+
             try:
                 out[key] = shlex.split(out[key])
             except ValueError as exc:

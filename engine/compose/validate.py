@@ -11,13 +11,15 @@ malformed image.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgument
 from .convert import check_model
-from .schema import DEPRECATED, FORBIDDEN, SCHEMA, UNSUPPORTED
+from .schema import DEPRECATED, FORBIDDEN, IGNORED, SCHEMA, UNSUPPORTED
 
+TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the block)
 if TYPE_CHECKING:
+    from typing import Any
+
     from .load import Project
 
 _DURATION_HINT = "a number and a unit: 500ms, 10s, 1m30s, 2h"
@@ -150,14 +152,15 @@ def _forbidden(config: dict[str, Any]) -> None:
 
 
 def warnings(project: Project) -> list[str]:
-    """docker's warnings for keys a stack ignores."""
+    """docker's warnings for keys a stack ignores (and for ``tmpfs``, which docker ignores silently: a
+    tmpfs mount is a volume of type tmpfs in a stack)."""
     unsupported: set[str] = set()
     deprecated: dict[str, str] = {}
     for f in project.files:
         services = f.config.get("services")
         for svc in (services.values() if isinstance(services, dict) else ()):
             if isinstance(svc, dict):
-                unsupported.update(k for k in UNSUPPORTED if k in svc)
+                unsupported.update(k for k in (*UNSUPPORTED, *IGNORED) if k in svc)
                 deprecated.update({k: DEPRECATED[k] for k in DEPRECATED if k in svc})
     out = []
     if unsupported:

@@ -11,11 +11,14 @@ billions of values), before anything walks it.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import yaml
 
 from ..errors import InvalidArgument
+
+TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the block)
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_BYTES = 10 << 20
 MAX_NODES = 100_000

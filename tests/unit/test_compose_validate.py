@@ -143,3 +143,10 @@ def test_schema_is_compiled_once(tmp_path: Any) -> None:
 
 def test_full_file_is_valid(tmp_path: Any) -> None:
     assert validate(load([write_full(tmp_path)], env={"PASS": "x"})) == ["Ignoring unsupported options: restart"]
+
+
+def test_service_tmpfs_is_named_not_dropped_silently(tmp_path: Any) -> None:
+    """docker's stack deploy drops a service's `tmpfs:` without a word; here it is in the warning, and the
+    long volume syntax (type: tmpfs) is the way that works."""
+    path = write(tmp_path, HEAD + "    tmpfs: /run\n")
+    assert validate(load([path], env={})) == ["Ignoring unsupported options: tmpfs"]
