@@ -157,19 +157,17 @@ def convert(project: Project, namespace: str) -> StackPlan:
 
 
 def check_image(name: str, image: Any) -> str:
-    """The image a service's tasks run: docker's check that the file names a valid reference, and the
-    ``:latest`` docker's API client adds to a bare name (``busybox`` → ``busybox:latest``)."""
+    """docker's check that a service names a valid image reference; the image as the file writes it
+    (docker's API client, not its converter, adds ``:latest`` to a bare name when it sends the spec)."""
     if not image:
         raise InvalidArgument(f"invalid image reference for service {name}: no image specified")
     from ..reference import parse
 
     text = str(image)
     try:
-        bare = parse(text, default_tag=False)
+        parse(text, default_tag=False)
     except InvalidReference as exc:
         raise InvalidArgument(f"invalid image reference for service {name}: {exc}") from None
-    if bare.tag is None and bare.digest is None:
-        return parse(text).familiar
     return text
 
 

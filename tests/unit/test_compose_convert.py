@@ -52,12 +52,16 @@ def test_guide_file_matches_the_docker_cli(tmp_path: Any) -> None:
     assert sent["services"] == {"getstartedlab_web": GUIDE_SERVICE}
 
 
-def _docker_replicas_default(services: dict[str, Any]) -> dict[str, Any]:
-    """docker's CLI leaves Replicas out when the file has none (the daemon makes it 1); ours says 1."""
+def _as_converted(services: dict[str, Any]) -> dict[str, Any]:
+    """docker's specs as its converter made them: the CLI leaves Replicas out when the file has none (the
+    daemon makes it 1; ours says 1), and its API client adds ":latest" to a bare image name on the way."""
     out = copy.deepcopy(services)
     for spec in out.values():
         if spec["Mode"].get("Replicated") == {}:
             spec["Mode"]["Replicated"] = {"Replicas": 1}
+        container = spec["TaskTemplate"]["ContainerSpec"]
+        if container["Image"] == spec["Labels"]["com.docker.stack.image"] + ":latest":
+            container["Image"] = spec["Labels"]["com.docker.stack.image"]
     return out
 
 
@@ -78,7 +82,7 @@ def test_every_honoured_key_converts_as_the_docker_cli_does(tmp_path: Any) -> No
     assert plan.external_secrets == ["ext"]
     plan.resolve_references({name: "secret-" + name for name in plan.secrets},
                             {name: "config-" + name for name in plan.configs})
-    assert plan.services == _docker_replicas_default(sent["services"])
+    assert plan.services == _as_converted(sent["services"])
 
 
 def test_specs_are_deterministic(tmp_path: Any) -> None:
@@ -102,8 +106,7 @@ def test_default_network_and_replicas(tmp_path: Any) -> None:
     plan = convert(load([path], env={}), "st")
     spec = plan.services["st_app"]
     assert spec["Mode"] == {"Replicated": {"Replicas": 1}}
-    assert spec["TaskTemplate"]["ContainerSpec"]["Image"] == "busybox:latest"
-    assert spec["Labels"]["com.docker.stack.image"] == "busybox"
+    assert spec["TaskTemplate"]["ContainerSpec"]["Image"] == spec["Labels"]["com.docker.stack.image"] == "busybox"
     assert spec["TaskTemplate"]["Networks"] == [{"Target": "st_default", "Aliases": ["app"]}]
     assert list(plan.networks) == ["st_default"] and plan.networks["st_default"]["Driver"] == "overlay"
     assert spec["EndpointSpec"] == {}
