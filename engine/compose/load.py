@@ -253,10 +253,7 @@ def _service(svc: Dict, working_dir: str, lookup: Lookup) -> Dict:
     if "sysctls" in out:
         out["sysctls"] = mapping(out["sysctls"])
     if "extra_hosts" in out:
-        hosts = mapping(out["extra_hosts"], sep=":")
-        if isinstance(out["extra_hosts"], list) and any("=" in h and ":" not in h for h in out["extra_hosts"]):
-            hosts = mapping(out["extra_hosts"])
-        out["extra_hosts"] = [f"{h}:{ip}" for h, ip in hosts.items()] if isinstance(hosts, dict) else hosts
+        out["extra_hosts"] = _hosts(out["extra_hosts"])
     out["environment"] = _environment(out, working_dir, lookup)
     if not out["environment"] and "environment" not in svc:
         del out["environment"]
@@ -276,6 +273,23 @@ def _service(svc: Dict, working_dir: str, lookup: Lookup) -> Dict:
     if isinstance(deploy, dict) and "labels" in deploy:
         out["deploy"] = {**deploy, "labels": mapping(deploy["labels"])}
     return out
+
+
+def _hosts(value: Any) -> Any:
+    """extra_hosts → ``["host:ip"]`` (docker's transformHostsList: ``host=ip`` or ``host:ip`` entries, or a
+    mapping; brackets around an IPv6 address dropped)."""
+    if isinstance(value, dict):
+        pairs = sorted((k, go_string(v)) for k, v in value.items() if v is not None)
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        pairs = []
+        for entry in value:
+            sep = "=" if "=" in entry else ":"
+            host, has, ip = entry.partition(sep)
+            if has:
+                pairs.append((host, ip))
+    else:
+        return value
+    return [f"{host}:{ip[1:-1] if ip.startswith('[') and ip.endswith(']') else ip}" for host, ip in pairs]
 
 
 def _environment(svc: Dict, working_dir: str, lookup: Lookup) -> Any:

@@ -199,3 +199,23 @@ def test_merge_keeps_tcp_and_udp_on_one_port(tmp_path: Any) -> None:
     ports = load([a, b], env={}).services["dns"]["ports"]
     assert [(p["target"], p.get("published"), p["protocol"]) for p in ports] == [
         (9000, None, "tcp"), (9001, None, "tcp"), (53, 53, "tcp"), (53, 53, "udp"), (53, 5353, "udp")]
+
+
+def test_extension_fields_and_merge_keys(tmp_path: Any) -> None:
+    """The usual way to share settings: an x- anchor merged into services with <<."""
+    path = write(tmp_path, "x-common: &common\n  image: busybox\n  environment: {A: '1'}\n  deploy: {replicas: 2}\n"
+                           "services:\n  a:\n    <<: *common\n  b:\n    <<: *common\n    deploy: {replicas: 3}\n")
+    project = load([path], env={})
+    assert validate(project) == []
+    a, b = project.services["a"], project.services["b"]
+    assert a["image"] == b["image"] == "busybox" and a["environment"] == {"A": "1"}
+    assert (a["deploy"]["replicas"], b["deploy"]["replicas"]) == (2, 3)
+
+
+def test_extra_hosts_forms(tmp_path: Any) -> None:
+    """host:ip and host=ip entries, or a mapping; brackets around an IPv6 address dropped, as docker's."""
+    path = write(tmp_path, "services:\n  a:\n    image: x\n    extra_hosts: ['db:10.0.0.2', 'v6=[::1]']\n"
+                           "  b:\n    image: x\n    extra_hosts: {z: 10.0.0.3, y: '::2'}\n")
+    services = load([path], env={}).services
+    assert services["a"]["extra_hosts"] == ["db:10.0.0.2", "v6:::1"]
+    assert services["b"]["extra_hosts"] == ["y:::2", "z:10.0.0.3"]
