@@ -125,7 +125,7 @@ UNSUPPORTED = ("build", "cgroupns_mode", "cgroup_parent", "devices", "domainname
                "links", "mac_address", "network_mode", "pid", "privileged", "restart", "security_opt",
                "shm_size", "userns_mode")
 #: keys docker's stack deploy drops without a word; here they get the same warning as UNSUPPORTED
-IGNORED = ("tmpfs",)
+IGNORED = ("tmpfs", "platform", "profiles", "pull_policy")
 DEPRECATED = {
     "container_name": "Setting the container name is not supported.",
     "expose": "Exposing ports is unnecessary - services on the same network can access each other's "
@@ -169,7 +169,7 @@ _SERVICE = _obj({
     "cap_add": {"type": "array", "items": _STR, "uniqueItems": True},
     "cap_drop": {"type": "array", "items": _STR, "uniqueItems": True},
     "credential_spec": _obj({"config": _STR, "file": _STR, "registry": _STR}),
-    "depends_on": {"$ref": "#/definitions/list_of_strings"},
+    "depends_on": {"oneOf": [{"$ref": "#/definitions/list_of_strings"}, {"type": "object"}]},
     "dns": {"$ref": "#/definitions/string_or_list"},
     "dns_search": {"$ref": "#/definitions/string_or_list"},
     "extra_hosts": {"$ref": "#/definitions/list_or_dict"},

@@ -129,6 +129,7 @@ def test_missing_env_file_is_one_line(tmp_path: Any) -> None:
     ("services:\n  web:\n    image: x\n   bad: [\n", "line 4, column 4: did not find expected key"),
     ("services:\n\tweb: {}\n", "line 2, column 1: found character that cannot start any token"),
     ("services:\n  web:\n    image: 'x\n", "line 4, column 1: found unexpected end of stream"),
+    ("services:\n  web:\n    image: a\n    image: b\n", 'line 4, column 5: mapping key "image" already defined at line 3'),
     ("- a\n", "Top-level object must be a mapping"),
     ("", "empty compose file"),
     ("version: '2'\nservices: {}\n", "unsupported Compose file version: 2 (this engine reads version 3.x files, "

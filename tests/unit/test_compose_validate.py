@@ -145,8 +145,9 @@ def test_full_file_is_valid(tmp_path: Any) -> None:
     assert validate(load([write_full(tmp_path)], env={"PASS": "x"})) == ["Ignoring unsupported options: restart"]
 
 
-def test_service_tmpfs_is_named_not_dropped_silently(tmp_path: Any) -> None:
-    """docker's stack deploy drops a service's `tmpfs:` without a word; here it is in the warning, and the
-    long volume syntax (type: tmpfs) is the way that works."""
-    path = write(tmp_path, HEAD + "    tmpfs: /run\n")
-    assert validate(load([path], env={})) == ["Ignoring unsupported options: tmpfs"]
+def test_keys_docker_drops_silently_are_named(tmp_path: Any) -> None:
+    """docker's stack deploy drops a service's `tmpfs:` (and refuses the compose-spec's platform, profiles,
+    pull_policy); here they are in the warning. The long volume syntax (type: tmpfs) is what works."""
+    path = write(tmp_path, HEAD + "    tmpfs: /run\n    platform: linux/amd64\n    profiles: [debug]\n"
+                                  "    depends_on:\n      db: {condition: service_healthy}\n")
+    assert validate(load([path], env={})) == ["Ignoring unsupported options: platform, profiles, tmpfs"]
