@@ -9,8 +9,10 @@ model of the same files.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import shutil
 import socketserver
 import subprocess
@@ -324,12 +326,11 @@ def docker_stack_config(directory: str, files: list[str], env: dict[str, str]) -
                           env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": directory, **env})
 
 
+@functools.lru_cache(maxsize=1)
 def docker_version() -> tuple[int, ...]:
+    """The docker CLI's version (``Docker version 28.2.2, build …``: no daemon asked), () without one."""
     if not DOCKER_CLI:
         return ()
-    done = subprocess.run([DOCKER_CLI, "version", "--format", "{{.Client.Version}}"], capture_output=True,
-                          text=True, timeout=30)
-    try:
-        return tuple(int(p) for p in done.stdout.strip().split("-")[0].split("."))
-    except ValueError:
-        return ()
+    done = subprocess.run([DOCKER_CLI, "--version"], capture_output=True, text=True, timeout=30)
+    match = re.search(r"version (\d+)\.(\d+)\.(\d+)", done.stdout)
+    return tuple(int(p) for p in match.groups()) if match else ()
