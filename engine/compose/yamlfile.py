@@ -78,7 +78,8 @@ _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def _expanded_size(node: yaml.Node) -> int:
-    """How many nodes ``node`` stands for once every alias is expanded (stops early past the bound)."""
+    """How many nodes ``node`` stands for once every alias is expanded (stops early past the bound; -1
+    for a structure that contains itself)."""
     sizes: dict[int, int] = {}
     stack: list[tuple[yaml.Node, bool]] = [(node, False)]
     while stack:
@@ -94,7 +95,7 @@ def _expanded_size(node: yaml.Node) -> int:
         if done:
             parts = [sizes[id(c)] for c in children]
             if -1 in parts:  # a child that is still being counted: an alias inside its own anchor
-                return MAX_NODES + 1
+                return -1
             total = 1 + sum(parts)
             if total > MAX_NODES:
                 return total
@@ -163,6 +164,9 @@ def parse(data: bytes | str, filename: str) -> dict[str, Any]:
         if node is None:
             raise InvalidArgument(f"{filename}: empty compose file")
         size = _expanded_size(node)
+        if size < 0:
+            raise InvalidArgument(f"{filename}: an alias inside its own anchor (a structure that contains "
+                                  f"itself); refused")
         if size > MAX_NODES:
             raise InvalidArgument(f"{filename}: the YAML expands to more than {MAX_NODES} values (aliases "
                                   f"referring to aliases); refused")
