@@ -286,7 +286,12 @@ class Portside(Side):
     def stop(self) -> None:
         if self.pd.proc is not None and self.pd.proc.poll() is None:
             self.run("swarm", "leave", "--force", timeout=120, check=False)
-        self.pd.stop()
+        try:
+            self.pd.stop()
+        finally:
+            sys.path.insert(0, REPO)
+            from engine.network import host_teardown
+            host_teardown(self.pd.root)  # the data root's bridges and rules
 
     def manager_processes(self, cids: list[str]) -> tuple[list[int], list[int]]:
         assert self.pd.proc is not None
@@ -370,13 +375,12 @@ def replaced(side: Side, port: int, delay: str | None, n: int) -> list[float]:
     try:
         wait_until(f"{name} answering", lambda: bool(side.get(port, 0.5)))
         for _ in range(n):
-            old = side.get(port)
-            cs = side.running(f"com.docker.swarm.service.name={name}")
-            victim = next(c["Id"] for c in cs if c["Id"].startswith(old))
+            old = side.get(port)  # the page is the answering container's hostname
+            wait_until(f"{name}: one task", lambda: len(side.running(f"com.docker.swarm.service.name={name}")) == 1)
+            victim = side.running(f"com.docker.swarm.service.name={name}")[0]["Id"]
             t = time.perf_counter()
             side.kill(victim)
-            wait_until(f"{name} replaced", lambda: (lambda page: bool(page) and not victim.startswith(page))(
-                side.get(port, 0.5)), step=0.02)
+            wait_until(f"{name} replaced", lambda: side.get(port, 0.5) not in ("", old), step=0.02)
             out.append(time.perf_counter() - t)
     finally:
         side.run("service", "rm", name, check=False)
@@ -414,11 +418,12 @@ def load(netns: str, host: str, port: int, seconds: float) -> tuple[float, int, 
 
 
 def replica_address(side: Side, cid: str) -> str:
+    """The replica's address on its network (the ingress network's when it has no other)."""
     nets = api(side.sock, "GET", f"/containers/{cid}/json")["NetworkSettings"]["Networks"]
-    for name, net in nets.items():
-        if name != "ingress" and net.get("IPAddress"):
-            return str(net["IPAddress"])
-    raise B.CmdError(f"{cid[:12]}: no address outside ingress")
+    addrs = sorted((name == "ingress", str(net["IPAddress"])) for name, net in nets.items() if net.get("IPAddress"))
+    if not addrs:
+        raise B.CmdError(f"{cid[:12]}: no address on any network")
+    return addrs[0][1]
 
 
 def cpu_ticks(pids: list[int]) -> int:
@@ -535,6 +540,7 @@ M_RM = "`stack rm` of that stack until nothing is left"
 M_MANY = f"`service create --replicas {REPLICAS}` until {REPLICAS} run"
 M_RSS = f"daemons' RSS with {REPLICAS} replicas (dockerd+containerd / portside daemon)"
 M_PSS = "per-task helpers' PSS, summed (shims / monitors)"
+M_MEM = f"manager memory with {REPLICAS} replicas: the daemons' RSS + the helpers' PSS"
 M_CPU = f"CPU at rest with {REPLICAS} replicas over {IDLE_SECONDS:.0f} s, daemons + helpers (% of a core)"
 M_KILL0 = "killed replica replaced and answering on the published port, restart delay 0"
 M_KILLD = "killed replica replaced and answering on the published port, default restart delay (5 s)"
@@ -585,6 +591,7 @@ def measure(sides: list[Side], tmp: str, cycles: int) -> Figures:
             why = fig.why.get((M_MANY, s.name), "")
             for m, i in ((M_RSS, 0), (M_PSS, 1), (M_CPU, 2)):
                 put(m, s, [rest[i]] if rest else None, why)
+            put(M_MEM, s, [rest[0] + rest[1]] if rest else None, why)
         finally:
             if not s.error:
                 s.run("service", "rm", "many", check=False)
@@ -663,8 +670,8 @@ def measure(sides: list[Side], tmp: str, cycles: int) -> Figures:
 
     for metric, unit, target, note in (
             (M_DEPLOY, "s", "≤ ⅓ of docker", ""), (M_RM, "s", "≤ ½ of docker", ""),
-            (M_MANY, "s", "≤ 5 s", ""), (M_RSS, "MiB", "with the helpers ≤ ½ of docker", ""),
-            (M_PSS, "MiB", "", ""), (M_CPU, "%", "≤ ½ of docker", ""),
+            (M_MANY, "s", "≤ 5 s", ""), (M_RSS, "MiB", "", ""),
+            (M_PSS, "MiB", "", ""), (M_MEM, "MiB", "≤ ½ of docker", ""), (M_CPU, "%", "≤ ½ of docker", ""),
             (M_KILL0, "s", "≤ 0.5 s", "docker: a mode=host port"), (M_KILLD, "s", "", "docker: a mode=host port"),
             (M_RPS_PORT, "req/s", "within 20 % of one replica", f"{PROCS} clients, a connection per request"),
             (M_RPS_ONE, "req/s", "", "docker: its mode=host port"), (M_KILLS, "%", "≥ 99 %", ""),
