@@ -568,7 +568,9 @@ def measure(sides: list[Side], tmp: str, cycles: int) -> Figures:
 
     # 1. the guide's stack: deploy to 5/5 answering, rm until nothing is left
     for s in sides:
-        res = guarded(fig, M_DEPLOY, s, lambda s=s: [x for pair in zip(*deploy_and_rm(s, compose, N)) for x in pair])
+        def stack(s: Side = s) -> list[float]:  # deploy and rm times, alternating
+            return [x for pair in zip(*deploy_and_rm(s, compose, N)) for x in pair]
+        res = guarded(fig, M_DEPLOY, s, stack)
         put(M_DEPLOY, s, res[0::2] if res else None)
         put(M_RM, s, res[1::2] if res else None, fig.why.get((M_DEPLOY, s.name), ""))
 
@@ -603,8 +605,9 @@ def measure(sides: list[Side], tmp: str, cycles: int) -> Figures:
     # 3. a killed replica replaced and answering on the published port
     for delay, metric in (("0s", M_KILL0), (None, M_KILLD)):
         for s in sides:
-            put(metric, s, guarded(fig, metric, s,
-                                   lambda s=s: replaced(s, free_port(), delay, N if delay else max(1, N - 1))))
+            def kill(s: Side = s, delay: str | None = delay) -> list[float]:
+                return replaced(s, free_port(), delay, N if delay else max(1, N - 1))
+            put(metric, s, guarded(fig, metric, s, kill))
 
     # 4 + 5. requests/s through the published port vs one replica; a replica killed every second
     for s in sides:
@@ -703,7 +706,7 @@ def kill_loop(side: Side, port: int) -> float:
     res = [q.get(timeout=60) for _ in procs]
     for p in procs:
         p.join(10)
-    ok, bad = sum(r[0] for r in res), sum(r[1] for r in res)
+    ok, bad = int(sum(r[0] for r in res)), int(sum(r[1] for r in res))
     side.notes.append(f"kill loop: {kills} replicas killed, {ok} requests ok, {bad} failed")
     return 100.0 * ok / max(1, ok + bad)
 
