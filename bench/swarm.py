@@ -4,6 +4,7 @@ on a private dockerd, measured in the same run (as root).
     .venv/bin/python bench/swarm.py              # the default run: a few minutes
     .venv/bin/python bench/swarm.py --write      # and put the table in bench/results.md (its own section)
     .venv/bin/python bench/swarm.py --cycles 200 # the long deploy/rm leak check (default BENCH_SWARM_CYCLES=3)
+    BENCH_ENGINES=portside .venv/bin/python bench/swarm.py   # one side only
 
 docker: bench/run.py's ``SwarmDockerD`` — dockerd (Debian's docker.io) in a network namespace of its own
 (lo up with 192.0.2.10, its bridges, iptables rules and swarm ports stay there), ``swarm init
@@ -76,6 +77,7 @@ LOAD_SECONDS = float(os.environ.get("BENCH_SWARM_LOAD", "5"))
 KILL_SECONDS = float(os.environ.get("BENCH_SWARM_KILL", "30"))
 PROCS = int(os.environ.get("BENCH_NET_PROCS", "2"))
 REPLICAS = int(os.environ.get("BENCH_SWARM_REPLICAS", "100"))
+ENGINES = [e.strip() for e in os.environ.get("BENCH_ENGINES", "portside,docker").split(",") if e.strip()]
 DOCKER_CLI = "/usr/local/bin/docker" if os.access("/usr/local/bin/docker", os.X_OK) else (shutil.which("docker") or "docker")
 WEB_IMAGE = "busybox-web:latest"
 WEB_CMD = '["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"]'
@@ -721,7 +723,7 @@ def main() -> int:
         return 2
     before = B.host_leftovers_before()
     tmp = tempfile.mkdtemp(prefix="ps-bsw-", dir="/tmp")  # short: unix socket paths must stay < 108 bytes
-    sides: list[Side] = [Portside(tmp), Docker(tmp)]
+    sides: list[Side] = [side(tmp) for side in (Portside, Docker) if side.name in ENGINES]
     try:
         tar = os.path.join(tmp, "rootfs.tar")
         B.make_rootfs_tar(tar)
