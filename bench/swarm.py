@@ -36,6 +36,7 @@ the folder unmounted, the folder removed.
 
 from __future__ import annotations
 
+import abc
 import argparse
 import http.client
 import importlib.util
@@ -163,7 +164,7 @@ def http_get(sock: socket.socket, host: str, port: int, timeout: float = 2.0) ->
 
 
 # -- the two sides --------------------------------------------------------------------------------
-class Side:
+class Side(abc.ABC):
     name = ""
 
     def __init__(self) -> None:
@@ -174,8 +175,9 @@ class Side:
         self.netns_path = ""  # where clients of published ports run ('' = the host)
         self.notes: list[str] = []
 
+    @abc.abstractmethod
     def cli(self) -> list[str]:
-        raise NotImplementedError
+        """The command that runs this side's CLI."""
 
     def run(self, *args: str, timeout: float = TIMEOUT, check: bool = True) -> subprocess.CompletedProcess[str]:
         p = B.sh([*self.cli(), *args], env=self.env, cwd=REPO, timeout=timeout, check=False)
@@ -221,15 +223,17 @@ class Side:
                  if n["Name"].startswith(STACK + "_")]
         return left
 
+    @abc.abstractmethod
     def manager_processes(self, cids: list[str]) -> tuple[list[int], list[int]]:
         """(daemon pids, per-container helper pids) for the memory and CPU figures."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def start(self) -> None:
-        raise NotImplementedError
+        """Start the daemon."""
 
+    @abc.abstractmethod
     def stop(self) -> None:
-        raise NotImplementedError
+        """Leave its swarm, stop the daemon, remove what it made."""
 
     def publish(self, published: int, *, one_per_task: bool = False) -> list[str]:
         """``service create`` flags publishing target 80 on ``published``."""
