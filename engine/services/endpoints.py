@@ -180,20 +180,35 @@ class Endpoints:
             nets = self._network_docs(service, bool(ingress_ports))
             old = services.get(sid) or {}
             vips: dict[str, str] = {}
-            for doc, _aliases in nets:
-                if mode != "vip" or not (doc.get("IPAM") or {}).get("Config"):
-                    continue
-                vip = (old.get("vips") or {}).get(doc["Id"]) or ipam.allocate(self.state, doc, vip_owner(sid))
-                vips[doc["Id"]] = vip
+            fresh: dict[str, str] = {}  # allocated by this apply: released again if it fails
+            try:
+                for doc, _aliases in nets:
+                    if mode != "vip" or not (doc.get("IPAM") or {}).get("Config"):
+                        continue
+                    vip = (old.get("vips") or {}).get(doc["Id"])
+                    if not vip:
+                        vip = fresh[doc["Id"]] = ipam.allocate(self.state, doc, vip_owner(sid))
+                    vips[doc["Id"]] = vip
+                entry = {"name": name, "mode": mode, "ports": ports, "vips": vips,
+                         "networks": [{"id": d["Id"], "aliases": a} for d, a in nets],
+                         "backends": [{"task_id": b.get("task_id", ""), "slot": b.get("slot"),
+                                       "addresses": dict(b.get("addresses") or {})} for b in backends]}
+                services[sid] = entry
+                self._program(sid, entry, services, had=old)
+            except BaseException:
+                for net_id, vip in fresh.items():
+                    self._drop_vip(sid, net_id, vip)
+                if old:
+                    services[sid] = old
+                    self.reservations.keep_only(sid, {(p["Protocol"], p["PublishedPort"])
+                                                      for p in self._ingress_ports(old.get("ports") or [])})
+                else:
+                    services.pop(sid, None)
+                    self.reservations.keep_only(sid, set())
+                raise
             for net_id, vip in (old.get("vips") or {}).items():
                 if vips.get(net_id) != vip:
                     self._drop_vip(sid, net_id, vip)
-            entry = {"name": name, "mode": mode, "ports": ports, "vips": vips,
-                     "networks": [{"id": d["Id"], "aliases": a} for d, a in nets],
-                     "backends": [{"task_id": b.get("task_id", ""), "slot": b.get("slot"),
-                                   "addresses": dict(b.get("addresses") or {})} for b in backends]}
-            services[sid] = entry
-            self._program(sid, entry, services, had=old)
         self._write_dns({n["id"] for n in entry["networks"]} | {n["id"] for n in old.get("networks") or []})
         return self._endpoint(ep_spec, mode, ports, vips, nets)
 
