@@ -105,6 +105,13 @@ def vip_of(endpoint: dict[str, Any], net: dict[str, Any]) -> str:
     return next(v["Addr"].split("/")[0] for v in endpoint["VirtualIPs"] if v["NetworkID"] == net["Id"])
 
 
+def mine(svc: Service) -> set[tuple[str, str]]:
+    """The balancer table's elements and chains of this test's data root (other sessions share the table)."""
+    subnets = set(svc.endpoints._subnets())
+    return {e for e in balancer.elements() if svc.endpoints.tag in e[1] or
+            (e[0] == "hairpin" and e[1].split(" . ")[0] in subnets)}
+
+
 def bridge_addrs(bridge: str) -> set[str]:
     out = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", bridge], capture_output=True, text=True).stdout
     return set(re.findall(r"inet (\S+)", out))
@@ -202,7 +209,7 @@ def test_check_ports_refuses_taken_ports_and_changes_nothing(cli, imported, svc)
     net = svc.network("chk_net")
     port = free_port()
     svc.apply(SERVICE_ID, "web", net, [], ports=[{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port}])
-    before = balancer.elements()
+    before = mine(svc)
     def vip_rows() -> list[tuple[str, str, str]]:
         return [row for row in svc.engine.state.allocation_rows() if row[2].startswith("vip:")]
     allocations = vip_rows()
@@ -226,7 +233,7 @@ def test_check_ports_refuses_taken_ports_and_changes_nothing(cli, imported, svc)
             svc.endpoints.check_ports([{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": cport}], "other")
     finally:
         holder.close()
-    assert balancer.elements() == before
+    assert mine(svc) == before
     assert svc.endpoints.endpoint_of(DNSRR_ID) is None
     assert vip_rows() == allocations  # no VIP was allocated for the refused service
     # no number: one of docker's ingress range, kept across applies
@@ -267,7 +274,7 @@ def test_udp_ingress_port(cli, imported, svc):
 
 
 def test_remove_and_clear_leave_nothing(cli, imported, svc, root):
-    before = balancer.elements()
+    before = mine(svc)
     net = svc.network("gone_net")
     pool = backends(cli, "gone_net", 2)
     port = free_port()
@@ -275,12 +282,12 @@ def test_remove_and_clear_leave_nothing(cli, imported, svc, root):
     vip = vip_of(endpoint, net)
     bridge = net["Options"]["com.docker.network.bridge.name"]
     assert f"{vip}/32" in bridge_addrs(bridge)
-    assert balancer.elements() - before
+    assert mine(svc) - before
     services_file = svc.engine.networks.services_path(net["Id"])
     assert os.path.exists(services_file)
 
     svc.run(svc.endpoints.remove(SERVICE_ID))
-    assert balancer.elements() == before
+    assert mine(svc) == before
     assert balancer.port_free("tcp", port)
     assert f"{vip}/32" not in bridge_addrs(bridge)
     assert not [row for row in svc.engine.state.allocation_rows() if row[2].startswith("vip:")]
@@ -292,7 +299,8 @@ def test_remove_and_clear_leave_nothing(cli, imported, svc, root):
     svc.apply(SERVICE_ID, "web", net, pool, ports=[{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port}])
     svc.apply(DNSRR_ID, "rr", net, pool, mode="dnsrr")
     svc.run(svc.endpoints.clear())
-    assert not nftables.exists(f"table {balancer.FAMILY_TABLE}")
+    assert mine(svc) == before  # (the table itself goes with the last data root's services)
+    assert not [o for o in balancer.owners() if o.startswith(svc.endpoints.tag)]
     assert balancer.port_free("tcp", port)
     assert not {a for a in bridge_addrs(bridge) if a.endswith("/32")}
     assert not [row for row in svc.engine.state.allocation_rows() if row[2].startswith("vip:")]
@@ -306,14 +314,17 @@ def test_recover_puts_rules_back(cli, imported, svc, root):
     pool = backends(cli, "rec_net", 2)
     port = free_port()
     svc.apply(SERVICE_ID, "web", net, pool, ports=[{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port}])
-    programmed = balancer.elements()
+    programmed = mine(svc)
     # the daemon dies (its sockets with it) and the rules are lost (a reboot): recover puts them back
     svc.endpoints.reservations.release_all()
-    balancer.teardown()
+    for owner in balancer.owners():
+        if owner.startswith(svc.endpoints.tag):
+            balancer.remove(owner, [], svc.endpoints._subnets())
+    assert not mine(svc)
     other = Service(root)
     try:
         other.endpoints.recover()
-        assert balancer.elements() == programmed
+        assert mine(svc) == programmed
         assert not balancer.port_free("tcp", port)
         assert hostnames([get(f"http://127.0.0.1:{port}/index.html") for _ in range(4)]) == \
             {cid[:12] for cid, _ip in pool}
