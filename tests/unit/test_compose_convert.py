@@ -156,3 +156,16 @@ def test_secret_file_that_does_not_exist(tmp_path: Any) -> None:
     with pytest.raises(InvalidArgument) as info:
         validate(load([path], env={}))
     assert str(info.value) == f"secrets.s: open {tmp_path}/gone.txt: No such file or directory"
+
+
+@needs_docker_28
+def test_zero_values_docker_keeps(tmp_path: Any) -> None:
+    """Go drops zero values of plain fields but keeps a pointer set to zero: stop_grace_period 0s, init
+    false, replicas 0, max_attempts 0 and restart delay 0s are sent; healthcheck retries 0 is not."""
+    path = write(tmp_path, "version: '3.13'\nservices:\n  app:\n    image: busybox\n    stop_grace_period: 0s\n"
+                           "    init: false\n    healthcheck:\n      test: [CMD, 'true']\n      retries: 0\n"
+                           "    deploy:\n      replicas: 0\n      restart_policy:\n        max_attempts: 0\n"
+                           "        delay: 0s\n      update_config:\n        delay: 0s\n"
+                           "  job:\n    image: busybox\n    deploy:\n      mode: replicated-job\n      replicas: 0\n")
+    sent = docker_stack_deploy(str(tmp_path), [path], "z", {})
+    assert convert(load([path], env={}), "z").services == _as_converted(sent["services"])
