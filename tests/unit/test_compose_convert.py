@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from compose_files import FULL_ENV, GUIDE, docker_stack_deploy, docker_version, write, write_full
+from compose_files import (EXTRA_ENV, FULL_ENV, GUIDE, docker_stack_deploy, docker_version, write, write_extra,
+                           write_full)
 from engine.compose import convert, load, validate
 from engine.errors import InvalidArgument
 
@@ -82,6 +83,21 @@ def test_every_honoured_key_converts_as_the_docker_cli_does(tmp_path: Any) -> No
     assert plan.external_secrets == ["ext"]
     plan.resolve_references({name: "secret-" + name for name in plan.secrets},
                             {name: "config-" + name for name in plan.configs})
+    assert plan.services == _as_converted(sent["services"])
+
+
+@needs_docker_28
+def test_the_other_keys_convert_as_the_docker_cli_does(tmp_path: Any) -> None:
+    """Logging, credential spec, read_only/tty/stdin_open/isolation, capabilities, dns_search, an external
+    volume, a bind source under ~, an internal network with an ipam driver, a templated secret, generic
+    resources, max replicas per node, dnsrr, global-job, restart "no" and unless-stopped."""
+    path = write_extra(tmp_path)
+    sent = docker_stack_deploy(str(tmp_path), [path], "e", EXTRA_ENV)
+    plan = convert(load([path], env=EXTRA_ENV), "e")
+    assert plan.networks == sent["networks"] and plan.secrets == sent["secrets"]
+    plan.resolve_references({name: "secret-" + name for name in plan.secrets}, {})
+    # docker 28's loader never reads oom_score_adj (its field has no mapstructure name): it sends nothing
+    assert plan.services["e_app"]["TaskTemplate"]["ContainerSpec"].pop("OomScoreAdj") == 500
     assert plan.services == _as_converted(sent["services"])
 
 
