@@ -205,6 +205,44 @@ configs:
 #: the variables FULL reads from the environment
 FULL_ENV = {"PASS": "frompass"}
 
+#: a second file over FULL: what each kind of key does when merged
+OVERRIDE = """\
+version: "3.13"
+services:
+  web:
+    image: nginx:1.27
+    command: ["nginx", "-T"]
+    environment:
+      Z: overridden
+      NEW: "1"
+    labels:
+      tier: "2"
+    ports:
+      - "8080:8000"
+      - "7000:70"
+    volumes:
+      - ./other:/data
+    networks:
+      front:
+        aliases: [www2]
+    dns: [1.1.1.1]
+    secrets:
+      - source: db_pass
+        target: renamed
+    deploy:
+      replicas: 4
+      resources:
+        limits:
+          memory: 256M
+      placement:
+        constraints: [node.labels.x == y]
+  extra:
+    image: redis
+networks:
+  back:
+    driver: bridge
+"""
+
 #: the keys FULL leaves out: logging, credential spec, the container flags, external volume, internal
 #: network with ipam driver, templated secret, generic resources, global-job, the legacy restart values
 EXTRA = """\

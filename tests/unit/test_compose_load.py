@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from compose_files import (EXTRA_ENV, FULL_ENV, GUIDE, docker_stack_config, docker_version, write, write_extra,
-                           write_full)
+from compose_files import (EXTRA_ENV, FULL_ENV, GUIDE, OVERRIDE, docker_stack_config, docker_version, write,
+                           write_extra, write_full)
 from engine.compose import load, validate
 from engine.compose.yamlfile import MAX_BYTES, parse
 from engine.errors import InvalidArgument
@@ -19,42 +19,6 @@ from engine.units import go_duration_ns, ram_in_bytes
 
 needs_docker_28 = pytest.mark.skipif(docker_version() < (28,), reason="needs the docker CLI 28 or newer")
 
-OVERRIDE = """\
-version: "3.13"
-services:
-  web:
-    image: nginx:1.27
-    command: ["nginx", "-T"]
-    environment:
-      Z: overridden
-      NEW: "1"
-    labels:
-      tier: "2"
-    ports:
-      - "8080:8000"
-      - "7000:70"
-    volumes:
-      - ./other:/data
-    networks:
-      front:
-        aliases: [www2]
-    dns: [1.1.1.1]
-    secrets:
-      - source: db_pass
-        target: renamed
-    deploy:
-      replicas: 4
-      resources:
-        limits:
-          memory: 256M
-      placement:
-        constraints: [node.labels.x == y]
-  extra:
-    image: redis
-networks:
-  back:
-    driver: bridge
-"""
 
 _DURATIONS = {"stop_grace_period", "interval", "timeout", "start_period", "start_interval", "delay", "window",
               "monitor"}

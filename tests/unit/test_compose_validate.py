@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from compose_files import GUIDE, docker_stack_config, docker_stack_deploy, docker_version, write, write_full
+from compose_files import GUIDE, OVERRIDE, docker_stack_config, docker_stack_deploy, docker_version, write, write_full
 from engine.compose import load, validate
 from engine.errors import InvalidArgument
 
@@ -179,8 +179,6 @@ def test_every_one_of_has_branches_of_different_types() -> None:
 
 
 def _corpus(tmp_path: Any) -> list[Any]:
-    from test_compose_load import OVERRIDE
-
     texts = [GUIDE, HEAD, OVERRIDE, *(HEAD + body for body, _ in BAD),
              "services: [a]\n", "services:\n  web:\n", "service:\n  web: {}\n",
              "services: {}\nnetworks:\n  n:\n    external: maybe\n"]
