@@ -131,6 +131,13 @@ def shown(record: dict[str, Any] | None, running: bool) -> dict[str, Any] | None
             "FailingStreak": int(record.get("FailingStreak") or 0), "Log": list(record.get("Log") or [])}
 
 
+def ready(state: dict[str, Any]) -> bool:
+    """Whether a container (inspect's ``State``) can take traffic: running, and healthy if it has a check
+    (what a service's load balancer and a rolling update wait for)."""
+    return bool(state.get("Running")) and not state.get("Paused") and (
+        not state.get("Health") or state["Health"].get("Status") == "healthy")
+
+
 def status_of(health: dict[str, Any] | None) -> str:
     """The ``--filter health=`` value of a container: its Health status, or ``none``."""
     return str(health.get("Status") or "none") if health else "none"
