@@ -205,6 +205,7 @@ class Checker:
         self.started_at = ""
         self.prepared: PreparedProcess | None = None
         self._cgroup: Cgroup | None = None
+        self.dying: list[int] = []  # killed probes not reaped yet
 
     def begin(self, target_pid: int) -> None:
         """The container has (re)started: ``starting``, no failing streak, earlier results kept."""
@@ -232,6 +233,13 @@ class Checker:
     def step(self, poller: select.poll) -> None:
         """Reap a finished probe, kill one past its timeout, start one that is due."""
         now = time.monotonic()
+        for pid in list(self.dying):
+            try:
+                if not os.waitpid(pid, os.WNOHANG)[0]:
+                    continue
+            except ChildProcessError:
+                pass
+            self.dying.remove(pid)
         if self.pid:
             try:
                 done, status = os.waitpid(self.pid, os.WNOHANG)
@@ -360,10 +368,17 @@ class Checker:
             os.kill(self.pid, 9)
         except ProcessLookupError:
             pass
-        try:
-            os.waitpid(self.pid, 0)
-        except ChildProcessError:
-            pass
+        deadline = time.monotonic() + 0.2
+        while True:  # a frozen (paused) probe dies only once thawed: never wait for it here
+            try:
+                if os.waitpid(self.pid, os.WNOHANG)[0]:
+                    return
+            except ChildProcessError:
+                return
+            if time.monotonic() >= deadline:
+                self.dying.append(self.pid)  # reaped by a later step
+                return
+            time.sleep(0.001)
 
     def _finish(self, poller: select.poll, code: int | None) -> None:
         self.read()
