@@ -85,6 +85,7 @@ WEB_CMD = '["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec htt
 STACK = "getstartedlab"
 SERVICE = f"{STACK}_web"
 TIMEOUT = 120.0  # the longest any one wait may take
+PORT_TIMEOUT = 30.0  # for a new service's published port to answer at all
 log = B.log
 
 GUIDE_FILE = """version: "3"
@@ -379,7 +380,7 @@ def replaced(side: Side, port: int, delay: str | None, n: int) -> list[float]:
     side.run(*args)
     out = []
     try:
-        wait_until(f"{name} answering", lambda: bool(side.get(port, 0.5)))
+        wait_until(f"{name}'s published port {port} answering", lambda: bool(side.get(port, 0.5)), PORT_TIMEOUT)
         for _ in range(n):
             old = side.get(port)  # the page is the answering container's hostname
             wait_until(f"{name}: one task", lambda: len(side.running(f"com.docker.swarm.service.name={name}")) == 1)
@@ -629,7 +630,7 @@ def measure(sides: list[Side], tmp: str, cycles: int) -> Figures:
                   *s.publish(hport, one_per_task=True), WEB_IMAGE)
             pids: dict[str, int] = {}
             wait_until("lb 5/5 answering", lambda: all_answering(s, "lb", 5, pids))
-            wait_until("one answering", lambda: bool(s.get(hport, 0.5)))
+            wait_until(f"one's published port {hport} answering", lambda: bool(s.get(hport, 0.5)), PORT_TIMEOUT)
             ingress = ingress_answers(s, pport)
             s.notes.append(f"ingress port answers: {'yes' if ingress else 'no'}")
             if ingress:
@@ -735,8 +736,8 @@ def main() -> int:
             try:
                 log(f"starting {s.name}")
                 prepare(s, tar)
-            except (Unsupported, B.CmdError, OSError) as exc:
-                s.error = str(exc).strip().splitlines()[0][:300]
+            except Exception as exc:  # noqa: BLE001 - that side is n/a, the other one goes on
+                s.error = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else repr(exc)
                 log(f"{s.name}: n/a: {s.error}")
         if all(s.error for s in sides):
             raise SystemExit("neither side could start: " + "; ".join(f"{s.name}: {s.error}" for s in sides))
