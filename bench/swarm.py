@@ -626,11 +626,12 @@ def measure(sides: list[Side], tmp: str, cycles: int) -> Figures:
         try:
             s.run("service", "create", "-q", "--detach", "--no-resolve-image", "--name", "lb", "--replicas", "5",
                   "--restart-delay", "0s", *s.publish(pport), WEB_IMAGE)
-            s.run("service", "create", "-q", "--detach", "--no-resolve-image", "--name", "one", "--replicas", "1",
-                  *s.publish(hport, one_per_task=True), WEB_IMAGE)
+            if isinstance(s, Docker):  # from its node, a docker replica is reached only on a mode=host port
+                s.run("service", "create", "-q", "--detach", "--no-resolve-image", "--name", "one", "--replicas", "1",
+                      *s.publish(hport, one_per_task=True), WEB_IMAGE)
+                wait_until(f"one's published port {hport} answering", lambda: bool(s.get(hport, 0.5)), PORT_TIMEOUT)
             pids: dict[str, int] = {}
             wait_until("lb 5/5 answering", lambda: all_answering(s, "lb", 5, pids))
-            wait_until(f"one's published port {hport} answering", lambda: bool(s.get(hport, 0.5)), PORT_TIMEOUT)
             ingress = ingress_answers(s, pport)
             s.notes.append(f"ingress port answers: {'yes' if ingress else 'no'}")
             if ingress:
@@ -642,7 +643,7 @@ def measure(sides: list[Side], tmp: str, cycles: int) -> Figures:
             if isinstance(s, Portside):  # straight to one replica: its address on its network
                 cid = s.running("com.docker.swarm.service.name=lb")[0]["Id"]
                 put(M_RPS_ONE, s, [load("", replica_address(s, cid), 80, LOAD_SECONDS)[0]])
-            else:  # docker: from its node, a replica is reached only on a mode=host port
+            else:
                 put(M_RPS_ONE, s, [load(s.netns_path, s.pub_host, hport, LOAD_SECONDS)[0]])
             if ingress:
                 log(f"{M_KILLS} [{s.name}]")
@@ -653,7 +654,7 @@ def measure(sides: list[Side], tmp: str, cycles: int) -> Figures:
             for m in (M_RPS_PORT, M_RPS_ONE, M_KILLS):
                 fig.why.setdefault((m, s.name), why)
         finally:
-            s.run("service", "rm", "lb", "one", check=False)
+            s.run("service", "rm", "lb", *(["one"] if isinstance(s, Docker) else []), check=False)
             try:
                 wait_until("lb, one gone", lambda: not s.running("com.docker.swarm.service.name=lb")
                            and not s.running("com.docker.swarm.service.name=one"), step=0.2)
