@@ -13,19 +13,23 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import cached_property
+TYPE_CHECKING = False  # the modules below the block load when first used: a `run` needs neither
 
 from .config import Paths, default_root
 from .images.store import BlobStore
-from .services.build import BuildHost
 from .services.containers import Containers
 from .services.events import Events
 from .services.images import Images
 from .services.networks import Networks
 from .services.records import ContainerRecords
-from .services.registry import Registry
 from .services.system import System
 from .services.volumes import Volumes
 from .state import State
+
+if TYPE_CHECKING:
+    from .services.build import BuildHost
+    from .services.registry import Registry
 
 
 class Engine:
@@ -41,11 +45,17 @@ class Engine:
         self.images = Images(self.state, self.paths, self.blobs, self.events, self.records, self._build_host)
         self.volumes = Volumes(self.state, self.paths, self.events)
         self.networks = Networks(self.state, self.paths, self.events, self.records)
-        self.registry = Registry(self.state, self.paths, self.blobs, self.images, self.events)
         self.containers = Containers(self.state, self.paths, self.records, self.images, self.networks,
                                      self.volumes, self.events)
         self.system = System(self.state, self.paths, self.records, self.images, self.containers, self.networks,
                              self.events)
+
+    @cached_property
+    def registry(self) -> Registry:
+        """Pulls, pushes and logins: built when first asked for (its threads and queues are not a
+        container's business)."""
+        from .services.registry import Registry
+        return Registry(self.state, self.paths, self.blobs, self.images, self.events)
 
     @classmethod
     @asynccontextmanager
@@ -64,5 +74,6 @@ class Engine:
 
     def _build_host(self) -> BuildHost:
         """What a build's thread works with: an engine of its own on the same data root."""
+        from .services.build import BuildHost
         engine = Engine(self.paths.root)
         return BuildHost(engine.images, engine.registry, engine.networks, engine.close)

@@ -8,6 +8,7 @@ Each handler decodes the request, calls one method of the engine's services
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -379,8 +380,7 @@ async def exec_create(api: API, req: Request, id: str) -> Response:
         raise Conflict(f"container {doc['Id']} is not running")
     if doc["State"]["Paused"]:
         raise Conflict(f"Container {doc['Id']} is paused, unpause the container before exec")
-    import secrets
-    exec_id = secrets.token_hex(32)
+    exec_id = os.urandom(32).hex()
     api.execs[exec_id] = Exec(exec_id, doc["Id"], config)
     return json_response({"Id": exec_id}, 201)
 

@@ -174,8 +174,8 @@ def compile_profile(profile: dict[str, Any], cache_dir: str | None = None) -> by
         return prog
     path = None
     if cache_dir:
-        import hashlib
-        digest = hashlib.sha256(f"{os.uname().machine}\0{_libseccomp_id()}\0{key}".encode()).hexdigest()
+        from engine.digests import sha256_hex
+        digest = sha256_hex(f"{os.uname().machine}\0{_libseccomp_id()}\0{key}".encode())
         path = os.path.join(cache_dir, digest + ".bpf")
         try:
             with open(path, "rb") as f:
