@@ -40,19 +40,23 @@ class API:
 
     def find(self, method: str, path: str) -> tuple[H, dict[str, str]] | None:
         """The handler for this method and path (without the version prefix), and the path's values."""
+        segs = path.strip("/").split("/")
         for pattern, handler in self.routes.get(method, ()):
-            values = pattern.match(path)
+            values = pattern.match_segments(segs)
             if values is not None:
                 return handler, values
         return None
 
     async def handle(self, req: Request) -> Response:
-        if req.version is not None and version_key(req.version) > version_key(API_VERSION):
-            return error_response(400, f"client version {req.version} is too new. Maximum supported API "
-                                       f"version is {API_VERSION}")
-        if req.version is not None and version_key(req.version) < version_key(MIN_API_VERSION):
-            return error_response(400, f"client version {req.version} is too old. Minimum supported API "
-                                       f"version is {MIN_API_VERSION}, please upgrade your client to a newer version")
+        if req.version is not None and req.version != API_VERSION:  # most clients ask for ours
+            asked = version_key(req.version)
+            if asked > version_key(API_VERSION):
+                return error_response(400, f"client version {req.version} is too new. Maximum supported API "
+                                           f"version is {API_VERSION}")
+            if asked < version_key(MIN_API_VERSION):
+                return error_response(400, f"client version {req.version} is too old. Minimum supported API "
+                                           f"version is {MIN_API_VERSION}, please upgrade your client to a newer "
+                                           "version")
         found = self.find(req.method, req.path)
         if found is None:
             return error_response(404, "page not found")
@@ -70,7 +74,10 @@ class PathPattern:
         self.star = stars[0] if stars else -1
 
     def match(self, path: str) -> dict[str, str] | None:
-        segs = path.strip("/").split("/")
+        return self.match_segments(path.strip("/").split("/"))
+
+    def match_segments(self, segs: list[str]) -> dict[str, str] | None:
+        """:meth:`match` of a path already split at its slashes."""
         parts = self.parts
         if self.star < 0:
             if len(segs) != len(parts):
