@@ -60,16 +60,19 @@ async def require_manager(docker: Docker) -> None:
 
 
 # -- specs ---------------------------------------------------------------------------------------------
-_DEFAULTS = {("Isolation", "default"), ("ForceUpdate", 0)}
+#: what a manager may fill in that a spec without the key means anyway (docker's defaults)
+_DEFAULTS = {("Isolation", "default"), ("ForceUpdate", 0), ("Runtime", "container"),
+             ("StopGracePeriod", 10_000_000_000), ("Condition", "any"), ("Delay", 5_000_000_000),
+             ("MaxAttempts", 0), ("Mode", "vip")}
 
 
 def normalized(value: Any) -> Any:
-    """A spec without its empty values (and the defaults a manager fills in), for comparing two specs."""
+    """A spec without its empty values and the defaults a manager fills in, for comparing two specs."""
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
             v = normalized(v)
-            if v in (None, "", 0, False, {}, []) or (k, v) in _DEFAULTS:
+            if v in (None, "", 0, False, {}, []) or (isinstance(v, (str, int)) and (k, v) in _DEFAULTS):
                 continue
             out[k] = v
         return out
@@ -79,6 +82,7 @@ def normalized(value: Any) -> Any:
 
 
 def spec_differs(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    """Would sending ``wanted`` change the service whose spec is ``current``?"""
     return bool(normalized(dict(current)) != normalized(dict(wanted)))
 
 
@@ -288,6 +292,7 @@ class Progress:
         self.pending_error = ""
         self.converged = False
         self.stopped = ""  # why waiting cannot succeed (an update paused or rolled back)
+        self.rolled_back = ""  # the manager's message when an update was rolled back
 
     def line(self) -> str:
         text = f"{self.name}: {self.running}/{self.desired} running"
@@ -296,7 +301,7 @@ class Progress:
         if self.starting:
             text += f", {self.starting} starting"
         if self.converged:
-            return text + ", converged"
+            return text + (f", rolled back: {self.rolled_back}" if self.rolled_back else ", converged")
         if self.stopped:
             return text + f", {self.stopped}"
         if self.pending_error:
@@ -311,8 +316,9 @@ def _created(task: dict[str, Any]) -> tuple[str, int]:
 
 
 def assess(service: dict[str, Any], tasks: builtins.list[dict[str, Any]], nodes: int = 1,
-           seen: set[str] | None = None, since: float = 0.0) -> Progress:
-    """How far one service is (its tasks as ``GET /tasks?filters={"service":…}`` gives them)."""
+           seen: set[str] | None = None, since: float = 0.0, current: set[str] | None = None) -> Progress:
+    """How far one service is (its tasks as ``GET /tasks?filters={"service":…}`` gives them; ``current``:
+    the IDs of those at the service's present spec, docker's ``_up-to-date`` filter; None: all)."""
     from ..units import parse_rfc3339
     p = Progress(service)
     spec = service.get("Spec") or {}
@@ -341,18 +347,20 @@ def assess(service: dict[str, Any], tasks: builtins.list[dict[str, Any]], nodes:
         state = (t.get("Status") or {}).get("State", "")
         if t.get("DesiredState") not in ("running", "ready", "complete") and state not in ("running",):
             continue
-        current = not spec_differs(t.get("Spec") or {}, template)
+        up = current is None or t["ID"] in current
         if state == "running" and t.get("DesiredState") == "running":
             p.running += 1
-            satisfied += current
+            satisfied += up
         elif state == "complete" and condition in ("none", "on-failure"):
             p.completed += 1
-            satisfied += current
+            satisfied += up
         elif state in ("starting", "preparing", "assigned", "accepted", "ready"):
             p.starting += 1
         elif state == "pending" and (t.get("Status") or {}).get("Err"):
             p.pending_error = str(t["Status"]["Err"])
     update = (service.get("UpdateStatus") or {}).get("State", "")
+    if update == "rollback_completed" and (service.get("UpdateStatus") or {}).get("Message"):
+        p.rolled_back = str(service["UpdateStatus"]["Message"])
     if update in ("paused", "rollback_paused"):
         p.stopped = f"update {update.replace('_', ' ')}: {service['UpdateStatus'].get('Message', '')}".rstrip(": ")
     p.converged = (satisfied >= p.desired and update not in ("updating", "rollback_started", "paused",
@@ -367,12 +375,19 @@ def task_name(service: dict[str, Any], task: dict[str, Any]) -> str:
 
 async def snapshot(docker: Docker, ids: builtins.list[str], seen: set[str] | None = None,
                    since: float = 0.0) -> builtins.list[Progress]:
+    """Each service's progress now: one list of services, and their tasks (all, and those up to date)."""
     services = {s["ID"]: s for s in await docker.services.list(filters={"id": ids}, status=True)}
     tasks = await docker.tasks.list(filters={"service": ids}) if ids else []
+    current: set[str] | None
+    try:
+        current = {t["ID"] for t in await docker.tasks.list(filters={"service": ids, "_up-to-date": ["true"]})}
+    except InvalidArgument:  # an engine without docker's internal filter: every task counts
+        current = None
     by_service: dict[str, builtins.list[dict[str, Any]]] = {}
     for t in tasks:
         by_service.setdefault(t.get("ServiceID", ""), []).append(t)
-    return [assess(services[i], by_service.get(i, []), seen=seen, since=since) for i in ids if i in services]
+    return [assess(services[i], by_service.get(i, []), seen=seen, since=since, current=current)
+            for i in ids if i in services]
 
 
 async def wait_converged(docker: Docker, ids: builtins.list[str], report: Callable[[builtins.list[Progress]], None],

@@ -75,7 +75,7 @@ def pretty_node(n: dict[str, Any]) -> str:
     if spec.get("Labels"):
         lines.append("Labels:")
         lines += [f" - {k}={v}" if v else f" - {k}" for k, v in spec["Labels"].items()]
-    lines += [f"Hostname:              \t{d.get('Hostname', '')}", f"Joined at:             \t{n.get('CreatedAt', '')}",
+    lines += [f"Hostname:              \t{d.get('Hostname', '')}", f"Joined at:             \t{go_time(n.get('CreatedAt', ''))}",
               "Status:", f" State:\t\t\t{pretty(str(st.get('State', '')))}"]
     if st.get("Message"):
         lines.append(f" Message:              \t{st['Message']}")
@@ -92,9 +92,32 @@ def pretty_node(n: dict[str, Any]) -> str:
     lines += ["Platform:", f" Operating System:\t{plat.get('OS', '')}", f" Architecture:\t\t{plat.get('Architecture', '')}",
               "Resources:", f" CPUs:\t\t\t{int(res.get('NanoCPUs') or 0) // 10**9}",
               f" Memory:\t\t{_mem(res.get('MemoryBytes'))}",
-              f"Engine Version:\t\t{(d.get('Engine') or {}).get('EngineVersion', '')}"]
-    from .template import tabwrite
-    return tabwrite(lines).rstrip("\n")
+              ]
+    plugins: dict[str, list[str]] = {}
+    for plugin in (d.get("Engine") or {}).get("Plugins") or []:
+        plugins.setdefault(plugin.get("Type", ""), []).append(plugin.get("Name", ""))
+    if plugins:
+        lines.append("Plugins:")
+        lines += [f" {k}:\t\t{', '.join(sorted(v))}" for k, v in sorted(plugins.items())]
+    lines.append(f"Engine Version:\t\t{(d.get('Engine') or {}).get('EngineVersion', '')}")
+    labels = (d.get("Engine") or {}).get("Labels") or {}
+    if labels:
+        lines.append("Engine Labels:")
+        lines += [f" - {k}={v}" if v else f" - {k}" for k, v in sorted(labels.items())]
+    tls = d.get("TLSInfo") or {}
+    if tls.get("TrustRoot") or tls.get("CertIssuerSubject"):
+        lines += ["TLS Info:", " TrustRoot:", str(tls.get("TrustRoot", "")),
+                  f" Issuer Subject:\t{tls.get('CertIssuerSubject', '')}",
+                  f" Issuer Public Key:\t{tls.get('CertIssuerPublicKey', '')}"]
+    return "\n".join(lines)
+
+
+def go_time(stamp: str) -> str:
+    """Go's time.Time String() as docker's pretty node shows it (``2026-12-02 06:01:20.375126598 +0000 utc``)."""
+    if "T" not in stamp:
+        return stamp
+    date, _, rest = stamp.partition("T")
+    return f"{date} {rest.rstrip('Z')} +0000 utc"
 
 
 def _mem(size: Any) -> str:

@@ -107,7 +107,7 @@ def service_rows(services: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rows.append({"ID": s["ID"][:12], "Name": spec.get("Name", ""), "Mode": mode_of(spec),
                      "Replicas": replicas_of(s), "Image": display_image(image),
                      "Ports": service_ports((s.get("Endpoint") or {}).get("Ports"))})
-    return rows
+    return [dict(sorted(r.items())) for r in rows]  # docker's --format json: the fields in name order
 
 
 def pretty_state(state: str) -> str:
@@ -151,15 +151,11 @@ def task_rows(tasks: list[dict[str, Any]], service_names: dict[str, str], node_n
                      "Ports": ",".join(f"*:{p.get('PublishedPort')}->{p.get('TargetPort')}/{p.get('Protocol') or 'tcp'}"
                                        for p in ports)})
         previous = name
-    return rows
+    return [dict(sorted(r.items())) for r in rows]  # docker's --format json: the fields in name order
 
 
 async def print_tasks(docker: Docker, tasks: list[dict[str, Any]], args: Any) -> None:
     """``service ps``, ``stack ps``, ``node ps``: the task table (``-q``: IDs; ``--no-trunc``; ``--format``)."""
-    if args.quiet:
-        for t in sorted(tasks, key=lambda t: t["ID"]):
-            out(t["ID"])
-        return
     services = {s["ID"]: s["Spec"]["Name"] for s in await docker.services.list()}
     nodes: dict[str, str] = {}
     if not getattr(args, "no_resolve", False):
@@ -169,6 +165,10 @@ async def print_tasks(docker: Docker, tasks: list[dict[str, Any]], args: Any) ->
             nodes = {}
     else:
         services = {}
+    if args.quiet:  # in the table's order
+        for row in task_rows(tasks, services, nodes, trunc=False, table=False):
+            out(row["ID"])
+        return
     fmt = args.format or TASK_TABLE
     from .template import is_table_format
     rows = task_rows(tasks, services, nodes, trunc=not args.no_trunc, table=fmt == "table" or is_table_format(fmt))
@@ -728,13 +728,13 @@ async def cmd_service_inspect(docker: Docker, args: Any) -> int:
     results, failed = [], False
     for name in args.names:
         try:
-            results.append(await find_service(docker, name))
+            results.append(await docker.services.inspect(name, insert_defaults=args.pretty))
         except NotFound:
             sys.stderr.write(f"Error: no such service: {name}\n")
             failed = True
     if args.pretty:
         for s in results:
-            out(pretty_service(s))
+            sys.stdout.write(pretty_service(s) + "\n")
     elif args.format:
         for s in results:
             out(render_one(args.format, s))
@@ -756,6 +756,11 @@ def _dur(ns: int | None) -> str:
     return text
 
 
+def _ago(stamp: str) -> str:
+    from engine.client import human_duration, parse_rfc3339
+    return human_duration(max(0.0, time.time() - parse_rfc3339(stamp))) + " ago"
+
+
 def pretty_service(s: dict[str, Any]) -> str:
     """docker's ``service inspect --pretty`` (the parts a single node has)."""
     spec = s.get("Spec") or {}
@@ -773,9 +778,9 @@ def pretty_service(s: dict[str, Any]) -> str:
     if us:
         lines += ["UpdateStatus:", f" State:\t\t{us.get('State', '')}"]
         if us.get("StartedAt"):
-            lines.append(f" Started:\t{us['StartedAt']}")
+            lines.append(f" Started:\t{_ago(us['StartedAt'])}")
         if us.get("CompletedAt"):
-            lines.append(f" Completed:\t{us['CompletedAt']}")
+            lines.append(f" Completed:\t{_ago(us['CompletedAt'])}")
         lines.append(f" Message:\t{us.get('Message', '')}")
     placement = t.get("Placement") or {}
     lines.append("Placement:")
@@ -794,7 +799,7 @@ def pretty_service(s: dict[str, Any]) -> str:
                          f" Rollback order:    {cfg.get('Order', 'stop-first')}")
     lines += ["ContainerSpec:", f" Image:\t\t{cs.get('Image', '')}"]
     if cs.get("Args"):
-        lines.append(f" Args:\t\t{' '.join(cs['Args'])}")
+        lines.append(f" Args:\t\t{' '.join(cs['Args'])} ")
     if cs.get("Env"):
         lines.append(f" Env:\t\t{' '.join(cs['Env'])}")
     if cs.get("Dir"):
@@ -808,8 +813,8 @@ def pretty_service(s: dict[str, Any]) -> str:
         for m in cs["Mounts"]:
             lines += [f" Target:\t{m.get('Target', '')}", f"  Source:\t{m.get('Source', '')}",
                       f"  ReadOnly:\t{str(bool(m.get('ReadOnly'))).lower()}", f"  Type:\t\t{m.get('Type', '')}"]
-    res = t.get("Resources") or {}
-    if res.get("Limits") or res.get("Reservations"):
+    res = t.get("Resources")
+    if res is not None:
         lines.append("Resources:")
         for part, title in (("Reservations", "Reservations"), ("Limits", "Limits")):
             r = res.get(part) or {}
@@ -831,7 +836,7 @@ def pretty_service(s: dict[str, Any]) -> str:
         lines.append("Ports:")
         for p in ports:
             lines.append(f" PublishedPort = {p.get('PublishedPort', 0)}\n  Protocol = {p.get('Protocol', 'tcp')}\n"
-                         f"  TargetPort = {p.get('TargetPort', 0)}\n  PublishMode = {p.get('PublishMode', 'ingress')}")
+                         f"  TargetPort = {p.get('TargetPort', 0)}\n  PublishMode = {p.get('PublishMode', 'ingress')} ")
     hc = cs.get("Healthcheck")
     if hc:
         lines.append("Healthcheck:")
@@ -840,8 +845,7 @@ def pretty_service(s: dict[str, Any]) -> str:
         if hc.get("Test"):
             lines.append(" Tests:")
             lines += [f"\t Test = {x}" for x in hc["Test"]]
-    from .template import tabwrite
-    return tabwrite(lines).rstrip("\n") + "\n"
+    return "\n".join(lines) + "\n"
 
 
 async def cmd_service_rm(docker: Docker, args: Any) -> int:
