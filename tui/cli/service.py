@@ -779,7 +779,7 @@ def pretty_service(s: dict[str, Any]) -> str:
         lines += ["UpdateStatus:", f" State:\t\t{us.get('State', '')}"]
         if us.get("StartedAt"):
             lines.append(f" Started:\t{_ago(us['StartedAt'])}")
-        if us.get("CompletedAt"):
+        if us.get("CompletedAt") and us.get("State") == "completed":
             lines.append(f" Completed:\t{_ago(us['CompletedAt'])}")
         lines.append(f" Message:\t{us.get('Message', '')}")
     placement = t.get("Placement") or {}
