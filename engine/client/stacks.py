@@ -345,13 +345,14 @@ def assess(service: dict[str, Any], tasks: builtins.list[dict[str, Any]], nodes:
     satisfied = 0
     for t in slots.values():
         state = (t.get("Status") or {}).get("State", "")
-        if t.get("DesiredState") not in ("running", "ready", "complete") and state not in ("running",):
+        one_shot_done = state == "complete" and condition in ("none", "on-failure")
+        if t.get("DesiredState") not in ("running", "ready", "complete") and state != "running" and not one_shot_done:
             continue
         up = current is None or t["ID"] in current
         if state == "running" and t.get("DesiredState") == "running":
             p.running += 1
             satisfied += up
-        elif state == "complete" and condition in ("none", "on-failure"):
+        elif one_shot_done:
             p.completed += 1
             satisfied += up
         elif state in ("starting", "preparing", "assigned", "accepted", "ready"):
