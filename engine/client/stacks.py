@@ -63,7 +63,8 @@ async def require_manager(docker: Docker) -> None:
 #: what a manager may fill in that a spec without the key means anyway (docker's defaults)
 _DEFAULTS = {("Isolation", "default"), ("ForceUpdate", 0), ("Runtime", "container"),
              ("StopGracePeriod", 10_000_000_000), ("Condition", "any"), ("Delay", 5_000_000_000),
-             ("MaxAttempts", 0), ("Mode", "vip")}
+             ("MaxAttempts", 0), ("Mode", "vip"), ("Parallelism", 1), ("FailureAction", "pause"),
+             ("Monitor", 5_000_000_000), ("Order", "stop-first")}
 
 
 def normalized(value: Any) -> Any:
@@ -132,6 +133,11 @@ async def check_plan(docker: Docker, namespace: str, plan: Any,
         if net.get("Scope") not in ("swarm", None):
             raise InvalidArgument(f'network "{name}" is declared as external, but it is not in the right scope: '
                                   f'"{net.get("Scope")}" instead of "swarm"')
+    present = await object_ids(docker)
+    for kind in ("secret", "config"):
+        for name in _part(plan, f"external_{kind}s") or []:
+            if (kind, name) not in present:
+                raise NotFound(f"{kind} not found: {name}")
     taken: dict[tuple[int, str], str] = {}
     for svc in await docker.services.list():
         if svc.get("Spec", {}).get("Name") in _part(plan, "services"):
@@ -223,9 +229,11 @@ async def deploy(docker: Docker, namespace: str, plan: Any, *, prune: bool = Fal
                     continue
                 if spec_differs(present.get("Spec") or {}, spec):
                     await collection.update(present["ID"], present["Version"]["Index"], spec)
+        refs = await object_ids(docker)
+        network_ids = {n["Name"]: n["Id"] for n in await docker.networks.list()}
         ids: builtins.list[str] = []
         for name, spec in sorted(services.items()):
-            spec = dict(spec)
+            spec = fill_references(json_copy(spec), refs)
             spec["Name"] = name
             image = spec.get("TaskTemplate", {}).get("ContainerSpec", {}).get("Image", "")
             auth: dict[str, Any] | None = auth_for(image) if auth_for else None
@@ -244,7 +252,7 @@ async def deploy(docker: Docker, namespace: str, plan: Any, *, prune: bool = Fal
                 template.setdefault("ContainerSpec", {})["Image"] = was.get("TaskTemplate", {}).get(
                     "ContainerSpec", {}).get("Image", image)
             template["ForceUpdate"] = (was.get("TaskTemplate") or {}).get("ForceUpdate", 0)
-            if not spec_differs(was, spec):
+            if not spec_differs(was, with_network_ids(spec, network_ids)):
                 continue  # unchanged: its tasks are left alone
             say(f"Updating service {name} (id: {current['ID']})")
             answer = await docker.services.update(current["ID"], current["Version"]["Index"], spec, auth=auth)
@@ -278,6 +286,39 @@ async def take_back(docker: Docker, made: builtins.list[tuple[str, str]]) -> Non
                 await aio.sleep(0.1)
 
 
+def with_network_ids(spec: dict[str, Any], ids: Mapping[str, str]) -> dict[str, Any]:
+    """The spec as a manager keeps it: its networks named by ID (to compare with the present spec)."""
+    spec = json_copy(spec)
+    for net in (spec.get("TaskTemplate") or {}).get("Networks") or []:
+        net["Target"] = ids.get(net.get("Target", ""), net.get("Target", ""))
+    return spec
+
+
+def json_copy(value: Any) -> Any:
+    import json
+    return json.loads(json.dumps(value))
+
+
+async def object_ids(docker: Docker) -> dict[tuple[str, str], str]:
+    """``{("secret"|"config", name): id}`` of the swarm's secrets and configs."""
+    ids = {("secret", s["Spec"]["Name"]): s["ID"] for s in await docker.secrets.list()}
+    ids.update({("config", c["Spec"]["Name"]): c["ID"] for c in await docker.configs.list()})
+    return ids
+
+
+def fill_references(spec: dict[str, Any], ids: Mapping[tuple[str, str], str]) -> dict[str, Any]:
+    """A service spec's secret and config references with their IDs (docker's CLI looks them up by name)."""
+    cs = (spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}
+    for kind, key in (("secret", "Secrets"), ("config", "Configs")):
+        for ref in cs.get(key) or []:
+            name = ref.get(f"{kind.capitalize()}Name", "")
+            if not ref.get(f"{kind.capitalize()}ID"):
+                if (kind, name) not in ids:
+                    raise NotFound(f"{kind} not found: {name}")
+                ref[f"{kind.capitalize()}ID"] = ids[(kind, name)]
+    return spec
+
+
 # -- convergence ---------------------------------------------------------------------------------------
 class Progress:
     """One service's state while waiting: replicas running/desired, the tasks that failed and why."""
@@ -286,7 +327,7 @@ class Progress:
         self.service = service
         self.id: str = service["ID"]
         self.name: str = service.get("Spec", {}).get("Name", self.id)
-        self.running = self.desired = self.completed = self.starting = 0
+        self.running = self.desired = self.completed = self.starting = self.stopping = 0
         self.failures: builtins.list[str] = []  # "<task name> (<id>): <state>: <error>", newest last
         self.failed_tasks = 0
         self.pending_error = ""
@@ -300,6 +341,8 @@ class Progress:
             text += f", {self.completed} completed"
         if self.starting:
             text += f", {self.starting} starting"
+        if self.stopping:
+            text += f", {self.stopping} stopping"
         if self.converged:
             return text + (f", rolled back: {self.rolled_back}" if self.rolled_back else ", converged")
         if self.stopped:
@@ -343,6 +386,8 @@ def assess(service: dict[str, Any], tasks: builtins.list[dict[str, Any]], nodes:
             if seen is not None:
                 seen.add(t["ID"])
     satisfied = 0
+    stopping = sum(1 for t in tasks if t.get("DesiredState") in ("shutdown", "remove")
+                   and (t.get("Status") or {}).get("State") in ("running", "starting", "preparing", "ready"))
     for t in slots.values():
         state = (t.get("Status") or {}).get("State", "")
         one_shot_done = state == "complete" and condition in ("none", "on-failure")
@@ -364,7 +409,8 @@ def assess(service: dict[str, Any], tasks: builtins.list[dict[str, Any]], nodes:
         p.rolled_back = str(service["UpdateStatus"]["Message"])
     if update in ("paused", "rollback_paused"):
         p.stopped = f"update {update.replace('_', ' ')}: {service['UpdateStatus'].get('Message', '')}".rstrip(": ")
-    p.converged = (satisfied >= p.desired and update not in ("updating", "rollback_started", "paused",
+    p.stopping = stopping
+    p.converged = (satisfied >= p.desired and not stopping and update not in ("updating", "rollback_started", "paused",
                                                              "rollback_paused"))
     return p
 
@@ -485,17 +531,18 @@ async def remove(docker: Docker, namespace: str, *, say: Say = print, warn: Say 
         pending = left
         if pending:
             await aio.sleep(poll)
-    if wait and services:
-        ids = [s["ID"] for s in services]
-        while time.time() - start < timeout:
-            tasks = await docker.tasks.list(filters={"service": ids})
+    if wait and services:  # until the tasks have ended and their containers are gone (a node's own view)
+        while True:
+            tasks = await docker.tasks.list(filters=f)
             live = [t for t in tasks if (t.get("Status") or {}).get("State") not in ENDED]
-            if not tasks or not live:
+            containers = await docker.containers.list(all=True, filters=f)
+            if not live and not containers:
+                break
+            if time.time() - start >= timeout:
+                warn(f"failed to wait on tasks of stack: {namespace}: timed out")
+                ok = False
                 break
             await aio.sleep(poll)
-        else:
-            warn(f"failed to wait on tasks of stack: {namespace}: timed out")
-            ok = False
     if not ok:
         warn(f"failed to remove some resources from stack: {namespace}")
     return ok

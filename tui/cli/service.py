@@ -734,7 +734,13 @@ async def cmd_service_inspect(docker: Docker, args: Any) -> int:
             failed = True
     if args.pretty:
         for s in results:
-            sys.stdout.write(pretty_service(s) + "\n")
+            names = {}
+            for net in (s.get("Spec") or {}).get("TaskTemplate", {}).get("Networks") or []:
+                try:
+                    names[net["Target"]] = (await docker.networks.get(net["Target"]))._info.get("Name", net["Target"])
+                except EngineError:
+                    pass
+            sys.stdout.write(pretty_service(s, names) + "\n")
     elif args.format:
         for s in results:
             out(render_one(args.format, s))
@@ -761,7 +767,7 @@ def _ago(stamp: str) -> str:
     return human_duration(max(0.0, time.time() - parse_rfc3339(stamp))) + " ago"
 
 
-def pretty_service(s: dict[str, Any]) -> str:
+def pretty_service(s: dict[str, Any], network_names: dict[str, str] | None = None) -> str:
     """docker's ``service inspect --pretty`` (the parts a single node has)."""
     spec = s.get("Spec") or {}
     t = spec.get("TaskTemplate") or {}
@@ -828,7 +834,9 @@ def pretty_service(s: dict[str, Any]) -> str:
                 if r.get("Pids"):
                     lines.append(f"  PIDs:\t\t{r['Pids']}")
     if t.get("Networks"):
-        lines.append("Networks:\t" + " ".join(n.get("Target", "") for n in t["Networks"]))
+        names = network_names or {}
+        lines.append("Networks:" + "".join(f" {names.get(n.get('Target', ''), n.get('Target', ''))}"
+                                           for n in t["Networks"]) + " ")
     ep = spec.get("EndpointSpec") or {}
     lines.append(f"Endpoint Mode:\t{ep.get('Mode', 'vip')}")
     ports = (s.get("Endpoint") or {}).get("Ports") or ep.get("Ports") or []
