@@ -53,7 +53,13 @@ def connect(args: Any) -> Any:
     :mod:`engine.client.contexts`). ContextError: one line for a conflict, an unknown context, a bad address."""
     tls = tls_options(tls=args.tls, tlsverify=args.tlsverify, tlscacert=args.tlscacert, tlscert=args.tlscert,
                       tlskey=args.tlskey)
-    return contexts_connect(host=args.host, context=args.context, root=args.root, tls=tls)
+    # a swarm's manager is a daemon (its reconciler runs there): `swarm init` on this host's own engine starts one
+    from engine.errors import Unavailable
+    try:
+        return contexts_connect(host=args.host, context=args.context, root=args.root, tls=tls,
+                                daemon=args.func in ("swarm_init", "swarm_join"))
+    except Unavailable as exc:  # the daemon a swarm needs could not start: its line
+        raise ContextError(str(exc)) from None
 
 
 async def dispatch(args: Any, transport: Any = None) -> int:
