@@ -4,7 +4,7 @@
 the services of :mod:`engine.services`, each handed the peers it needs, as attributes::
 
     engine.images  engine.containers  engine.volumes  engine.networks  engine.registry
-    engine.system  engine.events
+    engine.system  engine.events  engine.swarm (built when first used)
 
 It holds no logic of its own. Results are shaped like the Docker Engine API's.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 from .config import Paths, default_root
 from .images.store import BlobStore
@@ -26,6 +27,10 @@ from .services.registry import Registry
 from .services.system import System
 from .services.volumes import Volumes
 from .state import State
+
+if TYPE_CHECKING:
+    from .services.endpoints import Endpoints
+    from .services.swarm import Swarm
 
 
 class Engine:
@@ -46,6 +51,26 @@ class Engine:
                                      self.volumes, self.events)
         self.system = System(self.state, self.paths, self.records, self.images, self.containers, self.networks,
                              self.events)
+        self._swarm: Swarm | None = None
+        self._endpoints: Endpoints | None = None
+
+    @property
+    def endpoints(self) -> Endpoints:
+        """The services' VIPs, ingress ports and DNS records; built on first use (swarm mode only)."""
+        if self._endpoints is None:
+            from .services.endpoints import Endpoints
+            self._endpoints = Endpoints(self.state, self.paths, self.networks)
+        return self._endpoints
+
+    @property
+    def swarm(self) -> Swarm:
+        """Swarm mode (``/swarm``, ``/nodes``, ``/services``, ``/tasks``, ``/secrets``, ``/configs``); built
+        on first use, so commands that never touch it do not load it."""
+        if self._swarm is None:
+            from .services.swarm import Swarm
+            self._swarm = Swarm(self.state, self.paths, self.containers, self.networks, self.images, self.events,
+                                self.endpoints)
+        return self._swarm
 
     @classmethod
     @asynccontextmanager
