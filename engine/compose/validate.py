@@ -168,7 +168,7 @@ def _types(schema: Any) -> list[str]:
 
 
 def _words(kinds: list[str]) -> str:
-    words = list(dict.fromkeys(_TYPE_WORDS.get(k, k) for k in kinds if k != "null"))
+    words = list(dict.fromkeys(_TYPE_WORDS.get(k, k) for k in kinds if k != "null")) or ["empty"]
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
@@ -190,7 +190,10 @@ def _message(error: Any) -> str:
         if not types_ok:
             return f"{_path(error) or 'top level'} must be {_words(_types(error.schema))}"
         specific = types_ok
-    best = next((e for e in specific if e.validator == "type"), specific[0])
+    if len(leaves) > 1:  # a oneOf's branches: one whose type matched tells what is wrong inside it
+        best = next((e for e in specific if e.validator != "type"), specific[0])
+    else:
+        best = specific[0]
     where = _path(best) or "top level"
     kind = best.validator
     if kind == "type":
