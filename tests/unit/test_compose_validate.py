@@ -59,7 +59,10 @@ BAD = [
     ("    init: 'sure'\n", "services.web.init must be a boolean"),
     ("    volumes: [{type: bogus, target: /x}]\n",
      "services.web.volumes.0.type must be one of volume, bind, tmpfs, npipe, cluster, image (got 'bogus')"),
-    ("    volumes: ['a:b:c:d']\n", "invalid spec: a:b:c:d: too many colons"),
+    ("    volumes: ['a:b:c:d']\n", "services.web.volumes.0: invalid spec: a:b:c:d: too many colons"),
+    ("    volumes: ['a::b']\n", "services.web.volumes.0: invalid spec: a::b: empty section between colons"),
+    ("    command: echo 'unclosed\n", "services.web.command: cannot split \"echo 'unclosed\" into words: no "
+                                     "closing quotation"),
     ("    volumes_from: [a]\n",
      "Compose file contains unsupported options: volumes_from: To share a volume between services, define it "
      "using the top-level `volumes` option and reference it from each service that shares it using the "
@@ -92,7 +95,7 @@ def test_bad_structure(tmp_path: Any, text: str, message: str) -> None:
 #: refused here before anything is made; docker's loader lets them through to fail at convert time or in
 #: the daemon (or, for a port without a target, to publish port 0)
 STRICTER = ("cpus", "condition: sometimes", "max_failure_ratio: 2", "round-robin", "bogus", "a:b:c:d",
-            "{published: 80}")
+            "{published: 80}", "a::b")
 
 
 @needs_docker_28
