@@ -296,6 +296,8 @@ services:
   once:
     image: busybox:1.36
     restart: "no"
+    cap_add: [ALL, net_admin]
+    cap_drop: [net_admin, chown, reset]
   always:
     image: busybox:1.36
     restart: unless-stopped
