@@ -59,7 +59,10 @@ def _validator() -> Any:
     checker = jsonschema.FormatChecker(formats=())
     for name, (check, raises) in FORMATS.items():
         checker.checks(name, raises=raises)(check)
-    cls = jsonschema.validators.validator_for(SCHEMA)
+    base = jsonschema.validators.validator_for(SCHEMA)
+    # 5.0 is not an integer here (Draft 7 says it is): replicas, ports and counts are whole numbers
+    types = base.TYPE_CHECKER.redefine("integer", lambda _checker, value: _JSON_TYPES["integer"](value))
+    cls = jsonschema.validators.extend(base, type_checker=types)  # type: ignore[no-untyped-call]
     return cls(SCHEMA, format_checker=checker)
 
 

@@ -19,6 +19,7 @@ BAD = [
     ("    deploy:\n      replicas: five\n", "services.web.deploy.replicas must be an integer"),
     ("    deploy:\n      replicas: -1\n", "services.web.deploy.replicas must be at least 0 (got -1)"),
     ("    deploy:\n      replicas: 1.5\n", "services.web.deploy.replicas must be an integer"),
+    ("    deploy:\n      replicas: 5.0\n", "services.web.deploy.replicas must be an integer"),
     ("    foo: 1\n", "services.web: unknown key 'foo'"),
     ("    foo: 1\n    bar: 2\n", "services.web: unknown keys 'bar', 'foo'"),
     ("    deploy:\n      replica: 5\n", "services.web.deploy: unknown key 'replica'"),
@@ -94,7 +95,7 @@ def test_bad_structure(tmp_path: Any, text: str, message: str) -> None:
 
 #: refused here before anything is made; docker's loader lets them through to fail at convert time or in
 #: the daemon (or, for a port without a target, to publish port 0)
-STRICTER = ("cpus", "condition: sometimes", "max_failure_ratio: 2", "round-robin", "bogus", "a:b:c:d",
+STRICTER = ("5.0", "cpus", "condition: sometimes", "max_failure_ratio: 2", "round-robin", "bogus", "a:b:c:d",
             "{published: 80}", "a::b")
 
 
