@@ -120,9 +120,8 @@ def conforms(instance: object, schema: Any = SCHEMA) -> bool:
             if isinstance(instance, list) and not all(conforms(item, value) for item in instance):
                 return False
         elif keyword == "uniqueItems":
-            if isinstance(instance, list) and value:
-                if not all(isinstance(item, str) for item in instance) or len(set(instance)) != len(instance):
-                    return False  # strings only here: jsonschema's equality of other values decides
+            if isinstance(instance, list) and value and not _unique(instance):
+                return False
         elif keyword == "properties":
             if isinstance(instance, dict):
                 for key, sub in value.items():
@@ -146,6 +145,26 @@ def conforms(instance: object, schema: Any = SCHEMA) -> bool:
         else:
             return False  # a keyword this walk does not know
     return True
+
+
+def _unique(items: list[Any]) -> bool:
+    """No two items equal as JSON values (true is not 1); a list holding floats is left to jsonschema
+    (for which 1 == 1.0)."""
+    keys = [_canonical(item) for item in items]
+    return None not in keys and len(set(keys)) == len(keys)
+
+
+def _canonical(value: Any) -> Any:
+    """A hashable form of a JSON value, None when it holds a float."""
+    if isinstance(value, dict):
+        parts = [(k, _canonical(v)) for k, v in sorted(value.items())]
+        return None if any(v is None for _, v in parts) else ("object", tuple(parts))
+    if isinstance(value, list):
+        parts_l = [_canonical(v) for v in value]
+        return None if None in parts_l else ("array", tuple(parts_l))
+    if isinstance(value, float):
+        return None
+    return (type(value).__name__, value)
 
 
 @functools.lru_cache(maxsize=64)
