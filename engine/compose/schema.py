@@ -2,7 +2,7 @@
 ``config_schema_v3.13.json`` and the compose-spec's schema.
 
 Keys a stack honours are typed; keys docker's stack loader reads but ignores (``build``, ``links``…) are
-accepted so :func:`engine.compose.validate.validate` can warn about them; any other key of a service is an
+accepted so :func:`engine.compose.checks.validate` can warn about them; any other key of a service is an
 error naming it. Formats ``duration`` (Go's ``10s``, ``1m30s``) and ``ports`` (short port syntax) are
 checked by the validator.
 """

@@ -1,4 +1,4 @@
-"""Compose → stack objects (engine.compose.convert): what the real `docker stack deploy` sends for the same
+"""Compose → stack objects (engine.compose.specs): what the real `docker stack deploy` sends for the same
 files, byte for byte in JSON terms."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Reading compose files (engine.compose.load, engine.compose.yamlfile): the merged model is the one
+"""Reading compose files (engine.compose.project, engine.compose.yamlfile): the merged model is the one
 `docker stack config` prints, YAML errors name line and column, oversized and alias-bomb files are refused
 before anything walks them."""
 
@@ -155,7 +155,7 @@ def test_scalars_read_as_docker_reads_them() -> None:
                    "n: [0x1f, 0o17, 017, 1_000, -3]\n", "f")
     assert config["a"] == "yes" and config["b"] == "on" and config["c"] is True and config["d"] == "2001-01-01"
     assert config["80"] == "x" and config["n"] == [31, 15, 15, 1000, -3]
-    from engine.compose.load import mapping
+    from engine.compose.project import mapping
 
     assert mapping(config["env"]) == {"F": "1.5", "T": "true", "N": "10", "E": "1000"}
 

@@ -1,4 +1,4 @@
-"""Checking compose files (engine.compose.validate): one line per error naming the key path, docker's
+"""Checking compose files (engine.compose.checks): one line per error naming the key path, docker's
 warnings for keys a stack ignores, and the same verdicts as the docker CLI on what it refuses."""
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def test_warnings_are_docker_words(tmp_path: Any) -> None:
 
 def test_schema_is_compiled_once(tmp_path: Any) -> None:
     """Building the jsonschema validator is most of a failing check's cost: once per process."""
-    from engine.compose.validate import _validator
+    from engine.compose.checks import _validator
 
     path = write(tmp_path, HEAD + "    deploy:\n      replicas: many\n")
     _validator.cache_clear()
@@ -176,7 +176,7 @@ def test_every_one_of_has_branches_of_different_types() -> None:
     """conforms() counts one matching branch as the only one: that holds when no two branches share a
     JSON type."""
     from engine.compose.schema import SCHEMA
-    from engine.compose.validate import _types
+    from engine.compose.checks import _types
 
     for branches in _one_ofs(SCHEMA):
         kinds = [k for b in branches for k in _types(b)]
@@ -196,7 +196,7 @@ def _corpus(tmp_path: Any) -> list[Any]:
 def test_the_quick_walk_and_jsonschema_agree(tmp_path: Any) -> None:
     """conforms() never vouches for a file jsonschema refuses, and vouches for each valid one of the
     test files (else a valid file would pay jsonschema's import)."""
-    from engine.compose.validate import _validator, conforms
+    from engine.compose.checks import _validator, conforms
 
     for config in _corpus(tmp_path):
         assert conforms(config) == (list(_validator().iter_errors(config)) == []), config

@@ -18,15 +18,15 @@ from collections.abc import Callable
 
 from ..errors import InvalidArgument
 from ..units import go_duration_ns
-from .convert import check_model
-from .load import _ports
+from .project import port_entries
+from .specs import check_model
 from .schema import DEPRECATED, FORBIDDEN, IGNORED, SCHEMA, UNSUPPORTED
 
 TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the block)
 if TYPE_CHECKING:
     from typing import Any
 
-    from .load import Project
+    from .project import Project
 
 _DURATION_HINT = "a number and a unit: 500ms, 10s, 1m30s, 2h"
 _TYPE_WORDS = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
@@ -43,7 +43,7 @@ def _duration(value: object) -> bool:
 def _port(value: object) -> bool:
     """The short port syntax (raises InvalidArgument naming the problem)."""
     if isinstance(value, (str, int)) and not isinstance(value, bool):
-        _ports(value)
+        port_entries(value)
     return True
 
 

@@ -24,7 +24,7 @@ TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy 
 if TYPE_CHECKING:
     from typing import Any
 
-    from .load import Project
+    from .project import Project
 
     Dict = dict[str, Any]
 

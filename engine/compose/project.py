@@ -265,7 +265,7 @@ def _service(name: str, svc: Dict, working_dir: str, lookup: Lookup) -> Dict:
     if isinstance(out.get("networks"), list):
         out["networks"] = {n: None for n in out["networks"]}
     if isinstance(out.get("ports"), list):
-        out["ports"] = [p for i, item in enumerate(out["ports"]) for p in _at(f"{where}.ports.{i}", _ports, item)]
+        out["ports"] = [p for i, item in enumerate(out["ports"]) for p in _at(f"{where}.ports.{i}", port_entries, item)]
     if isinstance(out.get("volumes"), list):
         out["volumes"] = [_at(f"{where}.volumes.{i}", _volume, v, working_dir, lookup)
                           for i, v in enumerate(out["volumes"])]
@@ -344,7 +344,7 @@ def parse_port_range(text: str, spec: str) -> tuple[int, int]:
     return a, b
 
 
-def _ports(item: Any) -> list[Any]:
+def port_entries(item: Any) -> list[Any]:
     """One entry of ``ports``: short syntax (``"8080-8081:80-81/udp"``, ``80``) → long form entries, one
     per port of a range (docker's nat.ParsePortSpecs + ConvertPortToPortConfig); long syntax kept."""
     if isinstance(item, bool) or not isinstance(item, (int, str)):
