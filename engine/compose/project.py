@@ -347,6 +347,8 @@ def parse_port_range(text: str, spec: str) -> tuple[int, int]:
 def port_entries(item: Any) -> list[Any]:
     """One entry of ``ports``: short syntax (``"8080-8081:80-81/udp"``, ``80``) → long form entries, one
     per port of a range (docker's nat.ParsePortSpecs + ConvertPortToPortConfig); long syntax kept."""
+    if isinstance(item, dict) and isinstance(item.get("published"), str) and item["published"].isdigit():
+        return [{**item, "published": int(item["published"])}]  # the compose-spec allows "8080"
     if isinstance(item, bool) or not isinstance(item, (int, str)):
         return [item]
     spec = str(item)

@@ -194,3 +194,11 @@ def test_extra_hosts_forms(tmp_path: Any) -> None:
     services = load([path], env={}).services
     assert services["a"]["extra_hosts"] == ["db:10.0.0.2", "v6:::1"]
     assert services["b"]["extra_hosts"] == ["y:::2", "z:10.0.0.3"]
+
+
+def test_long_port_syntax_with_published_as_a_string(tmp_path: Any) -> None:
+    """The compose-spec writes published ports as strings too ("8080"): the model holds the number."""
+    path = write(tmp_path, "services:\n  a:\n    image: x\n    ports:\n      - {target: 80, published: '8080'}\n")
+    project = load([path], env={})
+    assert validate(project) == []
+    assert project.services["a"]["ports"] == [{"target": 80, "published": 8080}]
