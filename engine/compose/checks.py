@@ -19,8 +19,8 @@ from collections.abc import Callable
 from ..errors import InvalidArgument
 from ..units import go_duration_ns
 from .project import port_entries
-from .specs import check_model
 from .schema import DEPRECATED, FORBIDDEN, IGNORED, SCHEMA, UNSUPPORTED
+from .specs import check_model
 
 TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the block)
 if TYPE_CHECKING:
