@@ -202,3 +202,15 @@ def test_long_port_syntax_with_published_as_a_string(tmp_path: Any) -> None:
     project = load([path], env={})
     assert validate(project) == []
     assert project.services["a"]["ports"] == [{"target": 80, "published": 8080}]
+
+
+def test_standard_input_as_the_file(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`-c -` reads the file from standard input; relative paths start in the working directory."""
+    import io
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(GUIDE.encode())))
+    project = load(["-"], env={})
+    assert project.working_dir == str(tmp_path) and project.files[0].path == "-"
+    assert project.services["web"]["deploy"]["replicas"] == 5
