@@ -320,9 +320,15 @@ def _environment(svc: Dict, working_dir: str, lookup: Lookup) -> Any:
             result[key] = found if (value is None or value == "") and found is not None else value
 
     files = svc.get("env_file")
-    for path in (files if isinstance(files, list) else []):
-        if isinstance(path, str):
-            update(envfile.parse_env_file(os.path.normpath(os.path.join(working_dir, path)), lookup))
+    for entry in (files if isinstance(files, list) else []):
+        # a path, or the compose-spec's {path, required}: a file that is not required may be missing
+        path = entry.get("path") if isinstance(entry, dict) else entry
+        if not isinstance(path, str):
+            continue
+        full = os.path.normpath(os.path.join(working_dir, path))
+        if isinstance(entry, dict) and entry.get("required") is False and not os.path.exists(full):
+            continue
+        update(envfile.parse_env_file(full, lookup))
     update(declared)
     return result
 

@@ -150,7 +150,9 @@ _SERVICE = _obj({
     "command": {"$ref": "#/definitions/command"},
     "entrypoint": {"$ref": "#/definitions/command"},
     "environment": {"$ref": "#/definitions/list_or_dict"},
-    "env_file": {"$ref": "#/definitions/string_or_list"},
+    "env_file": {"oneOf": [_STR, {"type": "array", "items": {"oneOf": [
+        _STR, _obj({"path": _STR, "required": _BOOL, "format": {"type": "string", "enum": ["raw"]}},
+                   required=["path"])]}}]},
     "ports": _PORTS,
     "networks": _SERVICE_NETWORKS,
     "volumes": _VOLUMES,

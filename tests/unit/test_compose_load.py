@@ -214,3 +214,13 @@ def test_standard_input_as_the_file(tmp_path: Any, monkeypatch: pytest.MonkeyPat
     project = load(["-"], env={})
     assert project.working_dir == str(tmp_path) and project.files[0].path == "-"
     assert project.services["web"]["deploy"]["replicas"] == 5
+
+
+def test_env_file_long_syntax(tmp_path: Any) -> None:
+    """The compose-spec's {path, required}: a file that is not required may be missing."""
+    write(tmp_path, "A=1\n", "a.env")
+    path = write(tmp_path, "services:\n  s:\n    image: x\n    env_file:\n      - a.env\n"
+                           "      - {path: ./missing.env, required: false}\n      - {path: a.env}\n")
+    project = load([path], env={})
+    assert validate(project) == []
+    assert project.services["s"]["environment"] == {"A": "1"}
