@@ -140,6 +140,18 @@ def test_alias_inside_its_own_anchor_is_refused(tmp_path: Any) -> None:
         assert str(info.value) == f"{path}: an alias inside its own anchor (a structure that contains itself); refused"
 
 
+def test_deep_nesting_is_refused_aliases_included(tmp_path: Any) -> None:
+    """500 nested lists raised RecursionError while the keys were made strings; nesting through aliases
+    (each anchor 30 deep around the previous one) counts as deep as it expands."""
+    chain = "a0: &a0 " + "[" * 30 + "1" + "]" * 30 + "\n" + "".join(
+        f"a{i}: &a{i} " + "[" * 30 + f"*a{i - 1}" + "]" * 30 + "\n" for i in range(1, 40))
+    for name, text in (("deep.yml", "a: " + "[" * 500 + "]" * 500 + "\n"), ("chain.yml", chain)):
+        path = write(tmp_path, text, name)
+        with pytest.raises(InvalidArgument) as info:
+            load([path], env={})
+        assert str(info.value) == f"{path}: the YAML nests deeper than 64 levels; refused"
+
+
 def test_oversized_file_is_refused(tmp_path: Any) -> None:
     path = os.path.join(tmp_path, "big.yml")
     with open(path, "w") as f:
