@@ -72,10 +72,13 @@ async def cmd_stack_services(docker: Docker, args: Any) -> int:
 
 
 async def cmd_stack_ps(docker: Docker, args: Any) -> int:
-    from engine.client.stacks import namespace_filter
+    from engine.client.stacks import stack_services
     filters = parse_filters(args.filter)
-    filters["label"] = filters.get("label", []) + namespace_filter(args.stack)["label"]
-    tasks = await docker.tasks.list(filters=filters)
+    services = await stack_services(docker, args.stack)
+    tasks = []
+    if services:  # the stack's tasks are its services' (the manager's own task labels are not needed)
+        filters["service"] = [s["ID"] for s in services]
+        tasks = await docker.tasks.list(filters=filters)
     if not tasks:
         raise NotFound(f"nothing found in stack: {args.stack}")
     if args.quiet:
