@@ -359,10 +359,10 @@ def _created(task: dict[str, Any]) -> tuple[str, int]:
 
 
 def assess(service: dict[str, Any], tasks: builtins.list[dict[str, Any]], nodes: int = 1,
-           seen: set[str] | None = None, since: float = 0.0, current: set[str] | None = None) -> Progress:
+           seen: set[str] | None = None, current: set[str] | None = None) -> Progress:
     """How far one service is (its tasks as ``GET /tasks?filters={"service":…}`` gives them; ``current``:
-    the IDs of those at the service's present spec, docker's ``_up-to-date`` filter; None: all)."""
-    from ..units import parse_rfc3339
+    the IDs of those at the service's present spec, docker's ``_up-to-date`` filter, None: all). A failed
+    task counts once, and not when ``seen`` has it (one that failed before the wait began)."""
     p = Progress(service)
     spec = service.get("Spec") or {}
     mode = spec.get("Mode") or {}
@@ -379,10 +379,9 @@ def assess(service: dict[str, Any], tasks: builtins.list[dict[str, Any]], nodes:
             slots[key] = t
         state = (t.get("Status") or {}).get("State", "")
         if state in FAILED and (seen is None or t["ID"] not in seen):
-            if parse_rfc3339(str((t.get("Status") or {}).get("Timestamp") or "")) >= since - 1:
-                p.failed_tasks += 1
-                err = (t.get("Status") or {}).get("Err") or (t.get("Status") or {}).get("Message") or state
-                p.failures.append(f"{task_name(service, t)} ({t['ID'][:12]}): {state}: {err}")
+            p.failed_tasks += 1
+            err = (t.get("Status") or {}).get("Err") or (t.get("Status") or {}).get("Message") or state
+            p.failures.append(f"{task_name(service, t)} ({t['ID'][:12]}): {state}: {err}")
             if seen is not None:
                 seen.add(t["ID"])
     satisfied = 0
@@ -420,8 +419,14 @@ def task_name(service: dict[str, Any], task: dict[str, Any]) -> str:
     return f"{name}.{task.get('Slot') or task.get('NodeID', '')}"
 
 
-async def snapshot(docker: Docker, ids: builtins.list[str], seen: set[str] | None = None,
-                   since: float = 0.0) -> builtins.list[Progress]:
+async def task_ids(docker: Docker, service_ids: builtins.list[str]) -> set[str]:
+    """The IDs of the services' tasks now (so that what failed before a change is not blamed on it)."""
+    if not service_ids:
+        return set()
+    return {t["ID"] for t in await docker.tasks.list(filters={"service": service_ids})}
+
+
+async def snapshot(docker: Docker, ids: builtins.list[str], seen: set[str] | None = None) -> builtins.list[Progress]:
     """Each service's progress now: one list of services, and their tasks (all, and those up to date)."""
     services = {s["ID"]: s for s in await docker.services.list(filters={"id": ids}, status=True)}
     tasks = await docker.tasks.list(filters={"service": ids}) if ids else []
@@ -433,24 +438,26 @@ async def snapshot(docker: Docker, ids: builtins.list[str], seen: set[str] | Non
     by_service: dict[str, builtins.list[dict[str, Any]]] = {}
     for t in tasks:
         by_service.setdefault(t.get("ServiceID", ""), []).append(t)
-    return [assess(services[i], by_service.get(i, []), seen=seen, since=since, current=current)
+    return [assess(services[i], by_service.get(i, []), seen=seen, current=current)
             for i in ids if i in services]
 
 
 async def wait_converged(docker: Docker, ids: builtins.list[str], report: Callable[[builtins.list[Progress]], None],
-                         *, poll: float = 0.2, timeout: float = 300.0) -> builtins.list[Progress]:
+                         *, known: set[str] | None = None, poll: float = 0.2,
+                         timeout: float = 300.0) -> builtins.list[Progress]:
     """Follow the services until each has converged or cannot: the last progress of each.
 
     A service cannot converge when its update paused, when as many of its tasks failed or were
     rejected as it wants replicas (at least 3) without it converging, when its tasks stay pending
-    with an error for 5 s, or after ``timeout`` seconds."""
+    with an error for 5 s, or after ``timeout`` seconds. ``known``: the tasks there were before the change
+    (:func:`task_ids`); only tasks made since count as its failures."""
     from .. import aio
     start = time.time()
-    seen: set[str] = set()
+    seen: set[str] = set(known or ())
     failures: dict[str, builtins.list[str]] = {}
     pending_since: dict[str, float] = {}
     while True:
-        progress = await snapshot(docker, ids, seen, start)
+        progress = await snapshot(docker, ids, seen)
         now = time.time()
         for p in progress:
             failures.setdefault(p.id, []).extend(p.failures)

@@ -35,6 +35,9 @@ async def cmd_stack_deploy(docker: Docker, args: Any) -> int:
     plan, warnings = stacks.load_plan(files, args.stack)
     for w in warnings:
         _warn(w)
+    await stacks.require_manager(docker)
+    known = await stacks.task_ids(docker, [s["ID"] for s in await stacks.stack_services(docker, args.stack)]) \
+        if not args.detach else set()
     auth_for = None
     if args.with_registry_auth:
         from engine.client import registry_auth_for
@@ -46,7 +49,7 @@ async def cmd_stack_deploy(docker: Docker, args: Any) -> int:
     every = [s["ID"] for s in await stacks.stack_services(docker, args.stack)]
     if not every:
         return 0
-    return await follow(docker, sorted(every, key=lambda i: i not in ids), quiet=args.quiet)
+    return await follow(docker, sorted(every, key=lambda i: i not in ids), quiet=args.quiet, known=known)
 
 
 async def cmd_stack_ls(docker: Docker, args: Any) -> int:
