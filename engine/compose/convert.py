@@ -253,8 +253,10 @@ def service_spec(project: Project, namespace: str, name: str, svc: Dict) -> Dict
         "Ulimits": _ulimits(svc.get("ulimits")),
         "OomScoreAdj": svc.get("oom_score_adj"),
     }
+    # Go's omitempty, but a pointer (Init, StopGracePeriod) stays when set, to false or 0 too
     container = {k: v for k, v in container.items()
-                 if k in ("Privileges", "Init") and v is not None or v not in (None, "", 0, False, [], {})}
+                 if k in ("Privileges", "Init", "StopGracePeriod") and v is not None
+                 or v not in (None, "", 0, False, [], {})}
     task: Dict = {"ContainerSpec": container}
     if isinstance(svc.get("logging"), dict) and svc["logging"]:
         task["LogDriver"] = _drop_empty({"Name": svc["logging"].get("driver", ""),
@@ -409,7 +411,8 @@ def _mode(deploy: Dict, where: str) -> Dict:
     if isinstance(replicas, bool) or replicas is not None and (not isinstance(replicas, int) or replicas < 0):
         raise InvalidArgument(f"{where}.replicas must be a whole number, 0 or more (got {replicas})")
     if mode == "replicated-job":
-        return {"ReplicatedJob": _drop_empty({"MaxConcurrent": replicas, "TotalCompletions": replicas})}
+        return {"ReplicatedJob": {} if replicas is None else {"MaxConcurrent": replicas,
+                                                              "TotalCompletions": replicas}}
     if mode != "replicated":
         raise InvalidArgument(f"{where}.mode: unknown mode: {mode}")
     return {"Replicated": {"Replicas": 1 if replicas is None else replicas}}
@@ -425,8 +428,7 @@ def _update_config(cfg: Any, where: str) -> Dict:
     if cfg.get("monitor") is not None:
         out["Monitor"] = _ns(cfg["monitor"], f"{where}.monitor")
     out["MaxFailureRatio"] = cfg.get("max_failure_ratio") or 0
-    if cfg.get("order"):
-        out["Order"] = cfg["order"]
+    out["Order"] = cfg.get("order") or ""  # no omitempty on docker's Order
     return {k: v for k, v in out.items() if v != 0 or k in ("Parallelism", "MaxFailureRatio")}
 
 

@@ -216,8 +216,9 @@ def _object(entry: Any, name: str) -> Any:
     if not isinstance(entry, dict):
         return entry
     out = dict(entry)
-    if "labels" in out:
-        out["labels"] = mapping(out["labels"])
+    for key in ("labels", "driver_opts"):
+        if key in out:
+            out[key] = mapping(out[key])
     ext = out.get("external")
     if isinstance(ext, dict):
         out["external"] = True
@@ -252,6 +253,9 @@ def _service(svc: Dict, working_dir: str, lookup: Lookup) -> Dict:
         out["labels"] = mapping(out["labels"])
     if "sysctls" in out:
         out["sysctls"] = mapping(out["sysctls"])
+    logging = out.get("logging")
+    if isinstance(logging, dict) and "options" in logging:
+        out["logging"] = {**logging, "options": mapping(logging["options"])}
     if "extra_hosts" in out:
         out["extra_hosts"] = _hosts(out["extra_hosts"])
     out["environment"] = _environment(out, working_dir, lookup)

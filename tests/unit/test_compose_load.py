@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from compose_files import FULL_ENV, GUIDE, docker_stack_config, docker_version, write, write_full
+from compose_files import (EXTRA_ENV, FULL_ENV, GUIDE, OVERRIDE, docker_stack_config, docker_version, write,
+                           write_extra, write_full)
 from engine.compose import load, validate
 from engine.compose.yamlfile import MAX_BYTES, parse
 from engine.errors import InvalidArgument
@@ -18,42 +19,6 @@ from engine.units import go_duration_ns, ram_in_bytes
 
 needs_docker_28 = pytest.mark.skipif(docker_version() < (28,), reason="needs the docker CLI 28 or newer")
 
-OVERRIDE = """\
-version: "3.13"
-services:
-  web:
-    image: nginx:1.27
-    command: ["nginx", "-T"]
-    environment:
-      Z: overridden
-      NEW: "1"
-    labels:
-      tier: "2"
-    ports:
-      - "8080:8000"
-      - "7000:70"
-    volumes:
-      - ./other:/data
-    networks:
-      front:
-        aliases: [www2]
-    dns: [1.1.1.1]
-    secrets:
-      - source: db_pass
-        target: renamed
-    deploy:
-      replicas: 4
-      resources:
-        limits:
-          memory: 256M
-      placement:
-        constraints: [node.labels.x == y]
-  extra:
-    image: redis
-networks:
-  back:
-    driver: bridge
-"""
 
 _DURATIONS = {"stop_grace_period", "interval", "timeout", "start_period", "start_interval", "delay", "window",
               "monitor"}
@@ -79,18 +44,22 @@ def _docker_model(directory: str, files: list[str], env: dict[str, str]) -> Any:
 
 
 @needs_docker_28
-@pytest.mark.parametrize("which", ["guide", "full", "full+override"])
+@pytest.mark.parametrize("which", ["guide", "full", "full+override", "extra"])
 def test_model_is_what_docker_stack_config_prints(tmp_path: Any, which: str) -> None:
     """Short syntaxes in long form, env_file folded into environment, bind sources absolute, and a second
     file merged as docker merges it (ports by published port, volumes by target, secrets by source,
     command replaced, constraints and dns appended, top-level networks replaced)."""
     if which == "guide":
         files, env = [write(tmp_path, GUIDE)], {}
+    elif which == "extra":
+        files, env = [write_extra(tmp_path)], EXTRA_ENV
     else:
         files, env = [write_full(tmp_path)], FULL_ENV
         if which == "full+override":
             files.append(write(tmp_path, OVERRIDE, "override.yml"))
     project = load(files, env=env)
+    if which == "extra":  # docker 28's loader never reads oom_score_adj (no mapstructure name on its field)
+        assert project.services["app"].pop("oom_score_adj") == 500
     ours = _comparable({k: v for k, v in project.model.items() if v})
     assert ours == _docker_model(str(tmp_path), files, env)
 

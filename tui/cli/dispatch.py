@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+import sys
 TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the block)
 if TYPE_CHECKING:
     from typing import Any
@@ -63,7 +63,9 @@ def connect(args: Any) -> Any:
 
 
 async def dispatch(args: Any, transport: Any = None) -> int:
-    module = importlib.import_module(f"{__package__}.{HOME[args.func]}")
+    name = f"{__package__}.{HOME[args.func]}"
+    __import__(name)  # the module of the command alone (importlib itself is a load the CLI can skip)
+    module = sys.modules[name]
     func = getattr(module, f"cmd_{args.func}")
     async with Docker(root=args.root, transport=transport) as docker:
         result = await func(docker, args)
