@@ -315,13 +315,13 @@ def test_a_deploy_that_cannot_work_says_why(swarm_dockerd: Any, ps: Any, tmp_pat
     try:
         p = ps("stack", "deploy", "-c", compose_file(tmp_path, GUIDE.replace('"80:80"', '"8080:80"')), "clash")
         assert p.returncode == 1 and p.stdout == ""
-        assert p.stderr.strip() == "Error response from daemon: port '8080' is already in use by service 'holder'"
+        assert p.stderr.strip() == "port '8080' is already in use by service 'holder'"
         stack_gone(d, "clash")
     finally:
         ok(ps("service", "rm", "holder"))
     # a file with a wrong type: the key path, nothing made
     p = ps("stack", "deploy", "-c", compose_file(tmp_path, GUIDE.replace("replicas: 5", "replicas: five")), "typo")
-    assert p.returncode == 1 and p.stderr.strip().endswith("services.web.deploy.replicas must be an integer")
+    assert (p.returncode, p.stdout, p.stderr) == (1, "", "services.web.deploy.replicas must be an integer\n")
     stack_gone(d, "typo")
 
 
@@ -334,8 +334,8 @@ def test_leave_and_init_again(swarm_dockerd: Any, ps: Any, tmp_path: Any) -> Non
     assert d.ok("info", "-f", "{{.Swarm.LocalNodeState}}").strip() == "inactive"
     p = ps("stack", "deploy", "-c", compose_file(tmp_path, GUIDE), "getstartedlab")
     assert (p.returncode, p.stdout) == (1, "")
-    assert p.stderr == ('Error response from daemon: this node is not a swarm manager. Use "portside swarm init" or '
-                        '"portside swarm join" to connect this node to swarm and try again\n')
+    assert p.stderr == ('this node is not a swarm manager. Use "portside swarm init" or "portside swarm join" to '
+                        'connect this node to swarm and try again\n')
     out = ok(ps("swarm", "init", "--advertise-addr", d.addr))
     node = d.ok("info", "-f", "{{.Swarm.NodeID}}").strip()
     assert out.startswith(f"Swarm initialized: current node ({node}) is now a manager.\n\n")
