@@ -13,22 +13,24 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .config import Paths, default_root
 from .images.store import BlobStore
-from .services.build import BuildHost
 from .services.containers import Containers
 from .services.events import Events
 from .services.images import Images
 from .services.networks import Networks
 from .services.records import ContainerRecords
-from .services.registry import Registry
 from .services.system import System
 from .services.volumes import Volumes
 from .state import State
 
 if TYPE_CHECKING:
+    from .services.build import BuildHost
+    from .services.endpoints import Endpoints
+    from .services.registry import Registry
     from .services.swarm import Swarm
 
 
@@ -45,25 +47,19 @@ class Engine:
         self.images = Images(self.state, self.paths, self.blobs, self.events, self.records, self._build_host)
         self.volumes = Volumes(self.state, self.paths, self.events)
         self.networks = Networks(self.state, self.paths, self.events, self.records)
-        self.registry = Registry(self.state, self.paths, self.blobs, self.images, self.events)
         self.containers = Containers(self.state, self.paths, self.records, self.images, self.networks,
                                      self.volumes, self.events)
         self.system = System(self.state, self.paths, self.records, self.images, self.containers, self.networks,
                              self.events)
         self._swarm: Swarm | None = None
-        self._endpoints: Any = None
+        self._endpoints: Endpoints | None = None
 
     @property
-    def endpoints(self) -> Any:
-        """The services' VIPs, ingress ports and DNS records (engine/services/endpoints.py), or None
-        where that module is not built."""
+    def endpoints(self) -> Endpoints:
+        """The services' VIPs, ingress ports and DNS records; built on first use (swarm mode only)."""
         if self._endpoints is None:
-            import importlib
-            try:
-                module = importlib.import_module(".services.endpoints", __package__)
-            except ImportError:
-                return None
-            self._endpoints = module.Endpoints(self.state, self.paths, self.networks)
+            from .services.endpoints import Endpoints
+            self._endpoints = Endpoints(self.state, self.paths, self.networks)
         return self._endpoints
 
     @property
@@ -75,6 +71,13 @@ class Engine:
             self._swarm = Swarm(self.state, self.paths, self.containers, self.networks, self.images, self.events,
                                 self.endpoints)
         return self._swarm
+
+    @cached_property
+    def registry(self) -> Registry:
+        """Pulls, pushes and logins: built when first asked for (its threads and queues are not a
+        container's business)."""
+        from .services.registry import Registry
+        return Registry(self.state, self.paths, self.blobs, self.images, self.events)
 
     @classmethod
     @asynccontextmanager
@@ -93,5 +96,6 @@ class Engine:
 
     def _build_host(self) -> BuildHost:
         """What a build's thread works with: an engine of its own on the same data root."""
+        from .services.build import BuildHost
         engine = Engine(self.paths.root)
         return BuildHost(engine.images, engine.registry, engine.networks, engine.close)

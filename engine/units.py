@@ -78,7 +78,8 @@ def rfc3339(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int((ts % 1) * 1e9):09d}Z"
 
 
-_RFC3339_UTC = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?Z")
+# patterns compile at their first use (re caches them): a command that reads no time pays nothing
+_RFC3339_UTC = r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?Z"
 
 
 @functools.lru_cache(maxsize=4096)  # a container's times are read on every listing
@@ -87,7 +88,7 @@ def parse_rfc3339(text: str) -> float:
     if not text or text.startswith("0001"):
         return 0.0
     import calendar  # here, not at the top: it brings datetime along (~2 ms for every CLI command)
-    m = _RFC3339_UTC.fullmatch(text)
+    m = re.fullmatch(_RFC3339_UTC, text)
     if m is not None:  # the engine's own form, without strptime's locale work
         y, mo, d, h, mi, sec = (int(g) for g in m.groups()[:6])
         if 1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and sec < 61:
@@ -114,3 +115,56 @@ def parse_since(text: str) -> float:
         return parse_rfc3339(text if "T" in text else text + "T00:00:00Z")
     except ValueError:
         raise InvalidArgument(f'invalid value for "since": failed to parse value as time or duration: "{text}"') from None
+
+
+_GO_DURATION = r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)"
+_GO_UNIT_NS = {"ns": 1, "us": 1000, "µs": 1000, "μs": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9,
+               "h": 3600 * 10**9}
+
+
+def go_duration_ns(text: str) -> int:
+    """Go's time.ParseDuration in whole nanoseconds, exactly (``"1m30s"`` → 90000000000).
+
+    Raises ValueError with Go's words (``time: invalid duration "10x"``)."""
+    s, sign = text, 1
+    if s[:1] in ("+", "-"):
+        sign, s = (-1 if s[0] == "-" else 1), s[1:]
+    if s == "0":
+        return 0
+    if not s:
+        raise ValueError(f'time: invalid duration "{text}"')
+    total, pos = 0, 0
+    while pos < len(s):
+        m = re.compile(_GO_DURATION).match(s, pos)
+        if m is None or m.group(1) in ("", "."):
+            if m is None and re.match(r"[0-9.]+$", s[pos:]):
+                raise ValueError(f'time: missing unit in duration "{text}"')
+            raise ValueError(f'time: invalid duration "{text}"')
+        whole, _, frac = m.group(1).partition(".")
+        unit = _GO_UNIT_NS[m.group(2)]
+        total += int(whole or 0) * unit + (int(frac) * unit // 10 ** len(frac) if frac else 0)
+        pos = m.end()
+    return sign * total
+
+
+def go_duration(ns: int) -> str:
+    """Go's ``time.Duration.String`` (``30s``, ``1.5s``, ``500ms``, ``1m30s``, ``1h0m0s``), as docker's
+    messages show a duration."""
+    if ns == 0:
+        return "0s"
+    sign, ns = ("-" if ns < 0 else ""), abs(ns)
+
+    def frac(value: int, unit: int) -> str:
+        whole, rest = divmod(value, unit)
+        digits = str(rest).rjust(len(str(unit)) - 1, "0").rstrip("0")
+        return f"{whole}.{digits}" if digits else str(whole)
+    if ns < 1000:
+        return f"{sign}{ns}ns"
+    if ns < 10**6:
+        return f"{sign}{frac(ns, 1000)}µs"
+    if ns < 10**9:
+        return f"{sign}{frac(ns, 10**6)}ms"
+    hours, rest = divmod(ns, 3600 * 10**9)
+    minutes, rest = divmod(rest, 60 * 10**9)
+    head = f"{hours}h{minutes}m" if hours else f"{minutes}m" if minutes else ""
+    return f"{sign}{head}{frac(rest, 10**9)}s"

@@ -8,6 +8,7 @@ Each handler decodes the request, calls one method of the engine's services
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -36,19 +37,23 @@ class API:
 
     def find(self, method: str, path: str) -> tuple[H, dict[str, str]] | None:
         """The handler for this method and path (without the version prefix), and the path's values."""
+        segs = path.strip("/").split("/")
         for pattern, handler in self.routes.get(method, ()):
-            values = pattern.match(path)
+            values = pattern.match_segments(segs)
             if values is not None:
                 return handler, values
         return None
 
     async def handle(self, req: Request) -> Response:
-        if req.version is not None and version_key(req.version) > version_key(API_VERSION):
-            return error_response(400, f"client version {req.version} is too new. Maximum supported API "
-                                       f"version is {API_VERSION}")
-        if req.version is not None and version_key(req.version) < version_key(MIN_API_VERSION):
-            return error_response(400, f"client version {req.version} is too old. Minimum supported API "
-                                       f"version is {MIN_API_VERSION}, please upgrade your client to a newer version")
+        if req.version is not None and req.version != API_VERSION:  # most clients ask for ours
+            asked = version_key(req.version)
+            if asked > version_key(API_VERSION):
+                return error_response(400, f"client version {req.version} is too new. Maximum supported API "
+                                           f"version is {API_VERSION}")
+            if asked < version_key(MIN_API_VERSION):
+                return error_response(400, f"client version {req.version} is too old. Minimum supported API "
+                                           f"version is {MIN_API_VERSION}, please upgrade your client to a newer "
+                                           "version")
         found = self.find(req.method, req.path)
         if found is None:
             return error_response(404, "page not found")
@@ -66,7 +71,10 @@ class PathPattern:
         self.star = stars[0] if stars else -1
 
     def match(self, path: str) -> dict[str, str] | None:
-        segs = path.strip("/").split("/")
+        return self.match_segments(path.strip("/").split("/"))
+
+    def match_segments(self, segs: list[str]) -> dict[str, str] | None:
+        """:meth:`match` of a path already split at its slashes."""
         parts = self.parts
         if self.star < 0:
             if len(segs) != len(parts):
@@ -373,8 +381,7 @@ async def exec_create(api: API, req: Request, id: str) -> Response:
         raise Conflict(f"container {doc['Id']} is not running")
     if doc["State"]["Paused"]:
         raise Conflict(f"Container {doc['Id']} is paused, unpause the container before exec")
-    import secrets
-    exec_id = secrets.token_hex(32)
+    exec_id = os.urandom(32).hex()
     api.execs[exec_id] = Exec(exec_id, doc["Id"], config)
     return json_response({"Id": exec_id}, 201)
 
@@ -623,7 +630,8 @@ async def network_create(api: API, req: Request) -> Response:
     ipam = ((body.get("IPAM") or {}).get("Config") or [{}])[0]
     result = await api.engine.networks.create(body["Name"], driver=body.get("Driver") or "bridge",
                                              subnet=ipam.get("Subnet"), gateway=ipam.get("Gateway"),
-                                             internal=bool(body.get("Internal")), labels=body.get("Labels"))
+                                             internal=bool(body.get("Internal")), labels=body.get("Labels"),
+                                             attachable=bool(body.get("Attachable")), ingress=bool(body.get("Ingress")))
     return json_response({"Id": result["Id"], "Warning": ""}, 201)
 
 

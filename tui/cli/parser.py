@@ -49,10 +49,26 @@ def _translate_once() -> None:
     locale folders on every call (a dozen calls for a short command, ~3 ms). Looked up once, the
     catalogue is the same one (the default domain; nothing here changes it), so the words are too."""
     import gettext
-    catalogue = gettext.translation(gettext.textdomain(), gettext.bindtextdomain(gettext.textdomain()),
-                                    fallback=True)
+    domain = gettext.textdomain()
+    localedir = gettext.bindtextdomain(domain)
+    if _no_catalogue(localedir, f"{domain}.mo"):  # the usual case: no need of gettext's locale module (~1.5 ms)
+        catalogue = gettext.NullTranslations()
+    else:
+        catalogue = gettext.translation(domain, localedir, fallback=True)
     argparse._ = catalogue.gettext  # type: ignore[attr-defined]
     argparse.ngettext = catalogue.ngettext  # type: ignore[attr-defined]
+
+
+def _no_catalogue(localedir: str | None, mofile: str) -> bool:
+    """Whether no language of ``localedir`` has ``mofile``: then ``gettext.translation(…, fallback=True)``
+    finds none for any language the environment names, and is the null catalogue."""
+    if localedir is None:
+        return False
+    try:
+        langs = os.listdir(localedir)
+    except OSError:
+        return True
+    return not any(os.path.exists(os.path.join(localedir, lang, "LC_MESSAGES", mofile)) for lang in langs)
 
 
 _translate_once()
@@ -184,6 +200,15 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
         sp.add_argument("-h", "--hostname", help="Container host name")
         sp.add_argument("--init", action="store_true",
                         help="Run an init inside the container that forwards signals and reaps processes")
+        sp.add_argument("--health-cmd", help="Command to run to check health")
+        sp.add_argument("--health-interval", help="Time between running the check (ms|s|m|h) (default 0s)")
+        sp.add_argument("--health-retries", help="Consecutive failures needed to report unhealthy")
+        sp.add_argument("--health-start-interval", help="Time between running the check during the start "
+                        "period (ms|s|m|h) (default 0s)")
+        sp.add_argument("--health-start-period", help="Start period for the container to initialize before "
+                        "starting health-retries countdown (ms|s|m|h) (default 0s)")
+        sp.add_argument("--health-timeout", help="Maximum time to allow one check to run (ms|s|m|h) (default 0s)")
+        sp.add_argument("--no-healthcheck", action="store_true", help="Disable any container-specified HEALTHCHECK")
         sp.add_argument("--stop-signal", help="Signal to stop the container")
         sp.add_argument("--stop-timeout", type=int, help="Timeout (in seconds) to stop a container")
         sp.add_argument("--network", "--net", default="default", help="Connect a container to a network")
@@ -403,10 +428,7 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
     sp.add_argument("server", nargs="?", metavar="SERVER", help="The registry (default Docker Hub)")
     sp = add(sub, "search", "registry", f"Search Docker Hub for images ({NOT_HERE})")
     sp.add_argument("args", nargs=argparse.REMAINDER, metavar="TERM", help="What to search for")
-    for name, help in (("swarm", "Manage Swarm"), ("stack", "Manage Swarm stacks"),
-                       ("service", "Manage Swarm services"), ("node", "Manage Swarm nodes")):
-        sp = add(sub, name, "swarm_mode", f"{help} ({NOT_HERE})")
-        sp.add_argument("args", nargs=argparse.REMAINDER, metavar="ARG", help="The swarm command and its arguments")
+    swarm_parsers(sub, add, group, fmt, words)
     nsub = group(sub, "network", "Manage networks", words[1])
     sp = add(nsub, "create", "network_create", "Create a network")
     sp.add_argument("-d", "--driver", default="bridge", help='Driver to manage the Network (default "bridge")')
@@ -472,9 +494,10 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
     sp = add(xsub, "rm", "context_rm", "Remove one or more contexts", aliases=["remove"])
     sp.add_argument("-f", "--force", action="store_true", help="Force the removal of a context in use")
     sp.add_argument("names", nargs="+", metavar="CONTEXT", help="The contexts to remove")
-    sp = add(sub, "inspect", "inspect", "Return low-level information on containers, images and volumes")
+    sp = add(sub, "inspect", "inspect", "Return low-level information on Portside objects")
     sp.add_argument("-f", "--format", help=FORMAT_ONE)
-    sp.add_argument("--type", choices=["container", "image", "volume"], help="Only inspect objects of the given type")
+    sp.add_argument("--type", choices=["container", "image", "volume", "service", "task", "node"],
+                    help="Only inspect objects of the given type")
     sp.add_argument("-s", "--size", action="store_true", help="Display total file sizes if the type is container")
     sp.add_argument("names", nargs="+", metavar="NAME|ID", help="The objects to inspect")
     sp = add(sub, "version", "version", "Show the Portside version information")
@@ -512,3 +535,230 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
     sp.add_argument("--tlscert", help="Path to TLS certificate file (default ~/.docker/cert.pem)")
     sp.add_argument("--tlskey", help="Path to TLS key file (default ~/.docker/key.pem)")
     return p
+
+
+# -- swarm mode: swarm, node, service, stack, secret, config ------------------------------------------
+DETACH = "Exit immediately instead of waiting for the service to converge"
+QUIET_PROGRESS = "Suppress progress output"
+
+
+def _service_flags(sp: Parser, update: bool) -> None:
+    """The flags ``service create`` and ``service update`` share (docker's words)."""
+    a = sp.add_argument
+    a("-d", "--detach", action="store_true", help=DETACH)
+    a("-q", "--quiet", action="store_true", help=QUIET_PROGRESS)
+    a("--limit-cpu", help="Limit CPUs")
+    a("--limit-memory", help="Limit Memory")
+    a("--limit-pids", type=int, help="Limit maximum number of processes (default 0 = unlimited)")
+    a("--reserve-cpu", help="Reserve CPUs")
+    a("--reserve-memory", help="Reserve Memory")
+    a("--restart-condition", help='Restart when condition is met ("none", "on-failure", "any") (default "any")')
+    a("--restart-delay", help="Delay between restart attempts (ns|us|ms|s|m|h) (default 5s)")
+    a("--restart-max-attempts", help="Maximum number of restarts before giving up")
+    a("--restart-window", help="Window used to evaluate the restart policy (ns|us|ms|s|m|h)")
+    for which, verb in (("update", "updated"), ("rollback", "rolled back")):
+        a(f"--{which}-parallelism", help=f"Maximum number of tasks {verb} simultaneously (0 to {which} all at once) "
+          "(default 1)")
+        a(f"--{which}-delay", help=f"Delay between {which}s (ns|us|ms|s|m|h) (default 0s)")
+        a(f"--{which}-monitor", help=f"Duration after each task {which} to monitor for failure (ns|us|ms|s|m|h) "
+          "(default 5s)")
+        a(f"--{which}-failure-action", help=f"Action on {which} failure (\"pause\", \"continue\""
+          + (', "rollback"' if which == "update" else "") + ') (default "pause")')
+        a(f"--{which}-max-failure-ratio", type=float, help=f"Failure rate to tolerate during an {which} (default 0)")
+        a(f"--{which}-order", help=f'{which.capitalize()} order ("start-first", "stop-first") (default "stop-first")')
+    a("--health-cmd", help="Command to run to check health")
+    a("--health-interval", help="Time between running the check (ms|s|m|h)")
+    a("--health-timeout", help="Maximum time to allow one check to run (ms|s|m|h)")
+    a("--health-retries", type=int, help="Consecutive failures needed to report unhealthy")
+    a("--health-start-period", help="Start period for the container to initialize before counting retries towards "
+      "unstable (ms|s|m|h)")
+    a("--health-start-interval", help="Time between running the check during the start period (ms|s|m|h)")
+    a("--no-healthcheck", action="store_true", help="Disable any container-specified HEALTHCHECK")
+    a("-w", "--workdir", help="Working directory inside the container")
+    a("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])")
+    a("--hostname", help="Container hostname")
+    a("--entrypoint", help="Overwrite the default ENTRYPOINT of the image")
+    a("--init", action="store_true", help="Use an init inside each service container to forward signals and reap "
+      "processes")
+    a("--read-only", action="store_true", help="Mount the container's root filesystem as read only")
+    a("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY")
+    a("--stop-signal", help="Signal to stop the container")
+    a("--stop-grace-period", help="Time to wait before force killing a container (ns|us|ms|s|m|h) (default 10s)")
+    a("--endpoint-mode", help='Endpoint mode (vip or dnsrr) (default "vip")')
+    a("--with-registry-auth", action="store_true", help="Send registry authentication details to swarm agents")
+    a("--no-resolve-image", action="store_true", help="Do not query the registry to resolve image digest and "
+      "supported platforms")
+    a("--replicas", help="Number of tasks")
+    if not update:
+        a("--name", help="Service name")
+        a("--mode", default="replicated", help='Service mode ("replicated", "global") (default "replicated")')
+        a("-e", "--env", action="append", default=[], help="Set environment variables")
+        a("--env-file", action="append", default=[], help="Read in a file of environment variables")
+        a("-l", "--label", action="append", default=[], help="Service labels")
+        a("--container-label", action="append", default=[], help="Container labels")
+        a("--constraint", action="append", default=[], help="Placement constraints")
+        a("--network", action="append", default=[], help="Network attachments")
+        a("--mount", action="append", default=[], help="Attach a filesystem mount to the service")
+        a("-p", "--publish", action="append", default=[], help="Publish a port as a node port")
+        a("--secret", action="append", default=[], help="Specify secrets to expose to the service")
+        a("--config", action="append", default=[], help="Specify configurations to expose to the service")
+        a("image", metavar="IMAGE", help="The image the service's tasks run")
+        a("command", nargs=argparse.REMAINDER, metavar="COMMAND [ARG...]", help="The command and its arguments")
+        return
+    a("--image", help="Service image tag")
+    a("--args", help="Service command args")
+    a("--force", action="store_true", help="Force update even if no changes require it")
+    a("--rollback", action="store_true", help="Rollback to previous specification")
+    for flag, what in (("env", "an environment variable"), ("label", "a service label"),
+                       ("container-label", "a container label"), ("constraint", "a placement constraint"),
+                       ("mount", "a mount on a service"), ("network", "a network"), ("publish", "a published port"),
+                       ("secret", "a secret on a service"), ("config", "a config file on a service")):
+        a(f"--{flag}-add", action="append", default=[], help=f"Add or update {what}")
+        a(f"--{flag}-rm", action="append", default=[], help=f"Remove {what}")
+    a("service", metavar="SERVICE", help="The service, by name or ID")
+
+
+def _tasks_flags(sp: Parser) -> None:
+    sp.add_argument("-f", "--filter", action="append", default=[], help=FILTER)
+    sp.add_argument("--format", help="Pretty-print tasks using a Go template")
+    sp.add_argument("--no-resolve", action="store_true", help="Do not map IDs to Names")
+    sp.add_argument("--no-trunc", action="store_true", help="Do not truncate output")
+    sp.add_argument("-q", "--quiet", action="store_true", help="Only display task IDs")
+
+
+def swarm_parsers(sub: Any, add: Any, group: Any, fmt: Any, words: tuple[str | None, str | None]) -> None:
+    wsub = group(sub, "swarm", "Manage Swarm", words[1])
+    sp = add(wsub, "init", "swarm_init", "Initialize a swarm")
+    sp.add_argument("--advertise-addr", help='Advertised address (format: "<ip|interface>[:port]")')
+    sp.add_argument("--listen-addr", default="0.0.0.0:2377",
+                    help='Listen address (format: "<ip|interface>[:port]") (default 0.0.0.0:2377)')
+    sp.add_argument("--autolock", action="store_true",
+                    help="Enable manager autolocking (requiring an unlock key to start a stopped manager)")
+    sp.add_argument("--force-new-cluster", action="store_true", help="Force create a new cluster from current state")
+    sp.add_argument("--task-history-limit", type=int, help="Task history retention limit (default 5)")
+    sp = add(wsub, "join", "swarm_join", "Join a swarm as a node and/or manager")
+    sp.add_argument("--token", help="Token for entry into the swarm")
+    sp.add_argument("--advertise-addr", help='Advertised address (format: "<ip|interface>[:port]")')
+    sp.add_argument("--listen-addr", default="0.0.0.0:2377", help="Listen address (default 0.0.0.0:2377)")
+    sp.add_argument("remote", metavar="HOST:PORT", help="A manager of the swarm to join")
+    sp = add(wsub, "leave", "swarm_leave", "Leave the swarm")
+    sp.add_argument("-f", "--force", action="store_true", help="Force this node to leave the swarm, ignoring warnings")
+    sp = add(wsub, "inspect", "swarm_inspect", "Display detailed information on the swarm")
+    sp.add_argument("-f", "--format", help=FORMAT_ONE)
+    sp = add(wsub, "join-token", "swarm_join_token", "Manage join tokens")
+    sp.add_argument("-q", "--quiet", action="store_true", help="Only display token")
+    sp.add_argument("--rotate", action="store_true", help="Rotate join token")
+    sp.add_argument("role", metavar="(worker|manager)", help="The role the token admits")
+    sp = add(wsub, "unlock-key", "swarm_unlock_key", "Manage the unlock key")
+    sp.add_argument("-q", "--quiet", action="store_true", help="Only display token")
+    sp.add_argument("--rotate", action="store_true", help="Rotate unlock key")
+    add(wsub, "unlock", "swarm_unlock", "Unlock swarm")
+    sp = add(wsub, "update", "swarm_update", "Update the swarm")
+    sp.add_argument("--autolock", choices=["true", "false"], help="Change manager autolocking setting (true|false)")
+    sp.add_argument("--task-history-limit", type=int, help="Task history retention limit (default 5)")
+
+    nsub = group(sub, "node", "Manage Swarm nodes", words[1])
+    sp = add(nsub, "ls", "node_ls", "List nodes in the swarm", aliases=["list"])
+    sp.add_argument("-f", "--filter", action="append", default=[], help=FILTER)
+    fmt(sp)
+    sp.add_argument("-q", "--quiet", action="store_true", help="Only display IDs")
+    sp = add(nsub, "inspect", "node_inspect", "Display detailed information on one or more nodes")
+    sp.add_argument("-f", "--format", help=FORMAT_ONE)
+    sp.add_argument("--pretty", action="store_true", help="Print the information in a human friendly format")
+    sp.add_argument("names", nargs="+", metavar="self|NODE", help="The nodes to inspect")
+    sp = add(nsub, "ps", "node_ps", "List tasks running on one or more nodes, defaults to current node")
+    _tasks_flags(sp)
+    sp.add_argument("nodes", nargs="*", metavar="NODE", help="The nodes (default: self)")
+    sp = add(nsub, "update", "node_update", "Update a node")
+    sp.add_argument("--availability", choices=["active", "pause", "drain"], help="Availability of the node")
+    sp.add_argument("--role", choices=["worker", "manager"], help="Role of the node")
+    sp.add_argument("--label-add", action="append", default=[], help="Add or update a node label (key=value)")
+    sp.add_argument("--label-rm", action="append", default=[], help="Remove a node label if exists")
+    sp.add_argument("node", metavar="NODE", help="The node")
+    sp = add(nsub, "rm", "node_rm", "Remove one or more nodes from the swarm", aliases=["remove"])
+    sp.add_argument("-f", "--force", action="store_true", help="Force remove a node from the swarm")
+    sp.add_argument("names", nargs="+", metavar="NODE", help="The nodes to remove")
+
+    ssub = group(sub, "service", "Manage Swarm services", words[1])
+    sp = add(ssub, "create", "service_create", "Create a new service")
+    _service_flags(sp, update=False)
+    sp = add(ssub, "update", "service_update", "Update a service")
+    _service_flags(sp, update=True)
+    sp = add(ssub, "ls", "service_ls", "List services", aliases=["list"])
+    sp.add_argument("-f", "--filter", action="append", default=[], help=FILTER)
+    fmt(sp)
+    sp.add_argument("-q", "--quiet", action="store_true", help="Only display IDs")
+    sp = add(ssub, "ps", "service_ps", "List the tasks of one or more services")
+    _tasks_flags(sp)
+    sp.add_argument("services", nargs="+", metavar="SERVICE", help="The services, by name or ID")
+    sp = add(ssub, "inspect", "service_inspect", "Display detailed information on one or more services")
+    sp.add_argument("-f", "--format", help=FORMAT_ONE)
+    sp.add_argument("--pretty", action="store_true", help="Print the information in a human friendly format")
+    sp.add_argument("names", nargs="+", metavar="SERVICE", help="The services to inspect")
+    sp = add(ssub, "logs", "service_logs", "Fetch the logs of a service or task")
+    sp.add_argument("--details", action="store_true", help="Show extra details provided to logs")
+    sp.add_argument("-f", "--follow", action="store_true", help="Follow log output")
+    sp.add_argument("--no-resolve", action="store_true", help="Do not map IDs to Names in output")
+    sp.add_argument("--no-task-ids", action="store_true", help="Do not include task IDs in output")
+    sp.add_argument("--no-trunc", action="store_true", help="Do not truncate output")
+    sp.add_argument("--raw", action="store_true", help="Do not neatly format logs")
+    sp.add_argument("--since", default="", help='Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or '
+                                                'relative (e.g. "42m" for 42 minutes)')
+    sp.add_argument("-n", "--tail", default="all", help='Number of lines to show from the end of the logs '
+                                                        '(default "all")')
+    sp.add_argument("-t", "--timestamps", action="store_true", help="Show timestamps")
+    sp.add_argument("service", metavar="SERVICE|TASK", help="The service or task")
+    sp = add(ssub, "scale", "service_scale", "Scale one or multiple replicated services")
+    sp.add_argument("-d", "--detach", action="store_true", help=DETACH)
+    sp.add_argument("pairs", nargs="+", metavar="SERVICE=REPLICAS", help="The services and their replicas")
+    sp = add(ssub, "rollback", "service_rollback", "Revert changes to a service's configuration")
+    sp.add_argument("-d", "--detach", action="store_true", help=DETACH)
+    sp.add_argument("-q", "--quiet", action="store_true", help=QUIET_PROGRESS)
+    sp.add_argument("service", metavar="SERVICE", help="The service, by name or ID")
+    sp = add(ssub, "rm", "service_rm", "Remove one or more services", aliases=["remove"])
+    sp.add_argument("names", nargs="+", metavar="SERVICE", help="The services to remove")
+
+    ksub = group(sub, "stack", "Manage Swarm stacks", words[1])
+    sp = add(ksub, "deploy", "stack_deploy", "Deploy a new stack or update an existing stack", aliases=["up"])
+    sp.add_argument("-c", "--compose-file", action="append", default=[],
+                    help='Path to a Compose file, or "-" to read from stdin')
+    sp.add_argument("-d", "--detach", action="store_true",
+                    help="Exit immediately instead of waiting for the stack services to converge")
+    sp.add_argument("--prune", action="store_true", help="Prune services that are no longer referenced")
+    sp.add_argument("-q", "--quiet", action="store_true", help=QUIET_PROGRESS)
+    sp.add_argument("--resolve-image", default="always", choices=["always", "changed", "never"],
+                    help='Query the registry to resolve image digest and supported platforms ("always", '
+                         '"changed", "never") (default "always")')
+    sp.add_argument("--with-registry-auth", action="store_true",
+                    help="Send registry authentication details to Swarm agents")
+    sp.add_argument("stack", metavar="STACK", help="The stack's name")
+    sp = add(ksub, "ls", "stack_ls", "List stacks", aliases=["list"])
+    fmt(sp)
+    sp = add(ksub, "ps", "stack_ps", "List the tasks in the stack")
+    _tasks_flags(sp)
+    sp.add_argument("stack", metavar="STACK", help="The stack")
+    sp = add(ksub, "services", "stack_services", "List the services in the stack")
+    sp.add_argument("-f", "--filter", action="append", default=[], help=FILTER)
+    fmt(sp)
+    sp.add_argument("-q", "--quiet", action="store_true", help="Only display IDs")
+    sp.add_argument("stack", metavar="STACK", help="The stack")
+    sp = add(ksub, "rm", "stack_rm", "Remove one or more stacks", aliases=["remove", "down"])
+    sp.add_argument("-d", "--detach", action="store_true", help="Do not wait for stack removal")
+    sp.add_argument("stacks", nargs="+", metavar="STACK", help="The stacks to remove")
+
+    for kind, what in (("secret", "secrets"), ("config", "configs")):
+        osub = group(sub, kind, f"Manage Swarm {what}", words[1])
+        sp = add(osub, "create", f"{kind}_create", f"Create a {kind} from a file or STDIN as content")
+        sp.add_argument("-l", "--label", action="append", default=[], help=f"{kind.capitalize()} labels")
+        sp.add_argument("name", metavar=kind.upper(), help=f"The {kind}'s name")
+        sp.add_argument("file", metavar="file|-", help="The content, or - to read it from STDIN")
+        sp = add(osub, "ls", f"{kind}_ls", f"List {what}", aliases=["list"])
+        sp.add_argument("-f", "--filter", action="append", default=[], help=FILTER)
+        fmt(sp)
+        sp.add_argument("-q", "--quiet", action="store_true", help="Only display IDs")
+        sp = add(osub, "inspect", f"{kind}_inspect", f"Display detailed information on one or more {what}")
+        sp.add_argument("-f", "--format", help=FORMAT_ONE)
+        sp.add_argument("--pretty", action="store_true", help="Print the information in a human friendly format")
+        sp.add_argument("names", nargs="+", metavar=kind.upper(), help=f"The {what} to inspect")
+        sp = add(osub, "rm", f"{kind}_rm", f"Remove one or more {what}", aliases=["remove"])
+        sp.add_argument("names", nargs="+", metavar=kind.upper(), help=f"The {what} to remove")
