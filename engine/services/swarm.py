@@ -179,13 +179,7 @@ class Swarm:
         """The ``ingress`` network (overlay, scope swarm) that published ports reach tasks through."""
         if self.state.network_by_name("ingress") is not None:
             return
-        try:
-            await self.networks.create("ingress", driver="overlay", labels={})
-        except InvalidArgument:  # a networks service without overlay: a bridge marked as the ingress
-            await self.networks.create("ingress", labels={})
-        doc = self.state.network_by_name("ingress")
-        if doc is not None and not doc.get("Ingress"):
-            self.state.update_network(dict(doc, Scope="swarm", Ingress=True))
+        await self.networks.create("ingress", driver="overlay", ingress=True, labels={})
 
     async def join(self, **_: Any) -> None:
         raise NotImplementedByEngine(NO_JOIN)
@@ -917,6 +911,8 @@ class Swarm:
         """Converge the swarm's services until cancelled (``portside daemon``)."""
         from ..swarm.reconciler import Reconciler
         from .swarm_tasks import TaskHost
+        if self.endpoints is not None and self.active():
+            self.endpoints.recover()  # the rules, VIPs and port reservations as the last manager left them
         self.reconciler = Reconciler(TaskHost(self))
         try:
             await self.reconciler.run()

@@ -390,3 +390,60 @@ async def test_leave_force_leaves_nothing(swarm: Swarm) -> None:
     assert status == 503 and text.startswith("This node is not a swarm manager.")
     assert (await swarm.call("GET", "/_ping")).headers["Swarm"] == "inactive"
     shutil.rmtree(os.path.join(swarm.engine.paths.root, "swarm"), ignore_errors=True)
+
+
+HTTPD = "mkdir -p /www && echo hello-from-$(hostname) > /www/index.html && exec httpd -f -p 80 -h /www"
+
+
+def _get(port: int) -> str:
+    import urllib.request
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(f"http://127.0.0.1:{port}/index.html",
+                                                                           timeout=3) as r:
+        return str(r.read().decode().strip())
+
+
+async def test_published_port_balances_over_ready_replicas(swarm: Swarm) -> None:
+    import socket
+    s = socket.socket()
+    s.bind(("0.0.0.0", 0))
+    port = int(s.getsockname()[1])
+    s.close()
+    spec: dict[str, Any] = {
+        "Name": "web", "Mode": {"Replicated": {"Replicas": 2}},
+        "TaskTemplate": {"ContainerSpec": {"Image": "busybox", "Args": ["sh", "-c", HTTPD], "StopGracePeriod": 0},
+                         "RestartPolicy": {"Condition": "any", "Delay": 0}},
+        "EndpointSpec": {"Ports": [{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port}]}}
+    sid = (await swarm.ok("POST", "/services/create", spec))["ID"]
+    tasks = await swarm.running("web", 2)
+    names = {t["Status"]["ContainerStatus"]["ContainerID"][:12] for t in tasks}
+
+    async def both() -> bool:
+        try:
+            seen = {(await asyncio.to_thread(_get, port)).removeprefix("hello-from-") for _ in range(6)}
+        except OSError:
+            return False
+        return seen == names
+    await swarm.until(both)
+    svc = await swarm.ok("GET", f"/services/{sid}")
+    assert svc["Endpoint"]["Ports"] == [{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port,
+                                         "PublishMode": "ingress"}]
+    assert svc["Endpoint"]["VirtualIPs"]
+    status, text = await swarm.error("POST", "/services/create", dict(spec, Name="other"))
+    assert status == 409 and str(port) in text
+    assert [x["Spec"]["Name"] for x in await swarm.ok("GET", "/services")] == ["web"]
+    os.kill(tasks[0]["Status"]["ContainerStatus"]["PID"], signal.SIGKILL)
+
+    async def replaced() -> bool:
+        now = await swarm.running("web", 2)
+        fresh = {t["Status"]["ContainerStatus"]["ContainerID"][:12] for t in now}
+        if fresh == names:
+            return False
+        try:
+            seen = {(await asyncio.to_thread(_get, port)).removeprefix("hello-from-") for _ in range(6)}
+        except OSError:
+            return False
+        return seen == fresh
+    await swarm.until(replaced)
+    await swarm.ok("POST", "/swarm/leave", force="1")
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
