@@ -269,20 +269,39 @@ class TaskHost:
 
     # -- readiness and the load balancer ----------------------------------------------------------
     def ready(self, task: dict[str, Any]) -> bool:
-        """Running, and healthy when it has a health check (State.Health absent or "healthy")."""
+        """Running, and healthy when it has a health check (engine.runtime.health's rule)."""
+        from ..runtime import health
         cid = task["container_id"]
-        if not cid or self.containers.status(cid) != "running":
+        if not cid:
             return False
         try:
-            health = self.containers.runtime_state(cid).get("health")
+            st = self.containers.runtime_state(cid)
         except NotFound:
             return False
-        if health is None:
-            doc = self.state.container(cid) or {}
-            health = (doc.get("State") or {}).get("Health")
-        if isinstance(health, dict):
-            return bool(health.get("Status", "healthy") == "healthy")
-        return health in (None, "", "healthy")
+        running = st.get("status") == "running"
+        return health.ready({"Running": running, "Health": health.shown(st.get("health"), running)})
+
+    def unhealthy(self, task: dict[str, Any]) -> bool:
+        cid = task["container_id"]
+        if not cid:
+            return False
+        try:
+            st = self.containers.runtime_state(cid)
+        except NotFound:
+            return False
+        record = st.get("health")
+        return st.get("status") == "running" and isinstance(record, dict) and record.get("Status") == "unhealthy"
+
+    async def fail_unhealthy(self, task_id: str) -> None:
+        t = self.state.task(task_id)
+        if t is None or policy.is_ended(t) or not t["container_id"]:
+            return
+        self.set_status(task_id, "failed", err="task: non-zero exit (137): dockerexec: unhealthy container",
+                        exit_code=137)
+        try:
+            await self.containers.kill(t["container_id"])
+        except EngineError:
+            pass  # it ended on its own meanwhile
 
     def backends(self, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out = []
