@@ -186,6 +186,7 @@ class Endpoints:
             ingress_ports = self._ingress_ports(ports)
             nets = self._network_docs(service, bool(ingress_ports))
             old = services.get(sid) or {}
+            self._sweep_vips(services, keep=sid)
             vips: dict[str, str] = {}
             fresh: dict[str, str] = {}  # allocated by this apply: released again if it fails
             try:
@@ -283,6 +284,13 @@ class Endpoints:
                         subnets.add(cfg["Subnet"])
         return sorted(subnets)
 
+    def _sweep_vips(self, services: dict[str, Any], keep: str = "") -> None:
+        """Free the VIPs allocated to services the record does not know (a process killed between the
+        allocation and the record's write)."""
+        for net_id, addr, owner in self.state.allocation_rows():
+            if owner.startswith("vip:") and owner[4:] not in services and owner[4:] != keep:
+                self._drop_vip(owner[4:], net_id, addr)
+
     def _drop_vip(self, sid: str, net_id: str, vip: str) -> None:
         doc = ipam.network_by_id(self.state, net_id)
         if doc is not None and doc.get("Options", {}).get("com.docker.network.bridge.name"):
@@ -323,12 +331,14 @@ class Endpoints:
         self._write_dns(nets)
 
     def recover(self) -> None:
-        """On daemon start: the rules, VIPs and reservations as the record says; nothing of a service that
-        is no longer recorded."""
+        """The rules, VIPs and reservations as the record says; nothing of a service that is no longer
+        recorded. (The swarm's reconciler applies every service on its first pass after a start, which
+        does the same one service at a time.)"""
         if not os.path.exists(self.path):
             return
         with self._locked() as record:
             services = record["services"]
+            self._sweep_vips(services)
             recorded = {self.owner(sid) for sid in services}
             for owner in sorted(o for o in balancer.owners() if o.startswith(self.tag) and o not in recorded):
                 balancer.remove(owner, self._hairpin(services), self._subnets())
