@@ -323,9 +323,17 @@ def test_recover_puts_rules_back(cli, imported, svc, root):
     port = free_port()
     svc.apply(SERVICE_ID, "web", net, pool, ports=[{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port}])
     programmed = mine(svc)
-    # a VIP allocated by a process killed before it wrote its record is freed by the next recover
+    # a VIP allocated by a process killed before it wrote its record is freed by the next recover;
+    # system check sees it (and rules of no recorded service) too
     stray = svc.engine.networks.resolve("rec_net")
     from engine.network import ipam
+    stray_vip = ipam.allocate(svc.engine.state, stray, "vip:killedbeforeitsrecord00001")
+    balancer.program(svc.endpoints.owner("norecordofthis00000000001"),
+                     [{"proto": "tcp", "vip": "", "port": free_port(), "backends": [("192.0.2.1", 80)]}], [])
+    report = cli("system", "check")
+    assert "norecordofthis00000000001" in report.stdout + report.stderr and stray_vip in report.stdout + report.stderr
+    ok(cli("system", "check", "--repair"))
+    assert not [o for o in balancer.owners() if "norecordofthis" in o]
     stray_vip = ipam.allocate(svc.engine.state, stray, "vip:killedbeforeitsrecord00001")
     # the daemon dies (its sockets with it) and the rules are lost (a reboot): recover puts them back
     svc.endpoints.reservations.release_all()
