@@ -184,6 +184,8 @@ def interpolate(config: Mapping[str, Any], lookup: Callable[[str], str | None]) 
                 new = substitute(value, lookup)
             except TemplateError as exc:
                 raise InvalidArgument(f"{'.'.join(path)}: {exc}") from None
+            except RecursionError:  # defaults inside defaults, hundreds deep
+                raise InvalidArgument(f"{'.'.join(path)}: variables nest too deeply") from None
             kind = _cast_for(path) if new != value else None
             return _cast(new, kind, ".".join(path)) if kind else new
         if isinstance(value, dict):

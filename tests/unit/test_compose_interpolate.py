@@ -96,3 +96,9 @@ def test_error_names_the_key_path(tmp_path: Any) -> None:
 def test_extension_fields_and_keys_are_left_alone() -> None:
     config = {"x-script": "echo $HOME", "services": {"$KEY": {"image": "$SET"}}}
     assert interpolate(config, ENV.get) == {"x-script": "echo $HOME", "services": {"$KEY": {"image": "value"}}}
+
+
+def test_defaults_nested_too_deeply_are_one_line(tmp_path: Any) -> None:
+    path = write(tmp_path, "services:\n  web:\n    image: '" + "${A:-" * 2000 + "x" + "}" * 2000 + "'\n")
+    with pytest.raises(InvalidArgument, match="^services.web.image: variables nest too deeply$"):
+        load([path], env={})
