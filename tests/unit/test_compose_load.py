@@ -236,3 +236,14 @@ def test_env_file_long_syntax(tmp_path: Any) -> None:
     project = load([path], env={})
     assert validate(project) == []
     assert project.services["s"]["environment"] == {"A": "1"}
+
+
+def test_port_ranges_are_bounded(tmp_path: Any) -> None:
+    """One short line expands to 65535 ports: many such lines, in one service or many, would fill the
+    memory (and checking a line does not expand it)."""
+    services = "".join(f"  s{i}:\n    image: x\n    ports: ['1-65535']\n" for i in range(3))
+    path = write(tmp_path, "services:\n" + services)
+    project = load([path], env={})
+    with pytest.raises(InvalidArgument) as info:
+        validate(project)
+    assert str(info.value) == "services.s1.ports.0: more than 65536 ports in the file once ranges are expanded"
