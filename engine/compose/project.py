@@ -31,6 +31,7 @@ from .yamlfile import go_string
 VERSIONS = ("3", *(f"3.{n}" for n in range(14)))
 DEFAULT_VERSION = "3.13"
 MAX_PORTS = 65536  # a file's ports once ranges are expanded
+MAX_ENV = 100_000  # variables a file's services take from env files, all together
 
 TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the block)
 if TYPE_CHECKING:
@@ -179,8 +180,8 @@ def _normalise_file(config: Dict, working_dir: str, lookup: Lookup) -> Dict:
     """One file's sections in the model's long forms (shapes the schema refuses are left as they are)."""
     out: Dict = {}
     services = config.get("services")
-    ports = [MAX_PORTS]  # the file's ports left once ranges are expanded, all services together
-    out["services"] = {name: _service(name, svc, working_dir, lookup, ports) if isinstance(svc, dict) else svc
+    budget = _Budget()
+    out["services"] = {name: _service(name, svc, working_dir, lookup, budget) if isinstance(svc, dict) else svc
                        for name, svc in (services.items() if isinstance(services, dict) else ())}
     for section in ("networks", "volumes"):
         entries = config.get(section)
@@ -237,7 +238,17 @@ def _file_object(entry: Any, name: str, working_dir: str) -> Any:
     return out
 
 
-def _service(name: str, svc: Dict, working_dir: str, lookup: Lookup, budget: list[int]) -> Dict:
+class _Budget:
+    """What one file may expand to, all services together: ports once ranges are expanded, variables
+    taken from env_files (each file read once)."""
+
+    def __init__(self) -> None:
+        self.ports = MAX_PORTS
+        self.env = MAX_ENV
+        self.env_files: dict[str, dict[str, str | None]] = {}
+
+
+def _service(name: str, svc: Dict, working_dir: str, lookup: Lookup, budget: _Budget) -> Dict:
     where = f"services.{name}"
     out = dict(svc)
     for key in ("command", "entrypoint"):
@@ -261,7 +272,7 @@ def _service(name: str, svc: Dict, working_dir: str, lookup: Lookup, budget: lis
         out["logging"] = {**logging, "options": mapping(logging["options"])}
     if "extra_hosts" in out:
         out["extra_hosts"] = _hosts(out["extra_hosts"])
-    out["environment"] = _environment(out, working_dir, lookup)
+    out["environment"] = _at(f"{where}.env_file", _environment, out, working_dir, lookup, budget)
     if not out["environment"] and "environment" not in svc:
         del out["environment"]
     if isinstance(out.get("networks"), list):
@@ -269,8 +280,8 @@ def _service(name: str, svc: Dict, working_dir: str, lookup: Lookup, budget: lis
     if isinstance(out.get("ports"), list):
         ports: list[Any] = []
         for i, item in enumerate(out["ports"]):  # ranges multiply: "1-65535" lines would fill the memory
-            entries = _at(f"{where}.ports.{i}", port_entries, item, budget[0])
-            budget[0] -= len(entries)
+            entries = _at(f"{where}.ports.{i}", port_entries, item, budget.ports)
+            budget.ports -= len(entries)
             ports += entries
         out["ports"] = ports
     if isinstance(out.get("volumes"), list):
@@ -313,7 +324,7 @@ def _hosts(value: Any) -> Any:
     return [f"{host}:{ip[1:-1] if ip.startswith('[') and ip.endswith(']') else ip}" for host, ip in pairs]
 
 
-def _environment(svc: Dict, working_dir: str, lookup: Lookup) -> Any:
+def _environment(svc: Dict, working_dir: str, lookup: Lookup, budget: _Budget) -> Any:
     """env_file's variables, then ``environment``'s; a variable without a value (or an empty one) takes
     the value from the variables interpolation sees, when they have it (docker's updateEnvironment)."""
     declared = mapping(svc.get("environment", {}), allow_none=True)
@@ -335,7 +346,13 @@ def _environment(svc: Dict, working_dir: str, lookup: Lookup) -> Any:
         full = os.path.normpath(os.path.join(working_dir, path))
         if isinstance(entry, dict) and entry.get("required") is False and not os.path.exists(full):
             continue
-        update(envfile.parse_env_file(full, lookup))
+        if full not in budget.env_files:
+            budget.env_files[full] = envfile.parse_env_file(full, lookup)
+        variables = budget.env_files[full]
+        budget.env -= len(variables)
+        if budget.env < 0:
+            raise InvalidArgument(f"more than {MAX_ENV} variables from env files in the file")
+        update(variables)
     update(declared)
     return result
 
