@@ -32,6 +32,7 @@ LABEL_NAMESPACE = "com.docker.stack.namespace"
 LABEL_IMAGE = "com.docker.stack.image"
 DEFAULT_NETWORK = "default"
 DEFAULT_DRIVER = "overlay"
+MAX_DATA = 16 << 20  # the secrets' and configs' data of one stack, all together (each at most 500 KiB)
 
 
 class StackPlan:
@@ -140,6 +141,7 @@ def convert(project: Project, namespace: str) -> StackPlan:
             continue
         full = nw.get("name") or scope(namespace, internal)
         plan.networks[full] = _network(namespace, full, nw)
+    data_left = MAX_DATA
     for kind, target, externals in (("secret", plan.secrets, plan.external_secrets),
                                     ("config", plan.configs, plan.external_configs)):
         objects = project.secrets if kind == "secret" else project.configs
@@ -149,6 +151,10 @@ def convert(project: Project, namespace: str) -> StackPlan:
                 continue
             full = obj.get("name") or scope(namespace, name)
             target[full] = _file_object(namespace, kind, name, full, obj)
+            data_left -= len(target[full].get("Data", "")) * 3 // 4
+            if data_left < 0:
+                raise InvalidArgument(f"{kind}s.{name}: the stack's secrets and configs hold more than "
+                                      f"{MAX_DATA >> 20} MiB")
     for name, svc in project.services.items():
         spec = service_spec(project, namespace, name, svc)
         plan.services[spec["Name"]] = spec

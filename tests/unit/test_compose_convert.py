@@ -196,3 +196,13 @@ def test_zero_values_docker_keeps(tmp_path: Any) -> None:
                            "  job:\n    image: busybox\n    deploy:\n      mode: replicated-job\n      replicas: 0\n")
     sent = docker_stack_deploy(str(tmp_path), [path], "z", {})
     assert convert(load([path], env={}), "z").services == _as_converted(sent["services"])
+
+
+def test_secret_data_is_bounded(tmp_path: Any) -> None:
+    """One 500 KiB file named by many secrets would be read and held once for each."""
+    write(tmp_path, "x" * (500 << 10), "big.txt")
+    secrets = "".join(f"  s{i:02d}:\n    file: big.txt\n" for i in range(40))
+    path = write(tmp_path, "services:\n  app:\n    image: busybox\nsecrets:\n" + secrets)
+    with pytest.raises(InvalidArgument) as info:
+        convert(load([path], env={}), "st")
+    assert str(info.value) == "secrets.s32: the stack's secrets and configs hold more than 16 MiB"
