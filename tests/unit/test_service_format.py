@@ -152,7 +152,7 @@ def progress_of(tasks: list[dict[str, object]], replicas: int = 2, condition: st
                                                     "TaskTemplate": {"RestartPolicy": {"Condition": condition}}}}
     if update:
         svc["UpdateStatus"] = {"State": update, "Message": "update paused due to failure"}
-    p = assess(svc, tasks, seen=set(), since=0)
+    p = assess(svc, tasks, seen=set())
     return p.converged, p.line()
 
 
