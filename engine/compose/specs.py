@@ -43,7 +43,8 @@ class StackPlan:
         networks: name → NetworkCreate body (with its "Name"), the networks the services use.
         external_networks: the names of external networks the services use (they must exist).
         secrets, configs: name → SecretSpec / ConfigSpec (``Data`` base64), every one the file defines.
-        external_secrets, external_configs: the names of external ones (they must exist).
+        external_secrets, external_configs: the names of the external ones the services use (they must
+            exist).
         services: name → ServiceSpec.
     """
 
@@ -145,9 +146,12 @@ def convert(project: Project, namespace: str) -> StackPlan:
     for kind, target, externals in (("secret", plan.secrets, plan.external_secrets),
                                     ("config", plan.configs, plan.external_configs)):
         objects = project.secrets if kind == "secret" else project.configs
+        referenced = {ref.get("source") if isinstance(ref, dict) else ref
+                      for svc in project.services.values() for ref in svc.get(f"{kind}s") or []}
         for name, obj in sorted(objects.items()):
             if obj.get("external"):
-                externals.append(obj.get("name") or name)
+                if name in referenced:  # the ones the services use must exist (docker looks them up)
+                    externals.append(obj.get("name") or name)
                 continue
             full = obj.get("name") or scope(namespace, name)
             target[full] = _file_object(namespace, kind, name, full, obj)

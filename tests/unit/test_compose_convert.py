@@ -80,7 +80,7 @@ def test_every_honoured_key_converts_as_the_docker_cli_does(tmp_path: Any) -> No
     assert plan.external_networks == []  # "outside" is external but no service uses it
     assert plan.secrets == sent["secrets"] and plan.configs == sent["configs"]
     assert base64.b64decode(plan.secrets["full_db_pass"]["Data"]) == b"s3cr3t\n"
-    assert plan.external_secrets == ["ext"]
+    assert plan.external_secrets == []  # "ext" is external but no service uses it: docker does not look
     plan.resolve_references({name: "secret-" + name for name in plan.secrets},
                             {name: "config-" + name for name in plan.configs})
     assert plan.services == _as_converted(sent["services"])
@@ -110,6 +110,21 @@ def test_two_files_convert_as_the_docker_cli_merges_them(tmp_path: Any) -> None:
     plan.resolve_references({name: "secret-" + name for name in plan.secrets},
                             {name: "config-" + name for name in plan.configs})
     assert plan.services == _as_converted(sent["services"])
+
+
+@needs_docker_28
+def test_portside_stack_deploy_sends_what_docker_sends(tmp_path: Any) -> None:
+    """Through Portside's own command line (the client's stack deploy on top of this library): the same
+    networks, secrets, configs and services as the docker CLI's, but for Replicas said and ":latest"."""
+    import sys
+
+    path = write_full(tmp_path)
+    docker = docker_stack_deploy(str(tmp_path), [path], "full", FULL_ENV)
+    ours = docker_stack_deploy(str(tmp_path), [path], "full", FULL_ENV, cli=[sys.executable, "-m", "tui.cli"])
+    for kind in ("networks", "secrets", "configs"):
+        assert ours[kind] == docker[kind]
+    assert ours["services"] == _as_converted(docker["services"])
+    assert ours["stderr"].split() == docker["stderr"].split()
 
 
 def test_specs_are_deterministic(tmp_path: Any) -> None:
@@ -145,6 +160,16 @@ def test_external_network_is_listed_not_created(tmp_path: Any) -> None:
     plan = convert(load([path], env={}), "st")
     assert plan.networks == {} and plan.external_networks == ["public"]
     assert plan.services["st_app"]["TaskTemplate"]["Networks"] == [{"Target": "public", "Aliases": ["app"]}]
+
+
+def test_external_secret_a_service_uses_is_listed(tmp_path: Any) -> None:
+    path = write(tmp_path, "services:\n  app:\n    image: busybox\n    secrets: [used]\n"
+                           "secrets:\n  used:\n    external: true\n    name: shared_key\n  unused:\n"
+                           "    external: true\n")
+    plan = convert(load([path], env={}), "st")
+    assert (plan.secrets, plan.external_secrets) == ({}, ["shared_key"])
+    refs = plan.services["st_app"]["TaskTemplate"]["ContainerSpec"]["Secrets"]
+    assert [(r["SecretName"], r["File"]["Name"]) for r in refs] == [("shared_key", "used")]
 
 
 def test_missing_secret_id_is_named(tmp_path: Any) -> None:
