@@ -113,6 +113,9 @@ def conforms(instance: object, schema: Any = SCHEMA) -> bool:
                 check(instance)
             except raises:
                 return False
+        elif keyword == "pattern":
+            if isinstance(instance, str) and not _pattern(value).search(instance):
+                return False
         elif keyword == "required":
             if isinstance(instance, dict) and not all(k in instance for k in value):
                 return False

@@ -547,7 +547,7 @@ def _references(project: Project, namespace: str, kind: str, refs: list[Any], wh
         target = ref.get("target") or source
         mode = ref.get("mode")
         file = {"Name": target, "UID": str(ref.get("uid") or "0"), "GID": str(ref.get("gid") or "0"),
-                "Mode": 0o444 if mode is None else int(mode)}
+                "Mode": 0o444 if mode is None else int(mode, 8) if isinstance(mode, str) else int(mode)}
         key = "Secret" if kind == "secret" else "Config"
         out.append({"File": file, f"{key}ID": "", f"{key}Name": name})
     out.sort(key=lambda r: str(r.get("SecretName") or r.get("ConfigName") or ""))

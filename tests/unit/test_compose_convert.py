@@ -231,3 +231,14 @@ def test_secret_data_is_bounded(tmp_path: Any) -> None:
     with pytest.raises(InvalidArgument) as info:
         convert(load([path], env={}), "st")
     assert str(info.value) == "secrets.s32: the stack's secrets and configs hold more than 16 MiB"
+
+
+def test_file_mode_as_octal_string(tmp_path: Any) -> None:
+    """The compose-spec also writes a secret's mode as an octal string ("0440"): the same 0o440."""
+    write(tmp_path, "x", "s.txt")
+    path = write(tmp_path, "services:\n  app:\n    image: busybox\n    secrets:\n      - {source: s, mode: '0440'}\n"
+                           "      - {source: t, mode: 0440}\nsecrets:\n  s:\n    file: s.txt\n  t:\n    file: s.txt\n")
+    project = load([path], env={})
+    assert validate(project) == []
+    refs = convert(project, "st").services["st_app"]["TaskTemplate"]["ContainerSpec"]["Secrets"]
+    assert [r["File"]["Mode"] for r in refs] == [0o440, 0o440]
