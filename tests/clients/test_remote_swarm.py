@@ -337,6 +337,8 @@ def test_secrets_and_configs(swarm_dockerd: Any, ps: Any, tmp_path: Any) -> None
         same_as_docker(d, ps, "secret", "ls")
         same_as_docker(d, ps, "config", "ls")
         same_as_docker(d, ps, "secret", "ls", "-q")
+        same_as_docker(d, ps, "secret", "inspect", "--pretty", "pw")
+        same_as_docker(d, ps, "config", "inspect", "--pretty", "site")
         assert json.loads(ok(ps("config", "inspect", "site")))[0]["ID"] == cid
         # a stack whose service mounts them: the file is where docker puts it
         stack = compose_file(tmp_path, f"""\
