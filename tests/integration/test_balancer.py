@@ -175,6 +175,9 @@ def test_vip_and_dns_from_containers(cli, imported, svc):
     seen = hostnames([ok(cli("exec", client, "wget", "-q", "-O-", f"http://{vip}/index.html")).strip()
                       for _ in range(9)])
     assert seen == {cid[:12] for cid, _ip in pool}
+    # the host told the client no shorter way to the VIP (an ICMP redirect would send it to a backend)
+    route = ok(cli("exec", client, "ip", "route", "get", vip))
+    assert "via" not in route and "redirected" not in route, route
     # by name: <name> and the alias → the VIP, tasks.<name> → every task address
     lookup = ok(cli("exec", client, "nslookup", "web", "127.0.0.11"))
     assert answers(lookup, "web") == {vip}

@@ -2,7 +2,7 @@
 
 ``docker_stack_deploy`` runs the real docker CLI's ``stack deploy`` against an endpoint that answers
 through a handler (the Engine API routes stack deploy calls, answered as a swarm manager would) and
-records what the CLI sends: the reference for what :func:`engine.compose.convert` must produce.
+records what the CLI sends: the reference for what :func:`engine.compose.specs` must produce.
 ``docker_stack_config`` runs ``docker stack config`` (no daemon needed): docker's merged, interpolated
 model of the same files.
 """
@@ -296,6 +296,8 @@ services:
   once:
     image: busybox:1.36
     restart: "no"
+    cap_add: [ALL, net_admin]
+    cap_drop: [net_admin, chown, reset]
   always:
     image: busybox:1.36
     restart: unless-stopped

@@ -1,4 +1,4 @@
-"""Compose → stack objects (engine.compose.convert): what the real `docker stack deploy` sends for the same
+"""Compose → stack objects (engine.compose.specs): what the real `docker stack deploy` sends for the same
 files, byte for byte in JSON terms."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from compose_files import (EXTRA_ENV, FULL_ENV, GUIDE, docker_stack_deploy, docker_version, write, write_extra,
-                           write_full)
+from compose_files import (EXTRA_ENV, FULL_ENV, GUIDE, OVERRIDE, docker_stack_deploy, docker_version, write,
+                           write_extra, write_full)
 from engine.compose import convert, load, validate
 from engine.errors import InvalidArgument
 
@@ -98,6 +98,17 @@ def test_the_other_keys_convert_as_the_docker_cli_does(tmp_path: Any) -> None:
     plan.resolve_references({name: "secret-" + name for name in plan.secrets}, {})
     # docker 28's loader never reads oom_score_adj (its field has no mapstructure name): it sends nothing
     assert plan.services["e_app"]["TaskTemplate"]["ContainerSpec"].pop("OomScoreAdj") == 500
+    assert plan.services == _as_converted(sent["services"])
+
+
+@needs_docker_28
+def test_two_files_convert_as_the_docker_cli_merges_them(tmp_path: Any) -> None:
+    files = [write_full(tmp_path), write(tmp_path, OVERRIDE, "override.yml")]
+    sent = docker_stack_deploy(str(tmp_path), files, "two", FULL_ENV)
+    plan = convert(load(files, env=FULL_ENV), "two")
+    assert plan.networks == sent["networks"]
+    plan.resolve_references({name: "secret-" + name for name in plan.secrets},
+                            {name: "config-" + name for name in plan.configs})
     assert plan.services == _as_converted(sent["services"])
 
 
