@@ -1075,13 +1075,16 @@ class PortsideApp(App[None]):
         except ImportError:
             self.post_message(self.EngineFailed("stack deploy is not available in this build", "Stacks"))
             return
+        lines: list[str] = []
         try:
             if action == "deploy":
-                await stacks.deploy(self.docker, [file], name, detach=True)
-                text = f"Deployed stack {name}"
+                plan, warnings = stacks.load_plan([file], name)
+                await stacks.deploy(self.docker, name, plan, say=lines.append, warn=lines.append)
+                text = f"Deployed stack {name}: " + "; ".join(lines + list(warnings)) if lines else \
+                    f"Stack {name} is up to date"
             else:
-                await stacks.remove(self.docker, name)
-                text = f"Removed stack {name}"
+                removed = await stacks.remove(self.docker, name, say=lines.append, warn=lines.append, wait=False)
+                text = f"Removed stack {name}" if removed else f"Stack {name}: " + "; ".join(lines)
         except EngineError as exc:
             self._failed(exc, f"Cannot {'deploy' if action == 'deploy' else 'remove'} stack {name}")
         else:

@@ -247,11 +247,16 @@ class LogsScreen(Screen[None]):
             parts.append((entry.time[:23].replace("T", " ") + " ", "dim"))
         if self.merged:
             name = self.containers[entry.source][1]
-            parts.append((f"{name[:16]:<16} │ ", self._tag_style(entry.source)))
+            width = self._tag_width()
+            parts.append((f"{name[:width]:<{width}} │ ", self._tag_style(entry.source)))
         body = Text(entry.text, style=Style(color=self.app.current_theme.error) if entry.stream == "stderr" else "")
         if self.search:
             body.highlight_words([self.search], Style(reverse=True, bold=True), case_sensitive=False)
         return Text.assemble(*parts, body)
+
+    def _tag_width(self) -> int:
+        """Tags as wide as the longest name (``getstartedlab_web.3``), 16 to 28 cells."""
+        return max(16, min(28, max((len(name) for _id, name in self.containers), default=16)))
 
     def _write(self, log: RichLog, entry: LogEntry) -> None:
         if not self._visible(entry):

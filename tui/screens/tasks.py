@@ -32,6 +32,7 @@ from ..stats import Point, StatsHistory
 from ..widgets._format import bytes_size, human_duration
 from ..widgets._paint import set_content
 from ..widgets.footer import KeyFooter
+from ..widgets.containers_pane import clip
 from ..widgets.resource_table import ResourceTable, Row
 from ..widgets.services_pane import (ServicesPane, container_health, replicas_of, service_image, service_mode,
                                      service_name, service_ports, stack_of, task_container_id)
@@ -39,9 +40,11 @@ from ..widgets.time_graph import TimeGraph
 
 __all__ = ["TasksScreen", "ReplicaGraphs", "TASK_COLUMNS", "task_rows", "task_name", "replacements", "current_state"]
 
-TASK_COLUMNS = ("NAME", "SLOT", "CURRENT STATE", "DESIRED", "HEALTH", "ERROR", "CPU %", "MEM / LIMIT")
+TASK_COLUMNS = ("NAME", "SLOT", "CURRENT STATE", "DESIRED", "HEALTH", "CPU %", "MEM / LIMIT", "ERROR")
 GRAPH_WINDOW = 120.0
 """Seconds the replica graphs span."""
+ERROR_WIDTH = 32
+"""The ERROR column's cells are clipped here (inspect shows the whole text)."""
 MAX_GRAPHS = 8
 """Replicas graphed side by side (the first ones by slot); one stats stream each."""
 ENDED = ("complete", "failed", "shutdown", "rejected", "orphaned", "remove")
@@ -177,8 +180,7 @@ class ReplicaGraphs(Vertical):
             return
         cpu_graph.plot(history.timed([self.container_id], "cpu"), cpu_scale, now)
         mem_graph.plot(history.timed([self.container_id], "mem"), float(point.mem_limit or 1), now)
-        limit = " (limit)" if cpu_limit else ""
-        set_content(cpu_value, f"CPU {point.cpu:.1f} % of {cpu_scale:.0f} %{limit}")
+        set_content(cpu_value, f"CPU {point.cpu:.1f} % / {cpu_scale:g} %")
         set_content(mem_value, f"Mem {bytes_size(point.mem)} / {bytes_size(point.mem_limit)}")
 
 
@@ -331,8 +333,8 @@ class TasksScreen(Screen[None]):
     def _usage(self, task_id: str, point: Point | None) -> None:
         table = self.query_one(ResourceTable)
         cpu, mem = self._usage_cells(point)
-        width = len(TASK_COLUMNS)
-        table.update_row_cells(task_id, {width - 2: cpu, width - 1: mem})
+        column = TASK_COLUMNS.index("CPU %")
+        table.update_row_cells(task_id, {column: cpu, column + 1: mem})
 
     @staticmethod
     def _usage_cells(point: Point | None) -> tuple[Text, Text]:
@@ -385,8 +387,8 @@ class TasksScreen(Screen[None]):
                 Text(current_state(task, now), style=self._state_style(state)),
                 Text(str(task.get("DesiredState") or "").capitalize()),
                 self._health_cell(health) if running else Text(""),
-                Text(str(status.get("Err") or ""), style=Style(color=self.app.current_theme.error)),
                 cpu, mem,
+                Text(clip(str(status.get("Err") or ""), ERROR_WIDTH), style=Style(color=self.app.current_theme.error)),
             ]))
         self.query_one(ResourceTable).sync(rows)
 
@@ -414,7 +416,10 @@ class TasksScreen(Screen[None]):
             graphs.mount_all([ReplicaGraphs(cid, name) for cid, name in visible])
             self.call_after_refresh(self._paint_graphs)
         more = f" (the first {MAX_GRAPHS} of {len(running)})" if len(running) > MAX_GRAPHS else ""
-        title = (f"Replicas, last {GRAPH_WINDOW / 60:g} min: CPU and memory against their limits{more}"
+        cores = self._cpu_limit()
+        cpu = f"the service's limit ({cores:g} CPU)" if cores else "one core"
+        title = (f"Replicas over the last {GRAPH_WINDOW / 60:g} min: CPU against {cpu}, memory against its "
+                 f"limit{more}"
                  if visible else "No replica running")
         set_content(self.query_one("#tasks-graphs-title", Static), title)
 
