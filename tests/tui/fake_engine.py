@@ -259,6 +259,8 @@ class FakeTransport(Transport):
         self.calls: list[str] = []
         self.empty = empty
         self.swarm = swarm
+        self.changes: list[tuple[str, dict[str, Any], Any]] = []
+        """What the dashboard asked a swarm to change: (path, query, body)."""
 
     async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None,
                       headers: dict[str, str] | None = None) -> Reply:
@@ -268,10 +270,16 @@ class FakeTransport(Transport):
         if path == "/containers/json":
             rows = ([] if self.empty else containers(now)) + (task_containers(now) if self.swarm else [])
             return FakeReply(_label_filter(rows, params))
+        if path == "/swarm/init" and method == "POST":
+            self.changes.append((path, dict(params or {}), body))
+            return FakeReply("nodeself")
         if parts[0] in ("swarm", "services", "tasks", "nodes") and not self.swarm:
             raise Unavailable(NOT_SWARM)
         if path == "/services":
             return FakeReply(services())
+        if method == "POST" and parts[0] in ("services", "swarm"):
+            self.changes.append((path, dict(params or {}), body))
+            return FakeReply({"Warnings": None} if parts[0] == "services" else None)
         if parts[0] == "services" and len(parts) == 2:
             found = [s for s in services() if parts[1] in (s["ID"], s["Spec"]["Name"])]
             if not found:
