@@ -142,6 +142,8 @@ class ReplicaGraphs(Vertical):
         & > Label {
             width: 100%;
             color: $text-muted;
+            text-wrap: nowrap;
+            text-overflow: ellipsis;
         }
         & > .replica--name {
             color: $text-primary;
@@ -180,8 +182,8 @@ class ReplicaGraphs(Vertical):
             return
         cpu_graph.plot(history.timed([self.container_id], "cpu"), cpu_scale, now)
         mem_graph.plot(history.timed([self.container_id], "mem"), float(point.mem_limit or 1), now)
-        set_content(cpu_value, f"CPU {point.cpu:.1f} % / {cpu_scale:g} %")
-        set_content(mem_value, f"Mem {bytes_size(point.mem)} / {bytes_size(point.mem_limit)}")
+        set_content(cpu_value, f"CPU {point.cpu:.1f} % of {cpu_scale:g} %")
+        set_content(mem_value, f"{bytes_size(point.mem)} / {bytes_size(point.mem_limit)}")
 
 
 class TasksScreen(Screen[None]):
@@ -413,7 +415,9 @@ class TasksScreen(Screen[None]):
             self._graphed = [cid for cid, _ in visible]
             graphs = self.query_one("#tasks-graphs", Horizontal)
             graphs.remove_children()
-            graphs.mount_all([ReplicaGraphs(cid, name) for cid, name in visible])
+            stack = stack_of(self.service)
+            graphs.mount_all([ReplicaGraphs(cid, name.removeprefix(f"{stack}_") if stack else name)
+                              for cid, name in visible])
             self.call_after_refresh(self._paint_graphs)
         more = f" (the first {MAX_GRAPHS} of {len(running)})" if len(running) > MAX_GRAPHS else ""
         cores = self._cpu_limit()
