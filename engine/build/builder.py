@@ -33,6 +33,7 @@ from .. import reference
 from ..errors import BuildError, EngineError, ImageNotFound, InvalidArgument, shorten
 from ..images import layers as layers_mod
 from ..runtime import cleanup
+from ..runtime.rootpath import resolve_in
 from . import dockerignore
 from . import parser as dfp
 
@@ -454,7 +455,7 @@ class Builder:
             return None
         view = self._mount_view(stage.image_id)
         try:
-            resolved = _resolve_in_root(view, path)
+            resolved = resolve_in(view, path, follow_last=False)
             missing: list[str] = []
             parts = [p for p in resolved.split("/") if p]
             for i in range(len(parts)):
@@ -700,7 +701,7 @@ class Builder:
         try:
             # the destination as the image sees it: symlinked parents followed, an existing directory
             # receives files rather than being replaced by them
-            dest_abs = _resolve_in_root(view, dest_abs)
+            dest_abs = resolve_in(view, dest_abs, follow_last=False)
             if os.path.isdir(view + dest_abs) and not os.path.islink(view + dest_abs):
                 dest_is_dir = True
             entries: list[tuple[str, str]] = []
@@ -1193,32 +1194,6 @@ def _is_mountpoint(path: str) -> bool:
     except OSError:
         return os.path.ismount(path)
     return False
-
-
-def _resolve_in_root(root: str, path: str) -> str:
-    """``path`` (absolute, inside the image) with symlinks resolved as if ``root`` were ``/``. Parents
-    are always followed; the last component only when it leads to a directory."""
-    parts = [p for p in path.split("/") if p and p != "."]
-    resolved: list[str] = []
-    hops = 0
-    while parts:
-        name = parts.pop(0)
-        if name == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        host = os.path.join(root, *resolved, name)
-        if os.path.islink(host) and hops < 40:
-            hops += 1
-            target = os.readlink(host)
-            base = [] if target.startswith("/") else list(resolved)
-            candidate = "/" + "/".join(base + [p for p in target.split("/") if p])
-            if parts or os.path.isdir(os.path.join(root, _resolve_in_root(root, candidate).lstrip("/"))):
-                resolved = base
-                parts = [p for p in target.split("/") if p and p != "."] + parts
-                continue
-        resolved.append(name)
-    return "/" + "/".join(resolved)
 
 
 def _is_archive(path: str) -> bool:

@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import IO, Any
 
 from ..errors import EngineError, InvalidArgument, NotFound
+from . import rootpath
 
 CHUNK = 1 << 16
 
@@ -264,32 +265,6 @@ def _say(doc: dict[str, Any]) -> None:
     sys.stderr.flush()
 
 
-def resolve_in(root: str, path: str) -> str:
-    """``path`` inside ``root`` with every symlink on the way resolved as the container sees it (an
-    absolute target from ``root``, ``..`` never above it); the result is a host path under ``root``."""
-    parts = [p for p in path.split("/") if p and p != "."]
-    done: list[str] = []
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if done:
-                done.pop()
-            continue
-        here = os.path.join(root, *done, part)
-        if os.path.islink(here):
-            hops += 1
-            if hops > 255:
-                raise OSError(40, "too many levels of symbolic links", path)
-            target = os.readlink(here)
-            if target.startswith("/"):
-                done = []
-            parts = [p for p in target.split("/") if p and p != "."] + parts
-            continue
-        done.append(part)
-    return os.path.join(root, *done)
-
-
 def _enter(view: dict[str, Any]) -> None:
     """chroot into the container's filesystem (see the module's docstring)."""
     from . import linux
@@ -306,7 +281,7 @@ def _enter(view: dict[str, Any]) -> None:
             src = m.get("Source") or ""
             if not os.path.exists(src):
                 continue
-            dest = resolve_in(root, m["Destination"])
+            dest = root + rootpath.resolve_in(root, m["Destination"])
             if not os.path.lexists(dest):
                 if os.path.isdir(src):
                     os.makedirs(dest, exist_ok=True)

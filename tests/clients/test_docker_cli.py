@@ -457,6 +457,9 @@ def test_docker_build_legacy_through_the_daemon(daemon: Daemon, tmp_path: Any) -
         f.write('FROM busybox\nARG WHO=nobody\nCOPY hello.txt /hello.txt\nRUN echo "built by $WHO" > /who\n'
                 'CMD ["cat", "/hello.txt", "/who"]\n')
     legacy = {"DOCKER_BUILDKIT": "0"}  # the legacy builder: POST /build with the context as a tar
+    def contexts() -> set[str]:
+        return {n for n in os.listdir(tempfile_dir()) if n.startswith("portside-build-")}
+    others = contexts()  # another engine's builds on this machine are not this test's
     try:
         p = daemon.docker("build", "-t", "app:1", "--build-arg", "WHO=me", ctx, timeout=120, env=legacy)
         assert p.returncode == 0, p.stderr
@@ -471,7 +474,7 @@ def test_docker_build_legacy_through_the_daemon(daemon: Daemon, tmp_path: Any) -
         assert (bad.returncode, bad.stderr.strip().splitlines()[-1]) == \
             (3, "The command '/bin/sh -c exit 3' returned a non-zero code: 3")
         deadline = time.monotonic() + 10  # the daemon removes each context once its stream has ended
-        while [n for n in os.listdir(tempfile_dir()) if n.startswith("portside-build-")]:
+        while contexts() - others:
             assert time.monotonic() < deadline, "a build context was left behind"
             time.sleep(0.05)
     finally:

@@ -1,4 +1,4 @@
-"""docker cp's path rules: the engine's (engine/runtime/archive.py) and the CLI's (tui/cli/tarcopy.py)."""
+"""docker cp's path rules: the engine's (engine/runtime/archive.py, rootpath.py) and the CLI's (tui/cli/tarcopy.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from engine.errors import InvalidArgument
-from engine.runtime.archive import archive_base, container_path, go_mode, is_dir_mode, resolve_in
+from engine.runtime.archive import archive_base, container_path, go_mode, is_dir_mode
+from engine.runtime.rootpath import resolve_in
 from tui.cli import tarcopy
 
 
@@ -43,11 +44,24 @@ def test_resolve_in_never_leaves_the_root(tmp_path: Any) -> None:
     os.symlink("/etc", root / "etclink")
     os.symlink("loop2", root / "loop1")
     os.symlink("loop1", root / "loop2")
-    assert resolve_in(str(root), "/abs/etc/passwd") == str(root / "etc" / "passwd")
-    assert resolve_in(str(root), "/up/etc") == str(root / "etc")
-    assert resolve_in(str(root), "/../../etclink/x") == str(root / "etc" / "x")
+    assert resolve_in(str(root), "/abs/etc/passwd") == "/etc/passwd"
+    assert resolve_in(str(root), "/up/etc") == "/etc"
+    assert resolve_in(str(root), "/../../etclink/x") == "/etc/x"
     with pytest.raises(OSError, match="too many levels"):
         resolve_in(str(root), "/loop1/x")
+
+
+def test_resolve_in_last_link_only_to_a_directory(tmp_path: Any) -> None:
+    """A builder's destination: a last-component link is followed when it leads to a directory."""
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "f").write_text("x")
+    os.symlink("/etc", root / "dirlink")
+    os.symlink("etc/f", root / "filelink")
+    assert resolve_in(str(root), "/dirlink", follow_last=False) == "/etc"
+    assert resolve_in(str(root), "/filelink", follow_last=False) == "/filelink"
+    assert resolve_in(str(root), "/filelink") == "/etc/f"
+    assert resolve_in(str(root), "/dirlink/f", follow_last=False) == "/etc/f"
 
 
 def test_split_arg() -> None:
