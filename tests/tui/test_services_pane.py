@@ -183,7 +183,9 @@ async def test_enter_opens_the_tasks_with_history_graphs_and_the_event_line() ->
         history = [str(table.get_row(k)[0]) for k in table.row_keys  # type: ignore[attr-defined]
                    if str(table.get_row(k)[0]).startswith(" \\_")]  # type: ignore[attr-defined]
         assert history == [" \\_ getstartedlab_web.3"]
-        health = {str(table.get_row(k)[0]): str(table.get_row(k)[4]) for k in table.row_keys}  # type: ignore[attr-defined]
+        column = table.column_names.index("HEALTH")  # type: ignore[attr-defined]
+        health = {str(table.get_row(k)[0]): str(table.get_row(k)[column])  # type: ignore[attr-defined]
+                  for k in table.row_keys}  # type: ignore[attr-defined]
         assert health["getstartedlab_web.4"] == "starting" and health["getstartedlab_web.5"] == "healthy"
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, TasksScreen))

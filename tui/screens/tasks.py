@@ -32,6 +32,7 @@ from ..stats import Point, StatsHistory
 from ..widgets._format import bytes_size, human_duration
 from ..widgets._paint import set_content
 from ..widgets.footer import KeyFooter
+from ..widgets.columns import Column, plan_columns
 from ..widgets.containers_pane import clip
 from ..widgets.resource_table import ResourceTable, Row
 from ..widgets.services_pane import (ServicesPane, container_health, replicas_of, service_image, service_mode,
@@ -41,6 +42,19 @@ from ..widgets.time_graph import TimeGraph
 __all__ = ["TasksScreen", "ReplicaGraphs", "TASK_COLUMNS", "task_rows", "task_name", "replacements", "current_state"]
 
 TASK_COLUMNS = ("NAME", "SLOT", "CURRENT STATE", "DESIRED", "HEALTH", "CPU %", "MEM / LIMIT", "ERROR")
+COLUMNS = (
+    Column("NAME", 12, 40, enough=22),
+    Column("SLOT", 4, drop=1),
+    Column("CURRENT STATE", 14, 32, enough=22),
+    Column("DESIRED", 8, drop=3),
+    Column("HEALTH", 9),
+    Column("CPU %", 5),
+    Column("MEM / LIMIT", 17, drop=2),
+    Column("MEM", 7, replaces="MEM / LIMIT"),
+    Column("ERROR", 8, 40, drop=4),
+)
+"""Narrow screens lose the slot first (the name says it), then the memory limit, the desired state, the
+error (inspect shows it); the name, state, health and usage stay."""
 GRAPH_WINDOW = 120.0
 """Seconds the replica graphs span."""
 ERROR_WIDTH = 32
@@ -257,6 +271,8 @@ class TasksScreen(Screen[None]):
         self.event_line = ""
         self._streams: dict[str, Worker[None]] = {}
         self._graphed: list[str] = []
+        self.widths: dict[str, int] = {c.name: c.minimum for c in COLUMNS if c.name != "MEM"}
+        """The task table's columns shown, in order, with their widths."""
 
     @property
     def streams(self) -> list[str]:
@@ -335,15 +351,18 @@ class TasksScreen(Screen[None]):
     def _usage(self, task_id: str, point: Point | None) -> None:
         table = self.query_one(ResourceTable)
         cpu, mem = self._usage_cells(point)
-        column = TASK_COLUMNS.index("CPU %")
-        table.update_row_cells(task_id, {column: cpu, column + 1: mem})
+        columns = list(self.widths)
+        cells = {columns.index("CPU %"): cpu}
+        for name in ("MEM / LIMIT", "MEM"):
+            if name in columns:
+                cells[columns.index(name)] = mem
+        table.update_row_cells(task_id, cells)
 
-    @staticmethod
-    def _usage_cells(point: Point | None) -> tuple[Text, Text]:
+    def _usage_cells(self, point: Point | None) -> tuple[Text, Text]:
         if point is None:
             return Text("–", justify="right"), Text("–", justify="right")
-        return (Text(f"{point.cpu:.1f}", justify="right"),
-                Text(f"{bytes_size(point.mem)} / {bytes_size(point.mem_limit)}", justify="right"))
+        mem = bytes_size(point.mem) if "MEM" in self.widths else f"{bytes_size(point.mem)} / {bytes_size(point.mem_limit)}"
+        return Text(f"{point.cpu:.1f}", justify="right"), Text(mem, justify="right")
 
     def _state_style(self, state: str) -> Style:
         theme = self.app.current_theme
@@ -374,8 +393,17 @@ class TasksScreen(Screen[None]):
         self.event_line = events[-1][1] if events else ""
         set_content(self.query_one("#tasks-event", Static), self.event_line)
         now = time.time()
+        ordered = task_rows(self.tasks)
+        natural = {c.name: len(c.name) for c in COLUMNS}
+        for task, history in ordered:
+            natural["NAME"] = max(natural["NAME"], len(task_name(service, task)) + (4 if history else 0))
+            natural["CURRENT STATE"] = max(natural["CURRENT STATE"], len(current_state(task, now)))
+            natural["ERROR"] = max(natural["ERROR"], min(ERROR_WIDTH, len(str((task.get("Status") or {}).get("Err") or ""))))
+        table = self.query_one(ResourceTable)
+        available = table.scrollable_content_region.width if table.size.width else self.app.size.width - 2
+        self.widths = widths = plan_columns(COLUMNS, natural, available)
         rows: list[Row] = []
-        for task, history in task_rows(self.tasks):
+        for task, history in ordered:
             status = task.get("Status") or {}
             state = str(status.get("State") or "")
             cid = task_container_id(task)
@@ -383,16 +411,21 @@ class TasksScreen(Screen[None]):
             name = task_name(service, task)
             health = container_health(self.containers.get(cid)) if running else ""
             cpu, mem = self._usage_cells(self.history.latest(cid) if running else None)
-            rows.append((str(task.get("ID")), [
-                Text(f" \\_ {name}" if history else name, style="dim" if history else "bold"),
-                Text(str(task.get("Slot") or ""), justify="right"),
-                Text(current_state(task, now), style=self._state_style(state)),
-                Text(str(task.get("DesiredState") or "").capitalize()),
-                self._health_cell(health) if running else Text(""),
-                cpu, mem,
-                Text(clip(str(status.get("Err") or ""), ERROR_WIDTH), style=Style(color=self.app.current_theme.error)),
-            ]))
-        self.query_one(ResourceTable).sync(rows)
+            cells = {
+                "NAME": Text(clip(f" \\_ {name}" if history else name, widths["NAME"]),
+                             style="dim" if history else "bold"),
+                "SLOT": Text(str(task.get("Slot") or ""), justify="right"),
+                "CURRENT STATE": Text(clip(current_state(task, now), widths["CURRENT STATE"]),
+                                      style=self._state_style(state)),
+                "DESIRED": Text(str(task.get("DesiredState") or "").capitalize()),
+                "HEALTH": self._health_cell(health) if running else Text(""),
+                "CPU %": cpu, "MEM / LIMIT": mem, "MEM": mem,
+                "ERROR": Text(clip(str(status.get("Err") or ""), widths.get("ERROR")),
+                              style=Style(color=self.app.current_theme.error)),
+            }
+            rows.append((str(task.get("ID")), [cells[column] for column in widths]))
+        table.set_columns(list(widths))
+        table.sync(rows)
 
     def _running_replicas(self) -> list[tuple[str, str]]:
         """(container id, task name) of the running replicas, by slot."""
@@ -453,6 +486,10 @@ class TasksScreen(Screen[None]):
     def action_close(self) -> None:
         self._close_streams()
         self.dismiss(None)
+
+    def on_resize(self) -> None:
+        if self.loaded:
+            self.call_after_refresh(self._paint)
 
     def on_unmount(self) -> None:
         self._close_streams()
