@@ -46,14 +46,14 @@ COLUMNS = (
     Column("NAME", 12, 40, enough=22),
     Column("SLOT", 4, drop=1),
     Column("CURRENT STATE", 14, 32, enough=22),
-    Column("DESIRED", 8, drop=3),
+    Column("DESIRED", 8, drop=2),
     Column("HEALTH", 9),
     Column("CPU %", 5),
-    Column("MEM / LIMIT", 17, drop=2),
+    Column("MEM / LIMIT", 17, drop=3),
     Column("MEM", 7, replaces="MEM / LIMIT"),
     Column("ERROR", 8, 40, drop=4),
 )
-"""Narrow screens lose the slot first (the name says it), then the memory limit, the desired state, the
+"""Narrow screens lose the slot first (the name says it), then the desired state, the memory limit, the
 error (inspect shows it); the name, state, health and usage stay."""
 GRAPH_WINDOW = 120.0
 """Seconds the replica graphs span."""
