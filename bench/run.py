@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import ctypes
 import json
 import math
 import os
@@ -26,6 +27,7 @@ import platform
 import resource
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -335,6 +337,79 @@ class Portside(Engine):
             log(f"portside cleanup: {exc}")
 
 
+class NetNS:
+    """A named network namespace made here (``ip netns add``): lo up, with ``addr``/32 on it.
+
+    Nothing in it touches the host's interfaces or rules, and its rules go with it on ``delete()``.
+    ``socket()`` makes a socket inside it (a socket keeps the netns it was made in), so a client on the
+    host reaches a server listening in the namespace without any veth.
+    """
+
+    CLONE_NEWNET = 0x40000000
+
+    def __init__(self, name: str, addr: str = "192.0.2.10") -> None:
+        self.name, self.addr = name, addr
+        self.path = f"/run/netns/{name}"
+        self.made = False
+
+    def add(self) -> None:
+        sh(["ip", "netns", "add", self.name])
+        self.made = True
+        sh(["ip", "-n", self.name, "addr", "add", f"{self.addr}/32", "dev", "lo"])
+        sh(["ip", "-n", self.name, "link", "set", "lo", "up"])
+
+    def delete(self) -> None:
+        if self.made and os.path.exists(self.path):
+            sh(["ip", "netns", "delete", self.name], check=False)
+        self.made = False
+
+    def enter(self) -> None:
+        """Move the calling thread into the netns for good (a forked load-generating process)."""
+        _setns_path(self.path, self.CLONE_NEWNET)
+
+    def socket(self, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM) -> socket.socket:
+        return socket_in(self.path, family, type)
+
+    def connect(self, port: int, host: str = "", timeout: float = 5.0) -> socket.socket:
+        s = self.socket()
+        s.settimeout(timeout)
+        try:
+            s.connect((host or self.addr, port))
+        except BaseException:
+            s.close()
+            raise
+        return s
+
+
+def socket_in(netns_path: str, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM) -> socket.socket:
+    """A socket made inside the network namespace at ``netns_path`` (``/run/netns/X``, ``/proc/PID/ns/net``);
+    the calling thread is back in its own netns afterwards."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        _setns_path(netns_path, NetNS.CLONE_NEWNET)
+        try:
+            return socket.socket(family, type)
+        finally:
+            _setns_fd(home, NetNS.CLONE_NEWNET)
+    finally:
+        os.close(home)
+
+
+def _setns_fd(fd: int, nstype: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, nstype) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"setns: {os.strerror(err)}")
+
+
+def _setns_path(path: str, nstype: int) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        _setns_fd(fd, nstype)
+    finally:
+        os.close(fd)
+
+
 class DockerD(Engine):
     name = "docker"
 
@@ -351,6 +426,10 @@ class DockerD(Engine):
         self.env.pop("DOCKER_CONTEXT", None)
         self.builder = ""
         self.extra_args: list[str] = []  # more dockerd flags (e.g. a tcp+TLS listener, for a test)
+        # the network flags: on the host dockerd touches nothing (no iptables, no bridge); inside a network
+        # namespace of its own (``netns``, made by the caller) it may keep its defaults (bridge, iptables)
+        self.net_args = ["--iptables=false", "--ip-masq=false", "--bridge=none", "--userland-proxy=false"]
+        self.netns = ""  # run dockerd (and so containerd and the shims) in this named netns (/run/netns/NAME)
 
     def cli(self) -> list[str]:
         return ["docker"]
@@ -365,9 +444,10 @@ class DockerD(Engine):
         self.logf = open(os.path.join(self.base, "dockerd.log"), "wb")
         argv = ["dockerd", "--config-file", cfg,
                 "--data-root", os.path.join(self.base, "data"), "--exec-root", os.path.join(self.base, "exec"),
-                "-H", f"unix://{self.sock}", "--pidfile", self.pidfile,
-                "--iptables=false", "--ip-masq=false", "--bridge=none", "--userland-proxy=false",
+                "-H", f"unix://{self.sock}", "--pidfile", self.pidfile, *self.net_args,
                 "--log-level=warn", *self.extra_args]
+        if self.netns:  # nsenter execs dockerd (same pid); only its netns differs (`ip netns exec` would hide the cgroups)
+            argv = ["nsenter", f"--net=/run/netns/{self.netns}", "--", *argv]
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.logf, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         self.pid = self.proc.pid
@@ -441,6 +521,49 @@ class DockerD(Engine):
                 log(f"stopping leftover {comm_of(pid)} pid {pid}")
                 stop_pid(pid, 5)
         self.pid = 0
+
+
+class SwarmDockerD(DockerD):
+    """A private dockerd in swarm mode, in a network namespace of its own (``NetNS``: lo up with ``addr``).
+
+    dockerd keeps its network defaults there (docker0, docker_gwbridge, iptables rules, the ingress
+    network and the swarm ports 2377/7946/4789 all live in the netns, never on the host); its unix socket
+    is a file, so the CLI on the host reaches it. ``start()`` makes the netns, starts dockerd in it by
+    nsenter and runs ``swarm init --advertise-addr <addr>``; ``stop()`` leaves the swarm (--force), waits
+    for the tasks' containers to go, stops dockerd by pid, unmounts what is left under the folder and
+    deletes the netns (its interfaces and rules go with it). ``timings``: seconds each step took.
+    """
+
+    def __init__(self, tmp: str, netns_name: str, addr: str = "192.0.2.10") -> None:
+        super().__init__(tmp)
+        self.ns = NetNS(netns_name, addr)
+        self.netns, self.net_args = netns_name, []
+        self.addr = addr
+        self.node_id = ""
+        self.timings: dict[str, float] = {}
+
+    def start(self) -> None:
+        t = time.monotonic()
+        self.ns.add()
+        super().start()
+        self.timings["dockerd"] = time.monotonic() - t
+        t = time.monotonic()
+        self.run("swarm", "init", "--advertise-addr", self.addr)
+        self.node_id = self.run("info", "-f", "{{.Swarm.NodeID}}").stdout.strip()
+        self.timings["swarm init"] = time.monotonic() - t
+
+    def stop(self) -> None:
+        try:
+            if self.pid:
+                self.run("swarm", "leave", "--force", timeout=60, check=False)
+                end = time.monotonic() + 30  # the tasks' containers go with the swarm; wait for them
+                while time.monotonic() < end and self.run("ps", "-aq", "--filter", "label=com.docker.swarm.task.id",
+                                                          timeout=30, check=False).stdout.strip():
+                    time.sleep(0.2)
+            super().stop()
+        finally:
+            unmount_all_under(self.base)  # the netns files dockerd bind-mounted under its exec root
+            self.ns.delete()
 
 
 class Podman(Engine):

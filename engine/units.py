@@ -114,3 +114,33 @@ def parse_since(text: str) -> float:
         return parse_rfc3339(text if "T" in text else text + "T00:00:00Z")
     except ValueError:
         raise InvalidArgument(f'invalid value for "since": failed to parse value as time or duration: "{text}"') from None
+
+
+_GO_DURATION = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
+_GO_UNIT_NS = {"ns": 1, "us": 1000, "µs": 1000, "μs": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9,
+               "h": 3600 * 10**9}
+
+
+def go_duration_ns(text: str) -> int:
+    """Go's time.ParseDuration in whole nanoseconds, exactly (``"1m30s"`` → 90000000000).
+
+    Raises ValueError with Go's words (``time: invalid duration "10x"``)."""
+    s, sign = text, 1
+    if s[:1] in ("+", "-"):
+        sign, s = (-1 if s[0] == "-" else 1), s[1:]
+    if s == "0":
+        return 0
+    if not s:
+        raise ValueError(f'time: invalid duration "{text}"')
+    total, pos = 0, 0
+    while pos < len(s):
+        m = _GO_DURATION.match(s, pos)
+        if m is None or m.group(1) in ("", "."):
+            if m is None and re.match(r"[0-9.]+$", s[pos:]):
+                raise ValueError(f'time: missing unit in duration "{text}"')
+            raise ValueError(f'time: invalid duration "{text}"')
+        whole, _, frac = m.group(1).partition(".")
+        unit = _GO_UNIT_NS[m.group(2)]
+        total += int(whole or 0) * unit + (int(frac) * unit // 10 ** len(frac) if frac else 0)
+        pos = m.end()
+    return sign * total

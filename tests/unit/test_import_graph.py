@@ -15,7 +15,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PACKAGES = ("engine", "tui")
 #: engine's libraries: they never import the services nor the engine that composes them
-LIBRARIES = ("engine.images", "engine.build", "engine.runtime", "engine.network", "engine.registry")
+LIBRARIES = ("engine.images", "engine.build", "engine.runtime", "engine.network", "engine.registry", "engine.compose")
 UPPER = ("engine.services", "engine.engine")
 #: what the front ends may import of the engine: the client and the error tree
 TUI_ALLOWED = ("engine.client", "engine.errors")

@@ -1,0 +1,18 @@
+"""Compose files for stacks: a library with no engine behind it (the client converts, as docker's does).
+
+    project = load(["docker-compose.yml"])          # read, interpolate, merge
+    for line in validate(project): print(line)      # schema and values; docker's warnings back
+    plan = convert(project, "getstartedlab")        # networks, secrets, configs, service specs
+
+Modules: :mod:`.yamlfile` (bounded safe YAML), :mod:`.interpolate` (variables), :mod:`.envfile`
+(env_file and .env), :mod:`.load` (the project and its merged model), :mod:`.schema` and
+:mod:`.validate` (checks), :mod:`.convert` (docker's Engine API shapes).
+"""
+
+from __future__ import annotations
+
+from .convert import LABEL_IMAGE, LABEL_NAMESPACE, StackPlan, convert
+from .load import ComposeFile, Project, load
+from .validate import validate
+
+__all__ = ["LABEL_IMAGE", "LABEL_NAMESPACE", "ComposeFile", "Project", "StackPlan", "convert", "load", "validate"]

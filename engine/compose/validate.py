@@ -1,0 +1,175 @@
+"""Checking a loaded project before anything is deployed: one line per error, docker's warnings.
+
+Each file is checked as written against :data:`engine.compose.schema.SCHEMA` (jsonschema, Draft 7; the
+validator is built once per process, on first use: importing jsonschema is most of the cost). The error
+names the key path, as docker's does (``services.web.deploy.replicas must be an integer``). Then the
+merged model is checked for what a schema cannot say: cpus, memory and durations that do not parse,
+networks, volumes, secrets and configs a service names but the file does not define, a missing or
+malformed image.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InvalidArgument
+from .convert import check_model
+from .schema import DEPRECATED, FORBIDDEN, SCHEMA, UNSUPPORTED
+
+if TYPE_CHECKING:
+    from .load import Project
+
+_TYPE_WORDS = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
+               "number": "a number", "boolean": "a boolean", "null": "null"}
+
+
+@functools.lru_cache(maxsize=1)
+def _validator() -> Any:
+    import jsonschema  # ~70 ms to import: only when a compose file is checked
+
+    from ..units import go_duration_ns
+    from .load import _ports
+
+    checker = jsonschema.FormatChecker(formats=())
+
+    @checker.checks("duration", raises=ValueError)
+    def _duration(value: object) -> bool:
+        if isinstance(value, str):
+            go_duration_ns(value)
+        return True
+
+    @checker.checks("ports", raises=InvalidArgument)
+    def _port(value: object) -> bool:
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            _ports(value)
+        return True
+
+    cls = jsonschema.validators.validator_for(SCHEMA)
+    return cls(SCHEMA, format_checker=checker)
+
+
+def _path(error: Any) -> str:
+    return ".".join(str(p) for p in error.absolute_path)
+
+
+def _types(schema: Any) -> list[str]:
+    if not isinstance(schema, dict):
+        return []
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        return _types(SCHEMA["definitions"][name])
+    if "oneOf" in schema or "anyOf" in schema:
+        branches: list[Any] = schema.get("oneOf") or schema.get("anyOf") or []
+        return [t for s in branches for t in _types(s)]
+    kind = schema.get("type")
+    return [kind] if isinstance(kind, str) else [str(k) for k in kind] if isinstance(kind, list) else []
+
+
+def _words(kinds: list[str]) -> str:
+    words = list(dict.fromkeys(_TYPE_WORDS.get(k, k) for k in kinds if k != "null"))
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _leaves(error: Any) -> list[Any]:
+    """An error and, for oneOf/anyOf, the errors of its branches."""
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        return [leaf for sub in error.context for leaf in _leaves(sub)]
+    return [error]
+
+
+def _message(error: Any) -> str:
+    """One line for the most specific of a schema failure's errors (docker's getMostSpecificError)."""
+    leaves = _leaves(error)
+    deepest = max(len(e.absolute_path) for e in leaves)
+    specific = [e for e in leaves if len(e.absolute_path) == deepest]
+    if deepest == len(error.absolute_path) and error.validator in ("oneOf", "anyOf"):
+        # every branch failed at this level: say what the value may be, unless a branch matched its type
+        types_ok = [e for e in specific if e.validator != "type"]
+        if not types_ok:
+            return f"{_path(error) or 'top level'} must be {_words(_types(error.schema))}"
+        specific = types_ok
+    best = next((e for e in specific if e.validator == "type"), specific[0])
+    where = _path(best) or "top level"
+    kind = best.validator
+    if kind == "type":
+        return f"{where} must be {_words(_types(best.schema))}"
+    if kind == "additionalProperties":
+        extra = sorted(set(best.instance) - set(best.schema.get("properties", {})))
+        extra = [k for k in extra if not (k.startswith("x-") and "^x-" in best.schema.get("patternProperties",
+                                                                                          {}))]
+        if len(best.absolute_path) == 1 and best.absolute_path[0] in ("services", "networks", "volumes",
+                                                                      "secrets", "configs"):
+            return f"{where}: invalid name {', '.join(repr(k) for k in extra)} (letters, digits, '.', '_', '-')"
+        plural = "ies" if len(extra) > 1 else "y"
+        return f"{where}: unknown propert{plural} {', '.join(extra)}"
+    if kind == "enum":
+        return f"{where} must be one of {', '.join(map(str, best.validator_value))} (got {best.instance!r})"
+    if kind == "minimum":
+        return f"{where} must be at least {best.validator_value} (got {best.instance})"
+    if kind == "maximum":
+        return f"{where} must be at most {best.validator_value} (got {best.instance})"
+    if kind == "format":
+        cause = best.cause
+        return f"{where}: {cause}" if cause else f"{where} does not match format '{best.validator_value}'"
+    if kind == "required":
+        return f"{where}: {best.message.replace(' is a required property', '')} is required"
+    if kind == "uniqueItems":
+        return f"{where} has duplicate items"
+    return f"{where}: {best.message}"
+
+
+def check_schema(config: dict[str, Any], filename: str = "") -> None:
+    """Raise InvalidArgument for the most specific schema error of one file (prefixed by its name when
+    several files are loaded)."""
+    validator = _validator()
+    errors = list(validator.iter_errors(config))
+    if not errors:
+        return
+    best = max(errors, key=lambda e: (max(len(x.absolute_path) for x in _leaves(e)), e.validator == "type"))
+    message = _message(best)
+    raise InvalidArgument(f"{filename}: {message}" if filename else message)
+
+
+def _forbidden(config: dict[str, Any]) -> None:
+    services = config.get("services")
+    found: dict[str, str] = {}
+    for svc in (services.values() if isinstance(services, dict) else ()):
+        if isinstance(svc, dict):
+            found.update({k: FORBIDDEN[k] for k in svc if k in FORBIDDEN})
+    if found:
+        raise InvalidArgument("Compose file contains unsupported options: " +
+                              "; ".join(f"{k}: {v}" for k, v in sorted(found.items())))
+
+
+def warnings(project: Project) -> list[str]:
+    """docker's warnings for keys a stack ignores."""
+    unsupported: set[str] = set()
+    deprecated: dict[str, str] = {}
+    for f in project.files:
+        services = f.config.get("services")
+        for svc in (services.values() if isinstance(services, dict) else ()):
+            if isinstance(svc, dict):
+                unsupported.update(k for k in UNSUPPORTED if k in svc)
+                deprecated.update({k: DEPRECATED[k] for k in DEPRECATED if k in svc})
+    out = []
+    if unsupported:
+        out.append("Ignoring unsupported options: " + ", ".join(sorted(unsupported)))
+    if deprecated:
+        out.append("Ignoring deprecated options:\n\n" + "\n\n".join(f"{k}: {v}" for k, v in sorted(deprecated.items())))
+    return out
+
+
+def validate(project: Project) -> list[str]:
+    """Check ``project``; returns docker's warnings (unsupported and deprecated keys).
+
+    Raises:
+        InvalidArgument: one line naming the key path of the first error found.
+    """
+    several = len(project.files) > 1
+    for f in project.files:
+        _forbidden(f.config)
+        check_schema(f.config, f.path if several else "")
+    check_model(project)
+    return warnings(project)
+

@@ -1,0 +1,137 @@
+"""A compose file's YAML, read safely and within bounds.
+
+Only plain data comes out (mappings with string keys, lists, strings, numbers, booleans, null): the safe
+loader (libyaml's when present). Scalars resolve as YAML 1.2's core schema does, the way docker's
+yaml.v3 reads them into untyped values: only ``true``/``false`` are booleans (``yes``, ``on`` stay strings)
+and dates stay strings. A file is refused, with one line, when it is larger than :data:`MAX_BYTES` or when
+its aliases would expand it past :data:`MAX_NODES` nodes (an alias bomb: a few lines that stand for
+billions of values), before anything walks it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+from ..errors import InvalidArgument
+
+MAX_BYTES = 10 << 20
+MAX_NODES = 100_000
+
+_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):  # type: ignore[misc]
+    """The safe loader with YAML 1.2 core booleans and no timestamps."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
+
+
+def _expanded_size(node: yaml.Node) -> int:
+    """How many nodes ``node`` stands for once every alias is expanded (stops early past the bound)."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(node, False)]
+    while stack:
+        current, done = stack.pop()
+        key = id(current)
+        if key in sizes and not done:
+            continue
+        children: list[yaml.Node] = []
+        if isinstance(current, yaml.SequenceNode):
+            children = list(current.value)
+        elif isinstance(current, yaml.MappingNode):
+            children = [part for pair in current.value for part in pair]
+        if done:
+            parts = [sizes[id(c)] for c in children]
+            if -1 in parts:  # a child that is still being counted: an alias inside its own anchor
+                return MAX_NODES + 1
+            total = 1 + sum(parts)
+            if total > MAX_NODES:
+                return total
+            sizes[key] = total
+            continue
+        if key in sizes:
+            continue
+        sizes[key] = -1  # being counted
+        stack.append((current, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
+    return sizes[id(node)]
+
+
+def _where(filename: str, exc: yaml.YAMLError) -> str:
+    """``file: line L, column C: problem`` for a YAML error."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    if mark is None:
+        return f"{filename}: {problem}"
+    return f"{filename}: line {mark.line + 1}, column {mark.column + 1}: {problem}"
+
+
+def _string_keys(value: Any, path: str) -> Any:
+    """Mapping keys as strings (``80: x`` has an integer key in YAML); refuses composite keys."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if isinstance(key, (dict, list)):
+                raise InvalidArgument(f"{path or 'top level'}: a mapping key must be a string")
+            name = go_string(key) if key is not None else "null"
+            out[name] = _string_keys(item, f"{path}.{name}" if path else name)
+        return out
+    if isinstance(value, list):
+        return [_string_keys(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    return value
+
+
+def go_string(value: Any) -> str:
+    """A scalar as Go's fmt.Sprint writes it (``true``, ``1``, ``0.5``): how docker turns YAML values into
+    strings (environment and label values, ports)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e21:
+            return str(int(value))
+        return {"inf": "+Inf", "-inf": "-Inf", "nan": "NaN"}.get(repr(value), repr(value))
+    if value is None:
+        return ""
+    return str(value)
+
+
+def parse(data: bytes | str, filename: str) -> dict[str, Any]:
+    """The top-level mapping of one compose file; InvalidArgument with one line for anything else."""
+    if len(data) > MAX_BYTES:
+        raise InvalidArgument(f"{filename}: the file is larger than {MAX_BYTES >> 20} MiB")
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InvalidArgument(f"{filename}: not UTF-8 text (byte {exc.start})") from None
+    else:
+        text = data
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise InvalidArgument(f"{filename}: empty compose file")
+        size = _expanded_size(node)
+        if size > MAX_NODES:
+            raise InvalidArgument(f"{filename}: the YAML expands to more than {MAX_NODES} values (aliases "
+                                  f"referring to aliases); refused")
+        value = loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        raise InvalidArgument(_where(filename, exc)) from None
+    except RecursionError:
+        raise InvalidArgument(f"{filename}: the YAML nests too deeply") from None
+    finally:
+        loader.dispose()
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"{filename}: Top-level object must be a mapping")
+    result: dict[str, Any] = _string_keys(value, "")
+    return result
