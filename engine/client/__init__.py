@@ -35,7 +35,9 @@ if TYPE_CHECKING:  # each collection's module loads when first used: `container 
                            default_context, tls_options)
     from .system import DockerAuth, DockerEvents, DockerNetwork, DockerNetworks, DockerSystem, DockerVolumes
     from .swarm import DockerNodes, DockerSwarm
-    from .services import DockerConfigs, DockerSecrets, DockerServices, DockerTasks
+    from .services import DockerConfigs, DockerSecrets, DockerServices, DockerTasks, registry_auth_for
+    from ..units import parse_rfc3339
+    from ..build.parser import parse_duration
 
 _HOMES = {"DockerContainer": "containers", "DockerContainers": "containers", "DockerExec": "containers",
           "Attached": "containers", "DockerImages": "images", "DockerNetwork": "system", "DockerNetworks": "system",
@@ -48,7 +50,9 @@ _HOMES = {"DockerContainer": "containers", "DockerContainers": "containers", "Do
           "default_context": "contexts",
           # helpers of the engine's own that the front ends share (loaded when first asked for)
           "parse_log_opts": "..logfiles:parse_log_opts", "format_ports": "..network.ports:format_ports",
-          "parse_publish": "..network.ports:parse_publish", "parse_reference": "..reference:parse"}
+          "parse_publish": "..network.ports:parse_publish", "parse_reference": "..reference:parse",
+          "parse_rfc3339": "..units:parse_rfc3339", "parse_duration": "..build.parser:parse_duration",
+          "registry_auth_for": "services"}
 
 
 def __getattr__(name: str) -> Any:
@@ -69,7 +73,7 @@ __all__ = ["Docker", "DockerContainer", "DockerContainers", "DockerExec", "Docke
            "bytes_size", "human_duration", "human_size", "parse_since", "ram_in_bytes", "since",
            "parse_log_opts", "parse_reference", "parse_publish", "format_ports", "__version__", "connect",
            "tls_options", "TLSOptions", "ContextError", "ContextStore", "Context", "current_context_name",
-           "default_context"]
+           "default_context", "parse_rfc3339", "parse_duration", "registry_auth_for"]
 
 
 class Docker(Caller):

@@ -26,6 +26,24 @@ def _auth_header(auth: dict[str, Any] | None) -> dict[str, str] | None:
     return registry_auth(auth)
 
 
+def registry_auth_for(image: str) -> dict[str, Any] | None:
+    """The credentials ``login`` kept for the image's registry, as ``X-Registry-Auth`` carries them
+    (docker's ``--with-registry-auth``); None when there are none."""
+    from ..errors import EngineError
+    from ..reference import parse
+    from ..registry import credentials
+    try:
+        host = parse(image).domain
+        creds = credentials.get(host)
+    except EngineError:
+        return None
+    if creds is None:
+        return None
+    if creds.identity_token:
+        return {"identitytoken": creds.identity_token, "serveraddress": host}
+    return {"username": creds.username, "password": creds.password, "serveraddress": host}
+
+
 class DockerServices:
     def __init__(self, docker: Caller) -> None:
         self.docker = docker
