@@ -12,11 +12,13 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from textual.widgets import Input
 
 from engine.client import Docker
 from engine_helpers import SIZE, until
 from tui.app import PortsideApp
 from tui.screens.confirm import ConfirmScreen
+from tui.screens.deploy_dialog import DeployScreen
 from tui.screens.tasks import TasksScreen
 from tui.widgets.services_pane import service_name
 
@@ -27,6 +29,7 @@ swarm_dockerd = remote_docker.swarm_dockerd  # the module-scoped fixture
 pytestmark = pytest.mark.root
 
 STACK = "dashstack"
+AGAIN = "dashagain"
 COMPOSE = """\
 version: "3"
 services:
@@ -48,12 +51,12 @@ async def test_a_real_swarm_s_stack_in_the_pane_and_its_tasks(swarm_dockerd: obj
     try:
         remote.wait_replicas(f"{STACK}_web", 3)  # type: ignore[attr-defined]
         async with Docker(transport=connect(host=remote.host, env={})) as docker:  # type: ignore[attr-defined]
-            await drive(PortsideApp(docker=docker, refresh_interval=0.5), remote)
+            await drive(PortsideApp(docker=docker, refresh_interval=0.5), remote, compose)
     finally:
-        remote.docker("stack", "rm", STACK)  # type: ignore[attr-defined]
+        remote.docker("stack", "rm", STACK, AGAIN)  # type: ignore[attr-defined]
 
 
-async def drive(app: PortsideApp, remote: object) -> None:
+async def drive(app: PortsideApp, remote: object, compose: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.services_loaded and app.containers_loaded, timeout=30)
         await pilot.press("4")
@@ -95,3 +98,14 @@ async def drive(app: PortsideApp, remote: object) -> None:
         await pilot.press("y")
         await until(pilot, lambda: not pane.all_services, timeout=30)
         assert app.command_hint.command == f"portside stack rm {STACK}"
+
+        # deploy from the dialog: the client's stack code, as `portside -H … stack deploy` runs it
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, DeployScreen))
+        app.screen.query_one("#deploy-file", Input).value = str(compose)
+        app.screen.query_one("#deploy-name", Input).value = AGAIN
+        await pilot.press("enter")
+        await until(pilot, lambda: any(service_name(s) == f"{AGAIN}_web" for s in pane.all_services), timeout=30)
+        assert app.command_hint.command == f"portside stack deploy -c {compose} {AGAIN}"
+        assert AGAIN in remote.ok("stack", "ls", "--format", "{{.Name}}").split()  # type: ignore[attr-defined]
+        remote.wait_replicas(f"{AGAIN}_web", 3)  # type: ignore[attr-defined]
