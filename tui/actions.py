@@ -108,6 +108,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("tasks-logs", "l", "Service logs", "tasks", "logs", palette=False),
     Action("tasks-scale-up", "plus", "Scale +1", "tasks", "scale_up", destructive=True, palette=False),
     Action("tasks-scale-down", "minus", "Scale -1", "tasks", "scale_down", destructive=True, palette=False),
+    Action("tasks-kill", "K", "Kill the replica", "tasks", "kill", destructive=True, palette=False),
     Action("tasks-close", "escape,q", "Back", "tasks", "close", palette=False),
     # logs screen
     Action("logs-search", "slash", "Search", "logs", "search", palette=False),

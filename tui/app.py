@@ -14,6 +14,7 @@ host's address: the transport's ``kind`` and ``address``). When a call raises
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shlex
@@ -274,6 +275,7 @@ class PortsideApp(App[None]):
         self.shell_runner: Callable[[list[str]], int] = subprocess.call
         """Runs the shell command while the app is suspended (tests replace it)."""
         self.first_paint: float | None = None
+        self._service_lock = asyncio.Lock()
         self.cpu_limits: dict[str, float | None] = {}
         """Container id → CPU limit in cores (None: no limit), for the CPU graph's scale."""
 
@@ -965,12 +967,11 @@ class PortsideApp(App[None]):
             if not value.isdigit():
                 self.notify(f"invalid replicas value {value!r}: a number of 0 or more", severity="error", timeout=4)
                 return
-            self._hint(f"portside service scale {name}={int(value)}")
             self.notify(f"Scaling {name} to {int(value)}…", timeout=2)
             self.service_update(str(service["ID"]), "replicas", value)
 
         if step:
-            scale(str(max(0, current + step)))
+            self.service_update(str(service["ID"]), "replicas", f"{step:+d}")  # from the spec as it is then
             return
         self.push_screen(PromptScreen(f"Scale {name}", "Replicas", str(current), submit="Scale",
                                       note=f"now {current}; the swarm starts or stops tasks to match"), scale)
@@ -1022,6 +1023,11 @@ class PortsideApp(App[None]):
         """Change one thing of a service's spec (``replicas``, ``image``), roll it back, or remove it: the
         spec and its version are read first, as docker's CLI does."""
         services = self.docker.services
+        async with self._service_lock:  # one change at a time: each reads the version the last one made
+            await self._service_update(services, service_id, change, value)
+        self.load_services()
+
+    async def _service_update(self, services: Any, service_id: str, change: str, value: str) -> None:
         try:
             if change == "remove":
                 await services.delete(service_id)
@@ -1033,8 +1039,12 @@ class PortsideApp(App[None]):
                 name = service_name(current)
                 rollback = None
                 if change == "replicas":
-                    spec.setdefault("Mode", {}).setdefault("Replicated", {})["Replicas"] = int(value)
-                    text = f"{name} scaled to {int(value)}"
+                    replicated = spec.setdefault("Mode", {}).setdefault("Replicated", {})
+                    wanted = max(0, int(replicated.get("Replicas", 1)) + int(value)) if value[0] in "+-" \
+                        else int(value)
+                    replicated["Replicas"] = wanted
+                    self._hint(f"portside service scale {name}={wanted}")
+                    text = f"{name} scaled to {wanted}"
                 elif change == "image":
                     spec["TaskTemplate"]["ContainerSpec"]["Image"] = value
                     text = f"{name}: image {value}"
@@ -1049,7 +1059,6 @@ class PortsideApp(App[None]):
             self._failed(exc, f"Cannot {change if change != 'replicas' else 'scale'} the service")
         else:
             self.post_message(self.ActionDone(text))
-        self.load_services()
 
     @work(exclusive=True, group="swarm", exit_on_error=False)
     async def swarm_action(self, action: str) -> None:

@@ -246,8 +246,8 @@ STEPS: tuple[Step, ...] = (
     Step("heal", "Kill one, watch it come back",
          "The manager notices a task whose container died and starts a new task in the same slot: the service "
          "heals itself. The dead one stays in the task history (restart_policy: on-failure).",
-         f"Press 1, put the cursor on a {TOUR_SERVICE}.N container, press K; then 4 and watch "
-         f"{TOUR_REPLICAS}/{TOUR_REPLICAS} come back (portside kill <container>).",
+         f"Press enter on {TOUR_SERVICE}, put the cursor on a replica and press K (portside kill <container>); "
+         "the line under the title says when it was replaced. esc goes back.",
          _healed),
     Step("scale", "Scale it",
          "Scaling changes the number of replicas: the swarm starts or stops tasks to match, and the published "

@@ -21,7 +21,6 @@ from tui.screens.confirm import ConfirmScreen
 from tui.screens.deploy_dialog import DeployScreen
 from tui.screens.tasks import TasksScreen
 from tui.tour import STEPS, TOUR_IMAGE, TOUR_SERVICE, TOUR_STACK, write_compose, write_sample
-from tui.widgets.containers_pane import container_name
 from tui.widgets.services_pane import service_name
 
 pytestmark = [
@@ -99,9 +98,10 @@ async def test_the_tour_services_steps_from_the_dashboard(tour_image: str, tmp_p
             rows = pane.table.row_keys
             assert rows[0] == f"stack:{TOUR_STACK}"
             web = next(s for s in pane.all_services if service_name(s) == TOUR_SERVICE)
-            assert pane.replicas(web).ready == 5
+            assert pane.replicas(web).ready == 5 and pane.replicas(web).desired == 5
 
-            # the tasks screen: five running replicas, each with its own stats stream
+            # the tasks screen: five running replicas, each with its own stats stream; K kills one and the
+            # swarm replaces it
             while pane.table.selected_key != web["ID"]:
                 await pilot.press("j")
             await pilot.press("enter")
@@ -109,28 +109,18 @@ async def test_the_tour_services_steps_from_the_dashboard(tour_image: str, tmp_p
                         timeout=20)
             screen = app.screen
             assert isinstance(screen, TasksScreen)
+            await pilot.press("K")
+            await until(pilot, lambda: step(app) == "scale", timeout=60)
+            assert app.command_hint.command.startswith("portside kill ")
+            await until(pilot, lambda: "replaced by" in screen.event_line, timeout=30)
             await pilot.press("escape")
             await until(pilot, lambda: not isinstance(app.screen, TasksScreen))
             assert screen.streams == []
 
-            # kill one replica from the Containers pane: the swarm replaces it
-            await pilot.press("1")
-            containers = app.containers_pane
-            await until(pilot, lambda: any(container_name(c).startswith(f"{TOUR_SERVICE}.")
-                                           for c in containers.containers))
-            while not container_name(containers.selected or {"Names": [""]}).startswith(f"{TOUR_SERVICE}."):
-                await pilot.press("j")
-            await pilot.press("K")
-            await until(pilot, lambda: step(app) == "scale", timeout=60)
-
-            await pilot.press("4")
             while pane.table.selected_key != web["ID"]:
                 await pilot.press("j")
-            await pilot.press("plus")
-            await until(pilot, lambda: app.command_hint.command == f"portside service scale {TOUR_SERVICE}=6")
-            await until(pilot, lambda: pane.replicas(web).desired == 6 or any(
-                pane.replicas(s).desired == 6 for s in pane.all_services), timeout=20)
-            await pilot.press("plus")
+            await pilot.press("plus", "plus")  # each from the spec the last one made
+            await until(pilot, lambda: app.command_hint.command == f"portside service scale {TOUR_SERVICE}=7")
             await until(pilot, lambda: step(app) == "stack-rm", timeout=60)
 
             while pane.table.selected_key != f"stack:{TOUR_STACK}":

@@ -33,7 +33,7 @@ from ..widgets._format import bytes_size, human_duration
 from ..widgets._paint import set_content
 from ..widgets.footer import KeyFooter
 from ..widgets.columns import Column, plan_columns
-from ..widgets.containers_pane import clip
+from ..widgets.containers_pane import ContainersPane, clip
 from ..widgets.resource_table import ResourceTable, Row
 from ..widgets.services_pane import (ServicesPane, container_health, replicas_of, service_image, service_mode,
                                      service_name, service_ports, stack_of, task_container_id)
@@ -476,6 +476,16 @@ class TasksScreen(Screen[None]):
 
     def action_logs(self) -> None:
         self._request("logs")
+
+    def action_kill(self) -> None:
+        """Kill the replica under the cursor (its container): the swarm replaces it."""
+        key = self.query_one(ResourceTable).selected_key
+        task = next((t for t in self.tasks if t.get("ID") == key), None)
+        container = self.containers.get(task_container_id(task)) if task is not None else None
+        if task is None or container is None or (task.get("Status") or {}).get("State") != "running":
+            self.notify("Put the cursor on a running replica", timeout=2)
+            return
+        self.app.post_message(ContainersPane.ActionRequested("kill", [container]))
 
     def action_scale_up(self) -> None:
         self._request("scale", +1)
