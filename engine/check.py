@@ -232,6 +232,8 @@ class Checker:
         held: dict[tuple[str, str], str] = {}  # (network, address) -> container
         for net, addr, cid in rows:
             obj = f"{net[:12]}/{addr}"
+            if cid.startswith("vip:"):
+                continue  # a service's virtual IP: the service endpoints' own
             if cid not in docs:
                 if not cleanup.creating(croot, cid):
                     self.add("ip", obj, f"allocated to missing container {cid[:12]}",

@@ -20,6 +20,7 @@ from .services.build import BuildHost
 from .services.containers import Containers
 from .services.events import Events
 from .services.images import Images
+from .services.endpoints import Endpoints
 from .services.networks import Networks
 from .services.records import ContainerRecords
 from .services.registry import Registry
@@ -41,6 +42,7 @@ class Engine:
         self.images = Images(self.state, self.paths, self.blobs, self.events, self.records, self._build_host)
         self.volumes = Volumes(self.state, self.paths, self.events)
         self.networks = Networks(self.state, self.paths, self.events, self.records)
+        self.endpoints = Endpoints(self.state, self.paths, self.networks)
         self.registry = Registry(self.state, self.paths, self.blobs, self.images, self.events)
         self.containers = Containers(self.state, self.paths, self.records, self.images, self.networks,
                                      self.volumes, self.events)

@@ -338,4 +338,5 @@ class State:
     def orphan_allocations(self) -> list[str]:
         """Ids of the containers that hold addresses but have no row."""
         return [r[0] for r in self.db.execute(
-            "SELECT DISTINCT container_id FROM ip_allocations WHERE container_id NOT IN (SELECT id FROM containers)")]
+            "SELECT DISTINCT container_id FROM ip_allocations WHERE container_id NOT IN (SELECT id FROM containers) "
+            "AND container_id NOT LIKE 'vip:%'")]  # a service's virtual IP (services/endpoints.py)

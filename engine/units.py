@@ -144,3 +144,26 @@ def go_duration_ns(text: str) -> int:
         total += int(whole or 0) * unit + (int(frac) * unit // 10 ** len(frac) if frac else 0)
         pos = m.end()
     return sign * total
+
+
+def go_duration(ns: int) -> str:
+    """Go's ``time.Duration.String`` (``30s``, ``1.5s``, ``500ms``, ``1m30s``, ``1h0m0s``), as docker's
+    messages show a duration."""
+    if ns == 0:
+        return "0s"
+    sign, ns = ("-" if ns < 0 else ""), abs(ns)
+
+    def frac(value: int, unit: int) -> str:
+        whole, rest = divmod(value, unit)
+        digits = str(rest).rjust(len(str(unit)) - 1, "0").rstrip("0")
+        return f"{whole}.{digits}" if digits else str(whole)
+    if ns < 1000:
+        return f"{sign}{ns}ns"
+    if ns < 10**6:
+        return f"{sign}{frac(ns, 1000)}µs"
+    if ns < 10**9:
+        return f"{sign}{frac(ns, 10**6)}ms"
+    hours, rest = divmod(ns, 3600 * 10**9)
+    minutes, rest = divmod(rest, 60 * 10**9)
+    head = f"{hours}h{minutes}m" if hours else f"{minutes}m" if minutes else ""
+    return f"{sign}{head}{frac(rest, 10**9)}s"

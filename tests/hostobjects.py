@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 NFT_TABLE = ("ip", "portside")
+SVC_TABLE = ("ip", "portside_svc")  # engine/network/balancer.py
 _CID = re.compile(r"[0-9a-f]{64}")
 
 
@@ -90,20 +91,24 @@ def _elem_text(e: object) -> str:
 
 
 def nft_elements() -> set[tuple[str, str]]:
-    """(set or map name, element) of every element of the ``ip portside`` table; empty without it."""
-    try:
-        proc = subprocess.run(["nft", "-j", "list", "table", *NFT_TABLE], capture_output=True, text=True,
-                              timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return set()
-    if proc.returncode != 0:
-        return set()
+    """(set or map name, element) of every element of the ``ip portside`` table, and of the service load
+    balancer's ``ip portside_svc`` (names prefixed ``svc:``, its per-service chains as ``svc:chain``)."""
     out = set()
-    for obj in json.loads(proc.stdout).get("nftables", []):
-        for kind in ("set", "map"):
-            if kind in obj:
-                for e in obj[kind].get("elem", []):
-                    out.add((obj[kind]["name"], _elem_text(e)))
+    for table, prefix in ((NFT_TABLE, ""), (SVC_TABLE, "svc:")):
+        try:
+            proc = subprocess.run(["nft", "-j", "list", "table", *table], capture_output=True, text=True,
+                                  timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if proc.returncode != 0:
+            continue
+        for obj in json.loads(proc.stdout).get("nftables", []):
+            for kind in ("set", "map"):
+                if kind in obj:
+                    for e in obj[kind].get("elem", []):
+                        out.add((prefix + obj[kind]["name"], _elem_text(e)))
+            if prefix and "chain" in obj and obj["chain"]["name"].startswith(("i_", "v_")):
+                out.add((prefix + "chain", obj["chain"]["name"]))
     return out
 
 

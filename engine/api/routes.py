@@ -629,7 +629,8 @@ async def network_create(api: API, req: Request) -> Response:
     ipam = ((body.get("IPAM") or {}).get("Config") or [{}])[0]
     result = await api.engine.networks.create(body["Name"], driver=body.get("Driver") or "bridge",
                                              subnet=ipam.get("Subnet"), gateway=ipam.get("Gateway"),
-                                             internal=bool(body.get("Internal")), labels=body.get("Labels"))
+                                             internal=bool(body.get("Internal")), labels=body.get("Labels"),
+                                             attachable=bool(body.get("Attachable")), ingress=bool(body.get("Ingress")))
     return json_response({"Id": result["Id"], "Warning": ""}, 201)
 
 

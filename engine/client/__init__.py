@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 from .. import __version__  # the client's version is the engine's
 from ..errors import EngineError
-from ..units import bytes_size, human_duration, human_size, parse_since, ram_in_bytes, since
+from ..units import bytes_size, go_duration_ns, human_duration, human_size, parse_since, ram_in_bytes, since
 from .calls import Caller
 from .transport import BaseTransport, Duplex, LocalTransport, Reply, Transport
 
@@ -70,7 +70,7 @@ __all__ = ["Docker", "DockerContainer", "DockerContainers", "DockerExec", "Docke
            "DockerNetworks", "DockerVolumes", "DockerSystem", "DockerEvents", "DockerAuth", "Attached",
            "DockerSwarm", "DockerNodes", "DockerServices", "DockerTasks", "DockerSecrets", "DockerConfigs",
            "Transport", "LocalTransport", "BaseTransport", "Reply", "Duplex", "EngineError",
-           "bytes_size", "human_duration", "human_size", "parse_since", "ram_in_bytes", "since",
+           "bytes_size", "go_duration_ns", "human_duration", "human_size", "parse_since", "ram_in_bytes", "since",
            "parse_log_opts", "parse_reference", "parse_publish", "format_ports", "__version__", "connect",
            "tls_options", "TLSOptions", "ContextError", "ContextStore", "Context", "current_context_name",
            "default_context", "parse_rfc3339", "parse_duration", "registry_auth_for"]

@@ -12,38 +12,64 @@ them up while converting, which needs a daemon).
 
 from __future__ import annotations
 
-import base64
+import binascii
 import re
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
 
 from ..errors import InvalidArgument, InvalidReference
 from ..units import go_duration_ns, ram_in_bytes
 from .yamlfile import go_string
 
+TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the block)
 if TYPE_CHECKING:
+    from typing import Any
+
     from .load import Project
+
+    Dict = dict[str, Any]
 
 LABEL_NAMESPACE = "com.docker.stack.namespace"
 LABEL_IMAGE = "com.docker.stack.image"
 DEFAULT_NETWORK = "default"
 DEFAULT_DRIVER = "overlay"
 
-Dict = dict[str, Any]
 
-
-@dataclass
 class StackPlan:
-    """Everything a stack deploy creates, keyed by the objects' full names (``<stack>_<name>``)."""
+    """Everything a stack deploy creates, keyed by the objects' full names (``<stack>_<name>``).
 
-    namespace: str
-    networks: dict[str, Dict] = field(default_factory=dict)  # name → NetworkCreate body (with "Name")
-    external_networks: list[str] = field(default_factory=list)
-    secrets: dict[str, Dict] = field(default_factory=dict)  # name → SecretSpec (Data base64)
-    external_secrets: list[str] = field(default_factory=list)
-    configs: dict[str, Dict] = field(default_factory=dict)  # name → ConfigSpec (Data base64)
-    external_configs: list[str] = field(default_factory=list)
-    services: dict[str, Dict] = field(default_factory=dict)  # name → ServiceSpec
+    Attributes:
+        namespace: the stack's name.
+        networks: name → NetworkCreate body (with its "Name"), the networks the services use.
+        external_networks: the names of external networks the services use (they must exist).
+        secrets, configs: name → SecretSpec / ConfigSpec (``Data`` base64), every one the file defines.
+        external_secrets, external_configs: the names of external ones (they must exist).
+        services: name → ServiceSpec.
+    """
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self.networks: dict[str, Dict] = {}
+        self.external_networks: list[str] = []
+        self.secrets: dict[str, Dict] = {}
+        self.external_secrets: list[str] = []
+        self.configs: dict[str, Dict] = {}
+        self.external_configs: list[str] = []
+        self.services: dict[str, Dict] = {}
+
+    def __repr__(self) -> str:
+        return f"StackPlan({self.namespace!r}, services={list(self.services)!r})"
+
+    def resolve_references(self, secret_ids: Mapping[str, str], config_ids: Mapping[str, str]) -> None:
+        """Fill the services' ``SecretID``/``ConfigID`` from the ids of the objects by name, once they
+        exist (docker's ParseSecrets/ParseConfigs); InvalidArgument names one that does not."""
+        for spec in self.services.values():
+            container = spec["TaskTemplate"]["ContainerSpec"]
+            for key, ids in (("Secret", secret_ids), ("Config", config_ids)):
+                for ref in container.get(f"{key}s", []):
+                    name = ref[f"{key}Name"]
+                    if name not in ids:
+                        raise InvalidArgument(f"{key.lower()} not found: {name}")
+                    ref[f"{key}ID"] = ids[name]
 
 
 def scope(namespace: str, name: str) -> str:
@@ -130,16 +156,19 @@ def convert(project: Project, namespace: str) -> StackPlan:
     return plan
 
 
-def check_image(name: str, image: Any) -> None:
-    """docker's check that a service names a valid image reference."""
+def check_image(name: str, image: Any) -> str:
+    """docker's check that a service names a valid image reference; the image as the file writes it
+    (docker's API client, not its converter, adds ``:latest`` to a bare name when it sends the spec)."""
     if not image:
         raise InvalidArgument(f"invalid image reference for service {name}: no image specified")
     from ..reference import parse
 
+    text = str(image)
     try:
-        parse(str(image))
+        parse(text, default_tag=False)
     except InvalidReference as exc:
         raise InvalidArgument(f"invalid image reference for service {name}: {exc}") from None
+    return text
 
 
 def check_model(project: Project) -> None:
@@ -156,8 +185,10 @@ def _network(namespace: str, full: str, nw: Dict) -> Dict:
                   else None,
                   "Labels": _stack_labels(namespace, nw.get("labels")), "Name": full}
     if ipam and (ipam.get("driver") or ipam.get("config")):
-        body["IPAM"] = _drop_empty({"Driver": ipam.get("driver", ""),
-                                    "Config": [{"Subnet": c.get("subnet", "")} for c in ipam.get("config") or []]})
+        body["IPAM"] = {"Driver": ipam.get("driver", ""), "Options": None}
+        subnets = [_drop_empty({"Subnet": c.get("subnet", "")}) for c in ipam.get("config") or []]
+        if subnets:
+            body["IPAM"]["Config"] = subnets
     return body
 
 
@@ -177,7 +208,7 @@ def _file_object(namespace: str, kind: str, name: str, full: str, obj: Dict) -> 
             raise InvalidArgument(f"{kind}s.{name}: open {path}: {exc.strerror}") from None
         if len(data) > 500 << 10:
             raise InvalidArgument(f"{kind}s.{name}: {path} is larger than 500 KiB, the limit for a {kind}")
-        spec["Data"] = base64.b64encode(data).decode()
+        spec["Data"] = binascii.b2a_base64(data, newline=False).decode()
     if obj.get("template_driver"):
         spec["Templating"] = {"Name": obj["template_driver"]}
     return spec
@@ -191,7 +222,7 @@ def service_spec(project: Project, namespace: str, name: str, svc: Dict) -> Dict
     where = f"services.{name}"
     deploy: Dict = svc.get("deploy") or {}
     container: Dict = {
-        "Image": svc.get("image", ""),
+        "Image": check_image(name, svc.get("image")),
         "Labels": _stack_labels(namespace, svc.get("labels")),
         "Command": svc.get("entrypoint"),
         "Args": svc.get("command"),

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from ..errors import InvalidArgument
+
+TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the block)
+if TYPE_CHECKING:
+    from typing import Any
 
 _NAME = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*")
 

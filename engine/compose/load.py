@@ -19,12 +19,9 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
 
 from ..errors import InvalidArgument
 from . import envfile, interpolate, yamlfile
@@ -34,26 +31,46 @@ from .yamlfile import go_string
 VERSIONS = ("3", *(f"3.{n}" for n in range(14)))
 DEFAULT_VERSION = "3.13"
 
-Dict = dict[str, Any]
+TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the block)
+if TYPE_CHECKING:
+    from typing import Any
+
+    Dict = dict[str, Any]
+    Lookup = Callable[[str], str | None]
 
 
-@dataclass
 class ComposeFile:
-    """One file as written, after interpolation."""
+    """One file as written, after interpolation (a plain class: dataclasses cost the CLI's start-up)."""
 
-    path: str
-    config: Dict
+    __slots__ = ("path", "config")
+
+    def __init__(self, path: str, config: Dict) -> None:
+        self.path = path
+        self.config = config
+
+    def __repr__(self) -> str:
+        return f"ComposeFile({self.path!r})"
 
 
-@dataclass
 class Project:
-    """Compose files loaded together; the merged model is built on first use."""
+    """Compose files loaded together; the merged model is built on first use.
 
-    working_dir: str
-    files: list[ComposeFile]
-    environment: dict[str, str]
-    version: str = DEFAULT_VERSION
-    _merged: tuple[Dict, Dict, Dict, Dict, Dict] | None = field(default=None, repr=False)
+    Attributes:
+        working_dir: the directory of the first file: relative paths in every file start there.
+        files: each file as written, after interpolation.
+        environment: the variables interpolation saw (the environment given, then ``.env``'s).
+        version: the first file's version ("3.13" when it has none).
+    """
+
+    def __init__(self, working_dir: str, files: list[ComposeFile], environment: dict[str, str],
+                 version: str = DEFAULT_VERSION) -> None:
+        self.working_dir = working_dir
+        self.files = files
+        self.environment = environment
+        self.version = version
+
+    def __repr__(self) -> str:
+        return f"Project({self.working_dir!r}, {[f.path for f in self.files]!r})"
 
     def lookup(self, name: str) -> str | None:
         return self.environment.get(name)
@@ -156,7 +173,6 @@ def _version(config: Dict, path: str) -> str:
 
 # ----------------------------------------------------------------------------------------- normalising
 
-Lookup = Callable[[str], "str | None"]
 
 
 def _normalise_file(config: Dict, working_dir: str, lookup: Lookup) -> Dict:
@@ -215,7 +231,7 @@ def _object(entry: Any, name: str) -> Any:
 def _file_object(entry: Any, name: str, working_dir: str) -> Any:
     out = _object(entry, name)
     if isinstance(out, dict) and isinstance(out.get("file"), str) and not out.get("external"):
-        out["file"] = os.path.join(working_dir, out["file"])
+        out["file"] = os.path.normpath(os.path.join(working_dir, out["file"]))
     return out
 
 
@@ -223,6 +239,8 @@ def _service(svc: Dict, working_dir: str, lookup: Lookup) -> Dict:
     out = dict(svc)
     for key in ("command", "entrypoint"):
         if isinstance(out.get(key), str):
+            import shlex  # here: only a command written as a string needs it
+
             try:
                 out[key] = shlex.split(out[key])
             except ValueError as exc:
@@ -235,10 +253,7 @@ def _service(svc: Dict, working_dir: str, lookup: Lookup) -> Dict:
     if "sysctls" in out:
         out["sysctls"] = mapping(out["sysctls"])
     if "extra_hosts" in out:
-        hosts = mapping(out["extra_hosts"], sep=":")
-        if isinstance(out["extra_hosts"], list) and any("=" in h and ":" not in h for h in out["extra_hosts"]):
-            hosts = mapping(out["extra_hosts"])
-        out["extra_hosts"] = [f"{h}:{ip}" for h, ip in hosts.items()] if isinstance(hosts, dict) else hosts
+        out["extra_hosts"] = _hosts(out["extra_hosts"])
     out["environment"] = _environment(out, working_dir, lookup)
     if not out["environment"] and "environment" not in svc:
         del out["environment"]
@@ -260,6 +275,23 @@ def _service(svc: Dict, working_dir: str, lookup: Lookup) -> Dict:
     return out
 
 
+def _hosts(value: Any) -> Any:
+    """extra_hosts → ``["host:ip"]`` (docker's transformHostsList: ``host=ip`` or ``host:ip`` entries, or a
+    mapping; brackets around an IPv6 address dropped)."""
+    if isinstance(value, dict):
+        pairs = sorted((k, go_string(v)) for k, v in value.items() if v is not None)
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        pairs = []
+        for entry in value:
+            sep = "=" if "=" in entry else ":"
+            host, has, ip = entry.partition(sep)
+            if has:
+                pairs.append((host, ip))
+    else:
+        return value
+    return [f"{host}:{ip[1:-1] if ip.startswith('[') and ip.endswith(']') else ip}" for host, ip in pairs]
+
+
 def _environment(svc: Dict, working_dir: str, lookup: Lookup) -> Any:
     """env_file's variables, then ``environment``'s; a variable without a value (or an empty one) takes
     the value from the variables interpolation sees, when they have it (docker's updateEnvironment)."""
@@ -276,7 +308,7 @@ def _environment(svc: Dict, working_dir: str, lookup: Lookup) -> Any:
     files = svc.get("env_file")
     for path in (files if isinstance(files, list) else []):
         if isinstance(path, str):
-            update(envfile.parse_env_file(os.path.join(working_dir, path), lookup))
+            update(envfile.parse_env_file(os.path.normpath(os.path.join(working_dir, path)), lookup))
     update(declared)
     return result
 
@@ -317,13 +349,17 @@ def _ports(item: Any) -> list[Any]:
         if c_lo != c_hi:
             raise InvalidArgument(f"invalid port {spec!r}: invalid ranges specified for container and host "
                                   f"Ports: {m.group('cont')} and {host}")
-    out: list[Any] = []
-    for i, port in enumerate(range(c_lo, c_hi + 1)):
-        published = h_lo + i if host and c_hi - c_lo == h_hi - h_lo else h_lo
-        out.append({"mode": "ingress", "target": port, "published": published, "protocol": proto})
     if host and c_lo == c_hi and h_lo != h_hi:  # one container port on a range of host ports: each of them
-        out = [{"mode": "ingress", "target": c_lo, "published": p, "protocol": proto}
-               for p in range(h_lo, h_hi + 1)]
+        pairs = [(c_lo, p) for p in range(h_lo, h_hi + 1)]
+    else:
+        pairs = [(port, h_lo + i if host else 0) for i, port in enumerate(range(c_lo, c_hi + 1))]
+    pairs.sort(key=lambda pair: f"{pair[0]}/{proto}")  # docker walks a range's ports as sorted strings
+    out: list[Any] = []
+    for target, published in pairs:
+        entry: Dict = {"mode": "ingress", "target": target, "published": published, "protocol": proto}
+        if not published:
+            del entry["published"]
+        out.append(entry)
     return out
 
 
@@ -390,11 +426,14 @@ def _by(items: list[Any], key: Callable[[Any], Any]) -> dict[Any, Any]:
 
 
 def _port_key(p: Dict) -> tuple[Any, ...]:
-    return (p.get("published") or 0, p.get("target") or 0, p.get("protocol") or "tcp")
+    """A later file's port replaces the one published on the same host port (docker keys by published
+    port alone, so that unpublished ones, and tcp and udp on one port, collapse: these stay apart)."""
+    published = p.get("published") or 0
+    return (published, p.get("protocol") or "tcp") if published else (0, p.get("protocol") or "tcp", p.get("target"))
 
 
 _KEYED: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
-    "ports": (_port_key, _port_key),
+    "ports": (_port_key, lambda p: int(p.get("published") or 0) if isinstance(p, dict) else 0),
     "volumes": (lambda v: v.get("target", ""), lambda v: v.get("target", "") if isinstance(v, dict) else ""),
     "secrets": (lambda v: v.get("source", ""), lambda v: v.get("source", "") if isinstance(v, dict) else ""),
     "configs": (lambda v: v.get("source", ""), lambda v: v.get("source", "") if isinstance(v, dict) else ""),

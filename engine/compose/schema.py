@@ -9,7 +9,10 @@ checked by the validator.
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the block)
+if TYPE_CHECKING:
+    from typing import Any
+
 
 _STR: dict[str, Any] = {"type": "string"}
 _INT: dict[str, Any] = {"type": "integer"}
@@ -121,6 +124,8 @@ _VOLUMES = {"type": "array", "items": {"oneOf": [
 UNSUPPORTED = ("build", "cgroupns_mode", "cgroup_parent", "devices", "domainname", "external_links", "ipc",
                "links", "mac_address", "network_mode", "pid", "privileged", "restart", "security_opt",
                "shm_size", "userns_mode")
+#: keys docker's stack deploy drops without a word; here they get the same warning as UNSUPPORTED
+IGNORED = ("tmpfs", "platform", "profiles", "pull_policy")
 DEPRECATED = {
     "container_name": "Setting the container name is not supported.",
     "expose": "Exposing ports is unnecessary - services on the same network can access each other's "
@@ -160,12 +165,11 @@ _SERVICE = _obj({
     "stop_grace_period": _DURATION,
     "init": _BOOL,
     "deploy": _DEPLOY,
-    "tmpfs": {"$ref": "#/definitions/string_or_list"},
     # passed on to the service as docker's stack deploy passes them
     "cap_add": {"type": "array", "items": _STR, "uniqueItems": True},
     "cap_drop": {"type": "array", "items": _STR, "uniqueItems": True},
     "credential_spec": _obj({"config": _STR, "file": _STR, "registry": _STR}),
-    "depends_on": {"$ref": "#/definitions/list_of_strings"},
+    "depends_on": {"oneOf": [{"$ref": "#/definitions/list_of_strings"}, {"type": "object"}]},
     "dns": {"$ref": "#/definitions/string_or_list"},
     "dns_search": {"$ref": "#/definitions/string_or_list"},
     "extra_hosts": {"$ref": "#/definitions/list_or_dict"},
@@ -181,6 +185,7 @@ _SERVICE = _obj({
         _INT, _obj({"hard": _INT, "soft": _INT}, required=["soft", "hard"])]}}},
     # read and ignored (a warning), or refused with docker's reason
     **{key: _ANY for key in UNSUPPORTED},
+    **{key: _ANY for key in IGNORED},
     **{key: _ANY for key in DEPRECATED},
     **{key: _ANY for key in FORBIDDEN},
 }, extensions=True)

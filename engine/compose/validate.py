@@ -11,15 +11,18 @@ malformed image.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgument
 from .convert import check_model
-from .schema import DEPRECATED, FORBIDDEN, SCHEMA, UNSUPPORTED
+from .schema import DEPRECATED, FORBIDDEN, IGNORED, SCHEMA, UNSUPPORTED
 
+TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the block)
 if TYPE_CHECKING:
+    from typing import Any
+
     from .load import Project
 
+_DURATION_HINT = "a number and a unit: 500ms, 10s, 1m30s, 2h"
 _TYPE_WORDS = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
                "number": "a number", "boolean": "a boolean", "null": "null"}
 
@@ -93,6 +96,8 @@ def _message(error: Any) -> str:
     where = _path(best) or "top level"
     kind = best.validator
     if kind == "type":
+        if best.schema.get("format") == "duration":
+            return f"{where} must be a duration ({_DURATION_HINT})"
         return f"{where} must be {_words(_types(best.schema))}"
     if kind == "additionalProperties":
         extra = sorted(set(best.instance) - set(best.schema.get("properties", {})))
@@ -101,8 +106,10 @@ def _message(error: Any) -> str:
         if len(best.absolute_path) == 1 and best.absolute_path[0] in ("services", "networks", "volumes",
                                                                       "secrets", "configs"):
             return f"{where}: invalid name {', '.join(repr(k) for k in extra)} (letters, digits, '.', '_', '-')"
-        plural = "ies" if len(extra) > 1 else "y"
-        return f"{where}: unknown propert{plural} {', '.join(extra)}"
+        noun = "keys" if len(extra) > 1 else "key"
+        if not best.absolute_path:
+            return f"unknown top-level {noun} {', '.join(repr(k) for k in extra)}"
+        return f"{where}: unknown {noun} {', '.join(repr(k) for k in extra)}"
     if kind == "enum":
         return f"{where} must be one of {', '.join(map(str, best.validator_value))} (got {best.instance!r})"
     if kind == "minimum":
@@ -110,10 +117,12 @@ def _message(error: Any) -> str:
     if kind == "maximum":
         return f"{where} must be at most {best.validator_value} (got {best.instance})"
     if kind == "format":
+        if best.validator_value == "duration":
+            return f'{where}: invalid duration "{best.instance}" ({_DURATION_HINT})'
         cause = best.cause
         return f"{where}: {cause}" if cause else f"{where} does not match format '{best.validator_value}'"
     if kind == "required":
-        return f"{where}: {best.message.replace(' is a required property', '')} is required"
+        return f"{where}: {best.message.replace(' is a required property', '').strip(chr(39))} is required"
     if kind == "uniqueItems":
         return f"{where} has duplicate items"
     return f"{where}: {best.message}"
@@ -143,14 +152,15 @@ def _forbidden(config: dict[str, Any]) -> None:
 
 
 def warnings(project: Project) -> list[str]:
-    """docker's warnings for keys a stack ignores."""
+    """docker's warnings for keys a stack ignores (and for ``tmpfs``, which docker ignores silently: a
+    tmpfs mount is a volume of type tmpfs in a stack)."""
     unsupported: set[str] = set()
     deprecated: dict[str, str] = {}
     for f in project.files:
         services = f.config.get("services")
         for svc in (services.values() if isinstance(services, dict) else ()):
             if isinstance(svc, dict):
-                unsupported.update(k for k in UNSUPPORTED if k in svc)
+                unsupported.update(k for k in (*UNSUPPORTED, *IGNORED) if k in svc)
                 deprecated.update({k: DEPRECATED[k] for k in DEPRECATED if k in svc})
     out = []
     if unsupported:

@@ -11,11 +11,14 @@ billions of values), before anything walks it.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import yaml
 
 from ..errors import InvalidArgument
+
+TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the block)
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_BYTES = 10 << 20
 MAX_NODES = 100_000
@@ -24,19 +27,59 @@ _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _Loader(_Base):  # type: ignore[misc]
-    """The safe loader with YAML 1.2 core booleans and no timestamps."""
+    """The safe loader resolving plain scalars as YAML 1.2's core schema (and docker's yaml.v3) does, and
+    refusing a key given twice in one mapping (YAML 1.1 readers keep the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f'mapping key "{key_node.value}" already defined at line {seen[key_node.value]}',
+                        key_node.start_mark)
+                seen[key_node.value] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
 
 
+_REPLACED = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
+             "tag:yaml.org,2002:timestamp")
 _Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
+    first: [(tag, rx) for tag, rx in resolvers if tag not in _REPLACED]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+# YAML 1.1 would read 22:22 as the base-60 number 1342 and `on` as true; docker's parser reads neither
 _Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
                               list("tTfF"))
+_Loader.add_implicit_resolver("tag:yaml.org,2002:int",
+                              re.compile(r"^[-+]?(?:0b[01_]+|0o[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*)$"),
+                              list("-+0123456789"))
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float",
+                              re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?"
+                                         r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+                              list("-+0123456789."))
+
+
+def _construct_int(loader: Any, node: yaml.ScalarNode) -> int:
+    """Go's strconv.ParseInt(text, 0, 64) after removing ``_``: 0x, 0o, 0b, and a leading 0 for octal."""
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    sign, digits = (-1, text[1:]) if text[:1] == "-" else (1, text.lstrip("+"))
+    try:
+        if len(digits) > 1 and digits[0] == "0" and digits[1].isdigit():
+            return sign * (int(digits, 8) if set(digits) <= set("01234567") else int(digits, 10))
+        return sign * int(digits, 0)
+    except ValueError:
+        raise yaml.constructor.ConstructorError(None, None, f"invalid integer {text!r}", node.start_mark) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def _expanded_size(node: yaml.Node) -> int:
-    """How many nodes ``node`` stands for once every alias is expanded (stops early past the bound)."""
+    """How many nodes ``node`` stands for once every alias is expanded (stops early past the bound; -1
+    for a structure that contains itself)."""
     sizes: dict[int, int] = {}
     stack: list[tuple[yaml.Node, bool]] = [(node, False)]
     while stack:
@@ -52,7 +95,7 @@ def _expanded_size(node: yaml.Node) -> int:
         if done:
             parts = [sizes[id(c)] for c in children]
             if -1 in parts:  # a child that is still being counted: an alias inside its own anchor
-                return MAX_NODES + 1
+                return -1
             total = 1 + sum(parts)
             if total > MAX_NODES:
                 return total
@@ -121,6 +164,9 @@ def parse(data: bytes | str, filename: str) -> dict[str, Any]:
         if node is None:
             raise InvalidArgument(f"{filename}: empty compose file")
         size = _expanded_size(node)
+        if size < 0:
+            raise InvalidArgument(f"{filename}: an alias inside its own anchor (a structure that contains "
+                                  f"itself); refused")
         if size > MAX_NODES:
             raise InvalidArgument(f"{filename}: the YAML expands to more than {MAX_NODES} values (aliases "
                                   f"referring to aliases); refused")

@@ -2,7 +2,8 @@
 
 Everything lives in one table of our own, ``ip portside``; docker's (iptables-nft) tables are never
 touched. The rules are fixed; what changes are set and map *elements*, so adding or removing a
-network or a published port is one ``nft`` transaction that touches nothing else::
+network or a published port is one nftables transaction that touches nothing else (run in process by
+:mod:`engine.network.nftables`, through libnftables: no ``nft`` process)::
 
     brs        set of our bridges           forward accept, localhost DNAT masquerade
     int_brs    set of internal bridges      no forwarding, no DNAT, no access to the host
@@ -20,10 +21,10 @@ from __future__ import annotations
 
 import fcntl
 import os
-import subprocess
 from typing import TypedDict
 
 from ..errors import EngineError
+from . import nftables
 
 
 class PublishedPort(TypedDict):
@@ -96,15 +97,13 @@ table ip portside {
 """ + "table ip portside {\n" + LOOPBACK_GUARD + "}\n"
 
 
-def _nft(script: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    try:
-        proc = subprocess.run([NFT, "-f", "-"], input=script, capture_output=True, text=True, timeout=30)
-    except FileNotFoundError:
-        raise EngineError("nft is not installed: container networking needs nftables (apt-get install "
-                          "nftables, or `make debs`)") from None
-    if check and proc.returncode != 0:
-        raise EngineError(f"nftables: {proc.stderr.strip().splitlines()[0] if proc.stderr.strip() else 'failed'}")
-    return proc
+def _nft(script: str, check: bool = True) -> bool:
+    """Run ``script`` as one transaction (libnftables, in process); True when it applied. With
+    ``check``, a refusal raises nft's one-line message."""
+    if check:
+        nftables.run(script)
+        return True
+    return nftables.try_run(script)
 
 
 def _lock() -> int:
@@ -115,19 +114,11 @@ def _lock() -> int:
 
 
 def exists() -> bool:
-    try:
-        return subprocess.run([NFT, "list", "table", "ip", TABLE], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL).returncode == 0
-    except FileNotFoundError:
-        return False
+    return nftables.available() and nftables.exists(f"table ip {TABLE}")
 
 
 def _has_chain(name: str) -> bool:
-    try:
-        return subprocess.run([NFT, "list", "chain", "ip", TABLE, name], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL).returncode == 0
-    except FileNotFoundError:
-        return False
+    return nftables.exists(f"chain ip {TABLE} {name}")
 
 
 def ensure() -> None:
@@ -143,6 +134,7 @@ def ensure() -> None:
 
 
 def _iptables(*args: str) -> int:
+    import subprocess  # here: a container's monitor (add_ports / remove_ports) never spawns a process
     try:
         return subprocess.run(["iptables", "-w", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               timeout=30).returncode
@@ -172,6 +164,7 @@ def allow_forward(bridge: str) -> None:
 
 def sweep_forward() -> None:
     """Drop our FORWARD accept rules whose bridge is gone (a bridge removed behind our back)."""
+    import subprocess
     try:
         listing = subprocess.run(["iptables", "-w", "-S", "FORWARD"], capture_output=True, text=True,
                                  timeout=30).stdout
@@ -226,14 +219,18 @@ def add_ports(ports: list[PublishedPort]) -> None:
     if not ports:
         return
     script = "".join(f"add element ip {TABLE} {m} {{ {e} }}\n" for m, e in map(port_element, ports))
-    proc = _nft(script, check=False)
-    if proc.returncode != 0 and "No such file or directory" in proc.stderr:
-        ensure()
-        proc = _nft(script, check=False)
-    if proc.returncode != 0:
-        if "File exists" in proc.stderr:
-            raise EngineError("port is already allocated")
-        raise EngineError(f"nftables: {proc.stderr.strip().splitlines()[0] if proc.stderr.strip() else 'failed'}")
+    try:
+        try:
+            nftables.run(script)
+        except nftables.NftError as exc:
+            if "No such file or directory" not in exc.detail:
+                raise
+            ensure()
+            nftables.run(script)
+    except nftables.NftError as exc:
+        if "File exists" in exc.detail:
+            raise EngineError("port is already allocated") from None
+        raise
 
 
 def remove_ports(ports: list[PublishedPort]) -> None:
@@ -241,6 +238,6 @@ def remove_ports(ports: list[PublishedPort]) -> None:
     if not ports:
         return
     script = "".join(f"delete element ip {TABLE} {m} {{ {e.split(' : ')[0]} }}\n" for m, e in map(port_element, ports))
-    if _nft(script, check=False).returncode != 0:
+    if not _nft(script, check=False):
         for line in script.splitlines():
             _nft(line + "\n", check=False)

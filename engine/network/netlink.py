@@ -12,7 +12,7 @@ import socket
 import struct
 
 NETLINK_ROUTE = 0
-RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR, RTM_NEWROUTE = 16, 17, 20, 24
+RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR, RTM_DELADDR, RTM_NEWROUTE = 16, 17, 20, 21, 24
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
 NLMSG_ERROR = 2
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD, IFLA_IFALIAS = 1, 3, 4, 10, 18, 28, 20
@@ -111,6 +111,12 @@ class Netlink:
         payload = struct.pack("=BBBBI", socket.AF_INET, prefixlen, 0, 0, index) + \
             _attr(IFA_LOCAL, addr) + _attr(IFA_ADDRESS, addr) + _attr(IFA_BROADCAST, bcast)
         self.request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, payload)
+
+    def delete_address(self, index: int, address: str, prefixlen: int) -> None:
+        addr = socket.inet_aton(address)
+        payload = struct.pack("=BBBBI", socket.AF_INET, prefixlen, 0, 0, index) + \
+            _attr(IFA_LOCAL, addr) + _attr(IFA_ADDRESS, addr)
+        self.request(RTM_DELADDR, 0, payload)
 
     def add_default_route(self, gateway: str, index: int) -> None:
         # rtmsg: family, dst_len, src_len, tos, table(main=254), protocol(boot=3), scope(universe=0), type(unicast=1)

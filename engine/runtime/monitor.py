@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from typing import Any, TypedDict
 
     from engine.runtime.cgroups import Cgroup
+    from engine.runtime.health import Checker, Plan
 
     class RootfsPlan(TypedDict):
         """How the monitor mounts the container's root: an overlay of ``lower`` (top last), or ``copy``."""
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
         cgroup: str  # "" when the OCI runtime makes its own
         log: list[int]  # (max bytes a file, files in all)
         net: dict[str, Any]  # the network plan engine/network/setup.py carries out
+        health: Plan  # the container's health check (engine/runtime/health.py), when it has one
         _net_fds: list[int]
         _dns_pid: int
 else:
@@ -182,6 +184,14 @@ class Monitor:
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.exited_status: int | None = None
         self.stop_requested = False
+        self._checker: Checker | None = None
+
+    def checker(self) -> Checker | None:
+        """The container's health checks (loaded only for a container that has them)."""
+        if self._checker is None and self.opts.get("health"):
+            from engine.runtime.health import Checker
+            self._checker = Checker(self.opts["health"], self.cdir, self.state, self.save, self.record_event_apart)
+        return self._checker
 
     def net(self) -> Any:
         """The networking that carries out the plan: an object with ``attach(monitor)`` and
@@ -402,6 +412,7 @@ class Monitor:
             tty_in = self.attach_in
             poller.register(tty_in, select.POLLIN)
         status = None
+        checks = self.checker() if deadline is None else None  # (none in the short pre-exec pump)
         while True:
             if status is None:
                 done, st = os.waitpid(pid, os.WNOHANG)
@@ -409,6 +420,8 @@ class Monitor:
                     status = st
             if status is not None and not open_fds:
                 break
+            if checks is not None and status is None:
+                checks.step(poller)
             timeout: int | None
             if status is None and deadline is not None:
                 left = deadline - time.monotonic()
@@ -417,6 +430,8 @@ class Monitor:
                 timeout = min(int(left * 1000) + 1, 5)  # no SIGCHLD wake-up before exec: poll briefly
             else:
                 timeout = 20 if status is not None else None
+                if checks is not None and status is None:
+                    timeout = checks.wait_ms()
             try:
                 events = poller.poll(timeout)
             except InterruptedError:
@@ -429,6 +444,9 @@ class Monitor:
                         os.read(self.wake_r, 512)
                     except OSError:
                         pass
+                    continue
+                if checks is not None and fd == checks.fd:
+                    checks.read()
                     continue
                 if fd == tty_in:
                     try:
@@ -656,8 +674,10 @@ class Monitor:
                     pass
                 self.oci_cgroup = None
                 self.oci_delete()
+            if self._checker is not None:
+                self._checker.stop()
             self.save(status="exited", exit_code=code, oom_killed=oom, finished_at=now_rfc3339(), pid=0)
-            self.record_die(code)
+            self.record_event("die", exitCode=str(code))
             if not self.should_restart(code):
                 break
             if time.monotonic() - started >= 10:
@@ -677,24 +697,41 @@ class Monitor:
         self.cleanup()
         return code
 
-    def record_die(self, code: int) -> None:
-        """The ``die`` event dockerd records at every exit (before the monitor ends: a removal, which waits
-        for the monitor, records its ``destroy`` after it). Never fails the monitor."""
+    def record_event(self, action: str, **attrs: str) -> None:
+        """A container event: the ``die`` dockerd records at every exit (before the monitor ends: a removal,
+        which waits for the monitor, records its ``destroy`` after it), ``health_status: healthy``….
+        Never fails the monitor."""
         try:
             from engine import state as state_mod
             cid = os.path.basename(self.cdir)
             st = state_mod.State(os.path.join(os.path.dirname(os.path.dirname(self.cdir)), "state.db"))
             try:
                 doc = st.container(cid) or {}
-                st.emit("container", "die", cid, {"name": doc.get("Name", "").lstrip("/"),
-                                                  "image": (doc.get("Config") or {}).get("Image", ""),
-                                                  "exitCode": str(code)})
+                st.emit("container", action, cid, {"name": doc.get("Name", "").lstrip("/"),
+                                                   "image": (doc.get("Config") or {}).get("Image", ""), **attrs})
             finally:
                 st.close()
         except Exception:  # noqa: BLE001 - an event lost is better than a container left running
             pass
 
+    def record_event_apart(self, action: str) -> None:
+        """:meth:`record_event` from a short-lived child, so the store's modules (sqlite) never load into
+        this long-lived process for an event in the middle of the container's life."""
+        pid = os.fork()
+        if pid == 0:
+            try:
+                self.record_event(action)
+            finally:
+                os._exit(0)
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+
     def mark_running(self, init_pid: int) -> None:
+        checks = self.checker()
+        if checks is not None:
+            checks.begin(init_pid)
         self.save(status="running", pid=init_pid, pid_start=proc_start_time(init_pid), started_at=now_rfc3339(),
                   exit_code=0, error="", oom_killed=False, finished_at="0001-01-01T00:00:00Z")
 

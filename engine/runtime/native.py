@@ -976,7 +976,21 @@ def exec_process(target_pid: int, process: dict[str, Any], stdin: int, stdout: i
     (pass the container's Cgroup), and applies user, capabilities, no_new_privs and ``seccomp``
     (an OCI ``linux.seccomp`` object, normally the container's).
     """
-    proc = _prepare_process(process, seccomp)
+    return exec_prepared(target_pid, prepare_exec(process, seccomp), stdin, stdout, stderr, tty_slave=tty_slave,
+                         cgroup=cgroup, console_socket=console_socket)
+
+
+def prepare_exec(process: dict[str, Any], seccomp: dict[str, Any] | None = None,
+                 annotations: dict[str, str] | None = None) -> PreparedProcess:
+    """The parent-side work of :func:`exec_process` (env, user, capabilities, the compiled seccomp
+    filter; ``annotations`` may name the BPF cache), done once for a process run again and again."""
+    return _prepare_process(process, seccomp, annotations)
+
+
+def exec_prepared(target_pid: int, proc: PreparedProcess, stdin: int, stdout: int, stderr: int, *,
+                  tty_slave: int | None = None, cgroup: Cgroup | None = None,
+                  console_socket: int | None = None) -> int:
+    """:func:`exec_process` of a process made ready by :func:`prepare_exec`."""
     nsfds: list[tuple[str, int, int]] = []
     rootfd = -1
     try:

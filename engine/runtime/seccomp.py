@@ -174,9 +174,7 @@ def compile_profile(profile: dict[str, Any], cache_dir: str | None = None) -> by
         return prog
     path = None
     if cache_dir:
-        import hashlib
-        digest = hashlib.sha256(f"{os.uname().machine}\0{_libseccomp_id()}\0{key}".encode()).hexdigest()
-        path = os.path.join(cache_dir, digest + ".bpf")
+        path = _cache_file(key, cache_dir)
         try:
             with open(path, "rb") as f:
                 prog = f.read()
@@ -197,6 +195,17 @@ def compile_profile(profile: dict[str, Any], cache_dir: str | None = None) -> by
         except OSError:
             pass  # the cache is an optimisation only
     return prog
+
+
+def cache_file(profile: dict[str, Any], cache_dir: str) -> str:
+    """Where :func:`compile_profile` keeps ``profile``'s program under ``cache_dir``."""
+    return _cache_file(json.dumps(profile, sort_keys=True), cache_dir)
+
+
+def _cache_file(key: str, cache_dir: str) -> str:
+    import hashlib
+    digest = hashlib.sha256(f"{os.uname().machine}\0{_libseccomp_id()}\0{key}".encode()).hexdigest()
+    return os.path.join(cache_dir, digest + ".bpf")
 
 
 def _libseccomp_id() -> str:

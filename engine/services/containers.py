@@ -25,7 +25,7 @@ from ..config import Paths
 from ..errors import (CommandNotFound, Conflict, ContainerCannotRun, ContainerNotFound, EngineError,
                       ImageNotFound, InvalidArgument, NotFound, NotImplementedByEngine,
                       NotModified)
-from ..runtime import cleanup
+from ..runtime import cleanup, health
 from ..signals import parse_signal
 from ..state import State
 from ..units import human_duration
@@ -71,6 +71,15 @@ def seccomp_warm(root: str, spec: dict[str, Any]) -> None:
         cache = os.path.join(root, "cache", "seccomp")
         spec.setdefault("annotations", {})[seccomp.CACHE_ANNOTATION] = cache
         seccomp.compile_profile(profile, cache)
+
+
+def _seccomp_file(root: str, spec: dict[str, Any]) -> str:
+    """The cache file of the spec's seccomp program (see :func:`seccomp_warm`); "" without one."""
+    profile = spec.get("linux", {}).get("seccomp")
+    if not profile:
+        return ""
+    from ..runtime import seccomp
+    return seccomp.cache_file(profile, os.path.join(root, "cache", "seccomp"))
 
 
 class Containers:
@@ -219,6 +228,7 @@ class Containers:
         if host.get("AutoRemove") and restart.get("Name") not in ("", "no"):
             raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
         check_host_config(host)
+        health.validate(config.get("Healthcheck"))
         host["LogConfig"] = logfiles.log_config(host.get("LogConfig"))
         runtime = host.get("Runtime") or "native"
         if runtime not in ("native", "portside") and not shutil.which(runtime):
@@ -238,7 +248,7 @@ class Containers:
             "AttachStderr": bool(config.get("AttachStderr", True)), "ExposedPorts": exposed or None,
             "Tty": bool(config.get("Tty")), "OpenStdin": bool(config.get("OpenStdin")),
             "StdinOnce": bool(config.get("StdinOnce")), "Env": env, "Cmd": cmd or None,
-            "Healthcheck": config.get("Healthcheck") or image_cfg.get("Healthcheck"),
+            "Healthcheck": health.merge(config.get("Healthcheck"), image_cfg.get("Healthcheck")),
             "Image": image_name, "Volumes": volumes or None,
             "WorkingDir": config.get("WorkingDir") or image_cfg.get("WorkingDir") or "",
             "Entrypoint": entrypoint or None, "OnBuild": image_cfg.get("OnBuild"), "Labels": labels,
@@ -246,6 +256,9 @@ class Containers:
         }
         if config.get("StopTimeout") is not None:
             full_cfg["StopTimeout"] = int(config["StopTimeout"])
+        shell = config.get("Shell")
+        if shell:  # (the shell of a CMD-SHELL health check; docker does not take the image's)
+            full_cfg["Shell"] = [shell] if isinstance(shell, str) else list(shell)
         parse_signal(str(full_cfg["StopSignal"]))
         cdir = self.paths.container(cid)
         try:
@@ -453,6 +466,10 @@ class Containers:
         log_cfg = doc["HostConfig"].get("LogConfig")
         if log_cfg:
             opts["log"] = list(logfiles.limits(log_cfg.get("Config") or {}))
+        checks = health.plan(doc["Config"].get("Healthcheck"), spec, doc["Config"].get("Shell"), cg)
+        if checks is not None:  # (a container without a check pays for none of this)
+            checks["bpf"] = _seccomp_file(self.paths.root, spec)
+            opts["health"] = checks
         net_plan = self.networks.plan(cid, doc, spec)  # may point the spec at another container's netns
         if net_plan is not None:
             opts["net"] = net_plan
@@ -894,6 +911,9 @@ class Containers:
             else 0, "ExitCode": st.get("exit_code", 0), "Error": st.get("error", ""),
             "StartedAt": st.get("started_at", ZERO_TIME), "FinishedAt": st.get("finished_at", ZERO_TIME),
         }
+        checks = health.shown(st.get("health"), status == "running" and not paused)  # (docker stops checks on pause)
+        if checks is not None:
+            state["Health"] = checks
         return state, st.get("restart_count", 0)
 
     def _compose(self, doc: dict[str, Any]) -> dict[str, Any]:
@@ -929,6 +949,9 @@ class Containers:
         record of each container, as :meth:`inspect` gives them, without composing inspect documents.
         """
         filters = filters or {}
+        for value in filters.get("health", ()):
+            if value not in health.STATUSES:
+                raise InvalidArgument(f"Unrecognised filter value for health: {value}")
         out = []
         for cid, row in self.state.container_fields(LIST_FIELDS):
             name, image, image_id, path, args, created, labels, mode, networks, mounts, exposed, upper = row
@@ -1273,7 +1296,8 @@ def human_status(state: dict[str, Any]) -> str:
     status = state["Status"]
     now = time.time()
     if status in ("running", "paused"):
-        return "Up " + human_duration(now - parse_time(state["StartedAt"])) + (" (Paused)" if state["Paused"] else "")
+        up = "Up " + human_duration(now - parse_time(state["StartedAt"]))
+        return up + (" (Paused)" if state["Paused"] else health.suffix(state.get("Health")))
     if status == "restarting":
         return f"Restarting ({state['ExitCode']}) " + human_duration(now - parse_time(state["FinishedAt"])) + " ago"
     if status == "exited":
@@ -1290,6 +1314,8 @@ def match_filters(summary: dict[str, Any], state: dict[str, Any], filters: dict[
         if key == "name" and not any(re.search(v, summary["Names"][0].lstrip("/")) for v in values):
             return False
         if key == "id" and not any(summary["Id"].startswith(v) for v in values):
+            return False
+        if key == "health" and health.status_of(state.get("Health")) not in values:
             return False
         if key == "exited" and (summary["State"] != "exited" or
                                 str(state["ExitCode"]) not in values):

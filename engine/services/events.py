@@ -14,6 +14,17 @@ from .. import aio
 from ..state import State
 
 
+# actions with a detail after a colon (``health_status: healthy``): their bare name matches them all
+PREFIX_ACTIONS = ("health_status", "exec_create", "exec_start")
+
+
+def action_matches(action: str, values: list[str]) -> bool:
+    """dockerd's ``event`` filter: exact, or by prefix when a value is one of :data:`PREFIX_ACTIONS`."""
+    if any(v in PREFIX_ACTIONS for v in values):
+        return any(action.startswith(v) for v in values)
+    return action in values
+
+
 class Events:
     """Records events and streams them to subscribers."""
 
@@ -38,7 +49,7 @@ class Events:
             for key, values in (filters or {}).items():
                 if key == "type" and ev.get("Type") not in values:
                     return False
-                if key == "event" and ev.get("Action") not in values:
+                if key == "event" and not action_matches(str(ev.get("Action")), values):
                     return False
                 if key == "container" and ev.get("Actor", {}).get("ID") not in values and \
                         ev.get("Actor", {}).get("Attributes", {}).get("name") not in values:

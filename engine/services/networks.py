@@ -21,7 +21,7 @@ import secrets
 from typing import Any
 
 from ..config import Paths
-from ..errors import Conflict, InvalidArgument, NotFound
+from ..errors import Conflict, InvalidArgument, NotFound, Unavailable
 from ..network import bridge, ipam, ports, setup
 from ..state import State
 from .events import Events
@@ -30,6 +30,10 @@ from .volumes import labels_pass
 
 PREDEFINED = ("bridge", "host", "none")
 DNS_ADDRESS = "127.0.0.11"
+BRIDGED = ("bridge", "overlay")  # an overlay network is a single-node bridge here, shown as docker's overlay
+OVERLAY_POOLS = [f"10.0.{n}.0/24" for n in range(256)]  # docker's default address pool for swarm networks
+NOT_MANAGER = ("This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect "
+               "this node to swarm and try again.")
 
 
 class NetworkNotFound(NotFound):
@@ -57,6 +61,11 @@ class Networks:
         self.records = records
         # what a container's monitor carries the plan out with (attach / detach); the plan names it too
         self.monitor_side = setup
+
+    def swarm_manager(self) -> bool:
+        """Whether this node is a swarm manager (the swarm service keeps its row in the store)."""
+        swarm = getattr(self.state, "swarm", None)
+        return bool(swarm()) if callable(swarm) else False
 
     # -- networks ---------------------------------------------------------------------------------
     def ensure_predefined(self) -> None:
@@ -103,15 +112,25 @@ class Networks:
 
     async def create(self, name: str, *, driver: str = "bridge", subnet: str | None = None,
                              gateway: str | None = None, internal: bool = False,
-                             labels: dict[str, str] | None = None) -> dict[str, Any]:
-        """``POST /networks/create``: returns ``{"Id": …, "Warning": ""}``."""
+                             labels: dict[str, str] | None = None, attachable: bool = False,
+                             ingress: bool = False) -> dict[str, Any]:
+        """``POST /networks/create``: returns ``{"Id": …, "Warning": ""}``. ``driver="overlay"`` (a swarm
+        manager only) makes a single-node bridge network shown as docker's overlay, Scope swarm;
+        ``ingress`` marks the swarm's routing-mesh network (one at most)."""
         self.ensure_predefined()
         if not name:
             raise InvalidArgument("network name is required")
         if name in PREDEFINED:
             raise Conflict(f"operation is not permitted on predefined {name} network ")
-        if driver not in ("bridge", ""):
-            raise InvalidArgument(f"plugin \"{driver}\" not found: only the bridge driver is built in")
+        driver = driver or "bridge"
+        if driver not in BRIDGED:
+            raise InvalidArgument(f"plugin \"{driver}\" not found: only the bridge and overlay drivers are built in")
+        if driver == "overlay" and not self.swarm_manager():
+            raise Unavailable(NOT_MANAGER)
+        if ingress and driver != "overlay":
+            raise InvalidArgument("only an overlay network can be the ingress network")
+        if ingress and any(d.get("Ingress") for d in ipam.network_rows(self.state)):
+            raise Conflict("ingress network already exists")
         if ipam.network_by_name(self.state, name) is not None:
             raise Conflict(f"network with name {name} already exists")
         if gateway and not subnet:
@@ -122,7 +141,7 @@ class Networks:
                 raise InvalidArgument(f"invalid subnet {subnet}: it should be {net}")
             ipam.check_overlap(self.state, net)
         else:
-            net = ipam.choose_subnet(self.state)
+            net = ipam.choose_subnet(self.state, OVERLAY_POOLS if driver == "overlay" else None)
         if gateway:
             try:
                 gw = ipaddress.IPv4Address(gateway)
@@ -134,9 +153,16 @@ class Networks:
             gateway = str(next(net.hosts()))
         doc = self._doc(name, "bridge", str(net), gateway, internal, labels or {}, "")
         doc["Options"]["com.docker.network.bridge.name"] = "br-" + doc["Id"][:12]
+        if driver == "overlay":
+            doc.update(Driver="overlay", Scope="swarm", Attachable=attachable, Ingress=ingress)
+            doc["Options"]["com.docker.network.driver.overlay.vxlanid_list"] = str(4096 + int(doc["Id"][:3], 16))
         ipam.insert_network(self.state, doc)
-        self.events.emit("network", "create", doc["Id"], name=name, type="bridge")
+        self.events.emit("network", "create", doc["Id"], name=name, type=driver)
         return {"Id": doc["Id"], "Warning": ""}
+
+    def bridge_of(self, doc: dict[str, Any]) -> str:
+        """The bridge of a bridge or overlay network, made on first use."""
+        return self._bridge(doc)
 
     def _bridge(self, doc: dict[str, Any]) -> str:
         """The bridge of a bridge network, made on first use."""
@@ -185,6 +211,9 @@ class Networks:
         doc = self.resolve(name_or_id)
         if doc["Name"] in PREDEFINED:
             raise Conflict(f"{doc['Name']} is a pre-defined network and cannot be removed")
+        services = sorted(o[len("vip:"):] for o in ipam.allocations(self.state, doc["Id"]) if o.startswith("vip:"))
+        if services:
+            raise Conflict(f"network {doc['Name']} is in use by service {services[0]}")
         users = self._containers(doc)
         if users:
             raise Conflict(f"error while removing network: network {doc['Name']} id {doc['Id']} has active "
@@ -193,11 +222,12 @@ class Networks:
         cfg = (doc["IPAM"]["Config"] or [{}])[0]
         bridge.remove(name, cfg.get("Subnet") or "")
         ipam.delete_network(self.state, doc["Id"])
-        try:
-            os.unlink(self.hosts_path(doc["Id"]))
-        except FileNotFoundError:
-            pass
-        self.events.emit("network", "destroy", doc["Id"], name=doc["Name"], type="bridge")
+        for path in (self.hosts_path(doc["Id"]), self.services_path(doc["Id"])):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        self.events.emit("network", "destroy", doc["Id"], name=doc["Name"], type=doc.get("Driver") or "bridge")
 
     async def prune(self, filters: dict[str, builtins.list[str]] | None = None) -> dict[str, Any]:
         """Remove the networks no container uses; ``label`` / ``label!`` filters narrow it, as dockerd's."""
@@ -322,7 +352,7 @@ class Networks:
                 raise InvalidArgument("conflicting options: port publishing and the container type network mode")
             return f"container:{other}", {}
         doc = self.resolve(mode)
-        if doc["Driver"] != "bridge":
+        if doc["Driver"] not in BRIDGED:
             return doc["Name"], {doc["Name"]: {}}
         endpoint = config.get("NetworkingConfig", {}).get("EndpointsConfig", {}).get(doc["Name"]) or \
             config.get("NetworkingConfig", {}).get("EndpointsConfig", {}).get(mode) or {}
@@ -387,7 +417,7 @@ class Networks:
         published = ports.plan(self._port_bindings(doc))
         dns = None
         if user_nets:
-            dns = {"hosts": [self.hosts_path(n["Id"]) for n in user_nets],
+            dns = {"hosts": [p for n in user_nets for p in (self.hosts_path(n["Id"]), self.services_path(n["Id"]))],
                    "forward": not all(n.get("Internal") for n in user_nets)}
             for n in user_nets:
                 self.write_hosts(n)  # the resolvers of the others re-read it on change
@@ -436,6 +466,25 @@ class Networks:
     # -- embedded DNS data --------------------------------------------------------------------------
     def hosts_path(self, network_id: str) -> str:
         return os.path.join(self.paths.root, "networks", network_id + ".hosts")
+
+    def services_path(self, network_id: str) -> str:
+        """The service names on a network (``address name alias…``, several lines for one name: several
+        A records), written by the service endpoints and read by the resolver beside the hosts file."""
+        return os.path.join(self.paths.root, "networks", network_id + ".services")
+
+    def write_services_dns(self, network_id: str, lines: builtins.list[str]) -> None:
+        path = self.services_path(network_id)
+        if not lines:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            return
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        os.replace(tmp, path)
 
     def write_hosts(self, doc: dict[str, Any]) -> None:
         """The names the embedded DNS answers on this network: container name, short id and aliases."""

@@ -1,37 +1,20 @@
-"""Compose → service specs (engine.compose.convert): what `docker stack deploy` sends for the same file."""
+"""Compose → stack objects (engine.compose.convert): what the real `docker stack deploy` sends for the same
+files, byte for byte in JSON terms."""
 
 from __future__ import annotations
 
+import base64
+import copy
 import os
+from typing import Any
 
 import pytest
 
+from compose_files import FULL_ENV, GUIDE, docker_stack_deploy, docker_version, write, write_full
 from engine.compose import convert, load, validate
+from engine.errors import InvalidArgument
 
-#: the getting-started guide's file ("Services")
-GUIDE = """\
-version: "3"
-services:
-  web:
-    # replace username/repo:tag with your name and image details
-    image: username/repo:tag
-    deploy:
-      replicas: 5
-      resources:
-        limits:
-          cpus: "0.1"
-          memory: 50M
-      restart_policy:
-        condition: on-failure
-    ports:
-      - "80:80"
-    networks:
-      - webnet
-networks:
-  webnet:
-"""
-
-#: what docker CLI 28.2.2's `stack deploy -c docker-compose.yml getstartedlab` sent for GUIDE
+#: what docker CLI 28.2.2's `stack deploy -c docker-compose.yml getstartedlab` sent for the guide's file
 GUIDE_NETWORK = {"Driver": "overlay", "Scope": "", "IPAM": None, "Internal": False, "Attachable": False,
                  "Ingress": False, "ConfigOnly": False, "ConfigFrom": None, "Options": None,
                  "Labels": {"com.docker.stack.namespace": "getstartedlab"}, "Name": "getstartedlab_webnet"}
@@ -48,29 +31,128 @@ GUIDE_SERVICE = {
     "EndpointSpec": {"Ports": [{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 80,
                                 "PublishMode": "ingress"}]}}
 
-
-def write(tmp_path: os.PathLike[str], text: str, name: str = "docker-compose.yml") -> str:
-    path = os.path.join(tmp_path, name)
-    with open(path, "w") as f:
-        f.write(text)
-    return path
+needs_docker_28 = pytest.mark.skipif(docker_version() < (28,), reason="needs the docker CLI 28 or newer")
 
 
-def test_guide_file_converts_to_what_docker_sends(tmp_path: os.PathLike[str]) -> None:
+def test_guide_file_converts_to_what_docker_sends(tmp_path: Any) -> None:
     project = load([write(tmp_path, GUIDE)], env={})
     assert validate(project) == []
     plan = convert(project, "getstartedlab")
     assert plan.networks == {"getstartedlab_webnet": GUIDE_NETWORK}
     assert plan.services == {"getstartedlab_web": GUIDE_SERVICE}
-    assert plan.external_networks == [] and plan.secrets == {} and plan.configs == {}
+    assert (plan.external_networks, plan.secrets, plan.configs) == ([], {}, {})
 
 
-@pytest.mark.parametrize("text, message", [
-    ("replicas: five", "services.web.deploy.replicas must be an integer"),
-    ("replicas: -1", "services.web.deploy.replicas must be at least 0 (got -1)"),
+@needs_docker_28
+def test_guide_file_matches_the_docker_cli(tmp_path: Any) -> None:
+    """The recorded constants above are still what this docker CLI sends."""
+    path = write(tmp_path, GUIDE)
+    sent = docker_stack_deploy(str(tmp_path), [path], "getstartedlab", {})
+    assert sent["networks"] == {"getstartedlab_webnet": GUIDE_NETWORK}
+    assert sent["services"] == {"getstartedlab_web": GUIDE_SERVICE}
+
+
+def _as_converted(services: dict[str, Any]) -> dict[str, Any]:
+    """docker's specs as its converter made them: the CLI leaves Replicas out when the file has none (the
+    daemon makes it 1; ours says 1), and its API client adds ":latest" to a bare image name on the way."""
+    out = copy.deepcopy(services)
+    for spec in out.values():
+        if spec["Mode"].get("Replicated") == {}:
+            spec["Mode"]["Replicated"] = {"Replicas": 1}
+        container = spec["TaskTemplate"]["ContainerSpec"]
+        if container["Image"] == spec["Labels"]["com.docker.stack.image"] + ":latest":
+            container["Image"] = spec["Labels"]["com.docker.stack.image"]
+    return out
+
+
+@needs_docker_28
+def test_every_honoured_key_converts_as_the_docker_cli_does(tmp_path: Any) -> None:
+    """Ports (ranges, udp, long syntax, host mode), networks with aliases and ipam, named, bind, tmpfs and
+    anonymous volumes, secrets and configs with file targets, env_file, healthcheck, resources, restart
+    policy, placement, update and rollback config, global mode, the legacy `restart:` key."""
+    path = write_full(tmp_path)
+    sent = docker_stack_deploy(str(tmp_path), [path], "full", FULL_ENV)
+    project = load([path], env=FULL_ENV)
+    assert validate(project) == ["Ignoring unsupported options: restart"]
+    plan = convert(project, "full")
+    assert plan.networks == sent["networks"]
+    assert plan.external_networks == []  # "outside" is external but no service uses it
+    assert plan.secrets == sent["secrets"] and plan.configs == sent["configs"]
+    assert base64.b64decode(plan.secrets["full_db_pass"]["Data"]) == b"s3cr3t\n"
+    assert plan.external_secrets == ["ext"]
+    plan.resolve_references({name: "secret-" + name for name in plan.secrets},
+                            {name: "config-" + name for name in plan.configs})
+    assert plan.services == _as_converted(sent["services"])
+
+
+def test_specs_are_deterministic(tmp_path: Any) -> None:
+    """A redeploy compares specs: the same services in another order of keys give equal specs."""
+    path = write_full(tmp_path)
+    first = convert(load([path], env=FULL_ENV), "s").services
+    with open(path) as f:
+        text = f.read()
+    swapped = text.replace("      front:\n        aliases: [www, site]\n      back:\n",
+                           "      back:\n      front:\n        aliases: [www, site]\n")
+    swapped = swapped.replace("      - Z=last\n      - EMPTY=\n", "      - EMPTY=\n      - Z=last\n")
+    assert swapped != text
+    assert convert(load([write(tmp_path, swapped)], env=FULL_ENV), "s").services == first
+    web = first["s_web"]["TaskTemplate"]["ContainerSpec"]
+    assert web["Env"] == sorted(web["Env"])
+    assert [n["Target"] for n in first["s_web"]["TaskTemplate"]["Networks"]] == ["s_back", "s_front"]
+
+
+def test_default_network_and_replicas(tmp_path: Any) -> None:
+    path = write(tmp_path, "services:\n  app:\n    image: busybox\n")
+    plan = convert(load([path], env={}), "st")
+    spec = plan.services["st_app"]
+    assert spec["Mode"] == {"Replicated": {"Replicas": 1}}
+    assert spec["TaskTemplate"]["ContainerSpec"]["Image"] == spec["Labels"]["com.docker.stack.image"] == "busybox"
+    assert spec["TaskTemplate"]["Networks"] == [{"Target": "st_default", "Aliases": ["app"]}]
+    assert list(plan.networks) == ["st_default"] and plan.networks["st_default"]["Driver"] == "overlay"
+    assert spec["EndpointSpec"] == {}
+
+
+def test_external_network_is_listed_not_created(tmp_path: Any) -> None:
+    path = write(tmp_path, "services:\n  app:\n    image: busybox\n    networks: [pub]\n"
+                           "networks:\n  pub:\n    external: true\n    name: public\n")
+    plan = convert(load([path], env={}), "st")
+    assert plan.networks == {} and plan.external_networks == ["public"]
+    assert plan.services["st_app"]["TaskTemplate"]["Networks"] == [{"Target": "public", "Aliases": ["app"]}]
+
+
+def test_missing_secret_id_is_named(tmp_path: Any) -> None:
+    write(tmp_path, "x", "s.txt")
+    path = write(tmp_path, "services:\n  app:\n    image: busybox\n    secrets: [s]\nsecrets:\n  s:\n    file: s.txt\n")
+    plan = convert(load([path], env={}), "st")
+    with pytest.raises(InvalidArgument, match="^secret not found: st_s$"):
+        plan.resolve_references({}, {})
+
+
+@pytest.mark.parametrize("service, message", [
+    ("image: busybox\n    networks: [nope]", 'services.app.networks: undefined network "nope"'),
+    ("image: busybox\n    volumes: ['vol:/data']", 'services.app.volumes.0: undefined volume "vol"'),
+    ("image: busybox\n    secrets: [nope]", 'services.app.secrets: undefined secret "nope"'),
+    ("image: busybox\n    configs: [nope]", 'services.app.configs: undefined config "nope"'),
+    ("command: [sh]", "invalid image reference for service app: no image specified"),
+    ("image: Busybox", "invalid image reference for service app: invalid reference format: repository name "
+                       "(Busybox) must be lowercase"),
+    ("image: busybox\n    deploy:\n      mode: global\n      replicas: 2",
+     "services.app.deploy.replicas: replicas can only be used with replicated or replicated-job mode"),
+    ("image: busybox\n    healthcheck:\n      disable: true\n      test: [CMD, 'true']",
+     "services.app.healthcheck: test and disable can't be set at the same time"),
+    ("image: busybox\n    restart: sometimes",
+     "services.app.restart: invalid restart policy: unknown policy 'sometimes' (must be one of 'no', 'always', "
+     "'on-failure', or 'unless-stopped')"),
 ])
-def test_bad_replicas_is_one_line(tmp_path: os.PathLike[str], text: str, message: str) -> None:
-    path = write(tmp_path, GUIDE.replace("replicas: 5", text))
-    with pytest.raises(Exception) as info:
+def test_what_does_not_convert_is_one_line(tmp_path: Any, service: str, message: str) -> None:
+    path = write(tmp_path, f"services:\n  app:\n    {service}\n")
+    with pytest.raises(InvalidArgument) as info:
         validate(load([path], env={}))
     assert str(info.value) == message
+
+
+def test_secret_file_that_does_not_exist(tmp_path: Any) -> None:
+    path = write(tmp_path, "services:\n  app:\n    image: busybox\nsecrets:\n  s:\n    file: ./gone.txt\n")
+    with pytest.raises(InvalidArgument) as info:
+        validate(load([path], env={}))
+    assert str(info.value) == f"secrets.s: open {tmp_path}/gone.txt: No such file or directory"

@@ -135,7 +135,51 @@ def container_config(args: Any) -> dict[str, Any]:
         config["StopTimeout"] = args.stop_timeout
     if args.log_driver or args.log_opt:
         host["LogConfig"] = {"Type": args.log_driver or "json-file", "Config": parse_log_opts(args.log_opt)}
+    healthcheck = health_config(args)
+    if healthcheck is not None:
+        config["Healthcheck"] = healthcheck
     return config
+
+
+HEALTH_DURATIONS = (("health_interval", "Interval"), ("health_timeout", "Timeout"),
+                    ("health_start_period", "StartPeriod"), ("health_start_interval", "StartInterval"))
+
+
+def health_config(args: Any) -> dict[str, Any] | None:
+    """docker's ``--health-*`` / ``--no-healthcheck`` flags as a HealthConfig (None when none is given)."""
+    hc: dict[str, Any] = {}
+    for attr, key in HEALTH_DURATIONS:
+        text = getattr(args, attr, None)
+        if text is None:
+            continue
+        from engine.client import go_duration_ns
+        flag = "--" + attr.replace("_", "-")
+        try:
+            hc[key] = go_duration_ns(text)
+        except ValueError as exc:
+            raise InvalidArgument(f'invalid argument "{text}" for "{flag}" flag: {exc}') from None
+    if getattr(args, "health_retries", None) is not None:
+        try:
+            hc["Retries"] = int(args.health_retries, 10)
+        except ValueError:
+            raise InvalidArgument(f'invalid argument "{args.health_retries}" for "--health-retries" flag: '
+                                  f'strconv.ParseInt: parsing "{args.health_retries}": invalid syntax') from None
+    cmd = getattr(args, "health_cmd", None) or ""
+    given = bool(cmd) or any(hc.values())
+    if getattr(args, "no_healthcheck", False):
+        if given:
+            raise InvalidArgument("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    if not given:
+        return None
+    for attr, key in HEALTH_DURATIONS:
+        if hc.get(key, 0) < 0:
+            raise InvalidArgument(f"--{attr.replace('_', '-')} cannot be negative")
+    if hc.get("Retries", 0) < 0:
+        raise InvalidArgument("--health-retries cannot be negative")
+    return {"Test": ["CMD-SHELL", cmd] if cmd else None, "Interval": hc.get("Interval", 0),
+            "Timeout": hc.get("Timeout", 0), "StartPeriod": hc.get("StartPeriod", 0),
+            "StartInterval": hc.get("StartInterval", 0), "Retries": hc.get("Retries", 0)}
 
 
 async def create_container(docker: Docker, args: Any) -> str:

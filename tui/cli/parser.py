@@ -184,6 +184,15 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
         sp.add_argument("-h", "--hostname", help="Container host name")
         sp.add_argument("--init", action="store_true",
                         help="Run an init inside the container that forwards signals and reaps processes")
+        sp.add_argument("--health-cmd", help="Command to run to check health")
+        sp.add_argument("--health-interval", help="Time between running the check (ms|s|m|h) (default 0s)")
+        sp.add_argument("--health-retries", help="Consecutive failures needed to report unhealthy")
+        sp.add_argument("--health-start-interval", help="Time between running the check during the start "
+                        "period (ms|s|m|h) (default 0s)")
+        sp.add_argument("--health-start-period", help="Start period for the container to initialize before "
+                        "starting health-retries countdown (ms|s|m|h) (default 0s)")
+        sp.add_argument("--health-timeout", help="Maximum time to allow one check to run (ms|s|m|h) (default 0s)")
+        sp.add_argument("--no-healthcheck", action="store_true", help="Disable any container-specified HEALTHCHECK")
         sp.add_argument("--stop-signal", help="Signal to stop the container")
         sp.add_argument("--stop-timeout", type=int, help="Timeout (in seconds) to stop a container")
         sp.add_argument("--network", "--net", default="default", help="Connect a container to a network")

@@ -1,0 +1,331 @@
+"""The service load balancer and endpoints (engine/services/endpoints.py over engine/network/balancer.py):
+real containers as a service's backends on an overlay (single-node bridge) network, the endpoints
+applied in-process as the swarm service applies them, traffic from the host's loopback and from
+containers (their own network namespaces) only. As root.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import re
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from engine.engine import Engine
+from engine.errors import Conflict, InvalidArgument
+from engine.network import balancer, nftables
+from test_containers import ok, run_d, wait_until
+
+pytestmark = [pytest.mark.root,
+              pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, bridges, nftables)"),
+              pytest.mark.skipif(not nftables.available(), reason="needs libnftables")]
+
+# each backend answers its hostname at / and the client's address (as the server sees it) at /cgi-bin/ip
+HTTPD = ("mkdir -p /www/cgi-bin && echo hello-from-$(hostname) > /www/index.html && "
+         "printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' > /www/cgi-bin/ip && "
+         "chmod +x /www/cgi-bin/ip && exec httpd -f -p 80 -h /www")
+SERVICE_ID = "svcnetbalancer0000000001"
+DNSRR_ID = "svcnetbalancer0000000002"
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("0.0.0.0", 0))
+    port = int(s.getsockname()[1])
+    s.close()
+    return port
+
+
+def get(url: str, timeout: float = 3.0) -> str:
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url, timeout=timeout) as r:
+        return str(r.read().decode().strip())
+
+
+class Service:
+    """An in-process engine on the test's data root with its Endpoints, as the swarm service holds them."""
+
+    def __init__(self, root: str) -> None:
+        self.engine = Engine(root)
+        self.engine.networks.swarm_manager = lambda: True  # type: ignore[method-assign]
+        self.endpoints = self.engine.endpoints
+
+    def run(self, coro: Any) -> Any:
+        return asyncio.run(coro)
+
+    def network(self, name: str, **kw: Any) -> dict[str, Any]:
+        self.run(self.engine.networks.create(name, driver="overlay", **kw))
+        return self.engine.networks.resolve(name)
+
+    def apply(self, sid: str, name: str, net: dict[str, Any], backends: list[tuple[str, str]], *,
+              ports: list[dict[str, Any]] | None = None, mode: str = "vip") -> dict[str, Any]:
+        service = {"ID": sid, "Spec": {"Name": name,
+                                       "TaskTemplate": {"Networks": [{"Target": net["Id"], "Aliases": [name + "-alias"]}]},
+                                       "EndpointSpec": {"Mode": mode, "Ports": ports or []}}}
+        items = [{"task_id": f"task{i}", "slot": i + 1, "addresses": {net["Id"]: ip}}
+                 for i, (_cid, ip) in enumerate(backends)]
+        result: dict[str, Any] = self.run(self.endpoints.apply(service, items))
+        return result
+
+
+@pytest.fixture
+def svc(root: str) -> Iterator[Service]:
+    s = Service(root)
+    try:
+        yield s
+    finally:
+        s.run(s.endpoints.clear())
+        s.engine.close()
+
+
+def backends(cli: Callable[..., Any], net: str, n: int) -> list[tuple[str, str]]:
+    out = []
+    for _ in range(n):
+        cid = run_d(cli, "--network", net, "busybox", "sh", "-c", HTTPD)
+        ip = ok(cli("inspect", "-f", f"{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}", cid)).strip()
+        out.append((cid, ip))
+    for cid, ip in out:
+        wait_until(lambda: cli("exec", cid, "wget", "-q", "-O-", "http://127.0.0.1/index.html").returncode == 0)
+    return out
+
+
+def hostnames(out: list[str]) -> set[str]:
+    return {line.removeprefix("hello-from-") for line in out}
+
+
+def vip_of(endpoint: dict[str, Any], net: dict[str, Any]) -> str:
+    return next(v["Addr"].split("/")[0] for v in endpoint["VirtualIPs"] if v["NetworkID"] == net["Id"])
+
+
+def bridge_addrs(bridge: str) -> set[str]:
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", bridge], capture_output=True, text=True).stdout
+    return set(re.findall(r"inet (\S+)", out))
+
+
+def test_ingress_port_balances_keeps_source_and_follows_backends(cli, imported, svc):
+    net = svc.network("web_net")
+    svc.network("ingress", ingress=True)
+    pool = backends(cli, "web_net", 3)
+    port = free_port()
+    endpoint = svc.apply(SERVICE_ID, "web", net, pool,
+                         ports=[{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port}])
+    assert endpoint["Ports"] == [{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port, "PublishMode": "ingress"}]
+    assert endpoint["Spec"]["Mode"] == "vip"
+    assert {v["NetworkID"] for v in endpoint["VirtualIPs"]} == {net["Id"], svc.engine.networks.resolve("ingress")["Id"]}
+    assert ipaddress.ip_address(vip_of(endpoint, net)) in ipaddress.ip_network(net["IPAM"]["Config"][0]["Subnet"])
+    names = {cid[:12] for cid, _ip in pool}
+    seen = hostnames([get(f"http://127.0.0.1:{port}/index.html") for _ in range(9)])
+    assert seen == names  # round robin: every backend answers
+    # the port is held: nothing else on the host can bind it
+    assert not balancer.port_free("tcp", port)
+
+    # a client in its own network namespace (a container on the default bridge) through the host's address:
+    # the backend sees the client's own address, not the host's
+    client = run_d(cli, "busybox", "sleep", "120")
+    client_ip = ok(cli("inspect", "-f", "{{.NetworkSettings.IPAddress}}", client)).strip()
+    gateway = ok(cli("inspect", "-f", "{{.NetworkSettings.Gateway}}", client)).strip()
+    for _ in range(3):
+        seen_by_backend = ok(cli("exec", client, "wget", "-q", "-O-", f"http://{gateway}:{port}/cgi-bin/ip")).strip()
+        seen_by_backend = seen_by_backend.removeprefix("[::ffff:").removesuffix("]")  # httpd's v4-mapped form
+        assert seen_by_backend == client_ip
+
+    # a backend leaves: out of rotation at once
+    gone = pool[0]
+    svc.apply(SERVICE_ID, "web", net, pool[1:], ports=[{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port}])
+    seen = hostnames([get(f"http://127.0.0.1:{port}/index.html") for _ in range(10)])
+    assert seen == {cid[:12] for cid, _ip in pool[1:]} and gone[0][:12] not in seen
+
+    # none left: refused, not black-holed
+    svc.apply(SERVICE_ID, "web", net, [], ports=[{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port}])
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=3)
+    out = cli("exec", client, "nc", "-w", "3", gateway, str(port), input="")
+    assert out.returncode != 0 and "refused" in (out.stderr + out.stdout).lower()
+
+    # back again
+    svc.apply(SERVICE_ID, "web", net, pool, ports=[{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port}])
+    assert hostnames([get(f"http://127.0.0.1:{port}/index.html") for _ in range(9)]) == names
+
+
+def test_vip_and_dns_from_containers(cli, imported, svc):
+    net = svc.network("app_net")
+    pool = backends(cli, "app_net", 3)
+    endpoint = svc.apply(SERVICE_ID, "web", net, pool)
+    vip = vip_of(endpoint, net)
+    assert vip not in {ip for _cid, ip in pool}
+    prefix = ipaddress.ip_network(net["IPAM"]["Config"][0]["Subnet"]).prefixlen
+    assert endpoint["VirtualIPs"] == [{"NetworkID": net["Id"], "Addr": f"{vip}/{prefix}"}]
+    client = run_d(cli, "--network", "app_net", "busybox", "sleep", "120")
+    # the VIP balances over the backends, on every port (80 here)
+    seen = hostnames([ok(cli("exec", client, "wget", "-q", "-O-", f"http://{vip}/index.html")).strip()
+                      for _ in range(9)])
+    assert seen == {cid[:12] for cid, _ip in pool}
+    # by name: <name> and the alias → the VIP, tasks.<name> → every task address
+    lookup = ok(cli("exec", client, "nslookup", "web", "127.0.0.11"))
+    assert answers(lookup, "web") == {vip}
+    assert answers(ok(cli("exec", client, "nslookup", "web-alias", "127.0.0.11")), "web-alias") == {vip}
+    assert answers(ok(cli("exec", client, "nslookup", "tasks.web", "127.0.0.11")), "tasks.web") == \
+        {ip for _cid, ip in pool}
+    assert hostnames([ok(cli("exec", client, "wget", "-q", "-O-", "http://web/index.html")).strip()
+                      for _ in range(6)]) <= {cid[:12] for cid, _ip in pool}
+    # a port nothing listens on at the VIP is refused by the backend; with no backend, the VIP refuses
+    svc.apply(SERVICE_ID, "web", net, [])
+    out = cli("exec", client, "nc", "-w", "3", vip, "80", input="")
+    assert out.returncode != 0 and "refused" in (out.stderr + out.stdout).lower()
+    assert answers(ok(cli("exec", client, "nslookup", "web", "127.0.0.11")), "web") == {vip}
+
+    # dnsrr: the name answers every task address, no VIP
+    endpoint = svc.apply(DNSRR_ID, "rr", net, pool, mode="dnsrr")
+    assert "VirtualIPs" not in endpoint and endpoint["Spec"] == {"Mode": "dnsrr"}
+    assert answers(ok(cli("exec", client, "nslookup", "rr", "127.0.0.11")), "rr") == {ip for _cid, ip in pool}
+    with pytest.raises(InvalidArgument, match="dnsrr"):
+        svc.apply(DNSRR_ID, "rr", net, pool, mode="dnsrr",
+                  ports=[{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": free_port()}])
+
+
+def answers(nslookup: str, name: str) -> set[str]:
+    """The addresses busybox nslookup printed for ``name`` (its two output formats)."""
+    text = nslookup.split(f"Name:", 1)[-1] if "Name:" in nslookup else nslookup
+    after = text.split(name, 1)[-1]
+    return set(re.findall(r"Address(?: \d+)?:\s*(\d+\.\d+\.\d+\.\d+)", after))
+
+
+def test_check_ports_refuses_taken_ports_and_changes_nothing(cli, imported, svc):
+    net = svc.network("chk_net")
+    port = free_port()
+    svc.apply(SERVICE_ID, "web", net, [], ports=[{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port}])
+    before = balancer.elements()
+    with pytest.raises(Conflict, match=f"port '{port}' is already in use by service 'web'"):
+        svc.endpoints.check_ports([{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port}], "other")
+    svc.endpoints.check_ports([{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port}], SERVICE_ID)
+    holder = socket.socket()
+    holder.bind(("0.0.0.0", 0))
+    taken = holder.getsockname()[1]
+    try:
+        with pytest.raises(Conflict, match=f"port '{taken}' is already in use on this host"):
+            svc.endpoints.check_ports([{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": taken}], "other")
+        with pytest.raises(Conflict):
+            svc.apply(DNSRR_ID, "other", net, [], ports=[{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": taken}])
+        # a container's published port is a host socket too
+        cport = free_port()
+        run_d(cli, "-p", f"{cport}:80", "busybox", "sleep", "60")
+        with pytest.raises(Conflict, match=f"'{cport}'"):
+            svc.endpoints.check_ports([{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": cport}], "other")
+    finally:
+        holder.close()
+    assert balancer.elements() == before
+    assert svc.endpoints.endpoint_of(DNSRR_ID) is None
+    # no number: one of docker's ingress range, kept across applies
+    first = svc.apply(DNSRR_ID, "auto", net, [], ports=[{"Protocol": "tcp", "TargetPort": 8080}])
+    assigned = first["Ports"][0]["PublishedPort"]
+    assert 30000 <= assigned <= 32767
+    assert svc.apply(DNSRR_ID, "auto", net, [], ports=[{"Protocol": "tcp", "TargetPort": 8080}])["Ports"][0][
+        "PublishedPort"] == assigned
+
+
+def test_udp_ingress_port(cli, imported, svc):
+    net = svc.network("udp_net")
+    binds = ["-v", "/usr:/usr:ro", "-v", "/usr/lib:/lib:ro", "-v", "/lib64:/lib64:ro"]
+    echo = ("import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',81))\n"
+            "while True:\n    d,a=s.recvfrom(512)\n    s.sendto(socket.gethostname().encode()+b':'+d,a)\n")
+    pool = []
+    for _ in range(2):
+        cid = run_d(cli, "--network", "udp_net", *binds, "busybox", "/usr/bin/python3", "-c", echo)
+        ip = ok(cli("inspect", "-f", "{{(index .NetworkSettings.Networks \"udp_net\").IPAddress}}", cid)).strip()
+        pool.append((cid, ip))
+    port = free_port()
+    svc.apply(SERVICE_ID, "echo", net, pool, ports=[{"Protocol": "udp", "TargetPort": 81, "PublishedPort": port}])
+    seen = set()
+    deadline = time.monotonic() + 15
+    while len(seen) < 2 and time.monotonic() < deadline:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # a new socket: a new flow, balanced anew
+        s.settimeout(0.5)
+        try:
+            s.sendto(b"ping", ("127.0.0.1", port))
+            data = s.recv(512)
+            assert data.endswith(b":ping")
+            seen.add(data.split(b":")[0].decode())
+        except OSError:
+            time.sleep(0.1)
+        finally:
+            s.close()
+    assert seen == {cid[:12] for cid, _ip in pool}
+
+
+def test_remove_and_clear_leave_nothing(cli, imported, svc, root):
+    before = balancer.elements()
+    net = svc.network("gone_net")
+    pool = backends(cli, "gone_net", 2)
+    port = free_port()
+    endpoint = svc.apply(SERVICE_ID, "web", net, pool, ports=[{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port}])
+    vip = vip_of(endpoint, net)
+    bridge = net["Options"]["com.docker.network.bridge.name"]
+    assert f"{vip}/32" in bridge_addrs(bridge)
+    assert balancer.elements() - before
+    services_file = svc.engine.networks.services_path(net["Id"])
+    assert os.path.exists(services_file)
+
+    svc.run(svc.endpoints.remove(SERVICE_ID))
+    assert balancer.elements() == before
+    assert balancer.port_free("tcp", port)
+    assert f"{vip}/32" not in bridge_addrs(bridge)
+    assert not [row for row in svc.engine.state.allocation_rows() if row[2].startswith("vip:")]
+    assert not os.path.exists(services_file)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=3)
+
+    # clear: every service at once, the table itself gone
+    svc.apply(SERVICE_ID, "web", net, pool, ports=[{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port}])
+    svc.apply(DNSRR_ID, "rr", net, pool, mode="dnsrr")
+    svc.run(svc.endpoints.clear())
+    assert not nftables.exists(f"table {balancer.FAMILY_TABLE}")
+    assert balancer.port_free("tcp", port)
+    assert not {a for a in bridge_addrs(bridge) if a.endswith("/32")}
+    assert not [row for row in svc.engine.state.allocation_rows() if row[2].startswith("vip:")]
+    assert not os.path.exists(services_file)
+    # system check sees nothing wrong with the networks afterwards
+    ok(cli("system", "check"))
+
+
+def test_recover_puts_rules_back(cli, imported, svc, root):
+    net = svc.network("rec_net")
+    pool = backends(cli, "rec_net", 2)
+    port = free_port()
+    svc.apply(SERVICE_ID, "web", net, pool, ports=[{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port}])
+    programmed = balancer.elements()
+    # the daemon dies (its sockets with it) and the rules are lost (a reboot): recover puts them back
+    svc.endpoints.reservations.release_all()
+    balancer.teardown()
+    other = Service(root)
+    try:
+        other.endpoints.recover()
+        assert balancer.elements() == programmed
+        assert not balancer.port_free("tcp", port)
+        assert hostnames([get(f"http://127.0.0.1:{port}/index.html") for _ in range(4)]) == \
+            {cid[:12] for cid, _ip in pool}
+    finally:
+        other.endpoints.reservations.release_all()
+        other.engine.close()
+
+
+def test_overlay_networks(cli, imported, svc, root):
+    out = cli("network", "create", "-d", "overlay", "nope")
+    assert out.returncode != 0 and "This node is not a swarm manager" in out.stderr
+    svc.network("ingress", ingress=True)
+    svc.network("stack_net", labels={"com.docker.stack.namespace": "stack"})
+    listing = ok(cli("network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}")).splitlines()
+    assert "ingress overlay swarm" in listing and "stack_net overlay swarm" in listing
+    doc = svc.engine.networks.resolve("ingress")
+    assert doc["Ingress"] is True and doc["IPAM"]["Config"][0]["Subnet"].startswith("10.0.")
+    with pytest.raises(Conflict):
+        svc.network("ingress2", ingress=True)
+    # a container on the overlay network runs as on a bridge network
+    cid = run_d(cli, "--network", "stack_net", "busybox", "sleep", "60")
+    assert ok(cli("inspect", "-f", "{{(index .NetworkSettings.Networks \"stack_net\").IPAddress}}", cid)).startswith("10.0.")
