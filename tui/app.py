@@ -276,6 +276,10 @@ class PortsideApp(App[None]):
         """Runs the shell command while the app is suspended (tests replace it)."""
         self.first_paint: float | None = None
         self._service_lock = asyncio.Lock()
+        self._services_loading = False
+        self._services_again = False
+        self._retired: list[tuple[Docker, bool]] = []
+        """Clients replaced by the daemon's (:meth:`_to_daemon`), and whether the app made them."""
         self.cpu_limits: dict[str, float | None] = {}
         """Container id → CPU limit in cores (None: no limit), for the CPU graph's scale."""
 
@@ -374,9 +378,10 @@ class PortsideApp(App[None]):
     async def on_unmount(self) -> None:
         self.workers.cancel_group(self, "events")
         self.workers.cancel_group(self, "stats")
-        if self._owns_docker:
-            with contextlib.suppress(EngineError):
-                await self.docker.close()
+        for docker, owned in [*self._retired, (self.docker, self._owns_docker)]:
+            if owned:
+                with contextlib.suppress(EngineError):
+                    await docker.close()
 
     @property
     def data_loaded(self) -> bool:
@@ -452,8 +457,27 @@ class PortsideApp(App[None]):
             return
         self.post_message(self.ImagesLoaded(images))
 
-    @work(exclusive=True, group="services", exit_on_error=False)
-    async def load_services(self) -> None:
+    def load_services(self) -> None:
+        """Refresh the services: at once, or (one is on its way) once more when it is done. A burst of
+        events (five replicas starting) must not cancel each load before it answers."""
+        if self._services_loading:
+            self._services_again = True
+            return
+        self._services_loading = True
+        self._load_services()
+
+    @work(group="services", exit_on_error=False)
+    async def _load_services(self) -> None:
+        try:
+            while True:
+                self._services_again = False
+                await self._list_services()
+                if not self._services_again:
+                    return
+        finally:
+            self._services_loading = False
+
+    async def _list_services(self) -> None:
         """``service ls`` with its counts and every task: two calls, whatever the number of services."""
         try:
             services = await self.docker.services.list(status=True)
@@ -691,6 +715,8 @@ class PortsideApp(App[None]):
         self.services_loaded = True
         self.services_pane.update_services(message.services, message.tasks, self.containers_pane.all_containers,
                                            message.not_manager)
+        if message.services is not None and self.docker.transport.kind == "embedded":
+            self.use_daemon()  # a swarm on this data root: its services converge only in the daemon
         count = "–" if message.services is None else str(len(message.services))
         self._set_tab("services", tab_label(4, "Services", count))
         self._tour_check()
@@ -1060,8 +1086,45 @@ class PortsideApp(App[None]):
         else:
             self.post_message(self.ActionDone(text))
 
+    async def _to_daemon(self) -> bool:
+        """Swarm mode runs in ``portside daemon`` (its reconciler): on the embedded engine, start the data
+        root's daemon if none answers and talk to it from now on. False (said why) if it cannot start."""
+        if self.docker.transport.kind != "embedded":
+            return True
+        from engine.client.contexts import connect
+
+        from .swarm_daemon import start_daemon
+        try:
+            place, started = await asyncio.to_thread(start_daemon, portside_argv(), self.root)
+            docker = Docker(transport=connect(host=place.host, env={}))
+            await docker.transport.open()
+        except (EngineError, OSError, subprocess.SubprocessError) as exc:
+            self.post_message(self.EngineFailed(f"swarm mode needs portside daemon, which did not start: {exc}",
+                                                "Swarm"))
+            return False
+        self._retired.append((self.docker, self._owns_docker))  # closed on exit: workers may still hold it
+        self.docker, self._owns_docker = docker, True
+        self.workers.cancel_group(self, "events")
+        self.watch_events()
+        self._show_engine()
+        if started:
+            self._hint(f"portside {started}")
+        how = f" (started: portside {started})" if started else ""
+        self.notify(f"Swarm mode runs in portside daemon: the dashboard now talks to it at {place.host}{how}",
+                    title="Swarm", timeout=5)
+        return True
+
+    @work(exclusive=True, group="daemon", exit_on_error=False)
+    async def use_daemon(self) -> None:
+        if await self._to_daemon():
+            self.refresh_data()
+
     @work(exclusive=True, group="swarm", exit_on_error=False)
     async def swarm_action(self, action: str) -> None:
+        if action == "init":
+            if not await self._to_daemon():
+                return
+            self._hint("portside swarm init --advertise-addr 127.0.0.1")
         try:
             if action == "init":
                 node = await self.docker.swarm.init(advertise_addr="127.0.0.1")
