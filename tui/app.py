@@ -338,6 +338,12 @@ class PortsideApp(App[None]):
         self.call_after_refresh(self._painted)
 
     @property
+    def embedded(self) -> bool:
+        """The engine runs in this process (the local transport), not behind a socket."""
+        from engine.client.transport import LocalTransport
+        return isinstance(self.docker.transport, LocalTransport)
+
+    @property
     def engine_label(self) -> str:
         """The engine this dashboard talks to, as the header names it."""
         return engine_label(self.docker.transport.kind, self.docker.transport.address)
@@ -715,7 +721,7 @@ class PortsideApp(App[None]):
         self.services_loaded = True
         self.services_pane.update_services(message.services, message.tasks, self.containers_pane.all_containers,
                                            message.not_manager)
-        if message.services is not None and self.docker.transport.kind == "embedded":
+        if message.services is not None and self.embedded:
             self.use_daemon()  # a swarm on this data root: its services converge only in the daemon
         count = "–" if message.services is None else str(len(message.services))
         self._set_tab("services", tab_label(4, "Services", count))
@@ -1089,7 +1095,7 @@ class PortsideApp(App[None]):
     async def _to_daemon(self) -> bool:
         """Swarm mode runs in ``portside daemon`` (its reconciler): on the embedded engine, start the data
         root's daemon if none answers and talk to it from now on. False (said why) if it cannot start."""
-        if self.docker.transport.kind != "embedded":
+        if not self.embedded:
             return True
         from engine.client.contexts import connect
 

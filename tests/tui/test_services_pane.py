@@ -161,6 +161,9 @@ async def test_not_a_manager_says_so_and_offers_swarm_init() -> None:
         await pilot.press("y")
         await until(pilot, lambda: bool(transport.changes))
         assert transport.changes[0][0] == "/swarm/init"
+        # only the engine in this process hands swarm mode to a daemon: a socket's engine (here the
+        # scripted one) is asked itself, and no daemon is started
+        assert app.docker.transport is transport
         assert app.command_hint.command == "portside swarm init --advertise-addr 127.0.0.1"
 
 
