@@ -1,5 +1,6 @@
-"""SQLite store (WAL) for images, tags, containers, volumes, build cache, events, networks and IP
-allocations. All of the engine's SQL is here.
+"""SQLite store (WAL) for images, tags, containers, volumes, build cache, events, networks, IP
+allocations and swarm mode (the swarm, its services, tasks, secrets and configs). All of the engine's
+SQL is here.
 
 Every write runs in its own short ``BEGIN IMMEDIATE`` transaction, so two CLI commands running at
 once serialise on SQLite's lock instead of corrupting each other. Rows hold JSON documents shaped
@@ -34,6 +35,37 @@ CREATE TABLE IF NOT EXISTS ip_allocations (
     network_id TEXT NOT NULL, address TEXT NOT NULL, container_id TEXT NOT NULL, PRIMARY KEY (network_id, address));
 CREATE INDEX IF NOT EXISTS ip_allocations_container ON ip_allocations(container_id);
 """
+# swarm mode (engine/services/swarm.py): one swarm row, then docker's objects. Every change takes the
+# next value of the swarm's counter (``Version.Index``, as docker's raft index).
+SWARM_SCHEMA = """
+CREATE TABLE IF NOT EXISTS swarm (
+    one INTEGER PRIMARY KEY CHECK (one = 1), cluster_id TEXT NOT NULL, node_id TEXT NOT NULL,
+    version INTEGER NOT NULL, counter INTEGER NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL,
+    spec TEXT NOT NULL, join_tokens TEXT NOT NULL, unlock_key TEXT NOT NULL DEFAULT '', node TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS services (
+    id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, version INTEGER NOT NULL, created TEXT NOT NULL,
+    updated TEXT NOT NULL, spec TEXT NOT NULL, previous_spec TEXT, endpoint TEXT, update_status TEXT);
+CREATE TABLE IF NOT EXISTS tasks (
+    id TEXT PRIMARY KEY, service_id TEXT NOT NULL, slot INTEGER NOT NULL, node_id TEXT NOT NULL,
+    version INTEGER NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL, spec TEXT NOT NULL,
+    status TEXT NOT NULL, desired_state TEXT NOT NULL, container_id TEXT NOT NULL DEFAULT '',
+    doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS tasks_service ON tasks(service_id, slot);
+CREATE TABLE IF NOT EXISTS secrets (
+    id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, version INTEGER NOT NULL, created TEXT NOT NULL,
+    updated TEXT NOT NULL, spec TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS configs (
+    id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, version INTEGER NOT NULL, created TEXT NOT NULL,
+    updated TEXT NOT NULL, spec TEXT NOT NULL);
+"""
+SWARM_TABLES = ("tasks", "services", "secrets", "configs", "swarm")
+SERVICE_COLUMNS = "id, name, version, created, updated, spec, previous_spec, endpoint, update_status"
+TASK_COLUMNS = ("id, service_id, slot, node_id, version, created, updated, spec, status, desired_state, "
+                "container_id, doc")
+
+
+def _loads(text: str | None) -> Any:
+    return json.loads(text) if text else None
 
 
 class State:
@@ -51,6 +83,8 @@ class State:
             self.db.executescript(SCHEMA)
         if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name='ip_allocations'").fetchone():
             self.db.executescript(NETWORK_SCHEMA)
+        if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name='configs'").fetchone():
+            self.db.executescript(SWARM_SCHEMA)
 
     def close(self) -> None:
         self.db.close()
@@ -340,3 +374,206 @@ class State:
         return [r[0] for r in self.db.execute(
             "SELECT DISTINCT container_id FROM ip_allocations WHERE container_id NOT IN (SELECT id FROM containers) "
             "AND container_id NOT LIKE 'vip:%'")]  # a service's virtual IP (services/endpoints.py)
+
+    # -- swarm ----------------------------------------------------------------------------------
+    # Rows come back as dicts of their columns, JSON columns decoded; engine/services/swarm.py shapes
+    # them as docker's objects.
+    def swarm(self) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT cluster_id, node_id, version, counter, created, updated, spec, join_tokens, "
+                              "unlock_key, node FROM swarm WHERE one=1").fetchone()
+        if row is None:
+            return None
+        return {"cluster_id": row[0], "node_id": row[1], "version": row[2], "counter": row[3], "created": row[4],
+                "updated": row[5], "spec": json.loads(row[6]), "join_tokens": json.loads(row[7]),
+                "unlock_key": row[8], "node": json.loads(row[9])}
+
+    def insert_swarm(self, cluster_id: str, node_id: str, created: str, spec: dict[str, Any],
+                     join_tokens: dict[str, str], unlock_key: str, node: dict[str, Any]) -> bool:
+        """The swarm's row; False (nothing written) when this data root is already in a swarm."""
+        try:
+            with self.tx() as db:
+                db.execute("INSERT INTO swarm(one, cluster_id, node_id, version, counter, created, updated, spec, "
+                           "join_tokens, unlock_key, node) VALUES (1,?,?,1,1,?,?,?,?,?,?)",
+                           (cluster_id, node_id, created, created, json.dumps(spec), json.dumps(join_tokens),
+                            unlock_key, json.dumps(node)))
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def next_index(self) -> int:
+        """The swarm's next ``Version.Index`` (call inside :meth:`tx` with the change it stamps)."""
+        with self.tx() as db:
+            db.execute("UPDATE swarm SET counter = counter + 1 WHERE one=1")
+            row = db.execute("SELECT counter FROM swarm WHERE one=1").fetchone()
+        return int(row[0]) if row else 0
+
+    def update_swarm(self, expected_version: int | None, updated: str, **columns: Any) -> bool:
+        """Change the swarm's row (``spec``, ``join_tokens``, ``unlock_key``, ``node``); False when its
+        version is not ``expected_version`` (someone changed it first)."""
+        allowed = {"spec", "join_tokens", "unlock_key", "node"}
+        assert set(columns) <= allowed
+        with self.tx() as db:
+            row = db.execute("SELECT version FROM swarm WHERE one=1").fetchone()
+            if row is None or (expected_version is not None and row[0] != expected_version):
+                return False
+            index = self.next_index()
+            sets = ", ".join(f"{k}=?" for k in columns)
+            values = [v if isinstance(v, str) else json.dumps(v) for v in columns.values()]
+            db.execute(f"UPDATE swarm SET {sets}{', ' if sets else ''}version=?, updated=? WHERE one=1",
+                       (*values, index, updated))
+        return True
+
+    def clear_swarm(self) -> None:
+        """Every swarm row: the swarm, its services, tasks, secrets and configs (``swarm leave --force``)."""
+        with self.tx() as db:
+            for table in SWARM_TABLES:
+                db.execute(f"DELETE FROM {table}")
+
+    # services
+    @staticmethod
+    def _service_row(row: Sequence[Any]) -> dict[str, Any]:
+        return {"id": row[0], "name": row[1], "version": row[2], "created": row[3], "updated": row[4],
+                "spec": json.loads(row[5]), "previous_spec": _loads(row[6]), "endpoint": _loads(row[7]),
+                "update_status": _loads(row[8])}
+
+    def insert_service(self, service_id: str, name: str, created: str, spec: dict[str, Any]) -> int | None:
+        """A new service's row; its version, or None (nothing written) when another service has the name."""
+        try:
+            with self.tx() as db:
+                index = self.next_index()
+                db.execute(f"INSERT INTO services({SERVICE_COLUMNS}) VALUES (?,?,?,?,?,?,NULL,NULL,NULL)",
+                           (service_id, name, index, created, created, json.dumps(spec)))
+        except sqlite3.IntegrityError:
+            return None
+        return index
+
+    def update_service(self, service_id: str, updated: str, *, expected_version: int | None = None,
+                       **columns: Any) -> int | None:
+        """Change a service's ``spec``/``previous_spec`` (a new version) or its ``endpoint``/
+        ``update_status`` (kept version); None when the service is gone or not at ``expected_version``."""
+        allowed = {"spec", "previous_spec", "endpoint", "update_status", "name"}
+        assert set(columns) <= allowed
+        with self.tx() as db:
+            row = db.execute("SELECT version FROM services WHERE id=?", (service_id,)).fetchone()
+            if row is None or (expected_version is not None and row[0] != expected_version):
+                return None
+            version = int(row[0])
+            if "spec" in columns:
+                version = self.next_index()
+            sets = [f"{k}=?" for k in columns]
+            values: list[Any] = [v if isinstance(v, str) or v is None else json.dumps(v) for k, v in columns.items()]
+            db.execute(f"UPDATE services SET {', '.join(sets + ['version=?', 'updated=?'])} WHERE id=?",
+                       (*values, version, updated, service_id))
+        return version
+
+    def service(self, service_id: str) -> dict[str, Any] | None:
+        row = self.db.execute(f"SELECT {SERVICE_COLUMNS} FROM services WHERE id=?", (service_id,)).fetchone()
+        return self._service_row(row) if row else None
+
+    def service_by_name(self, name: str) -> dict[str, Any] | None:
+        row = self.db.execute(f"SELECT {SERVICE_COLUMNS} FROM services WHERE name=?", (name,)).fetchone()
+        return self._service_row(row) if row else None
+
+    def service_ids_with_prefix(self, prefix: str) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT id FROM services WHERE id >= ? AND id < ?",
+                                              (prefix, prefix + "\x7f")).fetchall()]
+
+    def services(self) -> list[dict[str, Any]]:
+        return [self._service_row(r) for r in self.db.execute(
+            f"SELECT {SERVICE_COLUMNS} FROM services ORDER BY created, id").fetchall()]
+
+    def delete_service(self, service_id: str) -> None:
+        with self.tx() as db:
+            db.execute("DELETE FROM services WHERE id=?", (service_id,))
+
+    # tasks
+    @staticmethod
+    def _task_row(row: Sequence[Any]) -> dict[str, Any]:
+        return {"id": row[0], "service_id": row[1], "slot": row[2], "node_id": row[3], "version": row[4],
+                "created": row[5], "updated": row[6], "spec": json.loads(row[7]), "status": json.loads(row[8]),
+                "desired_state": row[9], "container_id": row[10], "doc": json.loads(row[11])}
+
+    def insert_task(self, task: dict[str, Any]) -> int:
+        """A new task's row (the keys of a row as :meth:`task` returns it, but ``version``); its version."""
+        with self.tx() as db:
+            index = self.next_index()
+            db.execute(f"INSERT INTO tasks({TASK_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                       (task["id"], task["service_id"], task["slot"], task["node_id"], index, task["created"],
+                        task["updated"], json.dumps(task["spec"]), json.dumps(task["status"]),
+                        task["desired_state"], task.get("container_id") or "", json.dumps(task.get("doc") or {})))
+        return index
+
+    def update_task(self, task_id: str, updated: str, **columns: Any) -> int | None:
+        """Change a task's ``status``, ``desired_state``, ``container_id`` or ``doc``; its new version, or
+        None when the task is gone."""
+        allowed = {"status", "desired_state", "container_id", "doc"}
+        assert set(columns) <= allowed
+        with self.tx() as db:
+            if db.execute("SELECT 1 FROM tasks WHERE id=?", (task_id,)).fetchone() is None:
+                return None
+            index = self.next_index()
+            sets = [f"{k}=?" for k in columns]
+            values = [v if isinstance(v, str) else json.dumps(v) for v in columns.values()]
+            db.execute(f"UPDATE tasks SET {', '.join(sets + ['version=?', 'updated=?'])} WHERE id=?",
+                       (*values, index, updated, task_id))
+        return index
+
+    def task(self, task_id: str) -> dict[str, Any] | None:
+        row = self.db.execute(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id=?", (task_id,)).fetchone()
+        return self._task_row(row) if row else None
+
+    def task_ids_with_prefix(self, prefix: str) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT id FROM tasks WHERE id >= ? AND id < ?",
+                                              (prefix, prefix + "\x7f")).fetchall()]
+
+    def tasks(self, service_id: str | None = None) -> list[dict[str, Any]]:
+        """Tasks (of one service, or all), by service, slot and age (oldest first)."""
+        where, args = ("WHERE service_id=?", (service_id,)) if service_id is not None else ("", ())
+        return [self._task_row(r) for r in self.db.execute(
+            f"SELECT {TASK_COLUMNS} FROM tasks {where} ORDER BY service_id, slot, created, rowid", args).fetchall()]
+
+    def delete_task(self, task_id: str) -> None:
+        with self.tx() as db:
+            db.execute("DELETE FROM tasks WHERE id=?", (task_id,))
+
+    # secrets and configs: the same shape, the data itself on disk (engine/services/swarm.py)
+    @staticmethod
+    def _blob_table(kind: str) -> str:
+        assert kind in ("secrets", "configs")
+        return kind
+
+    def insert_blob_object(self, kind: str, object_id: str, name: str, created: str,
+                           spec: dict[str, Any]) -> int | None:
+        """A new secret or config; its version, or None when another one has the name."""
+        table = self._blob_table(kind)
+        try:
+            with self.tx() as db:
+                index = self.next_index()
+                db.execute(f"INSERT INTO {table}(id, name, version, created, updated, spec) VALUES (?,?,?,?,?,?)",
+                           (object_id, name, index, created, created, json.dumps(spec)))
+        except sqlite3.IntegrityError:
+            return None
+        return index
+
+    def update_blob_object(self, kind: str, object_id: str, expected_version: int, updated: str,
+                           spec: dict[str, Any]) -> int | None:
+        table = self._blob_table(kind)
+        with self.tx() as db:
+            row = db.execute(f"SELECT version FROM {table} WHERE id=?", (object_id,)).fetchone()
+            if row is None or row[0] != expected_version:
+                return None
+            index = self.next_index()
+            db.execute(f"UPDATE {table} SET spec=?, version=?, updated=? WHERE id=?",
+                       (json.dumps(spec), index, updated, object_id))
+        return index
+
+    def blob_objects(self, kind: str) -> list[dict[str, Any]]:
+        table = self._blob_table(kind)
+        return [{"id": r[0], "name": r[1], "version": r[2], "created": r[3], "updated": r[4],
+                 "spec": json.loads(r[5])} for r in self.db.execute(
+            f"SELECT id, name, version, created, updated, spec FROM {table} ORDER BY created, id").fetchall()]
+
+    def delete_blob_object(self, kind: str, object_id: str) -> None:
+        table = self._blob_table(kind)
+        with self.tx() as db:
+            db.execute(f"DELETE FROM {table} WHERE id=?", (object_id,))

@@ -78,7 +78,8 @@ def rfc3339(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int((ts % 1) * 1e9):09d}Z"
 
 
-_RFC3339_UTC = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?Z")
+# patterns compile at their first use (re caches them): a command that reads no time pays nothing
+_RFC3339_UTC = r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?Z"
 
 
 @functools.lru_cache(maxsize=4096)  # a container's times are read on every listing
@@ -87,7 +88,7 @@ def parse_rfc3339(text: str) -> float:
     if not text or text.startswith("0001"):
         return 0.0
     import calendar  # here, not at the top: it brings datetime along (~2 ms for every CLI command)
-    m = _RFC3339_UTC.fullmatch(text)
+    m = re.fullmatch(_RFC3339_UTC, text)
     if m is not None:  # the engine's own form, without strptime's locale work
         y, mo, d, h, mi, sec = (int(g) for g in m.groups()[:6])
         if 1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and sec < 61:
@@ -116,7 +117,7 @@ def parse_since(text: str) -> float:
         raise InvalidArgument(f'invalid value for "since": failed to parse value as time or duration: "{text}"') from None
 
 
-_GO_DURATION = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
+_GO_DURATION = r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)"
 _GO_UNIT_NS = {"ns": 1, "us": 1000, "µs": 1000, "μs": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9,
                "h": 3600 * 10**9}
 
@@ -134,7 +135,7 @@ def go_duration_ns(text: str) -> int:
         raise ValueError(f'time: invalid duration "{text}"')
     total, pos = 0, 0
     while pos < len(s):
-        m = _GO_DURATION.match(s, pos)
+        m = re.compile(_GO_DURATION).match(s, pos)
         if m is None or m.group(1) in ("", "."):
             if m is None and re.match(r"[0-9.]+$", s[pos:]):
                 raise ValueError(f'time: missing unit in duration "{text}"')

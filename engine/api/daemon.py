@@ -424,6 +424,9 @@ async def _main(listeners: list[Listener], pidfile: str, root: str | None, tls_c
                     raise DaemonError(f"{PROG}: {ln.address}: systemd passed a tcp socket: plain tcp is refused "
                                       f"(add --tlsverify --tlscacert --tlscert --tlskey)")
                 tasks.append(asyncio.create_task(server.serve(sock, tls)))
+        # the swarm's reconciler runs here only (never in an embedded engine): it adopts the tasks a previous
+        # daemon left and keeps the services converged; idle (a wait) while the node is not in a swarm
+        tasks.append(asyncio.create_task(engine.swarm.run(), name="reconciler"))
         await asyncio.sleep(0)  # the servers are listening once their first step ran
         stop: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 

@@ -8,6 +8,7 @@ Each handler decodes the request, calls one method of the engine's services
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -23,9 +24,6 @@ if TYPE_CHECKING:  # the embedded client answers requests here without an event 
 
     from .streams import Attach, Exec  # attach and exec load them when used
 
-NOT_SWARM = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this '
-             'node to swarm and try again.')
-
 
 class API:
     """The routes bound to one engine; ``await api.handle(request)`` answers a request."""
@@ -39,19 +37,23 @@ class API:
 
     def find(self, method: str, path: str) -> tuple[H, dict[str, str]] | None:
         """The handler for this method and path (without the version prefix), and the path's values."""
+        segs = path.strip("/").split("/")
         for pattern, handler in self.routes.get(method, ()):
-            values = pattern.match(path)
+            values = pattern.match_segments(segs)
             if values is not None:
                 return handler, values
         return None
 
     async def handle(self, req: Request) -> Response:
-        if req.version is not None and version_key(req.version) > version_key(API_VERSION):
-            return error_response(400, f"client version {req.version} is too new. Maximum supported API "
-                                       f"version is {API_VERSION}")
-        if req.version is not None and version_key(req.version) < version_key(MIN_API_VERSION):
-            return error_response(400, f"client version {req.version} is too old. Minimum supported API "
-                                       f"version is {MIN_API_VERSION}, please upgrade your client to a newer version")
+        if req.version is not None and req.version != API_VERSION:  # most clients ask for ours
+            asked = version_key(req.version)
+            if asked > version_key(API_VERSION):
+                return error_response(400, f"client version {req.version} is too new. Maximum supported API "
+                                           f"version is {API_VERSION}")
+            if asked < version_key(MIN_API_VERSION):
+                return error_response(400, f"client version {req.version} is too old. Minimum supported API "
+                                           f"version is {MIN_API_VERSION}, please upgrade your client to a newer "
+                                           "version")
         found = self.find(req.method, req.path)
         if found is None:
             return error_response(404, "page not found")
@@ -69,7 +71,10 @@ class PathPattern:
         self.star = stars[0] if stars else -1
 
     def match(self, path: str) -> dict[str, str] | None:
-        segs = path.strip("/").split("/")
+        return self.match_segments(path.strip("/").split("/"))
+
+    def match_segments(self, segs: list[str]) -> dict[str, str] | None:
+        """:meth:`match` of a path already split at its slashes."""
         parts = self.parts
         if self.star < 0:
             if len(segs) != len(parts):
@@ -113,7 +118,8 @@ H = Callable[..., Awaitable[Response]]
 
 # -- system ----------------------------------------------------------------------------------------
 async def ping(api: API, req: Request) -> Response:
-    headers = {"Builder-Version": "1", "Swarm": "inactive", "Cache-Control": "no-cache, no-store, must-revalidate",
+    swarm = "active/manager" if api.engine.state.swarm() is not None else "inactive"
+    headers = {"Builder-Version": "1", "Swarm": swarm, "Cache-Control": "no-cache, no-store, must-revalidate",
                "Pragma": "no-cache"}
     return Response(200, b"" if req.method == "HEAD" else b"OK", content_type="text/plain; charset=utf-8",
                     headers=headers)
@@ -137,8 +143,7 @@ async def info(api: API, req: Request) -> Response:
     i = await api.engine.system.info()
     return json_response(dict(i, Name=platform.node(), ServerVersion=__version__, OSType="linux",
                               Architecture=platform.machine(), KernelVersion=platform.release(),
-                              Swarm={"LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "",
-                                     "ControlAvailable": False, "Error": "", "RemoteManagers": None},
+                              Swarm=await api.engine.swarm.info(),
                               Plugins={"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": ["json-file"]},
                               LoggingDriver="json-file", SecurityOptions=["name=seccomp,profile=builtin"],
                               IndexServerAddress="https://index.docker.io/v1/", Labels=[], ExperimentalBuild=False,
@@ -156,9 +161,6 @@ async def events(api: API, req: Request) -> Response:
             raise InvalidArgument(f"invalid value for {name}: {text!r} is not a unix timestamp") from None
     return Response(200, stream=api.engine.events.stream(since=when("since"), until=when("until"), filters=req.filters()))
 
-
-async def not_swarm(api: API, req: Request, **_: str) -> Response:
-    return error_response(503, NOT_SWARM)
 
 
 # -- containers ------------------------------------------------------------------------------------
@@ -379,8 +381,7 @@ async def exec_create(api: API, req: Request, id: str) -> Response:
         raise Conflict(f"container {doc['Id']} is not running")
     if doc["State"]["Paused"]:
         raise Conflict(f"Container {doc['Id']} is paused, unpause the container before exec")
-    import secrets
-    exec_id = secrets.token_hex(32)
+    exec_id = os.urandom(32).hex()
     api.execs[exec_id] = Exec(exec_id, doc["Id"], config)
     return json_response({"Id": exec_id}, 201)
 
@@ -793,6 +794,172 @@ async def system_check(api: API, req: Request) -> Response:
     return json_response(await api.engine.system.check(repair=req.flag("repair")))
 
 
+# -- swarm (engine/services/swarm.py; a node that is not a manager answers docker's 503) -----------
+def _body(req: Request, what: str) -> dict[str, Any]:
+    body = req.json()
+    if not isinstance(body, dict):
+        raise InvalidArgument(f"invalid JSON body: {what} (a JSON object) is required")
+    return body
+
+
+def _version(req: Request) -> int:
+    version = req.integer("version")
+    if version is None:
+        raise InvalidArgument("invalid swarm version: the version parameter is required")
+    return version
+
+
+async def swarm_init(api: API, req: Request) -> Response:
+    body = _body(req, "a swarm init request")
+    node = await api.engine.swarm.init(advertise_addr=body.get("AdvertiseAddr") or None,
+                                       listen_addr=body.get("ListenAddr") or "0.0.0.0:2377",
+                                       force_new_cluster=bool(body.get("ForceNewCluster")),
+                                       swarm_spec=body.get("Spec") or None,
+                                       default_addr_pool=body.get("DefaultAddrPool") or None,
+                                       subnet_size=body.get("SubnetSize") or None,
+                                       data_path_port=body.get("DataPathPort") or None)
+    return json_response(node)
+
+
+async def swarm_join(api: API, req: Request) -> Response:
+    await api.engine.swarm.join()
+    return Response(200, b"", content_type="text/plain")
+
+
+async def swarm_leave(api: API, req: Request) -> Response:
+    await api.engine.swarm.leave(force=req.flag("force"))
+    return Response(200, b"", content_type="text/plain")
+
+
+async def swarm_inspect(api: API, req: Request) -> Response:
+    return json_response(await api.engine.swarm.inspect())
+
+
+async def swarm_update(api: API, req: Request) -> Response:
+    await api.engine.swarm.update(_version(req), _body(req, "a swarm spec"),
+                                  rotate_worker_token=req.flag("rotateWorkerToken"),
+                                  rotate_manager_token=req.flag("rotateManagerToken"),
+                                  rotate_manager_unlock_key=req.flag("rotateManagerUnlockKey"))
+    return Response(200, b"", content_type="text/plain")
+
+
+async def swarm_unlockkey(api: API, req: Request) -> Response:
+    return json_response(await api.engine.swarm.unlock_key())
+
+
+async def swarm_unlock(api: API, req: Request) -> Response:
+    await api.engine.swarm.unlock(str(_body(req, "an unlock request").get("UnlockKey") or ""))
+    return Response(200, b"", content_type="text/plain")
+
+
+async def nodes_list(api: API, req: Request) -> Response:
+    return json_response(await api.engine.swarm.nodes_list(req.filters()))
+
+
+async def node_inspect(api: API, req: Request, id: str) -> Response:
+    return json_response(await api.engine.swarm.node_inspect(id))
+
+
+async def node_update(api: API, req: Request, id: str) -> Response:
+    await api.engine.swarm.node_update(id, _version(req), _body(req, "a node spec"))
+    return Response(200, b"", content_type="text/plain")
+
+
+async def node_delete(api: API, req: Request, id: str) -> Response:
+    await api.engine.swarm.node_delete(id, force=req.flag("force"))
+    return Response(200, b"", content_type="text/plain")
+
+
+async def services_list(api: API, req: Request) -> Response:
+    return json_response(await api.engine.swarm.services_list(req.filters(), status=req.flag("status")))
+
+
+async def service_create(api: API, req: Request) -> Response:
+    return json_response(await api.engine.swarm.service_create(_body(req, "a service spec"),
+                                                               auth=req.headers.get("x-registry-auth")), 201)
+
+
+async def service_inspect(api: API, req: Request, id: str) -> Response:
+    return json_response(await api.engine.swarm.service_inspect(id, insert_defaults=req.flag("insertDefaults")))
+
+
+async def service_update(api: API, req: Request, id: str) -> Response:
+    rollback = req.arg("rollback") or None
+    body = req.json() if rollback else _body(req, "a service spec")
+    return json_response(await api.engine.swarm.service_update(id, _version(req), body or {}, rollback=rollback,
+                                                               auth=req.headers.get("x-registry-auth")))
+
+
+async def service_delete(api: API, req: Request, id: str) -> Response:
+    await api.engine.swarm.service_delete(id)
+    return Response(200, b"", content_type="text/plain")
+
+
+def _swarm_logs(api: API, req: Request, service_id: str, task_id: str | None) -> Response:
+    from ..units import parse_since
+    from .streams import MULTIPLEXED, frame
+    stdout, stderr = req.flag("stdout"), req.flag("stderr")
+    if not stdout and not stderr:
+        raise InvalidArgument("Bad parameters: you must choose at least one stream")
+    timestamps, details = req.flag("timestamps"), req.flag("details")
+    entries = api.engine.swarm.service_logs(service_id, follow=req.flag("follow"), tail=req.arg("tail") or "all",
+                                            since=parse_since(req.arg("since")), stdout=stdout, stderr=stderr,
+                                            task_id=task_id)
+
+    async def frames() -> AsyncIterator[bytes]:
+        async for e in entries:
+            text = e["log"]
+            if details:
+                text = f"{e['details']} {text}"
+            if timestamps:
+                text = f"{e['time']} {text}"
+            yield frame(2 if e["stream"] == "stderr" else 1, text.encode())
+    return Response(200, stream=frames(), content_type=MULTIPLEXED)
+
+
+async def service_logs(api: API, req: Request, id: str) -> Response:
+    await api.engine.swarm.service_inspect(id)  # a missing service is a 404 before the stream begins
+    return _swarm_logs(api, req, id, None)
+
+
+async def tasks_list(api: API, req: Request) -> Response:
+    return json_response(await api.engine.swarm.tasks_list(req.filters()))
+
+
+async def task_inspect(api: API, req: Request, id: str) -> Response:
+    return json_response(await api.engine.swarm.task_inspect(id))
+
+
+async def task_logs(api: API, req: Request, id: str) -> Response:
+    task = await api.engine.swarm.task_inspect(id)
+    return _swarm_logs(api, req, task["ServiceID"], task["ID"])
+
+
+def _blob_routes(kind: str) -> tuple[H, H, H, H, H]:
+    """list, create, inspect, update, delete of ``/secrets`` or ``/configs``."""
+    async def listing(api: API, req: Request) -> Response:
+        return json_response(await api.engine.swarm.blob_list(kind, req.filters()))
+
+    async def create(api: API, req: Request) -> Response:
+        return json_response(await api.engine.swarm.blob_create(kind, _body(req, f"a {kind[:-1]} spec")), 201)
+
+    async def inspect(api: API, req: Request, id: str) -> Response:
+        return json_response(await api.engine.swarm.blob_inspect(kind, id))
+
+    async def update(api: API, req: Request, id: str) -> Response:
+        await api.engine.swarm.blob_update(kind, id, _version(req), _body(req, f"a {kind[:-1]} spec"))
+        return Response(200, b"", content_type="text/plain")
+
+    async def delete(api: API, req: Request, id: str) -> Response:
+        await api.engine.swarm.blob_delete(kind, id)
+        return Response(204)
+    return listing, create, inspect, update, delete
+
+
+secrets_list, secret_create, secret_inspect, secret_update, secret_delete = _blob_routes("secrets")
+configs_list, config_create, config_inspect, config_update, config_delete = _blob_routes("configs")
+
+
 # The table: method, path, handler. Read it as the API's index.
 ROUTES: list[tuple[str, str, H]] = [
     ("GET", "/_ping", ping),
@@ -858,12 +1025,36 @@ ROUTES: list[tuple[str, str, H]] = [
     ("GET", "/volumes/{name}", volume_inspect),
     ("DELETE", "/volumes/{name}", volume_delete),
 
-    ("GET", "/swarm", not_swarm),
-    ("GET", "/services", not_swarm),
-    ("GET", "/services/{id}", not_swarm),
-    ("GET", "/tasks", not_swarm),
-    ("GET", "/nodes", not_swarm),
-    ("GET", "/nodes/{id}", not_swarm),
+    ("POST", "/swarm/init", swarm_init),
+    ("POST", "/swarm/join", swarm_join),
+    ("POST", "/swarm/leave", swarm_leave),
+    ("POST", "/swarm/update", swarm_update),
+    ("POST", "/swarm/unlock", swarm_unlock),
+    ("GET", "/swarm/unlockkey", swarm_unlockkey),
+    ("GET", "/swarm", swarm_inspect),
+    ("GET", "/nodes", nodes_list),
+    ("GET", "/nodes/{id}", node_inspect),
+    ("POST", "/nodes/{id}/update", node_update),
+    ("DELETE", "/nodes/{id}", node_delete),
+    ("GET", "/services", services_list),
+    ("POST", "/services/create", service_create),
+    ("GET", "/services/{id}", service_inspect),
+    ("POST", "/services/{id}/update", service_update),
+    ("GET", "/services/{id}/logs", service_logs),
+    ("DELETE", "/services/{id}", service_delete),
+    ("GET", "/tasks", tasks_list),
+    ("GET", "/tasks/{id}", task_inspect),
+    ("GET", "/tasks/{id}/logs", task_logs),
+    ("GET", "/secrets", secrets_list),
+    ("POST", "/secrets/create", secret_create),
+    ("GET", "/secrets/{id}", secret_inspect),
+    ("POST", "/secrets/{id}/update", secret_update),
+    ("DELETE", "/secrets/{id}", secret_delete),
+    ("GET", "/configs", configs_list),
+    ("POST", "/configs/create", config_create),
+    ("GET", "/configs/{id}", config_inspect),
+    ("POST", "/configs/{id}/update", config_update),
+    ("DELETE", "/configs/{id}", config_delete),
 
     # Portside's own: no docker route does these (another Docker engine answers 404)
     ("POST", "/portside/images/busybox", image_busybox),

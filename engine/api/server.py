@@ -31,6 +31,8 @@ REASONS = {101: "UPGRADED", 200: "OK", 201: "Created", 204: "No Content", 304: "
 # dockerd says ``Server: Docker/<version> (linux)``; clients that know Portside (its own CLI) learn what
 # they talk to from this header alone, without asking /version
 SERVER = f"Portside/{__version__} (linux)"
+# the headers every answer carries, after its status line
+COMMON_HEAD = f"Api-Version: {API_VERSION}\r\nDocker-Experimental: false\r\nOstype: linux\r\nServer: {SERVER}\r\n"
 IN_MEMORY = 8 << 20   # larger bodies (image archives) are spooled to a temporary file
 
 # descriptors a forked child (a container's monitor) must not keep open: the listening socket, the
@@ -60,19 +62,16 @@ class Request:
 
     def __init__(self, method: str, target: str, headers: dict[str, str], body: bytes,
                  spooled: IO[bytes] | None = None) -> None:
-        from urllib.parse import parse_qs, unquote, urlsplit
         self.method = method
         self.headers = headers
         self.body = body  # b"" when the body was spooled (see :meth:`file`)
         self.spooled = spooled
         self.upload: IO[bytes] | None = None  # an in-process caller's own file, read as it is
         self.obj: Any = NO_OBJECT
-        url = urlsplit(target)
-        path = unquote(url.path)
+        path, self.query = split_target(target)
         m = VERSION_PREFIX.match(path)
         self.version = m.group(1) if m else None
         self.path = m.group(2) if m else path
-        self.query = parse_qs(url.query, keep_blank_values=True)
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
@@ -143,6 +142,23 @@ class Request:
             raise InvalidArgument(f"invalid JSON body: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
         except UnicodeDecodeError:
             raise InvalidArgument("invalid JSON body: not UTF-8") from None
+
+
+def split_target(target: str) -> tuple[str, dict[str, list[str]]]:
+    """A request target's path (percent-decoded) and query (``parse_qs`` with blank values kept).
+    The usual target (``/v1.50/containers/json?all=1``: nothing escaped) is split by hand; anything
+    else goes through :mod:`urllib.parse`, as the answer must be the same."""
+    if target.startswith("/") and not target.startswith("//") and not any(c in target for c in "%+#"):
+        path, _, qs = target.partition("?")
+        query: dict[str, list[str]] = {}
+        for field in qs.split("&") if qs else ():
+            if field:
+                name, _, value = field.partition("=")
+                query.setdefault(name, []).append(value)
+        return path, query
+    from urllib.parse import parse_qs, unquote, urlsplit
+    url = urlsplit(target)
+    return unquote(url.path), parse_qs(url.query, keep_blank_values=True)
 
 
 Hijack = Callable[["asyncio.StreamReader", "asyncio.StreamWriter"], Awaitable[None]]
@@ -281,7 +297,7 @@ class Server:
         except ValueError:
             await self._send(writer, error_response(400, "invalid Content-Length header"), False, proto)
             return False
-        body, spooled = await read_body(reader, n)
+        body, spooled = await read_body(reader, n) if n else (b"", None)
         keep = proto == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
         req = Request(method, target, headers, body, spooled)
         req.reader, req.writer = reader, writer
@@ -347,13 +363,12 @@ class Server:
 
     async def _send(self, writer: asyncio.StreamWriter, resp: Response, keep: bool, proto: str,
                     reader: asyncio.StreamReader | None = None) -> bool:
-        head = [f"HTTP/1.1 {resp.status} {REASONS.get(resp.status, 'Status')}",
-                f"Api-Version: {API_VERSION}", "Docker-Experimental: false", "Ostype: linux",
-                f"Server: {SERVER}"]
-        head += [f"{k}: {v}" for k, v in resp.headers.items()]
+        head = f"HTTP/1.1 {resp.status} {REASONS.get(resp.status, 'Status')}\r\n{COMMON_HEAD}"
+        if resp.headers:
+            head += "".join(f"{k}: {v}\r\n" for k, v in resp.headers.items())
         if resp.hijack is not None:
-            head += [f"Content-Type: {resp.content_type}", "Connection: Upgrade", "Upgrade: tcp"]
-            writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+            head += f"Content-Type: {resp.content_type}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+            writer.write(head.encode())
             await writer.drain()
             assert reader is not None
             import asyncio
@@ -365,8 +380,8 @@ class Server:
                 sys.stderr.write(f"portside daemon: a hijacked session ended: {type(exc).__name__}: {exc}\n")
             return False
         if resp.stream is not None:
-            head += [f"Content-Type: {resp.content_type}", "Transfer-Encoding: chunked"]
-            writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+            head += f"Content-Type: {resp.content_type}\r\nTransfer-Encoding: chunked\r\n\r\n"
+            writer.write(head.encode())
             await writer.drain()
             outcome = await self._pump(resp.stream, reader, writer)
             if outcome == "gone":
@@ -375,10 +390,11 @@ class Server:
             await writer.drain()
             return keep and outcome == "done"
         if resp.status in (204, 304):
-            writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+            writer.write((head + "\r\n").encode())
         else:
-            head += [f"Content-Type: {resp.content_type}", f"Content-Length: {len(resp.body)}"]
-            writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + resp.body)
+            body = resp.body
+            head += f"Content-Type: {resp.content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+            writer.write(head.encode() + body)
         await writer.drain()
         return keep
 

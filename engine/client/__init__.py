@@ -13,6 +13,7 @@ default: the API's handlers called directly), or behind a socket (``engine.clien
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from functools import cached_property
 TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the block)
@@ -59,10 +60,10 @@ def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
     module, _, attr = home.partition(":")
-    value = getattr(importlib.import_module(module if module.startswith(".") else f".{module}", __name__),
-                    attr or name)
+    full = f"{__name__.rpartition('.')[0]}{module[1:]}" if module.startswith("..") else f"{__name__}.{module}"
+    __import__(full)  # not importlib.import_module: importlib is one module more for a short command
+    value = getattr(sys.modules[full], attr or name)
     globals()[name] = value  # asked once: a plain attribute from then on
     return value
 

@@ -6,22 +6,18 @@ conventions on disk (char device 0/0, xattr ``trusted.overlay.opaque=y``).
 
 from __future__ import annotations
 
-import base64
-import bz2
 import errno
-import gzip
-import hashlib
-import lzma
 import os
 import shutil
 import stat
-import tarfile
-import tempfile
-import urllib.parse
-import zlib
-from typing import IO, BinaryIO, Callable, Protocol, cast
+TYPE_CHECKING = False  # tar, compression, typing and hashlib load in the functions that use them:
+if TYPE_CHECKING:      # a container's start reads chain ids and unpacked layers only
+    import tarfile
+    from collections.abc import Callable
+    from typing import IO, BinaryIO, Protocol
 
 from engine.errors import EngineError, InvalidArgument
+from engine.digests import sha256_hex
 from engine.images.store import validate_digest
 
 WHITEOUT_PREFIX = ".wh."
@@ -45,7 +41,7 @@ def chain_ids(diff_ids: list[str]) -> list[str]:
         if not out:
             out.append(diff_id)
         else:
-            out.append("sha256:" + hashlib.sha256(f"{out[-1]} {diff_id}".encode()).hexdigest())
+            out.append("sha256:" + sha256_hex(f"{out[-1]} {diff_id}".encode()))
     return out
 
 
@@ -85,6 +81,9 @@ def _read_upto(fileobj: BinaryIO, n: int) -> bytes:
 
 def open_decompressed(fileobj: BinaryIO) -> BinaryIO:
     """Wrap ``fileobj`` so reads return uncompressed bytes (gzip, bzip2, xz detected by magic)."""
+    import bz2
+    import gzip
+    import lzma
     head = _read_upto(fileobj, 6)
     raw: BinaryIO = _Prefixed(head, fileobj)  # type: ignore[assignment]
     if head[:2] == b"\x1f\x8b":
@@ -207,6 +206,7 @@ def _write_keeping_holes(fd: int, src: IO[bytes], m: tarfile.TarInfo) -> None:
     in a plain member) zero blocks are seeked over too. The file keeps its size and takes only its
     data's disk space.
     """
+    from typing import cast
     src = getattr(src, "raw", src)  # tarfile's own reader: it seeks without asking the stream
     sparse = cast("list[tuple[int, int]] | None", m.sparse)  # the GNU sparse map (typeshed says bytes)
     for offset, length in (sparse or [(0, m.size)]):
@@ -333,6 +333,8 @@ class _Extractor:
         raise InvalidArgument(f"layer path {rel!r} is not a directory")
 
     def _meta(self, path: str, m: tarfile.TarInfo, *, symlink: bool = False) -> None:
+        import base64
+        import urllib.parse
         if self.root:
             os.lchown(path, m.uid, m.gid)
         if not symlink:
@@ -468,6 +470,10 @@ def unpack(tar_fileobj: BinaryIO, dest: str, *, overlay: bool = True) -> None:
     overlay=True turns OCI whiteouts into overlayfs whiteouts/opaque xattrs (a stackable lowerdir);
     overlay=False applies them to ``dest`` as a merged rootfs (delete / empty lower content).
     """
+    import gzip
+    import lzma
+    import tarfile
+    import zlib
     dest = os.path.abspath(dest)
     os.makedirs(dest, exist_ok=True)
     ex = _Extractor(dest, overlay)
@@ -490,6 +496,7 @@ def broken_hardlink(tar_path: str) -> str | None:
     """The first hardlink of a plain layer tar whose target is no earlier entry of the same layer, as a
     sentence; None when every link can be made. A layer is unpacked into a folder of its own (an
     overlayfs lower dir), as docker's overlay2 applies it: a link to anything else cannot be made."""
+    import tarfile
     seen: set[str] = set()
     with tarfile.open(tar_path, mode="r:", encoding="utf-8", errors="surrogateescape") as tf:
         while True:
@@ -510,16 +517,18 @@ def broken_hardlink(tar_path: str) -> str | None:
 
 # --------------------------------------------------------------------------- writing tars
 
-class Sink(Protocol):
-    """Where a tar is written: a binary file, a blob store's writer."""
+if TYPE_CHECKING:
+    class Sink(Protocol):
+        """Where a tar is written: a binary file, a blob store's writer."""
 
-    def write(self, data: bytes, /) -> object: ...
+        def write(self, data: bytes, /) -> object: ...
 
 
 class _HashingWriter:
     """File-like sink that forwards writes and computes sha256 and size."""
 
     def __init__(self, out: Sink) -> None:
+        import hashlib
         self._out = out
         self._hash = hashlib.sha256()
         self.size = 0
@@ -543,6 +552,7 @@ class _HashingWriter:
 
 def _open_writer(sink: _HashingWriter) -> tarfile.TarFile:
     # writing needs only write() and tell() of the file object; typeshed asks for a readable, seekable one
+    import tarfile
     return tarfile.TarFile(fileobj=sink, mode="w", format=tarfile.PAX_FORMAT,  # type: ignore[arg-type]
                            encoding="utf-8", errors="surrogateescape", copybufsize=_CHUNK)
 
@@ -550,6 +560,7 @@ def _open_writer(sink: _HashingWriter) -> tarfile.TarFile:
 def _tarinfo(host: str, name: str, st: os.stat_result, links: dict[tuple[int, int], str],
              *, xattrs: bool) -> tarfile.TarInfo | None:
     """TarInfo for a host file; None for what tar can't hold (sockets)."""
+    import tarfile
     mode = st.st_mode
     ti = tarfile.TarInfo(name)
     ti.mode = stat.S_IMODE(mode)
@@ -587,6 +598,7 @@ def _tarinfo(host: str, name: str, st: os.stat_result, links: dict[tuple[int, in
 
 
 def _add(tf: tarfile.TarFile, ti: tarfile.TarInfo, host: str) -> None:
+    import tarfile
     if ti.type == tarfile.REGTYPE:
         with open(host, "rb") as f:
             st = os.fstat(f.fileno())
@@ -628,6 +640,7 @@ class _SparseBody:
 
 def _add_sparse(tf: tarfile.TarFile, ti: tarfile.TarInfo, f: BinaryIO, extents: list[tuple[int, int]]) -> None:
     """Write a file with holes as a GNU sparse member (PAX format 1.0, which docker and GNU tar read)."""
+    import tarfile
     size = ti.size
     mapping = [e for e in extents if e[1]]
     if not mapping or mapping[-1][0] + mapping[-1][1] < size:
@@ -645,6 +658,7 @@ def _add_sparse(tf: tarfile.TarFile, ti: tarfile.TarInfo, f: BinaryIO, extents: 
 
 
 def _empty_file_entry(name: str, st: os.stat_result) -> tarfile.TarInfo:
+    import tarfile
     ti = tarfile.TarInfo(name)
     ti.type = tarfile.REGTYPE
     ti.mode = stat.S_IMODE(st.st_mode) & 0o777
@@ -663,6 +677,7 @@ def diff_tar(upper: str, out_fileobj: Sink, skip: Callable[[str], bool] | None =
 
     ``skip`` gets in-layer paths like ``/proc`` and drops the entry (and its subtree) when True.
     """
+    import tarfile
     sink = _HashingWriter(out_fileobj)
     links: dict[tuple[int, int], str] = {}
     with _open_writer(sink) as tf:
@@ -690,6 +705,7 @@ def diff_tar(upper: str, out_fileobj: Sink, skip: Callable[[str], bool] | None =
 
 
 def _root_dir_entry(name: str, mtime: int) -> tarfile.TarInfo:
+    import tarfile
     ti = tarfile.TarInfo(name)
     ti.type = tarfile.DIRTYPE
     ti.mode = 0o755
@@ -707,6 +723,7 @@ def tar_paths(entries: list[tuple[str, str]], out_fileobj: Sink, *, uid: int | N
     Missing parents of path_in_layer become 0755 root-owned dirs (mtime 0). ``uid``/``gid``
     override ownership of the copied entries; ``mtime_zero`` zeroes every mtime.
     """
+    import tarfile
     sink = _HashingWriter(out_fileobj)
     links: dict[tuple[int, int], str] = {}
     emitted_dirs: set[str] = set()
@@ -775,6 +792,7 @@ def ensure_unpacked(layers_root: str, chain_id: str, open_blob: Callable[[], Bin
     hexid = validate_digest(chain_id)
     from engine.runtime import cleanup  # the temp dir names its owner: crash recovery removes it
     tag = cleanup.temp_owner(owner_root) if owner_root else cleanup.owner_tag()
+    import tempfile
     tmp = tempfile.mkdtemp(prefix=f".tmp-{tag}-{hexid[:12]}-", dir=layers_root)
     try:
         with open_blob() as f:

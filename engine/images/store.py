@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
-import tempfile
-from typing import BinaryIO, Callable, Iterator
+TYPE_CHECKING = False  # typing, hashlib (OpenSSL) and tempfile load when used: a container's start needs none
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import BinaryIO
 
 from engine.errors import InvalidArgument, NotFound
 
@@ -29,6 +30,7 @@ class BlobWriter:
     def __init__(self, fd: int, tmp_path: str) -> None:
         self._file = os.fdopen(fd, "wb", buffering=_CHUNK)
         self._tmp = tmp_path
+        import hashlib
         self._hash = hashlib.sha256()
         self._size = 0
         self.digest: str = ""
@@ -111,6 +113,7 @@ class BlobStore:
     def _tempfile(self) -> tuple[int, str]:
         from engine.runtime import cleanup
         tag = cleanup.temp_owner(self.owner_root) if self.owner_root else cleanup.owner_tag()
+        import tempfile
         fd, tmp = tempfile.mkstemp(prefix=f".tmp-{tag}-", dir=self._dir)
         os.fchmod(fd, 0o644)
         return fd, tmp
@@ -126,6 +129,7 @@ class BlobStore:
 
     def put_bytes(self, data: bytes) -> str:
         """Store ``data``; returns its digest."""
+        import hashlib
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         if self.has(digest):
             for note in list(self.journals):

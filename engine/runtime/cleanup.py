@@ -51,10 +51,9 @@ def remove_volume(st: State, root: str, name: str) -> list[str]:
     Checked and removed under one lock; the folder is moved aside before the lock is let go, so a
     container created just after gets a fresh one instead of losing it to the delete that follows.
     """
-    import secrets
     path = os.path.join(root, "volumes", name)
     # a temp name with this process's owner tag: if it is killed half-way, recovery removes the rest
-    trash = os.path.join(root, "tmp", f"volrm-{temp_owner(root)}-{secrets.token_hex(4)}-{name}")
+    trash = os.path.join(root, "tmp", f"volrm-{temp_owner(root)}-{os.urandom(4).hex()}-{name}")
     with st.tx():
         users = st.volume_users(name)
         if users:
@@ -216,10 +215,9 @@ class Operation:
 
     def __init__(self, root: str, kind: str) -> None:
         import fcntl
-        import secrets
         tag = temp_owner(root)
         d = ops_dir(root)
-        self.path = os.path.join(d, f"{tag}.{kind}.{secrets.token_hex(4)}")
+        self.path = os.path.join(d, f"{tag}.{kind}.{os.urandom(4).hex()}")
         new = self.path + ".new"
         self.fd = os.open(new, os.O_CREAT | os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC, 0o600)
         fcntl.flock(self.fd, fcntl.LOCK_EX)

@@ -203,8 +203,8 @@ def cache_file(profile: dict[str, Any], cache_dir: str) -> str:
 
 
 def _cache_file(key: str, cache_dir: str) -> str:
-    import hashlib
-    digest = hashlib.sha256(f"{os.uname().machine}\0{_libseccomp_id()}\0{key}".encode()).hexdigest()
+    from engine.digests import sha256_hex
+    digest = sha256_hex(f"{os.uname().machine}\0{_libseccomp_id()}\0{key}".encode())
     return os.path.join(cache_dir, digest + ".bpf")
 
 

@@ -14,10 +14,8 @@ Who does what:
 from __future__ import annotations
 
 import builtins
-import hashlib
 import ipaddress
 import os
-import secrets
 from typing import Any
 
 from ..config import Paths
@@ -43,6 +41,7 @@ class NetworkNotFound(NotFound):
 def default_bridge_name(root: str) -> str:
     if root.rstrip("/") == "/var/lib/portside":
         return "portside0"
+    import hashlib
     return "ps" + hashlib.sha1(root.encode()).hexdigest()[:9] + "0"
 
 
@@ -92,7 +91,7 @@ class Networks:
         options = {"com.docker.network.bridge.name": bridge_name} if driver == "bridge" else {}
         if default:
             options["com.docker.network.bridge.default_bridge"] = "true"
-        return {"Name": name, "Id": secrets.token_hex(32), "Created": now(), "Scope": "local", "Driver": driver,
+        return {"Name": name, "Id": os.urandom(32).hex(), "Created": now(), "Scope": "local", "Driver": driver,
                 "EnableIPv4": True, "EnableIPv6": False,
                 "IPAM": {"Driver": "default", "Options": None,
                          "Config": [{"Subnet": subnet, "Gateway": gateway}] if subnet else []},
@@ -322,7 +321,7 @@ class Networks:
         dns_names = [] if doc["Name"] == "bridge" else [name, cid[:12]] + [a for a in aliases if a not in (name,)]
         return {"IPAMConfig": {"IPv4Address": ipv4} if ipv4 else None, "Links": None,
                 "Aliases": list(aliases) or None, "MacAddress": "", "DriverOpts": None, "NetworkID": doc["Id"],
-                "EndpointID": secrets.token_hex(32), "Gateway": cfg["Gateway"], "IPAddress": address,
+                "EndpointID": os.urandom(32).hex(), "Gateway": cfg["Gateway"], "IPAddress": address,
                 "IPPrefixLen": prefix, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
                 "DNSNames": dns_names or None}
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import builtins
 import os
 import re
-import secrets
 from typing import Any
 
 from ..config import Paths
@@ -57,7 +56,7 @@ class Volumes:
     async def create(self, name: str | None = None, labels: dict[str, str] | None = None) -> str:
         """A named volume; without a name, a random one that is anonymous (``volume prune`` takes it), as dockerd."""
         anonymous = not name
-        name = name or secrets.token_hex(32)
+        name = name or os.urandom(32).hex()
         if not re.fullmatch(VOLUME_NAME, name):
             raise InvalidArgument(f'create {name}: "{name}" includes invalid characters for a local volume name, '
                                   f'only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed')

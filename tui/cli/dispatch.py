@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+import sys
 TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the block)
 if TYPE_CHECKING:
     from typing import Any
@@ -53,11 +53,19 @@ def connect(args: Any) -> Any:
     :mod:`engine.client.contexts`). ContextError: one line for a conflict, an unknown context, a bad address."""
     tls = tls_options(tls=args.tls, tlsverify=args.tlsverify, tlscacert=args.tlscacert, tlscert=args.tlscert,
                       tlskey=args.tlskey)
-    return contexts_connect(host=args.host, context=args.context, root=args.root, tls=tls)
+    # a swarm's manager is a daemon (its reconciler runs there): `swarm init` on this host's own engine starts one
+    from engine.errors import Unavailable
+    try:
+        return contexts_connect(host=args.host, context=args.context, root=args.root, tls=tls,
+                                daemon=args.func == "swarm_init")
+    except Unavailable as exc:  # the daemon a swarm needs could not start: its line
+        raise ContextError(str(exc)) from None
 
 
 async def dispatch(args: Any, transport: Any = None) -> int:
-    module = importlib.import_module(f"{__package__}.{HOME[args.func]}")
+    name = f"{__package__}.{HOME[args.func]}"
+    __import__(name)  # the module of the command alone (importlib itself is a load the CLI can skip)
+    module = sys.modules[name]
     func = getattr(module, f"cmd_{args.func}")
     async with Docker(root=args.root, transport=transport) as docker:
         result = await func(docker, args)

@@ -49,10 +49,26 @@ def _translate_once() -> None:
     locale folders on every call (a dozen calls for a short command, ~3 ms). Looked up once, the
     catalogue is the same one (the default domain; nothing here changes it), so the words are too."""
     import gettext
-    catalogue = gettext.translation(gettext.textdomain(), gettext.bindtextdomain(gettext.textdomain()),
-                                    fallback=True)
+    domain = gettext.textdomain()
+    localedir = gettext.bindtextdomain(domain)
+    if _no_catalogue(localedir, f"{domain}.mo"):  # the usual case: no need of gettext's locale module (~1.5 ms)
+        catalogue = gettext.NullTranslations()
+    else:
+        catalogue = gettext.translation(domain, localedir, fallback=True)
     argparse._ = catalogue.gettext  # type: ignore[attr-defined]
     argparse.ngettext = catalogue.ngettext  # type: ignore[attr-defined]
+
+
+def _no_catalogue(localedir: str | None, mofile: str) -> bool:
+    """Whether no language of ``localedir`` has ``mofile``: then ``gettext.translation(…, fallback=True)``
+    finds none for any language the environment names, and is the null catalogue."""
+    if localedir is None:
+        return False
+    try:
+        langs = os.listdir(localedir)
+    except OSError:
+        return True
+    return not any(os.path.exists(os.path.join(localedir, lang, "LC_MESSAGES", mofile)) for lang in langs)
 
 
 _translate_once()

@@ -228,10 +228,13 @@ class ProgressLines:
         self.shown = lines
 
 
-async def follow(docker: Docker, ids: list[str], *, quiet: bool = False, timeout: float = 300.0) -> int:
-    """Wait until the services converge; 1 (each failed task and why on stderr) if one cannot."""
+async def follow(docker: Docker, ids: list[str], *, quiet: bool = False, timeout: float = 300.0,
+                 known: set[str] | None = None) -> int:
+    """Wait until the services converge; 1 (each failed task and why on stderr) if one cannot. ``known``:
+    the tasks there were before the change (their failures are not this change's)."""
     from engine.client.stacks import wait_converged
-    progress = await wait_converged(docker, ids, (lambda p: None) if quiet else ProgressLines(), timeout=timeout)
+    progress = await wait_converged(docker, ids, (lambda p: None) if quiet else ProgressLines(), timeout=timeout,
+                                    known=known)
     failed = [p for p in progress if not p.converged]
     for p in failed:
         for line in p.failures[-5:]:
@@ -630,7 +633,9 @@ async def cmd_service_create(docker: Docker, args: Any) -> int:
 
 
 async def cmd_service_update(docker: Docker, args: Any) -> int:
+    from engine.client.stacks import task_ids
     service = await find_service(docker, args.service)
+    known = await task_ids(docker, [service["ID"]])
     if args.rollback:
         answer = await docker.services.update(service["ID"], service["Version"]["Index"], service["Spec"],
                                               rollback="previous")
@@ -645,11 +650,13 @@ async def cmd_service_update(docker: Docker, args: Any) -> int:
     out(args.service)
     if args.detach:
         return 0
-    return await follow(docker, [service["ID"]], quiet=args.quiet)
+    return await follow(docker, [service["ID"]], quiet=args.quiet, known=known)
 
 
 async def cmd_service_rollback(docker: Docker, args: Any) -> int:
+    from engine.client.stacks import task_ids
     service = await find_service(docker, args.service)
+    known = await task_ids(docker, [service["ID"]])
     answer = await docker.services.update(service["ID"], service["Version"]["Index"], service["Spec"],
                                           rollback="previous")
     for w in answer.get("Warnings") or []:
@@ -657,11 +664,13 @@ async def cmd_service_rollback(docker: Docker, args: Any) -> int:
     out(args.service)
     if args.detach:
         return 0
-    return await follow(docker, [service["ID"]], quiet=args.quiet)
+    return await follow(docker, [service["ID"]], quiet=args.quiet, known=known)
 
 
 async def cmd_service_scale(docker: Docker, args: Any) -> int:
+    from engine.client.stacks import task_ids
     errors, scaled = [], []
+    known: set[str] = set()
     for item in args.pairs:
         name, eq, count = item.partition("=")
         if not eq:
@@ -677,6 +686,7 @@ async def cmd_service_scale(docker: Docker, args: Any) -> int:
             if "Replicated" not in mode:
                 raise InvalidArgument("scale can only be used with replicated or replicated-job mode")
             mode["Replicated"]["Replicas"] = int(count)
+            known |= await task_ids(docker, [service["ID"]])
             answer = await docker.services.update(service["ID"], service["Version"]["Index"], service["Spec"])
         except EngineError as exc:
             errors.append(f"{name}: {exc}")
@@ -687,7 +697,7 @@ async def cmd_service_scale(docker: Docker, args: Any) -> int:
         scaled.append(service["ID"])
     code = 0
     if scaled and not args.detach:
-        code = await follow(docker, scaled)
+        code = await follow(docker, scaled, known=known)
     for line in errors:
         sys.stderr.write(f"{line}\n")
     return 1 if errors else code
@@ -734,7 +744,13 @@ async def cmd_service_inspect(docker: Docker, args: Any) -> int:
             failed = True
     if args.pretty:
         for s in results:
-            sys.stdout.write(pretty_service(s) + "\n")
+            names = {}
+            for net in (s.get("Spec") or {}).get("TaskTemplate", {}).get("Networks") or []:
+                try:
+                    names[net["Target"]] = (await docker.networks.get(net["Target"]))._info.get("Name", net["Target"])
+                except EngineError:
+                    pass
+            sys.stdout.write(pretty_service(s, names) + "\n")
     elif args.format:
         for s in results:
             out(render_one(args.format, s))
@@ -761,7 +777,7 @@ def _ago(stamp: str) -> str:
     return human_duration(max(0.0, time.time() - parse_rfc3339(stamp))) + " ago"
 
 
-def pretty_service(s: dict[str, Any]) -> str:
+def pretty_service(s: dict[str, Any], network_names: dict[str, str] | None = None) -> str:
     """docker's ``service inspect --pretty`` (the parts a single node has)."""
     spec = s.get("Spec") or {}
     t = spec.get("TaskTemplate") or {}
@@ -828,7 +844,9 @@ def pretty_service(s: dict[str, Any]) -> str:
                 if r.get("Pids"):
                     lines.append(f"  PIDs:\t\t{r['Pids']}")
     if t.get("Networks"):
-        lines.append("Networks:\t" + " ".join(n.get("Target", "") for n in t["Networks"]))
+        names = network_names or {}
+        lines.append("Networks:" + "".join(f" {names.get(n.get('Target', ''), n.get('Target', ''))}"
+                                           for n in t["Networks"]) + " ")
     ep = spec.get("EndpointSpec") or {}
     lines.append(f"Endpoint Mode:\t{ep.get('Mode', 'vip')}")
     ports = (s.get("Endpoint") or {}).get("Ports") or ep.get("Ports") or []

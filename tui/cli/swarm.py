@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 TYPE_CHECKING = False  # typing stays unloaded on the command line's path
 if TYPE_CHECKING:
     from typing import Any
@@ -11,6 +12,10 @@ from engine.errors import EngineError, InvalidArgument
 
 from .output import out, render_one
 from .parser import PROG
+
+
+def write(text: str) -> None:
+    sys.stdout.write(text)
 
 
 async def join_command(docker: Docker, node_id: str, worker: bool = True, manager: bool = False) -> None:
@@ -23,8 +28,8 @@ async def join_command(docker: Docker, node_id: str, worker: bool = True, manage
     for wanted, role, token in ((worker, "worker", tokens.get("Worker", "")),
                                 (manager, "manager", tokens.get("Manager", ""))):
         if wanted:
-            out(f"To add a {role} to this swarm, run the following command:\n\n    {PROG} swarm join --token "
-                f"{token} {addr}\n")
+            write(f"To add a {role} to this swarm, run the following command:\n\n    {PROG} swarm join --token "
+                  f"{token} {addr}\n\n")
 
 
 def unlock_text(key: str) -> str:
@@ -46,9 +51,9 @@ async def cmd_swarm_init(docker: Docker, args: Any) -> int:
         if "could not choose an IP address to advertise" in str(exc) or "could not find the system's IP" in str(exc):
             raise EngineError(f"{exc} - specify one with --advertise-addr") from None
         raise
-    out(f"Swarm initialized: current node ({node_id}) is now a manager.\n")
+    write(f"Swarm initialized: current node ({node_id}) is now a manager.\n\n")
     await join_command(docker, node_id)
-    out(f"To add a manager to this swarm, run '{PROG} swarm join-token manager' and follow the instructions.\n")
+    write(f"To add a manager to this swarm, run '{PROG} swarm join-token manager' and follow the instructions.\n")
     if args.autolock:
         key = await docker.swarm.unlock_key()
         if key:
@@ -66,6 +71,12 @@ async def cmd_swarm_join(docker: Docker, args: Any) -> int:
 async def cmd_swarm_leave(docker: Docker, args: Any) -> int:
     await docker.swarm.leave(force=args.force)
     out("Node left the swarm.")
+    if getattr(docker.transport, "kind", "") == "daemon" and not args.host and not args.context:
+        # the daemon `swarm init` started for this host's engine goes with the swarm
+        from engine.client.contexts import daemon_files, stop_started_daemon
+        if docker.transport.address.endswith(daemon_files(args.root)[0]):
+            await docker.transport.close()
+            stop_started_daemon(args.root)
     return 0
 
 
@@ -84,7 +95,7 @@ async def cmd_swarm_join_token(docker: Docker, args: Any) -> int:
         await docker.swarm.update(swarm["Version"]["Index"], swarm["Spec"], rotate_worker_token=args.role == "worker",
                                   rotate_manager_token=args.role == "manager")
         swarm = await docker.swarm.inspect()
-        out(f"Successfully rotated {args.role} join token.\n")
+        write(f"Successfully rotated {args.role} join token.\n\n")
     token = (swarm.get("JoinTokens") or {}).get(args.role.capitalize(), "")
     if args.quiet:
         out(token)
@@ -106,7 +117,7 @@ async def cmd_swarm_unlock_key(docker: Docker, args: Any) -> int:
         out(key)
     else:
         if args.rotate:
-            out("Successfully rotated manager unlock key.\n")
+            write("Successfully rotated manager unlock key.\n\n")
         out(unlock_text(key))
     return 0
 

@@ -17,7 +17,7 @@ TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy 
 if TYPE_CHECKING:
     from typing import Any
 
-_FIELD = re.compile(r"\{\{ *\.([A-Za-z_][A-Za-z0-9_]*) *\}\}")
+_FIELD = r"\{\{ *\.([A-Za-z_][A-Za-z0-9_]*) *\}\}"  # compiled at first use (re caches it)
 
 
 def prepare_format(fmt: str) -> str:
@@ -39,7 +39,7 @@ def split_fields(body: str) -> tuple[list[str], list[str]] | None:
     texts: list[str] = []
     names: list[str] = []
     pos = 0
-    for m in _FIELD.finditer(body):
+    for m in re.finditer(_FIELD, body):
         texts.append(body[pos:m.start()])
         names.append(m.group(1))
         pos = m.end()
