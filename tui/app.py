@@ -278,6 +278,8 @@ class PortsideApp(App[None]):
         self._service_lock = asyncio.Lock()
         self._services_loading = False
         self._services_again = False
+        self._via_daemon = False
+        """The dashboard moved from the embedded engine to its data root's daemon for swarm mode."""
         self._retired: list[tuple[Docker, bool]] = []
         """Clients replaced by the daemon's (:meth:`_to_daemon`), and whether the app made them."""
         self.cpu_limits: dict[str, float | None] = {}
@@ -1097,28 +1099,38 @@ class PortsideApp(App[None]):
         root's daemon if none answers and talk to it from now on. False (said why) if it cannot start."""
         if not self.embedded:
             return True
-        from engine.client.contexts import connect
-
-        from .swarm_daemon import start_daemon
+        from engine.client.contexts import connect, start_daemon
         try:
-            place, started = await asyncio.to_thread(start_daemon, portside_argv(), self.root)
-            docker = Docker(transport=connect(host=place.host, env={}))
+            sock = await asyncio.to_thread(start_daemon, self.root)  # the CLI's: one daemon per data root
+            docker = Docker(transport=connect(host=f"unix://{sock}", env={}))
             await docker.transport.open()
-        except (EngineError, OSError, subprocess.SubprocessError) as exc:
-            self.post_message(self.EngineFailed(f"swarm mode needs portside daemon, which did not start: {exc}",
-                                                "Swarm"))
+        except EngineError as exc:
+            self.post_message(self.EngineFailed(str(exc), "Swarm mode needs portside daemon"))
             return False
-        self._retired.append((self.docker, self._owns_docker))  # closed on exit: workers may still hold it
+        self._switch(docker)
+        self._via_daemon = True
+        self.notify(f"Swarm mode runs in portside daemon: the dashboard now talks to it (unix://{sock})",
+                    title="Swarm", timeout=5)
+        return True
+
+    async def _back_to_embedded(self) -> None:
+        """After ``swarm leave``: stop the daemon started for the swarm (as the CLI's leave does) and use the
+        embedded engine again."""
+        if not self._via_daemon:
+            return
+        from engine.client.contexts import stop_started_daemon
+        from engine.client.transport import LocalTransport
+        self._via_daemon = False
+        self._switch(Docker(transport=LocalTransport(self.root)))
+        await asyncio.to_thread(stop_started_daemon, self.root)
+
+    def _switch(self, docker: Docker) -> None:
+        """Talk to ``docker`` from now on (the old client is closed on exit: workers may still hold it)."""
+        self._retired.append((self.docker, self._owns_docker))
         self.docker, self._owns_docker = docker, True
         self.workers.cancel_group(self, "events")
         self.watch_events()
         self._show_engine()
-        if started:
-            self._hint(f"portside {started}")
-        how = f" (started: portside {started})" if started else ""
-        self.notify(f"Swarm mode runs in portside daemon: the dashboard now talks to it at {place.host}{how}",
-                    title="Swarm", timeout=5)
-        return True
 
     @work(exclusive=True, group="daemon", exit_on_error=False)
     async def use_daemon(self) -> None:
@@ -1137,6 +1149,7 @@ class PortsideApp(App[None]):
                 text = f"Swarm initialized: this node ({short_id(node)}) is now a manager."
             else:
                 await self.docker.swarm.leave(force=True)
+                await self._back_to_embedded()
                 text = "Node left the swarm."
         except EngineError as exc:
             self._failed(exc, f"Cannot {action} the swarm" if action == "init" else "Cannot leave the swarm")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import importlib.util
 import os
 import socket
@@ -17,13 +16,12 @@ import pytest
 from engine_helpers import SIZE, until
 
 from engine.client import Docker
-from engine.client.contexts import connect
+from engine.client.contexts import connect, daemon_files, portside_socket_answers, stop_started_daemon
 from engine.errors import EngineError
 from tui.app import PortsideApp
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.deploy_dialog import DeployScreen
 from tui.screens.tasks import TasksScreen
-from tui.swarm_daemon import daemon_place
 from tui.tour import STEPS, TOUR_IMAGE, TOUR_SERVICE, TOUR_STACK, write_compose, write_sample
 from tui.widgets.services_pane import service_name
 
@@ -49,22 +47,15 @@ def step(app: PortsideApp) -> str:
 
 
 async def stop_daemon(root: str) -> None:
-    """Leave the swarm through the data root's daemon (the dashboard started it), then stop it by its pid."""
-    place = daemon_place(root)
-    if os.path.exists(place.socket):
+    """Leave the swarm through the data root's daemon (if the test did not get that far), then stop the
+    daemon the dashboard started for it."""
+    sock, _pidfile = daemon_files(root)
+    if portside_socket_answers(sock):
         with contextlib.suppress(EngineError, OSError):
-            async with Docker(transport=connect(host=place.host, env={})) as docker:
+            async with Docker(transport=connect(host=f"unix://{sock}", env={})) as docker:
                 await docker.swarm.leave(force=True)
-    try:
-        pid = int(Path(place.pidfile).read_text().strip())
-    except (OSError, ValueError):
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(200):
-            os.kill(pid, 0)
-            await asyncio.sleep(0.05)
-        os.kill(pid, signal.SIGKILL)
+    await asyncio.to_thread(stop_started_daemon, root)
+    assert not portside_socket_answers(sock)
 
 
 @pytest.fixture
@@ -154,6 +145,7 @@ async def test_the_tour_services_steps_from_the_dashboard(tour_image: str, tmp_p
             await until(pilot, lambda: step(app) == "done", timeout=60)
             assert app.command_hint.command == "portside swarm leave --force"
             assert "self-healing service" in str(panel.content)
-        assert app.docker.transport.kind == "daemon"  # swarm mode ran in the daemon the dashboard started
+        assert app.docker.transport.kind == "embedded"  # back from the daemon the swarm ran in, which is gone
+        assert not portside_socket_answers(daemon_files(root)[0])
     finally:
         await stop_daemon(root)
