@@ -42,12 +42,14 @@ def main() -> int:
         return 1
     sys.path.insert(0, benchrun.REPO)
     from engine.engine import Engine
+    from engine.services.endpoints import Endpoints
     tmp = tempfile.mkdtemp(prefix="portside-lbbench-")
     tar = os.path.join(tmp, "rootfs.tar")
     benchrun.make_rootfs_tar(tar)
     ps = benchrun.Portside(tmp)
     engine = Engine(ps.root)
     engine.networks.swarm_manager = lambda: True  # type: ignore[method-assign]
+    endpoints = Endpoints(engine.state, engine.paths, engine.networks)
     rows: list[tuple[str, dict[str, float]]] = []
     try:
         ps.run("import", tar, "busybox")
@@ -64,7 +66,7 @@ def main() -> int:
             "Name": "web", "TaskTemplate": {"Networks": [{"Target": net["Id"]}]},
             "EndpointSpec": {"Ports": [{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port}]}}}
         spare, backends = backends[REPLICAS:], backends[:REPLICAS]
-        endpoint = asyncio.run(engine.endpoints.apply(service, backends))
+        endpoint = asyncio.run(endpoints.apply(service, backends))
         vip = endpoint["VirtualIPs"][0]["Addr"].split("/")[0]
         import time
         time.sleep(0.3)
@@ -83,11 +85,11 @@ def main() -> int:
             for key in PATHS:
                 name, addr, p = paths[key]
                 if key in ("same", "lo"):
-                    asyncio.run(engine.endpoints.apply(service, same if key == "same" else backends))
+                    asyncio.run(endpoints.apply(service, same if key == "same" else backends))
                 rows.append((name, benchnet.load(addr, p)))
     finally:
         try:
-            asyncio.run(engine.endpoints.clear())
+            asyncio.run(endpoints.clear())
         finally:
             engine.close()
             ps.stop()

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/health.py            # BENCH_N runs (default 20), BENCH_PROBES probes (default 20)
     .venv/bin/python bench/health.py REF        # compare `run --rm` against another commit (default main)
+    .venv/bin/python bench/health.py REF THIS   # … and time commit THIS instead of the working tree
 
 1. A container with ``--health-cmd true --health-interval 1s``: the CPU its monitor spends per probe
    (its run time on a CPU, ``/proc/PID/schedstat``), the CPU of the probe itself (the container's
@@ -164,14 +165,20 @@ def main() -> int:
     try:
         other = os.path.join(base, "ref")
         os.makedirs(other)
-        subprocess.run(f"git archive {ref} | tar -x -C {other}", shell=True, cwd=REPO, check=True)
-        for tree in (REPO, other):
+        subprocess.run(["sh", "-c", f"git archive {ref} | tar -x -C {other}"], cwd=REPO, check=True)
+        this_tree = REPO
+        if len(sys.argv) > 2:
+            this_tree = os.path.join(base, "this-tree")
+            os.makedirs(this_tree)
+            subprocess.run(["sh", "-c", f"git archive {sys.argv[2]} | tar -x -C {this_tree}"], cwd=REPO, check=True)
+        for tree in (this_tree, other):
             subprocess.run([sys.executable, "-m", "compileall", "-q", "engine", "tui"], cwd=tree,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
-        roots = {"this": os.path.join(base, "this"), ref: os.path.join(base, "other")}
-        for root, tree in ((roots["this"], REPO), (roots[ref], other)):
+        roots = {"this": os.path.join(base, "this"), ref: os.path.join(base, "other"),
+                 "probe": os.path.join(base, "probe")}
+        for root, tree in ((roots["this"], this_tree), (roots[ref], other), (roots["probe"], REPO)):
             cli(tree, root, "image", "busybox")
-        cost = probe_cost(REPO, roots["this"])
+        cost = probe_cost(REPO, roots["probe"])
         tar = os.path.join(base, "rootfs.tar")
         B = _run_module()
         B.make_rootfs_tar(tar)  # type: ignore[attr-defined]
@@ -184,7 +191,7 @@ def main() -> int:
                  f"ratio {cost['total_ms'] / peer:.2f}" if peer else ""))
         print(f"  monitor RSS             {cost['rss_checked_kb']} kB with the check, "
               f"{cost['rss_plain_kb']} kB without")
-        times = run_rm({"this": (REPO, roots["this"]), ref: (other, roots[ref])})
+        times = run_rm({"this": (this_tree, roots["this"]), ref: (other, roots[ref])})
         print(f"`portside run --rm --network none busybox true`, N={N} interleaved (median / p90 ms):")
         for name, vals in times.items():
             vals.sort()
@@ -192,7 +199,7 @@ def main() -> int:
         ratio = statistics.median(times["this"]) / statistics.median(times[ref])
         print(f"  this/{ref}: {ratio:.2f}")
     finally:
-        for name in ("this", "other"):
+        for name in ("this", "other", "probe"):
             root = os.path.join(base, name)
             if os.path.isdir(root):
                 ids = subprocess.run([sys.executable, "-m", "tui.cli", "ps", "-aq"], cwd=REPO, capture_output=True,

@@ -341,10 +341,8 @@ class Checker:
         """nftables port elements: each running container's published ports are programmed, and no
         element leads to an address of our networks that no running container publishes."""
         import ipaddress
-        import json
-        import subprocess
 
-        from .network import ipam, nat, setup
+        from .network import ipam, nat, nftables, setup
         subnets = [net for _name, net in ipam.used_subnets(self.state)]
         if not subnets:
             return
@@ -356,15 +354,10 @@ class Checker:
                 m, elem = nat.port_element(p)
                 expected[(m, elem.split(" : ")[0])] = p
         present: dict[tuple[str, str], str] = {}
+        if not nftables.available():
+            return
         for m in ("tcp_any", "udp_any", "tcp_ip", "udp_ip"):
-            try:
-                proc = subprocess.run([nat.NFT, "-j", "list", "map", "ip", nat.TABLE, m], capture_output=True,
-                                      text=True)
-            except FileNotFoundError:
-                return
-            if proc.returncode != 0:
-                continue
-            for item in json.loads(proc.stdout).get("nftables", []):
+            for item in nftables.listing(f"map ip {nat.TABLE} {m}"):
                 for key, value in (item.get("map") or {}).get("elem") or []:
                     key_text = " . ".join(map(str, key["concat"])) if isinstance(key, dict) else str(key)
                     target = value.get("concat") if isinstance(value, dict) else None

@@ -5,9 +5,9 @@
         container = await docker.containers.run({"Image": "busybox", "Cmd": ["true"]})
         await container.wait()
 
-``Docker`` wires ``images``, ``containers``, ``volumes``, ``networks``, ``system``, ``events`` and
-``auth``; each method is one API route (docker's method, path and parameters) and results are the
-API's shapes. The transport decides where the engine is: in this process (:class:`LocalTransport`, the
+``Docker`` wires ``images``, ``containers``, ``volumes``, ``networks``, ``system``, ``events``, ``auth``,
+and the swarm's ``swarm``, ``nodes``, ``services``, ``tasks``, ``secrets`` and ``configs``; each method
+is one API route (docker's method, path and parameters) and results are the API's shapes. The transport decides where the engine is: in this process (:class:`LocalTransport`, the
 default: the API's handlers called directly), or behind a socket (``engine.client.http``).
 """
 
@@ -35,17 +35,25 @@ if TYPE_CHECKING:  # each collection's module loads when first used: `container 
     from .contexts import (Context, ContextError, ContextStore, TLSOptions, connect, current_context_name,
                            default_context, tls_options)
     from .system import DockerAuth, DockerEvents, DockerNetwork, DockerNetworks, DockerSystem, DockerVolumes
+    from .swarm import DockerNodes, DockerSwarm
+    from .services import DockerConfigs, DockerSecrets, DockerServices, DockerTasks, registry_auth_for
+    from ..units import parse_rfc3339
+    from ..build.parser import parse_duration
 
 _HOMES = {"DockerContainer": "containers", "DockerContainers": "containers", "DockerExec": "containers",
           "Attached": "containers", "DockerImages": "images", "DockerNetwork": "system", "DockerNetworks": "system",
           "DockerVolumes": "system", "DockerSystem": "system", "DockerEvents": "system", "DockerAuth": "system",
+          "DockerSwarm": "swarm", "DockerNodes": "swarm", "DockerServices": "services", "DockerTasks": "services",
+          "DockerSecrets": "services", "DockerConfigs": "services",
           # choosing the endpoint (docker's -H, --context, DOCKER_HOST …) and docker's context store
           "connect": "contexts", "tls_options": "contexts", "TLSOptions": "contexts", "ContextError": "contexts",
           "ContextStore": "contexts", "Context": "contexts", "current_context_name": "contexts",
           "default_context": "contexts",
           # helpers of the engine's own that the front ends share (loaded when first asked for)
           "parse_log_opts": "..logfiles:parse_log_opts", "format_ports": "..network.ports:format_ports",
-          "parse_publish": "..network.ports:parse_publish", "parse_reference": "..reference:parse"}
+          "parse_publish": "..network.ports:parse_publish", "parse_reference": "..reference:parse",
+          "parse_rfc3339": "..units:parse_rfc3339", "parse_duration": "..build.parser:parse_duration",
+          "registry_auth_for": "services"}
 
 
 def __getattr__(name: str) -> Any:
@@ -61,11 +69,12 @@ def __getattr__(name: str) -> Any:
 
 __all__ = ["Docker", "DockerContainer", "DockerContainers", "DockerExec", "DockerImages", "DockerNetwork",
            "DockerNetworks", "DockerVolumes", "DockerSystem", "DockerEvents", "DockerAuth", "Attached",
+           "DockerSwarm", "DockerNodes", "DockerServices", "DockerTasks", "DockerSecrets", "DockerConfigs",
            "Transport", "LocalTransport", "BaseTransport", "Reply", "Duplex", "EngineError",
            "bytes_size", "go_duration_ns", "human_duration", "human_size", "parse_since", "ram_in_bytes", "since",
            "parse_log_opts", "parse_reference", "parse_publish", "format_ports", "__version__", "connect",
            "tls_options", "TLSOptions", "ContextError", "ContextStore", "Context", "current_context_name",
-           "default_context"]
+           "default_context", "parse_rfc3339", "parse_duration", "registry_auth_for"]
 
 
 class Docker(Caller):
@@ -120,6 +129,36 @@ class Docker(Caller):
     def auth(self) -> DockerAuth:
         from .system import DockerAuth
         return DockerAuth(self)
+
+    @cached_property
+    def swarm(self) -> DockerSwarm:
+        from .swarm import DockerSwarm
+        return DockerSwarm(self)
+
+    @cached_property
+    def nodes(self) -> DockerNodes:
+        from .swarm import DockerNodes
+        return DockerNodes(self)
+
+    @cached_property
+    def services(self) -> DockerServices:
+        from .services import DockerServices
+        return DockerServices(self)
+
+    @cached_property
+    def tasks(self) -> DockerTasks:
+        from .services import DockerTasks
+        return DockerTasks(self)
+
+    @cached_property
+    def secrets(self) -> DockerSecrets:
+        from .services import DockerSecrets
+        return DockerSecrets(self)
+
+    @cached_property
+    def configs(self) -> DockerConfigs:
+        from .services import DockerConfigs
+        return DockerConfigs(self)
 
     async def __aenter__(self) -> Docker:
         await self.transport.open()

@@ -11,6 +11,9 @@ The order (the first that says something wins)::
     (nothing)                 ``portside daemon`` on unix:///run/portside/portside.sock when it
                               answers, else the embedded engine
 
+Where the choice is the embedded engine and its data root's swarm is active, the daemon that serves
+that root is used instead (started when it does not answer): a swarm's reconciler lives there.
+
 The store is docker's own, read and written as the docker CLI does:
 ``<config>/contexts/meta/<sha256(name)>/meta.json`` and ``<config>/contexts/tls/<sha256(name)>/docker/``
 (``ca.pem``, ``cert.pem``, ``key.pem``). The HTTP transport and :mod:`ssl` are imported only when a
@@ -350,11 +353,12 @@ def default_context(env: Mapping[str, str] | None = None, *, probe: bool = True)
 
 
 def resolve(*, host: str | None = None, context: str | None = None, root: str | None = None,
-            tls: TLSOptions | None = None, env: Mapping[str, str] | None = None) -> Endpoint:
+            tls: TLSOptions | None = None, env: Mapping[str, str] | None = None, daemon: bool = False) -> Endpoint:
     """The endpoint for these flags and this environment (see the module's docstring for the order).
 
     ``tls`` is what the ``--tls*`` flags and ``DOCKER_TLS_VERIFY`` ask for (:func:`tls_options`); it
-    applies to -H and DOCKER_HOST, as docker's does; a named context carries its own."""
+    applies to -H and DOCKER_HOST, as docker's does; a named context carries its own. ``daemon``: where
+    the choice is this host's own engine, a daemon serves it (``swarm init`` needs one)."""
     env = os.environ if env is None else env
     if host and context:
         raise ContextError("conflicting options: cannot specify both --host and --context")
@@ -362,9 +366,9 @@ def resolve(*, host: str | None = None, context: str | None = None, root: str | 
         raise ContextError("conflicting options: --root is the embedded engine's data root; it cannot be "
                            "used with --host or --context")
     if context is None and host is None and root:
-        return Endpoint("default", embedded=True, root=root)
+        return local_endpoint(root, daemon)
     if context is None and host is None and env.get("PORTSIDE_ROOT"):
-        return Endpoint("default", embedded=True, root=env["PORTSIDE_ROOT"])
+        return local_endpoint(env["PORTSIDE_ROOT"], daemon)
     store = ContextStore(env=env)
     if context is None and host is None and not env.get("DOCKER_HOST"):
         name = env.get("DOCKER_CONTEXT") or ""
@@ -387,7 +391,122 @@ def resolve(*, host: str | None = None, context: str | None = None, root: str | 
         return Endpoint("default", host=address, tls=tls)
     if portside_socket_answers():
         return Endpoint("default", host=f"unix://{PORTSIDE_SOCKET}")
-    return Endpoint("default", embedded=True)
+    return local_endpoint(None, daemon)
+
+
+# -- the daemon a swarm needs -------------------------------------------------------------------------
+# A swarm's manager is ``portside daemon``: its reconciler keeps the services at their desired state, so
+# a data root whose swarm is active is served by a daemon, started by whichever front end finds none.
+# The data root says so with its ``swarm`` folder (made by ``swarm init``, removed by ``swarm leave``):
+# one stat, so the embedded path pays nothing for it.
+DAEMON_DIR = "/run/portside"
+
+
+def swarm_active(root: str | None = None) -> bool:
+    from ..config import default_root
+    return os.path.isdir(os.path.join(os.path.abspath(root) if root else default_root(), "swarm"))
+
+
+def daemon_files(root: str | None = None) -> tuple[str, str]:
+    """(socket, pid file) of the daemon that serves a data root: ``portside daemon``'s defaults for the
+    default root, a pair of its own (named after the root's path) in /run/portside for any other."""
+    from ..config import default_root
+    path = os.path.abspath(root) if root else default_root()
+    if not root or path == "/var/lib/portside":
+        return PORTSIDE_SOCKET, os.path.join(DAEMON_DIR, "portside.pid")
+    name = "root-" + _digest(path)[:16]
+    return os.path.join(DAEMON_DIR, f"{name}.sock"), os.path.join(DAEMON_DIR, f"{name}.pid")
+
+
+def local_endpoint(root: str | None, daemon: bool = False) -> Endpoint:
+    """The embedded engine over ``root``, or — when its swarm is active, or ``daemon`` asks for it — the
+    daemon that serves that root (started when it does not answer)."""
+    if not daemon and not swarm_active(root):
+        return Endpoint("default", embedded=True, root=root)
+    return Endpoint("default", host=f"unix://{start_daemon(root)}")
+
+
+_SPAWN = ("import sys\nfrom engine.api.daemon import serve\n"
+          "sys.exit(serve([sys.argv[1]], sys.argv[2], sys.argv[3] or None, log_file=sys.argv[4], detach=True))")
+
+
+def start_daemon(root: str | None = None, timeout: float = 120.0) -> str:
+    """Start ``portside daemon -d`` for a data root unless it answers already; its socket's path.
+
+    Two front ends that ask at once start one daemon: the second waits on the first's lock (the data
+    root's folder, flock'ed) and then finds it answering. Raises Unavailable with the daemon's own line."""
+    import fcntl
+    import subprocess
+    import sys
+
+    from ..config import default_root
+    from ..errors import Unavailable
+    sock, pidfile = daemon_files(root)
+    if portside_socket_answers(sock):
+        return sock
+    path = os.path.abspath(root) if root else default_root()
+    os.makedirs(path, mode=0o711, exist_ok=True)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if portside_socket_answers(sock):
+            return sock
+        log = "/var/log/portside/daemon.log" if sock == PORTSIDE_SOCKET else os.path.join(path, "daemon.log")
+        env = {k: v for k, v in os.environ.items() if k != "PORTSIDE_ROOT"}
+        try:
+            done = subprocess.run([sys.executable, "-c", _SPAWN, f"unix://{sock}", pidfile, path, log], env=env,
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise Unavailable(f"cannot start the Portside daemon for {path}: {exc}") from None
+        if done.returncode != 0 and not portside_socket_answers(sock):
+            why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+            raise Unavailable(f"cannot start the Portside daemon for {path}: {why}")
+        pid = _pid_in(pidfile)
+        if pid:  # started for the swarm: `swarm leave` stops it again (the host as before `swarm init`)
+            with open(os.path.join(path, STARTED), "w") as f:
+                f.write(f"{pid}\n")
+        return sock
+    finally:
+        os.close(fd)
+
+
+STARTED = "daemon.started"  # in the data root: the pid of the daemon a front end started for its swarm
+
+
+def _pid_in(path: str) -> int:
+    try:
+        with open(path) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def stop_started_daemon(root: str | None = None, timeout: float = 30.0) -> bool:
+    """Stop the daemon :func:`start_daemon` started for this data root (not one its user started);
+    True if one was stopped. Its pid is checked against the daemon's pid file before it is signalled."""
+    import signal
+    import time
+
+    from ..config import default_root
+    path = os.path.abspath(root) if root else default_root()
+    sock, pidfile = daemon_files(root)
+    marker = os.path.join(path, STARTED)
+    pid = _pid_in(marker)
+    if not pid or pid != _pid_in(pidfile):
+        return False
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and _pid_in(pidfile) == pid:
+        time.sleep(0.05)  # the daemon removes its pid file and socket as it exits
+    for leftover in (marker, sock + ".lock"):
+        try:
+            os.unlink(leftover)
+        except FileNotFoundError:
+            pass
+    return True
 
 
 def transport_for(endpoint: Endpoint) -> Transport:
@@ -404,8 +523,8 @@ def transport_for(endpoint: Endpoint) -> Transport:
 
 
 def connect(host: str | None = None, context: str | None = None, root: str | None = None, *,
-            tls: TLSOptions | None = None, env: Mapping[str, str] | None = None) -> Transport:
+            tls: TLSOptions | None = None, env: Mapping[str, str] | None = None, daemon: bool = False) -> Transport:
     """The transport docker's rules choose (unopened): both front ends call this.
 
     Raises ContextError (one line) for conflicting flags, an unknown context or a malformed address."""
-    return transport_for(resolve(host=host, context=context, root=root, tls=tls, env=env))
+    return transport_for(resolve(host=host, context=context, root=root, tls=tls, env=env, daemon=daemon))

@@ -3,7 +3,7 @@ empty), ``${V-default}`` (unset), ``${V:?error}`` (unset or empty is an error), 
 an error), ``${V:+alt}`` / ``${V+alt}`` (alt when set), and ``$$`` for a literal ``$``. Defaults may hold
 variables themselves (``${A:-${B}}``).
 
-Values come from a lookup (the environment, then ``.env``: see :mod:`engine.compose.load`). A value that
+Values come from a lookup (the environment, then ``.env``: see :mod:`engine.compose.project`). A value that
 interpolation changed and that the file's schema wants as a number or a boolean is cast as docker's
 loader casts it (``replicas: ${N}`` → 5).
 """

@@ -20,8 +20,9 @@ so the containers there reach it on-link; its traffic always leaves by the bridg
 is masqueraded by ``hairpin``, and the host's ICMP redirects for such forwarded connections are dropped
 (they would tell the client to bypass the VIP).
 
-A service's whole state (an *owner*: the service id) is written by :func:`program` in one nftables
-transaction, replacing its chains and elements; :func:`remove` drops them, :func:`teardown` the table.
+A service's whole state (an *owner*: a data root's tag and the service id; several data roots share the
+table) is written by :func:`program` in one nftables transaction, replacing its chains and elements;
+:func:`remove` drops them, :func:`teardown` the table.
 :class:`Reservations` holds a bound socket on each published port, so that nothing else on the host
 takes it while the service publishes it (as a container's monitor does for ``-p``).
 """
@@ -162,17 +163,20 @@ def _dnat_rule(r: Route) -> str:
     return f"meta l4proto {r['proto']} dnat ip to numgen inc mod {n} map {{ {items} }}"
 
 
-def program(owner: str, routes: list[Route], vips: list[str], hairpin: list[str] | None = None) -> None:
-    """Make the table hold exactly ``owner``'s ``routes`` and ``vips`` (and, given, exactly the
-    ``hairpin`` subnets: the whole set, every service's), in one transaction. Raises Conflict when a
-    published port or VIP port is another owner's."""
+def program(owner: str, routes: list[Route], vips: list[str], hairpin: list[str] | None = None,
+            scope: list[str] | None = None) -> None:
+    """Make the table hold exactly ``owner``'s ``routes`` and ``vips`` in one transaction; given
+    ``hairpin`` (the subnets that have services), the hairpin set holds exactly those of the subnets in
+    ``scope`` (the caller's networks: several data roots share the table, each minds its own subnets).
+    Raises Conflict when a published port or VIP is another owner's."""
     ensure()
-    script = _script(Table(), owner, routes, vips, hairpin)
+    script = _script(Table(), owner, routes, vips, hairpin, scope)
     if script:
         nftables.run(script)
 
 
-def _script(now: Table, owner: str, routes: list[Route], vips: list[str], hairpin: list[str] | None) -> str:
+def _script(now: Table, owner: str, routes: list[Route], vips: list[str], hairpin: list[str] | None,
+            scope: list[str] | None = None) -> str:
     t = FAMILY_TABLE
     drop: list[str] = []
     add: list[str] = []
@@ -214,16 +218,17 @@ def _script(now: Table, owner: str, routes: list[Route], vips: list[str], hairpi
             raise Conflict(f"{'address' if setname == 'vips' else 'port'} {key} is already used by another service")
     if hairpin is not None:
         want = {f"{s} . {s}" for s in hairpin}
-        drop += [f"delete element {t} hairpin {{ {k} }}" for k in sorted(now.hairpin - want)]
+        mine = {f"{s} . {s}" for s in (scope if scope is not None else hairpin)}
+        drop += [f"delete element {t} hairpin {{ {k} }}" for k in sorted((now.hairpin & mine) - want)]
         add += [f"add element {t} hairpin {{ {k} }}" for k in sorted(want - now.hairpin)]
     return "\n".join(drop + add) + "\n" if drop or add else ""
 
 
-def remove(owner: str, hairpin: list[str] | None = None) -> None:
+def remove(owner: str, hairpin: list[str] | None = None, scope: list[str] | None = None) -> None:
     """Every chain and element of ``owner`` (nothing when the table is not there)."""
     if not nftables.exists(f"table {FAMILY_TABLE}"):
         return
-    script = _script(Table(), owner, [], [], hairpin)
+    script = _script(Table(), owner, [], [], hairpin, scope)
     if script:
         nftables.run(script)
 
@@ -239,7 +244,7 @@ def owners() -> set[str]:
 
 
 def teardown() -> None:
-    """The whole table (``swarm leave --force``, tests)."""
+    """The whole table (when no owner is left in it)."""
     nftables.try_run(f"delete table {FAMILY_TABLE}")
 
 
@@ -248,7 +253,7 @@ def elements() -> set[tuple[str, str]]:
     a leak check compares (empty without the table)."""
     now = Table()
     out = {(m, f"{k} : {c}") for (m, k), c in now.vmap.items()}
-    out |= {(s, k) for (s, k) in now.owned}
+    out |= {(s, f"{k} ({who})") for (s, k), who in now.owned.items()}
     out |= {("hairpin", k) for k in now.hairpin}
     out |= {("chain", c) for c in now.chains if c.startswith(("i_", "v_"))}
     return out

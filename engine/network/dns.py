@@ -5,7 +5,8 @@ namespace, one unbound UDP socket in the *host's* namespace for forwarding (so t
 loopback ones included, are reachable as they are from the host). It then starts this module as a
 small program with both (:func:`start`); queries wait in the socket until it runs, so the container
 never waits for it. Names come from the networks' hosts files (``<root>/networks/<id>.hosts``,
-``address name alias…``), re-read when they change; A queries for them are answered, AAAA for them
+``address name alias…``) and service files (``<id>.services``, same format, a name on several lines
+answers several A records: a dnsrr service, ``tasks.<service>``), re-read when they change; A queries for them are answered, AAAA for them
 get an empty answer, anything else goes to the host's nameservers from /etc/resolv.conf. The program
 dies with its monitor (parent-death signal) or is killed by it.
 """
@@ -81,7 +82,7 @@ def upstream_servers() -> list[str]:
 class Names:
     def __init__(self, paths: list[str]) -> None:
         self.paths = paths
-        self.stamp: tuple[float, ...] = ()
+        self.stamp: tuple[tuple[int, int, int], ...] = ()
         self.table: dict[str, list[str]] = {}
 
     def lookup(self, name: str) -> list[str] | None:
@@ -102,11 +103,14 @@ class Names:
         return self.table.get(name.lower().rstrip("."))
 
     @staticmethod
-    def _mtime(path: str) -> float:
+    def _mtime(path: str) -> tuple[int, int, int]:
+        """What tells a rewritten file apart: its mtime alone does not (two replacements within one clock
+        tick of the file system keep it), its inode and size with it do."""
         try:
-            return os.stat(path).st_mtime_ns
+            st = os.stat(path)
         except OSError:
-            return 0
+            return (0, 0, 0)
+        return (st.st_mtime_ns, st.st_ino, st.st_size)
 
 
 def parse_question(msg: bytes) -> tuple[str, int, int] | None:

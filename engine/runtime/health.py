@@ -131,6 +131,13 @@ def shown(record: dict[str, Any] | None, running: bool) -> dict[str, Any] | None
             "FailingStreak": int(record.get("FailingStreak") or 0), "Log": list(record.get("Log") or [])}
 
 
+def ready(state: dict[str, Any]) -> bool:
+    """Whether a container (inspect's ``State``) can take traffic: running, and healthy if it has a check
+    (what a service's load balancer and a rolling update wait for)."""
+    return bool(state.get("Running")) and not state.get("Paused") and (
+        not state.get("Health") or state["Health"].get("Status") == "healthy")
+
+
 def status_of(health: dict[str, Any] | None) -> str:
     """The ``--filter health=`` value of a container: its Health status, or ``none``."""
     return str(health.get("Status") or "none") if health else "none"
@@ -198,6 +205,7 @@ class Checker:
         self.started_at = ""
         self.prepared: PreparedProcess | None = None
         self._cgroup: Cgroup | None = None
+        self.dying: list[int] = []  # killed probes not reaped yet
 
     def begin(self, target_pid: int) -> None:
         """The container has (re)started: ``starting``, no failing streak, earlier results kept."""
@@ -225,6 +233,13 @@ class Checker:
     def step(self, poller: select.poll) -> None:
         """Reap a finished probe, kill one past its timeout, start one that is due."""
         now = time.monotonic()
+        for pid in list(self.dying):
+            try:
+                if not os.waitpid(pid, os.WNOHANG)[0]:
+                    continue
+            except ChildProcessError:
+                pass
+            self.dying.remove(pid)
         if self.pid:
             try:
                 done, status = os.waitpid(self.pid, os.WNOHANG)
@@ -353,10 +368,17 @@ class Checker:
             os.kill(self.pid, 9)
         except ProcessLookupError:
             pass
-        try:
-            os.waitpid(self.pid, 0)
-        except ChildProcessError:
-            pass
+        deadline = time.monotonic() + 0.2
+        while True:  # a frozen (paused) probe dies only once thawed: never wait for it here
+            try:
+                if os.waitpid(self.pid, os.WNOHANG)[0]:
+                    return
+            except ChildProcessError:
+                return
+            if time.monotonic() >= deadline:
+                self.dying.append(self.pid)  # reaped by a later step
+                return
+            time.sleep(0.001)
 
     def _finish(self, poller: select.poll, code: int | None) -> None:
         self.read()

@@ -586,6 +586,7 @@ class Containers:
             os.close(w)
             for d in dups:
                 os.close(d)
+        await aio.readable(r)  # on a loop, other starts go on while this monitor sets its container up
         line = read_line(r)
         if not line:
             os.close(r)

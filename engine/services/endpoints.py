@@ -20,6 +20,7 @@ so :meth:`recover` can put the rules, VIPs and port reservations back when the d
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import ipaddress
 import json
 import os
@@ -49,6 +50,12 @@ class Endpoints:
         self.networks = networks
         self.reservations = balancer.Reservations()
         self.path = os.path.join(paths.root, "endpoints.json")
+        # the balancer's table is the host's, shared by every data root: owners carry this root's tag
+        self.tag = hashlib.sha1(os.path.realpath(paths.root).encode()).hexdigest()[:8] + "-"
+
+    def owner(self, service_id: str) -> str:
+        """The balancer's owner name of a service of this data root."""
+        return self.tag + service_id
 
     # -- the record ---------------------------------------------------------------------------------
     @contextmanager
@@ -180,20 +187,35 @@ class Endpoints:
             nets = self._network_docs(service, bool(ingress_ports))
             old = services.get(sid) or {}
             vips: dict[str, str] = {}
-            for doc, _aliases in nets:
-                if mode != "vip" or not (doc.get("IPAM") or {}).get("Config"):
-                    continue
-                vip = (old.get("vips") or {}).get(doc["Id"]) or ipam.allocate(self.state, doc, vip_owner(sid))
-                vips[doc["Id"]] = vip
+            fresh: dict[str, str] = {}  # allocated by this apply: released again if it fails
+            try:
+                for doc, _aliases in nets:
+                    if mode != "vip" or not (doc.get("IPAM") or {}).get("Config"):
+                        continue
+                    vip = (old.get("vips") or {}).get(doc["Id"])
+                    if not vip:
+                        vip = fresh[doc["Id"]] = ipam.allocate(self.state, doc, vip_owner(sid))
+                    vips[doc["Id"]] = vip
+                entry = {"name": name, "mode": mode, "ports": ports, "vips": vips,
+                         "networks": [{"id": d["Id"], "aliases": a} for d, a in nets],
+                         "backends": [{"task_id": b.get("task_id", ""), "slot": b.get("slot"),
+                                       "addresses": dict(b.get("addresses") or {})} for b in backends]}
+                services[sid] = entry
+                self._program(sid, entry, services, had=old)
+            except BaseException:
+                for net_id, vip in fresh.items():
+                    self._drop_vip(sid, net_id, vip)
+                if old:
+                    services[sid] = old
+                    self.reservations.keep_only(sid, {(p["Protocol"], p["PublishedPort"])
+                                                      for p in self._ingress_ports(old.get("ports") or [])})
+                else:
+                    services.pop(sid, None)
+                    self.reservations.keep_only(sid, set())
+                raise
             for net_id, vip in (old.get("vips") or {}).items():
                 if vips.get(net_id) != vip:
                     self._drop_vip(sid, net_id, vip)
-            entry = {"name": name, "mode": mode, "ports": ports, "vips": vips,
-                     "networks": [{"id": d["Id"], "aliases": a} for d, a in nets],
-                     "backends": [{"task_id": b.get("task_id", ""), "slot": b.get("slot"),
-                                   "addresses": dict(b.get("addresses") or {})} for b in backends]}
-            services[sid] = entry
-            self._program(sid, entry, services, had=old)
         self._write_dns({n["id"] for n in entry["networks"]} | {n["id"] for n in old.get("networks") or []})
         return self._endpoint(ep_spec, mode, ports, vips, nets)
 
@@ -244,7 +266,12 @@ class Endpoints:
         for proto, port in sorted(wanted):
             self.reservations.hold(sid, proto, port, held_elsewhere=(proto, port) in before)
         self.reservations.keep_only(sid, wanted)
-        balancer.program(sid, routes, list(entry["vips"].values()), self._hairpin(services))
+        balancer.program(self.owner(sid), routes, list(entry["vips"].values()), self._hairpin(services),
+                         self._subnets())
+
+    def _subnets(self) -> list[str]:
+        """Every subnet of this data root's networks (the hairpin elements it may add or remove)."""
+        return sorted(str(net) for _name, net in ipam.used_subnets(self.state))
 
     def _hairpin(self, services: dict[str, Any]) -> list[str]:
         subnets: set[str] = set()
@@ -272,7 +299,7 @@ class Endpoints:
                 self._drop_vip(service_id, net_id, vip)
             self.state.release_addresses(vip_owner(service_id))
             self.reservations.keep_only(service_id, set())
-            balancer.remove(service_id, self._hairpin(services))
+            balancer.remove(self.owner(service_id), self._hairpin(services), self._subnets())
         self._write_dns({n["id"] for n in old.get("networks") or []})
 
     async def clear(self) -> None:
@@ -289,7 +316,10 @@ class Endpoints:
                 if owner.startswith("vip:"):
                     self.state.delete_allocation(_net, addr)
             self.reservations.release_all()
-            balancer.teardown()
+            for owner in sorted(o for o in balancer.owners() if o.startswith(self.tag)):
+                balancer.remove(owner, [], self._subnets())
+            if not balancer.owners():
+                balancer.teardown()  # no data root has a service left: the host is as before
         self._write_dns(nets)
 
     def recover(self) -> None:
@@ -299,8 +329,9 @@ class Endpoints:
             return
         with self._locked() as record:
             services = record["services"]
-            for owner in balancer.owners() - set(services):
-                balancer.remove(owner)
+            recorded = {self.owner(sid) for sid in services}
+            for owner in sorted(o for o in balancer.owners() if o.startswith(self.tag) and o not in recorded):
+                balancer.remove(owner, self._hairpin(services), self._subnets())
             for sid, entry in list(services.items()):
                 try:
                     self._program(sid, entry, services)

@@ -18,7 +18,7 @@ import platform
 import re
 import secrets as secrets_mod
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from .. import __version__
@@ -164,11 +164,14 @@ class Swarm:
         return node
 
     @staticmethod
-    def _merge_spec(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    def _merge_spec(base: dict[str, Any], given: dict[str, Any], depth: int = 0) -> dict[str, Any]:
+        """``given`` over docker's defaults; zeros in the raft, dispatcher and CA settings keep the
+        default (docker's CLI sends them unset as 0, and the daemon fills them in)."""
         for key, value in given.items():
             if isinstance(value, dict) and isinstance(base.get(key), dict) and key != "Labels":
-                base[key] = Swarm._merge_spec(base[key], value)
-            elif value is not None:
+                base[key] = Swarm._merge_spec(base[key], value, depth + 1)
+            elif value is not None and not (depth and value == 0 and base.get(key) and key != "KeepOldSnapshots"
+                                            and key != "TaskHistoryRetentionLimit"):
                 base[key] = value
         return base
 
@@ -345,7 +348,8 @@ class Swarm:
     async def nodes_list(self, filters: dict[str, builtins.list[str]] | None = None) -> builtins.list[dict[str, Any]]:
         doc = self.node()
         f = filters or {}
-        checks = [("id", lambda v: doc["ID"].startswith(v)), ("name", lambda v: v in doc["Description"]["Hostname"]),
+        checks: builtins.list[tuple[str, Callable[[str], bool]]] = [
+                  ("id", lambda v: doc["ID"].startswith(v)), ("name", lambda v: v in doc["Description"]["Hostname"]),
                   ("role", lambda v: v == "manager"), ("membership", lambda v: v == "accepted"),
                   ("label", lambda v: _labels_match(doc["Description"]["Engine"].get("Labels") or {}, [v])),
                   ("node.label", lambda v: _labels_match(doc["Spec"].get("Labels") or {}, [v]))]
@@ -461,12 +465,12 @@ class Swarm:
     async def service_inspect(self, service_id: str, insert_defaults: bool = False) -> dict[str, Any]:
         return self.service_doc(self._service_row(service_id), insert_defaults)
 
-    def _check_spec(self, spec: Any, service_id: str | None = None) -> dict[str, Any]:
+    def _check_spec(self, given: Any, service_id: str | None = None) -> dict[str, Any]:
         """docker's checks of a ServiceSpec (one-line errors, before anything changes); returns the spec to
         store: network names resolved to ids, secret and config names to theirs."""
-        if not isinstance(spec, dict):
+        if not isinstance(given, dict):
             raise InvalidArgument("invalid JSON body: a service spec (a JSON object) is required")
-        spec = copy.deepcopy(spec)
+        spec: dict[str, Any] = copy.deepcopy(given)
         if not spec.get("Name"):
             spec["Name"] = f"{secrets_mod.choice(('brave', 'calm', 'eager', 'jolly', 'keen'))}_" \
                            f"{secrets_mod.choice(('curie', 'hopper', 'lovelace', 'turing', 'noether'))}"
@@ -728,10 +732,14 @@ class Swarm:
         if task_id is not None:
             one = self._task_row(task_id)
             sid = one["service_id"]
-            pick = lambda t: t["id"] == one["id"]  # noqa: E731
+
+            def pick(t: dict[str, Any]) -> bool:
+                return bool(t["id"] == one["id"])
         else:
             sid = self._service_row(service_id)["id"]
-            pick = lambda t: True  # noqa: E731
+
+            def pick(t: dict[str, Any]) -> bool:
+                return True
         node = self.node_id()
 
         def attrs(t: dict[str, Any]) -> str:

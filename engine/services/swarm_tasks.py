@@ -161,7 +161,7 @@ class TaskHost:
             raise Rejected(f"No such image: {image}") from None
         except EngineError as exc:
             raise Rejected(str(exc)) from None
-        cid = created["Id"]
+        cid = str(created["Id"])
         for net, aliases in networks[1:]:
             try:
                 await self.swarm.networks.connect(net, cid, aliases=aliases or None)
@@ -279,7 +279,7 @@ class TaskHost:
             doc = self.state.container(cid) or {}
             health = (doc.get("State") or {}).get("Health")
         if isinstance(health, dict):
-            return health.get("Status", "healthy") == "healthy"
+            return bool(health.get("Status", "healthy") == "healthy")
         return health in (None, "", "healthy")
 
     def backends(self, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:

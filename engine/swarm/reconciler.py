@@ -209,6 +209,9 @@ class Reconciler:
                 else:
                     t = self.host.new_task(service, slot, "assigned", start_at=when)
                     self._launch(service, t, when)
+                for old in slot_tasks:  # replaced: the ended tasks are no longer meant to run (docker's)
+                    if old["desired_state"] == "running":
+                        self.host.set_desired(old["id"], "shutdown")
                 slot_tasks = self.host.tasks(service["id"])
                 slot_tasks = [x for x in slot_tasks if x["slot"] == slot]
             self._trim(slot_tasks, limit)
@@ -232,13 +235,13 @@ class Reconciler:
 
     def _finish(self, sid: str, state: str | None) -> None:
         from .model import rfc3339_nano
+        service = self.host.service(sid)
+        started = ((service or {}).get("update_status") or {}).get("StartedAt")
         now = rfc3339_nano()
-        if state == "rollback_started":
-            self.host.set_update_status(sid, {"State": "rollback_completed", "CompletedAt": now,
-                                              "Message": "rollback completed"})
-        else:
-            self.host.set_update_status(sid, {"State": "completed", "CompletedAt": now,
-                                              "Message": "update completed"})
+        done = "rollback_completed" if state == "rollback_started" else "completed"
+        self.host.set_update_status(sid, {"State": done, **({"StartedAt": started} if started else {}),
+                                          "CompletedAt": now, "Message": "rollback completed"
+                                          if done == "rollback_completed" else "update completed"})
 
     async def _endpoints(self, service: dict[str, Any], tasks: list[dict[str, Any]]) -> None:
         ready = [t for t in tasks if t["desired_state"] == "running" and t["status"].get("State") == "running"

@@ -22,6 +22,7 @@ import pytest
 from engine.engine import Engine
 from engine.errors import Conflict, InvalidArgument
 from engine.network import balancer, nftables
+from engine.services.endpoints import Endpoints
 from test_containers import ok, run_d, wait_until
 
 pytestmark = [pytest.mark.root,
@@ -55,7 +56,7 @@ class Service:
     def __init__(self, root: str) -> None:
         self.engine = Engine(root)
         self.engine.networks.swarm_manager = lambda: True  # type: ignore[method-assign]
-        self.endpoints = self.engine.endpoints
+        self.endpoints = Endpoints(self.engine.state, self.engine.paths, self.engine.networks)
 
     def run(self, coro: Any) -> Any:
         return asyncio.run(coro)
@@ -102,6 +103,13 @@ def hostnames(out: list[str]) -> set[str]:
 
 def vip_of(endpoint: dict[str, Any], net: dict[str, Any]) -> str:
     return next(v["Addr"].split("/")[0] for v in endpoint["VirtualIPs"] if v["NetworkID"] == net["Id"])
+
+
+def mine(svc: Service) -> set[tuple[str, str]]:
+    """The balancer table's elements and chains of this test's data root (other sessions share the table)."""
+    subnets = set(svc.endpoints._subnets())
+    return {e for e in balancer.elements() if svc.endpoints.tag in e[1] or
+            (e[0] == "hairpin" and e[1].split(" . ")[0] in subnets)}
 
 
 def bridge_addrs(bridge: str) -> set[str]:
@@ -167,6 +175,9 @@ def test_vip_and_dns_from_containers(cli, imported, svc):
     seen = hostnames([ok(cli("exec", client, "wget", "-q", "-O-", f"http://{vip}/index.html")).strip()
                       for _ in range(9)])
     assert seen == {cid[:12] for cid, _ip in pool}
+    # the host told the client no shorter way to the VIP (an ICMP redirect would send it to a backend)
+    route = ok(cli("exec", client, "ip", "route", "get", vip))
+    assert "via" not in route and "redirected" not in route, route
     # by name: <name> and the alias → the VIP, tasks.<name> → every task address
     lookup = ok(cli("exec", client, "nslookup", "web", "127.0.0.11"))
     assert answers(lookup, "web") == {vip}
@@ -201,7 +212,12 @@ def test_check_ports_refuses_taken_ports_and_changes_nothing(cli, imported, svc)
     net = svc.network("chk_net")
     port = free_port()
     svc.apply(SERVICE_ID, "web", net, [], ports=[{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port}])
-    before = balancer.elements()
+    before = mine(svc)
+    def vip_rows() -> list[tuple[str, str, str]]:
+        return [row for row in svc.engine.state.allocation_rows() if row[2].startswith("vip:")]
+    allocations = vip_rows()
+    with pytest.raises(Conflict, match=f"port '{port}' is already in use by service 'web'"):
+        svc.apply(DNSRR_ID, "other", net, [], ports=[{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port}])
     with pytest.raises(Conflict, match=f"port '{port}' is already in use by service 'web'"):
         svc.endpoints.check_ports([{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port}], "other")
     svc.endpoints.check_ports([{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port}], SERVICE_ID)
@@ -220,8 +236,9 @@ def test_check_ports_refuses_taken_ports_and_changes_nothing(cli, imported, svc)
             svc.endpoints.check_ports([{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": cport}], "other")
     finally:
         holder.close()
-    assert balancer.elements() == before
+    assert mine(svc) == before
     assert svc.endpoints.endpoint_of(DNSRR_ID) is None
+    assert vip_rows() == allocations  # no VIP was allocated for the refused service
     # no number: one of docker's ingress range, kept across applies
     first = svc.apply(DNSRR_ID, "auto", net, [], ports=[{"Protocol": "tcp", "TargetPort": 8080}])
     assigned = first["Ports"][0]["PublishedPort"]
@@ -260,7 +277,7 @@ def test_udp_ingress_port(cli, imported, svc):
 
 
 def test_remove_and_clear_leave_nothing(cli, imported, svc, root):
-    before = balancer.elements()
+    before = mine(svc)
     net = svc.network("gone_net")
     pool = backends(cli, "gone_net", 2)
     port = free_port()
@@ -268,12 +285,12 @@ def test_remove_and_clear_leave_nothing(cli, imported, svc, root):
     vip = vip_of(endpoint, net)
     bridge = net["Options"]["com.docker.network.bridge.name"]
     assert f"{vip}/32" in bridge_addrs(bridge)
-    assert balancer.elements() - before
+    assert mine(svc) - before
     services_file = svc.engine.networks.services_path(net["Id"])
     assert os.path.exists(services_file)
 
     svc.run(svc.endpoints.remove(SERVICE_ID))
-    assert balancer.elements() == before
+    assert mine(svc) == before
     assert balancer.port_free("tcp", port)
     assert f"{vip}/32" not in bridge_addrs(bridge)
     assert not [row for row in svc.engine.state.allocation_rows() if row[2].startswith("vip:")]
@@ -285,7 +302,8 @@ def test_remove_and_clear_leave_nothing(cli, imported, svc, root):
     svc.apply(SERVICE_ID, "web", net, pool, ports=[{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port}])
     svc.apply(DNSRR_ID, "rr", net, pool, mode="dnsrr")
     svc.run(svc.endpoints.clear())
-    assert not nftables.exists(f"table {balancer.FAMILY_TABLE}")
+    assert mine(svc) == before  # (the table itself goes with the last data root's services)
+    assert not [o for o in balancer.owners() if o.startswith(svc.endpoints.tag)]
     assert balancer.port_free("tcp", port)
     assert not {a for a in bridge_addrs(bridge) if a.endswith("/32")}
     assert not [row for row in svc.engine.state.allocation_rows() if row[2].startswith("vip:")]
@@ -299,14 +317,17 @@ def test_recover_puts_rules_back(cli, imported, svc, root):
     pool = backends(cli, "rec_net", 2)
     port = free_port()
     svc.apply(SERVICE_ID, "web", net, pool, ports=[{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port}])
-    programmed = balancer.elements()
+    programmed = mine(svc)
     # the daemon dies (its sockets with it) and the rules are lost (a reboot): recover puts them back
     svc.endpoints.reservations.release_all()
-    balancer.teardown()
+    for owner in balancer.owners():
+        if owner.startswith(svc.endpoints.tag):
+            balancer.remove(owner, [], svc.endpoints._subnets())
+    assert not mine(svc)
     other = Service(root)
     try:
         other.endpoints.recover()
-        assert balancer.elements() == programmed
+        assert mine(svc) == programmed
         assert not balancer.port_free("tcp", port)
         assert hostnames([get(f"http://127.0.0.1:{port}/index.html") for _ in range(4)]) == \
             {cid[:12] for cid, _ip in pool}

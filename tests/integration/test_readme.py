@@ -54,8 +54,9 @@ def test_what_is_not_supported_is_what_the_cli_says(cli: Cli) -> None:
     text = " ".join(readme().split())
     dead = cli("-H", "unix:///run/portside-none.sock", "ps").stderr.strip()
     assert dead.replace("/run/portside-none.sock", "/var/run/docker.sock") in text
-    swarm = cli("swarm", "init").stderr.strip().split(": ", 1)[1]
-    assert swarm in text
+    join = cli("swarm", "join", "--token", "x", "192.0.2.1:2377")
+    assert join.returncode == 1 and "a Portside node is a single-node swarm manager" in join.stderr
+    assert "a single-node swarm manager (`swarm join` says so)" in text
     for where in ("~/portside-tour", "PORTSIDE_TOUR_DIR", "~/.config/portside/config.yaml", "PORTSIDE_CONFIG",
                   "docs/ARCHITECTURE.md"):
         assert where in text

@@ -2,7 +2,7 @@
 
 ``docker_stack_deploy`` runs the real docker CLI's ``stack deploy`` against an endpoint that answers
 through a handler (the Engine API routes stack deploy calls, answered as a swarm manager would) and
-records what the CLI sends: the reference for what :func:`engine.compose.convert` must produce.
+records what the CLI sends: the reference for what :func:`engine.compose.specs` must produce.
 ``docker_stack_config`` runs ``docker stack config`` (no daemon needed): docker's merged, interpolated
 model of the same files.
 """
@@ -205,6 +205,120 @@ configs:
 #: the variables FULL reads from the environment
 FULL_ENV = {"PASS": "frompass"}
 
+#: a second file over FULL: what each kind of key does when merged
+OVERRIDE = """\
+version: "3.13"
+services:
+  web:
+    image: nginx:1.27
+    command: ["nginx", "-T"]
+    environment:
+      Z: overridden
+      NEW: "1"
+    labels:
+      tier: "2"
+    ports:
+      - "8080:8000"
+      - "7000:70"
+    volumes:
+      - ./other:/data
+    networks:
+      front:
+        aliases: [www2]
+    dns: [1.1.1.1]
+    secrets:
+      - source: db_pass
+        target: renamed
+    deploy:
+      replicas: 4
+      resources:
+        limits:
+          memory: 256M
+      placement:
+        constraints: [node.labels.x == y]
+  extra:
+    image: redis
+networks:
+  back:
+    driver: bridge
+"""
+
+#: the keys FULL leaves out: logging, credential spec, the container flags, external volume, internal
+#: network with ipam driver, templated secret, generic resources, global-job, the legacy restart values
+EXTRA = """\
+version: "3.13"
+services:
+  app:
+    image: registry.local:5000/team/app@sha256:0123456789012345678901234567890123456789012345678901234567890123
+    logging:
+      driver: json-file
+      options:
+        max-size: 10m
+        max-file: 3
+    credential_spec:
+      registry: my-spec
+    read_only: true
+    tty: true
+    stdin_open: true
+    isolation: default
+    oom_score_adj: 500
+    cap_drop: [ALL]
+    cap_add: [CAP_CHOWN, kill]
+    dns_search: example.com
+    labels: [a=1, b]
+    volumes:
+      - ext:/ext
+      - type: bind
+        source: ~/cfg
+        target: /cfg
+    networks:
+      - internal_net
+    secrets:
+      - source: tmpl
+    deploy:
+      endpoint_mode: dnsrr
+      resources:
+        reservations:
+          generic_resources:
+            - discrete_resource_spec:
+                kind: gpu
+                value: 2
+      placement:
+        max_replicas_per_node: 1
+      rollback_config:
+        failure_action: pause
+  agent:
+    image: busybox:1.36
+    entrypoint: ["/bin/sh", "-c"]
+    command: echo "hello world" 'and more'
+    deploy:
+      mode: global-job
+  once:
+    image: busybox:1.36
+    restart: "no"
+    cap_add: [ALL, net_admin]
+    cap_drop: [net_admin, chown, reset]
+  always:
+    image: busybox:1.36
+    restart: unless-stopped
+networks:
+  internal_net:
+    internal: true
+    ipam:
+      driver: default
+      config:
+        - subnet: 10.30.0.0/24
+volumes:
+  ext:
+    external: true
+    name: shared_data
+secrets:
+  tmpl:
+    file: s.txt
+    template_driver: golang
+"""
+EXTRA_ENV = {"HOME": "/home/someone"}
+
 
 def write(directory: str | os.PathLike[str], text: str, name: str = "docker-compose.yml") -> str:
     path = os.path.join(directory, name)
@@ -220,6 +334,11 @@ def write_full(directory: str | os.PathLike[str]) -> str:
     write(directory, "listen 80;\n", "app.conf")
     os.makedirs(os.path.join(directory, "data"), exist_ok=True)
     return write(directory, FULL)
+
+
+def write_extra(directory: str | os.PathLike[str]) -> str:
+    write(directory, "x\n", "s.txt")
+    return write(directory, EXTRA)
 
 
 class _Manager(BaseHTTPRequestHandler):

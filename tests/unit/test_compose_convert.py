@@ -1,4 +1,4 @@
-"""Compose → stack objects (engine.compose.convert): what the real `docker stack deploy` sends for the same
+"""Compose → stack objects (engine.compose.specs): what the real `docker stack deploy` sends for the same
 files, byte for byte in JSON terms."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from compose_files import FULL_ENV, GUIDE, docker_stack_deploy, docker_version, write, write_full
+from compose_files import (EXTRA_ENV, FULL_ENV, GUIDE, OVERRIDE, docker_stack_deploy, docker_version, write,
+                           write_extra, write_full)
 from engine.compose import convert, load, validate
 from engine.errors import InvalidArgument
 
@@ -80,6 +81,32 @@ def test_every_honoured_key_converts_as_the_docker_cli_does(tmp_path: Any) -> No
     assert plan.secrets == sent["secrets"] and plan.configs == sent["configs"]
     assert base64.b64decode(plan.secrets["full_db_pass"]["Data"]) == b"s3cr3t\n"
     assert plan.external_secrets == ["ext"]
+    plan.resolve_references({name: "secret-" + name for name in plan.secrets},
+                            {name: "config-" + name for name in plan.configs})
+    assert plan.services == _as_converted(sent["services"])
+
+
+@needs_docker_28
+def test_the_other_keys_convert_as_the_docker_cli_does(tmp_path: Any) -> None:
+    """Logging, credential spec, read_only/tty/stdin_open/isolation, capabilities, dns_search, an external
+    volume, a bind source under ~, an internal network with an ipam driver, a templated secret, generic
+    resources, max replicas per node, dnsrr, global-job, restart "no" and unless-stopped."""
+    path = write_extra(tmp_path)
+    sent = docker_stack_deploy(str(tmp_path), [path], "e", EXTRA_ENV)
+    plan = convert(load([path], env=EXTRA_ENV), "e")
+    assert plan.networks == sent["networks"] and plan.secrets == sent["secrets"]
+    plan.resolve_references({name: "secret-" + name for name in plan.secrets}, {})
+    # docker 28's loader never reads oom_score_adj (its field has no mapstructure name): it sends nothing
+    assert plan.services["e_app"]["TaskTemplate"]["ContainerSpec"].pop("OomScoreAdj") == 500
+    assert plan.services == _as_converted(sent["services"])
+
+
+@needs_docker_28
+def test_two_files_convert_as_the_docker_cli_merges_them(tmp_path: Any) -> None:
+    files = [write_full(tmp_path), write(tmp_path, OVERRIDE, "override.yml")]
+    sent = docker_stack_deploy(str(tmp_path), files, "two", FULL_ENV)
+    plan = convert(load(files, env=FULL_ENV), "two")
+    assert plan.networks == sent["networks"]
     plan.resolve_references({name: "secret-" + name for name in plan.secrets},
                             {name: "config-" + name for name in plan.configs})
     assert plan.services == _as_converted(sent["services"])
@@ -156,3 +183,16 @@ def test_secret_file_that_does_not_exist(tmp_path: Any) -> None:
     with pytest.raises(InvalidArgument) as info:
         validate(load([path], env={}))
     assert str(info.value) == f"secrets.s: open {tmp_path}/gone.txt: No such file or directory"
+
+
+@needs_docker_28
+def test_zero_values_docker_keeps(tmp_path: Any) -> None:
+    """Go drops zero values of plain fields but keeps a pointer set to zero: stop_grace_period 0s, init
+    false, replicas 0, max_attempts 0 and restart delay 0s are sent; healthcheck retries 0 is not."""
+    path = write(tmp_path, "version: '3.13'\nservices:\n  app:\n    image: busybox\n    stop_grace_period: 0s\n"
+                           "    init: false\n    healthcheck:\n      test: [CMD, 'true']\n      retries: 0\n"
+                           "    deploy:\n      replicas: 0\n      restart_policy:\n        max_attempts: 0\n"
+                           "        delay: 0s\n      update_config:\n        delay: 0s\n"
+                           "  job:\n    image: busybox\n    deploy:\n      mode: replicated-job\n      replicas: 0\n")
+    sent = docker_stack_deploy(str(tmp_path), [path], "z", {})
+    assert convert(load([path], env={}), "z").services == _as_converted(sent["services"])

@@ -1,4 +1,4 @@
-"""Reading compose files (engine.compose.load, engine.compose.yamlfile): the merged model is the one
+"""Reading compose files (engine.compose.project, engine.compose.yamlfile): the merged model is the one
 `docker stack config` prints, YAML errors name line and column, oversized and alias-bomb files are refused
 before anything walks them."""
 
@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from compose_files import FULL_ENV, GUIDE, docker_stack_config, docker_version, write, write_full
+from compose_files import (EXTRA_ENV, FULL_ENV, GUIDE, OVERRIDE, docker_stack_config, docker_version, write,
+                           write_extra, write_full)
 from engine.compose import load, validate
 from engine.compose.yamlfile import MAX_BYTES, parse
 from engine.errors import InvalidArgument
@@ -18,42 +19,6 @@ from engine.units import go_duration_ns, ram_in_bytes
 
 needs_docker_28 = pytest.mark.skipif(docker_version() < (28,), reason="needs the docker CLI 28 or newer")
 
-OVERRIDE = """\
-version: "3.13"
-services:
-  web:
-    image: nginx:1.27
-    command: ["nginx", "-T"]
-    environment:
-      Z: overridden
-      NEW: "1"
-    labels:
-      tier: "2"
-    ports:
-      - "8080:8000"
-      - "7000:70"
-    volumes:
-      - ./other:/data
-    networks:
-      front:
-        aliases: [www2]
-    dns: [1.1.1.1]
-    secrets:
-      - source: db_pass
-        target: renamed
-    deploy:
-      replicas: 4
-      resources:
-        limits:
-          memory: 256M
-      placement:
-        constraints: [node.labels.x == y]
-  extra:
-    image: redis
-networks:
-  back:
-    driver: bridge
-"""
 
 _DURATIONS = {"stop_grace_period", "interval", "timeout", "start_period", "start_interval", "delay", "window",
               "monitor"}
@@ -79,18 +44,22 @@ def _docker_model(directory: str, files: list[str], env: dict[str, str]) -> Any:
 
 
 @needs_docker_28
-@pytest.mark.parametrize("which", ["guide", "full", "full+override"])
+@pytest.mark.parametrize("which", ["guide", "full", "full+override", "extra"])
 def test_model_is_what_docker_stack_config_prints(tmp_path: Any, which: str) -> None:
     """Short syntaxes in long form, env_file folded into environment, bind sources absolute, and a second
     file merged as docker merges it (ports by published port, volumes by target, secrets by source,
     command replaced, constraints and dns appended, top-level networks replaced)."""
     if which == "guide":
         files, env = [write(tmp_path, GUIDE)], {}
+    elif which == "extra":
+        files, env = [write_extra(tmp_path)], EXTRA_ENV
     else:
         files, env = [write_full(tmp_path)], FULL_ENV
         if which == "full+override":
             files.append(write(tmp_path, OVERRIDE, "override.yml"))
     project = load(files, env=env)
+    if which == "extra":  # docker 28's loader never reads oom_score_adj (no mapstructure name on its field)
+        assert project.services["app"].pop("oom_score_adj") == 500
     ours = _comparable({k: v for k, v in project.model.items() if v})
     assert ours == _docker_model(str(tmp_path), files, env)
 
@@ -171,6 +140,18 @@ def test_alias_inside_its_own_anchor_is_refused(tmp_path: Any) -> None:
         assert str(info.value) == f"{path}: an alias inside its own anchor (a structure that contains itself); refused"
 
 
+def test_deep_nesting_is_refused_aliases_included(tmp_path: Any) -> None:
+    """500 nested lists raised RecursionError while the keys were made strings; nesting through aliases
+    (each anchor 30 deep around the previous one) counts as deep as it expands."""
+    chain = "a0: &a0 " + "[" * 30 + "1" + "]" * 30 + "\n" + "".join(
+        f"a{i}: &a{i} " + "[" * 30 + f"*a{i - 1}" + "]" * 30 + "\n" for i in range(1, 40))
+    for name, text in (("deep.yml", "a: " + "[" * 500 + "]" * 500 + "\n"), ("chain.yml", chain)):
+        path = write(tmp_path, text, name)
+        with pytest.raises(InvalidArgument) as info:
+            load([path], env={})
+        assert str(info.value) == f"{path}: the YAML nests deeper than 64 levels; refused"
+
+
 def test_oversized_file_is_refused(tmp_path: Any) -> None:
     path = os.path.join(tmp_path, "big.yml")
     with open(path, "w") as f:
@@ -186,7 +167,7 @@ def test_scalars_read_as_docker_reads_them() -> None:
                    "n: [0x1f, 0o17, 017, 1_000, -3]\n", "f")
     assert config["a"] == "yes" and config["b"] == "on" and config["c"] is True and config["d"] == "2001-01-01"
     assert config["80"] == "x" and config["n"] == [31, 15, 15, 1000, -3]
-    from engine.compose.load import mapping
+    from engine.compose.project import mapping
 
     assert mapping(config["env"]) == {"F": "1.5", "T": "true", "N": "10", "E": "1000"}
 
@@ -225,3 +206,33 @@ def test_extra_hosts_forms(tmp_path: Any) -> None:
     services = load([path], env={}).services
     assert services["a"]["extra_hosts"] == ["db:10.0.0.2", "v6:::1"]
     assert services["b"]["extra_hosts"] == ["y:::2", "z:10.0.0.3"]
+
+
+def test_long_port_syntax_with_published_as_a_string(tmp_path: Any) -> None:
+    """The compose-spec writes published ports as strings too ("8080"): the model holds the number."""
+    path = write(tmp_path, "services:\n  a:\n    image: x\n    ports:\n      - {target: 80, published: '8080'}\n")
+    project = load([path], env={})
+    assert validate(project) == []
+    assert project.services["a"]["ports"] == [{"target": 80, "published": 8080}]
+
+
+def test_standard_input_as_the_file(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`-c -` reads the file from standard input; relative paths start in the working directory."""
+    import io
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(GUIDE.encode())))
+    project = load(["-"], env={})
+    assert project.working_dir == str(tmp_path) and project.files[0].path == "-"
+    assert project.services["web"]["deploy"]["replicas"] == 5
+
+
+def test_env_file_long_syntax(tmp_path: Any) -> None:
+    """The compose-spec's {path, required}: a file that is not required may be missing."""
+    write(tmp_path, "A=1\n", "a.env")
+    path = write(tmp_path, "services:\n  s:\n    image: x\n    env_file:\n      - a.env\n"
+                           "      - {path: ./missing.env, required: false}\n      - {path: a.env}\n")
+    project = load([path], env={})
+    assert validate(project) == []
+    assert project.services["s"]["environment"] == {"A": "1"}

@@ -71,6 +71,15 @@ def test_what_inspect_and_ps_show() -> None:
     assert health.status_of(None) == "none" and health.status_of({"Status": "starting"}) == "starting"
 
 
+def test_ready_is_running_and_healthy_or_unchecked() -> None:
+    assert health.ready({"Running": True})
+    assert health.ready({"Running": True, "Health": {"Status": "healthy"}})
+    assert not health.ready({"Running": True, "Health": {"Status": "starting"}})
+    assert not health.ready({"Running": True, "Health": {"Status": "unhealthy"}})
+    assert not health.ready({"Running": False})
+    assert not health.ready({"Running": True, "Paused": True})
+
+
 @pytest.mark.parametrize("ns, text", [
     (0, "0s"), (999, "999ns"), (1500, "1.5µs"), (300_000_000, "300ms"), (1_000_000_000, "1s"),
     (1_500_000_000, "1.5s"), (90_000_000_000, "1m30s"), (3_600_000_000_000, "1h0m0s"), (-2_000_000_000, "-2s"),

@@ -24,7 +24,15 @@ MODULES = {
     "network": ("network_create", "network_ls", "network_rm", "network_inspect", "network_connect",
                 "network_disconnect", "network_prune"),
     "volume": ("volume_ls", "volume_create", "volume_rm", "volume_inspect", "volume_prune"),
-    "system": ("inspect", "version", "info", "events", "system_prune", "system_check", "swarm_mode"),
+    "system": ("inspect", "version", "info", "events", "system_prune", "system_check"),
+    "swarm": ("swarm_init", "swarm_join", "swarm_leave", "swarm_inspect", "swarm_join_token", "swarm_unlock_key",
+              "swarm_unlock", "swarm_update"),
+    "node": ("node_ls", "node_inspect", "node_ps", "node_update", "node_rm"),
+    "service": ("service_create", "service_update", "service_ls", "service_ps", "service_inspect", "service_logs",
+                "service_scale", "service_rollback", "service_rm"),
+    "stack": ("stack_deploy", "stack_ls", "stack_ps", "stack_services", "stack_rm"),
+    "secret": ("secret_create", "secret_ls", "secret_inspect", "secret_rm"),
+    "config": ("config_create", "config_ls", "config_inspect", "config_rm"),
 }
 HOME = {func: module for module, funcs in MODULES.items() for func in funcs}
 
@@ -35,7 +43,9 @@ HOME = {func: module for module, funcs in MODULES.items() for func in funcs}
 # attach and uploads run on asyncio. Should a read-only command still reach something that needs a
 # loop, it runs again under asyncio.
 READ_ONLY = {"ps", "images", "inspect", "inspect_container", "inspect_image", "history", "version", "info",
-             "volume_ls", "volume_inspect", "port", "top", "network_ls", "network_inspect"}
+             "volume_ls", "volume_inspect", "port", "top", "network_ls", "network_inspect",
+             "swarm_inspect", "node_ls", "node_inspect", "node_ps", "service_ls", "service_ps", "service_inspect",
+             "stack_ls", "stack_ps", "stack_services", "secret_ls", "secret_inspect", "config_ls", "config_inspect"}
 
 
 def connect(args: Any) -> Any:
@@ -43,7 +53,13 @@ def connect(args: Any) -> Any:
     :mod:`engine.client.contexts`). ContextError: one line for a conflict, an unknown context, a bad address."""
     tls = tls_options(tls=args.tls, tlsverify=args.tlsverify, tlscacert=args.tlscacert, tlscert=args.tlscert,
                       tlskey=args.tlskey)
-    return contexts_connect(host=args.host, context=args.context, root=args.root, tls=tls)
+    # a swarm's manager is a daemon (its reconciler runs there): `swarm init` on this host's own engine starts one
+    from engine.errors import Unavailable
+    try:
+        return contexts_connect(host=args.host, context=args.context, root=args.root, tls=tls,
+                                daemon=args.func == "swarm_init")
+    except Unavailable as exc:  # the daemon a swarm needs could not start: its line
+        raise ContextError(str(exc)) from None
 
 
 async def dispatch(args: Any, transport: Any = None) -> int:

@@ -22,17 +22,24 @@ async def inspect_objects(docker: Docker, names: list[str], fmt: str | None, kin
     failed = False
     for name in names:
         obj = None
-        for k in ([kind] if kind else ["container", "image", "volume"]):
+        for k in ([kind] if kind else ["container", "image", "volume", "service", "task", "node"]):
             try:
                 if k == "container":
                     obj = (await docker.containers.get(name))._info
                 elif k == "image":
                     obj = await docker.images.inspect(name)
-                else:
+                elif k == "volume":
                     obj = await docker.volumes.inspect(name)
+                elif k == "service":
+                    obj = await docker.services.inspect(name)
+                elif k == "task":
+                    obj = await docker.tasks.inspect(name)
+                else:
+                    obj = await docker.nodes.inspect(name)
                 break
             except EngineError as exc:
-                if exc.status != 404:
+                # swarm objects: an engine that is no manager answers 503 (docker) or 406
+                if exc.status != 404 and not (k in ("service", "task", "node") and exc.status in (406, 503)):
                     raise
         if obj is None:
             sys.stderr.write(f"Error: No such object: {name}\n" if not kind else
@@ -131,10 +138,6 @@ async def cmd_system_check(docker: Docker, args: Any) -> int:
     for f in findings:
         out(f"{f['kind']}  {f['object']}  {f['problem']}" + ("  repaired" if f["repaired"] else ""))
     return 1 if any(not f["repaired"] for f in findings) else 0
-
-
-async def cmd_swarm_mode(docker: Docker, args: Any) -> int:
-    raise EngineError("Portside does not support swarm mode (services, stacks, nodes) on this host")
 
 
 def daemon(args: Any) -> int:

@@ -1,8 +1,10 @@
 """Checking a loaded project before anything is deployed: one line per error, docker's warnings.
 
-Each file is checked as written against :data:`engine.compose.schema.SCHEMA` (jsonschema, Draft 7; the
-validator is built once per process, on first use: importing jsonschema is most of the cost). The error
-names the key path, as docker's does (``services.web.deploy.replicas must be an integer``). Then the
+Each file is checked as written against :data:`engine.compose.schema.SCHEMA`. :func:`conforms` walks the
+file along the schema first: a definite yes for a file that matches every keyword (most files), without
+importing jsonschema (~100 ms of a command's start-up). Anything else goes to jsonschema (Draft 7, the
+validator built once per process), whose errors say what is wrong: the most specific one names the key
+path, as docker's does (``services.web.deploy.replicas must be an integer``). Then the
 merged model is checked for what a schema cannot say: cpus, memory and durations that do not parse,
 networks, volumes, secrets and configs a service names but the file does not define, a missing or
 malformed image.
@@ -11,45 +13,163 @@ malformed image.
 from __future__ import annotations
 
 import functools
+import re
+from collections.abc import Callable
 
 from ..errors import InvalidArgument
-from .convert import check_model
+from ..units import go_duration_ns
+from .project import port_entries
 from .schema import DEPRECATED, FORBIDDEN, IGNORED, SCHEMA, UNSUPPORTED
+from .specs import check_model
 
 TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the block)
 if TYPE_CHECKING:
     from typing import Any
 
-    from .load import Project
+    from .project import Project
 
 _DURATION_HINT = "a number and a unit: 500ms, 10s, 1m30s, 2h"
 _TYPE_WORDS = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
                "number": "a number", "boolean": "a boolean", "null": "null"}
 
 
+def _duration(value: object) -> bool:
+    """Go's duration syntax (raises ValueError naming the problem)."""
+    if isinstance(value, str):
+        go_duration_ns(value)
+    return True
+
+
+def _port(value: object) -> bool:
+    """The short port syntax (raises InvalidArgument naming the problem)."""
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        port_entries(value)
+    return True
+
+
+#: the schema's formats: name → (check, the exception a failed check raises)
+FORMATS: dict[str, tuple[Callable[[object], bool], type[Exception]]] = {
+    "duration": (_duration, ValueError), "ports": (_port, InvalidArgument)}
+
+
 @functools.lru_cache(maxsize=1)
 def _validator() -> Any:
-    import jsonschema  # ~70 ms to import: only when a compose file is checked
-
-    from ..units import go_duration_ns
-    from .load import _ports
+    import jsonschema  # ~100 ms to import: only for a file conforms() did not vouch for
 
     checker = jsonschema.FormatChecker(formats=())
-
-    @checker.checks("duration", raises=ValueError)
-    def _duration(value: object) -> bool:
-        if isinstance(value, str):
-            go_duration_ns(value)
-        return True
-
-    @checker.checks("ports", raises=InvalidArgument)
-    def _port(value: object) -> bool:
-        if isinstance(value, (str, int)) and not isinstance(value, bool):
-            _ports(value)
-        return True
-
-    cls = jsonschema.validators.validator_for(SCHEMA)
+    for name, (check, raises) in FORMATS.items():
+        checker.checks(name, raises=raises)(check)
+    base = jsonschema.validators.validator_for(SCHEMA)
+    # 5.0 is not an integer here (Draft 7 says it is): replicas, ports and counts are whole numbers
+    types = base.TYPE_CHECKER.redefine("integer", lambda _checker, value: _JSON_TYPES["integer"](value))
+    cls = jsonschema.validators.extend(base, type_checker=types)  # type: ignore[no-untyped-call]
     return cls(SCHEMA, format_checker=checker)
+
+
+_JSON_TYPES: dict[str, Callable[[object], bool]] = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+}
+_ANNOTATIONS = ("$schema", "definitions", "default", "description")
+
+
+def conforms(instance: object, schema: Any = SCHEMA) -> bool:
+    """True when ``instance`` certainly matches ``schema`` (the keywords SCHEMA uses, as Draft 7 defines
+    them); False when it does not or when this walk cannot tell (jsonschema then decides). Each ``oneOf``
+    of SCHEMA has branches of different types, so one matching branch is the only one."""
+    if not isinstance(schema, dict):
+        return False
+    for keyword, value in schema.items():
+        if keyword in _ANNOTATIONS:
+            continue
+        if keyword == "$ref":
+            if not (isinstance(value, str) and value.startswith("#/definitions/")):
+                return False
+            if not conforms(instance, SCHEMA["definitions"][value.rsplit("/", 1)[-1]]):
+                return False
+        elif keyword == "type":
+            kinds = [value] if isinstance(value, str) else value
+            if not any(_JSON_TYPES[k](instance) for k in kinds):
+                return False
+        elif keyword == "oneOf" or keyword == "anyOf":
+            if not any(conforms(instance, branch) for branch in value):
+                return False
+        elif keyword == "enum":
+            if not (isinstance(instance, str) and instance in value):
+                return False
+        elif keyword in ("minimum", "maximum"):
+            if not _JSON_TYPES["number"](instance):
+                continue
+            if instance < value if keyword == "minimum" else instance > value:
+                return False
+        elif keyword == "format":
+            check, raises = FORMATS[value]
+            try:
+                check(instance)
+            except raises:
+                return False
+        elif keyword == "required":
+            if isinstance(instance, dict) and not all(k in instance for k in value):
+                return False
+        elif keyword == "items":
+            if isinstance(instance, list) and not all(conforms(item, value) for item in instance):
+                return False
+        elif keyword == "uniqueItems":
+            if isinstance(instance, list) and value and not _unique(instance):
+                return False
+        elif keyword == "properties":
+            if isinstance(instance, dict):
+                for key, sub in value.items():
+                    if key in instance and not conforms(instance[key], sub):
+                        return False
+        elif keyword == "patternProperties":
+            if isinstance(instance, dict):
+                for pattern, sub in value.items():
+                    rx = _pattern(pattern)
+                    for key, item in instance.items():
+                        if rx.search(key) and not conforms(item, sub):
+                            return False
+        elif keyword == "additionalProperties":
+            if isinstance(instance, dict) and value is False:
+                known = schema.get("properties", {})
+                patterns = [_pattern(p) for p in schema.get("patternProperties", {})]
+                if any(k not in known and not any(rx.search(k) for rx in patterns) for k in instance):
+                    return False
+            elif value is not False:
+                return False
+        else:
+            return False  # a keyword this walk does not know
+    return True
+
+
+def _unique(items: list[Any]) -> bool:
+    """No two items equal as JSON values (true is not 1); a list holding floats is left to jsonschema
+    (for which 1 == 1.0)."""
+    keys = [_canonical(item) for item in items]
+    return None not in keys and len(set(keys)) == len(keys)
+
+
+def _canonical(value: Any) -> Any:
+    """A hashable form of a JSON value, None when it holds a float."""
+    if isinstance(value, dict):
+        parts = [(k, _canonical(v)) for k, v in sorted(value.items())]
+        return None if any(v is None for _, v in parts) else ("object", tuple(parts))
+    if isinstance(value, list):
+        parts_l = [_canonical(v) for v in value]
+        return None if None in parts_l else ("array", tuple(parts_l))
+    if isinstance(value, float):
+        return None
+    return (type(value).__name__, value)
+
+
+@functools.lru_cache(maxsize=64)
+def _pattern(text: str) -> re.Pattern[str]:
+    return re.compile(text)
 
 
 def _path(error: Any) -> str:
@@ -70,7 +190,7 @@ def _types(schema: Any) -> list[str]:
 
 
 def _words(kinds: list[str]) -> str:
-    words = list(dict.fromkeys(_TYPE_WORDS.get(k, k) for k in kinds if k != "null"))
+    words = list(dict.fromkeys(_TYPE_WORDS.get(k, k) for k in kinds if k != "null")) or ["empty"]
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
@@ -92,7 +212,10 @@ def _message(error: Any) -> str:
         if not types_ok:
             return f"{_path(error) or 'top level'} must be {_words(_types(error.schema))}"
         specific = types_ok
-    best = next((e for e in specific if e.validator == "type"), specific[0])
+    if len(leaves) > 1:  # a oneOf's branches: one whose type matched tells what is wrong inside it
+        best = next((e for e in specific if e.validator != "type"), specific[0])
+    else:
+        best = specific[0]
     where = _path(best) or "top level"
     kind = best.validator
     if kind == "type":
@@ -131,6 +254,8 @@ def _message(error: Any) -> str:
 def check_schema(config: dict[str, Any], filename: str = "") -> None:
     """Raise InvalidArgument for the most specific schema error of one file (prefixed by its name when
     several files are loaded)."""
+    if conforms(config):
+        return
     validator = _validator()
     errors = list(validator.iter_errors(config))
     if not errors:

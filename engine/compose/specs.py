@@ -24,7 +24,7 @@ TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy 
 if TYPE_CHECKING:
     from typing import Any
 
-    from .load import Project
+    from .project import Project
 
     Dict = dict[str, Any]
 
@@ -115,7 +115,7 @@ def parse_bytes(value: Any, where: str) -> int:
 
 def _drop_empty(d: Dict) -> Dict:
     """Go's omitempty: no None, "", 0, False, [] or {} values."""
-    return {k: v for k, v in d.items() if v not in (None, "", 0, False, [], {}) or v is True}
+    return {k: v for k, v in d.items() if v not in (None, "", 0, False, [], {})}
 
 
 def convert(project: Project, namespace: str) -> StackPlan:
@@ -132,10 +132,9 @@ def convert(project: Project, namespace: str) -> StackPlan:
         networks = svc.get("networks")
         used.update(networks if isinstance(networks, dict) and networks else [DEFAULT_NETWORK])
     for internal in sorted(used):
-        nw = project.networks.get(internal, {}) if internal != DEFAULT_NETWORK else \
-            project.networks.get(DEFAULT_NETWORK, {})
         if internal not in project.networks and internal != DEFAULT_NETWORK:
             continue  # reported by the service that names it
+        nw = project.networks.get(internal, {})
         if nw.get("external"):
             plan.external_networks.append(nw.get("name") or internal)
             continue
@@ -221,6 +220,7 @@ def service_spec(project: Project, namespace: str, name: str, svc: Dict) -> Dict
     """One service's ServiceSpec (docker/cli's convert.Service)."""
     where = f"services.{name}"
     deploy: Dict = svc.get("deploy") or {}
+    cap_add, cap_drop = _capabilities(svc.get("cap_add"), svc.get("cap_drop"))
     container: Dict = {
         "Image": check_image(name, svc.get("image")),
         "Labels": _stack_labels(namespace, svc.get("labels")),
@@ -241,20 +241,22 @@ def service_spec(project: Project, namespace: str, name: str, svc: Dict) -> Dict
         "StopGracePeriod": _ns(svc["stop_grace_period"], f"{where}.stop_grace_period")
         if svc.get("stop_grace_period") is not None else None,
         "Healthcheck": _healthcheck(svc.get("healthcheck"), where),
-        "Hosts": [f"{ip} {host}" for host, _, ip in (h.partition(":") for h in svc.get("extra_hosts") or [])
-                  if _],
+        "Hosts": [f"{ip} {host}" for host, sep, ip in (h.partition(":") for h in svc.get("extra_hosts") or [])
+                  if sep],  # swarmkit's "IP hostname"
         "DNSConfig": _drop_empty({"Nameservers": svc.get("dns"), "Search": svc.get("dns_search")}) or None,
         "Secrets": _references(project, namespace, "secret", svc.get("secrets") or [], where),
         "Configs": _references(project, namespace, "config", svc.get("configs") or [], where),
         "Isolation": svc.get("isolation"),
         "Sysctls": svc.get("sysctls"),
-        "CapabilityAdd": _caps(svc.get("cap_add")),
-        "CapabilityDrop": _caps(svc.get("cap_drop")),
+        "CapabilityAdd": cap_add,
+        "CapabilityDrop": cap_drop,
         "Ulimits": _ulimits(svc.get("ulimits")),
         "OomScoreAdj": svc.get("oom_score_adj"),
     }
+    # Go's omitempty, but a pointer (Init, StopGracePeriod) stays when set, to false or 0 too
     container = {k: v for k, v in container.items()
-                 if k in ("Privileges", "Init") and v is not None or v not in (None, "", 0, False, [], {})}
+                 if k in ("Privileges", "Init", "StopGracePeriod") and v is not None
+                 or v not in (None, "", 0, False, [], {})}
     task: Dict = {"ContainerSpec": container}
     if isinstance(svc.get("logging"), dict) and svc["logging"]:
         task["LogDriver"] = _drop_empty({"Name": svc["logging"].get("driver", ""),
@@ -293,15 +295,21 @@ def _environment(env: Any) -> list[str] | None:
     return sorted(k if v is None else f"{k}={v}" for k, v in env.items()) or None
 
 
-def _caps(caps: Any) -> list[str] | None:
-    """docker's opts.NormalizeCapability: upper case, ``CAP_`` prefix, ``ALL`` kept."""
-    if not caps:
-        return None
-    out = []
-    for cap in caps:
-        up = str(cap).strip().upper()
-        out.append(up if up == "ALL" or up.startswith("CAP_") else "CAP_" + up)
-    return sorted(set(out))
+def _capability(cap: Any) -> str:
+    """docker's opts.NormalizeCapability: upper case, a ``CAP_`` prefix; ``ALL`` and ``RESET`` as they are."""
+    up = str(cap).strip().upper()
+    return up if up in ("ALL", "RESET") or up.startswith("CAP_") else "CAP_" + up
+
+
+def _capabilities(add: Any, drop: Any) -> tuple[list[str] | None, list[str] | None]:
+    """docker's opts.EffectiveCapAddCapDrop: ALL trumps the others, adding wins over dropping, RESET goes."""
+    adds = {_capability(c) for c in add or []}
+    drops = {_capability(c) for c in drop or []}
+    adds = {"ALL"} if "ALL" in adds else adds
+    drops = {"ALL"} if "ALL" in drops else drops
+    cap_add = sorted(c for c in adds if c != "RESET")
+    cap_drop = sorted(c for c in drops if c not in adds and c != "RESET")
+    return cap_add or None, cap_drop or None
 
 
 def _ulimits(ulimits: Any) -> list[Dict] | None:
@@ -409,7 +417,8 @@ def _mode(deploy: Dict, where: str) -> Dict:
     if isinstance(replicas, bool) or replicas is not None and (not isinstance(replicas, int) or replicas < 0):
         raise InvalidArgument(f"{where}.replicas must be a whole number, 0 or more (got {replicas})")
     if mode == "replicated-job":
-        return {"ReplicatedJob": _drop_empty({"MaxConcurrent": replicas, "TotalCompletions": replicas})}
+        return {"ReplicatedJob": {} if replicas is None else {"MaxConcurrent": replicas,
+                                                              "TotalCompletions": replicas}}
     if mode != "replicated":
         raise InvalidArgument(f"{where}.mode: unknown mode: {mode}")
     return {"Replicated": {"Replicas": 1 if replicas is None else replicas}}
@@ -425,8 +434,7 @@ def _update_config(cfg: Any, where: str) -> Dict:
     if cfg.get("monitor") is not None:
         out["Monitor"] = _ns(cfg["monitor"], f"{where}.monitor")
     out["MaxFailureRatio"] = cfg.get("max_failure_ratio") or 0
-    if cfg.get("order"):
-        out["Order"] = cfg["order"]
+    out["Order"] = cfg.get("order") or ""  # no omitempty on docker's Order
     return {k: v for k, v in out.items() if v != 0 or k in ("Parallelism", "MaxFailureRatio")}
 
 

@@ -174,12 +174,11 @@ def _version(config: Dict, path: str) -> str:
 # ----------------------------------------------------------------------------------------- normalising
 
 
-
 def _normalise_file(config: Dict, working_dir: str, lookup: Lookup) -> Dict:
     """One file's sections in the model's long forms (shapes the schema refuses are left as they are)."""
     out: Dict = {}
     services = config.get("services")
-    out["services"] = {name: _service(svc, working_dir, lookup) if isinstance(svc, dict) else svc
+    out["services"] = {name: _service(name, svc, working_dir, lookup) if isinstance(svc, dict) else svc
                        for name, svc in (services.items() if isinstance(services, dict) else ())}
     for section in ("networks", "volumes"):
         entries = config.get(section)
@@ -216,8 +215,9 @@ def _object(entry: Any, name: str) -> Any:
     if not isinstance(entry, dict):
         return entry
     out = dict(entry)
-    if "labels" in out:
-        out["labels"] = mapping(out["labels"])
+    for key in ("labels", "driver_opts"):
+        if key in out:
+            out[key] = mapping(out[key])
     ext = out.get("external")
     if isinstance(ext, dict):
         out["external"] = True
@@ -235,7 +235,8 @@ def _file_object(entry: Any, name: str, working_dir: str) -> Any:
     return out
 
 
-def _service(svc: Dict, working_dir: str, lookup: Lookup) -> Dict:
+def _service(name: str, svc: Dict, working_dir: str, lookup: Lookup) -> Dict:
+    where = f"services.{name}"
     out = dict(svc)
     for key in ("command", "entrypoint"):
         if isinstance(out.get(key), str):
@@ -244,7 +245,8 @@ def _service(svc: Dict, working_dir: str, lookup: Lookup) -> Dict:
             try:
                 out[key] = shlex.split(out[key])
             except ValueError as exc:
-                raise InvalidArgument(f"{key} {out[key]!r}: {exc}") from None
+                raise InvalidArgument(f"{where}.{key}: cannot split {out[key]!r} into words: "
+                                      f"{str(exc).lower()}") from None
     for key in ("dns", "dns_search", "env_file", "tmpfs"):
         if key in out:
             out[key] = _strings(out[key])
@@ -252,6 +254,9 @@ def _service(svc: Dict, working_dir: str, lookup: Lookup) -> Dict:
         out["labels"] = mapping(out["labels"])
     if "sysctls" in out:
         out["sysctls"] = mapping(out["sysctls"])
+    logging = out.get("logging")
+    if isinstance(logging, dict) and "options" in logging:
+        out["logging"] = {**logging, "options": mapping(logging["options"])}
     if "extra_hosts" in out:
         out["extra_hosts"] = _hosts(out["extra_hosts"])
     out["environment"] = _environment(out, working_dir, lookup)
@@ -260,9 +265,10 @@ def _service(svc: Dict, working_dir: str, lookup: Lookup) -> Dict:
     if isinstance(out.get("networks"), list):
         out["networks"] = {n: None for n in out["networks"]}
     if isinstance(out.get("ports"), list):
-        out["ports"] = [p for item in out["ports"] for p in _ports(item)]
+        out["ports"] = [p for i, item in enumerate(out["ports"]) for p in _at(f"{where}.ports.{i}", port_entries, item)]
     if isinstance(out.get("volumes"), list):
-        out["volumes"] = [_volume(v, working_dir, lookup) for v in out["volumes"]]
+        out["volumes"] = [_at(f"{where}.volumes.{i}", _volume, v, working_dir, lookup)
+                          for i, v in enumerate(out["volumes"])]
     for key in ("secrets", "configs"):
         if isinstance(out.get(key), list):
             out[key] = [{"source": v} if isinstance(v, str) else v for v in out[key]]
@@ -273,6 +279,14 @@ def _service(svc: Dict, working_dir: str, lookup: Lookup) -> Dict:
     if isinstance(deploy, dict) and "labels" in deploy:
         out["deploy"] = {**deploy, "labels": mapping(deploy["labels"])}
     return out
+
+
+def _at(where: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)``, its InvalidArgument prefixed with the key path it is about."""
+    try:
+        return fn(*args)
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"{where}: {exc}") from None
 
 
 def _hosts(value: Any) -> Any:
@@ -306,9 +320,15 @@ def _environment(svc: Dict, working_dir: str, lookup: Lookup) -> Any:
             result[key] = found if (value is None or value == "") and found is not None else value
 
     files = svc.get("env_file")
-    for path in (files if isinstance(files, list) else []):
-        if isinstance(path, str):
-            update(envfile.parse_env_file(os.path.normpath(os.path.join(working_dir, path)), lookup))
+    for entry in (files if isinstance(files, list) else []):
+        # a path, or the compose-spec's {path, required}: a file that is not required may be missing
+        path = entry.get("path") if isinstance(entry, dict) else entry
+        if not isinstance(path, str):
+            continue
+        full = os.path.normpath(os.path.join(working_dir, path))
+        if isinstance(entry, dict) and entry.get("required") is False and not os.path.exists(full):
+            continue
+        update(envfile.parse_env_file(full, lookup))
     update(declared)
     return result
 
@@ -330,9 +350,11 @@ def parse_port_range(text: str, spec: str) -> tuple[int, int]:
     return a, b
 
 
-def _ports(item: Any) -> list[Any]:
+def port_entries(item: Any) -> list[Any]:
     """One entry of ``ports``: short syntax (``"8080-8081:80-81/udp"``, ``80``) → long form entries, one
     per port of a range (docker's nat.ParsePortSpecs + ConvertPortToPortConfig); long syntax kept."""
+    if isinstance(item, dict) and isinstance(item.get("published"), str) and item["published"].isdigit():
+        return [{**item, "published": int(item["published"])}]  # the compose-spec allows "8080"
     if isinstance(item, bool) or not isinstance(item, (int, str)):
         return [item]
     spec = str(item)
