@@ -217,6 +217,12 @@ class TaskHost:
             code = None
         self._ended(task_id, code)
 
+    def _interrupted(self, task_id: str) -> None:
+        """Marks a task that ended while no manager watched it: its slot's next task starts at once."""
+        t = self.state.task(task_id)
+        if t is not None:
+            self.state.update_task(task_id, rfc3339_nano(), doc=dict(t["doc"], Interrupted=True))
+
     def _ended(self, task_id: str, code: int | None) -> None:
         t = self.state.task(task_id)
         if t is None or policy.is_ended(t):
@@ -358,11 +364,13 @@ class TaskHost:
                     continue
                 watch.append(t["id"])
             elif status in ("exited", "dead"):
+                self._interrupted(t["id"])
                 self._ended(t["id"], int(self.containers.runtime_state(cid).get("exit_code") or 0))
             elif status == "created" or status == "":
                 if cid:
                     await self._remove(cid)
                     self.state.update_task(t["id"], rfc3339_nano(), container_id="")
+                self._interrupted(t["id"])
                 t2 = self.state.task(t["id"])
                 if t2 is not None and not policy.is_ended(t2):
                     if t2["desired_state"] in ("shutdown", "remove"):
