@@ -622,7 +622,7 @@ class Swarm:
         return {"Warnings": self._image_warnings(new) or None}
 
     async def service_delete(self, service_id: str) -> None:
-        """``DELETE /services/{id}``: the service goes at once; its tasks are shut down and removed."""
+        """``DELETE /services/{id}``: the service, its load balancer's rules, its tasks and their containers."""
         row = self._service_row(service_id)
         self.state.delete_service(row["id"])
         for t in self.state.tasks(row["id"]):
@@ -631,8 +631,16 @@ class Swarm:
         if self.endpoints is not None:
             await self.endpoints.remove(row["id"])
         self.events.emit("service", "remove", row["id"], name=row["name"])
-        if self.reconciler is None:  # no reconciler here to finish the job: the containers go now
+        # the task containers go before the answer (each stopped within its grace period), so what the
+        # service used can go right after: `stack rm` removes the stack's networks next
+        reconciler = self.reconciler
+        if reconciler is not None:
+            await reconciler.release(row["id"])
+        try:
             await self.remove_service_tasks(row["id"])
+        finally:
+            if reconciler is not None:
+                reconciler.done_with(row["id"])
         self.kick()
 
     async def remove_service_tasks(self, service_id: str) -> None:
@@ -655,7 +663,8 @@ class Swarm:
     # -- tasks ------------------------------------------------------------------------------------
     def task_doc(self, t: dict[str, Any]) -> dict[str, Any]:
         doc: dict[str, Any] = {"ID": t["id"], "Version": {"Index": t["version"]}, "CreatedAt": t["created"],
-                               "UpdatedAt": t["updated"], "Labels": {}, "Spec": t["spec"],
+                               "UpdatedAt": t["updated"], "Labels": t["doc"].get("Labels") or {},
+                               "Spec": t["spec"],
                                "ServiceID": t["service_id"]}
         if t["slot"]:
             doc["Slot"] = t["slot"]
@@ -699,7 +708,7 @@ class Swarm:
             if "node" in f and not any(v in (row["node_id"], platform.node(), "self") or row["node_id"].startswith(v)
                                        for v in f["node"]):
                 continue
-            if "label" in f and not _labels_match({}, f["label"]):
+            if "label" in f and not _labels_match(t["doc"].get("Labels") or {}, f["label"]):
                 continue
             if "name" in f:
                 service = services.get(t["service_id"])

@@ -72,7 +72,7 @@ class TaskHost:
                "status": model.status(state, message, err), "desired_state": "running",
                "doc": {"Name": name, "ServiceName": service["name"], "SpecVersion": service["version"],
                        "EndpointSpec": spec.get("EndpointSpec") or {}, "StartAt": start_at,
-                       "Restarts": restarts or []}}
+                       "Restarts": restarts or [], "Labels": dict(spec.get("Labels") or {})}}
         row["version"] = self.state.insert_task(row)
         return row
 

@@ -73,6 +73,7 @@ class Reconciler:
         self.applied: dict[str, str] = {}  # service id → the backends last given to the load balancer
         self.closed = False
         self.critical: set[str] = set()  # tasks whose container is being made or started right now
+        self.released: set[str] = set()  # removed services whose tasks their remover removes
 
     def kick(self) -> None:
         self.wake.set()
@@ -142,13 +143,29 @@ class Reconciler:
         for t in self.host.tasks():
             by_service.setdefault(t["service_id"], []).append(t)
         for sid, tasks in by_service.items():
-            if sid not in ids and sid not in self.removing:
+            if sid not in ids and sid not in self.removing and sid not in self.released:
                 self._cancel_service(sid, tasks)
                 self.removing[sid] = asyncio.create_task(self._remove(sid))
         node = self.host.node()
         limit = self.host.history_limit()
         for service in services:
             await self._converge_service(service, by_service.get(service["id"], []), node, limit)
+
+    async def release(self, sid: str) -> None:
+        """A removed service's tasks are its remover's now: this reconciler lets them go (a container being
+        made or started is let finish first) and leaves their removal alone."""
+        self.released.add(sid)
+        tasks = self.host.tasks(sid)
+        self._cancel_service(sid, tasks)
+        ids = {t["id"] for t in tasks}
+        while ids & self.critical:
+            await asyncio.sleep(0.01)
+        removing = self.removing.get(sid)
+        if removing is not None:
+            await asyncio.gather(removing, return_exceptions=True)
+
+    def done_with(self, sid: str) -> None:
+        self.released.discard(sid)
 
     def _cancel_service(self, sid: str, tasks: list[dict[str, Any]]) -> None:
         rollout = self.rollouts.pop(sid, None)

@@ -98,8 +98,8 @@ async def swarm(root: str) -> AsyncIterator[Swarm]:
             await s.ok("POST", "/swarm/init", {"ListenAddr": "0.0.0.0:2377", "AdvertiseAddr": "127.0.0.1"})
             yield s
         finally:
-            if engine.swarm.active():
-                await engine.swarm.leave(force=True)
+            if engine.swarm.active():  # as the daemon runs it: a task of its own, bounded
+                await asyncio.wait_for(engine.swarm.leave(force=True), 60)
             reconciler.cancel()
             await asyncio.gather(reconciler, return_exceptions=True)
 
