@@ -254,6 +254,17 @@ def test_service_create_scale_update_rollback_rm(swarm_dockerd: Any, ps: Any) ->
         spec = json.loads(d.ok("service", "inspect", "sweb"))[0]["Spec"]["TaskTemplate"]
         assert spec["ContainerSpec"]["Env"] == ["A=1"]
         same_as_docker(d, ps, "service", "ps", "sweb")
+        ok(ps("service", "update", "-d", "--publish-add", "published=8081,target=80", "--label-add", "tier=web", "sweb"))
+        for _ in range(100):  # the manager publishes it as it applies the update
+            listed = d.ok("service", "ls", "--filter", "label=tier=web", "--format", "{{.Name}} {{.Ports}}")
+            if listed != "sweb \n":
+                break
+            time.sleep(0.1)
+        assert listed == "sweb *:8081->80/tcp\n"
+        same_as_docker(d, ps, "service", "ls")
+        ok(ps("service", "update", "-d", "--publish-rm", "80", "--label-rm", "tier", "sweb"))
+        assert d.ok("service", "inspect", "-f", "{{json .Spec.EndpointSpec.Ports}} {{json .Spec.Labels}}",
+                    "sweb").strip() in ("[] {}", "null {}")
         # docker's errors, one line each, non-zero
         bad = ps("service", "scale", "sweb=x")
         assert bad.returncode == 1 and bad.stderr.strip() == \
