@@ -252,9 +252,11 @@ async def deploy(docker: Docker, namespace: str, plan: Any, *, prune: bool = Fal
                 continue
             was = current.get("Spec") or {}
             template = spec.setdefault("TaskTemplate", {})
-            if resolve_image != "always" and image == (was.get("Labels") or {}).get(LABEL_IMAGE):
-                template.setdefault("ContainerSpec", {})["Image"] = was.get("TaskTemplate", {}).get(
-                    "ContainerSpec", {}).get("Image", image)
+            pinned = str(((was.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image") or "")
+            if (resolve_image != "always" and image == (was.get("Labels") or {}).get(LABEL_IMAGE)) or \
+                    pinned.startswith(image + "@"):
+                # the same image: keep the digest the manager pinned (this client resolves none itself)
+                template.setdefault("ContainerSpec", {})["Image"] = pinned or image
             template["ForceUpdate"] = (was.get("TaskTemplate") or {}).get("ForceUpdate", 0)
             if not spec_differs(was, with_network_ids(spec, network_ids)):
                 continue  # unchanged: its tasks are left alone
