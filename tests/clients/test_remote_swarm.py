@@ -99,9 +99,6 @@ def portside_manager() -> Iterator[PortsideManager]:
                 time.sleep(0.1)
         except (OSError, ValueError, IndexError):
             pass
-        for path in (sock + ".lock",):
-            if os.path.exists(path):
-                os.unlink(path)
         ids = cli("ps", "-aq", "--no-trunc").stdout.split()
         if ids:
             cli("rm", "-f", *ids)

@@ -44,11 +44,6 @@ def stop(pidfile: str, sock: str) -> None:
         except ProcessLookupError:
             break
         time.sleep(0.1)
-    for path in (sock + ".lock",):
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
 
 
 @pytest.fixture
