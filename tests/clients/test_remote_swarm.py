@@ -179,6 +179,11 @@ def test_node_ls_and_inspect_as_docker(swarm_dockerd: Any, ps: Any) -> None:
     same_as_docker(d, ps, "node", "inspect", "--pretty", "self")
     mine = json.loads(ok(ps("node", "inspect", "self")))
     assert [n["ID"] for n in mine] == [d.node_id]
+    # info's Swarm section says what docker's does
+    wanted = [" Swarm: active", f"  NodeID: {d.node_id}", "  Is Manager: true", "  Managers: 1", "  Nodes: 1",
+              f"  Node Address: {d.addr}"]
+    for text in (ok(ps("info")), d.ok("info")):
+        assert [line for line in text.splitlines() if line in wanted] == wanted
     # a second init: the manager's own answer, as docker prints it
     again = ps("swarm", "init", "--advertise-addr", d.addr)
     theirs = d.docker("swarm", "init", "--advertise-addr", d.addr)
