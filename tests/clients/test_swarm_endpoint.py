@@ -136,3 +136,18 @@ def test_swarm_init_starts_the_daemon_and_leave_stops_it(root: str) -> None:
     assert not os.path.exists(sock) and not os.path.exists(pidfile) and not os.path.exists(sock + ".lock")
     assert not os.path.exists(os.path.join(root, "daemon.started"))
     assert resolve(root=root, env={}).embedded
+
+
+def test_a_daemon_of_its_own_serves_the_root(root: str) -> None:
+    """The user's own `portside daemon` for the root, on a socket of its choosing: used, no second one made."""
+    own, pidfile = os.path.join(root, "own.sock"), os.path.join(root, "own.pid")
+    ok(cli(root, "daemon", "-d", "-H", f"unix://{own}", "-p", pidfile, "--log-file", os.path.join(root, "own.log")))
+    try:
+        os.makedirs(os.path.join(root, "swarm"))
+        assert resolve(root=root, env={}).host == f"unix://{own}"
+        assert ok(cli(root, "ps", "-q")) == ""
+        sock, mine = daemon_files(root)
+        assert not os.path.exists(sock) and not os.path.exists(mine)
+    finally:
+        stop(pidfile, own)
+    assert not os.path.exists(os.path.join(root, "daemon.json"))  # gone with its daemon
