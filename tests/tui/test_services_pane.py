@@ -147,6 +147,23 @@ async def test_stacks_head_their_services() -> None:
         assert not [c for c in transport.calls if c.startswith("GET /services/") or c.startswith("GET /tasks/")]
 
 
+async def test_a_burst_of_events_does_not_starve_the_services() -> None:
+    """Five replicas starting sent a stream of container events; each one's refresh cancelled the one
+    before it, so the pane never saw the new service (the tour waited forever for its deploy step).
+    Now a refresh asked for while one is on its way runs once after it."""
+    app, transport = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.services_loaded)
+        transport.delay = 0.05  # longer than between two events
+        app.services_loaded = False
+        for _ in range(300):  # the events keep coming while we wait: the answer must land among them
+            app.post_message(app.EngineEvent({"Type": "container", "Action": "start"}))
+            await pilot.pause(0.01)
+            if app.services_loaded:
+                break
+        assert app.services_loaded
+
+
 async def test_not_a_manager_says_so_and_offers_swarm_init() -> None:
     app, transport = make_app(swarm=False)
     async with app.run_test(size=SIZE) as pilot:
