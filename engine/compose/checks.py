@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from ..errors import InvalidArgument
 from ..units import go_duration_ns
-from .project import port_entries
+from .project import parse_port
 from .schema import DEPRECATED, FORBIDDEN, IGNORED, SCHEMA, UNSUPPORTED
 from .specs import check_model
 
@@ -41,9 +41,9 @@ def _duration(value: object) -> bool:
 
 
 def _port(value: object) -> bool:
-    """The short port syntax (raises InvalidArgument naming the problem)."""
+    """The short port syntax (raises InvalidArgument naming the problem); its ranges are not expanded."""
     if isinstance(value, (str, int)) and not isinstance(value, bool):
-        port_entries(value)
+        parse_port(str(value))
     return True
 
 
@@ -112,6 +112,9 @@ def conforms(instance: object, schema: Any = SCHEMA) -> bool:
             try:
                 check(instance)
             except raises:
+                return False
+        elif keyword == "pattern":
+            if isinstance(instance, str) and not _pattern(value).search(instance):
                 return False
         elif keyword == "required":
             if isinstance(instance, dict) and not all(k in instance for k in value):

@@ -55,7 +55,8 @@ _DEFS: dict[str, Any] = {
     }, extensions=True),
     "file_reference": {"oneOf": [_STR, _obj({
         "source": _STR, "target": _STR, "uid": _STR, "gid": _STR,
-        "mode": {"type": "number", "minimum": 0, "maximum": 0o7777}}, required=["source"])]},
+        "mode": {"oneOf": [{"type": "integer", "minimum": 0, "maximum": 0o7777},
+                           {"type": "string", "pattern": "^0?[0-7]{1,4}$"}]}}, required=["source"])]},
     "external": {"type": ["boolean", "object"], "properties": {"name": _STR}, "additionalProperties": False},
     "driver_opts": {"type": "object", "patternProperties": {"^.+$": _STR_OR_NUM}},
 }

@@ -32,6 +32,7 @@ LABEL_NAMESPACE = "com.docker.stack.namespace"
 LABEL_IMAGE = "com.docker.stack.image"
 DEFAULT_NETWORK = "default"
 DEFAULT_DRIVER = "overlay"
+MAX_DATA = 16 << 20  # the secrets' and configs' data of one stack, all together (each at most 500 KiB)
 
 
 class StackPlan:
@@ -42,7 +43,8 @@ class StackPlan:
         networks: name → NetworkCreate body (with its "Name"), the networks the services use.
         external_networks: the names of external networks the services use (they must exist).
         secrets, configs: name → SecretSpec / ConfigSpec (``Data`` base64), every one the file defines.
-        external_secrets, external_configs: the names of external ones (they must exist).
+        external_secrets, external_configs: the names of the external ones the services use (they must
+            exist).
         services: name → ServiceSpec.
     """
 
@@ -140,15 +142,23 @@ def convert(project: Project, namespace: str) -> StackPlan:
             continue
         full = nw.get("name") or scope(namespace, internal)
         plan.networks[full] = _network(namespace, full, nw)
+    data_left = MAX_DATA
     for kind, target, externals in (("secret", plan.secrets, plan.external_secrets),
                                     ("config", plan.configs, plan.external_configs)):
         objects = project.secrets if kind == "secret" else project.configs
+        referenced = {ref.get("source") if isinstance(ref, dict) else ref
+                      for svc in project.services.values() for ref in svc.get(f"{kind}s") or []}
         for name, obj in sorted(objects.items()):
             if obj.get("external"):
-                externals.append(obj.get("name") or name)
+                if name in referenced:  # the ones the services use must exist (docker looks them up)
+                    externals.append(obj.get("name") or name)
                 continue
             full = obj.get("name") or scope(namespace, name)
             target[full] = _file_object(namespace, kind, name, full, obj)
+            data_left -= len(target[full].get("Data", "")) * 3 // 4
+            if data_left < 0:
+                raise InvalidArgument(f"{kind}s.{name}: the stack's secrets and configs hold more than "
+                                      f"{MAX_DATA >> 20} MiB")
     for name, svc in project.services.items():
         spec = service_spec(project, namespace, name, svc)
         plan.services[spec["Name"]] = spec
@@ -537,7 +547,7 @@ def _references(project: Project, namespace: str, kind: str, refs: list[Any], wh
         target = ref.get("target") or source
         mode = ref.get("mode")
         file = {"Name": target, "UID": str(ref.get("uid") or "0"), "GID": str(ref.get("gid") or "0"),
-                "Mode": 0o444 if mode is None else int(mode)}
+                "Mode": 0o444 if mode is None else int(mode, 8) if isinstance(mode, str) else int(mode)}
         key = "Secret" if kind == "secret" else "Config"
         out.append({"File": file, f"{key}ID": "", f"{key}Name": name})
     out.sort(key=lambda r: str(r.get("SecretName") or r.get("ConfigName") or ""))

@@ -82,6 +82,15 @@ def test_dot_env_beside_the_first_file_and_the_environment_wins(tmp_path: Any) -
     assert load([path], env={"TAG": "2.0"}).services["app"]["image"] == "busybox:2.0"
 
 
+def test_env_file_error_names_file_and_line(tmp_path: Any) -> None:
+    write(tmp_path, "A=1\nBAD KEY=2\n", "web.env")
+    path = write(tmp_path, "services:\n  app:\n    image: busybox\n    env_file: web.env\n")
+    with pytest.raises(InvalidArgument) as info:
+        validate(load([path], env={}))
+    assert str(info.value) == f"services.app.env_file: {tmp_path}/web.env: line 2: variable 'BAD KEY' contains " \
+                              f"whitespaces"
+
+
 def test_dot_env_error_names_its_line(tmp_path: Any) -> None:
     write(tmp_path, "A=1\nthis is not a variable\n", ".env")
     with pytest.raises(InvalidArgument, match=r"\.env: line 2: expected KEY=VALUE, got 'this is not a variable'$"):
@@ -92,7 +101,7 @@ def test_missing_env_file_is_one_line(tmp_path: Any) -> None:
     path = write(tmp_path, "services:\n  app:\n    image: busybox\n    env_file: nope.env\n")
     with pytest.raises(InvalidArgument) as info:
         validate(load([path], env={}))
-    assert str(info.value) == f"env file {tmp_path}/nope.env not found: no such file or directory"
+    assert str(info.value) == f"services.app.env_file: open {tmp_path}/nope.env: no such file or directory"
 
 
 @pytest.mark.parametrize("text, message", [
@@ -236,3 +245,24 @@ def test_env_file_long_syntax(tmp_path: Any) -> None:
     project = load([path], env={})
     assert validate(project) == []
     assert project.services["s"]["environment"] == {"A": "1"}
+
+
+def test_port_ranges_are_bounded(tmp_path: Any) -> None:
+    """One short line expands to 65535 ports: many such lines, in one service or many, would fill the
+    memory (and checking a line does not expand it)."""
+    services = "".join(f"  s{i}:\n    image: x\n    ports: ['1-65535']\n" for i in range(3))
+    path = write(tmp_path, "services:\n" + services)
+    project = load([path], env={})
+    with pytest.raises(InvalidArgument) as info:
+        validate(project)
+    assert str(info.value) == "services.s1.ports.0: more than 65536 ports in the file once ranges are expanded"
+
+
+def test_env_files_are_bounded_per_file(tmp_path: Any) -> None:
+    """Each service holds its own environment: one large env_file named by many services would multiply."""
+    write(tmp_path, "".join(f"V{i}=x\n" for i in range(40_000)), "big.env")
+    services = "".join(f"  s{i}:\n    image: x\n    env_file: big.env\n" for i in range(3))
+    path = write(tmp_path, "services:\n" + services)
+    with pytest.raises(InvalidArgument) as info:
+        load([path], env={}).services
+    assert str(info.value) == "services.s2.env_file: more than 100000 variables from env files in the file"
