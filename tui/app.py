@@ -405,6 +405,10 @@ class PortsideApp(App[None]):
         except EngineError as exc:
             self._failed(exc, "Cannot open the engine", source="connect")
             return
+        if self.embedded:
+            from engine.client.contexts import swarm_active
+            if swarm_active(self.root):  # one stat: its services converge only in the daemon
+                await self._to_daemon()
         self.connected = True
         self._errors.pop("connect", None)
         self._reconnected(follow=False)
