@@ -461,9 +461,52 @@ def start_daemon(root: str | None = None, timeout: float = 120.0) -> str:
         if done.returncode != 0 and not portside_socket_answers(sock):
             why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
             raise Unavailable(f"cannot start the Portside daemon for {path}: {why}")
+        pid = _pid_in(pidfile)
+        if pid:  # started for the swarm: `swarm leave` stops it again (the host as before `swarm init`)
+            with open(os.path.join(path, STARTED), "w") as f:
+                f.write(f"{pid}\n")
         return sock
     finally:
         os.close(fd)
+
+
+STARTED = "daemon.started"  # in the data root: the pid of the daemon a front end started for its swarm
+
+
+def _pid_in(path: str) -> int:
+    try:
+        with open(path) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def stop_started_daemon(root: str | None = None, timeout: float = 30.0) -> bool:
+    """Stop the daemon :func:`start_daemon` started for this data root (not one its user started);
+    True if one was stopped. Its pid is checked against the daemon's pid file before it is signalled."""
+    import signal
+    import time
+
+    from ..config import default_root
+    path = os.path.abspath(root) if root else default_root()
+    sock, pidfile = daemon_files(root)
+    marker = os.path.join(path, STARTED)
+    pid = _pid_in(marker)
+    if not pid or pid != _pid_in(pidfile):
+        return False
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and _pid_in(pidfile) == pid:
+        time.sleep(0.05)  # the daemon removes its pid file and socket as it exits
+    for leftover in (marker, sock + ".lock"):
+        try:
+            os.unlink(leftover)
+        except FileNotFoundError:
+            pass
+    return True
 
 
 def transport_for(endpoint: Endpoint) -> Transport:

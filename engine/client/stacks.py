@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from . import Docker
 
-from ..errors import Conflict, EngineError, InvalidArgument, NotFound
+from ..errors import EngineError, InvalidArgument, NotFound
 
 LABEL_NAMESPACE = "com.docker.stack.namespace"
 LABEL_IMAGE = "com.docker.stack.image"
@@ -33,6 +33,10 @@ RESOLVE_IMAGE = ("always", "changed", "never")
 #: task states after which a task no longer runs (docker's, swarmkit's order)
 ENDED = ("complete", "shutdown", "failed", "rejected", "orphaned", "remove")
 FAILED = ("failed", "rejected")
+
+
+class StackError(InvalidArgument):
+    """What the client itself found wrong before asking the manager (docker's CLI prints these bare)."""
 
 
 def namespace_filter(namespace: str) -> dict[str, builtins.list[str]]:
@@ -49,13 +53,13 @@ async def require_manager(docker: Docker) -> None:
     swarm = info.get("Swarm") if isinstance(info, dict) else None
     if isinstance(swarm, dict) and "ControlAvailable" in swarm:
         if not swarm.get("ControlAvailable"):
-            raise EngineError(NOT_A_MANAGER)
+            raise StackError(NOT_A_MANAGER)
         return
     try:
         await docker.swarm.inspect()
     except EngineError as exc:
         if exc.status in (404, 406, 503):
-            raise EngineError(NOT_A_MANAGER) from None
+            raise StackError(NOT_A_MANAGER) from None
         raise
 
 
@@ -98,7 +102,7 @@ def load_plan(files: builtins.list[str], namespace: str, env: Mapping[str, str] 
 
     Raises InvalidArgument (one line naming the file, the key or the problem)."""
     if not files:
-        raise InvalidArgument("Please specify a Compose file (with --compose-file).")
+        raise StackError("Please specify a Compose file (with --compose-file).")
     check_namespace(namespace)
     from .. import compose  # type: ignore[attr-defined,unused-ignore]
     project = compose.load(files, env=env)
@@ -110,9 +114,9 @@ def check_namespace(namespace: str) -> None:
     """docker's rule for a stack name."""
     import re
     if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", namespace or ""):
-        raise InvalidArgument(f"invalid stack name: {namespace!r}")
+        raise StackError(f"invalid stack name: {namespace!r}")
     if len(namespace) > 63:
-        raise InvalidArgument(f"invalid stack name: {namespace!r} is longer than 63 characters")
+        raise StackError(f"invalid stack name: {namespace!r} is longer than 63 characters")
 
 
 def _published(spec: Mapping[str, Any]) -> builtins.list[tuple[int, str]]:
@@ -128,16 +132,16 @@ async def check_plan(docker: Docker, namespace: str, plan: Any,
         try:
             net = await (await docker.networks.get(name)).show()
         except NotFound:
-            raise InvalidArgument(f'network "{name}" is declared as external, but could not be found. You need '
-                                  f'to create a swarm-scoped network before the stack is deployed') from None
+            raise StackError(f'network "{name}" is declared as external, but could not be found. You need '
+                             f'to create a swarm-scoped network before the stack is deployed') from None
         if net.get("Scope") not in ("swarm", None):
-            raise InvalidArgument(f'network "{name}" is declared as external, but it is not in the right scope: '
-                                  f'"{net.get("Scope")}" instead of "swarm"')
+            raise StackError(f'network "{name}" is declared as external, but it is not in the right scope: '
+                             f'"{net.get("Scope")}" instead of "swarm"')
     present = await object_ids(docker)
     for kind in ("secret", "config"):
         for name in _part(plan, f"external_{kind}s") or []:
             if (kind, name) not in present:
-                raise NotFound(f"{kind} not found: {name}")
+                raise StackError(f"{kind} not found: {name}")
     taken: dict[tuple[int, str], str] = {}
     for svc in await docker.services.list():
         if svc.get("Spec", {}).get("Name") in _part(plan, "services"):
@@ -151,12 +155,12 @@ async def check_plan(docker: Docker, namespace: str, plan: Any,
         for port in _published(spec):
             label = f"{port[0]}/{port[1]}"
             if port in mine:
-                raise Conflict(f"port {label} is published by both {mine[port]} and {name}")
+                raise StackError(f"port {label} is published by both {mine[port]} and {name}")
             if port in taken:
-                raise Conflict(f"port '{port[0]}' is already in use by service '{taken[port]}'")
+                raise StackError(f"port '{port[0]}' is already in use by service '{taken[port]}'")
             mine[port] = name
             if local and name not in existing and not _port_free(*port):
-                raise Conflict(f"port {label} is already in use on this host; {name} cannot publish it")
+                raise StackError(f"port {label} is already in use on this host; {name} cannot publish it")
 
 
 def _port_free(port: int, proto: str) -> bool:
@@ -192,7 +196,7 @@ async def deploy(docker: Docker, namespace: str, plan: Any, *, prune: bool = Fal
     ("Creating service …" / "Updating service … (id: …)"); ``prune`` removes the namespace's services
     the plan no longer names. When a step fails, what this deploy created is removed again."""
     if resolve_image not in RESOLVE_IMAGE:
-        raise InvalidArgument(f'Invalid option {resolve_image} for flag --resolve-image')
+        raise StackError(f'Invalid option {resolve_image} for flag --resolve-image')
     await require_manager(docker)
     services: dict[str, dict[str, Any]] = dict(_part(plan, "services"))
     existing = {s["Spec"]["Name"]: s for s in await stack_services(docker, namespace)}
@@ -334,13 +338,16 @@ class Progress:
         self.converged = False
         self.stopped = ""  # why waiting cannot succeed (an update paused or rolled back)
         self.rolled_back = ""  # the manager's message when an update was rolled back
+        self.health = False  # the tasks have a health check: running means healthy, starting means not yet
 
     def line(self) -> str:
         text = f"{self.name}: {self.running}/{self.desired} running"
+        if self.health and self.running:
+            text += " (healthy)"
         if self.completed:
             text += f", {self.completed} completed"
         if self.starting:
-            text += f", {self.starting} starting"
+            text += f", {self.starting} starting" + (" (health: starting)" if self.health else "")
         if self.stopping:
             text += f", {self.stopping} stopping"
         if self.converged:
@@ -359,15 +366,17 @@ def _created(task: dict[str, Any]) -> tuple[str, int]:
 
 
 def assess(service: dict[str, Any], tasks: builtins.list[dict[str, Any]], nodes: int = 1,
-           seen: set[str] | None = None, since: float = 0.0, current: set[str] | None = None) -> Progress:
+           seen: set[str] | None = None, current: set[str] | None = None) -> Progress:
     """How far one service is (its tasks as ``GET /tasks?filters={"service":…}`` gives them; ``current``:
-    the IDs of those at the service's present spec, docker's ``_up-to-date`` filter; None: all)."""
-    from ..units import parse_rfc3339
+    the IDs of those at the service's present spec, docker's ``_up-to-date`` filter, None: all). A failed
+    task counts once, and not when ``seen`` has it (one that failed before the wait began)."""
     p = Progress(service)
     spec = service.get("Spec") or {}
     mode = spec.get("Mode") or {}
     template = spec.get("TaskTemplate") or {}
     condition = ((template.get("RestartPolicy") or {}).get("Condition")) or "any"
+    test = (((template.get("ContainerSpec") or {}).get("Healthcheck") or {}).get("Test")) or []
+    p.health = bool(test) and test[0] != "NONE"  # (a check from the image alone is not in the spec)
     if "Global" in mode:
         p.desired = int(((service.get("ServiceStatus") or {}).get("DesiredTasks")) or nodes)
     else:
@@ -379,10 +388,9 @@ def assess(service: dict[str, Any], tasks: builtins.list[dict[str, Any]], nodes:
             slots[key] = t
         state = (t.get("Status") or {}).get("State", "")
         if state in FAILED and (seen is None or t["ID"] not in seen):
-            if parse_rfc3339(str((t.get("Status") or {}).get("Timestamp") or "")) >= since - 1:
-                p.failed_tasks += 1
-                err = (t.get("Status") or {}).get("Err") or (t.get("Status") or {}).get("Message") or state
-                p.failures.append(f"{task_name(service, t)} ({t['ID'][:12]}): {state}: {err}")
+            p.failed_tasks += 1
+            err = (t.get("Status") or {}).get("Err") or (t.get("Status") or {}).get("Message") or state
+            p.failures.append(f"{task_name(service, t)} ({t['ID'][:12]}): {state}: {err}")
             if seen is not None:
                 seen.add(t["ID"])
     satisfied = 0
@@ -420,8 +428,14 @@ def task_name(service: dict[str, Any], task: dict[str, Any]) -> str:
     return f"{name}.{task.get('Slot') or task.get('NodeID', '')}"
 
 
-async def snapshot(docker: Docker, ids: builtins.list[str], seen: set[str] | None = None,
-                   since: float = 0.0) -> builtins.list[Progress]:
+async def task_ids(docker: Docker, service_ids: builtins.list[str]) -> set[str]:
+    """The IDs of the services' tasks now (so that what failed before a change is not blamed on it)."""
+    if not service_ids:
+        return set()
+    return {t["ID"] for t in await docker.tasks.list(filters={"service": service_ids})}
+
+
+async def snapshot(docker: Docker, ids: builtins.list[str], seen: set[str] | None = None) -> builtins.list[Progress]:
     """Each service's progress now: one list of services, and their tasks (all, and those up to date)."""
     services = {s["ID"]: s for s in await docker.services.list(filters={"id": ids}, status=True)}
     tasks = await docker.tasks.list(filters={"service": ids}) if ids else []
@@ -433,24 +447,26 @@ async def snapshot(docker: Docker, ids: builtins.list[str], seen: set[str] | Non
     by_service: dict[str, builtins.list[dict[str, Any]]] = {}
     for t in tasks:
         by_service.setdefault(t.get("ServiceID", ""), []).append(t)
-    return [assess(services[i], by_service.get(i, []), seen=seen, since=since, current=current)
+    return [assess(services[i], by_service.get(i, []), seen=seen, current=current)
             for i in ids if i in services]
 
 
 async def wait_converged(docker: Docker, ids: builtins.list[str], report: Callable[[builtins.list[Progress]], None],
-                         *, poll: float = 0.2, timeout: float = 300.0) -> builtins.list[Progress]:
+                         *, known: set[str] | None = None, poll: float = 0.2,
+                         timeout: float = 300.0) -> builtins.list[Progress]:
     """Follow the services until each has converged or cannot: the last progress of each.
 
     A service cannot converge when its update paused, when as many of its tasks failed or were
     rejected as it wants replicas (at least 3) without it converging, when its tasks stay pending
-    with an error for 5 s, or after ``timeout`` seconds."""
+    with an error for 5 s, or after ``timeout`` seconds. ``known``: the tasks there were before the change
+    (:func:`task_ids`); only tasks made since count as its failures."""
     from .. import aio
     start = time.time()
-    seen: set[str] = set()
+    seen: set[str] = set(known or ())
     failures: dict[str, builtins.list[str]] = {}
     pending_since: dict[str, float] = {}
     while True:
-        progress = await snapshot(docker, ids, seen, start)
+        progress = await snapshot(docker, ids, seen)
         now = time.time()
         for p in progress:
             failures.setdefault(p.id, []).extend(p.failures)

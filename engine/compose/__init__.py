@@ -5,14 +5,14 @@
     plan = convert(project, "getstartedlab")        # networks, secrets, configs, service specs
 
 Modules: :mod:`.yamlfile` (bounded safe YAML), :mod:`.interpolate` (variables), :mod:`.envfile`
-(env_file and .env), :mod:`.load` (the project and its merged model), :mod:`.schema` and
-:mod:`.validate` (checks), :mod:`.convert` (docker's Engine API shapes).
+(env_file and .env), :mod:`.project` (the files, their merged model), :mod:`.schema` (the schema) and
+:mod:`.checks` (validate), :mod:`.specs` (convert: docker's Engine API shapes).
 """
 
 from __future__ import annotations
 
-from .convert import LABEL_IMAGE, LABEL_NAMESPACE, StackPlan, convert
-from .load import ComposeFile, Project, load
-from .validate import validate
+from .checks import validate
+from .project import ComposeFile, Project, load
+from .specs import LABEL_IMAGE, LABEL_NAMESPACE, StackPlan, convert
 
 __all__ = ["LABEL_IMAGE", "LABEL_NAMESPACE", "ComposeFile", "Project", "StackPlan", "convert", "load", "validate"]

@@ -15,37 +15,37 @@ from collections.abc import Callable
 from ..errors import InvalidArgument
 
 
-def _read(path: str, what: str) -> str:
+def _read(path: str) -> str:
     try:
         with open(path, "rb") as f:
             data = f.read((1 << 20) + 1)
     except FileNotFoundError:
-        raise InvalidArgument(f"{what} {path} not found: no such file or directory") from None
+        raise InvalidArgument(f"open {path}: no such file or directory") from None
     except OSError as exc:
-        raise InvalidArgument(f"{what} {path}: {exc.strerror}") from None
+        raise InvalidArgument(f"open {path}: {exc.strerror}") from None
     if len(data) > 1 << 20:
-        raise InvalidArgument(f"{what} {path}: larger than 1 MiB")
+        raise InvalidArgument(f"{path}: larger than 1 MiB")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
-        raise InvalidArgument(f"{what} {path}: invalid utf8 bytes at line {line}") from None
+        raise InvalidArgument(f"{path}: invalid utf8 bytes at line {line}") from None
 
 
 def parse_env_file(path: str, lookup: Callable[[str], str | None]) -> dict[str, str | None]:
     """A service's env_file as docker reads it; ``KEY`` alone takes the value from ``lookup`` (and is
     dropped when that has none)."""
     out: dict[str, str | None] = {}
-    for number, raw in enumerate(_read(path, "env file").splitlines(), 1):
+    for number, raw in enumerate(_read(path).splitlines(), 1):
         line = raw.lstrip()
         if not line or line.startswith("#"):
             continue
         key, eq, value = line.partition("=")
         key = key.lstrip()
         if not key:
-            raise InvalidArgument(f"env file {path}: no variable name on line {number} '{raw}'")
+            raise InvalidArgument(f"{path}: line {number}: no variable name in '{raw}'")
         if any(c.isspace() for c in key):
-            raise InvalidArgument(f"env file {path}: variable '{key}' contains whitespaces (line {number})")
+            raise InvalidArgument(f"{path}: line {number}: variable '{key}' contains whitespaces")
         if eq:
             out[key] = value
         else:
@@ -61,7 +61,7 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "$": "$"}
 def parse_dotenv(path: str) -> dict[str, str]:
     """The project's ``.env`` (dotenv format); InvalidArgument names the line of a malformed one."""
     out: dict[str, str] = {}
-    lines = _read(path, "env file").splitlines()
+    lines = _read(path).splitlines()
     i = 0
     while i < len(lines):
         number, line = i + 1, lines[i].strip()

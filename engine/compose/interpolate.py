@@ -3,7 +3,7 @@ empty), ``${V-default}`` (unset), ``${V:?error}`` (unset or empty is an error), 
 an error), ``${V:+alt}`` / ``${V+alt}`` (alt when set), and ``$$`` for a literal ``$``. Defaults may hold
 variables themselves (``${A:-${B}}``).
 
-Values come from a lookup (the environment, then ``.env``: see :mod:`engine.compose.load`). A value that
+Values come from a lookup (the environment, then ``.env``: see :mod:`engine.compose.project`). A value that
 interpolation changed and that the file's schema wants as a number or a boolean is cast as docker's
 loader casts it (``replicas: ${N}`` → 5).
 """
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 _NAME = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*")
+MAX_EXPANSION = 10 << 20
 
 
 class TemplateError(ValueError):
@@ -175,15 +176,29 @@ def _cast(value: str, kind: str, where: str) -> Any:
 
 def interpolate(config: Mapping[str, Any], lookup: Callable[[str], str | None]) -> dict[str, Any]:
     """A copy of a parsed compose file with every string's variables substituted (keys are kept as they
-    are, and ``x-`` extension fields too). InvalidArgument names the key path of a bad template."""
+    are, and ``x-`` extension fields too). InvalidArgument names the key path of a bad template; the
+    values substituted may add at most :data:`MAX_EXPANSION` bytes to the file (``${A}`` a million times
+    over a large A would fill the memory)."""
+    left = [MAX_EXPANSION]
+
+    def counted(name: str) -> str | None:
+        value = lookup(name)
+        if value:
+            left[0] -= len(value)
+            if left[0] < 0:
+                raise TemplateError(f"the variables' values add more than {MAX_EXPANSION >> 20} MiB to the file")
+        return value
+
     def walk(value: Any, path: tuple[str, ...]) -> Any:
         if isinstance(value, str):
             if "$" not in value:
                 return value
             try:
-                new = substitute(value, lookup)
+                new = substitute(value, counted)
             except TemplateError as exc:
                 raise InvalidArgument(f"{'.'.join(path)}: {exc}") from None
+            except RecursionError:  # defaults inside defaults, hundreds deep
+                raise InvalidArgument(f"{'.'.join(path)}: variables nest too deeply") from None
             kind = _cast_for(path) if new != value else None
             return _cast(new, kind, ".".join(path)) if kind else new
         if isinstance(value, dict):

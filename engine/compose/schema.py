@@ -2,7 +2,7 @@
 ``config_schema_v3.13.json`` and the compose-spec's schema.
 
 Keys a stack honours are typed; keys docker's stack loader reads but ignores (``build``, ``links``…) are
-accepted so :func:`engine.compose.validate.validate` can warn about them; any other key of a service is an
+accepted so :func:`engine.compose.checks.validate` can warn about them; any other key of a service is an
 error naming it. Formats ``duration`` (Go's ``10s``, ``1m30s``) and ``ports`` (short port syntax) are
 checked by the validator.
 """
@@ -55,7 +55,8 @@ _DEFS: dict[str, Any] = {
     }, extensions=True),
     "file_reference": {"oneOf": [_STR, _obj({
         "source": _STR, "target": _STR, "uid": _STR, "gid": _STR,
-        "mode": {"type": "number", "minimum": 0, "maximum": 0o7777}}, required=["source"])]},
+        "mode": {"oneOf": [{"type": "integer", "minimum": 0, "maximum": 0o7777},
+                           {"type": "string", "pattern": "^0?[0-7]{1,4}$"}]}}, required=["source"])]},
     "external": {"type": ["boolean", "object"], "properties": {"name": _STR}, "additionalProperties": False},
     "driver_opts": {"type": "object", "patternProperties": {"^.+$": _STR_OR_NUM}},
 }
@@ -150,7 +151,9 @@ _SERVICE = _obj({
     "command": {"$ref": "#/definitions/command"},
     "entrypoint": {"$ref": "#/definitions/command"},
     "environment": {"$ref": "#/definitions/list_or_dict"},
-    "env_file": {"$ref": "#/definitions/string_or_list"},
+    "env_file": {"oneOf": [_STR, {"type": "array", "items": {"oneOf": [
+        _STR, _obj({"path": _STR, "required": _BOOL, "format": {"type": "string", "enum": ["raw"]}},
+                   required=["path"])]}}]},
     "ports": _PORTS,
     "networks": _SERVICE_NETWORKS,
     "volumes": _VOLUMES,

@@ -5,7 +5,7 @@ loader (libyaml's when present). Scalars resolve as YAML 1.2's core schema does,
 yaml.v3 reads them into untyped values: only ``true``/``false`` are booleans (``yes``, ``on`` stay strings)
 and dates stay strings. A file is refused, with one line, when it is larger than :data:`MAX_BYTES` or when
 its aliases would expand it past :data:`MAX_NODES` nodes (an alias bomb: a few lines that stand for
-billions of values), before anything walks it.
+billions of values) or it nests deeper than :data:`MAX_DEPTH` levels, before anything walks it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 MAX_BYTES = 10 << 20
 MAX_NODES = 100_000
+MAX_DEPTH = 64
 
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -78,9 +79,11 @@ _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def _expanded_size(node: yaml.Node) -> int:
-    """How many nodes ``node`` stands for once every alias is expanded (stops early past the bound; -1
-    for a structure that contains itself)."""
+    """How many nodes ``node`` stands for once every alias is expanded (stops early past the bound); -1
+    for a structure that contains itself, -2 for one nested deeper than :data:`MAX_DEPTH` (aliases
+    included: a node's height is counted once, wherever it is used)."""
     sizes: dict[int, int] = {}
+    heights: dict[int, int] = {}
     stack: list[tuple[yaml.Node, bool]] = [(node, False)]
     while stack:
         current, done = stack.pop()
@@ -99,10 +102,13 @@ def _expanded_size(node: yaml.Node) -> int:
             total = 1 + sum(parts)
             if total > MAX_NODES:
                 return total
-            sizes[key] = total
+            height = 1 + max((heights[id(c)] for c in children), default=0)
+            if height > MAX_DEPTH:
+                return -2
+            sizes[key], heights[key] = total, height
             continue
-        if key in sizes:
-            continue
+        if len(stack) > MAX_NODES:  # more nodes waiting than the file may hold
+            return MAX_NODES + 1
         sizes[key] = -1  # being counted
         stack.append((current, True))
         stack.extend((c, False) for c in children if id(c) not in sizes)
@@ -164,9 +170,11 @@ def parse(data: bytes | str, filename: str) -> dict[str, Any]:
         if node is None:
             raise InvalidArgument(f"{filename}: empty compose file")
         size = _expanded_size(node)
-        if size < 0:
+        if size == -1:
             raise InvalidArgument(f"{filename}: an alias inside its own anchor (a structure that contains "
                                   f"itself); refused")
+        if size == -2:
+            raise InvalidArgument(f"{filename}: the YAML nests deeper than {MAX_DEPTH} levels; refused")
         if size > MAX_NODES:
             raise InvalidArgument(f"{filename}: the YAML expands to more than {MAX_NODES} values (aliases "
                                   f"referring to aliases); refused")

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from typing import Any, TypedDict
 
     from engine.runtime.cgroups import Cgroup
+    from engine.network.dns import Resolver
     from engine.runtime.health import Checker, Plan
 
     class RootfsPlan(TypedDict):
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
         net: dict[str, Any]  # the network plan engine/network/setup.py carries out
         health: Plan  # the container's health check (engine/runtime/health.py), when it has one
         _net_fds: list[int]
-        _dns_pid: int
+        _dns: dict[str, Any]  # the embedded resolver's sockets (engine/network/dns.py)
 else:
     import _signal as signal
 
@@ -185,6 +186,15 @@ class Monitor:
         self.exited_status: int | None = None
         self.stop_requested = False
         self._checker: Checker | None = None
+        self._resolver: Resolver | None = None
+
+    def resolver(self) -> Resolver | None:
+        """The container's embedded DNS resolver, served by this loop (only on a user-defined network)."""
+        cfg = self.opts.get("_dns")
+        if self._resolver is None and cfg:
+            from engine.network.dns import Resolver
+            self._resolver = Resolver(cfg["fds"][0], cfg["fds"][1], cfg["forward"], cfg["hosts"])
+        return self._resolver
 
     def checker(self) -> Checker | None:
         """The container's health checks (loaded only for a container that has them)."""
@@ -407,6 +417,10 @@ class Monitor:
         for fd in outs:
             poller.register(fd, select.POLLIN)
         poller.register(self.wake_r, select.POLLIN)
+        resolver = self.resolver()
+        dns_fds = resolver.fds if resolver is not None else ()
+        for fd in dns_fds:
+            poller.register(fd, select.POLLIN)
         tty_in = -1
         if self.spec["process"].get("terminal") and self.attach_in >= 0 and self.spec["process"].get("_openStdin"):
             tty_in = self.attach_in
@@ -447,6 +461,10 @@ class Monitor:
                     continue
                 if checks is not None and fd == checks.fd:
                     checks.read()
+                    continue
+                if fd in dns_fds:
+                    assert resolver is not None
+                    resolver.handle(fd)
                     continue
                 if fd == tty_in:
                     try:
@@ -684,10 +702,16 @@ class Monitor:
                 backoff = 0.1
             self.save(status="restarting", restart_count=self.state.get("restart_count", 0) + 1)
             deadline = time.monotonic() + backoff
+            resolver = self.resolver()  # names still answer while the container waits to restart
+            waits = [self.wake_r, *(resolver.fds if resolver is not None else ())]
             while time.monotonic() < deadline and not self.stop_marker():
                 try:
-                    select.select([self.wake_r], [], [], max(0.0, deadline - time.monotonic()))
-                    os.read(self.wake_r, 512)
+                    ready, _, _ = select.select(waits, [], [], max(0.0, deadline - time.monotonic()))
+                    for fd in ready:
+                        if fd == self.wake_r:
+                            os.read(self.wake_r, 512)
+                        elif resolver is not None:
+                            resolver.handle(fd)
                 except (BlockingIOError, InterruptedError):
                     pass
             backoff = min(backoff * 2, MAX_BACKOFF)
@@ -744,6 +768,9 @@ class Monitor:
                 self.cgroup.destroy()
             except Exception:  # noqa: BLE001
                 pass
+        if self._resolver is not None:
+            self._resolver.close()
+            self._resolver = None
         if self.opts.get("net"):
             self.net().detach(self)
         unmount_rootfs(self.opts["rootfs"])

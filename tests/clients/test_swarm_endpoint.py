@@ -105,3 +105,20 @@ def test_an_active_swarm_starts_one_daemon_for_two_commands(root: str) -> None:
     with open(pidfile) as f:
         again = int(f.read().split()[0])
     assert again != pid and portside_socket_answers(sock)
+
+
+def test_swarm_init_starts_the_daemon_and_leave_stops_it(root: str) -> None:
+    sock, pidfile = daemon_files(root)
+    # join is answered by this host's engine itself: no daemon for it
+    join = cli(root, "swarm", "join", "--token", "SWMTKN-1-x", "192.0.2.1:2377")
+    assert join.returncode == 1 and len(join.stderr.strip().splitlines()) == 1
+    assert not os.path.exists(sock) and not os.path.exists(pidfile)
+    out = ok(cli(root, "swarm", "init", "--advertise-addr", "127.0.0.1"))
+    assert out.startswith("Swarm initialized: current node (") and portside_socket_answers(sock)
+    assert resolve(root=root, env={}).host == f"unix://{sock}"  # the next commands go to it
+    assert ok(cli(root, "node", "ls", "-q")).strip() == ok(cli(root, "info", "--format", "{{.Swarm.NodeID}}")).strip()
+    assert ok(cli(root, "swarm", "leave", "--force")) == "Node left the swarm.\n"
+    # the host as before init: no daemon, nothing of it left, the embedded engine again
+    assert not os.path.exists(sock) and not os.path.exists(pidfile) and not os.path.exists(sock + ".lock")
+    assert not os.path.exists(os.path.join(root, "daemon.started"))
+    assert resolve(root=root, env={}).embedded

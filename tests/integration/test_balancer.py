@@ -144,6 +144,13 @@ def test_ingress_port_balances_keeps_source_and_follows_backends(cli, imported, 
         seen_by_backend = seen_by_backend.removeprefix("[::ffff:").removesuffix("]")  # httpd's v4-mapped form
         assert seen_by_backend == client_ip
 
+    # a client on the backends' own network through the host's address there: answered too (masqueraded,
+    # or the backend would answer it straight from its own address)
+    near = run_d(cli, "--network", "web_net", "busybox", "sleep", "120")
+    near_gw = net["IPAM"]["Config"][0]["Gateway"]
+    assert hostnames([ok(cli("exec", near, "wget", "-q", "-O-", f"http://{near_gw}:{port}/index.html")).strip()
+                      for _ in range(6)]) == names
+
     # a backend leaves: out of rotation at once
     gone = pool[0]
     svc.apply(SERVICE_ID, "web", net, pool[1:], ports=[{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port}])
@@ -175,6 +182,9 @@ def test_vip_and_dns_from_containers(cli, imported, svc):
     seen = hostnames([ok(cli("exec", client, "wget", "-q", "-O-", f"http://{vip}/index.html")).strip()
                       for _ in range(9)])
     assert seen == {cid[:12] for cid, _ip in pool}
+    # the host told the client no shorter way to the VIP (an ICMP redirect would send it to a backend)
+    route = ok(cli("exec", client, "ip", "route", "get", vip))
+    assert "via" not in route and "redirected" not in route, route
     # by name: <name> and the alias → the VIP, tasks.<name> → every task address
     lookup = ok(cli("exec", client, "nslookup", "web", "127.0.0.11"))
     assert answers(lookup, "web") == {vip}
@@ -186,6 +196,11 @@ def test_vip_and_dns_from_containers(cli, imported, svc):
     # a port nothing listens on at the VIP is refused by the backend; with no backend, the VIP refuses
     svc.apply(SERVICE_ID, "web", net, [])
     out = cli("exec", client, "nc", "-w", "3", vip, "80", input="")
+    assert out.returncode != 0 and "refused" in (out.stderr + out.stdout).lower()
+    # ... also on a port some container publishes on the host: the VIP is not one of the host's addresses
+    published = free_port()
+    run_d(cli, "-p", f"{published}:80", "busybox", "sh", "-c", HTTPD)
+    out = cli("exec", client, "nc", "-w", "3", vip, str(published), input="")
     assert out.returncode != 0 and "refused" in (out.stderr + out.stdout).lower()
     assert answers(ok(cli("exec", client, "nslookup", "web", "127.0.0.11")), "web") == {vip}
 
@@ -315,6 +330,18 @@ def test_recover_puts_rules_back(cli, imported, svc, root):
     port = free_port()
     svc.apply(SERVICE_ID, "web", net, pool, ports=[{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port}])
     programmed = mine(svc)
+    # a VIP allocated by a process killed before it wrote its record is freed by the next recover;
+    # system check sees it (and rules of no recorded service) too
+    stray = svc.engine.networks.resolve("rec_net")
+    from engine.network import ipam
+    stray_vip = ipam.allocate(svc.engine.state, stray, "vip:killedbeforeitsrecord00001")
+    balancer.program(svc.endpoints.owner("norecordofthis00000000001"),
+                     [{"proto": "tcp", "vip": "", "port": free_port(), "backends": [("192.0.2.1", 80)]}], [])
+    report = cli("system", "check")
+    assert "norecordofthis00000000001" in report.stdout + report.stderr and stray_vip in report.stdout + report.stderr
+    ok(cli("system", "check", "--repair"))
+    assert not [o for o in balancer.owners() if "norecordofthis" in o]
+    stray_vip = ipam.allocate(svc.engine.state, stray, "vip:killedbeforeitsrecord00001")
     # the daemon dies (its sockets with it) and the rules are lost (a reboot): recover puts them back
     svc.endpoints.reservations.release_all()
     for owner in balancer.owners():
@@ -325,6 +352,7 @@ def test_recover_puts_rules_back(cli, imported, svc, root):
     try:
         other.endpoints.recover()
         assert mine(svc) == programmed
+        assert not [r for r in other.engine.state.allocation_rows() if r[1] == stray_vip]
         assert not balancer.port_free("tcp", port)
         assert hostnames([get(f"http://127.0.0.1:{port}/index.html") for _ in range(4)]) == \
             {cid[:12] for cid, _ip in pool}

@@ -2,7 +2,7 @@
 
 ``docker_stack_deploy`` runs the real docker CLI's ``stack deploy`` against an endpoint that answers
 through a handler (the Engine API routes stack deploy calls, answered as a swarm manager would) and
-records what the CLI sends: the reference for what :func:`engine.compose.convert` must produce.
+records what the CLI sends: the reference for what :func:`engine.compose.specs` must produce.
 ``docker_stack_config`` runs ``docker stack config`` (no daemon needed): docker's merged, interpolated
 model of the same files.
 """
@@ -296,6 +296,8 @@ services:
   once:
     image: busybox:1.36
     restart: "no"
+    cap_add: [ALL, net_admin]
+    cap_drop: [net_admin, chown, reset]
   always:
     image: busybox:1.36
     restart: unless-stopped
@@ -409,9 +411,11 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     objects: dict[str, dict[str, Any]]
 
 
-def docker_stack_deploy(directory: str, files: list[str], namespace: str, env: dict[str, str]) -> dict[str, Any]:
-    """What the docker CLI sends for ``stack deploy -c FILE… NAMESPACE``: {networks, secrets, configs,
-    services: {name: body}}, and what it printed on stderr ("stderr")."""
+def docker_stack_deploy(directory: str, files: list[str], namespace: str, env: dict[str, str],
+                        cli: list[str] | None = None) -> dict[str, Any]:
+    """What the docker CLI (or ``cli``, another command line taking docker's flags) sends for ``stack
+    deploy -c FILE… NAMESPACE``: {networks, secrets, configs, services: {name: body}}, and what it printed
+    on stderr ("stderr")."""
     sock = os.path.join(directory, "manager.sock")
     server = _Server(sock, _Manager)
     server.sent = {"networks": {}, "secrets": {}, "configs": {}, "services": {}}
@@ -419,7 +423,8 @@ def docker_stack_deploy(directory: str, files: list[str], namespace: str, env: d
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        args = [DOCKER_CLI, "stack", "deploy", "--detach", "--resolve-image", "never"]
+        args = [*(cli or [DOCKER_CLI]), "-H", f"unix://{sock}", "stack", "deploy", "--detach", "--resolve-image",
+                "never"]
         for f in files:
             args += ["-c", f]
         done = subprocess.run([*args, namespace], cwd=directory, capture_output=True, text=True, timeout=60,

@@ -1,4 +1,4 @@
-"""Compose → stack objects (engine.compose.convert): what the real `docker stack deploy` sends for the same
+"""Compose → stack objects (engine.compose.specs): what the real `docker stack deploy` sends for the same
 files, byte for byte in JSON terms."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from compose_files import (EXTRA_ENV, FULL_ENV, GUIDE, docker_stack_deploy, docker_version, write, write_extra,
-                           write_full)
+from compose_files import (EXTRA_ENV, FULL_ENV, GUIDE, OVERRIDE, docker_stack_deploy, docker_version, write,
+                           write_extra, write_full)
 from engine.compose import convert, load, validate
 from engine.errors import InvalidArgument
 
@@ -80,7 +80,7 @@ def test_every_honoured_key_converts_as_the_docker_cli_does(tmp_path: Any) -> No
     assert plan.external_networks == []  # "outside" is external but no service uses it
     assert plan.secrets == sent["secrets"] and plan.configs == sent["configs"]
     assert base64.b64decode(plan.secrets["full_db_pass"]["Data"]) == b"s3cr3t\n"
-    assert plan.external_secrets == ["ext"]
+    assert plan.external_secrets == []  # "ext" is external but no service uses it: docker does not look
     plan.resolve_references({name: "secret-" + name for name in plan.secrets},
                             {name: "config-" + name for name in plan.configs})
     assert plan.services == _as_converted(sent["services"])
@@ -99,6 +99,32 @@ def test_the_other_keys_convert_as_the_docker_cli_does(tmp_path: Any) -> None:
     # docker 28's loader never reads oom_score_adj (its field has no mapstructure name): it sends nothing
     assert plan.services["e_app"]["TaskTemplate"]["ContainerSpec"].pop("OomScoreAdj") == 500
     assert plan.services == _as_converted(sent["services"])
+
+
+@needs_docker_28
+def test_two_files_convert_as_the_docker_cli_merges_them(tmp_path: Any) -> None:
+    files = [write_full(tmp_path), write(tmp_path, OVERRIDE, "override.yml")]
+    sent = docker_stack_deploy(str(tmp_path), files, "two", FULL_ENV)
+    plan = convert(load(files, env=FULL_ENV), "two")
+    assert plan.networks == sent["networks"]
+    plan.resolve_references({name: "secret-" + name for name in plan.secrets},
+                            {name: "config-" + name for name in plan.configs})
+    assert plan.services == _as_converted(sent["services"])
+
+
+@needs_docker_28
+def test_portside_stack_deploy_sends_what_docker_sends(tmp_path: Any) -> None:
+    """Through Portside's own command line (the client's stack deploy on top of this library): the same
+    networks, secrets, configs and services as the docker CLI's, but for Replicas said and ":latest"."""
+    import sys
+
+    path = write_full(tmp_path)
+    docker = docker_stack_deploy(str(tmp_path), [path], "full", FULL_ENV)
+    ours = docker_stack_deploy(str(tmp_path), [path], "full", FULL_ENV, cli=[sys.executable, "-m", "tui.cli"])
+    for kind in ("networks", "secrets", "configs"):
+        assert ours[kind] == docker[kind]
+    assert ours["services"] == _as_converted(docker["services"])
+    assert ours["stderr"].split() == docker["stderr"].split()
 
 
 def test_specs_are_deterministic(tmp_path: Any) -> None:
@@ -134,6 +160,16 @@ def test_external_network_is_listed_not_created(tmp_path: Any) -> None:
     plan = convert(load([path], env={}), "st")
     assert plan.networks == {} and plan.external_networks == ["public"]
     assert plan.services["st_app"]["TaskTemplate"]["Networks"] == [{"Target": "public", "Aliases": ["app"]}]
+
+
+def test_external_secret_a_service_uses_is_listed(tmp_path: Any) -> None:
+    path = write(tmp_path, "services:\n  app:\n    image: busybox\n    secrets: [used]\n"
+                           "secrets:\n  used:\n    external: true\n    name: shared_key\n  unused:\n"
+                           "    external: true\n")
+    plan = convert(load([path], env={}), "st")
+    assert (plan.secrets, plan.external_secrets) == ({}, ["shared_key"])
+    refs = plan.services["st_app"]["TaskTemplate"]["ContainerSpec"]["Secrets"]
+    assert [(r["SecretName"], r["File"]["Name"]) for r in refs] == [("shared_key", "used")]
 
 
 def test_missing_secret_id_is_named(tmp_path: Any) -> None:
@@ -185,3 +221,24 @@ def test_zero_values_docker_keeps(tmp_path: Any) -> None:
                            "  job:\n    image: busybox\n    deploy:\n      mode: replicated-job\n      replicas: 0\n")
     sent = docker_stack_deploy(str(tmp_path), [path], "z", {})
     assert convert(load([path], env={}), "z").services == _as_converted(sent["services"])
+
+
+def test_secret_data_is_bounded(tmp_path: Any) -> None:
+    """One 500 KiB file named by many secrets would be read and held once for each."""
+    write(tmp_path, "x" * (500 << 10), "big.txt")
+    secrets = "".join(f"  s{i:02d}:\n    file: big.txt\n" for i in range(40))
+    path = write(tmp_path, "services:\n  app:\n    image: busybox\nsecrets:\n" + secrets)
+    with pytest.raises(InvalidArgument) as info:
+        convert(load([path], env={}), "st")
+    assert str(info.value) == "secrets.s32: the stack's secrets and configs hold more than 16 MiB"
+
+
+def test_file_mode_as_octal_string(tmp_path: Any) -> None:
+    """The compose-spec also writes a secret's mode as an octal string ("0440"): the same 0o440."""
+    write(tmp_path, "x", "s.txt")
+    path = write(tmp_path, "services:\n  app:\n    image: busybox\n    secrets:\n      - {source: s, mode: '0440'}\n"
+                           "      - {source: t, mode: 0440}\nsecrets:\n  s:\n    file: s.txt\n  t:\n    file: s.txt\n")
+    project = load([path], env={})
+    assert validate(project) == []
+    refs = convert(project, "st").services["st_app"]["TaskTemplate"]["ContainerSpec"]["Secrets"]
+    assert [r["File"]["Mode"] for r in refs] == [0o440, 0o440]

@@ -96,3 +96,19 @@ def test_error_names_the_key_path(tmp_path: Any) -> None:
 def test_extension_fields_and_keys_are_left_alone() -> None:
     config = {"x-script": "echo $HOME", "services": {"$KEY": {"image": "$SET"}}}
     assert interpolate(config, ENV.get) == {"x-script": "echo $HOME", "services": {"$KEY": {"image": "value"}}}
+
+
+def test_defaults_nested_too_deeply_are_one_line(tmp_path: Any) -> None:
+    path = write(tmp_path, "services:\n  web:\n    image: '" + "${A:-" * 2000 + "x" + "}" * 2000 + "'\n")
+    with pytest.raises(InvalidArgument, match="^services.web.image: variables nest too deeply$"):
+        load([path], env={})
+
+
+def test_expansion_is_bounded(tmp_path: Any) -> None:
+    """A 1 MiB variable used a hundred times would make the file 100 MiB: refused at the value that
+    passes 10 MiB."""
+    labels = "".join(f"      l{i}: $BIG\n" for i in range(100))
+    path = write(tmp_path, f"services:\n  web:\n    image: x\n    labels:\n{labels}")
+    with pytest.raises(InvalidArgument) as info:
+        load([path], env={"BIG": "x" * (1 << 20)})
+    assert str(info.value) == "services.web.labels.l10: the variables' values add more than 10 MiB to the file"

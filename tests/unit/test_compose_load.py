@@ -1,4 +1,4 @@
-"""Reading compose files (engine.compose.load, engine.compose.yamlfile): the merged model is the one
+"""Reading compose files (engine.compose.project, engine.compose.yamlfile): the merged model is the one
 `docker stack config` prints, YAML errors name line and column, oversized and alias-bomb files are refused
 before anything walks them."""
 
@@ -82,6 +82,15 @@ def test_dot_env_beside_the_first_file_and_the_environment_wins(tmp_path: Any) -
     assert load([path], env={"TAG": "2.0"}).services["app"]["image"] == "busybox:2.0"
 
 
+def test_env_file_error_names_file_and_line(tmp_path: Any) -> None:
+    write(tmp_path, "A=1\nBAD KEY=2\n", "web.env")
+    path = write(tmp_path, "services:\n  app:\n    image: busybox\n    env_file: web.env\n")
+    with pytest.raises(InvalidArgument) as info:
+        validate(load([path], env={}))
+    assert str(info.value) == f"services.app.env_file: {tmp_path}/web.env: line 2: variable 'BAD KEY' contains " \
+                              f"whitespaces"
+
+
 def test_dot_env_error_names_its_line(tmp_path: Any) -> None:
     write(tmp_path, "A=1\nthis is not a variable\n", ".env")
     with pytest.raises(InvalidArgument, match=r"\.env: line 2: expected KEY=VALUE, got 'this is not a variable'$"):
@@ -92,7 +101,7 @@ def test_missing_env_file_is_one_line(tmp_path: Any) -> None:
     path = write(tmp_path, "services:\n  app:\n    image: busybox\n    env_file: nope.env\n")
     with pytest.raises(InvalidArgument) as info:
         validate(load([path], env={}))
-    assert str(info.value) == f"env file {tmp_path}/nope.env not found: no such file or directory"
+    assert str(info.value) == f"services.app.env_file: open {tmp_path}/nope.env: no such file or directory"
 
 
 @pytest.mark.parametrize("text, message", [
@@ -140,6 +149,18 @@ def test_alias_inside_its_own_anchor_is_refused(tmp_path: Any) -> None:
         assert str(info.value) == f"{path}: an alias inside its own anchor (a structure that contains itself); refused"
 
 
+def test_deep_nesting_is_refused_aliases_included(tmp_path: Any) -> None:
+    """500 nested lists raised RecursionError while the keys were made strings; nesting through aliases
+    (each anchor 30 deep around the previous one) counts as deep as it expands."""
+    chain = "a0: &a0 " + "[" * 30 + "1" + "]" * 30 + "\n" + "".join(
+        f"a{i}: &a{i} " + "[" * 30 + f"*a{i - 1}" + "]" * 30 + "\n" for i in range(1, 40))
+    for name, text in (("deep.yml", "a: " + "[" * 500 + "]" * 500 + "\n"), ("chain.yml", chain)):
+        path = write(tmp_path, text, name)
+        with pytest.raises(InvalidArgument) as info:
+            load([path], env={})
+        assert str(info.value) == f"{path}: the YAML nests deeper than 64 levels; refused"
+
+
 def test_oversized_file_is_refused(tmp_path: Any) -> None:
     path = os.path.join(tmp_path, "big.yml")
     with open(path, "w") as f:
@@ -155,7 +176,7 @@ def test_scalars_read_as_docker_reads_them() -> None:
                    "n: [0x1f, 0o17, 017, 1_000, -3]\n", "f")
     assert config["a"] == "yes" and config["b"] == "on" and config["c"] is True and config["d"] == "2001-01-01"
     assert config["80"] == "x" and config["n"] == [31, 15, 15, 1000, -3]
-    from engine.compose.load import mapping
+    from engine.compose.project import mapping
 
     assert mapping(config["env"]) == {"F": "1.5", "T": "true", "N": "10", "E": "1000"}
 
@@ -194,3 +215,54 @@ def test_extra_hosts_forms(tmp_path: Any) -> None:
     services = load([path], env={}).services
     assert services["a"]["extra_hosts"] == ["db:10.0.0.2", "v6:::1"]
     assert services["b"]["extra_hosts"] == ["y:::2", "z:10.0.0.3"]
+
+
+def test_long_port_syntax_with_published_as_a_string(tmp_path: Any) -> None:
+    """The compose-spec writes published ports as strings too ("8080"): the model holds the number."""
+    path = write(tmp_path, "services:\n  a:\n    image: x\n    ports:\n      - {target: 80, published: '8080'}\n")
+    project = load([path], env={})
+    assert validate(project) == []
+    assert project.services["a"]["ports"] == [{"target": 80, "published": 8080}]
+
+
+def test_standard_input_as_the_file(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`-c -` reads the file from standard input; relative paths start in the working directory."""
+    import io
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(GUIDE.encode())))
+    project = load(["-"], env={})
+    assert project.working_dir == str(tmp_path) and project.files[0].path == "-"
+    assert project.services["web"]["deploy"]["replicas"] == 5
+
+
+def test_env_file_long_syntax(tmp_path: Any) -> None:
+    """The compose-spec's {path, required}: a file that is not required may be missing."""
+    write(tmp_path, "A=1\n", "a.env")
+    path = write(tmp_path, "services:\n  s:\n    image: x\n    env_file:\n      - a.env\n"
+                           "      - {path: ./missing.env, required: false}\n      - {path: a.env}\n")
+    project = load([path], env={})
+    assert validate(project) == []
+    assert project.services["s"]["environment"] == {"A": "1"}
+
+
+def test_port_ranges_are_bounded(tmp_path: Any) -> None:
+    """One short line expands to 65535 ports: many such lines, in one service or many, would fill the
+    memory (and checking a line does not expand it)."""
+    services = "".join(f"  s{i}:\n    image: x\n    ports: ['1-65535']\n" for i in range(3))
+    path = write(tmp_path, "services:\n" + services)
+    project = load([path], env={})
+    with pytest.raises(InvalidArgument) as info:
+        validate(project)
+    assert str(info.value) == "services.s1.ports.0: more than 65536 ports in the file once ranges are expanded"
+
+
+def test_env_files_are_bounded_per_file(tmp_path: Any) -> None:
+    """Each service holds its own environment: one large env_file named by many services would multiply."""
+    write(tmp_path, "".join(f"V{i}=x\n" for i in range(40_000)), "big.env")
+    services = "".join(f"  s{i}:\n    image: x\n    env_file: big.env\n" for i in range(3))
+    path = write(tmp_path, "services:\n" + services)
+    with pytest.raises(InvalidArgument) as info:
+        load([path], env={}).services
+    assert str(info.value) == "services.s2.env_file: more than 100000 variables from env files in the file"

@@ -152,7 +152,7 @@ def progress_of(tasks: list[dict[str, object]], replicas: int = 2, condition: st
                                                     "TaskTemplate": {"RestartPolicy": {"Condition": condition}}}}
     if update:
         svc["UpdateStatus"] = {"State": update, "Message": "update paused due to failure"}
-    p = assess(svc, tasks, seen=set(), since=0)
+    p = assess(svc, tasks, seen=set())
     return p.converged, p.line()
 
 
@@ -164,6 +164,14 @@ def test_progress_running_starting_and_stopping() -> None:
     assert progress_of([task("a", 1, "running"), task("c", 3, "running", "shutdown")], replicas=1) == \
         (False, "web: 1/1 running, 1 stopping")
     assert progress_of([task("a", 1, "running"), task("b", 2, "running")], update="paused")[0] is False
+
+
+def test_progress_of_a_service_with_a_health_check() -> None:
+    svc: dict[str, object] = {"ID": "sid", "Spec": {"Name": "web", "Mode": {"Replicated": {"Replicas": 2}},
+                                                    "TaskTemplate": {"ContainerSpec": {"Healthcheck": {
+                                                        "Test": ["CMD-SHELL", "true"]}}}}}
+    p = assess(svc, [task("a", 1, "running"), task("b", 2, "starting")])
+    assert p.line() == "web: 1/2 running (healthy), 1 starting (health: starting)"
 
 
 def test_progress_one_shot_completed_and_failures() -> None:

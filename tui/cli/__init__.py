@@ -7,7 +7,8 @@ found; 1 for a failed management command). The CLI talks to the engine only thro
 
 The package: :mod:`.parser` (argparse, docker's help texts), :mod:`.dispatch` (runs the command it
 names), one module per docker noun (:mod:`.container`, :mod:`.image`, :mod:`.network`, :mod:`.volume`,
-:mod:`.system`, :mod:`.registry`, :mod:`.builder`), shared output (:mod:`.output`, :mod:`.progress`,
+:mod:`.system`, :mod:`.registry`, :mod:`.builder`, and the swarm's :mod:`.swarm`, :mod:`.node`,
+:mod:`.service`, :mod:`.stack`, :mod:`.secret`, :mod:`.config`), shared output (:mod:`.output`, :mod:`.progress`,
 :mod:`.filters`) and the Go templates of ``--format`` (:mod:`.template`).
 """
 

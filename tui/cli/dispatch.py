@@ -57,7 +57,7 @@ def connect(args: Any) -> Any:
     from engine.errors import Unavailable
     try:
         return contexts_connect(host=args.host, context=args.context, root=args.root, tls=tls,
-                                daemon=args.func in ("swarm_init", "swarm_join"))
+                                daemon=args.func == "swarm_init")
     except Unavailable as exc:  # the daemon a swarm needs could not start: its line
         raise ContextError(str(exc)) from None
 

@@ -105,7 +105,8 @@ def pretty_node(n: dict[str, Any]) -> str:
         lines.append("Engine Labels:")
         lines += [f" - {k}={v}" if v else f" - {k}" for k, v in sorted(labels.items())]
     tls = d.get("TLSInfo") or {}
-    if tls.get("TrustRoot") or tls.get("CertIssuerSubject"):
+    # docker's test is a deep comparison with the zero TLSInfo: an empty (not null) byte field counts
+    if tls.get("TrustRoot") or tls.get("CertIssuerSubject") is not None or tls.get("CertIssuerPublicKey") is not None:
         lines += ["TLS Info:", " TrustRoot:", str(tls.get("TrustRoot", "")),
                   f" Issuer Subject:\t{tls.get('CertIssuerSubject', '')}",
                   f" Issuer Public Key:\t{tls.get('CertIssuerPublicKey', '')}"]

@@ -228,10 +228,13 @@ class ProgressLines:
         self.shown = lines
 
 
-async def follow(docker: Docker, ids: list[str], *, quiet: bool = False, timeout: float = 300.0) -> int:
-    """Wait until the services converge; 1 (each failed task and why on stderr) if one cannot."""
+async def follow(docker: Docker, ids: list[str], *, quiet: bool = False, timeout: float = 300.0,
+                 known: set[str] | None = None) -> int:
+    """Wait until the services converge; 1 (each failed task and why on stderr) if one cannot. ``known``:
+    the tasks there were before the change (their failures are not this change's)."""
     from engine.client.stacks import wait_converged
-    progress = await wait_converged(docker, ids, (lambda p: None) if quiet else ProgressLines(), timeout=timeout)
+    progress = await wait_converged(docker, ids, (lambda p: None) if quiet else ProgressLines(), timeout=timeout,
+                                    known=known)
     failed = [p for p in progress if not p.converged]
     for p in failed:
         for line in p.failures[-5:]:
@@ -630,7 +633,9 @@ async def cmd_service_create(docker: Docker, args: Any) -> int:
 
 
 async def cmd_service_update(docker: Docker, args: Any) -> int:
+    from engine.client.stacks import task_ids
     service = await find_service(docker, args.service)
+    known = await task_ids(docker, [service["ID"]])
     if args.rollback:
         answer = await docker.services.update(service["ID"], service["Version"]["Index"], service["Spec"],
                                               rollback="previous")
@@ -645,11 +650,13 @@ async def cmd_service_update(docker: Docker, args: Any) -> int:
     out(args.service)
     if args.detach:
         return 0
-    return await follow(docker, [service["ID"]], quiet=args.quiet)
+    return await follow(docker, [service["ID"]], quiet=args.quiet, known=known)
 
 
 async def cmd_service_rollback(docker: Docker, args: Any) -> int:
+    from engine.client.stacks import task_ids
     service = await find_service(docker, args.service)
+    known = await task_ids(docker, [service["ID"]])
     answer = await docker.services.update(service["ID"], service["Version"]["Index"], service["Spec"],
                                           rollback="previous")
     for w in answer.get("Warnings") or []:
@@ -657,11 +664,13 @@ async def cmd_service_rollback(docker: Docker, args: Any) -> int:
     out(args.service)
     if args.detach:
         return 0
-    return await follow(docker, [service["ID"]], quiet=args.quiet)
+    return await follow(docker, [service["ID"]], quiet=args.quiet, known=known)
 
 
 async def cmd_service_scale(docker: Docker, args: Any) -> int:
+    from engine.client.stacks import task_ids
     errors, scaled = [], []
+    known: set[str] = set()
     for item in args.pairs:
         name, eq, count = item.partition("=")
         if not eq:
@@ -677,6 +686,7 @@ async def cmd_service_scale(docker: Docker, args: Any) -> int:
             if "Replicated" not in mode:
                 raise InvalidArgument("scale can only be used with replicated or replicated-job mode")
             mode["Replicated"]["Replicas"] = int(count)
+            known |= await task_ids(docker, [service["ID"]])
             answer = await docker.services.update(service["ID"], service["Version"]["Index"], service["Spec"])
         except EngineError as exc:
             errors.append(f"{name}: {exc}")
@@ -687,7 +697,7 @@ async def cmd_service_scale(docker: Docker, args: Any) -> int:
         scaled.append(service["ID"])
     code = 0
     if scaled and not args.detach:
-        code = await follow(docker, scaled)
+        code = await follow(docker, scaled, known=known)
     for line in errors:
         sys.stderr.write(f"{line}\n")
     return 1 if errors else code

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 from engine.client import Docker
-from engine.errors import NotFound
+from engine.errors import InvalidArgument, NotFound
 
 from .filters import parse_filters
 from .output import out, render_rows
@@ -31,22 +31,32 @@ def _warn(line: str) -> None:
 
 async def cmd_stack_deploy(docker: Docker, args: Any) -> int:
     from engine.client import stacks
-    files = args.compose_file
-    plan, warnings = stacks.load_plan(files, args.stack)
+    # what the client finds itself (the files, the endpoint, the plan) is said bare, as docker's CLI says it
+    try:
+        plan, warnings = stacks.load_plan(args.compose_file, args.stack)
+    except InvalidArgument as exc:
+        _warn(str(exc))
+        return 1
     for w in warnings:
         _warn(w)
-    auth_for = None
-    if args.with_registry_auth:
-        from engine.client import registry_auth_for
-        auth_for = registry_auth_for
-    ids = await stacks.deploy(docker, args.stack, plan, prune=args.prune, resolve_image=args.resolve_image,
-                              auth_for=auth_for, say=_say if not args.quiet else (lambda _: None), warn=_warn)
+    try:
+        await stacks.require_manager(docker)
+        known = await stacks.task_ids(docker, [s["ID"] for s in await stacks.stack_services(docker, args.stack)])
+        auth_for = None
+        if args.with_registry_auth:
+            from engine.client import registry_auth_for
+            auth_for = registry_auth_for
+        ids = await stacks.deploy(docker, args.stack, plan, prune=args.prune, resolve_image=args.resolve_image,
+                                  auth_for=auth_for, say=_say if not args.quiet else (lambda _: None), warn=_warn)
+    except stacks.StackError as exc:
+        _warn(str(exc))
+        return 1
     if args.detach:
         return 0
     every = [s["ID"] for s in await stacks.stack_services(docker, args.stack)]
     if not every:
         return 0
-    return await follow(docker, sorted(every, key=lambda i: i not in ids), quiet=args.quiet)
+    return await follow(docker, sorted(every, key=lambda i: i not in ids), quiet=args.quiet, known=known)
 
 
 async def cmd_stack_ls(docker: Docker, args: Any) -> int:
@@ -72,10 +82,13 @@ async def cmd_stack_services(docker: Docker, args: Any) -> int:
 
 
 async def cmd_stack_ps(docker: Docker, args: Any) -> int:
-    from engine.client.stacks import namespace_filter
+    from engine.client.stacks import stack_services
     filters = parse_filters(args.filter)
-    filters["label"] = filters.get("label", []) + namespace_filter(args.stack)["label"]
-    tasks = await docker.tasks.list(filters=filters)
+    services = await stack_services(docker, args.stack)
+    tasks = []
+    if services:  # the stack's tasks are its services' (the manager's own task labels are not needed)
+        filters["service"] = [s["ID"] for s in services]
+        tasks = await docker.tasks.list(filters=filters)
     if not tasks:
         raise NotFound(f"nothing found in stack: {args.stack}")
     if args.quiet:

@@ -71,6 +71,12 @@ async def cmd_swarm_join(docker: Docker, args: Any) -> int:
 async def cmd_swarm_leave(docker: Docker, args: Any) -> int:
     await docker.swarm.leave(force=args.force)
     out("Node left the swarm.")
+    if getattr(docker.transport, "kind", "") == "daemon" and not args.host and not args.context:
+        # the daemon `swarm init` started for this host's engine goes with the swarm
+        from engine.client.contexts import daemon_files, stop_started_daemon
+        if docker.transport.address.endswith(daemon_files(args.root)[0]):
+            await docker.transport.close()
+            stop_started_daemon(args.root)
     return 0
 
 

@@ -30,6 +30,8 @@ from .yamlfile import go_string
 #: the compose file versions docker's stack loader reads (absent or "3" is the newest, 3.13)
 VERSIONS = ("3", *(f"3.{n}" for n in range(14)))
 DEFAULT_VERSION = "3.13"
+MAX_PORTS = 65536  # a file's ports once ranges are expanded
+MAX_ENV = 100_000  # variables a file's services take from env files, all together
 
 TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the block)
 if TYPE_CHECKING:
@@ -174,12 +176,12 @@ def _version(config: Dict, path: str) -> str:
 # ----------------------------------------------------------------------------------------- normalising
 
 
-
 def _normalise_file(config: Dict, working_dir: str, lookup: Lookup) -> Dict:
     """One file's sections in the model's long forms (shapes the schema refuses are left as they are)."""
     out: Dict = {}
     services = config.get("services")
-    out["services"] = {name: _service(svc, working_dir, lookup) if isinstance(svc, dict) else svc
+    budget = _Budget()
+    out["services"] = {name: _service(name, svc, working_dir, lookup, budget) if isinstance(svc, dict) else svc
                        for name, svc in (services.items() if isinstance(services, dict) else ())}
     for section in ("networks", "volumes"):
         entries = config.get(section)
@@ -236,7 +238,18 @@ def _file_object(entry: Any, name: str, working_dir: str) -> Any:
     return out
 
 
-def _service(svc: Dict, working_dir: str, lookup: Lookup) -> Dict:
+class _Budget:
+    """What one file may expand to, all services together: ports once ranges are expanded, variables
+    taken from env_files (each file read once)."""
+
+    def __init__(self) -> None:
+        self.ports = MAX_PORTS
+        self.env = MAX_ENV
+        self.env_files: dict[str, dict[str, str | None]] = {}
+
+
+def _service(name: str, svc: Dict, working_dir: str, lookup: Lookup, budget: _Budget) -> Dict:
+    where = f"services.{name}"
     out = dict(svc)
     for key in ("command", "entrypoint"):
         if isinstance(out.get(key), str):
@@ -245,7 +258,8 @@ def _service(svc: Dict, working_dir: str, lookup: Lookup) -> Dict:
             try:
                 out[key] = shlex.split(out[key])
             except ValueError as exc:
-                raise InvalidArgument(f"{key} {out[key]!r}: {exc}") from None
+                raise InvalidArgument(f"{where}.{key}: cannot split {out[key]!r} into words: "
+                                      f"{str(exc).lower()}") from None
     for key in ("dns", "dns_search", "env_file", "tmpfs"):
         if key in out:
             out[key] = _strings(out[key])
@@ -258,15 +272,21 @@ def _service(svc: Dict, working_dir: str, lookup: Lookup) -> Dict:
         out["logging"] = {**logging, "options": mapping(logging["options"])}
     if "extra_hosts" in out:
         out["extra_hosts"] = _hosts(out["extra_hosts"])
-    out["environment"] = _environment(out, working_dir, lookup)
+    out["environment"] = _at(f"{where}.env_file", _environment, out, working_dir, lookup, budget)
     if not out["environment"] and "environment" not in svc:
         del out["environment"]
     if isinstance(out.get("networks"), list):
         out["networks"] = {n: None for n in out["networks"]}
     if isinstance(out.get("ports"), list):
-        out["ports"] = [p for item in out["ports"] for p in _ports(item)]
+        ports: list[Any] = []
+        for i, item in enumerate(out["ports"]):  # ranges multiply: "1-65535" lines would fill the memory
+            entries = _at(f"{where}.ports.{i}", port_entries, item, budget.ports)
+            budget.ports -= len(entries)
+            ports += entries
+        out["ports"] = ports
     if isinstance(out.get("volumes"), list):
-        out["volumes"] = [_volume(v, working_dir, lookup) for v in out["volumes"]]
+        out["volumes"] = [_at(f"{where}.volumes.{i}", _volume, v, working_dir, lookup)
+                          for i, v in enumerate(out["volumes"])]
     for key in ("secrets", "configs"):
         if isinstance(out.get(key), list):
             out[key] = [{"source": v} if isinstance(v, str) else v for v in out[key]]
@@ -277,6 +297,14 @@ def _service(svc: Dict, working_dir: str, lookup: Lookup) -> Dict:
     if isinstance(deploy, dict) and "labels" in deploy:
         out["deploy"] = {**deploy, "labels": mapping(deploy["labels"])}
     return out
+
+
+def _at(where: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)``, its InvalidArgument prefixed with the key path it is about."""
+    try:
+        return fn(*args)
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"{where}: {exc}") from None
 
 
 def _hosts(value: Any) -> Any:
@@ -296,7 +324,7 @@ def _hosts(value: Any) -> Any:
     return [f"{host}:{ip[1:-1] if ip.startswith('[') and ip.endswith(']') else ip}" for host, ip in pairs]
 
 
-def _environment(svc: Dict, working_dir: str, lookup: Lookup) -> Any:
+def _environment(svc: Dict, working_dir: str, lookup: Lookup, budget: _Budget) -> Any:
     """env_file's variables, then ``environment``'s; a variable without a value (or an empty one) takes
     the value from the variables interpolation sees, when they have it (docker's updateEnvironment)."""
     declared = mapping(svc.get("environment", {}), allow_none=True)
@@ -310,9 +338,21 @@ def _environment(svc: Dict, working_dir: str, lookup: Lookup) -> Any:
             result[key] = found if (value is None or value == "") and found is not None else value
 
     files = svc.get("env_file")
-    for path in (files if isinstance(files, list) else []):
-        if isinstance(path, str):
-            update(envfile.parse_env_file(os.path.normpath(os.path.join(working_dir, path)), lookup))
+    for entry in (files if isinstance(files, list) else []):
+        # a path, or the compose-spec's {path, required}: a file that is not required may be missing
+        path = entry.get("path") if isinstance(entry, dict) else entry
+        if not isinstance(path, str):
+            continue
+        full = os.path.normpath(os.path.join(working_dir, path))
+        if isinstance(entry, dict) and entry.get("required") is False and not os.path.exists(full):
+            continue
+        if full not in budget.env_files:
+            budget.env_files[full] = envfile.parse_env_file(full, lookup)
+        variables = budget.env_files[full]
+        budget.env -= len(variables)
+        if budget.env < 0:
+            raise InvalidArgument(f"more than {MAX_ENV} variables from env files in the file")
+        update(variables)
     update(declared)
     return result
 
@@ -334,12 +374,9 @@ def parse_port_range(text: str, spec: str) -> tuple[int, int]:
     return a, b
 
 
-def _ports(item: Any) -> list[Any]:
-    """One entry of ``ports``: short syntax (``"8080-8081:80-81/udp"``, ``80``) → long form entries, one
-    per port of a range (docker's nat.ParsePortSpecs + ConvertPortToPortConfig); long syntax kept."""
-    if isinstance(item, bool) or not isinstance(item, (int, str)):
-        return [item]
-    spec = str(item)
+def parse_port(spec: str) -> tuple[str, int, int, int, int]:
+    """A short port spec → (protocol, container low, high, host low, high; 0 for no host port), checked
+    without expanding its ranges."""
     m = _PORT.match(spec)
     if m is None:
         raise InvalidArgument(f"invalid port {spec!r}: expected [host_ip:][host_port:]container_port[/protocol]")
@@ -349,14 +386,27 @@ def _ports(item: Any) -> list[Any]:
     c_lo, c_hi = parse_port_range(m.group("cont"), spec)
     host = m.group("host") or ""
     h_lo, h_hi = parse_port_range(host, spec) if host else (0, 0)
-    if host and c_hi - c_lo != h_hi - h_lo:
-        if c_lo != c_hi:
-            raise InvalidArgument(f"invalid port {spec!r}: invalid ranges specified for container and host "
-                                  f"Ports: {m.group('cont')} and {host}")
-    if host and c_lo == c_hi and h_lo != h_hi:  # one container port on a range of host ports: each of them
+    if host and c_hi - c_lo != h_hi - h_lo and c_lo != c_hi:
+        raise InvalidArgument(f"invalid port {spec!r}: invalid ranges specified for container and host "
+                              f"Ports: {m.group('cont')} and {host}")
+    return proto, c_lo, c_hi, h_lo, h_hi
+
+
+def port_entries(item: Any, budget: int = MAX_PORTS) -> list[Any]:
+    """One entry of ``ports``: short syntax (``"8080-8081:80-81/udp"``, ``80``) → long form entries, one
+    per port of a range (docker's nat.ParsePortSpecs + ConvertPortToPortConfig); long syntax kept. More
+    than ``budget`` entries is an error (ranges multiply)."""
+    if isinstance(item, dict) and isinstance(item.get("published"), str) and item["published"].isdigit():
+        return [{**item, "published": int(item["published"])}]  # the compose-spec allows "8080"
+    if isinstance(item, bool) or not isinstance(item, (int, str)):
+        return [item]
+    proto, c_lo, c_hi, h_lo, h_hi = parse_port(str(item))
+    if max(c_hi - c_lo, h_hi - h_lo) + 1 > budget:
+        raise InvalidArgument(f"more than {MAX_PORTS} ports in the file once ranges are expanded")
+    if h_lo and c_lo == c_hi and h_lo != h_hi:  # one container port on a range of host ports: each of them
         pairs = [(c_lo, p) for p in range(h_lo, h_hi + 1)]
     else:
-        pairs = [(port, h_lo + i if host else 0) for i, port in enumerate(range(c_lo, c_hi + 1))]
+        pairs = [(port, h_lo + i if h_lo else 0) for i, port in enumerate(range(c_lo, c_hi + 1))]
     pairs.sort(key=lambda pair: f"{pair[0]}/{proto}")  # docker walks a range's ports as sorted strings
     out: list[Any] = []
     for target, published in pairs:

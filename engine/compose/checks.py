@@ -18,15 +18,15 @@ from collections.abc import Callable
 
 from ..errors import InvalidArgument
 from ..units import go_duration_ns
-from .convert import check_model
-from .load import _ports
+from .project import parse_port
 from .schema import DEPRECATED, FORBIDDEN, IGNORED, SCHEMA, UNSUPPORTED
+from .specs import check_model
 
 TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the block)
 if TYPE_CHECKING:
     from typing import Any
 
-    from .load import Project
+    from .project import Project
 
 _DURATION_HINT = "a number and a unit: 500ms, 10s, 1m30s, 2h"
 _TYPE_WORDS = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
@@ -41,9 +41,9 @@ def _duration(value: object) -> bool:
 
 
 def _port(value: object) -> bool:
-    """The short port syntax (raises InvalidArgument naming the problem)."""
+    """The short port syntax (raises InvalidArgument naming the problem); its ranges are not expanded."""
     if isinstance(value, (str, int)) and not isinstance(value, bool):
-        _ports(value)
+        parse_port(str(value))
     return True
 
 
@@ -59,7 +59,10 @@ def _validator() -> Any:
     checker = jsonschema.FormatChecker(formats=())
     for name, (check, raises) in FORMATS.items():
         checker.checks(name, raises=raises)(check)
-    cls = jsonschema.validators.validator_for(SCHEMA)
+    base = jsonschema.validators.validator_for(SCHEMA)
+    # 5.0 is not an integer here (Draft 7 says it is): replicas, ports and counts are whole numbers
+    types = base.TYPE_CHECKER.redefine("integer", lambda _checker, value: _JSON_TYPES["integer"](value))
+    cls = jsonschema.validators.extend(base, type_checker=types)  # type: ignore[no-untyped-call]
     return cls(SCHEMA, format_checker=checker)
 
 
@@ -110,6 +113,9 @@ def conforms(instance: object, schema: Any = SCHEMA) -> bool:
                 check(instance)
             except raises:
                 return False
+        elif keyword == "pattern":
+            if isinstance(instance, str) and not _pattern(value).search(instance):
+                return False
         elif keyword == "required":
             if isinstance(instance, dict) and not all(k in instance for k in value):
                 return False
@@ -117,9 +123,8 @@ def conforms(instance: object, schema: Any = SCHEMA) -> bool:
             if isinstance(instance, list) and not all(conforms(item, value) for item in instance):
                 return False
         elif keyword == "uniqueItems":
-            if isinstance(instance, list) and value:
-                if not all(isinstance(item, str) for item in instance) or len(set(instance)) != len(instance):
-                    return False  # strings only here: jsonschema's equality of other values decides
+            if isinstance(instance, list) and value and not _unique(instance):
+                return False
         elif keyword == "properties":
             if isinstance(instance, dict):
                 for key, sub in value.items():
@@ -145,6 +150,26 @@ def conforms(instance: object, schema: Any = SCHEMA) -> bool:
     return True
 
 
+def _unique(items: list[Any]) -> bool:
+    """No two items equal as JSON values (true is not 1); a list holding floats is left to jsonschema
+    (for which 1 == 1.0)."""
+    keys = [_canonical(item) for item in items]
+    return None not in keys and len(set(keys)) == len(keys)
+
+
+def _canonical(value: Any) -> Any:
+    """A hashable form of a JSON value, None when it holds a float."""
+    if isinstance(value, dict):
+        parts = [(k, _canonical(v)) for k, v in sorted(value.items())]
+        return None if any(v is None for _, v in parts) else ("object", tuple(parts))
+    if isinstance(value, list):
+        parts_l = [_canonical(v) for v in value]
+        return None if None in parts_l else ("array", tuple(parts_l))
+    if isinstance(value, float):
+        return None
+    return (type(value).__name__, value)
+
+
 @functools.lru_cache(maxsize=64)
 def _pattern(text: str) -> re.Pattern[str]:
     return re.compile(text)
@@ -168,7 +193,7 @@ def _types(schema: Any) -> list[str]:
 
 
 def _words(kinds: list[str]) -> str:
-    words = list(dict.fromkeys(_TYPE_WORDS.get(k, k) for k in kinds if k != "null"))
+    words = list(dict.fromkeys(_TYPE_WORDS.get(k, k) for k in kinds if k != "null")) or ["empty"]
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
@@ -190,7 +215,10 @@ def _message(error: Any) -> str:
         if not types_ok:
             return f"{_path(error) or 'top level'} must be {_words(_types(error.schema))}"
         specific = types_ok
-    best = next((e for e in specific if e.validator == "type"), specific[0])
+    if len(leaves) > 1:  # a oneOf's branches: one whose type matched tells what is wrong inside it
+        best = next((e for e in specific if e.validator != "type"), specific[0])
+    else:
+        best = specific[0]
     where = _path(best) or "top level"
     kind = best.validator
     if kind == "type":

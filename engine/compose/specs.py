@@ -24,7 +24,7 @@ TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy 
 if TYPE_CHECKING:
     from typing import Any
 
-    from .load import Project
+    from .project import Project
 
     Dict = dict[str, Any]
 
@@ -32,6 +32,7 @@ LABEL_NAMESPACE = "com.docker.stack.namespace"
 LABEL_IMAGE = "com.docker.stack.image"
 DEFAULT_NETWORK = "default"
 DEFAULT_DRIVER = "overlay"
+MAX_DATA = 16 << 20  # the secrets' and configs' data of one stack, all together (each at most 500 KiB)
 
 
 class StackPlan:
@@ -42,7 +43,8 @@ class StackPlan:
         networks: name → NetworkCreate body (with its "Name"), the networks the services use.
         external_networks: the names of external networks the services use (they must exist).
         secrets, configs: name → SecretSpec / ConfigSpec (``Data`` base64), every one the file defines.
-        external_secrets, external_configs: the names of external ones (they must exist).
+        external_secrets, external_configs: the names of the external ones the services use (they must
+            exist).
         services: name → ServiceSpec.
     """
 
@@ -115,7 +117,7 @@ def parse_bytes(value: Any, where: str) -> int:
 
 def _drop_empty(d: Dict) -> Dict:
     """Go's omitempty: no None, "", 0, False, [] or {} values."""
-    return {k: v for k, v in d.items() if v not in (None, "", 0, False, [], {}) or v is True}
+    return {k: v for k, v in d.items() if v not in (None, "", 0, False, [], {})}
 
 
 def convert(project: Project, namespace: str) -> StackPlan:
@@ -132,24 +134,31 @@ def convert(project: Project, namespace: str) -> StackPlan:
         networks = svc.get("networks")
         used.update(networks if isinstance(networks, dict) and networks else [DEFAULT_NETWORK])
     for internal in sorted(used):
-        nw = project.networks.get(internal, {}) if internal != DEFAULT_NETWORK else \
-            project.networks.get(DEFAULT_NETWORK, {})
         if internal not in project.networks and internal != DEFAULT_NETWORK:
             continue  # reported by the service that names it
+        nw = project.networks.get(internal, {})
         if nw.get("external"):
             plan.external_networks.append(nw.get("name") or internal)
             continue
         full = nw.get("name") or scope(namespace, internal)
         plan.networks[full] = _network(namespace, full, nw)
+    data_left = MAX_DATA
     for kind, target, externals in (("secret", plan.secrets, plan.external_secrets),
                                     ("config", plan.configs, plan.external_configs)):
         objects = project.secrets if kind == "secret" else project.configs
+        referenced = {ref.get("source") if isinstance(ref, dict) else ref
+                      for svc in project.services.values() for ref in svc.get(f"{kind}s") or []}
         for name, obj in sorted(objects.items()):
             if obj.get("external"):
-                externals.append(obj.get("name") or name)
+                if name in referenced:  # the ones the services use must exist (docker looks them up)
+                    externals.append(obj.get("name") or name)
                 continue
             full = obj.get("name") or scope(namespace, name)
             target[full] = _file_object(namespace, kind, name, full, obj)
+            data_left -= len(target[full].get("Data", "")) * 3 // 4
+            if data_left < 0:
+                raise InvalidArgument(f"{kind}s.{name}: the stack's secrets and configs hold more than "
+                                      f"{MAX_DATA >> 20} MiB")
     for name, svc in project.services.items():
         spec = service_spec(project, namespace, name, svc)
         plan.services[spec["Name"]] = spec
@@ -221,6 +230,7 @@ def service_spec(project: Project, namespace: str, name: str, svc: Dict) -> Dict
     """One service's ServiceSpec (docker/cli's convert.Service)."""
     where = f"services.{name}"
     deploy: Dict = svc.get("deploy") or {}
+    cap_add, cap_drop = _capabilities(svc.get("cap_add"), svc.get("cap_drop"))
     container: Dict = {
         "Image": check_image(name, svc.get("image")),
         "Labels": _stack_labels(namespace, svc.get("labels")),
@@ -241,15 +251,15 @@ def service_spec(project: Project, namespace: str, name: str, svc: Dict) -> Dict
         "StopGracePeriod": _ns(svc["stop_grace_period"], f"{where}.stop_grace_period")
         if svc.get("stop_grace_period") is not None else None,
         "Healthcheck": _healthcheck(svc.get("healthcheck"), where),
-        "Hosts": [f"{ip} {host}" for host, _, ip in (h.partition(":") for h in svc.get("extra_hosts") or [])
-                  if _],
+        "Hosts": [f"{ip} {host}" for host, sep, ip in (h.partition(":") for h in svc.get("extra_hosts") or [])
+                  if sep],  # swarmkit's "IP hostname"
         "DNSConfig": _drop_empty({"Nameservers": svc.get("dns"), "Search": svc.get("dns_search")}) or None,
         "Secrets": _references(project, namespace, "secret", svc.get("secrets") or [], where),
         "Configs": _references(project, namespace, "config", svc.get("configs") or [], where),
         "Isolation": svc.get("isolation"),
         "Sysctls": svc.get("sysctls"),
-        "CapabilityAdd": _caps(svc.get("cap_add")),
-        "CapabilityDrop": _caps(svc.get("cap_drop")),
+        "CapabilityAdd": cap_add,
+        "CapabilityDrop": cap_drop,
         "Ulimits": _ulimits(svc.get("ulimits")),
         "OomScoreAdj": svc.get("oom_score_adj"),
     }
@@ -295,15 +305,21 @@ def _environment(env: Any) -> list[str] | None:
     return sorted(k if v is None else f"{k}={v}" for k, v in env.items()) or None
 
 
-def _caps(caps: Any) -> list[str] | None:
-    """docker's opts.NormalizeCapability: upper case, ``CAP_`` prefix, ``ALL`` kept."""
-    if not caps:
-        return None
-    out = []
-    for cap in caps:
-        up = str(cap).strip().upper()
-        out.append(up if up == "ALL" or up.startswith("CAP_") else "CAP_" + up)
-    return sorted(set(out))
+def _capability(cap: Any) -> str:
+    """docker's opts.NormalizeCapability: upper case, a ``CAP_`` prefix; ``ALL`` and ``RESET`` as they are."""
+    up = str(cap).strip().upper()
+    return up if up in ("ALL", "RESET") or up.startswith("CAP_") else "CAP_" + up
+
+
+def _capabilities(add: Any, drop: Any) -> tuple[list[str] | None, list[str] | None]:
+    """docker's opts.EffectiveCapAddCapDrop: ALL trumps the others, adding wins over dropping, RESET goes."""
+    adds = {_capability(c) for c in add or []}
+    drops = {_capability(c) for c in drop or []}
+    adds = {"ALL"} if "ALL" in adds else adds
+    drops = {"ALL"} if "ALL" in drops else drops
+    cap_add = sorted(c for c in adds if c != "RESET")
+    cap_drop = sorted(c for c in drops if c not in adds and c != "RESET")
+    return cap_add or None, cap_drop or None
 
 
 def _ulimits(ulimits: Any) -> list[Dict] | None:
@@ -531,7 +547,7 @@ def _references(project: Project, namespace: str, kind: str, refs: list[Any], wh
         target = ref.get("target") or source
         mode = ref.get("mode")
         file = {"Name": target, "UID": str(ref.get("uid") or "0"), "GID": str(ref.get("gid") or "0"),
-                "Mode": 0o444 if mode is None else int(mode)}
+                "Mode": 0o444 if mode is None else int(mode, 8) if isinstance(mode, str) else int(mode)}
         key = "Secret" if kind == "secret" else "Config"
         out.append({"File": file, f"{key}ID": "", f"{key}Name": name})
     out.sort(key=lambda r: str(r.get("SecretName") or r.get("ConfigName") or ""))
