@@ -111,8 +111,8 @@ def attach(mon: NetworkOwner) -> None:
             from . import dns
             listen_fd, upstream_fd = dns.bind(nsfd)
             fds += [listen_fd, upstream_fd]
-            mon.opts["_dns"] = {"fds": [listen_fd, upstream_fd], "forward": bool(net["dns"].get("forward")),
-                                "hosts": list(net["dns"].get("hosts") or [])}
+            mon.opts["_dns"] = {"module": dns.__name__, "fds": [listen_fd, upstream_fd],
+                                "forward": bool(net["dns"].get("forward")), "hosts": list(net["dns"].get("hosts") or [])}
         for ns in mon.spec.get("linux", {}).get("namespaces", []):
             if ns.get("type") == "network":
                 ns["path"] = f"/proc/{os.getpid()}/fd/{nsfd}"

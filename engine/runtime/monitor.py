@@ -29,10 +29,9 @@ from _json import encode_basestring as _quote
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing into the monitor
 if TYPE_CHECKING:
     import signal
-    from typing import Any, TypedDict
+    from typing import Any, Protocol, TypedDict
 
     from engine.runtime.cgroups import Cgroup
-    from engine.network.dns import Resolver
     from engine.runtime.health import Checker, Plan
 
     class RootfsPlan(TypedDict):
@@ -43,6 +42,13 @@ if TYPE_CHECKING:
         lower: list[str]
         layers_root: str
         copy: bool
+
+    class Resolver(Protocol):
+        """The container's embedded DNS resolver (the networking hands it over: engine/network/dns.py)."""
+        @property
+        def fds(self) -> tuple[int, int]: ...
+        def handle(self, fd: int) -> None: ...
+        def close(self) -> None: ...
 
     class MonitorOptions(TypedDict, total=False):
         """``monitor.json``, written by the engine next to ``config.json``; ``_``-keys are the monitor's own."""
@@ -191,9 +197,9 @@ class Monitor:
     def resolver(self) -> Resolver | None:
         """The container's embedded DNS resolver, served by this loop (only on a user-defined network)."""
         cfg = self.opts.get("_dns")
-        if self._resolver is None and cfg:
-            from engine.network.dns import Resolver
-            self._resolver = Resolver(cfg["fds"][0], cfg["fds"][1], cfg["forward"], cfg["hosts"])
+        if self._resolver is None and cfg:  # the networking names its module (a light one: no json, no re)
+            module: Any = __import__(cfg["module"], fromlist=["Resolver"])
+            self._resolver = module.Resolver(cfg["fds"][0], cfg["fds"][1], cfg["forward"], cfg["hosts"])
         return self._resolver
 
     def checker(self) -> Checker | None:
