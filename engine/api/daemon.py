@@ -386,7 +386,11 @@ def _run(listeners: list[Listener], pidfile: str, root: str | None, tls_ctx: ssl
             except FileNotFoundError:
                 pass
         for ln in listeners:
-            if ln.lock_fd >= 0:
+            if ln.lock_fd >= 0:  # held: the lock file is ours to remove (nothing of the daemon is left)
+                try:
+                    os.unlink(ln.path + ".lock")
+                except FileNotFoundError:
+                    pass
                 os.close(ln.lock_fd)
 
 

@@ -99,9 +99,6 @@ def portside_manager() -> Iterator[PortsideManager]:
                 time.sleep(0.1)
         except (OSError, ValueError, IndexError):
             pass
-        for path in (sock + ".lock",):
-            if os.path.exists(path):
-                os.unlink(path)
         ids = cli("ps", "-aq", "--no-trunc").stdout.split()
         if ids:
             cli("rm", "-f", *ids)
@@ -182,6 +179,11 @@ def test_node_ls_and_inspect_as_docker(swarm_dockerd: Any, ps: Any) -> None:
     same_as_docker(d, ps, "node", "inspect", "--pretty", "self")
     mine = json.loads(ok(ps("node", "inspect", "self")))
     assert [n["ID"] for n in mine] == [d.node_id]
+    # info's Swarm section says what docker's does
+    wanted = [" Swarm: active", f"  NodeID: {d.node_id}", "  Is Manager: true", "  Managers: 1", "  Nodes: 1",
+              f"  Node Address: {d.addr}"]
+    for text in (ok(ps("info")), d.ok("info")):
+        assert [line for line in text.splitlines() if line in wanted] == wanted
     # a second init: the manager's own answer, as docker prints it
     again = ps("swarm", "init", "--advertise-addr", d.addr)
     theirs = d.docker("swarm", "init", "--advertise-addr", d.addr)
@@ -254,6 +256,17 @@ def test_service_create_scale_update_rollback_rm(swarm_dockerd: Any, ps: Any) ->
         spec = json.loads(d.ok("service", "inspect", "sweb"))[0]["Spec"]["TaskTemplate"]
         assert spec["ContainerSpec"]["Env"] == ["A=1"]
         same_as_docker(d, ps, "service", "ps", "sweb")
+        ok(ps("service", "update", "-d", "--publish-add", "published=8081,target=80", "--label-add", "tier=web", "sweb"))
+        for _ in range(100):  # the manager publishes it as it applies the update
+            listed = d.ok("service", "ls", "--filter", "label=tier=web", "--format", "{{.Name}} {{.Ports}}")
+            if listed != "sweb \n":
+                break
+            time.sleep(0.1)
+        assert listed == "sweb *:8081->80/tcp\n"
+        same_as_docker(d, ps, "service", "ls")
+        ok(ps("service", "update", "-d", "--publish-rm", "80", "--label-rm", "tier", "sweb"))
+        assert d.ok("service", "inspect", "-f", "{{json .Spec.EndpointSpec.Ports}} {{json .Spec.Labels}}",
+                    "sweb").strip() in ("[] {}", "null {}")
         # docker's errors, one line each, non-zero
         bad = ps("service", "scale", "sweb=x")
         assert bad.returncode == 1 and bad.stderr.strip() == \
