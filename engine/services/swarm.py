@@ -908,13 +908,27 @@ class Swarm:
 
     # -- the reconciler (portside daemon only) ----------------------------------------------------
     async def run(self) -> None:
-        """Converge the swarm's services until cancelled (``portside daemon``)."""
+        """Converge the swarm's services until cancelled (``portside daemon``). One reconciler per data
+        root: a second daemon over the same root serves the API and waits for the first one's lock."""
+        import asyncio
+        import fcntl
+
         from ..swarm.reconciler import Reconciler
         from .swarm_tasks import TaskHost
-        if self.endpoints is not None and self.active():
-            self.endpoints.recover()  # the rules, VIPs and port reservations as the last manager left them
-        self.reconciler = Reconciler(TaskHost(self))
+        fd = os.open(os.path.join(self.paths.root, "swarm.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
-            await self.reconciler.run()
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    await asyncio.sleep(0.5)
+            if self.endpoints is not None and self.active():
+                self.endpoints.recover()  # the rules, VIPs and port reservations as the last manager left them
+            self.reconciler = Reconciler(TaskHost(self))
+            try:
+                await self.reconciler.run()
+            finally:
+                self.reconciler = None
         finally:
-            self.reconciler = None
+            os.close(fd)

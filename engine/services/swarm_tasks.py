@@ -217,6 +217,12 @@ class TaskHost:
             code = None
         self._ended(task_id, code)
 
+    def _interrupted(self, task_id: str) -> None:
+        """Marks a task that ended while no manager watched it: its slot's next task starts at once."""
+        t = self.state.task(task_id)
+        if t is not None:
+            self.state.update_task(task_id, rfc3339_nano(), doc=dict(t["doc"], Interrupted=True))
+
     def _ended(self, task_id: str, code: int | None) -> None:
         t = self.state.task(task_id)
         if t is None or policy.is_ended(t):
@@ -269,20 +275,39 @@ class TaskHost:
 
     # -- readiness and the load balancer ----------------------------------------------------------
     def ready(self, task: dict[str, Any]) -> bool:
-        """Running, and healthy when it has a health check (State.Health absent or "healthy")."""
+        """Running, and healthy when it has a health check (engine.runtime.health's rule)."""
+        from ..runtime import health
         cid = task["container_id"]
-        if not cid or self.containers.status(cid) != "running":
+        if not cid:
             return False
         try:
-            health = self.containers.runtime_state(cid).get("health")
+            st = self.containers.runtime_state(cid)
         except NotFound:
             return False
-        if health is None:
-            doc = self.state.container(cid) or {}
-            health = (doc.get("State") or {}).get("Health")
-        if isinstance(health, dict):
-            return bool(health.get("Status", "healthy") == "healthy")
-        return health in (None, "", "healthy")
+        running = st.get("status") == "running"
+        return health.ready({"Running": running, "Health": health.shown(st.get("health"), running)})
+
+    def unhealthy(self, task: dict[str, Any]) -> bool:
+        cid = task["container_id"]
+        if not cid:
+            return False
+        try:
+            st = self.containers.runtime_state(cid)
+        except NotFound:
+            return False
+        record = st.get("health")
+        return st.get("status") == "running" and isinstance(record, dict) and record.get("Status") == "unhealthy"
+
+    async def fail_unhealthy(self, task_id: str) -> None:
+        t = self.state.task(task_id)
+        if t is None or policy.is_ended(t) or not t["container_id"]:
+            return
+        self.set_status(task_id, "failed", err="task: non-zero exit (137): dockerexec: unhealthy container",
+                        exit_code=137)
+        try:
+            await self.containers.kill(t["container_id"])
+        except EngineError:
+            pass  # it ended on its own meanwhile
 
     def backends(self, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out = []
@@ -339,11 +364,13 @@ class TaskHost:
                     continue
                 watch.append(t["id"])
             elif status in ("exited", "dead"):
+                self._interrupted(t["id"])
                 self._ended(t["id"], int(self.containers.runtime_state(cid).get("exit_code") or 0))
             elif status == "created" or status == "":
                 if cid:
                     await self._remove(cid)
                     self.state.update_task(t["id"], rfc3339_nano(), container_id="")
+                self._interrupted(t["id"])
                 t2 = self.state.task(t["id"])
                 if t2 is not None and not policy.is_ended(t2):
                     if t2["desired_state"] in ("shutdown", "remove"):

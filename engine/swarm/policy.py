@@ -78,6 +78,8 @@ def restart_decision(spec: dict[str, Any], slot_tasks: list[dict[str, Any]], now
         return None
     if condition == "on-failure" and state not in ("failed", "rejected"):
         return None
+    if last["doc"].get("Interrupted") and condition != "none":
+        return now  # it ended while no manager ran (a host reboot): back at once, as the daemon starts
     ended = parse_time(last["status"].get("Timestamp", "")) or now
     attempts = int(policy.get("MaxAttempts") or 0)
     if attempts and len(restarts_counted(spec, last, now)) >= attempts:

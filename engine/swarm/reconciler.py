@@ -49,6 +49,8 @@ class Host(Protocol):
     async def drop(self, task_id: str) -> None: ...
     async def remove_service_tasks(self, service_id: str) -> None: ...
     def ready(self, task: dict[str, Any]) -> bool: ...
+    def unhealthy(self, task: dict[str, Any]) -> bool: ...
+    async def fail_unhealthy(self, task_id: str) -> None: ...
     def backends(self, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
     async def apply_endpoints(self, service: dict[str, Any], backends: list[dict[str, Any]]) -> None: ...
     async def adopt(self) -> list[str]: ...
@@ -70,6 +72,7 @@ class Reconciler:
         self.removing: dict[str, asyncio.Task[None]] = {}  # removed service id → its tasks going
         self.applied: dict[str, str] = {}  # service id → the backends last given to the load balancer
         self.closed = False
+        self.critical: set[str] = set()  # tasks whose container is being made or started right now
 
     def kick(self) -> None:
         self.wake.set()
@@ -101,7 +104,14 @@ class Reconciler:
             await asyncio.gather(health, return_exceptions=True)
 
     async def stop(self) -> None:
-        """Cancel every launch, watch and rollout (``swarm leave --force`` removes what they made)."""
+        """Cancel every launch, watch and rollout (``swarm leave --force`` removes what they made). A
+        container being made or started is let finish first: cut off half-way, its monitor would start
+        it after its task was gone."""
+        self.closed = True
+        for _ in range(3000):
+            if not self.critical:
+                break
+            await asyncio.sleep(0.01)
         jobs = [*self.jobs.values(), *self.rollouts.values(), *self.removing.values()]
         for job in jobs:
             job.cancel()
@@ -111,6 +121,7 @@ class Reconciler:
         self.removing.clear()
         self.busy.clear()
         self.applied.clear()
+        self.closed = False
 
     async def _health(self) -> None:
         """A task container's health changed (its monitor says so in the engine's events): a pass."""
@@ -146,12 +157,17 @@ class Reconciler:
         self.busy.pop(sid, None)
         self.applied.pop(sid, None)
         for t in tasks:
+            if t["id"] in self.critical:
+                continue  # its container is being made or started: it finishes, then goes with the rest
             job = self.jobs.pop(t["id"], None)
             if job is not None:
                 job.cancel()
 
     async def _remove(self, sid: str) -> None:
         try:
+            ids = {t["id"] for t in self.host.tasks(sid)}
+            while ids & self.critical:
+                await asyncio.sleep(0.01)
             await self.host.remove_service_tasks(sid)
         finally:
             self.removing.pop(sid, None)
@@ -191,6 +207,9 @@ class Reconciler:
                 continue
             if active:
                 for t in active:
+                    if t["status"].get("State") == "running" and self.host.unhealthy(t) and \
+                            f"unhealthy:{t['id']}" not in self.jobs:
+                        self.jobs[f"unhealthy:{t['id']}"] = asyncio.create_task(self._unhealthy(t["id"]))
                     if t["status"].get("State") == "pending" and placeable and t["id"] not in self.jobs:
                         self._launch(service, t, now)
                     if policy.task_spec_key(t["spec"]) != key:
@@ -273,17 +292,23 @@ class Reconciler:
         tid = task["id"]
         try:
             if service is not None:
+                if self.closed:
+                    return
+                self.critical.add(tid)
                 try:
                     await self.host.prepare(service, task)
                 except Rejected as exc:
                     self.host.set_status(tid, "rejected", message="preparing", err=str(exc))
                     return
+                finally:
+                    self.critical.discard(tid)
                 delay = when - time.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
                 current = self.host.task(tid)
-                if current is None or current["desired_state"] not in ("running", "ready"):
+                if self.closed or current is None or current["desired_state"] not in ("running", "ready"):
                     return
+                self.critical.add(tid)
                 try:
                     await self.host.start(tid)
                 except Rejected as exc:
@@ -292,6 +317,8 @@ class Reconciler:
                 except Exception as exc:  # noqa: BLE001 - docker's task error is the engine's text
                     self.host.set_status(tid, "failed", message="starting", err=str(exc))
                     return
+                finally:
+                    self.critical.discard(tid)
                 self.kick()  # a new backend
             await self.host.wait_exit(tid)
         except asyncio.CancelledError:
@@ -303,6 +330,15 @@ class Reconciler:
             if not self.closed:
                 self.kick()
 
+    async def _unhealthy(self, tid: str) -> None:
+        """A running task whose health check says unhealthy fails (docker's ``unhealthy container``) and is
+        replaced as its restart policy says."""
+        try:
+            await self.host.fail_unhealthy(tid)
+        finally:
+            self.jobs.pop(f"unhealthy:{tid}", None)
+            self.kick()
+
     def _shutdown(self, task: dict[str, Any]) -> None:
         tid = task["id"]
         job = self.jobs.pop(tid, None)
@@ -311,7 +347,9 @@ class Reconciler:
 
     async def _stop(self, tid: str, job: asyncio.Task[None] | None) -> None:
         try:
-            if job is not None and job.get_name() and not job.done():
+            while tid in self.critical:  # a container half-started would outlive its task
+                await asyncio.sleep(0.01)
+            if job is not None and not job.done():
                 job.cancel()
                 await asyncio.gather(job, return_exceptions=True)
             await self.host.stop(tid)

@@ -447,3 +447,44 @@ async def test_published_port_balances_over_ready_replicas(swarm: Swarm) -> None
     await swarm.ok("POST", "/swarm/leave", force="1")
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+async def test_health_decides_traffic_and_an_unhealthy_replica_is_replaced(swarm: Swarm) -> None:
+    import socket
+    s = socket.socket()
+    s.bind(("0.0.0.0", 0))
+    port = int(s.getsockname()[1])
+    s.close()
+    check = {"Test": ["CMD-SHELL", "if test -f /www/bad; then exit 1; elif test -f /www/ok; then exit 0; else "
+                                   "sleep 30; fi"],
+             "Interval": SECOND // 10, "Timeout": 60 * SECOND, "Retries": 1}
+    spec: dict[str, Any] = {
+        "Name": "checked", "Mode": {"Replicated": {"Replicas": 1}},
+        "TaskTemplate": {"ContainerSpec": {"Image": "busybox", "Args": ["sh", "-c", HTTPD], "StopGracePeriod": 0,
+                                           "HealthCheck": check},
+                         "RestartPolicy": {"Condition": "any", "Delay": 0}},
+        "EndpointSpec": {"Ports": [{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port}]}}
+    await swarm.ok("POST", "/services/create", spec)
+    (task,) = await swarm.running("checked", 1)
+    cid = task["Status"]["ContainerStatus"]["ContainerID"]
+    assert (await swarm.engine.containers.inspect(cid))["State"]["Health"]["Status"] == "starting"
+    with pytest.raises(OSError):
+        await asyncio.to_thread(_get, port)  # running, but not healthy yet: not a backend
+    www = f"/proc/{task['Status']['ContainerStatus']['PID']}/root/www"  # the container's own files
+    open(f"{www}/ok", "w").close()
+
+    async def answers() -> bool:
+        try:
+            return (await asyncio.to_thread(_get, port)).startswith("hello-from-")
+        except OSError:
+            return False
+    await swarm.until(answers)
+    os.unlink(f"{www}/ok")
+    open(f"{www}/bad", "w").close()
+
+    async def replaced() -> bool:
+        ts = await swarm.tasks("checked")
+        return any(t["ID"] == task["ID"] and t["Status"]["State"] == "failed" for t in ts) and len(ts) == 2
+    await swarm.until(replaced)
+    old = next(t for t in await swarm.tasks("checked") if t["ID"] == task["ID"])
+    assert old["Status"]["Err"].endswith("unhealthy container")
