@@ -10,7 +10,8 @@ virtualenv and the same console-script shim (``from tui.cli import entry``), the
 ``sys.path`` by ``PYTHONPATH``. Each round runs old then new, or new then old (alternating), so load
 from elsewhere on the machine falls on both alike. Wall time is the parent's clock around the child;
 CPU is the child's user + system time from ``os.wait4`` (with whatever it waited for). Figures are
-medians (p90 in brackets); the ratio is new/old. Afterwards the containers are removed, mounts under
+medians (p90 in brackets); the ratio is new/old; "paired" is the median of each round's new − old, which
+outside load that changes from round to round disturbs less than it does either median. Afterwards the containers are removed, mounts under
 the folder unmounted and the folder deleted.
 """
 
@@ -96,6 +97,11 @@ def ms(values: list[float]) -> str:
     return f"{statistics.median(values) * 1000:.1f} ms (p90 {B.pct(values, 0.9) * 1000:.1f})"
 
 
+def paired(values: dict[str, list[float]]) -> float:
+    """The median of the rounds' new − old, in ms."""
+    return statistics.median(n - o for o, n in zip(values["old"], values["new"])) * 1000
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("old", help="the commit to compare with (e.g. bf66b98)")
@@ -135,7 +141,8 @@ def main() -> int:
             t.sh(f"import {tar} busybox")
         lines = [f"`portside` embedded, {old_rev} (old) vs {new_rev}{' + changes' if dirty else ''} (new), "
                  f"{opts.n} interleaved rounds, medians (p90)", "",
-                 "| command | old wall | new wall | ratio | old CPU | new CPU | ratio |", "|---|---|---|---|---|---|---|"]
+                 "| command | old wall | new wall | ratio | paired | old CPU | new CPU | ratio | paired |",
+                 "|---|---|---|---|---|---|---|---|---|"]
         for cmd in cmds:
             for t in trees:  # warm-up: the page cache, the images' first use
                 t.timed(cmd)
@@ -149,8 +156,9 @@ def main() -> int:
                     cpu[t.label].append(c)
             lines.append(f"| `{cmd}` | {ms(wall['old'])} | {ms(wall['new'])} | "
                          f"{statistics.median(wall['new']) / statistics.median(wall['old']):.2f} | "
-                         f"{ms(cpu['old'])} | {ms(cpu['new'])} | "
-                         f"{statistics.median(cpu['new']) / statistics.median(cpu['old']):.2f} |")
+                         f"{paired(wall):+.1f} ms | {ms(cpu['old'])} | {ms(cpu['new'])} | "
+                         f"{statistics.median(cpu['new']) / statistics.median(cpu['old']):.2f} | "
+                         f"{paired(cpu):+.1f} ms |")
             B.log(lines[-1])
         load = os.getloadavg()
         lines += ["", f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"]

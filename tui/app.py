@@ -1,4 +1,5 @@
-"""The Portside dashboard: containers, images and live resource graphs, driven from the keyboard.
+"""The Portside dashboard: containers, images, live resource graphs and swarm services, driven from the
+keyboard.
 
 All engine I/O happens in workers (``@work(group=…)``) through :mod:`engine.client`; results come back
 to the app as messages. The lists refresh on engine events (``docker.events.subscribe()``), with a slow
@@ -404,6 +405,10 @@ class PortsideApp(App[None]):
         except EngineError as exc:
             self._failed(exc, "Cannot open the engine", source="connect")
             return
+        if self.embedded:
+            from engine.client.contexts import swarm_active
+            if swarm_active(self.root):  # one stat: its services converge only in the daemon
+                await self._to_daemon()
         self.connected = True
         self._errors.pop("connect", None)
         self._reconnected(follow=False)
@@ -1161,11 +1166,7 @@ class PortsideApp(App[None]):
     @work(group="stacks", exit_on_error=False)
     async def stack_action(self, action: str, name: str, file: str = "") -> None:
         """``stack deploy`` / ``stack rm`` through the client's stack code (the CLI's own), output unseen."""
-        try:
-            from engine.client import stacks
-        except ImportError:
-            self.post_message(self.EngineFailed("stack deploy is not available in this build", "Stacks"))
-            return
+        from engine.client import stacks
         lines: list[str] = []
         try:
             if action == "deploy":

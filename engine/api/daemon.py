@@ -386,7 +386,11 @@ def _run(listeners: list[Listener], pidfile: str, root: str | None, tls_ctx: ssl
             except FileNotFoundError:
                 pass
         for ln in listeners:
-            if ln.lock_fd >= 0:
+            if ln.lock_fd >= 0:  # held: the lock file is ours to remove (nothing of the daemon is left)
+                try:
+                    os.unlink(ln.path + ".lock")
+                except FileNotFoundError:
+                    pass
                 os.close(ln.lock_fd)
 
 
@@ -415,6 +419,9 @@ async def _main(listeners: list[Listener], pidfile: str, root: str | None, tls_c
         if pidfile:
             write_pidfile(pidfile)
             made.append(pidfile)
+        served = [ln.path for ln in listeners if ln.kind == "unix"]
+        if served:  # the data root says who serves it: a front end goes there, not to a second daemon
+            made.append(write_served(engine.paths.root, served))
         server = Server(API(engine).handle)
         tasks: list[asyncio.Task[Any]] = []
         for ln in listeners:
@@ -451,6 +458,19 @@ async def _main(listeners: list[Listener], pidfile: str, root: str | None, tls_c
         return 0
     finally:
         engine.close()
+
+
+SERVED = "daemon.json"  # in the data root: {"Pid", "Sockets"} of the daemon serving it (engine.client.contexts)
+
+
+def write_served(root: str, sockets: list[str]) -> str:
+    import json
+    path = os.path.join(root, SERVED)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        json.dump({"Pid": os.getpid(), "Sockets": sockets}, f)
+    os.replace(tmp, path)
+    return path
 
 
 def notify(state: str) -> None:

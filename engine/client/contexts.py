@@ -418,12 +418,30 @@ def daemon_files(root: str | None = None) -> tuple[str, str]:
     return os.path.join(DAEMON_DIR, f"{name}.sock"), os.path.join(DAEMON_DIR, f"{name}.pid")
 
 
+def serving_daemon(root: str | None = None) -> str | None:
+    """The socket of a live daemon that serves this data root, as the root's ``daemon.json`` says (written by
+    ``portside daemon`` however it was started, removed as it stops); None when none does."""
+    from ..config import default_root
+    path = os.path.join(os.path.abspath(root) if root else default_root(), "daemon.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+        pid, sockets = int(doc["Pid"]), [str(s) for s in doc["Sockets"]]
+        os.kill(pid, 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    for sock in sockets:
+        if portside_socket_answers(sock):
+            return sock
+    return None
+
+
 def local_endpoint(root: str | None, daemon: bool = False) -> Endpoint:
     """The embedded engine over ``root``, or — when its swarm is active, or ``daemon`` asks for it — the
-    daemon that serves that root (started when it does not answer)."""
+    daemon that serves that root (its own, whatever its socket; else one started for it)."""
     if not daemon and not swarm_active(root):
         return Endpoint("default", embedded=True, root=root)
-    return Endpoint("default", host=f"unix://{start_daemon(root)}")
+    return Endpoint("default", host=f"unix://{serving_daemon(root) or start_daemon(root)}")
 
 
 _SPAWN = ("import sys\nfrom engine.api.daemon import serve\n"
@@ -451,6 +469,9 @@ def start_daemon(root: str | None = None, timeout: float = 120.0) -> str:
         fcntl.flock(fd, fcntl.LOCK_EX)
         if portside_socket_answers(sock):
             return sock
+        other = serving_daemon(root)
+        if other:  # another front end, or the user, started one meanwhile
+            return other
         log = "/var/log/portside/daemon.log" if sock == PORTSIDE_SOCKET else os.path.join(path, "daemon.log")
         env = {k: v for k, v in os.environ.items() if k != "PORTSIDE_ROOT"}
         try:

@@ -252,9 +252,11 @@ async def deploy(docker: Docker, namespace: str, plan: Any, *, prune: bool = Fal
                 continue
             was = current.get("Spec") or {}
             template = spec.setdefault("TaskTemplate", {})
-            if resolve_image != "always" and image == (was.get("Labels") or {}).get(LABEL_IMAGE):
-                template.setdefault("ContainerSpec", {})["Image"] = was.get("TaskTemplate", {}).get(
-                    "ContainerSpec", {}).get("Image", image)
+            pinned = str(((was.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image") or "")
+            if (resolve_image != "always" and image == (was.get("Labels") or {}).get(LABEL_IMAGE)) or \
+                    pinned.startswith(image + "@"):
+                # the same image: keep the digest the manager pinned (this client resolves none itself)
+                template.setdefault("ContainerSpec", {})["Image"] = pinned or image
             template["ForceUpdate"] = (was.get("TaskTemplate") or {}).get("ForceUpdate", 0)
             if not spec_differs(was, with_network_ids(spec, network_ids)):
                 continue  # unchanged: its tasks are left alone
@@ -396,6 +398,11 @@ def assess(service: dict[str, Any], tasks: builtins.list[dict[str, Any]], nodes:
     satisfied = 0
     stopping = sum(1 for t in tasks if t.get("DesiredState") in ("shutdown", "remove")
                    and (t.get("Status") or {}).get("State") in ("running", "starting", "preparing", "ready"))
+    # scaled down: more still run than wanted until the manager has told the extra ones to stop
+    running_now = sum(1 for t in tasks if t.get("DesiredState") == "running"
+                      and (t.get("Status") or {}).get("State") == "running")
+    counted = int(((service.get("ServiceStatus") or {}).get("RunningTasks")) or 0)
+    stopping = max(stopping, running_now - p.desired, counted - p.desired if "Global" not in mode else 0, 0)
     for t in slots.values():
         state = (t.get("Status") or {}).get("State", "")
         one_shot_done = state == "complete" and condition in ("none", "on-failure")

@@ -133,7 +133,7 @@ DEPRECATED = {
               "containers on any port.",
 }
 FORBIDDEN = {
-    "extends": "Support for `extends` is not implemented yet.",
+    "extends": "`extends` is not supported in a stack: write the service out in full.",
     "volume_driver": "Instead of setting the volume driver on the service, define a volume using the "
                      "top-level `volumes` option and specify the driver there.",
     "volumes_from": "To share a volume between services, define it using the top-level `volumes` option "

@@ -1,23 +1,21 @@
 """The embedded DNS resolver of a container on a user-defined network (docker's 127.0.0.11).
 
-The monitor makes two sockets: one bound to 127.0.0.11:53/udp *inside* the container's network
-namespace, one unbound UDP socket in the *host's* namespace for forwarding (so the host's resolvers,
-loopback ones included, are reachable as they are from the host). It then starts this module as a
-small program with both (:func:`start`); queries wait in the socket until it runs, so the container
-never waits for it. Names come from the networks' hosts files (``<root>/networks/<id>.hosts``,
-``address name alias…``) and service files (``<id>.services``, same format, a name on several lines
-answers several A records: a dnsrr service, ``tasks.<service>``), re-read when they change; A queries for them are answered, AAAA for them
-get an empty answer, anything else goes to the host's nameservers from /etc/resolv.conf. The program
-dies with its monitor (parent-death signal) or is killed by it.
+The monitor makes two sockets (:func:`bind`): one bound to 127.0.0.11:53/udp *inside* the container's
+network namespace, one unbound UDP socket in the *host's* namespace for forwarding (so the host's
+resolvers, loopback ones included, are reachable as they are from the host), and serves them from its
+own event loop (:class:`Resolver`): no process per container, and queries wait in the socket while the
+monitor is busy, so the container never sees them lost. Names come from the networks' hosts files
+(``<root>/networks/<id>.hosts``, ``address name alias…``) and service files (``<id>.services``, same
+format, a name on several lines answers several A records: a dnsrr service, ``tasks.<service>``),
+re-read when they change; A queries for them are answered, AAAA for them get an empty answer, anything
+else goes to the host's nameservers from /etc/resolv.conf.
 """
 
 from __future__ import annotations
 
+import _socket as socket  # not socket.py: its enums cost the monitor 1.3 MB
 import os
-import select
-import socket
 import struct
-import sys
 import time
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing into the resolver
@@ -27,8 +25,9 @@ if TYPE_CHECKING:
 UPSTREAM_TIMEOUT = 2.0
 
 
-def start(nsfd: int, cfg: dict[str, Any]) -> int:
-    """Bind the resolver's sockets and start it; returns its pid (a child of the caller)."""
+def bind(nsfd: int) -> tuple[int, int]:
+    """The resolver's two sockets: (fd bound to 127.0.0.11:53/udp inside the namespace ``nsfd``, fd of an
+    unbound UDP socket in the caller's namespace for forwarding). The caller owns both fds."""
     from .netlink import in_netns
     upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 
@@ -37,33 +36,12 @@ def start(nsfd: int, cfg: dict[str, Any]) -> int:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.11", 53))
         return s
-    listen = in_netns(nsfd, bind_inside)
-    lfd, ufd = listen.detach(), upstream.detach()
-    project = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    argv = [sys.executable, "-I", "-S", "-c",
-            f"import sys; sys.path.insert(0, {project!r}); from engine.network.dns import main; main(sys.argv)",
-            str(lfd), str(ufd), "1" if cfg.get("forward") else "0"] + list(cfg.get("hosts") or [])
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setsid()
-            from engine.runtime import linux
-            linux.set_pdeathsig(9)
-            null = os.open("/dev/null", os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(null, fd)
-            low, high = sorted((lfd, ufd))
-            os.closerange(3, low)
-            os.closerange(low + 1, high)
-            os.closerange(high + 1, 65536)
-            os.set_inheritable(lfd, True)
-            os.set_inheritable(ufd, True)
-            os.execv(sys.executable, argv)
-        finally:
-            os._exit(127)
-    os.close(lfd)
-    os.close(ufd)
-    return pid
+    try:
+        listen = in_netns(nsfd, bind_inside)
+    except BaseException:
+        upstream.close()
+        raise
+    return listen.detach(), upstream.detach()
 
 
 def upstream_servers() -> list[str]:
@@ -150,47 +128,69 @@ def servfail(query: bytes, end: int, rcode: int = 2) -> bytes:
     return struct.pack("!HHHHHH", qid, 0x8000 | (flags & 0x0100) | 0x0080 | rcode, 1, 0, 0, 0) + query[12:end]
 
 
-def main(argv: list[str]) -> None:
-    listen = socket.socket(fileno=int(argv[1]))
-    upstream = socket.socket(fileno=int(argv[2]))
-    forward = argv[3] == "1"
-    names = Names(argv[4:])
-    servers = upstream_servers() if forward else []
-    pending: dict[int, tuple[bytes, tuple[str, int], float]] = {}  # upstream id → (original id bytes, client, time)
-    next_id = int.from_bytes(os.urandom(2), "big")
-    while True:
-        ready, _, _ = select.select([listen, upstream], [], [], 1.0)
+class Resolver:
+    """A container's resolver, served by its monitor's event loop (no process of its own): the two
+    sockets of :func:`bind` (duplicated: the monitor keeps and closes the originals), the names of
+    ``hosts`` files, and the queries sent upstream and not yet answered."""
+
+    def __init__(self, listen_fd: int, upstream_fd: int, forward: bool, hosts: list[str]) -> None:
+        self.listen = socket.socket(fileno=os.dup(listen_fd))
+        self.upstream = socket.socket(fileno=os.dup(upstream_fd))
+        self.listen.setblocking(False)
+        self.upstream.setblocking(False)
+        self.forward = forward
+        self.names = Names(hosts)
+        self.servers = upstream_servers() if forward else []
+        self.pending: dict[int, tuple[bytes, tuple[str, int], float]] = {}  # upstream id → (id, client, time)
+        self.next_id = int.from_bytes(os.urandom(2), "big")
+
+    @property
+    def fds(self) -> tuple[int, int]:
+        return self.listen.fileno(), self.upstream.fileno()
+
+    def handle(self, fd: int) -> None:
+        """Answer what has arrived on ``fd`` (one of :attr:`fds`), without blocking."""
         now = time.monotonic()
-        for k in [k for k, v in pending.items() if now - v[2] > UPSTREAM_TIMEOUT]:
-            del pending[k]
-        if listen in ready:
+        for k in [k for k, v in self.pending.items() if now - v[2] > UPSTREAM_TIMEOUT]:
+            del self.pending[k]
+        for _ in range(64):  # a burst is answered in one go; the rest waits for the next wake-up
             try:
-                query, client = listen.recvfrom(4096)
+                if fd == self.listen.fileno():
+                    query, client = self.listen.recvfrom(4096)
+                    self._query(query, client, now)
+                else:
+                    reply, _src = self.upstream.recvfrom(65536)
+                    self._reply(reply)
+            except (BlockingIOError, InterruptedError):
+                return
             except OSError:
                 continue
-            q = parse_question(query)
-            if q is None:
-                continue
-            name, qtype, end = q
-            found = names.lookup(name)
-            if found is not None:
-                listen.sendto(answer(query, end, qtype, found), client)
-            elif not servers:
-                listen.sendto(servfail(query, end, 3 if not forward else 2), client)  # NXDOMAIN on internal
-            else:
-                next_id = (next_id + 1) & 0xFFFF
-                pending[next_id] = (query[:2], client, now)
-                try:
-                    upstream.sendto(struct.pack("!H", next_id) + query[2:], (servers[0], 53))
-                except OSError:
-                    listen.sendto(servfail(query, end), client)
-        if upstream in ready:
+
+    def _query(self, query: bytes, client: tuple[str, int], now: float) -> None:
+        q = parse_question(query)
+        if q is None:
+            return
+        name, qtype, end = q
+        found = self.names.lookup(name)
+        if found is not None:
+            self.listen.sendto(answer(query, end, qtype, found), client)
+        elif not self.servers:
+            self.listen.sendto(servfail(query, end, 3 if not self.forward else 2), client)  # NXDOMAIN: internal
+        else:
+            self.next_id = (self.next_id + 1) & 0xFFFF
+            self.pending[self.next_id] = (query[:2], client, now)
             try:
-                reply, _src = upstream.recvfrom(65536)
+                self.upstream.sendto(struct.pack("!H", self.next_id) + query[2:], (self.servers[0], 53))
             except OSError:
-                continue
-            if len(reply) < 2:
-                continue
-            entry = pending.pop(struct.unpack_from("!H", reply)[0], None)
-            if entry is not None:
-                listen.sendto(entry[0] + reply[2:], entry[1])
+                self.listen.sendto(servfail(query, end), client)
+
+    def _reply(self, reply: bytes) -> None:
+        if len(reply) < 2:
+            return
+        entry = self.pending.pop(struct.unpack_from("!H", reply)[0], None)
+        if entry is not None:
+            self.listen.sendto(entry[0] + reply[2:], entry[1])
+
+    def close(self) -> None:
+        self.listen.close()
+        self.upstream.close()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import EngineError
@@ -30,7 +29,7 @@ class NetworkOwner(Protocol):
     """What :func:`attach` and :func:`detach` use of the container's monitor."""
     cdir: str  # the container folder (net.json, config.json)
     spec: dict[str, Any]  # the OCI spec: its network namespace is pointed at the monitor's fd
-    opts: MonitorOptions  # "net" (the plan), "runtime"; attach adds "_net_fds" and "_dns_pid"
+    opts: MonitorOptions  # "net" (the plan), "runtime"; attach adds "_net_fds" and "_dns"
 
 
 def _configure_inside(endpoints: list[dict[str, Any]]) -> None:
@@ -110,7 +109,10 @@ def attach(mon: NetworkOwner) -> None:
         nat.add_ports(published)
         if net.get("dns"):
             from . import dns
-            mon.opts["_dns_pid"] = dns.start(nsfd, net["dns"])
+            listen_fd, upstream_fd = dns.bind(nsfd)
+            fds += [listen_fd, upstream_fd]
+            mon.opts["_dns"] = {"module": dns.__name__, "fds": [listen_fd, upstream_fd],
+                                "forward": bool(net["dns"].get("forward")), "hosts": list(net["dns"].get("hosts") or [])}
         for ns in mon.spec.get("linux", {}).get("namespaces", []):
             if ns.get("type") == "network":
                 ns["path"] = f"/proc/{os.getpid()}/fd/{nsfd}"
@@ -145,12 +147,7 @@ def detach(mon: NetworkOwner) -> None:
             os.close(fd)
         except OSError:
             pass
-    pid = mon.opts.pop("_dns_pid", 0)
-    if pid:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    mon.opts.pop("_dns", None)
 
 
 def read_record(cdir: str) -> dict[str, Any] | None:

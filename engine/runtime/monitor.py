@@ -29,7 +29,7 @@ from _json import encode_basestring as _quote
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing into the monitor
 if TYPE_CHECKING:
     import signal
-    from typing import Any, TypedDict
+    from typing import Any, Protocol, TypedDict
 
     from engine.runtime.cgroups import Cgroup
     from engine.runtime.health import Checker, Plan
@@ -42,6 +42,13 @@ if TYPE_CHECKING:
         lower: list[str]
         layers_root: str
         copy: bool
+
+    class Resolver(Protocol):
+        """The container's embedded DNS resolver (the networking hands it over: engine/network/dns.py)."""
+        @property
+        def fds(self) -> tuple[int, int]: ...
+        def handle(self, fd: int) -> None: ...
+        def close(self) -> None: ...
 
     class MonitorOptions(TypedDict, total=False):
         """``monitor.json``, written by the engine next to ``config.json``; ``_``-keys are the monitor's own."""
@@ -56,7 +63,7 @@ if TYPE_CHECKING:
         net: dict[str, Any]  # the network plan engine/network/setup.py carries out
         health: Plan  # the container's health check (engine/runtime/health.py), when it has one
         _net_fds: list[int]
-        _dns_pid: int
+        _dns: dict[str, Any]  # the embedded resolver's sockets (engine/network/dns.py)
 else:
     import _signal as signal
 
@@ -185,6 +192,15 @@ class Monitor:
         self.exited_status: int | None = None
         self.stop_requested = False
         self._checker: Checker | None = None
+        self._resolver: Resolver | None = None
+
+    def resolver(self) -> Resolver | None:
+        """The container's embedded DNS resolver, served by this loop (only on a user-defined network)."""
+        cfg = self.opts.get("_dns")
+        if self._resolver is None and cfg:  # the networking names its module (a light one: no json, no re)
+            module: Any = __import__(cfg["module"], fromlist=["Resolver"])
+            self._resolver = module.Resolver(cfg["fds"][0], cfg["fds"][1], cfg["forward"], cfg["hosts"])
+        return self._resolver
 
     def checker(self) -> Checker | None:
         """The container's health checks (loaded only for a container that has them)."""
@@ -407,6 +423,10 @@ class Monitor:
         for fd in outs:
             poller.register(fd, select.POLLIN)
         poller.register(self.wake_r, select.POLLIN)
+        resolver = self.resolver()
+        dns_fds = resolver.fds if resolver is not None else ()
+        for fd in dns_fds:
+            poller.register(fd, select.POLLIN)
         tty_in = -1
         if self.spec["process"].get("terminal") and self.attach_in >= 0 and self.spec["process"].get("_openStdin"):
             tty_in = self.attach_in
@@ -447,6 +467,10 @@ class Monitor:
                     continue
                 if checks is not None and fd == checks.fd:
                     checks.read()
+                    continue
+                if fd in dns_fds:
+                    assert resolver is not None
+                    resolver.handle(fd)
                     continue
                 if fd == tty_in:
                     try:
@@ -684,10 +708,16 @@ class Monitor:
                 backoff = 0.1
             self.save(status="restarting", restart_count=self.state.get("restart_count", 0) + 1)
             deadline = time.monotonic() + backoff
+            resolver = self.resolver()  # names still answer while the container waits to restart
+            waits = [self.wake_r, *(resolver.fds if resolver is not None else ())]
             while time.monotonic() < deadline and not self.stop_marker():
                 try:
-                    select.select([self.wake_r], [], [], max(0.0, deadline - time.monotonic()))
-                    os.read(self.wake_r, 512)
+                    ready, _, _ = select.select(waits, [], [], max(0.0, deadline - time.monotonic()))
+                    for fd in ready:
+                        if fd == self.wake_r:
+                            os.read(self.wake_r, 512)
+                        elif resolver is not None:
+                            resolver.handle(fd)
                 except (BlockingIOError, InterruptedError):
                     pass
             backoff = min(backoff * 2, MAX_BACKOFF)
@@ -744,6 +774,9 @@ class Monitor:
                 self.cgroup.destroy()
             except Exception:  # noqa: BLE001
                 pass
+        if self._resolver is not None:
+            self._resolver.close()
+            self._resolver = None
         if self.opts.get("net"):
             self.net().detach(self)
         unmount_rootfs(self.opts["rootfs"])

@@ -112,12 +112,16 @@ def answers(path: str) -> bool:
 
 
 def teardown_root(root: str) -> None:
+    from engine.client.contexts import stop_started_daemon
     try:
+        if os.path.isdir(os.path.join(root, "swarm")):  # its services go first (and the daemon started for them)
+            run_cli(root, "swarm", "leave", "--force", timeout=120)
         ids = run_cli(root, "ps", "-aq", "--no-trunc", timeout=30).stdout.split()
         if ids:
             run_cli(root, "rm", "-f", *ids, timeout=60)
     except Exception:  # noqa: BLE001 - teardown must go on
         pass
+    stop_started_daemon(root)
     for mp in IT.mounts_under(root):
         subprocess.run(["umount", "-l", mp], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     shutil.rmtree(root, ignore_errors=True)

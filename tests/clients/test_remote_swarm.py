@@ -27,11 +27,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from remote_docker import (REPO, WEB_CMD, WEB_IMAGE, RemoteDocker, bench, skip_unless_dockerd,
+from remote_docker import (REPO, WEB_CMD, WEB_IMAGE, RemoteDocker, bench, free_port, skip_unless_dockerd,
                            swarm_dockerd_running)
 
 pytestmark = pytest.mark.root
 
+# host ports free on this host now (Portside's manager publishes on the host, which other tests share)
+PORT, HELD = free_port(), free_port()
 GUIDE = f"""\
 version: "3"
 services:
@@ -46,7 +48,7 @@ services:
       restart_policy:
         condition: on-failure
     ports:
-      - "80:80"
+      - "{PORT}:80"
     networks:
       - webnet
 networks:
@@ -99,9 +101,6 @@ def portside_manager() -> Iterator[PortsideManager]:
                 time.sleep(0.1)
         except (OSError, ValueError, IndexError):
             pass
-        for path in (sock + ".lock",):
-            if os.path.exists(path):
-                os.unlink(path)
         ids = cli("ps", "-aq", "--no-trunc").stdout.split()
         if ids:
             cli("rm", "-f", *ids)
@@ -182,6 +181,11 @@ def test_node_ls_and_inspect_as_docker(swarm_dockerd: Any, ps: Any) -> None:
     same_as_docker(d, ps, "node", "inspect", "--pretty", "self")
     mine = json.loads(ok(ps("node", "inspect", "self")))
     assert [n["ID"] for n in mine] == [d.node_id]
+    # info's Swarm section says what docker's does
+    wanted = [" Swarm: active", f"  NodeID: {d.node_id}", "  Is Manager: true", "  Managers: 1", "  Nodes: 1",
+              f"  Node Address: {d.addr}"]
+    for text in (ok(ps("info")), d.ok("info")):
+        assert [line for line in text.splitlines() if line in wanted] == wanted
     # a second init: the manager's own answer, as docker prints it
     again = ps("swarm", "init", "--advertise-addr", d.addr)
     theirs = d.docker("swarm", "init", "--advertise-addr", d.addr)
@@ -199,7 +203,7 @@ def test_guide_stack_deploys_converges_and_lists_as_docker(swarm_dockerd: Any, p
         assert d.ok("service", "ls", "--format", "{{.Name}} {{.Replicas}}") == "getstartedlab_web 5/5\n"
         table = same_as_docker(d, ps, "service", "ls")
         assert table.splitlines()[0].split() == ["ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"]
-        assert "*:80->80/tcp" in table
+        assert f"*:{PORT}->80/tcp" in table
         same_as_docker(d, ps, "service", "ps", "getstartedlab_web")
         same_as_docker(d, ps, "service", "ps", "--no-trunc", "getstartedlab_web")
         same_as_docker(d, ps, "service", "ps", "-q", "getstartedlab_web")
@@ -254,6 +258,17 @@ def test_service_create_scale_update_rollback_rm(swarm_dockerd: Any, ps: Any) ->
         spec = json.loads(d.ok("service", "inspect", "sweb"))[0]["Spec"]["TaskTemplate"]
         assert spec["ContainerSpec"]["Env"] == ["A=1"]
         same_as_docker(d, ps, "service", "ps", "sweb")
+        ok(ps("service", "update", "-d", "--publish-add", f"published={HELD},target=80", "--label-add", "tier=web", "sweb"))
+        for _ in range(100):  # the manager publishes it as it applies the update
+            listed = d.ok("service", "ls", "--filter", "label=tier=web", "--format", "{{.Name}} {{.Ports}}")
+            if listed != "sweb \n":
+                break
+            time.sleep(0.1)
+        assert listed == f"sweb *:{HELD}->80/tcp\n"
+        same_as_docker(d, ps, "service", "ls")
+        ok(ps("service", "update", "-d", "--publish-rm", "80", "--label-rm", "tier", "sweb"))
+        assert d.ok("service", "inspect", "-f", "{{json .Spec.EndpointSpec.Ports}} {{json .Spec.Labels}}",
+                    "sweb").strip() in ("[] {}", "null {}")
         # docker's errors, one line each, non-zero
         bad = ps("service", "scale", "sweb=x")
         assert bad.returncode == 1 and bad.stderr.strip() == \
@@ -311,11 +326,11 @@ def test_a_deploy_that_cannot_work_says_why(swarm_dockerd: Any, ps: Any, tmp_pat
         ok(ps("stack", "rm", "bad"))
     stack_gone(d, "bad")
     # a published port another service holds: refused before anything is made
-    ok(ps("service", "create", "-q", "-d", "--name", "holder", "-p", "8080:80", WEB_IMAGE))
+    ok(ps("service", "create", "-q", "-d", "--name", "holder", "-p", f"{HELD}:80", WEB_IMAGE))
     try:
-        p = ps("stack", "deploy", "-c", compose_file(tmp_path, GUIDE.replace('"80:80"', '"8080:80"')), "clash")
+        p = ps("stack", "deploy", "-c", compose_file(tmp_path, GUIDE.replace(f'"{PORT}:80"', f'"{HELD}:80"')), "clash")
         assert p.returncode == 1 and p.stdout == ""
-        assert p.stderr.strip() == "port '8080' is already in use by service 'holder'"
+        assert p.stderr.strip() == f"port '{HELD}' is already in use by service 'holder'"
         stack_gone(d, "clash")
     finally:
         ok(ps("service", "rm", "holder"))

@@ -44,11 +44,6 @@ def stop(pidfile: str, sock: str) -> None:
         except ProcessLookupError:
             break
         time.sleep(0.1)
-    for path in (sock + ".lock",):
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
 
 
 @pytest.fixture
@@ -60,6 +55,14 @@ def root() -> Iterator[str]:
     try:
         yield path
     finally:
+        if os.path.isdir(os.path.join(path, "swarm")) and portside_socket_answers(sock):
+            cli(path, "swarm", "leave", "--force")
+        stop(pidfile, sock)
+        # what is left goes through the embedded engine: no command of this teardown starts a daemon again
+        shutil.rmtree(os.path.join(path, "swarm"), ignore_errors=True)
+        ids = cli(path, "ps", "-aq", "--no-trunc").stdout.split()
+        if ids:
+            cli(path, "rm", "-f", *ids)
         stop(pidfile, sock)
         shutil.rmtree(path, ignore_errors=True)
 
@@ -117,8 +120,34 @@ def test_swarm_init_starts_the_daemon_and_leave_stops_it(root: str) -> None:
     assert out.startswith("Swarm initialized: current node (") and portside_socket_answers(sock)
     assert resolve(root=root, env={}).host == f"unix://{sock}"  # the next commands go to it
     assert ok(cli(root, "node", "ls", "-q")).strip() == ok(cli(root, "info", "--format", "{{.Swarm.NodeID}}")).strip()
+    # the manager killed: the next command starts it again, and the service is still there, running
+    ok(cli(root, "image", "busybox"))
+    ok(cli(root, "service", "create", "-q", "--name", "keep", "busybox", "sleep", "300"))
+    with open(pidfile) as f:
+        os.kill(int(f.read().split()[0]), signal.SIGKILL)
+    for _ in range(100):
+        if not portside_socket_answers(sock):
+            break
+        time.sleep(0.05)
+    assert ok(cli(root, "service", "ls", "--format", "{{.Name}} {{.Replicas}}")) == "keep 1/1\n"
+    assert portside_socket_answers(sock)
     assert ok(cli(root, "swarm", "leave", "--force")) == "Node left the swarm.\n"
     # the host as before init: no daemon, nothing of it left, the embedded engine again
     assert not os.path.exists(sock) and not os.path.exists(pidfile) and not os.path.exists(sock + ".lock")
     assert not os.path.exists(os.path.join(root, "daemon.started"))
     assert resolve(root=root, env={}).embedded
+
+
+def test_a_daemon_of_its_own_serves_the_root(root: str) -> None:
+    """The user's own `portside daemon` for the root, on a socket of its choosing: used, no second one made."""
+    own, pidfile = os.path.join(root, "own.sock"), os.path.join(root, "own.pid")
+    ok(cli(root, "daemon", "-d", "-H", f"unix://{own}", "-p", pidfile, "--log-file", os.path.join(root, "own.log")))
+    try:
+        os.makedirs(os.path.join(root, "swarm"))
+        assert resolve(root=root, env={}).host == f"unix://{own}"
+        assert ok(cli(root, "ps", "-q")) == ""
+        sock, mine = daemon_files(root)
+        assert not os.path.exists(sock) and not os.path.exists(mine)
+    finally:
+        stop(pidfile, own)
+    assert not os.path.exists(os.path.join(root, "daemon.json"))  # gone with its daemon

@@ -144,6 +144,13 @@ def test_ingress_port_balances_keeps_source_and_follows_backends(cli, imported, 
         seen_by_backend = seen_by_backend.removeprefix("[::ffff:").removesuffix("]")  # httpd's v4-mapped form
         assert seen_by_backend == client_ip
 
+    # a client on the backends' own network through the host's address there: answered too (masqueraded,
+    # or the backend would answer it straight from its own address)
+    near = run_d(cli, "--network", "web_net", "busybox", "sleep", "120")
+    near_gw = net["IPAM"]["Config"][0]["Gateway"]
+    assert hostnames([ok(cli("exec", near, "wget", "-q", "-O-", f"http://{near_gw}:{port}/index.html")).strip()
+                      for _ in range(6)]) == names
+
     # a backend leaves: out of rotation at once
     gone = pool[0]
     svc.apply(SERVICE_ID, "web", net, pool[1:], ports=[{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port}])

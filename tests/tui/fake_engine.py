@@ -259,6 +259,8 @@ class FakeTransport(Transport):
         self.calls: list[str] = []
         self.empty = empty
         self.swarm = swarm
+        self.delay = 0.0
+        """Seconds ``GET /services`` takes (a busy manager)."""
         self.changes: list[tuple[str, dict[str, Any], Any]] = []
         """What the dashboard asked a swarm to change: (path, query, body)."""
 
@@ -276,6 +278,8 @@ class FakeTransport(Transport):
         if parts[0] in ("swarm", "services", "tasks", "nodes") and not self.swarm:
             raise Unavailable(NOT_SWARM)
         if path == "/services":
+            if self.delay:
+                await asyncio.sleep(self.delay)
             return FakeReply(services())
         if method == "POST" and parts[0] in ("services", "swarm"):
             self.changes.append((path, dict(params or {}), body))

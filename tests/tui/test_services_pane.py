@@ -15,6 +15,7 @@ from textual.widgets import Input
 from engine.client import Docker
 from tui.actions import ACTIONS
 from tui.app import PortsideApp
+from tui.config import Config
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.deploy_dialog import DeployScreen, problem
 from tui.screens.logs import LogsScreen, split_service_line
@@ -147,6 +148,23 @@ async def test_stacks_head_their_services() -> None:
         assert not [c for c in transport.calls if c.startswith("GET /services/") or c.startswith("GET /tasks/")]
 
 
+async def test_a_burst_of_events_does_not_starve_the_services() -> None:
+    """Five replicas starting sent a stream of container events; each one's refresh cancelled the one
+    before it, so the pane never saw the new service (the tour waited forever for its deploy step).
+    Now a refresh asked for while one is on its way runs once after it."""
+    app, transport = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.services_loaded)
+        transport.delay = 0.05  # longer than between two events
+        app.services_loaded = False
+        for _ in range(300):  # the events keep coming while we wait: the answer must land among them
+            app.post_message(app.EngineEvent({"Type": "container", "Action": "start"}))
+            await pilot.pause(0.01)
+            if app.services_loaded:
+                break
+        assert app.services_loaded
+
+
 async def test_not_a_manager_says_so_and_offers_swarm_init() -> None:
     app, transport = make_app(swarm=False)
     async with app.run_test(size=SIZE) as pilot:
@@ -230,6 +248,32 @@ async def test_scale_update_rollback_say_their_command_and_send_the_spec() -> No
         await until(pilot, lambda: len(transport.changes) == 4)
         assert transport.changes[-1][1]["rollback"] == "previous"
         assert app.command_hint.command == "portside service rollback getstartedlab_web"
+
+
+async def test_a_remapped_key_and_read_only_mode() -> None:
+    """The config file's keymap moves a Services action to another key; --read-only refuses the ones
+    that change the swarm and still opens the tasks."""
+    transport = FakeTransport(swarm=True)
+    app = PortsideApp(docker=Docker(transport=transport), refresh_interval=3600, host_probe=host_point,
+                      config=Config(keymap={"deploy": "D"}))
+    async with app.run_test(size=SIZE) as pilot:
+        await services_shown(pilot)
+        await pilot.press("d")
+        await pilot.pause(0.05)
+        assert not isinstance(app.screen, DeployScreen)
+        await pilot.press("D")
+        await until(pilot, lambda: isinstance(app.screen, DeployScreen))
+    transport = FakeTransport(swarm=True)
+    app = PortsideApp(docker=Docker(transport=transport), refresh_interval=3600, host_probe=host_point,
+                      read_only=True)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await services_shown(pilot)
+        await pilot.press("j", "j", "plus", "x", "I")
+        await pilot.pause(0.1)
+        assert not transport.changes and not isinstance(app.screen, ConfirmScreen)
+        assert any("read-only" in str(n.message) for n in app._notifications)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, TasksScreen))
 
 
 async def test_scaling_a_global_service_is_refused() -> None:

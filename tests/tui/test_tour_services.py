@@ -149,3 +149,24 @@ async def test_the_tour_services_steps_from_the_dashboard(tour_image: str, tmp_p
         assert not portside_socket_answers(daemon_files(root)[0])
     finally:
         await stop_daemon(root)
+
+
+async def test_a_dashboard_opened_on_a_swarm_s_data_root_talks_to_its_daemon(root: str) -> None:
+    """The embedded engine runs no reconciler: a dashboard opened later on a data root whose swarm is on
+    goes to that root's daemon (the one the first dashboard's swarm init started), and its services show."""
+    try:
+        app = PortsideApp(root=root, refresh_interval=0.5)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.services_loaded)
+            app.swarm_action("init")
+            await until(pilot, lambda: app.services_pane.not_manager is None and app.services_pane.loaded
+                        and app.docker.transport.kind == "daemon", timeout=30)
+        assert portside_socket_answers(daemon_files(root)[0])  # the swarm's daemon outlives the dashboard
+
+        again = PortsideApp(root=root, refresh_interval=0.5)
+        async with again.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: again.services_loaded)
+            assert again.docker.transport.kind == "daemon"
+            assert again.services_pane.not_manager is None
+    finally:
+        await stop_daemon(root)

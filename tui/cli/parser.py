@@ -178,6 +178,8 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
         return sp
 
     def run_flags(sp: Parser, verb: str) -> None:
+        if sp is _SKIPPED:  # ~100 flags for a parser the command line does not name
+            return
         sp.add_argument("-d", "--detach", action="store_true",
                         help="Run container in background and print container ID")
         sp.add_argument("-i", "--interactive", action="store_true", help="Keep STDIN open even if not attached")

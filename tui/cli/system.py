@@ -84,10 +84,24 @@ async def cmd_info(docker: Docker, args: Any) -> int:
     out(f"Server:\n Containers: {info['Containers']}\n  Running: {info['ContainersRunning']}\n"
         f"  Stopped: {info['ContainersStopped']}\n Images: {info['Images']}\n Storage Driver: {info['Driver']}\n"
         f" Cgroup Driver: {info['CgroupDriver']}\n Cgroup Version: {info['CgroupVersion']}\n"
+        f"{swarm_lines(info.get('Swarm') or {})}"
         f" Runtimes: {' '.join(info['Runtimes'])}\n Default Runtime: {info['DefaultRuntime']}\n"
         f" CPUs: {info['NCPU']}\n Total Memory: {units.bytes_size(info['MemTotal'])}\n"
         f" Docker Root Dir: {info['DockerRootDir']}")
     return 0
+
+
+def swarm_lines(swarm: dict[str, Any]) -> str:
+    """docker info's Swarm section (the part a single-node manager has)."""
+    state = swarm.get("LocalNodeState") or "inactive"
+    text = f" Swarm: {state}\n"
+    if state != "active":
+        return text
+    text += f"  NodeID: {swarm.get('NodeID', '')}\n  Is Manager: {str(bool(swarm.get('ControlAvailable'))).lower()}\n"
+    if swarm.get("ControlAvailable"):
+        text += (f"  ClusterID: {(swarm.get('Cluster') or {}).get('ID', '')}\n  Managers: {swarm.get('Managers', 0)}\n"
+                 f"  Nodes: {swarm.get('Nodes', 0)}\n")
+    return text + f"  Node Address: {swarm.get('NodeAddr', '')}\n"
 
 
 async def cmd_events(docker: Docker, args: Any) -> int:

@@ -7,6 +7,7 @@ live event line says what the swarm just did: ``web.3 died (exit 137) → replac
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from typing import Any
@@ -22,10 +23,8 @@ from textual.screen import Screen
 from textual.widgets import Label, Static
 from textual.worker import Worker
 
-from engine import aio
-from engine.client import Docker
+from engine.client import Docker, parse_rfc3339
 from engine.errors import EngineError, NotFound
-from engine.units import parse_rfc3339
 
 from ..actions import bindings
 from ..stats import Point, StatsHistory
@@ -307,7 +306,7 @@ class TasksScreen(Screen[None]):
                 self.post_message(self.Gone(str(exc)))
                 return
             self.post_message(self.Loaded(service, tasks, containers))
-            await aio.sleep(self.interval)
+            await asyncio.sleep(self.interval)
 
     @work(group="tasks-stats", exit_on_error=False)
     async def stream_stats(self, container_id: str) -> None:
