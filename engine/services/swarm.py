@@ -182,6 +182,8 @@ class Swarm:
         await self.networks.create("ingress", driver="overlay", ingress=True, labels={})
 
     async def join(self, **_: Any) -> None:
+        if self.state.swarm() is not None:
+            raise Unavailable(ALREADY)  # as dockerd: a member is told so first
         raise NotImplementedByEngine(NO_JOIN)
 
     async def leave(self, force: bool = False) -> None:
@@ -858,7 +860,7 @@ class Swarm:
         try:
             data = base64.b64decode(spec.get("Data") or "", validate=True)
         except ValueError:
-            raise InvalidArgument(f"invalid {kind[:-1]} data: not base64") from None
+            raise InvalidArgument(_base64_error(str(spec.get("Data")))) from None
         if len(data) > 500 * 1024 if kind == "secrets" else len(data) > 1000 * 1024:
             raise InvalidArgument(f"rpc error: code = InvalidArgument desc = {kind[:-1]} data must be larger than 0 "
                                   f"and less than 500KB" if kind == "secrets" else
@@ -941,3 +943,14 @@ class Swarm:
                 self.reconciler = None
         finally:
             os.close(fd)
+
+
+def _base64_error(text: str) -> str:
+    """Go's encoding/base64 error, as dockerd answers a secret or config whose data is not base64: the
+    offset of the first byte that cannot be there (or the end, when only the length is wrong)."""
+    alphabet = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+    at = next((i for i, c in enumerate(text) if c not in alphabet), len(text))
+    if at < len(text) and text[at] == "=" and all(c == "=" for c in text[at:]) and len(text) % 4 == 0:
+        at = len(text)  # only the padding is wrong for the length
+    return f"illegal base64 data at input byte {at}"
+
