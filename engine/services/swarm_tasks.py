@@ -11,15 +11,15 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import EngineError, ImageNotFound, NotFound
 from ..swarm import model, policy, taskspec
 from ..swarm.model import rfc3339_nano
 from ..swarm.taskspec import Rejected
-
-if TYPE_CHECKING:
-    from .swarm import Swarm
+from ..state import State
+from .containers import Containers
+from .events import Events
 
 TASK_LABEL = "com.docker.swarm.task.id"
 
@@ -27,17 +27,17 @@ TASK_LABEL = "com.docker.swarm.task.id"
 class TaskHost:
     """Tasks for the reconciler, over one :class:`~engine.services.swarm.Swarm`."""
 
-    def __init__(self, swarm: Swarm) -> None:
+    def __init__(self, swarm: Any) -> None:  # engine.services.swarm.Swarm (which imports this module)
         self.swarm = swarm
-        self.state = swarm.state
-        self.containers = swarm.containers
+        self.state: State = swarm.state
+        self.containers: Containers = swarm.containers
 
     # -- reading ----------------------------------------------------------------------------------
     def active(self) -> bool:
-        return self.swarm.active()
+        return bool(self.swarm.active())
 
     def node(self) -> dict[str, Any]:
-        return self.swarm.node()
+        return dict(self.swarm.node())
 
     def history_limit(self) -> int:
         row = self.state.swarm()
@@ -328,7 +328,8 @@ class TaskHost:
         self.state.update_service(service["id"], rfc3339_nano(), endpoint=endpoint)
 
     def health_events(self) -> AsyncIterator[dict[str, Any]]:
-        return self.swarm.events.stream(filters={"type": ["container"]})
+        events: Events = self.swarm.events
+        return events.stream(filters={"type": ["container"]})
 
     # -- a new manager adopts the tasks ---------------------------------------------------------------
     async def adopt(self) -> list[str]:

@@ -44,10 +44,12 @@ def new_id() -> str:
 
 
 def rfc3339_nano(t: float | None = None) -> str:
-    """A UTC time with nanoseconds, as docker writes ``CreatedAt`` and status timestamps."""
+    """A UTC time with nanoseconds, as docker writes ``CreatedAt`` and status timestamps (Go's
+    RFC3339Nano: trailing zeros of the fraction dropped)."""
     t = time.time() if t is None else t
     whole = int(t)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((t - whole) * 1e9):09d}Z"
+    frac = f"{int((t - whole) * 1e9):09d}".rstrip("0")
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + (f".{frac}" if frac else "") + "Z"
 
 
 def parse_time(text: str) -> float:

@@ -112,9 +112,11 @@ def test_daemon_kill9_the_next_daemon_adopts_the_tasks(manager: Daemon) -> None:
     os.kill(pid, signal.SIGKILL)
     os.unlink(manager.sock)
     manager.start()
-    wait_for(lambda: len(running(manager, "web")) == 2 and gone not in manager.ok("ps", "-q", "--no-trunc"))
+    wait_for(lambda: "task: non-zero exit (137)" in manager.ok("service", "ps", "web") and
+             len(running(manager, "web")) == 2 and len(manager.ok("ps", "-q").split()) == 2)
     after = set(manager.ok("ps", "-q", "--no-trunc").split())
-    assert len(after) == 2 and len(before & after) == 1  # the living one adopted, the dead one replaced
+    assert len(after) == 2 and len(before & after) == 1, (  # the living one adopted, the dead one replaced
+        manager.ok("service", "ps", "web"), manager.ok("ps", "-a"), before, after)
     tasks = manager.ok("service", "ps", "web", "--format", "{{.Name}} {{.DesiredState}}").splitlines()
     assert sorted(t for t in tasks if t.endswith("Running")) == ["web.1 Running", "web.2 Running"]
 
@@ -134,7 +136,8 @@ def test_daemon_start_brings_services_back_when_their_containers_died(manager: D
             os.kill(json.load(f)["pid"], signal.SIGKILL)
     os.unlink(manager.sock)
     manager.start()
-    wait_for(lambda: len(running(manager, "app")) == 2)
+    wait_for(lambda: manager.ok("service", "ps", "app").count("task: non-zero exit (137)") == 2 and
+             len(running(manager, "app")) == 2 and len(manager.ok("ps", "-q").split()) == 2)
     after = set(manager.ok("ps", "-q", "--no-trunc").split())
     assert len(after) == 2 and not before & after
     states = manager.ok("service", "ps", "app", "--format", "{{.DesiredState}} {{.Error}}").splitlines()
