@@ -73,10 +73,13 @@ async def cmd_swarm_leave(docker: Docker, args: Any) -> int:
     out("Node left the swarm.")
     if getattr(docker.transport, "kind", "") == "daemon" and not args.host and not args.context:
         # the daemon `swarm init` started for this host's engine goes with the swarm
+        import os
+
         from engine.client.contexts import daemon_files, stop_started_daemon
-        if docker.transport.address.endswith(daemon_files(args.root)[0]):
+        root = args.root or os.environ.get("PORTSIDE_ROOT") or None  # --root, else PORTSIDE_ROOT, as the endpoint
+        if docker.transport.address.endswith(daemon_files(root)[0]):
             await docker.transport.close()
-            stop_started_daemon(args.root)
+            stop_started_daemon(root)
     return 0
 
 
