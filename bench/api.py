@@ -188,7 +188,9 @@ def write_results(lines: list[str]) -> None:
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     section = "\n".join([start, "## Docker Engine API: Portside's daemon vs dockerd (`bench/api.py`)", "",
                          f"{when} · Linux {platform.release()} · {os.cpu_count()} CPUs · Python "
-                         f"{platform.python_version()} · N={N} · medians, p90 in brackets", "", *lines, end])
+                         f"{platform.python_version()} · N={N} · medians, p90 in brackets · load average at the end "
+                         f"{os.getloadavg()[0]:.2f} (the engines are timed in turn, so outside load hits both alike)",
+                         "", *lines, end])
     if start in text and end in text:
         text = text[:text.index(start)] + section + text[text.index(end) + len(end):]
     else:

@@ -8,7 +8,6 @@ yield to it; without one they block, which is what a one-shot command wants anyw
 
 from __future__ import annotations
 
-import select
 import sys
 import time
 from collections.abc import Callable
@@ -39,6 +38,7 @@ async def readable(fd: int, timeout: float | None = None) -> bool:
     """Wait until ``fd`` is readable (a pipe with data or EOF, an exited pidfd); False on timeout."""
     loop = running_loop()
     if loop is None:
+        import select  # loaded by the waits that use it: a command over a socket has none
         ready, _, _ = select.select([fd], [], [], timeout)
         return bool(ready)
     import asyncio

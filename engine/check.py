@@ -20,6 +20,7 @@ in order (a later one sees what an earlier repair changed):
     cgroup      no cgroup, veth or published-port record is left for a container that is not running,
                 and no RUN step's cgroup (``portside/build-<id>``) for a build that is not running
     veth / nat  and the nftables port elements match the running containers' published ports
+    service     no load-balancer rule or virtual IP is left of a service the endpoints do not record
     mount       every mount under the data root belongs to a running container or a live operation
     temp        every temp file and dir belongs to a live operation
 
@@ -70,7 +71,8 @@ class Checker:
 
     def run(self) -> list[Finding]:
         for step in (self.blobs, self.images, self.tags, self.build_cache, self.orphans, self.containers, self.folders,
-                     self.volumes, self.ips, self.stopped_leftovers, self.build_cgroups, self.nat, self.mounts, self.temps):
+                     self.volumes, self.ips, self.stopped_leftovers, self.build_cgroups, self.nat, self.services,
+                     self.mounts, self.temps):
             step()
         return self.findings
 
@@ -375,6 +377,12 @@ class Checker:
             if (m, key) not in present:
                 self.add("nat", f"{m} {key}", f"published port of a running container is not programmed",
                          partial(nat.add_ports, [p]))
+
+    def services(self) -> None:
+        """Load-balancer rules and virtual IPs of services the endpoints' record does not know."""
+        from .services.endpoints import leftovers
+        for kind, obj, problem, fix in leftovers(self.state, self.paths):
+            self.add(kind, obj, problem, fix)
 
     # -- mounts and temp files ------------------------------------------------------------------
     def mounts(self) -> None:

@@ -21,7 +21,7 @@ class Action:
     """Default keys, comma separated, Textual names (``question_mark``, ``ctrl+d``)."""
     title: str
     scope: str
-    """``app``, ``containers``, ``images``, ``logs`` or ``inspect``."""
+    """``app``, ``containers``, ``images``, ``services``, ``tasks``, ``logs`` or ``inspect``."""
     action: str
     """The action string run on the widget of that scope."""
     destructive: bool = False
@@ -38,6 +38,8 @@ SCOPES = {
     "containers": "Containers pane",
     "images": "Images pane",
     "resources": "Resources pane",
+    "services": "Services pane",
+    "tasks": "Tasks screen",
     "logs": "Logs screen",
     "inspect": "Inspect screen",
 }
@@ -50,6 +52,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("show-containers", "1", "Show containers", "app", "show_pane('containers')", show=False),
     Action("show-images", "2", "Show images", "app", "show_pane('images')", show=False),
     Action("show-resources", "3", "Show live resources", "app", "show_pane('resources')", show=False),
+    Action("show-services", "4", "Show services (swarm)", "app", "show_pane('services')", show=False),
     Action("run", "n", "Run…", "app", "run_dialog", destructive=True),
     Action("build", "b", "Build an image…", "app", "build_dialog", destructive=True, show=False),
     Action("busybox", "B", "Make a busybox image from the host's busybox (no network)", "app", "make_busybox",
@@ -84,6 +87,29 @@ ACTIONS: tuple[Action, ...] = (
     Action("inspect-image", "i", "Inspect image", "images", "inspect", show=False),
     Action("pull", "p", "Pull image…", "images", "pull", destructive=True, show=False),
     Action("push", "P", "Push image", "images", "push", destructive=True, show=False),
+    # services
+    Action("filter-services", "slash", "Filter services", "services", "filter", show=False),
+    Action("service-tasks", "enter", "Tasks of the service", "services", "tasks"),
+    Action("deploy", "d", "Deploy a stack (compose file)…", "services", "deploy", destructive=True),
+    Action("scale-up", "plus", "Scale up by one", "services", "scale_up", destructive=True, show=False),
+    Action("scale-down", "minus", "Scale down by one", "services", "scale_down", destructive=True, show=False),
+    Action("scale", "s", "Scale…", "services", "scale", destructive=True),
+    Action("update-image", "u", "Update the image…", "services", "update_image", destructive=True, show=False),
+    Action("rollback", "R", "Roll back to the previous spec", "services", "rollback", destructive=True,
+           show=False),
+    Action("service-logs", "l", "Service logs", "services", "logs"),
+    Action("inspect-service", "i", "Inspect service", "services", "inspect", show=False),
+    Action("remove-stack", "x,ctrl+d", "Remove stack", "services", "remove_stack", destructive=True),
+    Action("swarm-init", "I", "Swarm init (a single-node manager)", "services", "swarm_init", destructive=True,
+           show=False),
+    Action("swarm-leave", "L", "Swarm leave (removes every service)", "services", "swarm_leave",
+           destructive=True, show=False),
+    # tasks screen
+    Action("tasks-logs", "l", "Service logs", "tasks", "logs", palette=False),
+    Action("tasks-scale-up", "plus", "Scale +1", "tasks", "scale_up", destructive=True, palette=False),
+    Action("tasks-scale-down", "minus", "Scale -1", "tasks", "scale_down", destructive=True, palette=False),
+    Action("tasks-kill", "K", "Kill the replica", "tasks", "kill", destructive=True, palette=False),
+    Action("tasks-close", "escape,q", "Back", "tasks", "close", palette=False),
     # logs screen
     Action("logs-search", "slash", "Search", "logs", "search", palette=False),
     Action("logs-next", "n", "Next match", "logs", "next_match", show=False, palette=False),
@@ -112,7 +138,8 @@ def bindings(scope: str) -> list[Binding]:
 
 
 _KEY_NAMES = {"question_mark": "?", "colon": ":", "slash": "/", "ampersand": "&", "space": "space",
-              "escape": "esc", "enter": "enter"}
+              "escape": "esc", "enter": "enter",
+              "plus": "+", "minus": "-"}
 
 
 def key_display(keys: str) -> str:

@@ -14,6 +14,7 @@ host's address: the transport's ``kind`` and ``address``). When a call raises
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shlex
@@ -35,7 +36,7 @@ from textual.widgets import Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from engine.client import Docker
-from engine.errors import ConnectionLost, EngineError
+from engine.errors import ConnectionLost, EngineError, Unavailable
 from themes import DEFAULT_THEME, THEMES, register_themes
 
 from .actions import ACTIONS, bindings, by_id
@@ -43,13 +44,16 @@ from .config import Config, config_path, load_config, save_config
 from .palette import PortsideCommands
 from .screens.build_dialog import BuildScreen
 from .screens.confirm import ConfirmScreen
+from .screens.deploy_dialog import DeployRequest, DeployScreen
 from .screens.help import HelpScreen
 from .screens.inspect import InspectScreen
 from .screens.logs import LogsScreen
 from .screens.prompt import PromptScreen
 from .screens.run_dialog import RunRequest, RunScreen
+from .screens.tasks import TasksScreen
 from .stats import HostProbe, Point, StatsHistory
-from .tour import TOUR_IMAGE, TOUR_NAME, TOUR_PORT, Tour, TourState, has_busybox, tour_dir, write_sample
+from .tour import (COMPOSE_FILE, TOUR_IMAGE, TOUR_NAME, TOUR_PORT, TOUR_STACK, Tour, TourState, has_busybox, tour_dir,
+                   write_compose, write_sample)
 from .widgets._format import short_id
 from .widgets.command_hint import CommandHint
 from .widgets.connection_banner import ConnectionBanner, engine_label
@@ -57,6 +61,7 @@ from .widgets.containers_pane import RUNNING, ContainersPane, container_name
 from .widgets.footer import KeyFooter
 from .widgets.images_pane import ImagesPane
 from .widgets.resources_pane import ResourcesPane
+from .widgets.services_pane import ServicesPane, desired_replicas, service_image, service_mode, service_name
 from .widgets.tour_panel import TourPanel
 
 __all__ = ["PortsideApp", "REFRESH_INTERVAL"]
@@ -66,7 +71,10 @@ REFRESH_INTERVAL = 2.0
 IMAGES_FALLBACK = 10.0
 """Seconds between fallback refreshes of the images while their pane is hidden."""
 
-PANES = ("containers", "images", "resources")
+SERVICES_FALLBACK = 10.0
+"""Seconds between fallback refreshes of the services while their pane is hidden."""
+
+PANES = ("containers", "images", "resources", "services")
 
 
 def tab_label(key: int, title: str, count: str = "") -> Content:
@@ -133,13 +141,14 @@ class PortsideApp(App[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         *bindings("app"),
-        Binding("w", "tour_write", "Write the Dockerfile", id="tour-write"),
+        Binding("w", "tour_write", "Write the tour's file", id="tour-write"),
         Binding("right_square_bracket", "tour_skip", "Skip step", show=False, id="tour-skip"),
     ]
 
     containers_pane: ContainersPane
     images_pane: ImagesPane
     resources_pane: ResourcesPane
+    services_pane: ServicesPane
     panes: TabbedContent
     command_hint: CommandHint
     tour_panel: TourPanel
@@ -161,6 +170,20 @@ class PortsideApp(App[None]):
 
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, PortsideApp.ImagesLoaded)
+
+    class ServicesLoaded(Message):
+        """Services with their ``ServiceStatus`` and every task; ``services`` None: ``not_manager`` says
+        why there are none (the node is not a swarm manager)."""
+
+        def __init__(self, services: list[dict[str, Any]] | None, tasks: list[dict[str, Any]],
+                     not_manager: str | None = None) -> None:
+            super().__init__()
+            self.services = services
+            self.tasks = tasks
+            self.not_manager = not_manager
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, PortsideApp.ServicesLoaded)
 
     class StatsSampled(Message):
         """One tick of the sampler: raw stats per running container, and the host's totals."""
@@ -240,6 +263,7 @@ class PortsideApp(App[None]):
         self.ever_connected = False
         self.containers_loaded = False
         self.images_loaded = False
+        self.services_loaded = False
         self.samples_taken = 0
         self._errors: dict[str, str] = {}
         self._loaded_at: dict[str, float] = {}
@@ -251,6 +275,13 @@ class PortsideApp(App[None]):
         self.shell_runner: Callable[[list[str]], int] = subprocess.call
         """Runs the shell command while the app is suspended (tests replace it)."""
         self.first_paint: float | None = None
+        self._service_lock = asyncio.Lock()
+        self._services_loading = False
+        self._services_again = False
+        self._via_daemon = False
+        """The dashboard moved from the embedded engine to its data root's daemon for swarm mode."""
+        self._retired: list[tuple[Docker, bool]] = []
+        """Clients replaced by the daemon's (:meth:`_to_daemon`), and whether the app made them."""
         self.cpu_limits: dict[str, float | None] = {}
         """Container id → CPU limit in cores (None: no limit), for the CPU graph's scale."""
 
@@ -272,6 +303,8 @@ class PortsideApp(App[None]):
                 yield ImagesPane(id="images-pane")
             with TabPane(tab_label(3, "Resources"), id="resources"):
                 yield ResourcesPane(id="resources-pane")
+            with TabPane(tab_label(4, "Services"), id="services"):
+                yield ServicesPane(id="services-pane")
         yield TourPanel(id="tour-panel")
         yield CommandHint(id="command-hint")
         yield KeyFooter()
@@ -282,6 +315,7 @@ class PortsideApp(App[None]):
         self.containers_pane = self.query_one(ContainersPane)
         self.images_pane = self.query_one(ImagesPane)
         self.resources_pane = self.query_one(ResourcesPane)
+        self.services_pane = self.query_one(ServicesPane)
         self.panes = self.query_one(TabbedContent)
         self.command_hint = self.query_one(CommandHint)
         self.tour_panel = self.query_one(TourPanel)
@@ -304,6 +338,12 @@ class PortsideApp(App[None]):
         if self._start_tour:
             self.action_tour()
         self.call_after_refresh(self._painted)
+
+    @property
+    def embedded(self) -> bool:
+        """The engine runs in this process (the local transport), not behind a socket."""
+        from engine.client.transport import LocalTransport
+        return isinstance(self.docker.transport, LocalTransport)
 
     @property
     def engine_label(self) -> str:
@@ -346,9 +386,10 @@ class PortsideApp(App[None]):
     async def on_unmount(self) -> None:
         self.workers.cancel_group(self, "events")
         self.workers.cancel_group(self, "stats")
-        if self._owns_docker:
-            with contextlib.suppress(EngineError):
-                await self.docker.close()
+        for docker, owned in [*self._retired, (self.docker, self._owns_docker)]:
+            if owned:
+                with contextlib.suppress(EngineError):
+                    await docker.close()
 
     @property
     def data_loaded(self) -> bool:
@@ -389,6 +430,7 @@ class PortsideApp(App[None]):
             return
         self.load_containers()
         self.load_images()
+        self.load_services()
 
     def _fallback_refresh(self) -> None:
         """Catch changes made by other processes: containers every tick unless an event just refreshed
@@ -401,6 +443,9 @@ class PortsideApp(App[None]):
             self.load_containers()
         if self._pane == "images" or now - self._loaded_at.get("images", 0.0) >= IMAGES_FALLBACK:
             self.load_images()
+        if self._pane == "services" or self.tour is not None or \
+                now - self._loaded_at.get("services", 0.0) >= SERVICES_FALLBACK:
+            self.load_services()
 
     @work(exclusive=True, group="containers", exit_on_error=False)
     async def load_containers(self) -> None:
@@ -419,6 +464,39 @@ class PortsideApp(App[None]):
             self._failed(exc, source="images")
             return
         self.post_message(self.ImagesLoaded(images))
+
+    def load_services(self) -> None:
+        """Refresh the services: at once, or (one is on its way) once more when it is done. A burst of
+        events (five replicas starting) must not cancel each load before it answers."""
+        if self._services_loading:
+            self._services_again = True
+            return
+        self._services_loading = True
+        self._load_services()
+
+    @work(group="services", exit_on_error=False)
+    async def _load_services(self) -> None:
+        try:
+            while True:
+                self._services_again = False
+                await self._list_services()
+                if not self._services_again:
+                    return
+        finally:
+            self._services_loading = False
+
+    async def _list_services(self) -> None:
+        """``service ls`` with its counts and every task: two calls, whatever the number of services."""
+        try:
+            services = await self.docker.services.list(status=True)
+            tasks = await self.docker.tasks.list()
+        except Unavailable as exc:  # not a swarm manager (docker's 503)
+            self.post_message(self.ServicesLoaded(None, [], str(exc)))
+            return
+        except EngineError as exc:
+            self._failed(exc, source="services")
+            return
+        self.post_message(self.ServicesLoaded(services, tasks))
 
     def sample_stats(self) -> None:
         if self.connected and self.containers_loaded and self.lost is None:
@@ -570,6 +648,8 @@ class PortsideApp(App[None]):
         try:
             if kind == "container":
                 document = await self.docker.containers.container(reference).show()
+            elif kind == "service":
+                document = await self.docker.services.inspect(reference)
             else:
                 document = await self.docker.images.inspect(reference)
         except EngineError as exc:
@@ -619,6 +699,10 @@ class PortsideApp(App[None]):
         self._set_tab("containers", tab_label(1, "Containers", f"{running}/{len(message.containers)}"))
         if first:
             self.sample_stats()
+        services = self.services_pane
+        if services.loaded:  # the task containers' health
+            services.update_services(services.all_services, services.all_tasks, message.containers,
+                                     services.not_manager)
         self._tour_check()
 
     def on_portside_app_images_loaded(self, message: ImagesLoaded) -> None:
@@ -630,6 +714,19 @@ class PortsideApp(App[None]):
         pane.update_images(message.images)
         self.containers_pane.set_busybox_missing(not has_busybox(pane.all_images))
         self._set_tab("images", tab_label(2, "Images", str(len(pane.all_images))))
+        self._tour_check()
+
+    def on_portside_app_services_loaded(self, message: ServicesLoaded) -> None:
+        self._reconnected()
+        self._errors.pop("services", None)
+        self._loaded_at["services"] = time.monotonic()
+        self.services_loaded = True
+        self.services_pane.update_services(message.services, message.tasks, self.containers_pane.all_containers,
+                                           message.not_manager)
+        if message.services is not None and self.embedded:
+            self.use_daemon()  # a swarm on this data root: its services converge only in the daemon
+        count = "–" if message.services is None else str(len(message.services))
+        self._set_tab("services", tab_label(4, "Services", count))
         self._tour_check()
 
     def _set_tab(self, pane: str, label: Content) -> None:
@@ -670,6 +767,8 @@ class PortsideApp(App[None]):
             self.load_containers()
         if kind in (None, "image", "container"):
             self.load_images()
+        if kind in (None, "container", "service", "node", "secret", "config", "network"):
+            self.load_services()
 
     def on_portside_app_action_done(self, message: ActionDone) -> None:
         self.notify(message.text, timeout=3)
@@ -830,6 +929,259 @@ class PortsideApp(App[None]):
             self.notify(f"Pushing {reference}…", timeout=2)
             self.image_action("push", reference)
 
+    @on(ServicesPane.ActionRequested)
+    def _service_action_requested(self, message: ServicesPane.ActionRequested) -> None:
+        action, service, stack = message.action, message.service, message.stack
+        name = service_name(service) if service is not None else ""
+        if action == "tasks" and service is not None:
+            self._hint(f"portside service ps {name}")
+            self.push_screen(TasksScreen(self.docker, service, interval=self.refresh_interval))
+            return
+        if action == "logs" and service is not None:
+            self._hint(f"portside service logs -f {name}")
+            self.push_screen(LogsScreen(self.docker, [], service=(str(service["ID"]), name)))
+            return
+        if action == "inspect" and service is not None:
+            self._hint(f"portside service inspect {name}")
+            self.inspect_object("service", str(service["ID"]), f"Service {name}")
+            return
+        if self._refuse_read_only(action.replace("-", " ")):
+            return
+        if action == "scale" and service is not None:
+            self._scale(service, message.argument)
+        elif action == "update-image" and service is not None:
+            def update(image: str | None) -> None:
+                if image:
+                    self._hint(f"portside service update --image {shlex.quote(image)} {name}")
+                    self.notify(f"Updating {name} to {image}…", timeout=2)
+                    self.service_update(str(service["ID"]), "image", image)
+
+            self.push_screen(PromptScreen(f"Update the image of {name}", "Image", service_image(service),
+                                          note="the tasks are replaced as the service's update_config says",
+                                          submit="Update"), update)
+        elif action == "rollback" and service is not None:
+            self._hint(f"portside service rollback {name}")
+            self.notify(f"Rolling back {name}…", timeout=2)
+            self.service_update(str(service["ID"]), "rollback", "")
+        elif action == "remove-stack":
+            self._remove_stack_or_service(stack, service)
+        elif action == "deploy":
+            self._deploy_dialog()
+        elif action == "swarm-init":
+            def init(confirmed: bool | None) -> None:
+                if confirmed:
+                    self._hint("portside swarm init --advertise-addr 127.0.0.1")
+                    self.swarm_action("init")
+
+            self.push_screen(ConfirmScreen("Make this node a swarm manager?",
+                                           "swarm init: a single-node swarm, ready to run services and stacks.",
+                                           confirm_label="Init"), init)
+        elif action == "swarm-leave":
+            def leave(confirmed: bool | None) -> None:
+                if confirmed:
+                    self._hint("portside swarm leave --force")
+                    self.swarm_action("leave")
+
+            count = len(self.services_pane.all_services)
+            self.push_screen(ConfirmScreen("Leave the swarm?", f"swarm leave --force removes every service "
+                                           f"({count}), its tasks, and the stack networks.",
+                                           confirm_label="Leave"), leave)
+
+    def _scale(self, service: dict[str, Any], step: int) -> None:
+        name = service_name(service)
+        current = desired_replicas(service)
+        if current is None:
+            self.notify(f"{name}: scale can only be used with replicated or replicated-job mode "
+                        f"(this service is {service_mode(service)})", severity="error", timeout=4)
+            return
+
+        def scale(value: str | None) -> None:
+            if value is None:
+                return
+            if not value.isdigit():
+                self.notify(f"invalid replicas value {value!r}: a number of 0 or more", severity="error", timeout=4)
+                return
+            self.notify(f"Scaling {name} to {int(value)}…", timeout=2)
+            self.service_update(str(service["ID"]), "replicas", value)
+
+        if step:
+            self.service_update(str(service["ID"]), "replicas", f"{step:+d}")  # from the spec as it is then
+            return
+        self.push_screen(PromptScreen(f"Scale {name}", "Replicas", str(current), submit="Scale",
+                                      note=f"now {current}; the swarm starts or stops tasks to match"), scale)
+
+    def _remove_stack_or_service(self, stack: str, service: dict[str, Any] | None) -> None:
+        if stack:
+            members = [s for s in self.services_pane.all_services if s.get("Spec", {}).get("Labels", {})
+                       .get("com.docker.stack.namespace") == stack]
+            detail = "\n".join(service_name(s) for s in members[:8]) + "\nand the stack's networks, secrets, configs."
+
+            def remove(confirmed: bool | None) -> None:
+                if confirmed:
+                    self._hint(f"portside stack rm {stack}")
+                    self.notify(f"Removing stack {stack}…", timeout=2)
+                    self.stack_action("rm", stack)
+
+            self.push_screen(ConfirmScreen(f"Remove stack {stack}?", detail), remove)
+        elif service is not None:
+            name = service_name(service)
+
+            def remove_service(confirmed: bool | None) -> None:
+                if confirmed:
+                    self._hint(f"portside service rm {name}")
+                    self.service_update(str(service["ID"]), "remove", "")
+
+            self.push_screen(ConfirmScreen(f"Remove service {name}?", "Its tasks are stopped and removed."),
+                             remove_service)
+        else:
+            self.notify("No stack or service selected", timeout=2)
+
+    def _deploy_dialog(self) -> None:
+        file, name, note = "", "", ""
+        if self.tour is not None and self.tour.step is not None and self.tour.step.id == "deploy":
+            file, name = os.path.join(self.tour_directory, COMPOSE_FILE), TOUR_STACK
+            note = "Tour: enter deploys the guide's stack"
+        elif os.path.isfile("docker-compose.yml"):
+            file = os.path.abspath("docker-compose.yml")
+
+        def done(request: DeployRequest | None) -> None:
+            if request is not None:
+                self._hint(request.cli())
+                self.notify(f"Deploying {request.name}…", timeout=2)
+                self.stack_action("deploy", request.name, request.file)
+
+        self.push_screen(DeployScreen(file=file, name=name, note=note), done)
+
+    @work(group="actions", exit_on_error=False)
+    async def service_update(self, service_id: str, change: str, value: str) -> None:
+        """Change one thing of a service's spec (``replicas``, ``image``), roll it back, or remove it: the
+        spec and its version are read first, as docker's CLI does."""
+        services = self.docker.services
+        async with self._service_lock:  # one change at a time: each reads the version the last one made
+            await self._service_update(services, service_id, change, value)
+        self.load_services()
+
+    async def _service_update(self, services: Any, service_id: str, change: str, value: str) -> None:
+        try:
+            if change == "remove":
+                await services.delete(service_id)
+                text = "Removed the service"
+            else:
+                current = await services.inspect(service_id)
+                version = int((current.get("Version") or {}).get("Index", 0))
+                spec = current["Spec"]
+                name = service_name(current)
+                rollback = None
+                if change == "replicas":
+                    replicated = spec.setdefault("Mode", {}).setdefault("Replicated", {})
+                    wanted = max(0, int(replicated.get("Replicas", 1)) + int(value)) if value[0] in "+-" \
+                        else int(value)
+                    replicated["Replicas"] = wanted
+                    self._hint(f"portside service scale {name}={wanted}")
+                    text = f"{name} scaled to {wanted}"
+                elif change == "image":
+                    spec["TaskTemplate"]["ContainerSpec"]["Image"] = value
+                    text = f"{name}: image {value}"
+                else:
+                    rollback = "previous"
+                    text = f"{name}: rolled back"
+                result = await services.update(service_id, version, spec, rollback=rollback)
+                warnings = [w for w in (result or {}).get("Warnings") or [] if w]
+                if warnings:
+                    text += " (" + "; ".join(warnings) + ")"
+        except EngineError as exc:
+            self._failed(exc, f"Cannot {change if change != 'replicas' else 'scale'} the service")
+        else:
+            self.post_message(self.ActionDone(text))
+
+    async def _to_daemon(self) -> bool:
+        """Swarm mode runs in ``portside daemon`` (its reconciler): on the embedded engine, start the data
+        root's daemon if none answers and talk to it from now on. False (said why) if it cannot start."""
+        if not self.embedded:
+            return True
+        from engine.client.contexts import connect, start_daemon
+        try:
+            sock = await asyncio.to_thread(start_daemon, self.root)  # the CLI's: one daemon per data root
+            docker = Docker(transport=connect(host=f"unix://{sock}", env={}))
+            await docker.transport.open()
+        except EngineError as exc:
+            self.post_message(self.EngineFailed(str(exc), "Swarm mode needs portside daemon"))
+            return False
+        self._switch(docker)
+        self._via_daemon = True
+        self.notify(f"Swarm mode runs in portside daemon: the dashboard now talks to it (unix://{sock})",
+                    title="Swarm", timeout=5)
+        return True
+
+    async def _back_to_embedded(self) -> None:
+        """After ``swarm leave``: stop the daemon started for the swarm (as the CLI's leave does) and use the
+        embedded engine again."""
+        if not self._via_daemon:
+            return
+        from engine.client.contexts import stop_started_daemon
+        from engine.client.transport import LocalTransport
+        self._via_daemon = False
+        self._switch(Docker(transport=LocalTransport(self.root)))
+        await asyncio.to_thread(stop_started_daemon, self.root)
+
+    def _switch(self, docker: Docker) -> None:
+        """Talk to ``docker`` from now on (the old client is closed on exit: workers may still hold it)."""
+        self._retired.append((self.docker, self._owns_docker))
+        self.docker, self._owns_docker = docker, True
+        self.workers.cancel_group(self, "events")
+        self.watch_events()
+        self._show_engine()
+
+    @work(exclusive=True, group="daemon", exit_on_error=False)
+    async def use_daemon(self) -> None:
+        if await self._to_daemon():
+            self.refresh_data()
+
+    @work(exclusive=True, group="swarm", exit_on_error=False)
+    async def swarm_action(self, action: str) -> None:
+        if action == "init":
+            if not await self._to_daemon():
+                return
+            self._hint("portside swarm init --advertise-addr 127.0.0.1")
+        try:
+            if action == "init":
+                node = await self.docker.swarm.init(advertise_addr="127.0.0.1")
+                text = f"Swarm initialized: this node ({short_id(node)}) is now a manager."
+            else:
+                await self.docker.swarm.leave(force=True)
+                await self._back_to_embedded()
+                text = "Node left the swarm."
+        except EngineError as exc:
+            self._failed(exc, f"Cannot {action} the swarm" if action == "init" else "Cannot leave the swarm")
+        else:
+            self.post_message(self.ActionDone(text))
+        self.load_services()
+        self.load_containers()
+
+    @work(group="stacks", exit_on_error=False)
+    async def stack_action(self, action: str, name: str, file: str = "") -> None:
+        """``stack deploy`` / ``stack rm`` through the client's stack code (the CLI's own), output unseen."""
+        try:
+            from engine.client import stacks
+        except ImportError:
+            self.post_message(self.EngineFailed("stack deploy is not available in this build", "Stacks"))
+            return
+        lines: list[str] = []
+        try:
+            if action == "deploy":
+                plan, warnings = stacks.load_plan([file], name)
+                await stacks.deploy(self.docker, name, plan, say=lines.append, warn=lines.append)
+                text = f"Deployed stack {name}: " + "; ".join(lines + list(warnings)) if lines else \
+                    f"Stack {name} is up to date"
+            else:
+                removed = await stacks.remove(self.docker, name, say=lines.append, warn=lines.append, wait=False)
+                text = f"Removed stack {name}" if removed else f"Stack {name}: " + "; ".join(lines)
+        except EngineError as exc:
+            self._failed(exc, f"Cannot {'deploy' if action == 'deploy' else 'remove'} stack {name}")
+        else:
+            self.post_message(self.ActionDone(text))
+        self.load_services()
+
     @on(ContainersPane.ShowAllChanged)
     def _show_all_changed(self, message: ContainersPane.ShowAllChanged) -> None:
         if self._panes_ready:
@@ -856,6 +1208,9 @@ class PortsideApp(App[None]):
             self._hint("portside stats " + " ".join(short_id(c["Id"]) for c in targets) if targets
                        else "portside stats")
             self._paint_resources()
+        elif pane == "services":
+            self._hint("portside service ls")
+            self.load_services()
         self._focus_pane(pane)
         self._tour_check()
 
@@ -867,11 +1222,13 @@ class PortsideApp(App[None]):
             self.screen.set_focus(self.images_pane.table)
         elif pane == "resources":
             self.screen.set_focus(self.resources_pane)
+        elif pane == "services":
+            self.screen.set_focus(self.services_pane.table)
 
     # -- actions -------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "tour_write":
-            return self.tour is not None and self.tour.step is not None and self.tour.step.id == "dockerfile"
+            return self.tour is not None and self.tour.step is not None and self.tour.step.id in ("dockerfile", "compose")
         if action == "tour_skip":
             return self.tour is not None
         return True
@@ -939,7 +1296,8 @@ class PortsideApp(App[None]):
         if action.scope == "app":
             await self.run_action(action.action)
             return
-        pane = {"containers": self.containers_pane, "images": self.images_pane}.get(action.scope)
+        pane = {"containers": self.containers_pane, "images": self.images_pane,
+                "services": self.services_pane}.get(action.scope)
         if pane is None:
             return
         self.action_show_pane(action.scope)
@@ -965,6 +1323,16 @@ class PortsideApp(App[None]):
         self._hint("portside tour")
 
     def action_tour_write(self) -> None:
+        if self.tour is not None and self.tour.step is not None and self.tour.step.id == "compose":
+            try:
+                path = write_compose(self.tour_directory)
+            except OSError as exc:
+                self.notify(f"cannot write the compose file: {exc}", severity="error", timeout=5)
+                return
+            self._hint(f"cat > {path}")
+            self.notify(f"Wrote {path}", timeout=3)
+            self._tour_check()
+            return
         try:
             write_sample(self.tour_directory)
         except OSError as exc:
@@ -983,7 +1351,10 @@ class PortsideApp(App[None]):
         pane = self.containers_pane
         return TourState(directory=self.tour_directory, pane=self._pane, containers=pane.all_containers,
                          containers_loaded=self.containers_loaded, images=self.images_pane.all_images,
-                         images_loaded=self.images_loaded, selected=pane.selected)
+                         images_loaded=self.images_loaded, selected=pane.selected,
+                         services=self.services_pane.all_services, tasks=self.services_pane.all_tasks,
+                         services_loaded=self.services_loaded,
+                         swarm=None if not self.services_pane.loaded else self.services_pane.not_manager is None)
 
     def _tour_check(self, force: bool = False) -> None:
         tour = self.tour

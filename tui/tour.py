@@ -1,22 +1,28 @@
 """``portside tour``: the getting-started guide's steps, walked inside the dashboard.
 
-Each :class:`Step` explains one idea in two or three sentences, says what to do, and is done when
-:meth:`Step.done` sees it in a :class:`TourState`: what the dashboard shows (the lists the engine events
-keep fresh, the pane on screen, the selected row), which the app hands in, and a file on disk. Nothing
-here talks to the engine or reaches into the app.
+Each :class:`Step` explains one idea in two or three sentences, says what to do (with the CLI command
+that does the same), and is done when :meth:`Step.done` sees it in a :class:`TourState`: what the
+dashboard shows (the lists the engine events keep fresh, the pane on screen, the selected row, the
+services and tasks, whether the node is a swarm manager), which the app hands in, and a file on disk.
+The container steps come first, then the guide's Services part: a compose file for the tour's image,
+``swarm init``, ``stack deploy``, five replicas, one killed and replaced, seven, ``stack rm``, ``swarm
+leave``. Nothing here talks to the engine or reaches into the app.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .widgets.containers_pane import container_name
+from .widgets.services_pane import STACK_LABEL, replicas_of, service_name
 
 __all__ = ["STEPS", "Step", "Tour", "TourState", "TOUR_IMAGE", "TOUR_NAME", "TOUR_PORT", "tour_dir", "has_busybox",
-           "DOCKERFILE", "INDEX_HTML"]
+           "DOCKERFILE", "INDEX_HTML", "COMPOSE_FILE", "TOUR_STACK", "TOUR_SERVICE", "compose_text", "write_compose",
+           "free_host_port"]
 
 TOUR_IMAGE = "tour-hello"
 TOUR_NAME = "tour-hello"
@@ -33,6 +39,59 @@ CMD ["sh", "-c", "trap 'exit 0' TERM; httpd -f -v -p 8000 -h /www & wait"]
 """
 
 INDEX_HTML = "<h1>Hello from a Portside container</h1>\n"
+
+
+COMPOSE_FILE = "docker-compose.yml"
+TOUR_STACK = "getstartedlab"
+TOUR_SERVICE = f"{TOUR_STACK}_web"
+TOUR_REPLICAS = 5
+TOUR_SCALED = 7
+
+
+def compose_text(host_port: int, image: str = TOUR_IMAGE + ":latest") -> str:
+    """The guide's compose file for the tour's image (which serves on port 8000)."""
+    return f"""\
+version: "3"
+services:
+  web:
+    # the image the tour built; the guide's username/repo:tag
+    image: {image}
+    deploy:
+      replicas: {TOUR_REPLICAS}
+      resources:
+        limits:
+          cpus: "0.1"
+          memory: 50M
+      restart_policy:
+        condition: on-failure
+    ports:
+      - "{host_port}:8000"
+    networks:
+      - webnet
+networks:
+  webnet:
+"""
+
+
+def free_host_port(preferred: int = 80) -> int:
+    """``preferred`` if nothing listens there, else a free port the kernel picks."""
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise OSError("no free TCP port")
+
+
+def write_compose(directory: str, host_port: int | None = None) -> str:
+    """Write :func:`compose_text` as ``directory/docker-compose.yml``; returns the file's path."""
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, COMPOSE_FILE)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(compose_text(free_host_port() if host_port is None else host_port))
+    return path
 
 
 def tour_dir() -> str:
@@ -62,6 +121,12 @@ class TourState:
     images_loaded: bool = False
     selected: dict[str, Any] | None = None
     """The container under the cursor in the Containers pane."""
+    services: list[dict[str, Any]] = field(default_factory=list)
+    """docker service ls (with ``ServiceStatus``)."""
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    services_loaded: bool = False
+    swarm: bool | None = None
+    """This node is a swarm manager (None: not known yet)."""
 
 
 def _tour_container(state: TourState) -> dict[str, Any] | None:
@@ -89,6 +154,30 @@ class Step:
 def _selected_is_tour(state: TourState) -> bool:
     selected = state.selected
     return state.pane == "containers" and selected is not None and container_name(selected) == TOUR_NAME
+
+
+def _tour_service(state: TourState) -> dict[str, Any] | None:
+    return next((s for s in state.services if service_name(s) == TOUR_SERVICE), None)
+
+
+def _ready(state: TourState, count: int) -> bool:
+    """The tour's service wants ``count`` replicas and has them all running (and healthy, if checked)."""
+    service = _tour_service(state)
+    if service is None:
+        return False
+    by_id = {c["Id"]: c for c in state.containers if c.get("Id")}
+    replicas = replicas_of(service, state.tasks, by_id)
+    return replicas.desired == count and replicas.ready == count
+
+
+def _healed(state: TourState) -> bool:
+    """A replica of the tour's service ended (killed) and all five run again."""
+    service = _tour_service(state)
+    if service is None:
+        return False
+    ended = any(t.get("ServiceID") == service.get("ID") and (t.get("Status") or {}).get("State") == "failed"
+                for t in state.tasks)
+    return ended and _ready(state, TOUR_REPLICAS)
 
 
 STEPS: tuple[Step, ...] = (
@@ -130,6 +219,53 @@ STEPS: tuple[Step, ...] = (
          "That is the whole cycle: Dockerfile, image, container, gone.",
          "Press ctrl+d (or x) on " + TOUR_NAME + ", then y.",
          lambda state: _tour_container(state) is None and state.containers_loaded),
+    # the guide's second half: services
+    Step("compose", "Describe a service in a compose file",
+         "A service is a container in production: one image, run as many replicas as you ask, restarted when "
+         "they fail, behind one published port. A docker-compose.yml says all that; ours runs " + TOUR_IMAGE +
+         f" as {TOUR_REPLICAS} replicas limited to 10 % of a CPU and 50 MB each, on the network webnet.",
+         "Press w to write {dir}/" + COMPOSE_FILE + " (host port 80, or a free one if 80 is taken).",
+         lambda state: os.path.exists(os.path.join(state.directory, COMPOSE_FILE))),
+    Step("swarm", "Turn on swarm mode",
+         "Services run on a swarm: a manager keeps every service at the state you asked for. A Portside node "
+         "is a single-node manager; the Services pane (4) shows its stacks and services.",
+         "Press 4, then I and y (portside swarm init --advertise-addr 127.0.0.1).",
+         lambda state: state.swarm is True),
+    Step("deploy", "Deploy the stack",
+         "A stack is the compose file's services, networks and secrets, deployed together and named "
+         f"{TOUR_STACK}_<name>. The file's service web becomes {TOUR_SERVICE}.",
+         f"Press d, then enter: the file and the name {TOUR_STACK} are filled in "
+         f"(portside stack deploy -c {COMPOSE_FILE} {TOUR_STACK}).",
+         lambda state: _tour_service(state) is not None),
+    Step("replicas", "Watch the replicas come up",
+         "The swarm starts one task per replica; each task runs one container. The REPLICAS bar goes green as "
+         "they run; enter on the service lists its tasks with their state, CPU and memory.",
+         f"Wait for {TOUR_REPLICAS}/{TOUR_REPLICAS}; press enter on {TOUR_SERVICE} to see its tasks "
+         f"(portside service ps {TOUR_SERVICE}).",
+         lambda state: _ready(state, TOUR_REPLICAS)),
+    Step("heal", "Kill one, watch it come back",
+         "The manager notices a task whose container died and starts a new task in the same slot: the service "
+         "heals itself. The dead one stays in the task history (restart_policy: on-failure).",
+         f"Press enter on {TOUR_SERVICE}, put the cursor on a replica and press K (portside kill <container>); "
+         "the line under the title says when it was replaced. esc goes back.",
+         _healed),
+    Step("scale", "Scale it",
+         "Scaling changes the number of replicas: the swarm starts or stops tasks to match, and the published "
+         "port balances across all of them.",
+         f"On {TOUR_SERVICE} press + twice, or s and {TOUR_SCALED} "
+         f"(portside service scale {TOUR_SERVICE}={TOUR_SCALED}).",
+         lambda state: _ready(state, TOUR_SCALED)),
+    Step("stack-rm", "Take down the app",
+         "Removing the stack removes its services, their tasks and containers, and its network; the image "
+         "stays.",
+         f"Put the cursor on the stack {TOUR_STACK} and press x, then y (portside stack rm {TOUR_STACK}).",
+         lambda state: state.services_loaded and state.swarm is not None and not any(
+             ((s.get("Spec") or {}).get("Labels") or {}).get(STACK_LABEL) == TOUR_STACK for s in state.services)),
+    Step("leave", "Take down the swarm",
+         "Leaving the swarm turns the node back into a plain engine: every service goes, and the host is as "
+         "before swarm init.",
+         "Press L, then y (portside swarm leave --force).",
+         lambda state: state.swarm is False),
 )
 
 

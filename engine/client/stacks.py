@@ -338,13 +338,16 @@ class Progress:
         self.converged = False
         self.stopped = ""  # why waiting cannot succeed (an update paused or rolled back)
         self.rolled_back = ""  # the manager's message when an update was rolled back
+        self.health = False  # the tasks have a health check: running means healthy, starting means not yet
 
     def line(self) -> str:
         text = f"{self.name}: {self.running}/{self.desired} running"
+        if self.health and self.running:
+            text += " (healthy)"
         if self.completed:
             text += f", {self.completed} completed"
         if self.starting:
-            text += f", {self.starting} starting"
+            text += f", {self.starting} starting" + (" (health: starting)" if self.health else "")
         if self.stopping:
             text += f", {self.stopping} stopping"
         if self.converged:
@@ -372,6 +375,8 @@ def assess(service: dict[str, Any], tasks: builtins.list[dict[str, Any]], nodes:
     mode = spec.get("Mode") or {}
     template = spec.get("TaskTemplate") or {}
     condition = ((template.get("RestartPolicy") or {}).get("Condition")) or "any"
+    test = (((template.get("ContainerSpec") or {}).get("Healthcheck") or {}).get("Test")) or []
+    p.health = bool(test) and test[0] != "NONE"  # (a check from the image alone is not in the spec)
     if "Global" in mode:
         p.desired = int(((service.get("ServiceStatus") or {}).get("DesiredTasks")) or nodes)
     else:

@@ -6,7 +6,9 @@ and masquerade of containers it relies on) and never touches it::
     ingress_tcp / ingress_udp   vmap  published port → jump i_<owner>_<proto>_<port>   (any host address)
     vip_any                     vmap  vip → jump v_<owner>_<vip hex>                  (every port, as docker's)
     i_… chains                  one rule: dnat ip to numgen inc mod N map { 0 : addr . port, … }
-    v_… chains                  one rule: dnat ip to numgen inc mod N map { 0 : addr, … }  (port kept)
+    v_… chains                  one rule: dnat ip to numgen inc mod N map { 0 : addr, … }  (port kept);
+                                with no backend, dnat to the VIP itself: the connection is bound here
+                                (no published port of any table takes it) and ``input`` refuses it
     refuse_tcp / refuse_udp     set   published ports with no ready backend: refused (tcp reset / icmp)
     vips                        set   every VIP: what the balancer does not forward there is refused
     hairpin                     set   subnet . subnet of the service networks (client and backend on one
@@ -152,6 +154,8 @@ def _key_text(k: Any) -> str:
 def _dnat_rule(r: Route) -> str:
     n = len(r["backends"])
     if r["vip"]:
+        if n == 0:  # bound to itself, so no other table's DNAT takes it; then refused (``input``, ``vips``)
+            return f"dnat ip to {r['vip']}"
         if n == 1:
             return f"dnat ip to {r['backends'][0][0]}"
         items = ", ".join(f"{i} : {a}" for i, (a, _p) in enumerate(r["backends"]))
@@ -190,9 +194,8 @@ def _script(now: Table, owner: str, routes: list[Route], vips: list[str], hairpi
         if holder and not _owned(owner, holder):
             raise Conflict(f"address {key} is already used by another service" if r["vip"] else
                            f"port {r['port']}/{r['proto']} is already published by another service")
-        if not r["backends"]:
-            if not r["vip"]:
-                wanted_owned.add((f"refuse_{r['proto']}", key))
+        if not r["backends"] and not r["vip"]:
+            wanted_owned.add((f"refuse_{r['proto']}", key))
             continue
         chain = _chain(owner, r)
         wanted_chains.add(chain)

@@ -20,17 +20,18 @@ so :meth:`recover` can put the rules, VIPs and port reservations back when the d
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import ipaddress
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from ..config import Paths
 from ..errors import Conflict, InvalidArgument, NotFound
-from ..network import balancer, ipam
+from ..network import balancer, ipam, nftables
 from ..state import State
 from .networks import Networks
 
@@ -41,6 +42,36 @@ def vip_owner(service_id: str) -> str:
     return f"vip:{service_id}"
 
 
+def root_tag(root: str) -> str:
+    """The prefix of a data root's owners in the balancer's table (the table is the host's, shared)."""
+    return hashlib.sha1(os.path.realpath(root).encode()).hexdigest()[:8] + "-"
+
+
+def record_path(paths: Paths) -> str:
+    return os.path.join(paths.root, "endpoints.json")
+
+
+def leftovers(state: State, paths: Paths) -> list[tuple[str, str, str, Callable[[], object]]]:
+    """``system check``'s findings: (kind, object, problem, repair) for the balancer rules and the VIP
+    allocations of this data root that belong to no recorded service."""
+    try:
+        with open(record_path(paths)) as f:
+            services = set((json.load(f) or {}).get("services") or {})
+    except (OSError, ValueError):
+        services = set()
+    out: list[tuple[str, str, str, Callable[[], object]]] = []
+    tag = root_tag(paths.root)
+    if nftables.available():
+        for owner in sorted(o for o in balancer.owners() if o.startswith(tag) and o[len(tag):] not in services):
+            out.append(("service", owner[len(tag):], "has load-balancer rules but is no recorded service",
+                        functools.partial(balancer.remove, owner)))
+    for net_id, addr, owner in state.allocation_rows():
+        if owner.startswith("vip:") and owner[4:] not in services:
+            out.append(("ip", f"{net_id[:12]}/{addr}", f"virtual IP of {owner[4:]}, which is no recorded service",
+                        functools.partial(state.delete_allocation, net_id, addr)))
+    return out
+
+
 class Endpoints:
     """The contract's ``Endpoints``: built by the Engine with (state, paths, networks)."""
 
@@ -49,9 +80,9 @@ class Endpoints:
         self.paths = paths
         self.networks = networks
         self.reservations = balancer.Reservations()
-        self.path = os.path.join(paths.root, "endpoints.json")
+        self.path = record_path(paths)
         # the balancer's table is the host's, shared by every data root: owners carry this root's tag
-        self.tag = hashlib.sha1(os.path.realpath(paths.root).encode()).hexdigest()[:8] + "-"
+        self.tag = root_tag(paths.root)
 
     def owner(self, service_id: str) -> str:
         """The balancer's owner name of a service of this data root."""
@@ -186,6 +217,7 @@ class Endpoints:
             ingress_ports = self._ingress_ports(ports)
             nets = self._network_docs(service, bool(ingress_ports))
             old = services.get(sid) or {}
+            self._sweep_vips(services, keep=sid)
             vips: dict[str, str] = {}
             fresh: dict[str, str] = {}  # allocated by this apply: released again if it fails
             try:
@@ -283,6 +315,13 @@ class Endpoints:
                         subnets.add(cfg["Subnet"])
         return sorted(subnets)
 
+    def _sweep_vips(self, services: dict[str, Any], keep: str = "") -> None:
+        """Free the VIPs allocated to services the record does not know (a process killed between the
+        allocation and the record's write)."""
+        for net_id, addr, owner in self.state.allocation_rows():
+            if owner.startswith("vip:") and owner[4:] not in services and owner[4:] != keep:
+                self._drop_vip(owner[4:], net_id, addr)
+
     def _drop_vip(self, sid: str, net_id: str, vip: str) -> None:
         doc = ipam.network_by_id(self.state, net_id)
         if doc is not None and doc.get("Options", {}).get("com.docker.network.bridge.name"):
@@ -323,12 +362,14 @@ class Endpoints:
         self._write_dns(nets)
 
     def recover(self) -> None:
-        """On daemon start: the rules, VIPs and reservations as the record says; nothing of a service that
-        is no longer recorded."""
+        """The rules, VIPs and reservations as the record says; nothing of a service that is no longer
+        recorded. (The swarm's reconciler applies every service on its first pass after a start, which
+        does the same one service at a time.)"""
         if not os.path.exists(self.path):
             return
         with self._locked() as record:
             services = record["services"]
+            self._sweep_vips(services)
             recorded = {self.owner(sid) for sid in services}
             for owner in sorted(o for o in balancer.owners() if o.startswith(self.tag) and o not in recorded):
                 balancer.remove(owner, self._hairpin(services), self._subnets())

@@ -179,13 +179,7 @@ class Swarm:
         """The ``ingress`` network (overlay, scope swarm) that published ports reach tasks through."""
         if self.state.network_by_name("ingress") is not None:
             return
-        try:
-            await self.networks.create("ingress", driver="overlay", labels={})
-        except InvalidArgument:  # a networks service without overlay: a bridge marked as the ingress
-            await self.networks.create("ingress", labels={})
-        doc = self.state.network_by_name("ingress")
-        if doc is not None and not doc.get("Ingress"):
-            self.state.update_network(dict(doc, Scope="swarm", Ingress=True))
+        await self.networks.create("ingress", driver="overlay", ingress=True, labels={})
 
     async def join(self, **_: Any) -> None:
         raise NotImplementedByEngine(NO_JOIN)
@@ -720,26 +714,25 @@ class Swarm:
         return self.task_doc(self._task_row(task_id))
 
     # -- logs -------------------------------------------------------------------------------------
-    async def service_logs(self, service_id: str, *, follow: bool = False, tail: str = "all",
-                           since: float = 0, timestamps: bool = False, details: bool = False,
-                           stdout: bool = True, stderr: bool = True,
-                           task_id: str | None = None) -> AsyncIterator[dict[str, str]]:
+    def service_logs(self, service_id: str, *, follow: bool = False, tail: str = "all",
+                     since: float = 0, timestamps: bool = False, details: bool = False,
+                     stdout: bool = True, stderr: bool = True,
+                     task_id: str | None = None) -> AsyncIterator[dict[str, str]]:
         """The service's (or one task's) log entries ``{"stream", "log", "time", "details"}``, merged by
         time; ``details`` is docker's ``com.docker.swarm.node.id=…,com.docker.swarm.service.id=…,
         com.docker.swarm.task.id=…``. Following ends when the service goes; a task that is gone ends
-        its own part only."""
-        import asyncio
+        its own part only. The service (or task) is looked up now: a missing one raises here."""
         if task_id is not None:
             one = self._task_row(task_id)
-            sid = one["service_id"]
+            return self._logs(one["service_id"], one["id"], follow, tail, since, stdout, stderr)
+        return self._logs(self._service_row(service_id)["id"], None, follow, tail, since, stdout, stderr)
 
-            def pick(t: dict[str, Any]) -> bool:
-                return bool(t["id"] == one["id"])
-        else:
-            sid = self._service_row(service_id)["id"]
+    async def _logs(self, sid: str, task_id: str | None, follow: bool, tail: str, since: float, stdout: bool,
+                    stderr: bool) -> AsyncIterator[dict[str, str]]:
+        import asyncio
 
-            def pick(t: dict[str, Any]) -> bool:
-                return True
+        def pick(t: dict[str, Any]) -> bool:
+            return task_id is None or t["id"] == task_id
         node = self.node_id()
 
         def attrs(t: dict[str, Any]) -> str:
@@ -918,6 +911,8 @@ class Swarm:
         """Converge the swarm's services until cancelled (``portside daemon``)."""
         from ..swarm.reconciler import Reconciler
         from .swarm_tasks import TaskHost
+        if self.endpoints is not None and self.active():
+            self.endpoints.recover()  # the rules, VIPs and port reservations as the last manager left them
         self.reconciler = Reconciler(TaskHost(self))
         try:
             await self.reconciler.run()

@@ -60,7 +60,8 @@ class TaskHost:
 
     # -- writing ----------------------------------------------------------------------------------
     def new_task(self, service: dict[str, Any], slot: int, state: str, *, message: str | None = None,
-                 err: str | None = None, start_at: float = 0.0) -> dict[str, Any]:
+                 err: str | None = None, start_at: float = 0.0,
+                 restarts: list[float] | None = None) -> dict[str, Any]:
         spec = service["spec"]
         node_id = self.swarm.node_id()
         tid = model.new_id()
@@ -70,7 +71,8 @@ class TaskHost:
                "created": now, "updated": now, "spec": spec.get("TaskTemplate") or {},
                "status": model.status(state, message, err), "desired_state": "running",
                "doc": {"Name": name, "ServiceName": service["name"], "SpecVersion": service["version"],
-                       "EndpointSpec": spec.get("EndpointSpec") or {}, "StartAt": start_at}}
+                       "EndpointSpec": spec.get("EndpointSpec") or {}, "StartAt": start_at,
+                       "Restarts": restarts or []}}
         row["version"] = self.state.insert_task(row)
         return row
 

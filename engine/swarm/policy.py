@@ -80,14 +80,29 @@ def restart_decision(spec: dict[str, Any], slot_tasks: list[dict[str, Any]], now
         return None
     ended = parse_time(last["status"].get("Timestamp", "")) or now
     attempts = int(policy.get("MaxAttempts") or 0)
-    if attempts:
-        window = int(policy.get("Window") or 0) / SECOND
-        same = [t for t in slot_tasks if t["doc"].get("SpecVersion") == last["doc"].get("SpecVersion")]
-        restarts = [t for t in same[1:] if not window or parse_time(t["created"]) >= now - window]
-        if len(restarts) >= attempts:
-            return None
+    if attempts and len(restarts_counted(spec, last, now)) >= attempts:
+        return None
     delay = policy.get("Delay")
     return ended + (5.0 if delay is None else int(delay) / SECOND)
+
+
+def restarts_counted(spec: dict[str, Any], last: dict[str, Any], now: float) -> list[float]:
+    """The times of the slot's restarts that count against ``MaxAttempts``: those of this service
+    version (an update starts the count again), inside ``Window`` when it is set. Each task carries
+    the list on (``doc["Restarts"]``), so history pruning does not reset it."""
+    window = int(restart_policy(spec).get("Window") or 0) / SECOND
+    times = [float(t) for t in last["doc"].get("Restarts") or []]
+    return [t for t in times if not window or t >= now - window]
+
+
+def next_restarts(spec: dict[str, Any], slot_tasks: list[dict[str, Any]], version: int, now: float) -> list[float]:
+    """The restart list of a slot's new task (its predecessor's, plus this restart)."""
+    if not slot_tasks:
+        return []
+    last = slot_tasks[-1]
+    if last["doc"].get("SpecVersion") != version:
+        return []
+    return restarts_counted(spec, last, now) + [now]
 
 
 def is_active(task: dict[str, Any]) -> bool:

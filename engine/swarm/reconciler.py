@@ -37,7 +37,8 @@ class Host(Protocol):
     def tasks(self, service_id: str | None = None) -> list[dict[str, Any]]: ...
     def task(self, task_id: str) -> dict[str, Any] | None: ...
     def new_task(self, service: dict[str, Any], slot: int, state: str, *, message: str | None = None,
-                 err: str | None = None, start_at: float = 0.0) -> dict[str, Any]: ...
+                 err: str | None = None, start_at: float = 0.0,
+                 restarts: list[float] | None = None) -> dict[str, Any]: ...
     def set_status(self, task_id: str, state: str, *, message: str | None = None, err: str | None = None,
                    exit_code: int | None = None) -> None: ...
     def set_desired(self, task_id: str, desired: str) -> None: ...
@@ -207,7 +208,9 @@ class Reconciler:
                 if not placeable:
                     self.host.new_task(service, slot, "pending", err=policy.NO_SUITABLE_NODE)
                 else:
-                    t = self.host.new_task(service, slot, "assigned", start_at=when)
+                    restarts = policy.next_restarts(spec, slot_tasks, service["version"], now) \
+                        if slot_tasks and policy.is_ended(slot_tasks[-1]) else []
+                    t = self.host.new_task(service, slot, "assigned", start_at=when, restarts=restarts)
                     self._launch(service, t, when)
                 for old in slot_tasks:  # replaced: the ended tasks are no longer meant to run (docker's)
                     if old["desired_state"] == "running":

@@ -292,12 +292,14 @@ def test_dead_endpoints_without_an_event_loop(tmp_path: Any) -> None:
 
 
 def test_cli_lists_through_the_daemon_without_asyncio(daemon: Any) -> None:
-    """`portside -H unix://… ps` is a ping and a list on one connection, without importing asyncio or ssl."""
+    """`portside -H unix://… ps` is a ping and a list on one connection, without importing asyncio or ssl,
+    nor what a short command's start can skip (typing, importlib, urllib)."""
     import subprocess
     import sys
     code = ("import sys, tui.cli\n"
             f"rc = tui.cli.main(['-H', {daemon.host!r}, 'ps', '-a'])\n"
-            "print(rc, sorted(m for m in ('asyncio', 'ssl') if m in sys.modules))\n")
+            "print(rc, sorted(m for m in ('asyncio', 'ssl', 'typing', 'importlib', 'urllib.parse')"
+            " if m in sys.modules))\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_") and k != "PORTSIDE_ROOT"}
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     p = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=60)

@@ -325,6 +325,50 @@ def test_a_deploy_that_cannot_work_says_why(swarm_dockerd: Any, ps: Any, tmp_pat
     stack_gone(d, "typo")
 
 
+def test_secrets_and_configs(swarm_dockerd: Any, ps: Any, tmp_path: Any) -> None:
+    d = swarm_dockerd
+    data = tmp_path / "pw.txt"
+    data.write_text("s3cret\n")
+    sid = ok(ps("secret", "create", "-l", "app=web", "pw", str(data))).strip()
+    cid = ok(ps("config", "create", "site", str(data))).strip()
+    try:
+        assert d.ok("secret", "inspect", "-f", "{{.ID}} {{.Spec.Name}} {{.Spec.Labels.app}}", "pw").split() == \
+            [sid, "pw", "web"]
+        same_as_docker(d, ps, "secret", "ls")
+        same_as_docker(d, ps, "config", "ls")
+        same_as_docker(d, ps, "secret", "ls", "-q")
+        same_as_docker(d, ps, "secret", "inspect", "--pretty", "pw")
+        same_as_docker(d, ps, "config", "inspect", "--pretty", "site")
+        assert json.loads(ok(ps("config", "inspect", "site")))[0]["ID"] == cid
+        # a stack whose service mounts them: the file is where docker puts it
+        stack = compose_file(tmp_path, f"""\
+version: "3.8"
+services:
+  app:
+    image: busybox:latest
+    command: ["sleep", "300"]
+    secrets: [pw]
+    configs: [{{source: site, target: /site.txt}}]
+secrets:
+  pw: {{external: true}}
+configs:
+  site: {{external: true}}
+""")
+        ok(ps("stack", "deploy", "-c", stack, "sec"))
+        try:
+            (container,) = d.ok("ps", "-q", "--filter", "label=com.docker.swarm.service.name=sec_app").split()
+            assert d.ok("exec", container, "cat", "/run/secrets/pw", "/site.txt") == "s3cret\ns3cret\n"
+            busy = ps("secret", "rm", "pw")
+            assert busy.returncode == 1 and busy.stderr.startswith("Error response from daemon: ")
+        finally:
+            ok(ps("stack", "rm", "sec"))
+        stack_gone(d, "sec")
+    finally:
+        assert ok(ps("secret", "rm", "pw")) == "pw\n"
+        assert ok(ps("config", "rm", "site")) == "site\n"
+    assert d.ok("secret", "ls", "-q") == "" and d.ok("config", "ls", "-q") == ""
+
+
 def test_leave_and_init_again(swarm_dockerd: Any, ps: Any, tmp_path: Any) -> None:
     d = swarm_dockerd
     bad = ps("swarm", "leave")

@@ -190,6 +190,11 @@ def test_vip_and_dns_from_containers(cli, imported, svc):
     svc.apply(SERVICE_ID, "web", net, [])
     out = cli("exec", client, "nc", "-w", "3", vip, "80", input="")
     assert out.returncode != 0 and "refused" in (out.stderr + out.stdout).lower()
+    # ... also on a port some container publishes on the host: the VIP is not one of the host's addresses
+    published = free_port()
+    run_d(cli, "-p", f"{published}:80", "busybox", "sh", "-c", HTTPD)
+    out = cli("exec", client, "nc", "-w", "3", vip, str(published), input="")
+    assert out.returncode != 0 and "refused" in (out.stderr + out.stdout).lower()
     assert answers(ok(cli("exec", client, "nslookup", "web", "127.0.0.11")), "web") == {vip}
 
     # dnsrr: the name answers every task address, no VIP
@@ -318,6 +323,18 @@ def test_recover_puts_rules_back(cli, imported, svc, root):
     port = free_port()
     svc.apply(SERVICE_ID, "web", net, pool, ports=[{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port}])
     programmed = mine(svc)
+    # a VIP allocated by a process killed before it wrote its record is freed by the next recover;
+    # system check sees it (and rules of no recorded service) too
+    stray = svc.engine.networks.resolve("rec_net")
+    from engine.network import ipam
+    stray_vip = ipam.allocate(svc.engine.state, stray, "vip:killedbeforeitsrecord00001")
+    balancer.program(svc.endpoints.owner("norecordofthis00000000001"),
+                     [{"proto": "tcp", "vip": "", "port": free_port(), "backends": [("192.0.2.1", 80)]}], [])
+    report = cli("system", "check")
+    assert "norecordofthis00000000001" in report.stdout + report.stderr and stray_vip in report.stdout + report.stderr
+    ok(cli("system", "check", "--repair"))
+    assert not [o for o in balancer.owners() if "norecordofthis" in o]
+    stray_vip = ipam.allocate(svc.engine.state, stray, "vip:killedbeforeitsrecord00001")
     # the daemon dies (its sockets with it) and the rules are lost (a reboot): recover puts them back
     svc.endpoints.reservations.release_all()
     for owner in balancer.owners():
@@ -328,6 +345,7 @@ def test_recover_puts_rules_back(cli, imported, svc, root):
     try:
         other.endpoints.recover()
         assert mine(svc) == programmed
+        assert not [r for r in other.engine.state.allocation_rows() if r[1] == stray_vip]
         assert not balancer.port_free("tcp", port)
         assert hostnames([get(f"http://127.0.0.1:{port}/index.html") for _ in range(4)]) == \
             {cid[:12] for cid, _ip in pool}

@@ -1,4 +1,5 @@
-"""A scripted transport for drawing tests: it answers the API's routes with fixed containers and images.
+"""A scripted transport for drawing tests: it answers the API's routes with fixed containers and images,
+and (``swarm=True``) a swarm manager's services, tasks and their task containers, in docker's shapes.
 
 Only the snapshot tests use it (behaviour tests run the real engine). Creation times are fixed offsets
 from now, each in the middle of one of docker's "ago" buckets, so the drawn text never drifts.
@@ -13,7 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from engine.client.transport import Reply, Transport
-from engine.errors import NotFound
+from engine.errors import NotFound, Unavailable
 from tui.app import PortsideApp
 from tui.stats import Point, StatsHistory
 
@@ -91,6 +92,121 @@ def inspect_container(container_id: str) -> dict[str, Any]:
     }
 
 
+NOT_SWARM = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this '
+             'node to swarm and try again.')
+STACK = "com.docker.stack.namespace"
+NODE = "nodeself00000000000000000"
+
+
+def _stamp(when: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when)) + f".{int((when % 1) * 1e9):09d}Z"
+
+
+def _service(sid: str, name: str, image: str, mode: dict[str, Any], running: int, desired: int, *,
+             stack: str = "", ports: list[dict[str, Any]] | None = None, update: str = "",
+             limits: dict[str, Any] | None = None) -> dict[str, Any]:
+    labels = {STACK: stack} if stack else {}
+    spec: dict[str, Any] = {
+        "Name": name, "Labels": labels, "Mode": mode,
+        "TaskTemplate": {"ContainerSpec": {"Image": image + "@sha256:" + _hex("f"), "Labels": labels},
+                         "Resources": {"Limits": limits or {}}, "RestartPolicy": {"Condition": "on-failure"}},
+        "EndpointSpec": {"Mode": "vip", "Ports": ports or []},
+    }
+    service: dict[str, Any] = {
+        "ID": sid, "Version": {"Index": 12}, "CreatedAt": "2026-01-01T00:00:00.000000000Z",
+        "UpdatedAt": "2026-01-01T00:00:00.000000000Z", "Spec": spec,
+        "Endpoint": {"Spec": {"Mode": "vip", "Ports": ports or []}, "Ports": ports or [],
+                     "VirtualIPs": [{"NetworkID": _hex("9"), "Addr": "10.0.1.2/24"}]},
+        "ServiceStatus": {"RunningTasks": running, "DesiredTasks": desired, "CompletedTasks": 0},
+    }
+    if update:
+        service["UpdateStatus"] = {"State": update, "Message": "update in progress"}
+    return service
+
+
+def services() -> list[dict[str, Any]]:
+    port = [{"Protocol": "tcp", "TargetPort": 8000, "PublishedPort": 80, "PublishMode": "ingress"}]
+    return [
+        _service("w" * 25, "getstartedlab_web", "tour-hello:latest", {"Replicated": {"Replicas": 5}}, 5, 5,
+                 stack="getstartedlab", ports=port, limits={"NanoCPUs": 100_000_000, "MemoryBytes": 50 * 2**20}),
+        _service("r" * 25, "getstartedlab_redis", "redis:7", {"Replicated": {"Replicas": 1}}, 1, 1,
+                 stack="getstartedlab"),
+        _service("a" * 25, "api", "harbor/api:2.1", {"Replicated": {"Replicas": 3}}, 2, 3, update="updating",
+                 ports=[{"Protocol": "tcp", "TargetPort": 8080, "PublishedPort": 8080, "PublishMode": "host"}]),
+        _service("m" * 25, "monitor", "busybox", {"Global": {}}, 1, 1),
+    ]
+
+
+def _task(service: dict[str, Any], slot: int, n: int, state: str, age: float, now: float, *,
+          desired: str = "running", err: str = "", exit_code: int | None = None,
+          container: str = "") -> dict[str, Any]:
+    tid = f"{service['ID'][0]}{slot}{n}".ljust(25, "t")
+    status: dict[str, Any] = {"Timestamp": _stamp(now - age), "State": state, "Message": state}
+    if err:
+        status["Err"] = err
+    if container:
+        status["ContainerStatus"] = {"ContainerID": container, "PID": 100 + slot, "ExitCode": exit_code or 0}
+    elif exit_code is not None:
+        status["ContainerStatus"] = {"ContainerID": "", "ExitCode": exit_code}
+    return {"ID": tid, "Version": {"Index": 20}, "CreatedAt": _stamp(now - age - 1), "UpdatedAt": _stamp(now - age),
+            "ServiceID": service["ID"], "Slot": slot if "Replicated" in service["Spec"]["Mode"] else 0,
+            "NodeID": NODE, "Spec": service["Spec"]["TaskTemplate"], "Status": status, "DesiredState": desired,
+            "Labels": {}}
+
+
+def task_container_id(slot: int, service: str) -> str:
+    return (f"{ord(service[0]) % 16:x}{slot:x}" + "c0ffee" * 11)[:64]
+
+
+def tasks(now: float) -> list[dict[str, Any]]:
+    web, redis, api, monitor = services()
+    out = []
+    for slot in range(1, 6):
+        out.append(_task(web, slot, 2 if slot == 3 else 1, "running", 3 * 60 if slot != 3 else 40, now,
+                         container=task_container_id(slot, "w")))
+    out.append(_task(web, 3, 1, "failed", 41, now, desired="shutdown", err="task: non-zero exit (137)",
+                     exit_code=137))
+    out.append(_task(redis, 1, 1, "running", 2 * HOUR, now, container=task_container_id(1, "r")))
+    for slot in (1, 2):
+        out.append(_task(api, slot, 1, "running", 30, now, container=task_container_id(slot, "a")))
+    out.append(_task(api, 3, 1, "preparing", 2, now))
+    out.append(_task(monitor, 0, 1, "running", DAY, now, container=task_container_id(0, "m")))
+    return out
+
+
+def task_containers(now: float) -> list[dict[str, Any]]:
+    """The running tasks' containers: web.4 is still starting its health check, web.5 is healthy."""
+    out = []
+    by_id = {s["ID"]: s for s in services()}
+    for task in tasks(now):
+        cid = (task["Status"].get("ContainerStatus") or {}).get("ContainerID")
+        if not cid:
+            continue
+        service = by_id[task["ServiceID"]]
+        name = service["Spec"]["Name"]
+        health = {4: " (health: starting)", 5: " (healthy)"}.get(task["Slot"], "") if name.endswith("web") else ""
+        labels = {"com.docker.swarm.service.id": service["ID"], "com.docker.swarm.service.name": name,
+                  "com.docker.swarm.task.id": task["ID"], "com.docker.swarm.node.id": NODE,
+                  **service["Spec"]["Labels"]}
+        out.append({"Id": cid, "Names": [f"/{name}.{task['Slot'] or NODE}.{task['ID']}"],
+                    "Image": service["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"], "ImageID": "sha256:" + _hex("f"),
+                    "Command": "sh", "Created": int(now - 60), "Ports": [], "Labels": labels, "State": "running",
+                    "Status": "Up About a minute" + health})
+    return out
+
+
+def _label_filter(rows: list[dict[str, Any]], params: dict[str, Any] | None) -> list[dict[str, Any]]:
+    filters = (params or {}).get("filters") or {}
+    if isinstance(filters, str):
+        filters = json.loads(filters)
+    for label in filters.get("label") or []:
+        key, _, value = label.partition("=")
+        rows = [r for r in rows if key in (r.get("Labels") or {}) and (not value or r["Labels"][key] == value)]
+    for service in filters.get("service") or []:
+        rows = [r for r in rows if r.get("ServiceID") == service]
+    return rows
+
+
 LOG_LINES = [
     ("2026-01-01T10:00:00.000000001Z", "stdout", "listening on 0.0.0.0:80"),
     ("2026-01-01T10:00:01.000000001Z", "stdout", "GET / 200 612 bytes"),
@@ -139,9 +255,12 @@ class FakeTransport(Transport):
     kind = "embedded"
     address = "embedded engine (/var/lib/portside)"
 
-    def __init__(self, empty: bool = False) -> None:
+    def __init__(self, empty: bool = False, swarm: bool = False) -> None:
         self.calls: list[str] = []
         self.empty = empty
+        self.swarm = swarm
+        self.changes: list[tuple[str, dict[str, Any], Any]] = []
+        """What the dashboard asked a swarm to change: (path, query, body)."""
 
     async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None,
                       headers: dict[str, str] | None = None) -> Reply:
@@ -149,7 +268,33 @@ class FakeTransport(Transport):
         now = time.time()
         parts = path.strip("/").split("/")
         if path == "/containers/json":
-            return FakeReply([] if self.empty else containers(now))
+            rows = ([] if self.empty else containers(now)) + (task_containers(now) if self.swarm else [])
+            return FakeReply(_label_filter(rows, params))
+        if path == "/swarm/init" and method == "POST":
+            self.changes.append((path, dict(params or {}), body))
+            return FakeReply("nodeself")
+        if parts[0] in ("swarm", "services", "tasks", "nodes") and not self.swarm:
+            raise Unavailable(NOT_SWARM)
+        if path == "/services":
+            return FakeReply(services())
+        if method == "POST" and parts[0] in ("services", "swarm"):
+            self.changes.append((path, dict(params or {}), body))
+            return FakeReply({"Warnings": None} if parts[0] == "services" else None)
+        if parts[0] == "services" and len(parts) == 2:
+            found = [s for s in services() if parts[1] in (s["ID"], s["Spec"]["Name"])]
+            if not found:
+                raise NotFound(f"service {parts[1]} not found")
+            return FakeReply(found[0])
+        if path == "/tasks":
+            return FakeReply(_label_filter(tasks(now), params))
+        if parts[0] == "tasks" and len(parts) == 2:
+            return FakeReply(next(t for t in tasks(now) if t["ID"] == parts[1]))
+        if parts[0] == "services" and parts[-1] == "logs":
+            web = [t for t in tasks(now) if t["ServiceID"] == parts[1]]
+            lines = [frame(1, f"{when} com.docker.swarm.node.id={NODE},com.docker.swarm.service.id={parts[1]},"
+                     f"com.docker.swarm.task.id={web[i % len(web)]['ID']} {text}\n".encode())
+                     for i, (when, _stream, text) in enumerate(LOG_LINES)]
+            return FakeReply(chunks=lines, forever=True, content_type="application/vnd.docker.multiplexed-stream")
         if path == "/images/json":
             return FakeReply([] if self.empty else images(now))
         if parts[0] == "containers" and parts[-1] == "stats":

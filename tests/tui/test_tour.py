@@ -45,7 +45,7 @@ async def test_the_tour_start_to_end_offline_on_a_fresh_data_root(empty_root: st
         await until(pilot, lambda: app.data_loaded)
         assert step(app) == "image"
         panel = app.tour_panel
-        assert "step 1/7" in str(panel.border_title) and "read-only template" in str(panel.content)
+        assert f"step 1/{len(STEPS)}" in str(panel.border_title) and "read-only template" in str(panel.content)
         assert "press B" in str(panel.content) and "portside image busybox" in str(panel.content)
 
         await pilot.press("2")
@@ -90,7 +90,17 @@ async def test_the_tour_start_to_end_offline_on_a_fresh_data_root(empty_root: st
         await pilot.press("ctrl+d")
         await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
         await pilot.press("y")
-        await until(pilot, lambda: step(app) == "done")
+        await until(pilot, lambda: step(app) == "compose")
+        assert "A service is a container in production" in str(panel.content)
+        await pilot.press("w")
+        await until(pilot, lambda: step(app) == "swarm")
+        compose = (tmp_path / "tour" / "docker-compose.yml").read_text()
+        assert "image: tour-hello:latest" in compose and "replicas: 5" in compose and 'cpus: "0.1"' in compose
+        assert "memory: 50M" in compose and "condition: on-failure" in compose and "- webnet" in compose
+        assert ":8000\"" in compose  # host port 80, or a free one when 80 is taken
+        assert "portside swarm init" in str(panel.content)
+        while step(app) != "done":  # the services steps: tests/tui/test_tour_services.py
+            await pilot.press("right_square_bracket")
         assert "done" in str(panel.border_title) and app.tour.index == len(STEPS)
         done = str(panel.content).replace("\n", " ")
         assert str(tmp_path / "tour") in done and str(private_config) in done

@@ -46,6 +46,14 @@ def test_no_backend_refuses_the_port_and_drops_the_chain() -> None:
     assert 'add element refuse_tcp { 8080 comment "r-s1" }' in out
 
 
+def test_a_vip_without_backend_is_bound_to_itself() -> None:
+    out = lines(balancer._script(table(), "r-s1", [{"proto": "", "vip": "10.0.1.2", "port": 0, "backends": []}],
+                                 ["10.0.1.2"], None))
+    assert "add rule v_r-s1_0a000102 dnat ip to 10.0.1.2" in out  # no other table's DNAT takes it
+    assert "add element vip_any { 10.0.1.2 : jump v_r-s1_0a000102 }" in out
+    assert 'add element vips { 10.0.1.2 comment "r-s1" }' in out  # refused in input
+
+
 def test_one_backend_is_a_plain_dnat() -> None:
     out = lines(balancer._script(table(), "r-s1", [{"proto": "udp", "vip": "", "port": 53,
                                                      "backends": [("10.0.1.5", 5353)]}], [], None))

@@ -166,6 +166,14 @@ def test_progress_running_starting_and_stopping() -> None:
     assert progress_of([task("a", 1, "running"), task("b", 2, "running")], update="paused")[0] is False
 
 
+def test_progress_of_a_service_with_a_health_check() -> None:
+    svc: dict[str, object] = {"ID": "sid", "Spec": {"Name": "web", "Mode": {"Replicated": {"Replicas": 2}},
+                                                    "TaskTemplate": {"ContainerSpec": {"Healthcheck": {
+                                                        "Test": ["CMD-SHELL", "true"]}}}}}
+    p = assess(svc, [task("a", 1, "running"), task("b", 2, "starting")])
+    assert p.line() == "web: 1/2 running (healthy), 1 starting (health: starting)"
+
+
 def test_progress_one_shot_completed_and_failures() -> None:
     done = [task("a", 1, "complete", "shutdown")]
     assert progress_of(done, replicas=1, condition="none") == (True, "web: 0/1 running, 1 completed, converged")

@@ -77,19 +77,27 @@ async def inspect(docker: Docker, args: Any, kind: str) -> int:
             sys.stderr.write(f"Error: no such {kind}: {name}\n")
             failed = True
     if args.pretty:
+        from .node import go_time
+        pages = []
         for s in results:
             spec = s.get("Spec") or {}
-            lines = [f"ID:              {s['ID']}", f"Name:              {spec.get('Name', '')}"]
+            wide = kind == "config"  # docker's two templates are laid out differently
+            lines = [f"ID:{chr(9) * 3 if wide else ' ' * 14}{s['ID']}",
+                     f"Name:{chr(9) * 3 if wide else ' ' * 14}{spec.get('Name', '')}"]
             if spec.get("Labels"):
                 lines.append("Labels:")
-                lines += [f" - {k}={v}" for k, v in spec["Labels"].items()]
+                lines += [f" - {k}={v}" if v else f" - {k}" for k, v in sorted(spec["Labels"].items())]
             if kind == "secret":
                 lines.append(f"Driver:            {(spec.get('Driver') or {}).get('Name', '')}")
-            lines += [f"Created at:        {s.get('CreatedAt', '')}", f"Updated at:        {s.get('UpdatedAt', '')}"]
-            if kind == "config":
+                lines += [f"Created at:        {go_time(str(s.get('CreatedAt', '')))}",
+                          f"Updated at:        {go_time(str(s.get('UpdatedAt', '')))}"]
+            else:
                 import base64
-                lines += ["Data:", base64.b64decode(spec.get("Data") or "").decode(errors="replace")]
-            out("\n".join(lines))
+                lines += [f"Created at:            \t{go_time(str(s.get('CreatedAt', '')))}",
+                          f"Updated at:            \t{go_time(str(s.get('UpdatedAt', '')))}", "Data:",
+                          base64.b64decode(spec.get("Data") or "").decode(errors="replace")]
+            pages.append("\n".join(lines))
+        sys.stdout.write("\n\n".join(pages) + "\n")
     elif args.format:
         for s in results:
             out(render_one(args.format, s))

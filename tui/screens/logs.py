@@ -1,4 +1,5 @@
-"""Logs of one container, or of several merged (each line tagged with its container's name).
+"""Logs of one container, or of several merged (each line tagged with its container's name), or of a
+service (``service=(id, name)``: every task's lines merged, tagged with the task's name).
 
 ``/`` searches (matches highlighted, ``n``/``N`` jump), ``&`` keeps only matching lines, ``f`` follows,
 ``w`` wraps, ``t`` shows timestamps, ``g``/``G`` jump to the top/bottom, ``esc`` goes back.
@@ -24,10 +25,27 @@ from engine.errors import EngineError
 from ..actions import bindings
 from ..widgets.footer import KeyFooter
 
-__all__ = ["LogsScreen", "LogEntry"]
+__all__ = ["LogsScreen", "LogEntry", "split_service_line"]
 
 MAX_ENTRIES = 20_000
 TAIL = 1000
+
+
+def split_service_line(line: str) -> tuple[str, dict[str, str], str]:
+    """``2026-…Z com.docker.swarm.node.id=…,com.docker.swarm.task.id=… text`` (``service logs -t
+    --details``) → (timestamp, the details, the text); either prefix may be missing."""
+    when = ""
+    head, sep, rest = line.partition(" ")
+    if sep and len(head) > 19 and head[4] == "-" and head[10] == "T":
+        when, line = head, rest
+    attrs: dict[str, str] = {}
+    head, sep, rest = line.partition(" ")
+    if "=" in head and "com.docker." in head:
+        for pair in head.split(","):
+            key, _, value = pair.partition("=")
+            attrs[key] = value
+        line = rest
+    return when, attrs, line
 
 
 @dataclass(order=True)
@@ -41,7 +59,9 @@ class LogEntry:
 
 
 class LogsScreen(Screen[None]):
-    """``LogsScreen(docker, [(id, name), …])``; one follow worker per container."""
+    """``LogsScreen(docker, [(id, name), …])``; one follow worker per container. ``service=(id, name)``:
+    one follow of ``docker.services.logs``, each task's lines tagged ``web.3`` (its sources are the tasks,
+    added as they appear)."""
 
     BINDINGS = bindings("logs")
 
@@ -89,10 +109,12 @@ class LogsScreen(Screen[None]):
             self.source = source
             self.error = error
 
-    def __init__(self, docker: Docker, containers: list[tuple[str, str]], *, follow: bool = True) -> None:
+    def __init__(self, docker: Docker, containers: list[tuple[str, str]], *, follow: bool = True,
+                 service: tuple[str, str] | None = None) -> None:
         super().__init__()
         self.docker = docker
-        self.containers = containers
+        self.containers = list(containers)
+        self.service = service
         self.follow = follow
         self.wrap = False
         self.timestamps = False
@@ -109,10 +131,11 @@ class LogsScreen(Screen[None]):
 
     @property
     def merged(self) -> bool:
-        return len(self.containers) > 1
+        return len(self.containers) > 1 or self.service is not None
 
     def compose(self) -> ComposeResult:
-        names = ", ".join(name for _id, name in self.containers)
+        names = f"service {self.service[1]} (every task)" if self.service else \
+            ", ".join(name for _id, name in self.containers)
         yield Static(f"Logs · {names}", id="logs-title", markup=False)
         yield RichLog(id="logs-view", wrap=False, highlight=False, markup=False, auto_scroll=True,
                       max_lines=MAX_ENTRIES)
@@ -123,6 +146,8 @@ class LogsScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one(RichLog).focus()
         self._update_status()
+        if self.service is not None:
+            self.read_service_log(*self.service)
         for index, (container_id, _name) in enumerate(self.containers):
             self.read_log(index, container_id)
 
@@ -141,6 +166,36 @@ class LogsScreen(Screen[None]):
         except EngineError as exc:
             error = str(exc)
         self.post_message(self.Ended(index, error))
+
+    @work(group="logs", exit_on_error=False)
+    async def read_service_log(self, service_id: str, service_name: str) -> None:
+        """``service logs -f --details -t``: the details name each line's task, looked up once per task."""
+        error: str | None = None
+        sources: dict[str, int] = {}
+        try:
+            stream = self.docker.services.logs(service_id, follow=True, tail=str(TAIL), timestamps=True, details=True)
+            async with contextlib.aclosing(stream) as lines:  # type: ignore[type-var]
+                async for stream_name, raw in lines:
+                    when, attrs, text = split_service_line(raw.decode("utf-8", "replace"))
+                    task_id = attrs.get("com.docker.swarm.task.id", "")
+                    if task_id not in sources:
+                        sources[task_id] = len(self.containers)
+                        self.containers.append((task_id, await self._task_name(service_name, task_id)))
+                    self._seq += 1
+                    self.post_message(self.Lines([LogEntry(when, self._seq, sources[task_id], stream_name,
+                                                           text.rstrip("\n"))]))
+        except EngineError as exc:
+            error = str(exc)
+        self.post_message(self.Ended(0, error))
+
+    async def _task_name(self, service_name: str, task_id: str) -> str:
+        """``web.3`` (docker service logs' tag), or the task's short id if it is gone."""
+        try:
+            task = await self.docker.tasks.inspect(task_id)
+        except EngineError:
+            return f"{service_name}.{task_id[:12]}"
+        slot = task.get("Slot")
+        return f"{service_name}.{slot}" if slot else f"{service_name}.{task.get('NodeID', '')[:12]}"
 
     def on_logs_screen_lines(self, message: Lines) -> None:
         self._pending.extend(message.entries)
@@ -192,11 +247,16 @@ class LogsScreen(Screen[None]):
             parts.append((entry.time[:23].replace("T", " ") + " ", "dim"))
         if self.merged:
             name = self.containers[entry.source][1]
-            parts.append((f"{name[:16]:<16} │ ", self._tag_style(entry.source)))
+            width = self._tag_width()
+            parts.append((f"{name[:width]:<{width}} │ ", self._tag_style(entry.source)))
         body = Text(entry.text, style=Style(color=self.app.current_theme.error) if entry.stream == "stderr" else "")
         if self.search:
             body.highlight_words([self.search], Style(reverse=True, bold=True), case_sensitive=False)
         return Text.assemble(*parts, body)
+
+    def _tag_width(self) -> int:
+        """Tags as wide as the longest name (``getstartedlab_web.3``), 16 to 28 cells."""
+        return max(16, min(28, max((len(name) for _id, name in self.containers), default=16)))
 
     def _write(self, log: RichLog, entry: LogEntry) -> None:
         if not self._visible(entry):
@@ -230,7 +290,7 @@ class LogsScreen(Screen[None]):
         if self.search:
             flags.append(f"“{self.search}”: {len(self._match_rows)} matches")
         done = len(self._ended)
-        if done and done == len(self.containers):
+        if done and (done == len(self.containers) or self.service is not None):
             flags.append("stream ended")
         self.query_one("#logs-status", Static).update(f"{len(self.entries)} lines · " + " · ".join(flags))
 

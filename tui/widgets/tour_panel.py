@@ -38,7 +38,8 @@ class TourPanel(Static):
         if step is None:
             set_titles(self, f"Tour · done ({total}/{total})", "T closes the tour")
             set_content(self, Text.assemble(
-                ("You built an image, ran it, watched it and cleaned up. ", "bold"),
+                ("You built an image, ran it, watched it, cleaned up, and ran it as a self-healing service. ",
+                 "bold"),
                 "Every action you took is a portside command (see the line below the panes); "
                 "? lists every key, ctrl+p every action. ", tour.finished_text()))
             return

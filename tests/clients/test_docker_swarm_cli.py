@@ -1,0 +1,119 @@
+"""The real docker CLI (28) in swarm mode against ``portside daemon``: ``swarm init/leave``, ``node ls``,
+``service create/ls/ps/scale/inspect/rm``, and kill -9 of the daemon with its tasks adopted by the next.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import Daemon  # tests/clients/conftest.py
+
+pytestmark = pytest.mark.root
+
+
+def wait_for(what: Callable[[], bool], seconds: float = 30) -> None:
+    """Poll a condition (the bound only keeps a broken build from hanging the suite)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if what():
+            return
+        time.sleep(0.05)
+    raise AssertionError("not reached")
+
+
+@pytest.fixture
+def manager(daemon_factory: Callable[..., Daemon]) -> Iterator[Daemon]:
+    d = daemon_factory(start=False)
+    made = d.portside("image", "busybox")
+    assert made.returncode == 0, made.stderr
+    d.start()
+    try:
+        yield d
+    finally:
+        if d.proc is not None and d.proc.poll() is None:
+            d.docker("swarm", "leave", "--force")
+
+
+def running(d: Daemon, service: str) -> list[str]:
+    out = d.ok("service", "ps", service, "--filter", "desired-state=running", "--format",
+               "{{.Name}} {{.CurrentState}}")
+    return [line.split()[0] for line in out.splitlines() if " Running " in f" {line} "]
+
+
+def test_swarm_init_node_ls_and_docker_messages(manager: Daemon) -> None:
+    out = manager.ok("swarm", "init", "--advertise-addr", "127.0.0.1")
+    assert out.startswith("Swarm initialized: current node (") and "is now a manager." in out
+    assert "docker swarm join --token SWMTKN-1-" in out and "127.0.0.1:2377" in out
+    again = manager.docker("swarm", "init")
+    assert again.returncode == 1 and "This node is already part of a swarm." in again.stderr
+    nodes = manager.ok("node", "ls", "--format", "{{.Self}} {{.Status}} {{.Availability}} {{.ManagerStatus}}")
+    assert nodes.split() == ["true", "Ready", "Active", "Leader"]
+    assert manager.ok("node", "inspect", "self", "--format", "{{.Spec.Role}}").strip() == "manager"
+    assert manager.ok("info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}").split() == \
+        ["active", "true"]
+    assert json.loads(manager.ok("info", "--format", "{{json .Swarm.Cluster.Spec.Raft}}"))["ElectionTick"] == 10
+    leave = manager.docker("swarm", "leave")
+    assert leave.returncode == 1 and "participating as a manager" in leave.stderr
+    assert manager.ok("swarm", "leave", "--force").strip() == "Node left the swarm."
+    p = manager.docker("service", "ls")
+    assert p.returncode == 1 and "This node is not a swarm manager." in p.stderr
+
+
+def test_service_create_ls_ps_scale_rm(manager: Daemon) -> None:
+    manager.ok("swarm", "init", "--advertise-addr", "127.0.0.1")
+    out = manager.ok("service", "create", "--name", "web", "--replicas", "3", "--restart-delay", "0s",
+                     "--stop-grace-period", "0s", "--detach", "busybox", "sleep", "1000")
+    sid = out.strip().splitlines()[0]
+    wait_for(lambda: len(running(manager, "web")) == 3)
+    ls = manager.ok("service", "ls", "--format", "{{.ID}} {{.Name}} {{.Mode}} {{.Replicas}} {{.Image}}")
+    assert ls.split() == [sid[:12], "web", "replicated", "3/3", "busybox:latest"]
+    assert sorted(running(manager, "web")) == ["web.1", "web.2", "web.3"]
+    names = manager.ok("ps", "--format", "{{.Names}}").split()
+    assert len(names) == 3 and all(n.startswith("web.") and len(n.split(".")[2]) == 25 for n in names)
+    manager.ok("service", "scale", "web=1", "--detach")
+    wait_for(lambda: len(running(manager, "web")) == 1)
+    task = manager.ok("service", "ps", "-q", "--filter", "desired-state=running", "web").split()[0]
+    cid = manager.ok("inspect", "--format", "{{.Status.ContainerStatus.ContainerID}}", task).strip()
+    assert manager.ok("inspect", "--format", "{{index .Config.Labels \"com.docker.swarm.task.id\"}}", cid).strip() \
+        == manager.ok("inspect", "--format", "{{.ID}}", task).strip()
+    manager.ok("kill", cid)
+    wait_for(lambda: len(running(manager, "web")) == 1 and
+             cid[:12] not in manager.ok("ps", "-q"))
+    history = manager.ok("service", "ps", "web", "--format", "{{.Name}} {{.DesiredState}} {{.Error}}")
+    assert "task: non-zero exit (137)" in history
+    p = manager.docker("service", "scale", "nosuch=2")
+    assert p.returncode == 1 and "nosuch" in p.stderr
+    manager.ok("service", "rm", "web")
+    wait_for(lambda: not manager.ok("ps", "-aq").split())
+    assert manager.ok("service", "ls", "-q").strip() == ""
+
+
+def test_daemon_kill9_the_next_daemon_adopts_the_tasks(manager: Daemon) -> None:
+    manager.ok("swarm", "init", "--advertise-addr", "127.0.0.1")
+    manager.ok("service", "create", "--name", "web", "--replicas", "2", "--restart-delay", "0s",
+               "--stop-grace-period", "0s", "--detach", "busybox", "sleep", "1000")
+    wait_for(lambda: len(running(manager, "web")) == 2)
+    before = set(manager.ok("ps", "-q", "--no-trunc").split())
+    assert manager.proc is not None
+    manager.proc.send_signal(signal.SIGKILL)
+    manager.proc.wait(10)
+    # the tasks keep running without a manager; one of them dies meanwhile
+    gone = sorted(before)[0]
+    st = manager.portside("inspect", "--format", "{{.State.Pid}}", gone)
+    assert st.returncode == 0, st.stderr
+    os.kill(int(st.stdout.strip()), signal.SIGKILL)
+    os.unlink(manager.sock)
+    manager.start()
+    wait_for(lambda: len(running(manager, "web")) == 2 and gone not in manager.ok("ps", "-q", "--no-trunc"))
+    after = set(manager.ok("ps", "-q", "--no-trunc").split())
+    assert len(after) == 2 and len(before & after) == 1  # the living one adopted, the dead one replaced
+    tasks = manager.ok("service", "ps", "web", "--format", "{{.Name}} {{.DesiredState}}").splitlines()
+    assert sorted(t for t in tasks if t.endswith("Running")) == ["web.1 Running", "web.2 Running"]
