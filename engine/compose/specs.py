@@ -22,11 +22,51 @@ from .yamlfile import go_string
 
 TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the block)
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, TypedDict
 
     from .project import Project
 
     Dict = dict[str, Any]
+
+    class NetworkCreate(TypedDict):
+        """POST /networks/create's body, as docker's CLI sends it for a stack network."""
+
+        Driver: str
+        Scope: str
+        IPAM: Dict | None
+        Internal: bool
+        Attachable: bool
+        Ingress: bool
+        ConfigOnly: bool
+        ConfigFrom: Dict | None
+        Options: dict[str, str] | None
+        Labels: dict[str, str]
+        Name: str
+
+    class _ObjectSpec(TypedDict):
+        Name: str
+        Labels: dict[str, str]
+
+    class ObjectSpec(_ObjectSpec, total=False):
+        """A SecretSpec or ConfigSpec: ``Data`` base64, or a secret's ``Driver``; ``Templating``."""
+
+        Data: str
+        Driver: Dict
+        Templating: Dict
+
+    class _ServiceSpec(TypedDict):
+        Name: str
+        Labels: dict[str, str]
+        TaskTemplate: Dict
+        Mode: Dict
+
+    class ServiceSpec(_ServiceSpec, total=False):
+        """docker's ServiceSpec (TaskTemplate.ContainerSpec, Resources, RestartPolicy, Placement,
+        Networks, ForceUpdate inside); convert always sets EndpointSpec."""
+
+        UpdateConfig: Dict
+        RollbackConfig: Dict
+        EndpointSpec: Dict
 
 LABEL_NAMESPACE = "com.docker.stack.namespace"
 LABEL_IMAGE = "com.docker.stack.image"
@@ -50,13 +90,13 @@ class StackPlan:
 
     def __init__(self, namespace: str) -> None:
         self.namespace = namespace
-        self.networks: dict[str, Dict] = {}
+        self.networks: dict[str, NetworkCreate] = {}
         self.external_networks: list[str] = []
-        self.secrets: dict[str, Dict] = {}
+        self.secrets: dict[str, ObjectSpec] = {}
         self.external_secrets: list[str] = []
-        self.configs: dict[str, Dict] = {}
+        self.configs: dict[str, ObjectSpec] = {}
         self.external_configs: list[str] = []
-        self.services: dict[str, Dict] = {}
+        self.services: dict[str, ServiceSpec] = {}
 
     def __repr__(self) -> str:
         return f"StackPlan({self.namespace!r}, services={list(self.services)!r})"
@@ -185,24 +225,25 @@ def check_model(project: Project) -> None:
     convert(project, "stack")
 
 
-def _network(namespace: str, full: str, nw: Dict) -> Dict:
+def _network(namespace: str, full: str, nw: Dict) -> NetworkCreate:
     ipam = nw.get("ipam") if isinstance(nw.get("ipam"), dict) else None
-    body: Dict = {"Driver": nw.get("driver") or DEFAULT_DRIVER, "Scope": "", "IPAM": None,
+    body: NetworkCreate = {"Driver": nw.get("driver") or DEFAULT_DRIVER, "Scope": "", "IPAM": None,
                   "Internal": bool(nw.get("internal")), "Attachable": bool(nw.get("attachable")),
                   "Ingress": False, "ConfigOnly": False, "ConfigFrom": None,
                   "Options": {k: go_string(v) for k, v in nw["driver_opts"].items()} if nw.get("driver_opts")
                   else None,
                   "Labels": _stack_labels(namespace, nw.get("labels")), "Name": full}
     if ipam and (ipam.get("driver") or ipam.get("config")):
-        body["IPAM"] = {"Driver": ipam.get("driver", ""), "Options": None}
+        settings: Dict = {"Driver": ipam.get("driver", ""), "Options": None}
         subnets = [_drop_empty({"Subnet": c.get("subnet", "")}) for c in ipam.get("config") or []]
         if subnets:
-            body["IPAM"]["Config"] = subnets
+            settings["Config"] = subnets
+        body["IPAM"] = settings
     return body
 
 
-def _file_object(namespace: str, kind: str, name: str, full: str, obj: Dict) -> Dict:
-    spec: Dict = {"Name": full, "Labels": _stack_labels(namespace, obj.get("labels"))}
+def _file_object(namespace: str, kind: str, name: str, full: str, obj: Dict) -> ObjectSpec:
+    spec: ObjectSpec = {"Name": full, "Labels": _stack_labels(namespace, obj.get("labels"))}
     if kind == "secret" and obj.get("driver"):
         spec["Driver"] = {"Name": obj["driver"], "Options": {k: go_string(v) for k, v in
                                                             (obj.get("driver_opts") or {}).items()}}
@@ -226,7 +267,7 @@ def _file_object(namespace: str, kind: str, name: str, full: str, obj: Dict) -> 
 # ------------------------------------------------------------------------------------------------ service
 
 
-def service_spec(project: Project, namespace: str, name: str, svc: Dict) -> Dict:
+def service_spec(project: Project, namespace: str, name: str, svc: Dict) -> ServiceSpec:
     """One service's ServiceSpec (docker/cli's convert.Service)."""
     where = f"services.{name}"
     deploy: Dict = svc.get("deploy") or {}
@@ -284,7 +325,7 @@ def service_spec(project: Project, namespace: str, name: str, svc: Dict) -> Dict
         "MaxReplicas": placement.get("max_replicas_per_node")})
     task["Networks"] = _service_networks(project, namespace, name, svc.get("networks"), where)
     task["ForceUpdate"] = 0
-    spec: Dict = {
+    spec: ServiceSpec = {
         "Name": scope(namespace, name),
         "Labels": {**_stack_labels(namespace, deploy.get("labels")), LABEL_IMAGE: svc.get("image", "")},
         "TaskTemplate": task,
