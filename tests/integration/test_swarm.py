@@ -488,3 +488,61 @@ async def test_health_decides_traffic_and_an_unhealthy_replica_is_replaced(swarm
     await swarm.until(replaced)
     old = next(t for t in await swarm.tasks("checked") if t["ID"] == task["ID"])
     assert old["Status"]["Err"].endswith("unhealthy container")
+
+
+async def test_start_first_update_with_a_health_check_fails_no_request(swarm: Swarm) -> None:
+    """A client loop through the published port sees every request answered while both replicas are
+    replaced (start-first: the new one serves once healthy, the old one leaves the pool before it stops)."""
+    import socket
+    import threading
+    s = socket.socket()
+    s.bind(("0.0.0.0", 0))
+    port = int(s.getsockname()[1])
+    s.close()
+    check = {"Test": ["CMD-SHELL", "test -f /www/index.html"], "Interval": SECOND // 5, "Timeout": 5 * SECOND,
+             "Retries": 1}
+    spec: dict[str, Any] = {
+        "Name": "rolling", "Mode": {"Replicated": {"Replicas": 2}},
+        "TaskTemplate": {"ContainerSpec": {"Image": "busybox", "Args": ["sh", "-c", HTTPD], "StopGracePeriod": 0,
+                                           "HealthCheck": check},
+                         "RestartPolicy": {"Condition": "any", "Delay": 0}},
+        "UpdateConfig": {"Parallelism": 1, "Order": "start-first", "Monitor": 0, "FailureAction": "pause"},
+        "EndpointSpec": {"Ports": [{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port}]}}
+    sid = (await swarm.ok("POST", "/services/create", spec))["ID"]
+    old = {t["ID"] for t in await swarm.running("rolling", 2)}
+
+    async def answers() -> bool:
+        try:
+            return (await asyncio.to_thread(_get, port)).startswith("hello-from-")
+        except OSError:
+            return False
+    await swarm.until(answers)
+    stop = threading.Event()
+    results: list[str] = []
+
+    def client() -> None:
+        while not stop.is_set():
+            try:
+                results.append(_get(port))
+            except OSError as exc:
+                results.append(f"failed: {exc}")
+    loop = threading.Thread(target=client)
+    loop.start()
+    try:
+        svc = await swarm.ok("GET", f"/services/{sid}")
+        new = json.loads(json.dumps(svc["Spec"]))
+        new["TaskTemplate"]["ContainerSpec"]["Env"] = ["V=2"]
+        await swarm.ok("POST", f"/services/{sid}/update", new, version=svc["Version"]["Index"])
+
+        async def updated() -> bool:
+            s = await swarm.ok("GET", f"/services/{sid}")
+            return (s.get("UpdateStatus") or {}).get("State") == "completed"
+        await swarm.until(updated, 60)
+        await asyncio.sleep(0.5)  # and a little after the last old replica went
+    finally:
+        stop.set()
+        await asyncio.to_thread(loop.join)
+    now = {t["ID"] for t in await swarm.running("rolling", 2)}
+    assert not old & now
+    failed = [r for r in results if r.startswith("failed")]
+    assert len(results) > 50 and failed == [], (len(results), failed[:5])
