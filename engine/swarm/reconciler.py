@@ -369,10 +369,23 @@ class Reconciler:
             if job is not None and not job.done():
                 job.cancel()
                 await asyncio.gather(job, return_exceptions=True)
+            await self._drain(tid)
             await self.host.stop(tid)
         finally:
             self.jobs.pop(tid, None)
             self.kick()
+
+    async def _drain(self, tid: str) -> None:
+        """Take a task out of its service's pool before its container stops, so no new connection is
+        sent to a replica that is going (a rolling update under a client loop sees no refused request)."""
+        task = self.host.task(tid)
+        service = self.host.service(task["service_id"]) if task else None
+        if service is None:
+            return
+        try:
+            await self._endpoints(service, self.host.tasks(service["id"]))
+        except Exception:  # noqa: BLE001 - the next pass programs it again; the task stops regardless
+            pass
 
     # -- rolling updates --------------------------------------------------------------------------
     async def _rollout(self, sid: str) -> None:

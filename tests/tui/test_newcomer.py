@@ -174,11 +174,12 @@ async def test_footers_fit_at_80_columns(root: str) -> None:
     async with app.run_test(size=SMALL) as pilot:
         await until(pilot, lambda: app.containers_pane.table.row_keys)
         for _ in range(2):
-            await pilot.pause(0.2)
-            footer = app.screen.query_one(KeyFooter)
-            keys = list(footer.query("FooterKey"))
-            assert keys and all(k.region.right <= footer.region.right for k in keys), type(app.screen)
-            assert all(k.region.width >= len(k.description) + len(k.key_display) for k in keys)
+            def fits() -> bool:  # once laid out (a refresh of the panes may re-draw the footer meanwhile)
+                footer = app.screen.query_one(KeyFooter)
+                keys = list(footer.query("FooterKey"))
+                return bool(keys) and all(k.region.right <= footer.region.right and
+                                          k.region.width >= len(k.description) + len(k.key_display) for k in keys)
+            await until(pilot, fits, timeout=5)
             await pilot.press("l")
             await until(pilot, lambda: isinstance(app.screen, LogsScreen))
 
