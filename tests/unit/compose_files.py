@@ -20,6 +20,8 @@ import threading
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+import pytest
+
 DOCKER_CLI = "/usr/local/bin/docker" if os.access("/usr/local/bin/docker", os.X_OK) else (shutil.which("docker") or "")
 
 #: the getting-started guide's file ("Services")
@@ -456,3 +458,6 @@ def docker_version() -> tuple[int, ...]:
     done = subprocess.run([DOCKER_CLI, "--version"], capture_output=True, text=True, timeout=30)
     match = re.search(r"version (\d+)\.(\d+)\.(\d+)", done.stdout)
     return tuple(int(p) for p in match.groups()) if match else ()
+
+
+needs_docker_28 = pytest.mark.skipif(docker_version() < (28,), reason="needs the docker CLI 28 or newer")

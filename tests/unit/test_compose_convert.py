@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from compose_files import (EXTRA_ENV, FULL_ENV, GUIDE, OVERRIDE, docker_stack_deploy, docker_version, write,
+from compose_files import (EXTRA_ENV, FULL_ENV, GUIDE, OVERRIDE, docker_stack_deploy, needs_docker_28, write,
                            write_extra, write_full)
 from engine.compose import convert, load, validate
 from engine.errors import InvalidArgument
@@ -32,7 +32,6 @@ GUIDE_SERVICE = {
     "EndpointSpec": {"Ports": [{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 80,
                                 "PublishMode": "ingress"}]}}
 
-needs_docker_28 = pytest.mark.skipif(docker_version() < (28,), reason="needs the docker CLI 28 or newer")
 
 
 def test_guide_file_converts_to_what_docker_sends(tmp_path: Any) -> None:

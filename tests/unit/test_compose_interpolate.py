@@ -7,13 +7,12 @@ from typing import Any
 
 import pytest
 
-from compose_files import docker_stack_config, docker_version, write
+from compose_files import docker_stack_config, needs_docker_28, write
 from engine.compose import load, validate
 from engine.compose.interpolate import TemplateError, interpolate, substitute
 from engine.compose.yamlfile import parse
 from engine.errors import InvalidArgument
 
-needs_docker_28 = pytest.mark.skipif(docker_version() < (28,), reason="needs the docker CLI 28 or newer")
 
 ENV = {"SET": "value", "EMPTY": "", "N": "5", "TAG": "1.27"}
 

@@ -10,14 +10,13 @@ from typing import Any
 
 import pytest
 
-from compose_files import (EXTRA_ENV, FULL_ENV, GUIDE, OVERRIDE, docker_stack_config, docker_version, write,
+from compose_files import (EXTRA_ENV, FULL_ENV, GUIDE, OVERRIDE, docker_stack_config, needs_docker_28, write,
                            write_extra, write_full)
 from engine.compose import load, validate
 from engine.compose.yamlfile import MAX_BYTES, parse
 from engine.errors import InvalidArgument
 from engine.units import go_duration_ns, ram_in_bytes
 
-needs_docker_28 = pytest.mark.skipif(docker_version() < (28,), reason="needs the docker CLI 28 or newer")
 
 
 _DURATIONS = {"stop_grace_period", "interval", "timeout", "start_period", "start_interval", "delay", "window",

@@ -7,12 +7,11 @@ from typing import Any
 
 import pytest
 
-from compose_files import (GUIDE, OVERRIDE, docker_stack_config, docker_stack_deploy, docker_version, write,
+from compose_files import (GUIDE, OVERRIDE, docker_stack_config, docker_stack_deploy, needs_docker_28, write,
                            write_extra, write_full)
 from engine.compose import convert, load, validate
 from engine.errors import InvalidArgument
 
-needs_docker_28 = pytest.mark.skipif(docker_version() < (28,), reason="needs the docker CLI 28 or newer")
 
 HEAD = "version: '3'\nservices:\n  web:\n    image: busybox\n"
 
