@@ -274,26 +274,28 @@ class TaskHost:
         await self.swarm.remove_service_tasks(service_id)
 
     # -- readiness and the load balancer ----------------------------------------------------------
+    def _runtime(self, task: dict[str, Any]) -> dict[str, Any] | None:
+        """The task container's runtime state (its monitor's record), or None without one."""
+        cid = task["container_id"]
+        if not cid:
+            return None
+        try:
+            return self.containers.runtime_state(cid)
+        except NotFound:
+            return None
+
     def ready(self, task: dict[str, Any]) -> bool:
         """Running, and healthy when it has a health check (engine.runtime.health's rule)."""
         from ..runtime import health
-        cid = task["container_id"]
-        if not cid:
-            return False
-        try:
-            st = self.containers.runtime_state(cid)
-        except NotFound:
+        st = self._runtime(task)
+        if st is None:
             return False
         running = st.get("status") == "running"
         return health.ready({"Running": running, "Health": health.shown(st.get("health"), running)})
 
     def unhealthy(self, task: dict[str, Any]) -> bool:
-        cid = task["container_id"]
-        if not cid:
-            return False
-        try:
-            st = self.containers.runtime_state(cid)
-        except NotFound:
+        st = self._runtime(task)
+        if st is None:
             return False
         record = st.get("health")
         return st.get("status") == "running" and isinstance(record, dict) and record.get("Status") == "unhealthy"
