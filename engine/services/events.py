@@ -42,9 +42,15 @@ class Events:
         for wake in list(self._subscribers):
             wake.set()
 
-    async def stream(self, since: float | None = None, until: float | None = None,
-                     filters: dict[str, list[str]] | None = None) -> AsyncIterator[dict[str, Any]]:
-        """Past events since ``since``, then new ones as they happen (until ``until``, if given)."""
+    def stream(self, since: float | None = None, until: float | None = None,
+               filters: dict[str, list[str]] | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Past events since ``since``, then new ones as they happen (until ``until``, if given). "New"
+        counts from this call, not from the first read of the stream: an event recorded while the
+        response head is on its way (a client's ``create`` right after it subscribed) is not lost."""
+        return self._stream(self.state.last_event_seq(), since, until, filters)
+
+    async def _stream(self, last: int, since: float | None, until: float | None,
+                      filters: dict[str, list[str]] | None) -> AsyncIterator[dict[str, Any]]:
         def keep(ev: dict[str, Any]) -> bool:
             for key, values in (filters or {}).items():
                 if key == "type" and ev.get("Type") not in values:
@@ -55,7 +61,6 @@ class Events:
                         ev.get("Actor", {}).get("Attributes", {}).get("name") not in values:
                     return False
             return True
-        last = self.state.last_event_seq()
         if since is not None:
             for ev in self.state.events_since(since, until):
                 if keep(ev):

@@ -692,12 +692,13 @@ class Swarm:
         f = filters or {}
         services = {s["id"]: s for s in self.state.services()}
         wanted_services: set[str] | None = None
-        if "service" in f:
+        if "service" in f:  # each value names one service as dockerd resolves it: id, name, unique id prefix
             wanted_services = set()
             for v in f["service"]:
-                for sid, s in services.items():
-                    if v in (sid, s["name"]) or sid.startswith(v):
-                        wanted_services.add(sid)
+                try:
+                    wanted_services.add(self._service_row(v)["id"])
+                except NotFound:
+                    pass  # a service gone meanwhile has no tasks to list
         out = []
         for t in self.state.tasks():
             if wanted_services is not None and t["service_id"] not in wanted_services:

@@ -190,6 +190,12 @@ async def test_replicas_converge_with_docker_names_and_labels(swarm: Swarm) -> N
     assert (await swarm.ok("GET", f"/tasks/{tasks[0]['ID']}"))["ServiceID"] == sid
     by_name = await swarm.ok("GET", "/tasks", filters={"name": ["app.2"]})
     assert [t["Slot"] for t in by_name] == [2]
+    # a service filter names one service as dockerd resolves it: a name that is another's id prefix is the name
+    other = await swarm.create(sid[:2], ["sleep", "1000"], replicas=1)
+    await swarm.running(sid[:2], 1)
+    assert {t["ServiceID"] for t in await swarm.tasks(sid[:2])} == {other}
+    assert {t["ServiceID"] for t in await swarm.tasks(sid[:5])} == {sid}
+    assert await swarm.tasks("no-such-service") == []
 
 
 async def test_a_killed_task_container_is_replaced_in_its_slot(swarm: Swarm) -> None:
