@@ -33,8 +33,8 @@ DOCKERFILE = """\
 FROM busybox
 COPY index.html /www/index.html
 EXPOSE 8000
-# As PID 1, httpd would ignore SIGTERM (it sets no handler), so stop would wait 10 s and SIGKILL it:
-# sh starts it instead, traps SIGTERM and exits at once.
+# As PID 1, httpd would never receive SIGTERM (it sets no handler), so stop would SIGKILL it (Exited 137):
+# sh starts it instead, traps SIGTERM and exits 0 at once.
 CMD ["sh", "-c", "trap 'exit 0' TERM; httpd -f -v -p 8000 -h /www & wait"]
 """
 
@@ -210,7 +210,8 @@ STEPS: tuple[Step, ...] = (
     Step("stop", "Stop it",
          "Stopping sends the container its stop signal (SIGTERM) and, if it still runs 10 s later, SIGKILL: "
          "then it shows Exited (137), 128 + 9 for SIGKILL. The kernel gives a PID 1 no default signal actions, "
-         "so a server that sets no SIGTERM handler ignores it; our image's sh traps SIGTERM and exits 0 at once. "
+         "so a server that sets no SIGTERM handler never gets it (Portside then kills it at once); our image's sh "
+         "traps SIGTERM and exits 0 at once. "
          "Its files stay until you remove it, so a stopped container can start again.",
          "Press s on " + TOUR_NAME + ".",
          lambda state: (c := _tour_container(state)) is not None and c.get("State") in ("exited", "dead")),

@@ -25,6 +25,7 @@ from ..errors import (CommandNotFound, Conflict, ContainerCannotRun, ContainerNo
                       ImageNotFound, InvalidArgument, NotFound, NotImplementedByEngine,
                       NotModified)
 from ..runtime import cleanup, health
+from ..runtime.proc import deaf_to
 from ..signals import parse_signal
 from ..state import State
 from ..units import human_duration
@@ -675,7 +676,8 @@ class Containers:
         if st.get("status") == "restarting" and st.get("monitor_pid"):
             os.kill(st["monitor_pid"], signal_mod.SIGTERM)
         if self._signal(cid, sig) or st.get("status") == "restarting":
-            if not await self._wait_stopped(cid, t if t >= 0 else None):
+            deaf = st.get("status") == "running" and deaf_to(int(st.get("pid") or 0), sig)
+            if deaf or not await self._wait_stopped(cid, t if t >= 0 else None):
                 self._signal(cid, signal_mod.SIGKILL)
                 self._kill_cgroup(doc)
                 await self._wait_stopped(cid, 10)

@@ -201,11 +201,22 @@ def test_run_detached_and_ps(cli, imported):
 
 
 def test_stop_kill_signals(cli, imported):
-    sleeper = run_d(cli, "busybox", "sleep", "60")
+    # a process that hears SIGTERM and goes on: SIGKILL when the grace period is over
+    stubborn = run_d(cli, "busybox", "sh", "-c", "trap 'echo not-yet' TERM; while true; do sleep 0.1; done")
     t0 = time.monotonic()
-    ok(cli("stop", "-t", "1", sleeper))
+    ok(cli("stop", "-t", "1", stubborn))
     took = time.monotonic() - t0
     assert 0.9 <= took < 6, took
+    assert status(cli, stubborn) == "exited"
+    assert inspect(cli, stubborn, "{{.State.ExitCode}}") == "137"
+    assert "not-yet" in ok(cli("logs", stubborn))
+
+    # a container's init with no handler for SIGTERM cannot receive it (the kernel drops it): no wait for
+    # nothing, SIGKILL at once
+    sleeper = run_d(cli, "busybox", "sleep", "60")
+    t0 = time.monotonic()
+    ok(cli("stop", "-t", "30", sleeper))
+    assert time.monotonic() - t0 < 20
     assert status(cli, sleeper) == "exited"
     assert inspect(cli, sleeper, "{{.State.ExitCode}}") == "137"
 
