@@ -694,7 +694,7 @@ def measure(sides: list[Side], tmp: str, cycles: int, only: tuple[str, ...] = FI
             fig.why.get((M_RPS_PORT, s.name)) or fig.why.get((M_RPS_ONE, s.name)) or "")
     for metric, unit, target, note in (
             (M_DEPLOY, "s", "≤ ⅓ of docker", ""),
-            (M_RM, "s", "≤ ½ of docker", "10 s of it is the stop grace period: httpd as PID 1 ignores SIGTERM"),
+            (M_RM, "s", "≤ ½ of docker", "httpd as PID 1 never gets SIGTERM: docker waits its 10 s grace period, Portside kills it at once"),
             (M_MANY, "s", "≤ 5 s", ""), (M_RSS, "MiB", "", ""),
             (M_PSS, "MiB", "", ""), (M_MEM, "MiB", "≤ ½ of docker", ""), (M_CPU, "%", "≤ ½ of docker", ""),
             (M_KILL0, "s", "≤ 0.5 s", "docker: a mode=host port"), (M_KILLD, "s", "", "docker: a mode=host port"),
