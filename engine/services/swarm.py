@@ -466,7 +466,7 @@ class Swarm:
         store: network names resolved to ids, secret and config names to theirs."""
         if not isinstance(given, dict):
             raise InvalidArgument("invalid JSON body: a service spec (a JSON object) is required")
-        spec: dict[str, Any] = copy.deepcopy(given)
+        spec: dict[str, Any] = model.without_nulls(given)
         if not spec.get("Name"):
             spec["Name"] = f"{secrets_mod.choice(('brave', 'calm', 'eager', 'jolly', 'keen'))}_" \
                            f"{secrets_mod.choice(('curie', 'hopper', 'lovelace', 'turing', 'noether'))}"
@@ -482,6 +482,8 @@ class Swarm:
         if not isinstance(cs, dict) or not cs.get("Image"):
             raise InvalidArgument("rpc error: code = InvalidArgument desc = ContainerSpec: image reference must be "
                                   "provided")
+        if spec.get("Mode") is not None:
+            spec["Mode"] = model.canonical_mode(spec["Mode"])
         mode = spec.get("Mode") or {}
         replicas = (mode.get("Replicated") or {}).get("Replicas")
         if replicas is not None and (not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0):
@@ -489,6 +491,10 @@ class Swarm:
                                   f"ReplicatedService.Mode.Replicated.Replicas of type uint64")
         if len([k for k in ("Replicated", "Global", "ReplicatedJob", "GlobalJob") if k in mode]) > 1:
             raise InvalidArgument("rpc error: code = InvalidArgument desc = only one service mode may be set")
+        if replicas is None and not any(k in mode for k in ("Global", "ReplicatedJob", "GlobalJob")):
+            spec["Mode"] = {"Replicated": {"Replicas": 1}}  # dockerd's default, which it then shows
+        if not isinstance(spec.get("Labels"), dict):
+            spec["Labels"] = {}  # dockerd shows an empty map for none
         for c in (template.get("Placement") or {}).get("Constraints") or []:
             try:
                 policy.parse_constraint(c)

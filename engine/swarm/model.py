@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import secrets
 import time
+from collections.abc import Iterable
 from typing import Any
 
 STATES = ("new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting", "running",
@@ -64,6 +65,41 @@ def parse_time(text: str) -> float:
 def task_name(service_name: str, slot: int, node_id: str, task_id: str, global_mode: bool) -> str:
     """A task's (and its container's) name: ``<service>.<slot>.<task id>``, global ``<service>.<node>.<task>``."""
     return f"{service_name}.{node_id if global_mode else slot}.{task_id}"
+
+
+MODE_FIELDS: dict[str, tuple[str, ...]] = {"Replicated": ("Replicas",), "Global": (),
+                                            "ReplicatedJob": ("MaxConcurrent", "TotalCompletions"), "GlobalJob": ()}
+
+
+def fold_keys(obj: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    """``obj`` with each key that matches one of ``names`` but for case renamed to it: dockerd decodes a body
+    with Go's encoding/json, which matches a struct's field names case-insensitively (docker-py sends
+    ``{"replicated": {"Replicas": 2}}`` for a Mode), and answers with the field's own name. Two keys for
+    one field: the later wins, as in Go."""
+    by_fold = {n.casefold(): n for n in names}
+    return {by_fold.get(key.casefold(), key): value for key, value in obj.items()}
+
+
+def without_nulls(value: Any) -> Any:
+    """A request body without its ``null`` members, at any depth: dockerd decodes ``null`` into a Go
+    field's zero value and leaves it out of its answers (``omitempty``), so docker-py's ``"Args": null``
+    is no Args at all; ``null`` items of a list stay."""
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(v) for v in value]
+    return value
+
+
+def canonical_mode(mode: Any) -> Any:
+    """A ServiceSpec's ``Mode`` with docker's field names (see :func:`fold_keys`); not a dict: as it is."""
+    if not isinstance(mode, dict):
+        return mode
+    out = fold_keys(mode, MODE_FIELDS)
+    for name, fields in MODE_FIELDS.items():
+        if isinstance(out.get(name), dict):
+            out[name] = fold_keys(out[name], fields)
+    return out
 
 
 def mode_of(spec: dict[str, Any]) -> str:
