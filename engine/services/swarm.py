@@ -285,11 +285,9 @@ class Swarm:
         self.kick()
 
     async def unlock_key(self) -> dict[str, str]:
-        """``GET /swarm/unlockkey``."""
-        row = self._manager()
-        if not row["unlock_key"]:
-            raise NotFound("no unlock key is set")
-        return {"UnlockKey": row["unlock_key"]}
+        """``GET /swarm/unlockkey``: ``""`` when autolock is off, as dockerd answers (its CLI says "no unlock
+        key is set")."""
+        return {"UnlockKey": self._manager()["unlock_key"] or ""}
 
     async def unlock(self, key: str) -> None:
         """``POST /swarm/unlock``: this manager never locks (its state stays on this host), so a wrong key

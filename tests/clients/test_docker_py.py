@@ -136,6 +136,20 @@ def test_swarm_and_node_update(client: Any) -> None:
     client.swarm.reload()
     assert client.swarm.attrs["Spec"]["Raft"]["SnapshotInterval"] == 10000  # what an update leaves out resets
 
+    assert client.swarm.get_unlock_key() == {"UnlockKey": ""}  # autolock is off
+    assert client.swarm.update(autolock_managers=True) is True
+    client.swarm.reload()
+    assert client.swarm.attrs["Spec"]["EncryptionConfig"] == {"AutoLockManagers": True}
+    key = client.swarm.get_unlock_key()["UnlockKey"]
+    assert key.startswith("SWMKEY-1-")
+    assert client.swarm.update(autolock_managers=True, rotate_manager_unlock_key=True) is True
+    rotated = client.swarm.get_unlock_key()["UnlockKey"]
+    assert rotated.startswith("SWMKEY-1-") and rotated != key
+    client.swarm.reload()
+    assert client.swarm.update(autolock_managers=False) is True
+    assert client.swarm.get_unlock_key() == {"UnlockKey": ""}
+    client.swarm.reload()
+
     node = client.nodes.list()[0]
     version = node.version
     assert node.update({"Availability": "active", "Role": "manager", "Labels": {"zone": "a"}}) is True
