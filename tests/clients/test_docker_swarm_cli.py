@@ -60,6 +60,9 @@ def test_swarm_init_node_ls_and_docker_messages(manager: Daemon) -> None:
     assert manager.ok("info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}").split() == \
         ["active", "true"]
     assert json.loads(manager.ok("info", "--format", "{{json .Swarm.Cluster.Spec.Raft}}"))["ElectionTick"] == 10
+    for run in (manager.docker, manager.portside):  # autolock off: the same line from both CLIs
+        unlock = run("swarm", "unlock-key")
+        assert unlock.returncode == 1 and unlock.stderr.strip() == "no unlock key is set", (run, unlock)
     leave = manager.docker("swarm", "leave")
     assert leave.returncode == 1 and "participating as a manager" in leave.stderr
     assert manager.ok("swarm", "leave", "--force").strip() == "Node left the swarm."

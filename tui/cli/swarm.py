@@ -115,7 +115,9 @@ async def cmd_swarm_unlock_key(docker: Docker, args: Any) -> int:
         await docker.swarm.update(swarm["Version"]["Index"], swarm["Spec"], rotate_manager_unlock_key=True)
     key = await docker.swarm.unlock_key()
     if not key:
-        raise EngineError("no unlock key is set")
+        import sys
+        sys.stderr.write("no unlock key is set\n")  # the CLI's own line (the daemon answered), as docker's
+        return 1
     if args.quiet:
         out(key)
     else:
