@@ -75,9 +75,7 @@ class State:
         self.path = path
         self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA busy_timeout=30000")
-        mode = self.db.execute("PRAGMA journal_mode").fetchone()[0]
-        if mode != "wal":
-            self.db.execute("PRAGMA journal_mode=WAL")
+        self._use_wal()
         self.db.execute("PRAGMA synchronous=NORMAL")
         if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name='events'").fetchone():
             self.db.executescript(SCHEMA)
@@ -85,6 +83,22 @@ class State:
             self.db.executescript(NETWORK_SCHEMA)
         if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name='configs'").fetchone():
             self.db.executescript(SWARM_SCHEMA)
+
+    def _use_wal(self) -> None:
+        """Switch a new database to WAL. The switch needs the database to itself and sqlite answers
+        "database is locked" at once, busy timeout or not, while another process opens it too (the
+        first CLI calls on a new data root, at the same time): retried until one of them has done it."""
+        deadline = time.monotonic() + 30
+        while self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            try:
+                if self.db.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal":
+                    return
+            except sqlite3.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+            if time.monotonic() > deadline:
+                return  # a filesystem without WAL: sqlite's own journal mode stands
+            time.sleep(0.01)
 
     def close(self) -> None:
         self.db.close()
