@@ -293,7 +293,8 @@ def test_autoremove_wait_and_name_conflict(cli, imported, root):
 
     cid = run_d(cli, "--rm", "busybox", "sh", "-c", "sleep 0.3")
     wait_until(lambda: cid[:12] not in ok(cli("ps", "-aq")), timeout=10)
-    assert not os.path.exists(os.path.join(root, "containers", cid))
+    # the row goes first, its folder right after (the monitor's clean-up): gone too, not left behind
+    wait_until(lambda: not os.path.exists(os.path.join(root, "containers", cid)), timeout=5)
 
     first = ok(cli("create", "--name", "taken", "busybox", "true")).strip()
     proc = cli("run", "--name", "taken", "busybox", "true")
