@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from remote_docker import (  # noqa: E402
@@ -46,7 +47,12 @@ def test_service_tasks_answer_on_host_mode_ports(swarm_dockerd: SwarmDocker) -> 
         for cid in cids:  # each task has a host port of its own in the netns; its page is its hostname
             status, body = d.get(d.host_port(cid))
             assert (status, body.decode().strip()) == (200, cid)
-        assert d.ok("service", "ls", "--filter", f"id={sid}", "--format", "{{.Replicas}}").strip() == "2/2"
+        # dockerd counts a task running once its agent has reported it, a moment after the container runs
+        end = time.monotonic() + 30
+        while (replicas := d.ok("service", "ls", "--filter", f"id={sid}", "--format", "{{.Replicas}}").strip()) \
+                != "2/2" and time.monotonic() < end:
+            time.sleep(0.2)
+        assert replicas == "2/2"
     finally:
         d.ok("service", "rm", sid)
 
