@@ -303,9 +303,21 @@ class Portside(Side):
 
     def manager_processes(self, cids: list[str]) -> tuple[list[int], list[int]]:
         assert self.pd.proc is not None
-        daemons = [self.pd.proc.pid, *B.children_of(self.pd.proc.pid)]
+        # the monitors' template (engine/runtime/forkserver.py) shares its pages with them: a helper (PSS),
+        # as they are; the daemon's other children (none at rest) count with it
+        children = B.children_of(self.pd.proc.pid)
+        template = [p for p in children if b"forkserver" in _cmdline(p)]
+        daemons = [self.pd.proc.pid, *(p for p in children if p not in template)]
         monitors = sorted({B.ppid_of(self.pid_of(c)) for c in cids} - set(daemons))
-        return daemons, monitors
+        return daemons, monitors + template
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
 
 
 # -- waits ----------------------------------------------------------------------------------------
@@ -551,7 +563,7 @@ M_DEPLOY = "`stack deploy` of the guide's file until 5/5 tasks answer"
 M_RM = "`stack rm` of that stack until nothing is left"
 M_MANY = f"`service create --replicas {REPLICAS}` until {REPLICAS} run"
 M_RSS = f"daemons' RSS with {REPLICAS} replicas (dockerd+containerd / portside daemon)"
-M_PSS = "per-task helpers' PSS, summed (shims / monitors)"
+M_PSS = "per-task helpers' PSS, summed (shims / monitors and their template)"
 M_MEM = f"manager memory with {REPLICAS} replicas: the daemons' RSS + the helpers' PSS"
 M_CPU = f"CPU at rest with {REPLICAS} replicas over {IDLE_SECONDS:.0f} s, daemons + helpers (% of a core)"
 M_KILL0 = "killed replica replaced and answering on the published port, restart delay 0"

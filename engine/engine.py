@@ -28,6 +28,7 @@ from .services.volumes import Volumes
 from .state import State
 
 if TYPE_CHECKING:
+    from .runtime.forkserver import ForkServer
     from .services.build import BuildHost
     from .services.endpoints import Endpoints
     from .services.registry import Registry
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 class Engine:
     """One data root, opened. Not thread-safe; one per event loop (a build's thread opens its own)."""
 
-    def __init__(self, root: str | None = None) -> None:
+    def __init__(self, root: str | None = None, *, forkserver: bool = False) -> None:
         self.paths = Paths(root or default_root())
         self.paths.ensure()
         self.state = State(self.paths.db)
@@ -47,8 +48,14 @@ class Engine:
         self.images = Images(self.state, self.paths, self.blobs, self.events, self.records, self._build_host)
         self.volumes = Volumes(self.state, self.paths, self.events)
         self.networks = Networks(self.state, self.paths, self.events, self.records)
+        # a long-running engine (the daemon) forks its containers' monitors from a small warm template
+        self.forkserver: ForkServer | None = None
+        if forkserver:
+            from .runtime.forkserver import ForkServer
+            self.forkserver = ForkServer(self.networks.monitor_modules)
+            self.forkserver.start()
         self.containers = Containers(self.state, self.paths, self.records, self.images, self.networks,
-                                     self.volumes, self.events)
+                                     self.volumes, self.events, self.forkserver)
         self.system = System(self.state, self.paths, self.records, self.images, self.containers, self.networks,
                              self.events)
         self._swarm: Swarm | None = None
@@ -92,6 +99,8 @@ class Engine:
             engine.close()
 
     def close(self) -> None:
+        if self.forkserver is not None:
+            self.forkserver.close()
         self.state.close()
 
     def _build_host(self) -> BuildHost:

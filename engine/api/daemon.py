@@ -405,7 +405,7 @@ async def _main(listeners: list[Listener], pidfile: str, root: str | None, tls_c
     from ..engine import Engine
     from .routes import API
     from .server import Server
-    engine = Engine(root)
+    engine = Engine(root, forkserver=True)  # monitors forked from one small warm template
     try:
         engine.system.recover()
         for ln in listeners:

@@ -816,6 +816,58 @@ BOOT = (f"import sys; sys.path.insert(0, {PROJECT!r}); from engine.runtime.monit
         f"sys.exit(main(sys.argv))")
 
 
+def _detach() -> None:
+    """The monitor's own session, default signals, and the child-subreaper bit (its container's parent)."""
+    os.setsid()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+    try:
+        signal.set_wakeup_fd(-1)
+    except (ValueError, OSError):
+        pass
+    from engine.runtime import linux
+    linux.set_child_subreaper()
+
+
+def _start(mon: Monitor) -> tuple[int, list[int]] | None:
+    """Lock, mount, start the container and report ``{"pid": N}``; on failure report it, clean up, None."""
+    try:
+        mon.hold_lock()
+        mon.prepare()
+        init_pid, outs = mon.start_once()
+    except Exception as exc:  # noqa: BLE001 - one line to the caller
+        from engine import errors
+        kind = "notfound" if isinstance(exc, errors.CommandNotFound) else (
+            "cannotrun" if isinstance(exc, errors.ContainerCannotRun) else "engine")
+        code = {"notfound": 127, "cannotrun": 126}.get(kind, 125)
+        mon.save(status="created", exit_code=code, error=str(exc), finished_at=now_rfc3339(), pid=0)
+        mon.report({"error": str(exc), "kind": kind})
+        mon.cleanup()
+        mon.report({"exit": code})
+        return None
+    mon.mark_running(init_pid)
+    mon.report({"pid": init_pid})
+    return init_pid, outs
+
+
+def _write_handover(mon: Monitor) -> None:
+    """``monitor.marshal``: what the small monitor that takes the container over needs of this one."""
+    import marshal
+    restarts = (mon.opts.get("restart") or {}).get("Name") not in (None, "", "no")
+    # the spec is only needed again to restart; without it the monitor stays smaller
+    spec = mon.spec if restarts else {"process": {k: mon.spec["process"].get(k) for k in ("terminal", "_openStdin")}}
+    with open(os.path.join(mon.cdir, "monitor.marshal"), "wb") as f:
+        marshal.dump({"opts": mon.opts, "spec": spec, "state": mon.state, "lock_fd": mon.lock_fd,
+                      "partial": getattr(mon, "partial", None) or {}}, f)
+
+
+def _read_handover(cdir: str) -> dict[str, Any]:
+    import marshal
+    with open(os.path.join(cdir, "monitor.marshal"), "rb") as f:
+        loaded: dict[str, Any] = marshal.load(f)
+    return loaded
+
+
 def launch(cdir: str, status_w: int, attach: list[int], *, exec_monitor: bool = True,
            loaded: dict[str, Any] | None = None, network: Any = None) -> None:
     """Start a container at fork speed, then become its monitor.
@@ -832,6 +884,7 @@ def launch(cdir: str, status_w: int, attach: list[int], *, exec_monitor: bool = 
     With ``exec_monitor=False`` (a foreground ``run``, where the user waits for the exit) the forked
     process stays the monitor without exec'ing: no interpreter start between the container's exit
     and the CLI's return, at the cost of a larger monitor for the container's lifetime.
+    A long-running engine forks its monitors from a small template instead (:func:`launch_small`).
     """
     pid = os.fork()
     if pid:
@@ -840,32 +893,12 @@ def launch(cdir: str, status_w: int, attach: list[int], *, exec_monitor: bool = 
     try:
         if os.fork():
             os._exit(0)
-        os.setsid()
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGCHLD):
-            signal.signal(sig, signal.SIG_DFL)
-        try:
-            signal.set_wakeup_fd(-1)
-        except (ValueError, OSError):
-            pass
-        from engine.runtime import linux
-        linux.set_child_subreaper()
+        _detach()
         mon = Monitor(cdir, status_w, attach, loaded, network)
-        try:
-            mon.hold_lock()
-            mon.prepare()
-            init_pid, outs = mon.start_once()
-        except Exception as exc:  # noqa: BLE001 - one line to the caller
-            from engine import errors
-            kind = "notfound" if isinstance(exc, errors.CommandNotFound) else (
-                "cannotrun" if isinstance(exc, errors.ContainerCannotRun) else "engine")
-            code = {"notfound": 127, "cannotrun": 126}.get(kind, 125)
-            mon.save(status="created", exit_code=code, error=str(exc), finished_at=now_rfc3339(), pid=0)
-            mon.report({"error": str(exc), "kind": kind})
-            mon.cleanup()
-            mon.report({"exit": code})
+        started = _start(mon)
+        if started is None:
             os._exit(0)
-        mon.mark_running(init_pid)
-        mon.report({"pid": init_pid})
+        init_pid, outs = started
         restarts = (mon.opts.get("restart") or {}).get("Name") not in (None, "", "no")
         if not exec_monitor or not restarts:
             mon.adopt(init_pid, outs)
@@ -888,15 +921,7 @@ def launch(cdir: str, status_w: int, attach: list[int], *, exec_monitor: bool = 
         for fd in (0, 1, 2):
             if fd not in keep:
                 os.dup2(null, fd)
-        import marshal
-        handover = os.path.join(cdir, "monitor.marshal")
-        with open(handover, "wb") as f:
-            restarts = (mon.opts.get("restart") or {}).get("Name") not in (None, "", "no")
-            # the spec is only needed again to restart; without it the monitor stays smaller
-            spec = mon.spec if restarts else {"process": {k: mon.spec["process"].get(k) for k in (
-                "terminal", "_openStdin")}}
-            marshal.dump({"opts": mon.opts, "spec": spec, "state": mon.state, "lock_fd": mon.lock_fd,
-                          "partial": getattr(mon, "partial", None) or {}}, f)
+        _write_handover(mon)
         argv = [sys.executable, "-I", "-S", "-c", BOOT, "--adopt", cdir, str(status_w),
                 str(init_pid), ",".join(map(str, outs))] + [str(fd) for fd in attach]
         os.execv(sys.executable, argv)
@@ -904,13 +929,83 @@ def launch(cdir: str, status_w: int, attach: list[int], *, exec_monitor: bool = 
         os._exit(1)
 
 
+def launch_small(cdir: str, status_w: int, attach: list[int]) -> None:
+    """Start a container and become its monitor, from a small warm process (engine/runtime/forkserver.py).
+
+    As :func:`launch`, the caller forks and reaps the middle process; the grandchild is the monitor
+    (session, subreaper, the monitor lock). It does not start the container itself: a helper forked from
+    it does (mount, cgroup, networking, the init), reports ``{"pid": N}``, hands over what the monitor
+    needs (``monitor.marshal``; the output and network fds over a socket pair) and exits. The init is
+    re-parented to the monitor, its subreaper, which adopts it. The start's garbage dies with the
+    helper, so the monitor keeps only the pages it shares with the template and the few it writes.
+    """
+    pid = os.fork()
+    if pid:
+        os.waitpid(pid, 0)
+        return
+    try:
+        if os.fork():
+            os._exit(0)
+        _detach()
+        import fcntl
+        import marshal
+        import socket
+        lock_fd = os.open(os.path.join(cdir, "monitor.lock"), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)  # held by this process for the container's life
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        helper = os.fork()
+        if helper == 0:
+            try:
+                ours.close()
+                mon = Monitor(cdir, status_w, attach)
+                mon.lock_fd = lock_fd
+                me = os.getppid()  # the monitor, which outlives this helper: the engine watches it
+                mon.state.update(monitor_pid=me, monitor_start=proc_start_time(me))
+                started = _start(mon)
+                if started is not None:
+                    init_pid, outs = started
+                    for ns in mon.spec.get("linux", {}).get("namespaces", []):  # /proc/<pid>/fd/N: the monitor's
+                        if ns.get("path", "").startswith(f"/proc/{os.getpid()}/"):
+                            ns["path"] = f"/proc/{me}/" + ns["path"].split("/", 3)[3]
+                    _write_handover(mon)
+                    fds = outs + list(mon.opts.get("_net_fds") or [])
+                    socket.send_fds(theirs, [marshal.dumps((init_pid, len(outs), fds))], fds)
+            finally:
+                os._exit(0)
+        theirs.close()
+        msg, got, _flags, _addr = socket.recv_fds(ours, 4096, 256)
+        ours.close()
+        os.waitpid(helper, 0)
+        if not msg:  # the start failed: the helper has reported it and cleaned up
+            os._exit(0)
+        init_pid, n_outs, fds = marshal.loads(msg)
+        _renumber(got, fds)
+        loaded = _read_handover(cdir)
+        mon = Monitor(cdir, status_w, attach, loaded)
+        mon.adopt(init_pid, fds[:n_outs], loaded.get("partial"))
+        code = mon.run()
+        mon.report({"exit": code})
+        os._exit(0)
+    except BaseException:  # noqa: BLE001 - never return into the caller's code from the child
+        os._exit(1)
+
+
+def _renumber(got: list[int], wanted: list[int]) -> None:
+    """Put the received fds ``got`` at the numbers ``wanted`` (the helper's), close-on-exec."""
+    import fcntl
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 1024) for fd in got]
+    for fd in got:
+        os.close(fd)
+    for fd, want in zip(high, wanted):
+        os.dup2(fd, want, inheritable=False)
+        os.close(fd)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) > 1 and argv[1] == "--adopt":
         cdir, status_fd, init_pid, outs = argv[2], int(argv[3]), int(argv[4]), [int(x) for x in argv[5].split(",")]
         attach = [int(a) for a in argv[6:]]
-        import marshal
-        with open(os.path.join(cdir, "monitor.marshal"), "rb") as f:
-            loaded = marshal.load(f)
+        loaded = _read_handover(cdir)
         mon = Monitor(cdir, status_fd, attach, loaded)
         mon.adopt(init_pid, outs, loaded.get("partial"))
         code = mon.run()

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from .. import aio, logfiles, reference
 from ..config import Paths
@@ -35,6 +35,9 @@ from .images import Images
 from .networks import Networks
 from .records import ContainerRecords, pid_alive, rfc3339_now
 from .volumes import Volumes, all_labels_match, dir_size, labels_pass
+
+if TYPE_CHECKING:
+    from ..runtime.forkserver import ForkServer
 
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -91,8 +94,9 @@ class Containers:
     """The container verbs; a container's image, volumes and networks come from those services."""
 
     def __init__(self, state: State, paths: Paths, records: ContainerRecords, images: Images, networks: Networks,
-                 volumes: Volumes, events: Events) -> None:
+                 volumes: Volumes, events: Events, forkserver: ForkServer | None = None) -> None:
         self.state = state
+        self.forkserver = forkserver  # where monitors are forked from (a daemon's); None: from this process
         self.paths = paths
         self.records = records
         self.images = images
@@ -573,8 +577,9 @@ class Containers:
                 profile = bundle["spec"].get("linux", {}).get("seccomp")
                 if profile:
                     seccomp.compile_profile(profile)  # cached in this process, inherited by the fork
-                monitor.launch(self.paths.container(cid), w, attach_fds, exec_monitor=attach is None, loaded=bundle,
-                               network=self.networks.monitor_side)
+                if self.forkserver is None or not self.forkserver.spawn(self.paths.container(cid), w, attach_fds):
+                    monitor.launch(self.paths.container(cid), w, attach_fds, exec_monitor=attach is None,
+                                   loaded=bundle, network=self.networks.monitor_side)
             else:
                 argv = [sys.executable, "-I", "-S", MONITOR, self.paths.container(cid), str(w)]
                 argv += [str(fd) for fd in attach_fds]

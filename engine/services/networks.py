@@ -60,6 +60,7 @@ class Networks:
         self.records = records
         # what a container's monitor carries the plan out with (attach / detach); the plan names it too
         self.monitor_side = setup
+        self.monitor_modules = (setup.__name__, f"{setup.__package__}.dns")  # what a monitor may import of it
 
     def swarm_manager(self) -> bool:
         """Whether this node is a swarm manager (the swarm service keeps its row in the store)."""

@@ -762,3 +762,76 @@ def test_fd_host_serves_the_sockets_systemd_passes(detached: Callable[[str], Det
         notify.close()
     assert proc.returncode == 0, err
     assert b"API listening on fd://" in err
+
+
+# -- the monitors' template ------------------------------------------------------------------------
+def cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+def ppid(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def template_of(daemon_pid: int) -> list[int]:
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and b"engine.runtime.forkserver" in cmdline(int(p))
+            and ppid(int(p)) == daemon_pid]
+
+
+def page(port: int) -> str:
+    import urllib.request
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as resp:
+                return str(resp.read().decode())
+        except OSError:
+            assert time.monotonic() < deadline, f"nothing answers on 127.0.0.1:{port}"
+            time.sleep(0.05)
+
+
+def test_monitors_are_forked_from_a_template_that_goes_with_the_daemon(detached: Callable[[str], Detached]) -> None:
+    """The daemon's monitors come from one warm template process (engine/runtime/forkserver.py): each is a
+    fork of it, detached, holding its container's output and network; the template is the daemon's child,
+    started again if it dies, and gone when the daemon is killed, while the monitors live on."""
+    d = detached("t")
+    assert d.start().returncode == 0
+    [template] = template_of(d.pid())
+    port = free_port()
+    web = d.ok("run", "-d", "--restart", "always", "-p", f"{port}:8080", "busybox", "sh", "-c",
+               "echo up; mkdir -p /w; hostname > /w/index.html; exec httpd -f -p 8080 -h /w").strip()
+    assert page(port).strip() == web[:12]
+    init = int(d.ok("inspect", "-f", "{{.State.Pid}}", web))
+    mon = ppid(init)
+    assert cmdline(mon) == cmdline(template) and ppid(mon) != d.pid()  # forked from it, not exec'd, not the daemon's
+    sleeper = d.ok("run", "-d", *NONE, "busybox", "sleep", "300").strip()
+    sleeper_init = int(d.ok("inspect", "-f", "{{.State.Pid}}", sleeper))
+    assert sorted(os.listdir(f"/proc/{sleeper_init}/fd")) == ["0", "1", "2"]  # nothing of the template leaks in
+
+    # the monitor restarts its container in the same network namespace: the port answers again
+    os.kill(init, signal.SIGKILL)
+    wait_for("the web container restarted", lambda: d.ok("inspect", "-f", "{{.State.Pid}}", web).strip()
+             not in ("0", str(init)))
+    assert page(port).strip() == web[:12]
+    assert d.ok("logs", web).split() == ["up", "up"]
+
+    os.kill(template, signal.SIGKILL)  # a lost template is started again at the next container start
+    wait_for("the template is gone", lambda: not os.path.exists(f"/proc/{template}") or zombie(template))
+    again = d.ok("run", "-d", *NONE, "busybox", "sleep", "300").strip()
+    [template2] = template_of(d.pid())
+    assert template2 != template and ppid(int(d.ok("inspect", "-f", "{{.State.Pid}}", again))) != d.pid()
+
+    daemon_pid = d.pid()
+    os.kill(daemon_pid, signal.SIGKILL)
+    wait_for("the template goes with the killed daemon",
+             lambda: not os.path.exists(f"/proc/{template2}") or zombie(template2))
+    assert os.path.exists(f"/proc/{mon}") and not zombie(mon)
+    assert d.start().returncode == 0
+    assert page(port).strip() == web[:12]
+    d.ok("rm", "-f", web, sleeper, again)
+    wait_for("the monitor went with its container", lambda: not os.path.exists(f"/proc/{mon}") or zombie(mon))
