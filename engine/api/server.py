@@ -11,7 +11,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from typing import IO, TYPE_CHECKING, Any
 
 from .. import __version__
@@ -245,10 +245,11 @@ class Server:
             from .tls import serve_tls
             await serve_tls(sock, tls, self._connection, CLOSE_IN_CHILD)
             return
+        loop = asyncio.get_running_loop()
         if sock.family == socket.AF_UNIX:
-            server = await asyncio.start_unix_server(self._connection, sock=sock, limit=1 << 20)
+            server = await loop.create_unix_server(lambda: _Fast(self), sock=sock)
         else:
-            server = await asyncio.start_server(self._connection, sock=sock, limit=1 << 20)
+            server = await loop.create_server(lambda: _Fast(self), sock=sock)
         self._server = server
         async with server:
             await server.serve_forever()
@@ -256,12 +257,22 @@ class Server:
     async def serve_unix(self, sock: socket.socket) -> None:
         await self.serve(sock)
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                          first: Pending | None = None) -> None:
+        """A connection served on asyncio's streams: a TLS relay's plain side, or a connection the fast
+        path (:class:`_Fast`) handed over, with the answer it began (``first``) still to finish and send."""
         import asyncio
         sock = writer.get_extra_info("socket")
         fd = sock.fileno() if sock is not None else -1
         CLOSE_IN_CHILD.add(fd)
         try:
+            if first is not None:
+                answer, method, keep, proto = first
+                resp = answer if isinstance(answer, Response) else await answer
+                if method == "HEAD":
+                    resp.body = b""
+                if not await self._send(writer, resp, keep, proto, reader):
+                    return
             while await self._one(reader, writer):
                 pass
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
@@ -302,22 +313,27 @@ class Server:
         req = Request(method, target, headers, body, spooled)
         req.reader, req.writer = reader, writer
         try:
-            resp = await self.handle(req)  # not cancelled if the client goes: an engine change completes
-        except EngineError as exc:
-            resp = error_response(exc.status, str(exc)) if exc.status != 304 else Response(304)
-        except Exception as exc:  # noqa: BLE001 - a bug in a handler is a 500, never a dead daemon
-            resp = error_response(500, f"{type(exc).__name__}: {exc}")
-            import traceback
-            where = traceback.extract_tb(exc.__traceback__)[-1]
-            sys.stderr.write(f"portside daemon: {method} {target}: 500: {type(exc).__name__}: {exc} "
-                             f"(at {where.filename}:{where.lineno})\n")  # the log keeps where it failed
-            sys.stderr.flush()
+            resp = await self._answer(req, target)  # not cancelled if the client goes: an engine change completes
         finally:
             if spooled is not None:
                 spooled.close()
         if method == "HEAD":  # no body, even for an error: the next request on the connection follows at once
             resp.body = b""
         return await self._send(writer, resp, keep, proto, reader)
+
+    async def _answer(self, req: Request, target: str) -> Response:
+        """The handler's response, or the error response for what it raised."""
+        try:
+            return await self.handle(req)
+        except EngineError as exc:
+            return error_response(exc.status, str(exc)) if exc.status != 304 else Response(304)
+        except Exception as exc:  # noqa: BLE001 - a bug in a handler is a 500, never a dead daemon
+            import traceback
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            sys.stderr.write(f"portside daemon: {req.method} {target}: 500: {type(exc).__name__}: {exc} "
+                             f"(at {where.filename}:{where.lineno})\n")  # the log keeps where it failed
+            sys.stderr.flush()
+            return error_response(500, f"{type(exc).__name__}: {exc}")
 
     async def _pump(self, stream: AsyncIterator[Any], reader: asyncio.StreamReader | None,
                     writer: asyncio.StreamWriter) -> str:
@@ -363,9 +379,7 @@ class Server:
 
     async def _send(self, writer: asyncio.StreamWriter, resp: Response, keep: bool, proto: str,
                     reader: asyncio.StreamReader | None = None) -> bool:
-        head = f"HTTP/1.1 {resp.status} {REASONS.get(resp.status, 'Status')}\r\n{COMMON_HEAD}"
-        if resp.headers:
-            head += "".join(f"{k}: {v}\r\n" for k, v in resp.headers.items())
+        head = status_head(resp)
         if resp.hijack is not None:
             head += f"Content-Type: {resp.content_type}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
             writer.write(head.encode())
@@ -389,14 +403,199 @@ class Server:
             writer.write(b"0\r\n\r\n")
             await writer.drain()
             return keep and outcome == "done"
-        if resp.status in (204, 304):
-            writer.write((head + "\r\n").encode())
-        else:
-            body = resp.body
-            head += f"Content-Type: {resp.content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
-            writer.write(head.encode() + body)
+        writer.write(plain(resp, head))
         await writer.drain()
         return keep
+
+
+def status_head(resp: Response) -> str:
+    """The status line, the common headers and the response's own (no framing, no blank line)."""
+    head = f"HTTP/1.1 {resp.status} {REASONS.get(resp.status, 'Status')}\r\n{COMMON_HEAD}"
+    if resp.headers:
+        head += "".join(f"{k}: {v}\r\n" for k, v in resp.headers.items())
+    return head
+
+
+def plain(resp: Response, head: str) -> bytes:
+    """A response that is neither a stream nor a hijack, as it goes on the wire."""
+    if resp.status in (204, 304):
+        return (head + "\r\n").encode()
+    body = resp.body
+    return (head + f"Content-Type: {resp.content_type}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+LINE_LIMIT = 1 << 20  # the streams' limit: a longer line (or head, on the fast path) ends the connection
+FAST_BODY = 1 << 20   # larger request bodies are read by the streams' path (spooled past IN_MEMORY)
+
+# a handler's answer begun on the fast path: the response, or the rest of its coroutine to await; then
+# the request's method, keep-alive and protocol
+Pending = tuple["Response | Awaitable[Response]", str, bool, str]
+
+
+def parse_head(buf: bytearray) -> tuple[int, list[str], dict[str, str]] | None:
+    """The request at the start of ``buf``: where its head ends, its request line's fields and its
+    headers (as :meth:`Server._one` reads them); None while the head is incomplete."""
+    nl = buf.find(b"\n")
+    if nl < 0:
+        return None
+    pos = nl + 1
+    headers: dict[str, str] = {}
+    while True:
+        j = buf.find(b"\n", pos)
+        if j < 0:
+            return None
+        if j == pos or (j == pos + 1 and buf[pos] == 13):
+            break
+        k, _, v = buf[pos:j + 1].decode("latin-1").partition(":")
+        headers[k.strip().lower()] = v.strip()
+        pos = j + 1
+    return j + 1, buf[:nl + 1].decode("latin-1").split(), headers
+
+
+class _Resume:
+    """The rest of a coroutine that was started by hand (``send(None)``) and stopped at an await:
+    awaited in a task, it goes on from there (what it yielded is handed to the task first)."""
+
+    def __init__(self, coro: Coroutine[Any, Any, Response], yielded: Any) -> None:
+        self.coro, self.yielded = coro, yielded
+
+    def __await__(self) -> Generator[Any, Any, Response]:
+        coro, value = self.coro, self.yielded
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # noqa: BLE001 - thrown into the task (a cancel): the coroutine's own
+                try:
+                    value = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value  # type: ignore[no-any-return]
+            else:
+                try:
+                    value = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value  # type: ignore[no-any-return]
+
+
+async def _resumed(rest: _Resume) -> Response:
+    return await rest
+
+
+def start(coro: Coroutine[Any, Any, Response]) -> Response | Awaitable[Response]:
+    """Run a handler's coroutine now, on the loop's current turn: its response when it finished
+    without waiting, else what to await for the rest (run in a task from there on)."""
+    if sys.version_info >= (3, 12):  # an eager task: the part before its first wait runs inside a task too
+        import asyncio
+        task = asyncio.Task(coro, eager_start=True)
+        return task.result() if task.done() else task
+    try:
+        yielded = coro.send(None)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    return _resumed(_Resume(coro, yielded))
+
+
+if TYPE_CHECKING:
+    _FastBase = asyncio.Protocol
+else:
+    _FastBase = object
+
+
+class _Fast(_FastBase):
+    """A connection (unix socket or tcp), read as an asyncio protocol: each request is answered in the
+    callback that brought its last byte, when its handler finishes without waiting (``ps``, ``inspect``,
+    ``_ping``: most of what docker's CLI asks) and the answer is a plain body — no task, no stream
+    reader, no extra turn of the event loop. Anything else (a handler that waits, a stream, a hijack, a
+    chunked or large body, a malformed request, a client not reading its answers) hands the connection
+    over to asyncio's streams and :meth:`Server._connection`, from that request on, for good: the
+    answers are those of the one HTTP code, only sooner."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.buf = bytearray()
+        self.transport: Any = None
+        self.fd = -1
+        self.paused = False  # the transport's write buffer is full: the streams' path waits (drain)
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        self.fd = sock.fileno() if sock is not None else -1
+        CLOSE_IN_CHILD.add(self.fd)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        CLOSE_IN_CHILD.discard(self.fd)
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        self._serve()
+
+    def eof_received(self) -> bool:
+        if not self.buf:
+            return False  # the client is done: the transport closes
+        return self._hand_over(None, eof=True)  # a request cut short: the streams' path says what it says
+
+    def _serve(self) -> None:
+        buf = self.buf
+        while buf:
+            if self.paused:
+                self._hand_over(None)
+                return
+            parsed = parse_head(buf)
+            if parsed is None:
+                if len(buf) > LINE_LIMIT:
+                    self._hand_over(None)
+                return
+            end, fields, headers = parsed
+            if len(fields) != 3 or end > LINE_LIMIT or "transfer-encoding" in headers:
+                self._hand_over(None)
+                return
+            try:
+                n = int(headers.get("content-length") or 0)
+            except ValueError:
+                n = -1
+            if n < 0 or n > FAST_BODY:
+                self._hand_over(None)
+                return
+            if len(buf) < end + n:
+                return  # the rest of the body is on its way
+            method, target, proto = fields
+            body = bytes(buf[end:end + n]) if n else b""
+            del buf[:end + n]
+            keep = proto == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
+            answer = start(self.server._answer(Request(method, target, headers, body), target))
+            if not isinstance(answer, Response) or answer.stream is not None or answer.hijack is not None:
+                self._hand_over((answer, method, keep, proto))
+                return
+            if method == "HEAD":
+                answer.body = b""
+            self.transport.write(plain(answer, status_head(answer)))
+            if not keep:
+                self.transport.close()
+                return
+
+    def _hand_over(self, first: Pending | None, eof: bool = False) -> bool:
+        """From here on the connection is served on asyncio's streams, what is buffered first."""
+        import asyncio
+        reader = asyncio.StreamReader(limit=LINE_LIMIT)
+        proto = asyncio.StreamReaderProtocol(reader, lambda r, w: self.server._connection(r, w, first))
+        transport = self.transport
+        transport.set_protocol(proto)
+        proto.connection_made(transport)  # the streams' task starts on the loop's next turn
+        if self.paused:
+            proto.pause_writing()
+        if self.buf:
+            proto.data_received(bytes(self.buf))
+            self.buf.clear()
+        return bool(proto.eof_received()) if eof else True
 
 
 async def _next(stream: AsyncIterator[Any]) -> Any:
