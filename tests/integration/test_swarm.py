@@ -269,6 +269,19 @@ async def test_history_is_kept_to_the_retention_limit(swarm: Swarm) -> None:
     assert sorted(c["Config"]["Labels"]["com.docker.swarm.task.id"] for c in mine) == sorted(t["ID"] for t in tasks)
 
 
+async def test_a_tmpfs_mount_reaches_the_task_container(swarm: Swarm) -> None:
+    """``--mount type=tmpfs`` / a compose ``type: tmpfs`` volume: the task's container gets its tmpfs, sized."""
+    await swarm.create("scratch", ["sleep", "1000"], ContainerSpec={
+        "Image": "busybox", "Args": ["sleep", "1000"], "StopGracePeriod": 0,
+        "Mounts": [{"Type": "tmpfs", "Target": "/scratch", "TmpfsOptions": {"SizeBytes": 4 << 20, "Mode": 0o700}}]})
+    (task,) = await swarm.running("scratch", 1)
+    doc = await swarm.engine.containers.inspect(task["Status"]["ContainerStatus"]["ContainerID"])
+    assert [(m["Type"], m["Destination"]) for m in doc["Mounts"]] == [("tmpfs", "/scratch")]
+    with open(f"/proc/{doc['State']['Pid']}/mounts") as f:
+        (line,) = [ln for ln in f if ln.split()[1] == "/scratch"]
+    assert line.split()[2] == "tmpfs" and {"size=4096k", "mode=700", "noexec"} <= set(line.split()[3].split(","))
+
+
 async def test_rejected_and_pending_tasks_say_why(swarm: Swarm, tmp_path: Any) -> None:
     spec: dict[str, Any] = {"Name": "ghost", "TaskTemplate": {"ContainerSpec": {"Image": "nosuch:latest"},
                                                              "RestartPolicy": {"Condition": "none"}}}

@@ -193,6 +193,8 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
         sp.add_argument("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])")
         sp.add_argument("--entrypoint", help="Overwrite the default ENTRYPOINT of the image")
         sp.add_argument("-v", "--volume", action="append", default=[], help="Bind mount a volume")
+        sp.add_argument("--mount", action="append", default=[], help="Attach a filesystem mount to the container")
+        sp.add_argument("--tmpfs", action="append", default=[], help="Mount a tmpfs directory")
         sp.add_argument("--restart", default="no", help='Restart policy to apply when a container exits (default "no")')
         sp.add_argument("-m", "--memory", help="Memory limit")
         sp.add_argument("--memory-swap", help="Swap limit equal to memory plus swap: '-1' to enable unlimited swap")
