@@ -595,7 +595,9 @@ def _service_flags(sp: Parser, update: bool) -> None:
     a("--replicas", help="Number of tasks")
     if not update:
         a("--name", help="Service name")
-        a("--mode", default="replicated", help='Service mode ("replicated", "global") (default "replicated")')
+        a("--mode", default="replicated", help='Service mode ("replicated", "global", "replicated-job", '
+          '"global-job") (default "replicated")')
+        a("--max-concurrent", help="Number of job tasks to run concurrently (default equal to --replicas)")
         a("-e", "--env", action="append", default=[], help="Set environment variables")
         a("--env-file", action="append", default=[], help="Read in a file of environment variables")
         a("-l", "--label", action="append", default=[], help="Service labels")
