@@ -377,10 +377,16 @@ def assess(service: dict[str, Any], tasks: builtins.list[dict[str, Any]], nodes:
     mode = spec.get("Mode") or {}
     template = spec.get("TaskTemplate") or {}
     condition = ((template.get("RestartPolicy") or {}).get("Condition")) or "any"
+    if ("ReplicatedJob" in mode or "GlobalJob" in mode) and condition == "any":
+        condition = "on-failure"  # a job's task that completed is done (swarmkit's)
     test = (((template.get("ContainerSpec") or {}).get("Healthcheck") or {}).get("Test")) or []
     p.health = bool(test) and test[0] != "NONE"  # (a check from the image alone is not in the spec)
     if "Global" in mode:
         p.desired = int(((service.get("ServiceStatus") or {}).get("DesiredTasks")) or nodes)
+    elif "ReplicatedJob" in mode:  # done when its completions are
+        job = mode.get("ReplicatedJob") or {}
+        p.desired = int(job["TotalCompletions"] if job.get("TotalCompletions") is not None
+                        else job.get("MaxConcurrent") or 1)
     else:
         p.desired = int(((mode.get("Replicated") or {}).get("Replicas") or 0) if "Replicated" in mode else 1)
     slots: dict[str, dict[str, Any]] = {}
@@ -409,7 +415,7 @@ def assess(service: dict[str, Any], tasks: builtins.list[dict[str, Any]], nodes:
         if t.get("DesiredState") not in ("running", "ready", "complete") and state != "running" and not one_shot_done:
             continue
         up = current is None or t["ID"] in current
-        if state == "running" and t.get("DesiredState") == "running":
+        if state == "running" and t.get("DesiredState") in ("running", "complete"):
             p.running += 1
             satisfied += up
         elif one_shot_done:

@@ -128,6 +128,74 @@ def lookup_user(user: str, layer_dirs: list[str]) -> tuple[int, int, list[int]]:
     return uid, gid, extra
 
 
+# tmpfs(5) options a tmpfs mount takes: flags (each with its opposite) and key=value data
+_TMPFS_FLAGS = {"rw": "ro", "exec": "noexec", "suid": "nosuid", "dev": "nodev", "sync": "async",
+                "atime": "noatime", "diratime": "nodiratime", "relatime": "norelatime",
+                "strictatime": "nostrictatime", "mand": "nomand", "dirsync": ""}
+_TMPFS_FLAGS.update({v: k for k, v in list(_TMPFS_FLAGS.items()) if v})
+_TMPFS_DATA = ("size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol", "huge")
+
+
+def _tmpfs_size(n: int) -> str:
+    """moby's spelling of a SizeBytes: the largest unit that divides it."""
+    for unit, mult in (("g", 1 << 30), ("m", 1 << 20), ("k", 1 << 10)):
+        if n % mult == 0:
+            return f"{n // mult}{unit}"
+    return str(n)
+
+
+def tmpfs_mounts(host: dict[str, Any]) -> list[dict[str, Any]]:
+    """The container's tmpfs mounts (``HostConfig.Tmpfs``, ``--tmpfs``, and ``HostConfig.Mounts`` of type
+    tmpfs, ``--mount type=tmpfs``) as OCI mounts, with docker's defaults (noexec, nosuid, nodev) merged
+    under the options given: the later of a flag and its opposite wins, as does the later ``size=``.
+    Raises InvalidArgument naming the mount for a relative or duplicate path or an unknown option."""
+    wanted: list[tuple[str, list[str], str]] = []
+    for dest, data in (host.get("Tmpfs") or {}).items():
+        wanted.append((str(dest), [o for o in str(data or "").split(",") if o], "--tmpfs"))
+    for m in host.get("Mounts") or []:
+        if m.get("Type") != "tmpfs":
+            continue
+        t = m.get("TmpfsOptions") or {}
+        opts = []
+        if t.get("SizeBytes"):
+            size = t["SizeBytes"]
+            if not isinstance(size, int) or size < 0:
+                raise InvalidArgument(f"invalid mount config for type \"tmpfs\": invalid size {size!r}")
+            opts.append(f"size={_tmpfs_size(size)}")
+        if t.get("Mode"):
+            opts.append(f"mode={int(t['Mode']):o}")
+        if m.get("ReadOnly"):
+            opts.append("ro")
+        if m.get("Source"):
+            raise InvalidArgument('invalid mount config for type "tmpfs": source must not be specified')
+        wanted.append((str(m.get("Target") or ""), opts, "--mount"))
+    seen: set[str] = set()
+    out = []
+    for dest, opts, _how in wanted:
+        if not dest.startswith("/"):
+            raise InvalidArgument(f"invalid mount config for type \"tmpfs\": invalid mount path: '{dest}' mount "
+                                  f"path must be absolute")
+        dest = os.path.normpath(dest)
+        if dest == "/":
+            raise InvalidArgument("invalid mount config for type \"tmpfs\": invalid specification: destination "
+                                  "can't be '/'")
+        if dest in seen:
+            raise InvalidArgument(f"Duplicate mount point: {dest}")
+        seen.add(dest)
+        merged: list[str] = []
+        for opt in ["noexec", "nosuid", "nodev", *opts]:
+            key = opt.split("=", 1)[0]
+            if opt in _TMPFS_FLAGS:
+                merged = [o for o in merged if o not in (opt, _TMPFS_FLAGS[opt])]
+            elif "=" in opt and key in _TMPFS_DATA:
+                merged = [o for o in merged if o.split("=", 1)[0] != key]
+            else:
+                raise InvalidArgument(f"invalid tmpfs option {opt!r} for {dest}")
+            merged.append(opt)
+        out.append({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": merged + ["rprivate"]})
+    return out
+
+
 def build_spec(doc: dict[str, Any], rootfs: str, *, layer_dirs: list[str], files: dict[str, str],
                cgroup_path: str) -> dict[str, Any]:
     """The OCI config for a container document (Config + HostConfig + Mounts)."""
@@ -169,15 +237,21 @@ def build_spec(doc: dict[str, Any], rootfs: str, *, layer_dirs: list[str], files
         {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
          "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={host.get('ShmSize') or 67108864}"]},
     ]
-    user_dests = {os.path.normpath(m["Destination"]) for m in doc.get("Mounts", [])}
+    tmpfs = tmpfs_mounts(host)
+    user_dests = {os.path.normpath(m["Destination"]) for m in doc.get("Mounts", [])} | \
+        {m["destination"] for m in tmpfs}
     if "/dev" in user_dests:  # docker: a /dev of the user's replaces the default /dev and all below it
         mounts = [m for m in mounts if m["destination"] != "/dev" and not m["destination"].startswith("/dev/")]
     mounts = [m for m in mounts if m["destination"] not in user_dests]
     for dest, src in files.items():
         mounts.append({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]})
+    users = list(tmpfs)
     for m in doc.get("Mounts", []):
+        if m.get("Type") == "tmpfs":
+            continue  # (one of the tmpfs mounts above)
         opts = ["rbind", "rprivate"] + ([] if m.get("RW", True) else ["ro"])
-        mounts.append({"destination": m["Destination"], "type": "bind", "source": m["Source"], "options": opts})
+        users.append({"destination": m["Destination"], "type": "bind", "source": m["Source"], "options": opts})
+    mounts += sorted(users, key=lambda m: os.path.normpath(m["destination"]).count("/"))  # a parent before what is in it
     if host.get("Init"):
         mounts.append({"destination": "/sbin/docker-init", "type": "bind", "source": find_init(),
                        "options": ["bind", "ro"]})

@@ -237,6 +237,7 @@ class Containers:
         if host.get("AutoRemove") and restart.get("Name") not in ("", "no"):
             raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
         check_host_config(host)
+        mount_binds, mount_volumes, tmpfs = host_mounts(host)
         health.validate(config.get("Healthcheck"))
         host["LogConfig"] = logfiles.log_config(host.get("LogConfig"))
         runtime = host.get("Runtime") or "native"
@@ -248,6 +249,8 @@ class Containers:
         labels.update(config.get("Labels") or {})
         volumes = dict(image_cfg.get("Volumes") or {})
         volumes.update(config.get("Volumes") or {})
+        for dest in tmpfs:  # a tmpfs over an image's VOLUME takes its place, as docker's
+            volumes.pop(dest, None)
         exposed = dict(image_cfg.get("ExposedPorts") or {})
         exposed.update(config.get("ExposedPorts") or {})
         full_cfg = {
@@ -280,7 +283,15 @@ class Containers:
             os.makedirs(os.path.join(cdir, "upper"), exist_ok=True)
             os.makedirs(os.path.join(cdir, "work"), exist_ok=True)
             os.makedirs(os.path.join(cdir, "rootfs"), exist_ok=True)
-            mounts = self._prepare_mounts(cid, host.get("Binds") or [], volumes, layer_dirs)
+            binds = list(host.get("Binds") or []) + mount_binds
+            for b in binds + mount_volumes:  # (before any volume is made)
+                dest = os.path.normpath(b.split(":")[1] if ":" in b else b)
+                if dest in tmpfs:
+                    raise InvalidArgument(f"Duplicate mount point: {dest}")
+            mounts = self._prepare_mounts(cid, binds, dict(volumes, **dict.fromkeys(mount_volumes, {})), layer_dirs)
+            mounts += [{"Type": "tmpfs", "Source": "", "Destination": m["Target"], "Mode": "",
+                        "RW": not m.get("ReadOnly"), "Propagation": ""}
+                       for m in host.get("Mounts") or [] if m.get("Type") == "tmpfs"]
             from ..images import layers as layers_mod
             chains = [c.split(":", 1)[1] for c in layers_mod.chain_ids(
                 image_doc.get("rootfs", {}).get("diff_ids", []))]
@@ -1208,6 +1219,37 @@ def _int_field(host: dict[str, Any], key: str, what: str) -> int:
     if number > INT64_MAX or number < -INT64_MAX - 1:
         raise InvalidArgument(f"invalid {what}: out of range (the largest allowed is {INT64_MAX})")
     return number
+
+
+def host_mounts(host: dict[str, Any]) -> tuple[builtins.list[str], builtins.list[str], builtins.list[str]]:
+    """``HostConfig.Mounts`` (``--mount``) as ``-v`` binds, anonymous volume paths and, with
+    ``HostConfig.Tmpfs``, the tmpfs paths (checked: engine/runtime/spec.py). One-line errors as dockerd's:
+    a bind source must exist (``-v`` makes one, ``--mount`` does not)."""
+    from ..runtime.spec import tmpfs_mounts
+    binds: builtins.list[str] = []
+    anonymous: builtins.list[str] = []
+    for m in host.get("Mounts") or []:
+        kind, src, dest = m.get("Type") or "", m.get("Source") or "", m.get("Target") or ""
+        if kind == "tmpfs":
+            continue
+        if kind not in ("bind", "volume"):
+            raise InvalidArgument(f"mount type {kind or '(none)'} is not supported here (bind, volume or tmpfs)")
+        if not dest:
+            raise InvalidArgument(f'invalid mount config for type "{kind}": field Target must not be empty')
+        mode = ["ro"] if m.get("ReadOnly") else []
+        if kind == "bind":
+            if not src:
+                raise InvalidArgument('invalid mount config for type "bind": field Source must not be empty')
+            if not os.path.exists(src):
+                raise InvalidArgument(f'invalid mount config for type "bind": bind source path does not exist: '
+                                      f"{src}")
+        elif (m.get("VolumeOptions") or {}).get("NoCopy"):
+            mode.append("nocopy")
+        if kind == "volume" and not src:
+            anonymous.append(dest)
+        else:
+            binds.append(f"{src}:{dest}" + (f":{','.join(mode)}" if mode else ""))
+    return binds, anonymous, [m["destination"] for m in tmpfs_mounts(host)]
 
 
 def check_host_config(host: dict[str, Any]) -> None:

@@ -402,6 +402,8 @@ class Swarm:
         doc["Endpoint"] = row["endpoint"] or self._plain_endpoint(row["spec"])
         if row["update_status"]:
             doc["UpdateStatus"] = row["update_status"]
+        if model.mode_of(row["spec"]).endswith("-job"):  # one iteration: the job runs once, from its creation
+            doc["JobStatus"] = {"JobIteration": {"Index": 0}, "LastExecution": row["created"]}
         return doc
 
     @staticmethod
@@ -420,10 +422,12 @@ class Swarm:
         tasks = self.state.tasks(row["id"])
         mode = model.mode_of(row["spec"])
         running = sum(1 for t in tasks if t["status"].get("State") == "running" and t["desired_state"] == "running")
-        desired = model.replicas_of(row["spec"]) if mode in ("replicated", "replicated-job") else \
+        desired = model.replicas_of(row["spec"]) if mode == "replicated" else \
             sum(1 for t in tasks if t["desired_state"] in ("running", "ready", "complete"))
         if mode == "global":
             desired = 1 if self._placeable(row["spec"]) else 0
+        elif mode.endswith("-job"):  # the job's tasks meant to run now (not those done)
+            desired = sum(1 for t in tasks if policy.is_active(t))
         completed = sum(1 for t in tasks if t["status"].get("State") == "complete")
         return {"RunningTasks": running, "DesiredTasks": desired, "CompletedTasks": completed}
 
@@ -674,7 +678,12 @@ class Swarm:
                                "ServiceID": t["service_id"]}
         if t["slot"]:
             doc["Slot"] = t["slot"]
-        doc.update(NodeID=t["node_id"], Status=t["status"], DesiredState=t["desired_state"])
+        desired = t["desired_state"]
+        if t["doc"].get("Job") and desired in ("running", "ready"):
+            desired = "complete"  # docker's word for a job's task: it is meant to run to completion
+        doc.update(NodeID=t["node_id"], Status=t["status"], DesiredState=desired)
+        if t["doc"].get("Job"):
+            doc["JobIteration"] = {"Index": 0}
         if t["doc"].get("NetworksAttachments"):
             doc["NetworksAttachments"] = t["doc"]["NetworksAttachments"]
         return doc

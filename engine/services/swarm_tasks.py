@@ -72,7 +72,8 @@ class TaskHost:
                "status": model.status(state, message, err), "desired_state": "running",
                "doc": {"Name": name, "ServiceName": service["name"], "SpecVersion": service["version"],
                        "EndpointSpec": spec.get("EndpointSpec") or {}, "StartAt": start_at,
-                       "Restarts": restarts or [], "Labels": dict(spec.get("Labels") or {})}}
+                       "Restarts": restarts or [], "Labels": dict(spec.get("Labels") or {}),
+                       **({"Job": True} if model.mode_of(spec).endswith("-job") else {})}}
         row["version"] = self.state.insert_task(row)
         return row
 

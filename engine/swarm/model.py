@@ -63,8 +63,9 @@ def parse_time(text: str) -> float:
 
 
 def task_name(service_name: str, slot: int, node_id: str, task_id: str, global_mode: bool) -> str:
-    """A task's (and its container's) name: ``<service>.<slot>.<task id>``, global ``<service>.<node>.<task>``."""
-    return f"{service_name}.{node_id if global_mode else slot}.{task_id}"
+    """A task's (and its container's) name: ``<service>.<slot>.<task id>``; global, or slot 0 (a replicated job's
+    first), ``<service>.<node>.<task>`` (swarmkit's)."""
+    return f"{service_name}.{node_id if global_mode or not slot else slot}.{task_id}"
 
 
 MODE_FIELDS: dict[str, tuple[str, ...]] = {"Replicated": ("Replicas",), "Global": (),
@@ -112,12 +113,34 @@ def mode_of(spec: dict[str, Any]) -> str:
 
 
 def replicas_of(spec: dict[str, Any]) -> int:
-    """The replica count of a replicated service (1 when unset, as docker)."""
-    replicated = (spec.get("Mode") or {}).get("Replicated")
+    """The replica count of a replicated service (1 when unset, as docker); of a replicated job, the
+    completions it runs to (``TotalCompletions``, by default ``MaxConcurrent``)."""
+    mode = spec.get("Mode") or {}
+    if "ReplicatedJob" in mode:
+        job = mode["ReplicatedJob"] or {}
+        total = job.get("TotalCompletions")
+        return job_concurrency(spec) if total is None else int(total)
+    replicated = mode.get("Replicated")
     if replicated is None:
         return 1
     value = replicated.get("Replicas")
     return 1 if value is None else int(value)
+
+
+def slots_of(spec: dict[str, Any]) -> list[int]:
+    """The slots a service's tasks fill on this node: 1…replicas; a replicated job's completions 0…n-1 (as
+    swarmkit numbers them, and docker's CLI reads them); a global service's one task, slot 0."""
+    mode = mode_of(spec)
+    if mode.startswith("global"):
+        return [0]
+    first = 0 if mode == "replicated-job" else 1
+    return list(range(first, first + replicas_of(spec)))
+
+
+def job_concurrency(spec: dict[str, Any]) -> int:
+    """How many of a replicated job's tasks run at once (``MaxConcurrent``, 1 when unset)."""
+    value = ((spec.get("Mode") or {}).get("ReplicatedJob") or {}).get("MaxConcurrent")
+    return 1 if value is None else max(int(value), 1)
 
 
 def with_defaults(spec: dict[str, Any]) -> dict[str, Any]:
@@ -139,8 +162,12 @@ def with_defaults(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def restart_policy(spec: dict[str, Any]) -> dict[str, Any]:
-    """The task template's RestartPolicy with docker's defaults (condition any, delay 5 s, no limit)."""
-    return {**RESTART_DEFAULTS, **(((spec.get("TaskTemplate") or {}).get("RestartPolicy")) or {})}
+    """The task template's RestartPolicy with docker's defaults (condition any, delay 5 s, no limit). A
+    job's task that completes is done: for jobs, condition any means on-failure (swarmkit's)."""
+    policy = {**RESTART_DEFAULTS, **(((spec.get("TaskTemplate") or {}).get("RestartPolicy")) or {})}
+    if mode_of(spec).endswith("-job") and (policy.get("Condition") or "any") == "any":
+        policy["Condition"] = "on-failure"
+    return policy
 
 
 def update_config(spec: dict[str, Any], rollback: bool = False) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import time
 from typing import Any, Protocol
 
 from . import policy
-from .model import SECOND, mode_of, replicas_of, update_config
+from .model import SECOND, job_concurrency, mode_of, slots_of, update_config
 from .taskspec import Rejected
 
 SWEEP = 30.0  # seconds between passes when nothing happens (changes made by other processes)
@@ -199,10 +199,10 @@ class Reconciler:
                 (node.get("Spec") or {}).get("Availability", "active") == "active"
         except policy.ConstraintError:
             placeable = False
-        if mode in ("global", "global-job"):
-            wanted = [0] if placeable else []
-        else:
-            wanted = list(range(1, replicas_of(spec) + 1))
+        wanted = slots_of(spec) if placeable or not mode.startswith("global") else []
+        # a replicated job runs its completions MaxConcurrent at a time: a slot waits for a free place
+        free = job_concurrency(spec) - sum(1 for t in tasks if policy.is_active(t)) \
+            if mode == "replicated-job" else len(wanted)
         slots: dict[int, list[dict[str, Any]]] = {}
         for t in tasks:
             slots.setdefault(t["slot"], []).append(t)
@@ -241,6 +241,9 @@ class Reconciler:
                     continue  # shutting down (a rolling update's stop-first half): it ends first
                 else:
                     when = now
+                if free <= 0:
+                    continue
+                free -= 1
                 if not placeable:
                     self.host.new_task(service, slot, "pending", err=policy.NO_SUITABLE_NODE)
                 else:
@@ -402,7 +405,7 @@ class Reconciler:
                 cfg = update_config(spec, rollback=rolling_back)
                 key = policy.task_spec_key(spec.get("TaskTemplate") or {})
                 tasks = self.host.tasks(sid)
-                wanted = set(range(1, replicas_of(spec) + 1)) if mode_of(spec) == "replicated" else {0}
+                wanted = set(slots_of(spec))
                 outdated = sorted((t for t in tasks if policy.is_active(t) and t["slot"] in wanted
                                    and policy.task_spec_key(t["spec"]) != key), key=lambda t: t["slot"])
                 if not outdated:

@@ -73,7 +73,11 @@ def container_config(service: dict[str, Any], task: dict[str, Any], name: str, n
         raise Rejected("no image specified")
     binds: list[str] = []
     volumes: dict[str, Any] = {}
+    tmpfs: list[dict[str, Any]] = []
     for mount in cs.get("Mounts") or []:
+        if mount.get("Type") == "tmpfs":  # the container's --mount type=tmpfs, options and all
+            tmpfs.append({k: mount[k] for k in ("Type", "Target", "ReadOnly", "TmpfsOptions") if k in mount})
+            continue
         bind, anonymous = bind_or_volume(mount)
         if bind:
             binds.append(bind)
@@ -84,6 +88,8 @@ def container_config(service: dict[str, Any], task: dict[str, Any], name: str, n
     exposed, bindings = ports(task["doc"].get("EndpointSpec"))
     host: dict[str, Any] = {"RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "Binds": binds or None,
                             "PortBindings": bindings, "NetworkMode": networks[0][0] if networks else "bridge"}
+    if tmpfs:
+        host["Mounts"] = tmpfs
     if limits.get("NanoCPUs"):
         host["NanoCpus"] = int(limits["NanoCPUs"])
     if limits.get("MemoryBytes"):

@@ -145,3 +145,24 @@ def test_daemon_start_brings_services_back_when_their_containers_died(manager: D
     assert len(after) == 2 and not before & after
     states = manager.ok("service", "ps", "app", "--format", "{{.DesiredState}} {{.Error}}").splitlines()
     assert sorted(states)[:2] == ["Running ", "Running "] and len(states) == 4
+
+
+def test_jobs_run_to_completion_with_both_clis(manager: Daemon) -> None:
+    """``service create --mode replicated-job|global-job``: the docker CLI's job progress ends at "job
+    complete", as does Portside's wait; ``service ls`` and ``service ps`` as docker shows a finished job."""
+    manager.ok("swarm", "init", "--advertise-addr", "127.0.0.1")
+    p = manager.docker("service", "create", "--name", "batch", "--mode", "replicated-job", "--replicas", "3",
+                       "--max-concurrent", "2", "busybox", "sh", "-c", "sleep 0.2", timeout=90)
+    assert p.returncode == 0 and "job complete" in p.stdout + p.stderr, p.stdout + p.stderr
+    ls = manager.ok("service", "ls", "--filter", "name=batch", "--format", "{{.Mode}}|{{.Replicas}}")
+    assert ls.strip() == "replicated job|0/0 (3/3 completed)"
+    ps = manager.ok("service", "ps", "batch", "--format", "{{.DesiredState}} {{.CurrentState}}").splitlines()
+    assert len(ps) == 3 and all(line.startswith("Complete Complete") for line in ps), ps
+    mine = manager.portside("service", "create", "--name", "once", "--mode", "global-job", "busybox", "true")
+    assert mine.returncode == 0, mine.stderr
+    assert manager.ok("service", "ls", "--filter", "name=once", "--format", "{{.Replicas}}").strip() == \
+        "0/0 (1/1 completed)"
+    bad = manager.portside("service", "create", "--mode", "global-job", "--max-concurrent", "2", "busybox", "true")
+    assert bad.returncode != 0 and bad.stderr.strip().endswith("max-concurrent can only be used with replicated-job mode")
+    manager.ok("service", "rm", "batch", "once")
+    wait_for(lambda: not manager.ok("ps", "-aq").split())

@@ -408,6 +408,52 @@ def test_volumes_env_workdir_user(cli, imported, tmp_path):
     assert init.startswith("/sbin/docker-init -- sh"), init
 
 
+def test_tmpfs_and_mount_flags(cli, imported, tmp_path):
+    """``--tmpfs PATH[:OPTIONS]`` and ``--mount type=tmpfs|bind|volume`` as docker's: a tmpfs with docker's
+    defaults (noexec, nosuid, nodev) under the options given, gone with the container; a --mount bind
+    source must exist (``-v`` makes one, ``--mount`` does not); bad ones are one line, nothing made."""
+    out = ok(cli("run", "--rm", "--network", "none", "--tmpfs", "/scratch:size=1m,mode=1770", "busybox", "sh", "-c",
+                 "grep ' /scratch ' /proc/mounts; stat -c %a /scratch; echo x > /scratch/f && cat /scratch/f"))
+    line, mode, written = out.splitlines()
+    fields = line.split()
+    assert fields[2] == "tmpfs" and fields[1] == "/scratch", line
+    opts = fields[3].split(",")
+    assert {"rw", "nosuid", "nodev", "noexec", "size=1024k"} <= set(opts), opts
+    assert (mode, written) == ("1770", "x")
+    # the later of a flag and its opposite wins; read-only and a size from --mount
+    out = ok(cli("run", "--rm", "--network", "none", "--tmpfs", "/run/x:exec", "--mount",
+                 "type=tmpfs,dst=/ro,tmpfs-size=2m,readonly", "busybox", "sh", "-c",
+                 "grep -E ' /(run/x|ro) ' /proc/mounts; touch /ro/f 2>/dev/null || echo refused"))
+    *lines, refused = out.splitlines()
+    by_dest = {ln.split()[1]: ln.split()[3].split(",") for ln in lines}
+    assert "noexec" not in by_dest["/run/x"] and "nosuid" in by_dest["/run/x"]
+    assert "ro" in by_dest["/ro"] and "size=2048k" in by_dest["/ro"]
+    assert refused == "refused"
+    # --mount bind and volume
+    share = tmp_path / "share"
+    share.mkdir()
+    (share / "in").write_text("hi\n")
+    assert ok(cli("run", "--rm", "--network", "none", "--mount", f"type=bind,src={share},dst=/mnt,readonly",
+                  "--mount", "type=volume,src=mvol,dst=/data", "busybox", "sh", "-c",
+                  "cat /mnt/in; echo kept > /data/f; touch /mnt/no 2>/dev/null || echo ro")) == "hi\nro\n"
+    assert ok(cli("run", "--rm", "--network", "none", "-v", "mvol:/data", "busybox", "cat", "/data/f")) == "kept\n"
+    cid = ok(cli("create", "--network", "none", "--tmpfs", "/t", "--mount", "type=tmpfs,dst=/u", "busybox", "true")).strip()
+    assert json.loads(inspect(cli, cid, "{{json .HostConfig.Tmpfs}}")) == {"/t": ""}
+    assert [(m["Type"], m["Destination"]) for m in json.loads(inspect(cli, cid, "{{json .Mounts}}"))] == \
+        [("tmpfs", "/u")]
+    ok(cli("rm", cid))
+    before = ok(cli("ps", "-aq"))
+    for args, needle in (
+            (["--tmpfs", "relative"], "invalid mount path: 'relative' mount path must be absolute"),
+            (["--tmpfs", "/x:bogus"], "invalid tmpfs option 'bogus' for /x"),
+            (["--tmpfs", "/x", "-v", "/tmp:/x"], "Duplicate mount point: /x"),
+            (["--mount", f"type=bind,src={tmp_path}/absent,dst=/x"], "bind source path does not exist"),
+            (["--mount", "type=npipe,src=a,dst=/x"], "mount type npipe is not supported here")):
+        p = cli("create", "--network", "none", *args, "busybox", "true")
+        assert p.returncode != 0 and needle in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert ok(cli("ps", "-aq")) == before and not (tmp_path / "absent").exists()
+
+
 # -- restart policies ---------------------------------------------------------------------------------
 def test_restart_on_failure(cli, imported):
     cid = run_d(cli, "--restart", "on-failure:2", "busybox", "sh", "-c", "echo run; exit 3")

@@ -269,6 +269,49 @@ async def test_history_is_kept_to_the_retention_limit(swarm: Swarm) -> None:
     assert sorted(c["Config"]["Labels"]["com.docker.swarm.task.id"] for c in mine) == sorted(t["ID"] for t in tasks)
 
 
+async def test_a_replicated_job_runs_its_completions_max_concurrent_at_a_time(swarm: Swarm) -> None:
+    """``--mode replicated-job --replicas 3 --max-concurrent 2``: three tasks run to completion, never more
+    than two at once, and one that completed is not started again (restart condition any means on-failure
+    for a job); ``global-job`` runs one task to completion. docker's DesiredState ``complete`` and counts."""
+    spec = {"Name": "batch", "Mode": {"ReplicatedJob": {"MaxConcurrent": 2, "TotalCompletions": 3}},
+            "TaskTemplate": {"ContainerSpec": {"Image": "busybox", "Args": ["sleep", "0.3"]},
+                             "RestartPolicy": {"Condition": "any", "Delay": 0}}}
+    await swarm.ok("POST", "/services/create", spec)
+    await swarm.ok("POST", "/services/create", {"Name": "once", "Mode": {"GlobalJob": {}}, "TaskTemplate": {
+        "ContainerSpec": {"Image": "busybox", "Args": ["true"]}}})
+    most = 0
+
+    async def done() -> bool:
+        nonlocal most
+        ts = await swarm.tasks("batch")
+        most = max(most, sum(t["Status"]["State"] not in ("complete", "failed", "shutdown") for t in ts))
+        once = await swarm.tasks("once")
+        return sum(t["Status"]["State"] == "complete" for t in ts) == 3 and \
+            [t["Status"]["State"] for t in once] == ["complete"]
+    await swarm.until(done)
+    assert 1 <= most <= 2
+    await asyncio.sleep(0.5)  # a pass or two later: nothing more was started
+    tasks = await swarm.tasks("batch")
+    assert sorted(t.get("Slot", 0) for t in tasks) == [0, 1, 2]  # (swarmkit numbers a job's completions from 0)
+    assert {t["DesiredState"] for t in tasks} == {"complete"}
+    statuses = {s["Spec"]["Name"]: s["ServiceStatus"] for s in await swarm.ok("GET", "/services", status="true")}
+    assert statuses["batch"] == {"RunningTasks": 0, "DesiredTasks": 0, "CompletedTasks": 3}
+    assert statuses["once"] == {"RunningTasks": 0, "DesiredTasks": 0, "CompletedTasks": 1}
+
+
+async def test_a_tmpfs_mount_reaches_the_task_container(swarm: Swarm) -> None:
+    """``--mount type=tmpfs`` / a compose ``type: tmpfs`` volume: the task's container gets its tmpfs, sized."""
+    await swarm.create("scratch", ["sleep", "1000"], ContainerSpec={
+        "Image": "busybox", "Args": ["sleep", "1000"], "StopGracePeriod": 0,
+        "Mounts": [{"Type": "tmpfs", "Target": "/scratch", "TmpfsOptions": {"SizeBytes": 4 << 20, "Mode": 0o700}}]})
+    (task,) = await swarm.running("scratch", 1)
+    doc = await swarm.engine.containers.inspect(task["Status"]["ContainerStatus"]["ContainerID"])
+    assert [(m["Type"], m["Destination"]) for m in doc["Mounts"]] == [("tmpfs", "/scratch")]
+    with open(f"/proc/{doc['State']['Pid']}/mounts") as f:
+        (line,) = [ln for ln in f if ln.split()[1] == "/scratch"]
+    assert line.split()[2] == "tmpfs" and {"size=4096k", "mode=700", "noexec"} <= set(line.split()[3].split(","))
+
+
 async def test_rejected_and_pending_tasks_say_why(swarm: Swarm, tmp_path: Any) -> None:
     spec: dict[str, Any] = {"Name": "ghost", "TaskTemplate": {"ContainerSpec": {"Image": "nosuch:latest"},
                                                              "RestartPolicy": {"Condition": "none"}}}

@@ -68,6 +68,11 @@ def container_config(args: Any) -> dict[str, Any]:
     host: dict[str, Any] = {"Binds": binds, "AutoRemove": args.rm, "NetworkMode": args.network,
                             "Init": args.init, "ReadonlyRootfs": args.read_only, "CapAdd": args.cap_add,
                             "CapDrop": args.cap_drop}
+    if args.mount:
+        from .service import parse_mount
+        host["Mounts"] = [parse_mount(m) for m in args.mount]
+    if args.tmpfs:  # docker's CLI: PATH[:OPTIONS]
+        host["Tmpfs"] = dict((t.split(":", 1) + [""])[:2] for t in args.tmpfs)
     name, _, count = args.restart.partition(":")
     if name not in ("no", "always", "on-failure", "unless-stopped"):
         raise InvalidArgument(f"invalid restart policy: {args.restart}")

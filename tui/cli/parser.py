@@ -193,6 +193,8 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
         sp.add_argument("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])")
         sp.add_argument("--entrypoint", help="Overwrite the default ENTRYPOINT of the image")
         sp.add_argument("-v", "--volume", action="append", default=[], help="Bind mount a volume")
+        sp.add_argument("--mount", action="append", default=[], help="Attach a filesystem mount to the container")
+        sp.add_argument("--tmpfs", action="append", default=[], help="Mount a tmpfs directory")
         sp.add_argument("--restart", default="no", help='Restart policy to apply when a container exits (default "no")')
         sp.add_argument("-m", "--memory", help="Memory limit")
         sp.add_argument("--memory-swap", help="Swap limit equal to memory plus swap: '-1' to enable unlimited swap")
@@ -593,7 +595,9 @@ def _service_flags(sp: Parser, update: bool) -> None:
     a("--replicas", help="Number of tasks")
     if not update:
         a("--name", help="Service name")
-        a("--mode", default="replicated", help='Service mode ("replicated", "global") (default "replicated")')
+        a("--mode", default="replicated", help='Service mode ("replicated", "global", "replicated-job", '
+          '"global-job") (default "replicated")')
+        a("--max-concurrent", help="Number of job tasks to run concurrently (default equal to --replicas)")
         a("-e", "--env", action="append", default=[], help="Set environment variables")
         a("--env-file", action="append", default=[], help="Read in a file of environment variables")
         a("-l", "--label", action="append", default=[], help="Service labels")

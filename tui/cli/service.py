@@ -537,20 +537,30 @@ async def spec_from_create(docker: Docker, args: Any) -> dict[str, Any]:
     if args.network:
         template["Networks"] = [parse_network(n) for n in args.network]
     spec: dict[str, Any] = {"Name": args.name or "", "Labels": labels_of(args.label), "TaskTemplate": template}
+    if args.mode not in ("replicated", "global", "replicated-job", "global-job"):
+        raise InvalidArgument(f"Unknown mode: {args.mode}, only replicated and global supported")
+    if args.max_concurrent is not None and args.mode != "replicated-job":
+        raise InvalidArgument("max-concurrent can only be used with replicated-job mode")
+    if args.replicas is not None and args.mode.startswith("global"):
+        raise InvalidArgument("replicas can only be used with replicated or replicated-job mode")
     if args.mode == "global":
-        if args.replicas is not None:
-            raise InvalidArgument("replicas can only be used with replicated mode")
         spec["Mode"] = {"Global": {}}
-    elif args.mode == "replicated":
+    elif args.mode == "global-job":
+        spec["Mode"] = {"GlobalJob": {}}
+    elif args.mode == "replicated-job":  # docker's: --replicas completions, --max-concurrent at a time
+        total = uint(args.replicas, "replicas") if args.replicas is not None else None
+        concurrent = uint(args.max_concurrent, "max-concurrent") if args.max_concurrent is not None else total or 1
+        job = {"MaxConcurrent": concurrent, "TotalCompletions": concurrent if total is None else total}
+        spec["Mode"] = {"ReplicatedJob": job}
+    else:
         spec["Mode"] = {"Replicated": {"Replicas": uint(args.replicas if args.replicas is not None else 1,
                                                         "replicas")}}
-    else:
-        raise InvalidArgument(f'invalid argument "{args.mode}" for "--mode" flag: the mode must be "replicated" '
-                              f'or "global" here')
     ports = [p for item in args.publish for p in parse_port(item)]
     if ports:
         spec["EndpointSpec"] = {"Mode": "vip", "Ports": ports}
     apply_common(spec, args)
+    if args.mode.endswith("-job"):  # a job runs to completion: restarted only when a task fails
+        template.setdefault("RestartPolicy", {}).setdefault("Condition", "on-failure")
     return spec
 
 
@@ -683,9 +693,12 @@ async def cmd_service_scale(docker: Docker, args: Any) -> int:
         try:
             service = await find_service(docker, name)
             mode = service["Spec"].get("Mode") or {}
-            if "Replicated" not in mode:
+            if "Replicated" in mode:
+                mode["Replicated"]["Replicas"] = int(count)
+            elif "ReplicatedJob" in mode:  # (docker's: the completions)
+                mode["ReplicatedJob"]["TotalCompletions"] = int(count)
+            else:
                 raise InvalidArgument("scale can only be used with replicated or replicated-job mode")
-            mode["Replicated"]["Replicas"] = int(count)
             known |= await task_ids(docker, [service["ID"]])
             answer = await docker.services.update(service["ID"], service["Version"]["Index"], service["Spec"])
         except EngineError as exc:
