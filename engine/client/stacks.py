@@ -68,7 +68,7 @@ async def require_manager(docker: Docker) -> None:
 _DEFAULTS = {("Isolation", "default"), ("ForceUpdate", 0), ("Runtime", "container"),
              ("StopGracePeriod", 10_000_000_000), ("Condition", "any"), ("Delay", 5_000_000_000),
              ("MaxAttempts", 0), ("Mode", "vip"), ("Parallelism", 1), ("FailureAction", "pause"),
-             ("Monitor", 5_000_000_000), ("Order", "stop-first")}
+             ("Monitor", 5_000_000_000), ("Order", "stop-first"), ("Protocol", "tcp"), ("PublishMode", "ingress")}
 
 
 def normalized(value: Any) -> Any:

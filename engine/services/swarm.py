@@ -497,6 +497,17 @@ class Swarm:
             spec["Mode"] = {"Replicated": {"Replicas": 1}}  # dockerd's default, which it then shows
         if not isinstance(spec.get("Labels"), dict):
             spec["Labels"] = {}  # dockerd shows an empty map for none
+        # what dockerd shows for the fields it always has (swarmkit's enums and integers at their zero value)
+        cs.setdefault("Isolation", "default")
+        template.setdefault("ForceUpdate", 0)
+        template.setdefault("Runtime", "container")
+        es = spec.get("EndpointSpec")
+        if isinstance(es, dict):
+            es.setdefault("Mode", "vip")
+            for p in es.get("Ports") or []:
+                if isinstance(p, dict):
+                    p.setdefault("Protocol", "tcp")
+                    p.setdefault("PublishMode", "ingress")
         for c in (template.get("Placement") or {}).get("Constraints") or []:
             try:
                 policy.parse_constraint(c)

@@ -189,7 +189,10 @@ def test_service_create_list_get(client: Any, web: Any, port: int) -> None:
     assert spec["TaskTemplate"]["RestartPolicy"]["Condition"] == "any"
     assert spec["TaskTemplate"]["RestartPolicy"]["Delay"] == 0
     assert spec["TaskTemplate"]["Resources"]["Limits"] == {"NanoCPUs": 500_000_000, "MemoryBytes": 64 << 20}
-    assert spec["EndpointSpec"]["Ports"] == [{"Protocol": "tcp", "PublishedPort": port, "TargetPort": 80}]
+    assert spec["EndpointSpec"] == {"Mode": "vip", "Ports": [{"Protocol": "tcp", "PublishedPort": port, "TargetPort": 80,
+                                                             "PublishMode": "ingress"}]}  # dockerd's fill-ins
+    assert (container["Isolation"], spec["TaskTemplate"]["Runtime"], spec["TaskTemplate"]["ForceUpdate"]) == \
+        ("default", "container", 0)
     ports = web.attrs["Endpoint"]["Ports"]
     assert [(p["Protocol"], p["TargetPort"], p["PublishedPort"], p["PublishMode"]) for p in ports] == \
         [("tcp", 80, port, "ingress")]
