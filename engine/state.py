@@ -89,9 +89,10 @@ class State:
         "database is locked" at once, busy timeout or not, while another process opens it too (the
         first CLI calls on a new data root, at the same time): retried until one of them has done it."""
         deadline = time.monotonic() + 30
-        while self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            try:
-                if self.db.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal":
+        while True:
+            try:  # (reading the mode can meet the same lock while another process switches it)
+                if self.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal" or \
+                        self.db.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal":
                     return
             except sqlite3.OperationalError:
                 if time.monotonic() > deadline:
