@@ -248,8 +248,23 @@ class Endpoints:
             for net_id, vip in (old.get("vips") or {}).items():
                 if vips.get(net_id) != vip:
                     self._drop_vip(sid, net_id, vip)
+        self._forget_flows(old.get("backends") or [], entry["backends"])
         self._write_dns({n["id"] for n in entry["networks"]} | {n["id"] for n in old.get("networks") or []})
         return self._endpoint(ep_spec, mode, ports, vips, nets)
+
+    @staticmethod
+    def _forget_flows(before: list[dict[str, Any]], now: list[dict[str, Any]]) -> None:
+        """The UDP flows of backends that left: their conntrack entries go, so a client that keeps sending
+        from one socket is balanced again to a live replica (engine/network/conntrack.py)."""
+        def addresses(backends: list[dict[str, Any]]) -> set[str]:
+            return {str(a) for b in backends for a in (b.get("addresses") or {}).values() if a}
+        gone = addresses(before) - addresses(now)
+        if gone:
+            from ..network import conntrack
+            try:
+                conntrack.forget(gone)
+            except OSError:
+                pass  # no conntrack in this kernel: no flow to forget
 
     @staticmethod
     def _endpoint(ep_spec: dict[str, Any], mode: str, ports: list[dict[str, Any]], vips: dict[str, str],

@@ -287,6 +287,24 @@ def test_udp_ingress_port(cli, imported, svc):
             s.close()
     assert seen == {cid[:12] for cid, _ip in pool}
 
+    # one client socket (one UDP flow) that keeps sending: when its backend leaves the pool, the flow's
+    # conntrack entry goes with it, so the next datagram is balanced to the backend that is left
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.settimeout(2)
+    try:
+        client.sendto(b"one", ("127.0.0.1", port))
+        first = client.recv(512).split(b":")[0].decode()
+        leaving = next(i for i, (cid, _ip) in enumerate(pool) if cid[:12] == first)
+        staying = pool[1 - leaving]
+        client.sendto(b"two", ("127.0.0.1", port))
+        assert client.recv(512).split(b":")[0].decode() == first  # the same flow, the same backend
+        svc.apply(SERVICE_ID, "echo", net, [staying], ports=[{"Protocol": "udp", "TargetPort": 81,
+                                                              "PublishedPort": port}])
+        client.sendto(b"three", ("127.0.0.1", port))
+        assert client.recv(512) == staying[0][:12].encode() + b":three"
+    finally:
+        client.close()
+
 
 def test_remove_and_clear_leave_nothing(cli, imported, svc, root):
     before = mine(svc)

@@ -1,0 +1,127 @@
+"""Forgetting the connection-tracking entries of backends that left a service (ctnetlink, no ``conntrack``).
+
+The balancer DNATs a flow's first packet; the kernel's conntrack entry then carries every later packet
+of that flow to the same backend. For UDP a "flow" is any run of datagrams between the same two
+address:port pairs with gaps under the UDP timeout (30 s, 120 s once it has seen replies): a client that
+keeps sending from one socket (DNS, syslog, game and metrics clients) would keep sending to a replica
+that is gone, long after the balancer dropped it. :func:`forget` deletes the UDP entries whose reply comes
+from one of the given addresses, so the flow's next datagram is balanced again, to a live replica.
+
+One dump of the conntrack table (``IPCTNL_MSG_CT_GET``, ``NLM_F_DUMP``) and one delete per entry found,
+each naming the entry by its original tuple as the kernel sent it.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import Iterable, Iterator
+
+NETLINK_NETFILTER = 12
+NFNL_SUBSYS_CTNETLINK = 1
+IPCTNL_MSG_CT_GET, IPCTNL_MSG_CT_DELETE = 1, 2
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+CTA_TUPLE_ORIG, CTA_TUPLE_REPLY = 1, 2
+CTA_TUPLE_IP, CTA_TUPLE_PROTO = 1, 2
+CTA_IP_V4_SRC = 1
+CTA_PROTO_NUM = 1
+NLA_TYPE_MASK = 0x3FFF
+
+
+def _attrs(data: bytes, off: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes]]:
+    """(type, payload) of the netlink attributes in ``data[off:end]``."""
+    end = len(data) if end is None else end
+    while off + 4 <= end:
+        length, kind = struct.unpack_from("=HH", data, off)
+        if length < 4:
+            return
+        yield kind & NLA_TYPE_MASK, data[off + 4:off + length]
+        off += (length + 3) & ~3
+
+
+def _raw_attr(data: bytes, want: int) -> bytes | None:
+    """The whole attribute (header included) of type ``want`` at the top of ``data``."""
+    off = 0
+    while off + 4 <= len(data):
+        length, kind = struct.unpack_from("=HH", data, off)
+        if length < 4:
+            return None
+        if kind & NLA_TYPE_MASK == want:
+            return data[off:off + length]
+        off += (length + 3) & ~3
+    return None
+
+
+def _tuple(payload: bytes) -> tuple[str, int]:
+    """(source address, l4 protocol number) of a CTA_TUPLE_* payload."""
+    src, proto = "", 0
+    for kind, value in _attrs(payload):
+        if kind == CTA_TUPLE_IP:
+            for k, v in _attrs(value):
+                if k == CTA_IP_V4_SRC and len(v) == 4:
+                    src = socket.inet_ntoa(v)
+        elif kind == CTA_TUPLE_PROTO:
+            for k, v in _attrs(value):
+                if k == CTA_PROTO_NUM and v:
+                    proto = v[0]
+    return src, proto
+
+
+class _Socket:
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_NETFILTER)
+        self.sock.bind((0, 0))
+        self.seq = 0
+
+    def send(self, msg: int, flags: int, attrs: bytes = b"") -> int:
+        self.seq += 1
+        body = struct.pack("=BBH", socket.AF_INET, 0, 0) + attrs  # nfgenmsg: family, version 0, res_id
+        header = struct.pack("=IHHII", 16 + len(body), (NFNL_SUBSYS_CTNETLINK << 8) | msg,
+                             flags | NLM_F_REQUEST, self.seq, 0)
+        self.sock.send(header + body)
+        return self.seq
+
+    def replies(self, seq: int) -> Iterator[bytes]:
+        """The payloads (after nfgenmsg) answering ``seq``, until its DONE or error (an error of the
+        request itself, such as an entry that is gone already, ends it quietly)."""
+        while True:
+            data = self.sock.recv(1 << 20)
+            off = 0
+            while off + 16 <= len(data):
+                length, mtype, _flags, mseq, _pid = struct.unpack_from("=IHHII", data, off)
+                if length < 16:
+                    return
+                if mseq == seq:
+                    if mtype in (NLMSG_DONE, NLMSG_ERROR):
+                        return
+                    yield data[off + 20:off + length]
+                off += (length + 3) & ~3
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def forget(addresses: Iterable[str], proto: int = socket.IPPROTO_UDP) -> int:
+    """Delete the conntrack entries (UDP by default) whose replies come from ``addresses``; how many."""
+    gone = set(addresses)
+    if not gone:
+        return 0
+    s = _Socket()
+    try:
+        doomed: list[bytes] = []
+        for payload in s.replies(s.send(IPCTNL_MSG_CT_GET, NLM_F_DUMP)):
+            reply = next((v for k, v in _attrs(payload) if k == CTA_TUPLE_REPLY), None)
+            if reply is None:
+                continue
+            src, l4 = _tuple(reply)
+            if src in gone and l4 == proto:
+                orig = _raw_attr(payload, CTA_TUPLE_ORIG)
+                if orig is not None:
+                    doomed.append(orig)
+        for orig in doomed:
+            for _ in s.replies(s.send(IPCTNL_MSG_CT_DELETE, NLM_F_ACK, orig)):
+                pass
+        return len(doomed)
+    finally:
+        s.close()
