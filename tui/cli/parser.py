@@ -6,12 +6,37 @@ Only the branch a command line names is built (:func:`command_words`, :class:`_O
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 TYPE_CHECKING = False  # typing stays unloaded on the command line's path (mypy reads the block)
 if TYPE_CHECKING:
     from typing import Any, NoReturn
+
+
+def _same(message: str) -> str:
+    return message
+
+
+def _plural(singular: str, plural: str, n: int) -> str:
+    return singular if n == 1 else plural
+
+
+# argparse's words in the default domain ("messages", under sys.base_prefix/share/locale while nothing
+# has bound it elsewhere) come from no catalogue on most systems: then gettext's own module (~0.7 ms, its
+# plural-forms regex compiled at import) is not needed at all, and argparse imports a stand-in with
+# NullTranslations' two functions (see _translate_once, which sets the same ones)
+_NO_GETTEXT = "gettext" not in sys.modules and "argparse" not in sys.modules and not os.path.isdir(
+    os.path.join(sys.base_prefix, "share", "locale"))
+if _NO_GETTEXT:
+    _stand_in = type(sys)("gettext")
+    _stand_in.gettext, _stand_in.ngettext = _same, _plural  # type: ignore[attr-defined]
+    sys.modules["gettext"] = _stand_in
+    try:
+        import argparse
+    finally:
+        del sys.modules["gettext"]  # anything importing gettext later gets the real one
+else:
+    import argparse
 
 
 PROG = "portside"
@@ -48,6 +73,10 @@ def _translate_once() -> None:
     """argparse words its own messages through ``gettext.gettext``, which looks for a catalogue in the
     locale folders on every call (a dozen calls for a short command, ~3 ms). Looked up once, the
     catalogue is the same one (the default domain; nothing here changes it), so the words are too."""
+    if _NO_GETTEXT:  # no locale folder: no catalogue, the null one's words
+        argparse._ = _same  # type: ignore[attr-defined]
+        argparse.ngettext = _plural  # type: ignore[attr-defined]
+        return
     import gettext
     domain = gettext.textdomain()
     localedir = gettext.bindtextdomain(domain)
