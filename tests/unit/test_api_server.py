@@ -28,6 +28,8 @@ async def handle(req: Request) -> Response:
         raise ValueError("boom")
     if req.path == "/empty":
         return Response(204)
+    if req.path == "/big":
+        return Response(200, b"x" * (1 << 20), content_type="application/octet-stream")
     return json_response({"method": req.method, "path": req.path, "version": req.version, "query": req.query,
                           "body": req.body.decode(), "ua": req.headers.get("user-agent", "")})
 
@@ -129,6 +131,14 @@ def test_request_cut_short_by_eof() -> None:
     # no blank line before the client's EOF: the streams' reading of it (the head ends at EOF) answers
     got = responses(run([b"GET /a HTTP/1.1\r\nHost: x\r\n"]))
     assert len(got) == 1 and got[0][0] == "HTTP/1.1 200 OK"
+
+
+def test_client_not_reading_its_answers() -> None:
+    # a full write buffer: the streams' path takes over (it waits for the client before reading more)
+    reqs = b"GET /big HTTP/1.1\r\n\r\n" * 12 + b"GET /wait HTTP/1.1\r\n\r\n" + b"GET /a HTTP/1.1\r\n\r\n"
+    got = responses(run([reqs]))
+    assert [len(r[2]) for r in got[:12]] == [1 << 20] * 12
+    assert got[12][2] == b'{"waited": true}\n' and b'"path": "/a"' in got[13][2] and len(got) == 14
 
 
 def test_parse_head() -> None:
