@@ -44,7 +44,8 @@ def test_docker_py_create_body_is_stored_as_dockerd_shows_it() -> None:
     got = check({"Name": "web", "Labels": None, "Networks": None, "Mode": {"replicated": {"Replicas": 2}},
                  "TaskTemplate": {"ContainerSpec": {"Image": "busybox", "Command": ["sh"], "Args": None}}})
     assert got == {"Name": "web", "Labels": {}, "Mode": {"Replicated": {"Replicas": 2}},
-                   "TaskTemplate": {"ContainerSpec": {"Image": "busybox", "Command": ["sh"]}}}
+                   "TaskTemplate": {"ContainerSpec": {"Image": "busybox", "Command": ["sh"], "Isolation": "default"},
+                                    "ForceUpdate": 0, "Runtime": "container"}}  # (dockerd's fill-ins)
 
 
 @pytest.mark.parametrize("mode", [None, {}, {"Replicated": {}}, {"replicated": {}}])
