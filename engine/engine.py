@@ -76,7 +76,7 @@ class Engine:
         if self._swarm is None:
             from .services.swarm import Swarm
             self._swarm = Swarm(self.state, self.paths, self.containers, self.networks, self.images, self.events,
-                                self.endpoints)
+                                self.endpoints, lambda: self.registry)
         return self._swarm
 
     @cached_property

@@ -136,3 +136,10 @@ def normalize(text: str) -> str:
 
 def familiar(text: str) -> str:
     return parse(text, default_tag=False).familiar
+
+
+def digest_warning(image: str) -> str:
+    """docker's warning when a service's image could not be pinned to a registry digest."""
+    return (f"image {image} could not be accessed on a registry to record\nits digest. Each node will access "
+            f"{image} independently,\npossibly leading to different nodes running different\nversions of the "
+            f"image.\n")

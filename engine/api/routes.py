@@ -476,6 +476,11 @@ async def image_create(api: API, req: Request) -> Response:
                                                    platform=platform_arg(req), auth=auth))
 
 
+async def distribution_inspect(api: API, req: Request, name: str) -> Response:
+    auth = decode_auth(req.headers.get("x-registry-auth", ""))
+    return json_response(await api.engine.registry.distribution(name, auth=auth))
+
+
 async def image_push(api: API, req: Request, name: str) -> Response:
     auth = decode_auth(req.headers.get("x-registry-auth", ""))
     return progress_response(api.engine.registry.push(name, tag=req.arg("tag") or None, auth=auth,
@@ -1013,6 +1018,7 @@ ROUTES: list[tuple[str, str, H]] = [
     ("POST", "/images/{name*}/tag", image_tag),
     ("POST", "/images/{name*}/push", image_push),
     ("DELETE", "/images/{name*}", image_delete),
+    ("GET", "/distribution/{name*}/json", distribution_inspect),
 
     ("GET", "/networks", networks_list),
     ("POST", "/networks/create", network_create),

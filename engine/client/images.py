@@ -48,6 +48,12 @@ class DockerImages:
         result: dict[str, Any] = await self.docker._json("GET", f"/images/{name}/json")
         return result
 
+    async def distribution(self, name: str, *, auth: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``GET /distribution/{name}/json``: the registry's descriptor of ``name`` and its platforms."""
+        result: dict[str, Any] = await self.docker._json("GET", f"/distribution/{name}/json",
+                                                         headers=registry_auth(auth))
+        return result
+
     async def history(self, name: str) -> builtins.list[dict[str, Any]]:
         result: builtins.list[dict[str, Any]] = await self.docker._json("GET", f"/images/{name}/history")
         return result

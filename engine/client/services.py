@@ -44,6 +44,45 @@ def registry_auth_for(image: str) -> dict[str, Any] | None:
     return {"username": creds.username, "password": creds.password, "serveraddress": host}
 
 
+async def pin_image(docker: Any, template: dict[str, Any], auth: dict[str, Any] | None = None) -> str | None:
+    """docker's ``--resolve-image``: pin the task template's image to the digest its registry has for it
+    now (``name:tag@sha256:…``) and set the platforms it serves, as docker's client does before it sends a
+    service. An image already pinned is left alone, as is one that was made on this endpoint and never
+    pushed or pulled (no registry has it under that name). Returns docker's warning when the registry
+    could not be asked, else None."""
+    from ..errors import EngineError, ImageNotFound, NotFound
+    cs = template.setdefault("ContainerSpec", {})
+    image = str(cs.get("Image") or "")
+    if not image or "@" in image:
+        return None
+    try:  # made here, never pushed or pulled under this name: no registry to ask
+        local = await docker.images.inspect(image)
+    except NotFound:
+        local = None
+    if local is not None:
+        from ..reference import parse
+        ref = parse(image)
+        if not any(str(d).split("@", 1)[0] in (ref.repository, ref.familiar_repository)
+                   for d in local.get("RepoDigests") or []):
+            return None
+    try:
+        found = await docker.images.distribution(image, auth=auth)
+    except ImageNotFound:
+        return None
+    except EngineError:
+        from ..reference import digest_warning
+        return digest_warning(image)
+    digest = str((found.get("Descriptor") or {}).get("digest") or "")
+    if not digest:
+        return None
+    cs["Image"] = f"{image}@{digest}"
+    platforms = [{"Architecture": p.get("architecture", ""), "OS": p.get("os", "")}
+                 for p in found.get("Platforms") or [] if p.get("architecture") and p.get("os")]
+    if platforms:
+        template.setdefault("Placement", {})["Platforms"] = platforms
+    return None
+
+
 class DockerServices:
     def __init__(self, docker: Caller) -> None:
         self.docker = docker

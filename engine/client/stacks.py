@@ -242,6 +242,12 @@ async def deploy(docker: Docker, namespace: str, plan: Any, *, prune: bool = Fal
             image = spec.get("TaskTemplate", {}).get("ContainerSpec", {}).get("Image", "")
             auth: dict[str, Any] | None = auth_for(image) if auth_for else None
             current = existing.get(name)
+            was_image = ((current or {}).get("Spec") or {}).get("Labels", {}).get(LABEL_IMAGE)
+            if resolve_image == "always" or (resolve_image == "changed" and image != was_image):
+                from .services import pin_image  # docker's client pins it to its registry's digest
+                note = await pin_image(docker, spec.setdefault("TaskTemplate", {}), auth)
+                if note:
+                    warn(note)
             if current is None:
                 say(f"Creating service {name}")
                 made = await docker.services.create(spec, auth=auth)
@@ -253,10 +259,9 @@ async def deploy(docker: Docker, namespace: str, plan: Any, *, prune: bool = Fal
             was = current.get("Spec") or {}
             template = spec.setdefault("TaskTemplate", {})
             pinned = str(((was.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image") or "")
-            if (resolve_image != "always" and image == (was.get("Labels") or {}).get(LABEL_IMAGE)) or \
-                    pinned.startswith(image + "@"):
-                # the same image: keep the digest the manager pinned (this client resolves none itself)
-                template.setdefault("ContainerSpec", {})["Image"] = pinned or image
+            if resolve_image != "always" and image == was_image and pinned.startswith(image + "@"):
+                # the same image, not resolved again: keep the digest it was pinned to
+                template.setdefault("ContainerSpec", {})["Image"] = pinned
             template["ForceUpdate"] = (was.get("TaskTemplate") or {}).get("ForceUpdate", 0)
             if not spec_differs(was, with_network_ids(spec, network_ids)):
                 continue  # unchanged: its tasks are left alone

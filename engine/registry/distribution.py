@@ -280,47 +280,52 @@ def _check_digest(data: bytes, digest: str, what: str) -> None:
                              f"{algo}:{hashlib.new(algo, data).hexdigest()}")
 
 
+def _get_manifest(client: RegistryClient, ref: Reference, what: str) -> tuple[dict[str, Any], bytes, str]:
+    """One manifest (or index) of ``ref``'s repository by tag or digest: (document, bytes, media type)."""
+    scopes = (f"repository:{ref.path}:pull",)
+    try:
+        r = client.request("GET", f"/v2/{ref.path}/manifests/{what}", scopes=scopes, headers={"Accept": ACCEPT})
+    except RegistryNotFound as exc:
+        code = getattr(exc, "code", "")
+        if code != "NAME_UNKNOWN":  # registry:2 says MANIFEST_UNKNOWN for a missing repository too
+            try:
+                client.request("GET", f"/v2/{ref.path}/tags/list?n=1", scopes=scopes).read()
+            except RegistryNotFound as probe:
+                if getattr(probe, "code", "") == "NAME_UNKNOWN":
+                    exc, code = probe, "NAME_UNKNOWN"
+            except RegistryError:
+                pass
+        if code == "NAME_UNKNOWN":
+            raise RegistryNotFound(f"pull access denied for {ref.familiar_repository}, repository does not "
+                                   f"exist or may require 'docker login': {exc}", code=code) from None
+        if what.startswith("sha256:"):
+            raise RegistryNotFound(f"manifest for {ref.familiar_repository}@{what} not found: {exc}",
+                                   code=code) from None
+        raise RegistryNotFound(f"manifest for {ref.familiar_repository}:{what} not found: {exc}",
+                               code=code) from None
+    except RegistryUnauthorized as exc:
+        raise RegistryUnauthorized(f"pull access denied for {ref.familiar_repository}, repository does not "
+                                   f"exist or may require 'docker login': {exc}") from None
+    data = r.read(limit=MAX_MANIFEST, what=f"manifest for {ref.familiar}")
+    ctype = (r.headers.get("Content-Type") or "").split(";")[0].strip()
+    try:
+        doc = json.loads(data)
+        if not isinstance(doc, dict):
+            raise ValueError
+    except ValueError:
+        raise RegistryError(f"manifest for {ref.familiar}: the registry answered garbage (not JSON)") from None
+    return doc, data, ctype or str(doc.get("mediaType") or "")
+
+
+def _is_index(doc: dict[str, Any], mtype: str) -> bool:
+    return mtype in (MT_DOCKER_LIST, MT_OCI_INDEX) or ("manifests" in doc and "config" not in doc)
+
+
 def fetch_manifest(client: RegistryClient, ref: Reference, platform: str | None,
                    progress: Progress | None = None) -> tuple[dict[str, Any], str, str]:
     """(image manifest, its media type, the digest the reference resolves to)."""
-    scopes = (f"repository:{ref.path}:pull",)
     target = ref.digest or ref.tag or "latest"
-
-    def get(what: str) -> tuple[dict[str, Any], bytes, str]:
-        try:
-            r = client.request("GET", f"/v2/{ref.path}/manifests/{what}", scopes=scopes, headers={"Accept": ACCEPT})
-        except RegistryNotFound as exc:
-            code = getattr(exc, "code", "")
-            if code != "NAME_UNKNOWN":  # registry:2 says MANIFEST_UNKNOWN for a missing repository too
-                try:
-                    client.request("GET", f"/v2/{ref.path}/tags/list?n=1", scopes=scopes).read()
-                except RegistryNotFound as probe:
-                    if getattr(probe, "code", "") == "NAME_UNKNOWN":
-                        exc, code = probe, "NAME_UNKNOWN"
-                except RegistryError:
-                    pass
-            if code == "NAME_UNKNOWN":
-                raise RegistryNotFound(f"pull access denied for {ref.familiar_repository}, repository does not "
-                                       f"exist or may require 'docker login': {exc}", code=code) from None
-            if what.startswith("sha256:"):
-                raise RegistryNotFound(f"manifest for {ref.familiar_repository}@{what} not found: {exc}",
-                                       code=code) from None
-            raise RegistryNotFound(f"manifest for {ref.familiar_repository}:{what} not found: {exc}",
-                                   code=code) from None
-        except RegistryUnauthorized as exc:
-            raise RegistryUnauthorized(f"pull access denied for {ref.familiar_repository}, repository does not "
-                                       f"exist or may require 'docker login': {exc}") from None
-        data = r.read(limit=MAX_MANIFEST, what=f"manifest for {ref.familiar}")
-        ctype = (r.headers.get("Content-Type") or "").split(";")[0].strip()
-        try:
-            doc = json.loads(data)
-            if not isinstance(doc, dict):
-                raise ValueError
-        except ValueError:
-            raise RegistryError(f"manifest for {ref.familiar}: the registry answered garbage (not JSON)") from None
-        return doc, data, ctype or str(doc.get("mediaType") or "")
-
-    doc, data, mtype = with_retries(lambda: get(target), None, "")
+    doc, data, mtype = with_retries(lambda: _get_manifest(client, ref, target), None, "")
     top_digest = "sha256:" + hashlib.sha256(data).hexdigest()
     if ref.digest:
         _check_digest(data, ref.digest, f"manifest {ref.familiar}")
@@ -328,15 +333,42 @@ def fetch_manifest(client: RegistryClient, ref: Reference, platform: str | None,
     if mtype in MT_DOCKER_SCHEMA1 or doc.get("schemaVersion") == 1:
         raise RegistryError(f"{ref.familiar}: docker image manifest schema 1 is not supported "
                             f"(push it again with a current client)")
-    if mtype in (MT_DOCKER_LIST, MT_OCI_INDEX) or ("manifests" in doc and "config" not in doc):
+    if _is_index(doc, mtype):
         chosen = choose_manifest(doc, platform)
         child = str(chosen.get("digest", ""))
         validate_digest(child)
-        doc, data, mtype = with_retries(lambda: get(child), None, "")
+        doc, data, mtype = with_retries(lambda: _get_manifest(client, ref, child), None, "")
         _check_digest(data, child, f"manifest {child}")
     if "config" not in doc or not isinstance(doc.get("layers"), list):
         raise RegistryError(f"manifest for {ref.familiar}: not an image manifest ({mtype or 'no media type'})")
     return doc, mtype, top_digest
+
+
+def inspect(client: RegistryClient, ref: Reference) -> dict[str, Any]:
+    """``GET /distribution/{name}/json``: the descriptor the reference resolves to in its registry and the
+    platforms it serves (an index's entries; a single manifest's from its config), as dockerd answers."""
+    target = ref.digest or ref.tag or "latest"
+    doc, data, mtype = with_retries(lambda: _get_manifest(client, ref, target), None, "")
+    digest = ref.digest or "sha256:" + hashlib.sha256(data).hexdigest()
+    if ref.digest:
+        _check_digest(data, ref.digest, f"manifest {ref.familiar}")
+    platforms: list[dict[str, Any]] = []
+    if _is_index(doc, mtype):
+        for m in doc.get("manifests") or []:
+            p = (m.get("platform") or {}) if isinstance(m, dict) else {}
+            if p.get("architecture") and p.get("os") and p.get("architecture") != "unknown":
+                platforms.append({k: p[k] for k in ("architecture", "os", "os.version", "os.features", "variant",
+                                                    "features") if p.get(k)})
+    elif isinstance(doc.get("config"), dict):
+        cfg_digest = str(doc["config"].get("digest", ""))
+        validate_digest(cfg_digest)
+        r = client.request("GET", f"/v2/{ref.path}/blobs/{cfg_digest}", scopes=(f"repository:{ref.path}:pull",))
+        cfg_data = r.read(limit=MAX_MANIFEST, what=f"image config of {ref.familiar}")
+        _check_digest(cfg_data, cfg_digest, f"config {cfg_digest}")
+        cfg = json.loads(cfg_data)
+        if isinstance(cfg, dict) and cfg.get("architecture") and cfg.get("os"):
+            platforms.append({k: cfg[k] for k in ("architecture", "os", "variant") if cfg.get(k)})
+    return {"Descriptor": {"mediaType": mtype, "digest": digest, "size": len(data)}, "Platforms": platforms}
 
 
 class _Decoder:

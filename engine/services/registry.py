@@ -177,6 +177,33 @@ class Registry:
         progress({"status": f"Status: Downloaded newer image for {ref.familiar}"})
         return image_id
 
+    # -- distribution ---------------------------------------------------------------------------
+    async def distribution(self, name: str, auth: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``GET /distribution/{name}/json``: the descriptor ``name`` resolves to in its registry and the
+        platforms it serves (what ``--resolve-image`` pins a service to).
+
+        An image made here (built, imported or tagged, never pushed or pulled under this repository) is
+        not looked for in any registry: no registry holds it under that name, and on this one node it is
+        already the image every task runs. ImageNotFound says so; a client warns or goes on unpinned."""
+        ref = reference.parse(name)
+        try:
+            image_id = self.images.resolve(name)
+        except ImageNotFound:
+            image_id = None
+        if image_id is not None:
+            doc = self.state.image(image_id) or {}
+            mine = [d for d in doc.get("RepoDigests") or [] if d.split("@", 1)[0] in
+                    (ref.repository, ref.familiar_repository)]
+            if not mine:
+                raise ImageNotFound(f"{ref.familiar}: a local image that no registry has under this name "
+                                    f"(it was built, imported or tagged here)", image=name)
+        from ..registry.distribution import inspect
+        client = self._registry_client(ref.domain, auth)
+        try:
+            return await aio.to_thread(inspect, client, ref)
+        finally:
+            client.close()
+
     # -- push -----------------------------------------------------------------------------------
     async def push(self, name: str, *, tag: str | None = None, auth: dict[str, Any] | None = None,
                          oci: bool = False, chunk_size: int = 0) -> AsyncIterator[dict[str, Any]]:

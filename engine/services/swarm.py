@@ -19,7 +19,7 @@ import re
 import secrets as secrets_mod
 import shutil
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..config import Paths
@@ -31,6 +31,9 @@ from .containers import Containers
 from .events import Events
 from .images import Images
 from .networks import Networks
+
+if TYPE_CHECKING:
+    from .registry import Registry
 
 NOT_MANAGER = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this '
                'node to swarm and try again.')
@@ -103,8 +106,9 @@ class Swarm:
     """The manager: ``/swarm``, ``/nodes``, ``/services``, ``/tasks``, ``/secrets``, ``/configs``."""
 
     def __init__(self, state: State, paths: Paths, containers: Containers, networks: Networks, images: Images,
-                 events: Events, endpoints: Any | None) -> None:
+                 events: Events, endpoints: Any | None, registry: Callable[[], Registry] | None = None) -> None:
         self.state = state
+        self.registry = registry  # the registry service, built when a task first pulls its image
         self.paths = paths
         self.containers = containers
         self.networks = networks
@@ -117,6 +121,17 @@ class Swarm:
     # -- the swarm --------------------------------------------------------------------------------
     def active(self) -> bool:
         return self.state.swarm() is not None
+
+    async def pull(self, image: str) -> bool:
+        """Pull a task's image that is not here (docker's agents pull it too); False when it cannot be had."""
+        if self.registry is None:
+            return False
+        try:
+            async for _ in self.registry().pull(image):
+                pass
+        except EngineError:
+            return False
+        return True
 
     def _manager(self) -> dict[str, Any]:
         row = self.state.swarm()
@@ -589,7 +604,6 @@ class Swarm:
         """``POST /services/create``: ``{"ID", "Warnings"}``; the reconciler makes its tasks."""
         self._manager()
         spec = self._check_spec(spec)
-        warnings = self._image_warnings(spec)
         service_id = new_id()
         if self.state.service_by_name(spec["Name"]) is not None or \
                 self.state.insert_service(service_id, spec["Name"], rfc3339_nano(), spec) is None:
@@ -597,17 +611,7 @@ class Swarm:
                            f"{spec['Name']} already exists")
         self.events.emit("service", "create", service_id, name=spec["Name"])
         self.kick()
-        return {"ID": service_id, "Warnings": warnings or None}
-
-    def _image_warnings(self, spec: dict[str, Any]) -> builtins.list[str]:
-        image = spec["TaskTemplate"]["ContainerSpec"]["Image"]
-        try:
-            self.images.resolve(image)
-        except EngineError:
-            return [f"image {image} could not be accessed on a registry to record\nits digest. Each node will "
-                    f"access {image} independently,\npossibly leading to different nodes running different\n"
-                    f"versions of the image.\n"]
-        return []
+        return {"ID": service_id, "Warnings": None}  # (a client warns of what it could not pin, as docker's)
 
     async def service_update(self, service_id: str, version: int, spec: dict[str, Any],
                              rollback: str | None = None, auth: str | None = None) -> dict[str, Any]:
@@ -640,7 +644,7 @@ class Swarm:
             raise Conflict(OUT_OF_SEQUENCE)
         self.events.emit("service", "update", row["id"], name=row["name"])
         self.kick()
-        return {"Warnings": self._image_warnings(new) or None}
+        return {"Warnings": None}
 
     async def service_delete(self, service_id: str) -> None:
         """``DELETE /services/{id}``: the service, its load balancer's rules, its tasks and their containers."""

@@ -153,8 +153,9 @@ class TaskHost:
         image = cs.get("Image") or ""
         try:
             self.swarm.images.resolve(image)
-        except EngineError:
-            raise Rejected(f"No such image: {image}") from None
+        except EngineError:  # not here: pulled from its registry, as docker's agents do
+            if not await self.swarm.pull(image):
+                raise Rejected(f"No such image: {image}") from None
         networks = self._networks(task)
         name = task["doc"]["Name"]
         config = taskspec.container_config(service, task, name, self.swarm.node_id(), networks, self._files(task))

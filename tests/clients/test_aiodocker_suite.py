@@ -37,7 +37,7 @@ pytestmark = pytest.mark.root
 
 VERSION = "0.27.0"
 CACHE = os.path.join(REPO, ".venv", "aiodocker-suite")
-IMAGES = ("python:3.13-alpine", "python:3.14-alpine", "python:latest")  # test_networks creates from "python"
+IMAGES = ("python:3.13-alpine", "python:3.14-alpine", "python:latest", "python:3.6.1")  # test_networks creates from "python"
 
 HUB = "pulls from Docker Hub (this test machine reaches no registry but its own)"
 REGISTRY = "starts registry:2 from Docker Hub with testcontainers"

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -166,3 +167,48 @@ def test_jobs_run_to_completion_with_both_clis(manager: Daemon) -> None:
     assert bad.returncode != 0 and bad.stderr.strip().endswith("max-concurrent can only be used with replicated-job mode")
     manager.ok("service", "rm", "batch", "once")
     wait_for(lambda: not manager.ok("ps", "-aq").split())
+
+
+def test_resolve_image_pins_registry_digests_and_tasks_pull_what_is_missing(manager: Daemon, tmp_path: Any) -> None:
+    """``--resolve-image``: an image from a registry is pinned to the digest the registry has now
+    (``GET /distribution/{name}/json``, as dockerd answers it; docker's CLI and Portside's both pin); an
+    image made here is left as it is, no registry asked; a task whose image is not here pulls it."""
+    from test_docker_cli import _registry_module
+    mod = _registry_module()
+    if not os.path.exists(mod.REGISTRY):
+        pytest.skip("needs docker-registry (Debian package docker-registry)")
+    reg = mod.Registry(str(tmp_path))
+    reg.start()
+    try:
+        manager.ok("swarm", "init", "--advertise-addr", "127.0.0.1")
+        ref = f"{reg.host}/team/web:1"
+        manager.ok("tag", "busybox", ref)
+        pushed = manager.ok("push", ref)
+        digest = re.search(r"digest: (sha256:[0-9a-f]{64})", pushed).group(1)  # type: ignore[union-attr]
+        p = manager.docker("service", "create", "-d", "--name", "theirs", ref, "sleep", "1000")
+        assert p.returncode == 0 and "could not be accessed" not in p.stderr, p.stderr
+        assert manager.ok("service", "inspect", "theirs", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}") \
+            .strip() == f"{ref}@{digest}"
+        # not here any more: Portside's CLI pins it, and the task pulls it by that digest
+        manager.ok("service", "rm", "theirs")
+        wait_for(lambda: not manager.ok("ps", "-aq").split())
+        manager.ok("rmi", ref)
+        mine = manager.portside("service", "create", "--name", "mine", "--detach", ref, "sleep", "1000")
+        assert mine.returncode == 0 and not mine.stderr, mine.stderr
+        assert manager.ok("service", "inspect", "mine", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}") \
+            .strip() == f"{ref}@{digest}"
+        wait_for(lambda: len(running(manager, "mine")) == 1)
+        assert f"{reg.host}/team/web@{digest}" in manager.ok("image", "inspect", "--format", "{{.RepoDigests}}",
+                                                              f"{ref}@{digest}")
+        # an image made here: no digest, no warning (no registry has it under that name)
+        local = manager.portside("service", "create", "--name", "here", "--detach", "busybox", "sleep", "1000")
+        assert local.returncode == 0 and not local.stderr, local.stderr
+        assert manager.ok("service", "inspect", "here", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}") \
+            .strip() == "busybox"
+        # a registry that does not answer: docker's warning, and the service goes on unpinned
+        gone = manager.portside("service", "create", "--name", "gone", "--detach", "localhost:9/no/such:1", "true")
+        assert gone.returncode == 0 and "localhost:9/no/such:1 could not be accessed on a registry" in gone.stderr
+        manager.ok("service", "rm", "mine", "here", "gone")
+        wait_for(lambda: not manager.ok("ps", "-aq").split())
+    finally:
+        reg.kill()

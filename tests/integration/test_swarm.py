@@ -313,7 +313,7 @@ async def test_a_tmpfs_mount_reaches_the_task_container(swarm: Swarm) -> None:
 
 
 async def test_rejected_and_pending_tasks_say_why(swarm: Swarm, tmp_path: Any) -> None:
-    spec: dict[str, Any] = {"Name": "ghost", "TaskTemplate": {"ContainerSpec": {"Image": "nosuch:latest"},
+    spec: dict[str, Any] = {"Name": "ghost", "TaskTemplate": {"ContainerSpec": {"Image": "localhost:9/nosuch:latest"},
                                                              "RestartPolicy": {"Condition": "none"}}}
     await swarm.ok("POST", "/services/create", spec)
     missing = str(tmp_path / "not-there")
@@ -328,7 +328,7 @@ async def test_rejected_and_pending_tasks_say_why(swarm: Swarm, tmp_path: Any) -
             binder[0]["Status"]["State"] == "rejected"
     await swarm.until(said)
     ghost, binder, picky = [await swarm.tasks(n) for n in ("ghost", "binder", "picky")]
-    assert ghost[0]["Status"]["Err"] == "No such image: nosuch:latest"
+    assert ghost[0]["Status"]["Err"] == "No such image: localhost:9/nosuch:latest"  # (pulled first: nothing listens)
     assert binder[0]["Status"]["Err"] == (f'invalid mount config for type "bind": bad mount source path: stat '
                                           f"{missing}: no such file or directory")
     assert not os.path.exists(missing)
@@ -408,7 +408,7 @@ async def test_rolling_update_start_first_and_rollback_on_failure(swarm: Swarm) 
 
     svc = await swarm.ok("GET", f"/services/{sid}")
     bad = json.loads(json.dumps(svc["Spec"]))
-    bad["TaskTemplate"]["ContainerSpec"]["Image"] = "nosuch:latest"
+    bad["TaskTemplate"]["ContainerSpec"]["Image"] = "localhost:9/nosuch:latest"  # (a pull nothing answers)
     bad["UpdateConfig"] = {"Parallelism": 1, "Monitor": SECOND // 2, "FailureAction": "rollback"}
     await swarm.ok("POST", f"/services/{sid}/update", bad, version=svc["Version"]["Index"])
 

@@ -629,10 +629,19 @@ async def spec_from_update(docker: Docker, args: Any, spec: dict[str, Any]) -> d
 
 
 # -- the commands --------------------------------------------------------------------------------------
+async def _pin(docker: Docker, spec: dict[str, Any], auth: dict[str, Any] | None) -> None:
+    from engine.client.services import pin_image
+    note = await pin_image(docker, spec.setdefault("TaskTemplate", {}), auth)
+    if note:
+        sys.stderr.write(f"{note}\n")
+
+
 async def cmd_service_create(docker: Docker, args: Any) -> int:
     spec = await spec_from_create(docker, args)
     from engine.client import registry_auth_for
     auth = registry_auth_for(args.image) if args.with_registry_auth else None
+    if not args.no_resolve_image:  # docker's: the image pinned to its registry's digest
+        await _pin(docker, spec, auth)
     answer = await docker.services.create(spec, auth=auth)
     for w in answer.get("Warnings") or []:
         sys.stderr.write(f"{w}\n")
@@ -654,6 +663,8 @@ async def cmd_service_update(docker: Docker, args: Any) -> int:
         from engine.client import registry_auth_for
         auth = registry_auth_for(spec["TaskTemplate"]["ContainerSpec"].get("Image", "")) \
             if args.with_registry_auth else None
+        if args.image and not args.no_resolve_image:
+            await _pin(docker, spec, auth)
         answer = await docker.services.update(service["ID"], service["Version"]["Index"], spec, auth=auth)
     for w in answer.get("Warnings") or []:
         sys.stderr.write(f"{w}\n")
