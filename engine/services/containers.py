@@ -862,7 +862,11 @@ class Containers:
                 pass  # it exited on its own since we looked: nothing left to kill
             await self._wait_stopped(cid, 10)
         await self._wait_monitor(cid, 10)
-        doc = self.state.container(cid) or {}
+        found = self.state.container(cid)
+        if found is None:  # a --rm container: its monitor removed it as it ended
+            self.events.wake()
+            return
+        doc = found
         cg = doc.get("HostConfig", {}).get("_Cgroup")
         if cg:
             from ..runtime import cgroups

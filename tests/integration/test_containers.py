@@ -226,6 +226,13 @@ def test_stop_kill_signals(cli, imported):
     assert time.monotonic() - t0 < 5
     assert inspect(cli, graceful, "{{.State.ExitCode}}") == "0"
 
+    # --init: docker-init waits for its signals (rt_sigtimedwait, no handler) and hands SIGTERM on
+    initd = run_d(cli, "--init", "busybox", "sh", "-c", "trap 'echo got TERM; exit 3' TERM; while :; do sleep 0.1; done")
+    time.sleep(0.3)  # (the shell has set its trap)
+    ok(cli("stop", "-t", "10", initd))
+    assert inspect(cli, initd, "{{.State.ExitCode}}") == "3"
+    assert "got TERM" in ok(cli("logs", initd))
+
     custom = run_d(cli, "--stop-signal", "USR1", "busybox", "sh", "-c",
                    "trap 'echo got-usr1; exit 5' USR1; while true; do sleep 0.1; done")
     assert inspect(cli, custom, "{{.Config.StopSignal}}") == "USR1"
@@ -295,6 +302,12 @@ def test_autoremove_wait_and_name_conflict(cli, imported, root):
     wait_until(lambda: cid[:12] not in ok(cli("ps", "-aq")), timeout=10)
     # the row goes first, its folder right after (the monitor's clean-up): gone too, not left behind
     wait_until(lambda: not os.path.exists(os.path.join(root, "containers", cid)), timeout=5)
+    # rm -f of a running --rm container: its monitor removes it as it dies; rm says so once, no traceback
+    cid = run_d(cli, "--rm", "busybox", "sleep", "100")
+    proc = cli("rm", "-f", cid)
+    assert (proc.returncode, proc.stdout.strip(), proc.stderr) == (0, cid, ""), proc.stderr
+    wait_until(lambda: not os.path.exists(os.path.join(root, "containers", cid)), timeout=5)
+    assert ok(cli("ps", "-aq")).strip() == "" and mounts_under(root) == []
 
     first = ok(cli("create", "--name", "taken", "busybox", "true")).strip()
     proc = cli("run", "--name", "taken", "busybox", "true")
