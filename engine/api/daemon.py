@@ -138,15 +138,16 @@ def group_id() -> int:
     return os.getegid()
 
 
-def lock(path: str) -> int:
-    """Hold ``path.lock`` for the daemon's life; DaemonError when another daemon holds it."""
+def lock(path: str, taken: str = "") -> int:
+    """Hold ``path.lock`` for the daemon's life; DaemonError (``taken``, or the socket's line) when another
+    daemon holds it."""
     from .server import CLOSE_IN_CHILD
     fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise DaemonError(f"{PROG}: another daemon is already serving unix://{path}") from None
+        raise DaemonError(taken or f"{PROG}: another daemon is already serving unix://{path}") from None
     CLOSE_IN_CHILD.add(fd)  # a container's monitor, forked from here, must not keep the lock
     return fd
 
@@ -357,12 +358,14 @@ class Ready:
 def _run(listeners: list[Listener], pidfile: str, root: str | None, tls_ctx: ssl.SSLContext | None,
          ready: Ready) -> int:
     made: list[str] = []  # the files to remove at the end
+    root_lock = -1
     try:
         try:
             for ln in listeners:
                 if ln.kind == "unix":
                     os.makedirs(os.path.dirname(ln.path), mode=0o755, exist_ok=True)
                     ln.lock_fd = lock(ln.path)
+            root_lock = lock_root(root)  # one daemon per data root, as dockerd's: a second would share its state
             if pidfile:
                 os.makedirs(os.path.dirname(pidfile) or ".", mode=0o755, exist_ok=True)
                 check_pidfile(pidfile)
@@ -385,6 +388,8 @@ def _run(listeners: list[Listener], pidfile: str, root: str | None, tls_ctx: ssl
                 os.unlink(p)
             except FileNotFoundError:
                 pass
+        if root_lock >= 0:
+            os.close(root_lock)  # (the file stays: the data root's, not this run's)
         for ln in listeners:
             if ln.lock_fd >= 0:  # held: the lock file is ours to remove (nothing of the daemon is left)
                 try:
@@ -392,6 +397,21 @@ def _run(listeners: list[Listener], pidfile: str, root: str | None, tls_ctx: ssl
                 except FileNotFoundError:
                     pass
                 os.close(ln.lock_fd)
+
+
+def lock_root(root: str | None) -> int:
+    """Hold ``<root>/daemon.lock``; DaemonError naming the daemon that serves the data root already."""
+    from ..config import default_root
+    path = os.path.abspath(root or default_root())
+    os.makedirs(path, mode=0o711, exist_ok=True)
+    who = ""
+    try:
+        import json
+        with open(os.path.join(path, SERVED)) as f:
+            who = f" (pid {int(json.load(f)['Pid'])})"
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return lock(os.path.join(path, "daemon"), f"{PROG}: another daemon{who} is already serving the data root {path}")
 
 
 def _fail(ready: Ready, text: str) -> None:

@@ -835,3 +835,17 @@ def test_monitors_are_forked_from_a_template_that_goes_with_the_daemon(detached:
     assert page(port).strip() == web[:12]
     d.ok("rm", "-f", web, sleeper, again)
     wait_for("the monitor went with its container", lambda: not os.path.exists(f"/proc/{mon}") or zombie(mon))
+
+
+def test_a_second_daemon_on_the_same_data_root_is_refused(detached: Callable[[str], Detached]) -> None:
+    """As dockerd: one daemon per data root. A second (on another socket) would share the first one's
+    state, and on its way out it took the first one's ``daemon.json`` with it."""
+    first, second = detached("one"), detached("two")
+    assert first.start().returncode == 0
+    p = second.start()
+    assert p.returncode == 1 and not os.path.exists(second.sock)
+    assert p.stderr.strip().splitlines() == [
+        f"portside daemon: another daemon (pid {first.pid()}) is already serving the data root {first.root}"]
+    with open(os.path.join(first.root, "daemon.json")) as f:
+        assert json.load(f)["Pid"] == first.pid()
+    assert first.ok("version", "--format", "{{.Server.APIVersion}}").strip() == "1.50"
