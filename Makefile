@@ -19,7 +19,9 @@ TEST_DEBS += docker-compose tmux
 STAMP := $(VENV)/.portside-installed
 
 $(PY):
-	$(PYTHON) -m venv $(VENV)
+	@# Debian's python3 makes a venv only with python3-venv (ensurepip): installed first when missing
+	@$(PYTHON) -c "import ensurepip" 2>/dev/null || $(MAKE) -s debs EXTRA_DEBS=python3-venv
+	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); echo "cannot make $(VENV): install python3-venv"; exit 1; }
 	$(PY) -m pip install -q --upgrade pip
 
 $(STAMP): pyproject.toml Makefile | $(PY)
