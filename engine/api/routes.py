@@ -159,14 +159,14 @@ async def events(api: API, req: Request) -> Response:
             return float(text)
         except ValueError:
             raise InvalidArgument(f"invalid value for {name}: {text!r} is not a unix timestamp") from None
-    return Response(200, stream=api.engine.events.stream(since=when("since"), until=when("until"), filters=req.filters()))
+    return Response(200, stream=api.engine.events.stream(since=when("since"), until=when("until"), filters=req.filters(EVENT_FILTERS)))
 
 
 
 # -- containers ------------------------------------------------------------------------------------
 async def containers_list(api: API, req: Request) -> Response:
     limit = req.integer("limit")
-    return json_response(await api.engine.containers.list(all=req.flag("all"), filters=req.filters(),
+    return json_response(await api.engine.containers.list(all=req.flag("all"), filters=req.filters(CONTAINER_FILTERS),
                                                           limit=limit if limit is not None else -1,
                                                           size=req.flag("size")))
 
@@ -365,7 +365,7 @@ async def container_rename(api: API, req: Request, id: str) -> Response:
 
 
 async def containers_prune(api: API, req: Request) -> Response:
-    return json_response(await api.engine.containers.prune(filters=req.filters()))
+    return json_response(await api.engine.containers.prune(filters=req.filters(("label", "label!", "until"))))
 
 
 async def exec_create(api: API, req: Request, id: str) -> Response:
@@ -422,7 +422,7 @@ async def exec_resize(api: API, req: Request, id: str) -> Response:
 
 # -- images ----------------------------------------------------------------------------------------
 async def images_list(api: API, req: Request) -> Response:
-    filters = req.filters()
+    filters = req.filters(("before", "dangling", "label", "reference", "since", "until"))
     if req.arg("filter"):  # the old ?filter=name
         filters.setdefault("reference", []).append(req.arg("filter"))
     images = await api.engine.images.list(all=req.flag("all"), filters=filters)
@@ -485,6 +485,14 @@ async def image_push(api: API, req: Request, name: str) -> Response:
     auth = decode_auth(req.headers.get("x-registry-auth", ""))
     return progress_response(api.engine.registry.push(name, tag=req.arg("tag") or None, auth=auth,
                                                    oci=req.flag("oci")))
+
+
+# dockerd's accepted filter keys where a route takes more than a few (others are listed at the route)
+CONTAINER_FILTERS = ("ancestor", "before", "expose", "exited", "health", "id", "isolation", "is-task", "label",
+                     "name", "network", "publish", "since", "status", "volume")
+EVENT_FILTERS = ("config", "container", "daemon", "event", "image", "label", "network", "node", "plugin", "scope",
+                 "secret", "service", "type", "volume")
+TASK_FILTERS = ("desired-state", "id", "label", "name", "node", "runtime", "service", "up-to-date", "_up-to-date")
 
 
 KNOWN_OS = frozenset("aix android darwin dragonfly freebsd hurd illumos ios js linux nacl netbsd openbsd plan9 "
@@ -619,7 +627,7 @@ async def build(api: API, req: Request) -> Response:
 
 # -- networks and volumes --------------------------------------------------------------------------
 async def networks_list(api: API, req: Request) -> Response:
-    return json_response(await api.engine.networks.list(filters=req.filters()))
+    return json_response(await api.engine.networks.list(filters=req.filters(("dangling", "driver", "id", "label", "name", "scope", "type"))))
 
 
 async def network_inspect(api: API, req: Request, id: str) -> Response:
@@ -707,18 +715,18 @@ async def auth(api: API, req: Request) -> Response:
 
 
 async def images_prune(api: API, req: Request) -> Response:
-    filters = req.filters()
+    filters = req.filters(("dangling", "label", "label!", "until"))
     dangling = [v.lower() for v in filters.pop("dangling", [])]
     everything = bool(dangling) and dangling[-1] in ("false", "0")
     return json_response(await api.engine.images.prune(all=everything, filters=filters))
 
 
 async def volumes_prune(api: API, req: Request) -> Response:
-    return json_response(await api.engine.volumes.prune(filters=req.filters()))
+    return json_response(await api.engine.volumes.prune(filters=req.filters(("all", "label", "label!"))))
 
 
 async def networks_prune(api: API, req: Request) -> Response:
-    return json_response(await api.engine.networks.prune(filters=req.filters()))
+    return json_response(await api.engine.networks.prune(filters=req.filters(("label", "label!", "until"))))
 
 
 async def build_prune(api: API, req: Request) -> Response:
@@ -858,7 +866,7 @@ async def swarm_unlock(api: API, req: Request) -> Response:
 
 
 async def nodes_list(api: API, req: Request) -> Response:
-    return json_response(await api.engine.swarm.nodes_list(req.filters()))
+    return json_response(await api.engine.swarm.nodes_list(req.filters(("id", "label", "membership", "name", "node.label", "role"))))
 
 
 async def node_inspect(api: API, req: Request, id: str) -> Response:
@@ -876,7 +884,7 @@ async def node_delete(api: API, req: Request, id: str) -> Response:
 
 
 async def services_list(api: API, req: Request) -> Response:
-    return json_response(await api.engine.swarm.services_list(req.filters(), status=req.flag("status")))
+    return json_response(await api.engine.swarm.services_list(req.filters(("id", "label", "mode", "name")), status=req.flag("status")))
 
 
 async def service_create(api: API, req: Request) -> Response:
@@ -928,7 +936,7 @@ async def service_logs(api: API, req: Request, id: str) -> Response:
 
 
 async def tasks_list(api: API, req: Request) -> Response:
-    return json_response(await api.engine.swarm.tasks_list(req.filters()))
+    return json_response(await api.engine.swarm.tasks_list(req.filters(TASK_FILTERS)))
 
 
 async def task_inspect(api: API, req: Request, id: str) -> Response:
@@ -943,7 +951,7 @@ async def task_logs(api: API, req: Request, id: str) -> Response:
 def _blob_routes(kind: str) -> tuple[H, H, H, H, H]:
     """list, create, inspect, update, delete of ``/secrets`` or ``/configs``."""
     async def listing(api: API, req: Request) -> Response:
-        return json_response(await api.engine.swarm.blob_list(kind, req.filters()))
+        return json_response(await api.engine.swarm.blob_list(kind, req.filters(("id", "label", "name", "names"))))
 
     async def create(api: API, req: Request) -> Response:
         return json_response(await api.engine.swarm.blob_create(kind, _body(req, f"a {kind[:-1]} spec")), 201)

@@ -105,8 +105,9 @@ class Request:
         except ValueError:
             raise InvalidArgument(f"invalid value for {name}: {text!r} is not an integer") from None
 
-    def filters(self) -> dict[str, list[str]]:
-        """The ``filters`` parameter: ``{"key": ["v", …]}`` or the older ``{"key": {"v": true}}``."""
+    def filters(self, accepted: tuple[str, ...] = ()) -> dict[str, list[str]]:
+        """The ``filters`` parameter: ``{"key": ["v", …]}`` or the older ``{"key": {"v": true}}``; a key
+        not in ``accepted`` (when given: dockerd's list for the route) is dockerd's ``invalid filter``."""
         text = self.arg("filters")
         if not text:
             return {}
@@ -116,6 +117,9 @@ class Request:
             raise InvalidArgument(f"invalid filter: {exc.msg} at character {exc.pos} of the filters parameter") from None
         if not isinstance(raw, dict):
             raise InvalidArgument("invalid filter: the filters parameter must be a JSON object")
+        for key in raw:
+            if accepted and key not in accepted:
+                raise InvalidArgument(f"invalid filter '{key}'")
         return {k: list(v) if isinstance(v, (list, dict)) else [str(v)] for k, v in raw.items()}
 
     def file(self) -> IO[bytes]:

@@ -113,6 +113,12 @@ def test_docker_errors_come_with_the_engine_status(daemon: Daemon) -> None:
         assert p.returncode == 1 and "container is running" in p.stderr  # 409
     finally:
         daemon.ok("rm", "-f", cid)
+    # a filter the route does not know is dockerd's 400, from both CLIs, not a listing of everything
+    for args in (("ps", "--filter", "bogus=1"), ("images", "--filter", "bogus=1"),
+                 ("network", "ls", "--filter", "bogus=1")):
+        for run in (daemon.docker, daemon.portside):
+            p = run(*args)
+            assert p.returncode != 0 and p.stderr.strip().endswith("invalid filter 'bogus'"), (run, args, p.stderr)
 
 
 def test_docker_tag_and_rmi(daemon: Daemon) -> None:
