@@ -829,6 +829,22 @@ def _detach() -> None:
     linux.set_child_subreaper()
 
 
+def _fork_detached() -> bool:
+    """Fork twice: False back in the caller (the middle process reaped), True in the grandchild, which is
+    the monitor-to-be in a session of its own (:func:`_detach`) that belongs to nobody."""
+    pid = os.fork()
+    if pid:
+        os.waitpid(pid, 0)
+        return False
+    try:
+        if os.fork():
+            os._exit(0)
+        _detach()
+    except BaseException:  # noqa: BLE001 - never return into the caller's code from the child
+        os._exit(1)
+    return True
+
+
 def _start(mon: Monitor) -> tuple[int, list[int]] | None:
     """Lock, mount, start the container and report ``{"pid": N}``; on failure report it, clean up, None."""
     try:
@@ -886,14 +902,9 @@ def launch(cdir: str, status_w: int, attach: list[int], *, exec_monitor: bool = 
     and the CLI's return, at the cost of a larger monitor for the container's lifetime.
     A long-running engine forks its monitors from a small template instead (:func:`launch_small`).
     """
-    pid = os.fork()
-    if pid:
-        os.waitpid(pid, 0)
+    if not _fork_detached():
         return
     try:
-        if os.fork():
-            os._exit(0)
-        _detach()
         mon = Monitor(cdir, status_w, attach, loaded, network)
         started = _start(mon)
         if started is None:
@@ -939,14 +950,9 @@ def launch_small(cdir: str, status_w: int, attach: list[int]) -> None:
     re-parented to the monitor, its subreaper, which adopts it. The start's garbage dies with the
     helper, so the monitor keeps only the pages it shares with the template and the few it writes.
     """
-    pid = os.fork()
-    if pid:
-        os.waitpid(pid, 0)
+    if not _fork_detached():
         return
     try:
-        if os.fork():
-            os._exit(0)
-        _detach()
         import fcntl
         import marshal
         import socket
