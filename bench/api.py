@@ -283,6 +283,9 @@ def main() -> int:
     finally:
         try:
             ps.stop()
+            sys.path.insert(0, REPO)
+            from engine.network import host_teardown
+            host_teardown(ps.root)  # the data root's bridges and rules
         finally:
             dk.stop()
             if getattr(dk, "logf", None) is not None:
