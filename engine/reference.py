@@ -143,3 +143,9 @@ def digest_warning(image: str) -> str:
     return (f"image {image} could not be accessed on a registry to record\nits digest. Each node will access "
             f"{image} independently,\npossibly leading to different nodes running different\nversions of the "
             f"image.\n")
+
+
+def from_registry(ref: Reference, repo_digests: list[str]) -> bool:
+    """Whether an image with these ``RepoDigests`` came from (or went to) a registry under ``ref``'s
+    repository: one built, imported or tagged here has none for it, and no registry to ask about it."""
+    return any(str(d).split("@", 1)[0] in (ref.repository, ref.familiar_repository) for d in repo_digests)

@@ -60,10 +60,8 @@ async def pin_image(docker: Any, template: dict[str, Any], auth: dict[str, Any] 
     except NotFound:
         local = None
     if local is not None:
-        from ..reference import parse
-        ref = parse(image)
-        if not any(str(d).split("@", 1)[0] in (ref.repository, ref.familiar_repository)
-                   for d in local.get("RepoDigests") or []):
+        from ..reference import from_registry, parse
+        if not from_registry(parse(image), local.get("RepoDigests") or []):
             return None
     try:
         found = await docker.images.distribution(image, auth=auth)

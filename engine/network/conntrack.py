@@ -29,40 +29,27 @@ CTA_PROTO_NUM = 1
 NLA_TYPE_MASK = 0x3FFF
 
 
-def _attrs(data: bytes, off: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes]]:
-    """(type, payload) of the netlink attributes in ``data[off:end]``."""
-    end = len(data) if end is None else end
-    while off + 4 <= end:
-        length, kind = struct.unpack_from("=HH", data, off)
-        if length < 4:
-            return
-        yield kind & NLA_TYPE_MASK, data[off + 4:off + length]
-        off += (length + 3) & ~3
-
-
-def _raw_attr(data: bytes, want: int) -> bytes | None:
-    """The whole attribute (header included) of type ``want`` at the top of ``data``."""
+def _attrs(data: bytes) -> Iterator[tuple[int, bytes, bytes]]:
+    """(type, payload, the whole attribute) of the netlink attributes at the top of ``data``."""
     off = 0
     while off + 4 <= len(data):
         length, kind = struct.unpack_from("=HH", data, off)
         if length < 4:
-            return None
-        if kind & NLA_TYPE_MASK == want:
-            return data[off:off + length]
+            return
+        yield kind & NLA_TYPE_MASK, data[off + 4:off + length], data[off:off + length]
         off += (length + 3) & ~3
-    return None
 
 
 def _tuple(payload: bytes) -> tuple[str, int]:
     """(source address, l4 protocol number) of a CTA_TUPLE_* payload."""
     src, proto = "", 0
-    for kind, value in _attrs(payload):
+    for kind, value, _ in _attrs(payload):
         if kind == CTA_TUPLE_IP:
-            for k, v in _attrs(value):
+            for k, v, _ in _attrs(value):
                 if k == CTA_IP_V4_SRC and len(v) == 4:
                     src = socket.inet_ntoa(v)
         elif kind == CTA_TUPLE_PROTO:
-            for k, v in _attrs(value):
+            for k, v, _ in _attrs(value):
                 if k == CTA_PROTO_NUM and v:
                     proto = v[0]
     return src, proto
@@ -111,14 +98,12 @@ def forget(addresses: Iterable[str], proto: int = socket.IPPROTO_UDP) -> int:
     try:
         doomed: list[bytes] = []
         for payload in s.replies(s.send(IPCTNL_MSG_CT_GET, NLM_F_DUMP)):
-            reply = next((v for k, v in _attrs(payload) if k == CTA_TUPLE_REPLY), None)
-            if reply is None:
+            attrs = {k: (v, whole) for k, v, whole in _attrs(payload)}
+            if CTA_TUPLE_REPLY not in attrs or CTA_TUPLE_ORIG not in attrs:
                 continue
-            src, l4 = _tuple(reply)
+            src, l4 = _tuple(attrs[CTA_TUPLE_REPLY][0])
             if src in gone and l4 == proto:
-                orig = _raw_attr(payload, CTA_TUPLE_ORIG)
-                if orig is not None:
-                    doomed.append(orig)
+                doomed.append(attrs[CTA_TUPLE_ORIG][1])  # the entry named by its original tuple, as sent
         for orig in doomed:
             for _ in s.replies(s.send(IPCTNL_MSG_CT_DELETE, NLM_F_ACK, orig)):
                 pass

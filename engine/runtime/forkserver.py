@@ -91,8 +91,8 @@ class ForkServer:
     def spawn(self, cdir: str, status_w: int, attach: list[int]) -> bool:
         """Ask the template for the monitor of ``cdir``; False when it cannot be reached (launch it here)."""
         fds = [status_w] + [fd for fd in attach if fd >= 0]
-        msg = ('{"cdir":%s,"attach":[%s]}' % (_quote(cdir), ",".join(
-            "true" if fd >= 0 else "false" for fd in (attach + [-1, -1, -1])[:3]))).encode()
+        import json
+        msg = json.dumps({"cdir": cdir, "attach": [fd >= 0 for fd in (attach + [-1, -1, -1])[:3]]}).encode()
         with self._lock:
             for _ in range(2):  # a template that died is started again, once
                 if self._broken:
@@ -126,11 +126,6 @@ class ForkServer:
         """Stop the template (the monitors it started live on)."""
         with self._lock:
             self._drop()
-
-
-def _quote(s: str) -> str:
-    from _json import encode_basestring
-    return str(encode_basestring(s))
 
 
 def serve(fd: int, preload: list[str]) -> int:

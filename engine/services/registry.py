@@ -192,9 +192,7 @@ class Registry:
             image_id = None
         if image_id is not None:
             doc = self.state.image(image_id) or {}
-            mine = [d for d in doc.get("RepoDigests") or [] if d.split("@", 1)[0] in
-                    (ref.repository, ref.familiar_repository)]
-            if not mine:
+            if not reference.from_registry(ref, doc.get("RepoDigests") or []):
                 raise ImageNotFound(f"{ref.familiar}: a local image that no registry has under this name "
                                     f"(it was built, imported or tagged here)", image=name)
         from ..registry.distribution import inspect
