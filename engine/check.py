@@ -355,16 +355,9 @@ class Checker:
             for p in (setup.read_record(self.paths.container(doc["Id"])) or {}).get("ports") or []:
                 m, elem = nat.port_element(p)
                 expected[(m, elem.split(" : ")[0])] = p
-        present: dict[tuple[str, str], str] = {}
         if not nftables.available():
             return
-        for m in ("tcp_any", "udp_any", "tcp_ip", "udp_ip"):
-            for item in nftables.listing(f"map ip {nat.TABLE} {m}"):
-                for key, value in (item.get("map") or {}).get("elem") or []:
-                    key_text = " . ".join(map(str, key["concat"])) if isinstance(key, dict) else str(key)
-                    target = value.get("concat") if isinstance(value, dict) else None
-                    if target:
-                        present[(m, key_text)] = f"{target[0]} . {target[1]}"
+        present = {(m, key): target for m, key, target in nat.port_elements()}
         for (m, key), target in sorted(present.items()):
             try:
                 addr = ipaddress.ip_address(target.split(" . ")[0])

@@ -20,6 +20,7 @@ open the host's loopback services to containers.
 from __future__ import annotations
 
 import fcntl
+import ipaddress
 import os
 from typing import TypedDict
 
@@ -196,6 +197,9 @@ def add_network(bridge: str, subnet: str, internal: bool) -> None:
     else:
         lines.append(f"add element ip {TABLE} masq_nets {{ {subnet} }}")
     _nft("\n".join(lines) + "\n")
+    # a bridge made just now has no container on it: a port element leading into its subnet is
+    # debris of a data root that went without tidying up, and would hand its port to a stranger
+    forget_subnet(subnet)
 
 
 def remove_network(bridge: str, subnet: str) -> None:
@@ -204,6 +208,38 @@ def remove_network(bridge: str, subnet: str) -> None:
                  f"delete element ip {TABLE} int_brs {{ {bridge} }}",
                  f"delete element ip {TABLE} masq_nets {{ {subnet} }}"):
         _nft(line + "\n", check=False)
+    if subnet:
+        forget_subnet(subnet)
+
+
+PORT_MAPS = ("tcp_any", "udp_any", "tcp_ip", "udp_ip")
+
+
+def port_elements() -> list[tuple[str, str, str]]:
+    """Every published-port element in the table: (map, key text, target "ip . port")."""
+    found: list[tuple[str, str, str]] = []
+    if not nftables.available():
+        return found
+    for m in PORT_MAPS:
+        for item in nftables.listing(f"map ip {TABLE} {m}"):
+            for key, value in (item.get("map") or {}).get("elem") or []:
+                key_text = " . ".join(map(str, key["concat"])) if isinstance(key, dict) else str(key)
+                target = value.get("concat") if isinstance(value, dict) else None
+                if target:
+                    found.append((m, key_text, f"{target[0]} . {target[1]}"))
+    return found
+
+
+def forget_subnet(subnet: str) -> None:
+    """Delete the port elements that lead into ``subnet`` (its bridge is new or gone)."""
+    net = ipaddress.ip_network(subnet, strict=False)
+    for m, key, target in port_elements():
+        try:
+            addr = ipaddress.ip_address(target.split(" . ")[0])
+        except ValueError:
+            continue
+        if addr in net:
+            _nft(f"delete element ip {TABLE} {m} {{ {key} }}\n", check=False)
 
 
 def port_element(p: PublishedPort) -> tuple[str, str]:

@@ -220,6 +220,27 @@ def test_kill_9_of_monitor_then_reclaimed(cli, imported, root):
     assert inspect_json(cli, cid3)["NetworkSettings"]["Networks"]["bridge"]["IPAddress"] == ip
 
 
+def test_port_elements_of_a_vanished_data_root_go_with_its_bridge(cli, imported, root):
+    """A data root that went without tidying up (a crashed test run, a deleted folder) left a port
+    element leading into its subnet. The host's nftables table is shared, so the next data root to take
+    that subnet inherited it: its port handed to whichever new container got the address, and ``system
+    check`` blamed the newcomer. A bridge made now forgets such elements, and a removed one takes them."""
+    from engine.network import host_teardown
+    from engine.network.nat import PORT_MAPS, port_elements
+    assert "tcp_ip" in PORT_MAPS
+    ok(cli("network", "create", "--subnet", "10.251.7.0/24", "leftover"))
+    host_teardown(root)  # the bridges go: as after a crash, nothing of the subnet is on the host
+    subprocess.run(["nft", "add element ip portside tcp_ip { 127.0.0.1 . 9 : 10.251.7.9 . 80 }"], check=True)
+    assert ("tcp_ip", "127.0.0.1 . 9", "10.251.7.9 . 80") in port_elements()
+    cid = run_d(cli, "--network", "leftover", "busybox", "sleep", "30")  # the bridge is made again
+    assert not [e for e in port_elements() if e[2].startswith("10.251.7.")]
+    ok(cli("system", "check"))
+    subprocess.run(["nft", "add element ip portside tcp_ip { 127.0.0.1 . 9 : 10.251.7.9 . 80 }"], check=True)
+    ok(cli("rm", "-f", cid))
+    ok(cli("network", "rm", "leftover"))
+    assert not [e for e in port_elements() if e[2].startswith("10.251.7.")]
+
+
 # -- user-defined networks and names ------------------------------------------------------------------
 def test_user_network_names_and_aliases(cli, imported, root):
     ok(cli("network", "create", "--subnet", "10.213.7.0/24", "appnet"))
