@@ -228,6 +228,9 @@ class Monitor:
             fd = os.open(os.path.join(self.cdir, "monitor.lock"), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX)
             self.lock_fd = fd
+        if not os.path.isdir(self.cdir):  # removed (``rm -f``) while this monitor waited for the lock
+            from engine.errors import ContainerNotFound
+            raise ContainerNotFound(f"No such container: {self.opts.get('id') or os.path.basename(self.cdir)}")
 
     @property
     def cgroup(self) -> Cgroup | None:
@@ -856,9 +859,12 @@ def _start(mon: Monitor) -> tuple[int, list[int]] | None:
         kind = "notfound" if isinstance(exc, errors.CommandNotFound) else (
             "cannotrun" if isinstance(exc, errors.ContainerCannotRun) else "engine")
         code = {"notfound": 127, "cannotrun": 126}.get(kind, 125)
-        mon.save(status="created", exit_code=code, error=str(exc), finished_at=now_rfc3339(), pid=0)
+        gone = not os.path.isdir(mon.cdir)  # nothing was made in a folder that is gone; nothing to record
+        if not gone:
+            mon.save(status="created", exit_code=code, error=str(exc), finished_at=now_rfc3339(), pid=0)
         mon.report({"error": str(exc), "kind": kind})
-        mon.cleanup()
+        if not gone:
+            mon.cleanup()
         mon.report({"exit": code})
         return None
     mon.mark_running(init_pid)
@@ -959,13 +965,19 @@ def launch_small(cdir: str, status_w: int, attach: list[int]) -> None:
         lock_fd = os.open(os.path.join(cdir, "monitor.lock"), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
         fcntl.flock(lock_fd, fcntl.LOCK_EX)  # held by this process for the container's life
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        me = os.getpid()  # the monitor, which outlives this helper: the engine watches it
         helper = os.fork()
         if helper == 0:
             try:
+                # a monitor killed mid-start takes its helper along: the helper's half-made start stays
+                # where crash recovery and rm find it (net.json, the cgroup), never goes on unowned
+                from .linux import set_pdeathsig
+                set_pdeathsig(signal.SIGKILL)
+                if os.getppid() != me:
+                    os._exit(1)
                 ours.close()
                 mon = Monitor(cdir, status_w, attach)
                 mon.lock_fd = lock_fd
-                me = os.getppid()  # the monitor, which outlives this helper: the engine watches it
                 mon.state.update(monitor_pid=me, monitor_start=proc_start_time(me))
                 started = _start(mon)
                 if started is not None:

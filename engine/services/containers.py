@@ -862,6 +862,31 @@ class Containers:
                 pass  # it exited on its own since we looked: nothing left to kill
             await self._wait_stopped(cid, 10)
         await self._wait_monitor(cid, 10)
+        lock = await self._monitor_lock(cid, force, 10)
+        try:
+            self._remove_files(cid, v)
+        finally:
+            if lock is not None:
+                os.close(lock)
+
+    async def _monitor_lock(self, cid: str, force: bool, timeout: float) -> int | None:
+        """The container's monitor lock, waited for until no monitor (nor a monitor's helper) is starting
+        or ending it; a start that won the race is killed when ``force``. None when the folder is gone."""
+        cdir = self.paths.container(cid)
+        deadline = time.monotonic() + timeout
+        while True:
+            fd = cleanup.monitor_lock(cdir)
+            if fd is not None or not os.path.isdir(cdir) or time.monotonic() > deadline:
+                return fd
+            if force:
+                self._signal(cid, signal_mod.SIGKILL)
+            elif self.records.status(cid) in ("running", "restarting"):
+                cname = (self.state.container(cid) or {}).get("Name") or "/" + cid
+                raise Conflict(f"cannot remove container \"{cname}\": container is running: stop the container "
+                               f"before removing or force remove")
+            await aio.sleep(0.005)
+
+    def _remove_files(self, cid: str, v: bool) -> None:
         found = self.state.container(cid)
         if found is None:  # a --rm container: its monitor removed it as it ended
             self.events.wake()

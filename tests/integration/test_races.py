@@ -277,6 +277,36 @@ def test_recovery_never_frees_the_address_of_a_container_being_created(root: str
         st.close()
 
 
+def test_rm_f_racing_start_leaves_no_container_running_unowned(root: str, cli: Cli, imported: str) -> None:
+    """`rm -f` of a container that another command is starting read it as not running, removed its row
+    and folder, and the start went on: a container running with no record, its published port's
+    element, veth, cgroups and rootfs mount left behind. Now `rm -f` waits for the start's monitor (it
+    holds the container's monitor lock) and kills what it started; a monitor that gets the lock after
+    the removal starts nothing. Either the container is gone with everything it had, or it runs whole.
+    """
+    n = 12
+    names = [f"racer{i}" for i in range(n)]
+    for name in names:
+        p = cli("create", "--name", name, "-p", "127.0.0.1::80", "busybox", "sleep", "300")
+        assert p.returncode == 0, p.stderr
+    cids = {name: cli("inspect", "--format", "{{.Id}}", name).stdout.strip() for name in names}
+    res = _paired(root, [["start", name] for name in names], [["rm", "-f", name] for name in names], 0.4)
+    for rc, _, err in res[n:]:
+        assert rc == 0, err  # rm -f of a container that exists always succeeds
+    assert "Traceback" not in "".join(err for _, _, err in res)
+    left = cli("ps", "-aq", "--no-trunc").stdout.split()
+    assert not set(left) & set(cids.values()), left
+    with open("/proc/self/mountinfo") as f:
+        mounts = f.read()
+    for cid in cids.values():
+        assert not os.path.exists(os.path.join(root, "containers", cid)), cid
+        assert cid not in mounts, cid
+    check = cli("system", "check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert not [line for line in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+                .splitlines() if any(cid in line for cid in cids.values())], "a monitor outlived its container"
+
+
 def test_parallel_creates_without_a_name_all_get_one(root: str, cli: Cli, imported: str) -> None:
     """Creates started together picked their generated names (400 of them) before any row was in:
     two chose the same one and the later failed with a name conflict no user asked for."""
