@@ -49,7 +49,7 @@ class Attach(Direct):
         self.tty = bool(doc["Config"].get("Tty"))
         self.want = {"stdout": req.flag("stdout"), "stderr": req.flag("stderr") and not self.tty,
                      "stdin": req.flag("stdin") and bool(doc["Config"].get("OpenStdin"))}
-        self.pipes: dict[str, tuple[int, int]] = {}
+        self.pipes: dict[str, list[int]] = {}  # name → [read end, write end]; -1 once closed
         self.fds: tuple[int, int, int] | None = None  # the in-process caller's own descriptors
         self.status_fd = -1
         self.started: asyncio.Future[int] | None = None  # a relayed session: made when it begins
@@ -80,7 +80,7 @@ class Attach(Direct):
             if self.want[name]:
                 r, w = os.pipe()
                 CLOSE_IN_CHILD.update((r, w))
-                self.pipes[name] = (r, w)
+                self.pipes[name] = [r, w]
 
     async def start(self) -> None:
         if self.fds is not None:  # the in-process fast path: the caller's descriptors, no relay
@@ -104,13 +104,20 @@ class Attach(Direct):
         finally:  # the engine gave the monitor its own copies
             for name, end in (("stdout", 1), ("stderr", 1), ("stdin", 0)):
                 if name in self.pipes:
-                    self._close(self.pipes[name][end])
+                    self._close_end(name, end)
         assert status_fd is not None  # started with attach: the monitor's status fd
         if self.started is None:  # started before the session began: it finds the status fd here
             self.status_fd = status_fd
             CLOSE_IN_CHILD.add(status_fd)
         else:
             self.started.set_result(status_fd)
+
+    def _close_end(self, name: str, end: int) -> None:
+        """Close one end of a pipe once: a second close could hit a descriptor since given to another
+        (a client's connection)."""
+        fd, self.pipes[name][end] = self.pipes[name][end], -1
+        if fd >= 0:
+            self._close(fd)
 
     def _close(self, fd: int) -> None:
         CLOSE_IN_CHILD.discard(fd)
@@ -159,9 +166,9 @@ class Attach(Direct):
             if not self.exited.done():
                 self.exited.set_result(None)
             self.api.attaching.pop(self.cid, None)
-            for r, w in self.pipes.values():
-                self._close(r)
-                self._close(w)
+            for name in self.pipes:
+                self._close_end(name, 0)
+                self._close_end(name, 1)
 
     async def _out(self, name: str, writer: asyncio.StreamWriter, hangup: asyncio.Future[None]) -> None:
         from .. import aio
@@ -187,7 +194,7 @@ class Attach(Direct):
             try:
                 await relay_in(reader, fd, close=False)
             finally:
-                self._close(fd)
+                self._close_end("stdin", 1)
         else:
             while await reader.read(65536):
                 pass

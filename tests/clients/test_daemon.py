@@ -469,6 +469,65 @@ def test_a_client_leaving_an_attached_run_leaves_the_container_and_nothing_else(
     d.ok("rm", "-f", cid)
 
 
+def test_an_attached_run_closes_its_pipes_once_and_other_connections_live_on(
+        detached: Callable[[str], Detached]) -> None:
+    """The start closes the attach pipes' ends it handed to the monitor; the session closed them again
+    when the container exited. By then those numbers were the sockets of connections accepted since, so
+    the daemon cut them off (and asyncio later failed on a descriptor already closed). Connections made
+    while an attached container runs still answer after it exits, and the daemon logs no traceback."""
+    d = detached("once")
+    assert d.start().returncode == 0
+    status, doc = http_answer(d.sock, "POST", "/v1.50/containers/create?name=brief", json.dumps(
+        {"Image": "busybox", "Cmd": ["sh", "-c", "sleep 1; echo done"], "HostConfig": {"NetworkMode": "none"}}).encode())
+    assert status == 201, doc
+    cid = doc["Id"]
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(20)
+    s.connect(d.sock)
+    s.sendall(f"POST /v1.50/containers/{cid}/attach?stream=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: x\r\n"
+              f"Upgrade: tcp\r\nConnection: Upgrade\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(1)
+    assert head.startswith(b"HTTP/1.1 101 UPGRADED")
+    assert http_answer(d.sock, "POST", f"/v1.50/containers/{cid}/start")[0] == 204
+
+    def ping(c: socket.socket) -> bytes:
+        c.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = b""
+        while not got.endswith(b"OK"):
+            chunk = c.recv(4096)
+            if not chunk:
+                return got
+            got += chunk
+        return got
+    idle = []
+    for _ in range(4):  # kept open across the container's exit, on the lowest free descriptors
+        c = socket.socket(socket.AF_UNIX)
+        c.settimeout(10)
+        c.connect(d.sock)
+        assert ping(c).startswith(b"HTTP/1.1 200")
+        idle.append(c)
+    out = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        out += chunk
+    s.close()
+    assert out.endswith(b"done\n"), out
+    try:
+        for c in idle:
+            assert ping(c).startswith(b"HTTP/1.1 200"), "a connection was closed under its client"
+    finally:
+        for c in idle:
+            c.close()
+    d.ok("rm", "-f", cid)
+    with open(d.log) as f:
+        log = f.read()
+    assert "Traceback" not in log, log
+
+
 def test_a_cancelled_build_removes_its_build_container_and_partial_layer(
         detached: Callable[[str], Detached]) -> None:
     """docker build, killed while a RUN step runs: the step's processes, cgroup, rootfs and layer go."""
