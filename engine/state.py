@@ -97,6 +97,11 @@ class State:
             except sqlite3.OperationalError:
                 if time.monotonic() > deadline:
                     raise
+            except sqlite3.DatabaseError:
+                # "file is not a database": a first read of the header can meet another connection's
+                # checkpoint or WAL reset of it; a file that really is not one is reported after 2 s
+                if time.monotonic() > deadline - 28:
+                    raise
             if time.monotonic() > deadline:
                 return  # a filesystem without WAL: sqlite's own journal mode stands
             time.sleep(0.01)
