@@ -38,6 +38,10 @@ def ensure(name: str, subnet: str, gateway: str, internal: bool, root: str) -> N
     if exists(name):
         return
     net = ipaddress.ip_network(subnet)
+    # port elements into the subnet from before its bridge exists lead to no container: debris of a data
+    # root that went without tidying up (the table is the host's), which would hand its ports to ours.
+    # Listed now, deleted once the bridge is ours: elements added after it exists are other starts'.
+    stale = nat.elements_into(str(net))
     try:
         with Netlink() as nl:
             try:
@@ -55,6 +59,7 @@ def ensure(name: str, subnet: str, gateway: str, internal: bool, root: str) -> N
     except EngineError:
         remove(name, str(net))
         raise
+    nat.forget(stale)
 
 
 def remove(name: str, subnet: str) -> None:

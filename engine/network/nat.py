@@ -197,9 +197,6 @@ def add_network(bridge: str, subnet: str, internal: bool) -> None:
     else:
         lines.append(f"add element ip {TABLE} masq_nets {{ {subnet} }}")
     _nft("\n".join(lines) + "\n")
-    # a bridge made just now has no container on it: a port element leading into its subnet is
-    # debris of a data root that went without tidying up, and would hand its port to a stranger
-    forget_subnet(subnet)
 
 
 def remove_network(bridge: str, subnet: str) -> None:
@@ -209,7 +206,7 @@ def remove_network(bridge: str, subnet: str) -> None:
                  f"delete element ip {TABLE} masq_nets {{ {subnet} }}"):
         _nft(line + "\n", check=False)
     if subnet:
-        forget_subnet(subnet)
+        forget(elements_into(subnet))
 
 
 PORT_MAPS = ("tcp_any", "udp_any", "tcp_ip", "udp_ip")
@@ -230,16 +227,24 @@ def port_elements() -> list[tuple[str, str, str]]:
     return found
 
 
-def forget_subnet(subnet: str) -> None:
-    """Delete the port elements that lead into ``subnet`` (its bridge is new or gone)."""
+def elements_into(subnet: str) -> list[tuple[str, str]]:
+    """(map, key) of the port elements that lead into ``subnet``."""
     net = ipaddress.ip_network(subnet, strict=False)
+    found = []
     for m, key, target in port_elements():
         try:
             addr = ipaddress.ip_address(target.split(" . ")[0])
         except ValueError:
             continue
         if addr in net:
-            _nft(f"delete element ip {TABLE} {m} {{ {key} }}\n", check=False)
+            found.append((m, key))
+    return found
+
+
+def forget(elements: list[tuple[str, str]]) -> None:
+    """Delete these port elements (each on its own: one already gone must not keep the others)."""
+    for m, key in elements:
+        _nft(f"delete element ip {TABLE} {m} {{ {key} }}\n", check=False)
 
 
 def port_element(p: PublishedPort) -> tuple[str, str]:
