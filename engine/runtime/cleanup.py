@@ -42,7 +42,17 @@ def remove_container_files(root: str, cid: str, *, volumes: bool = False) -> Non
                                                    "image": doc.get("Config", {}).get("Image", "")})
     finally:
         st.close()
-    shutil.rmtree(cdir, ignore_errors=True)
+    # moved aside at once, then deleted: deleted in place, its monitor.lock went first and a monitor
+    # starting it meanwhile made a new one, locked that and set the container up in a folder going away
+    trash = os.path.join(root, "tmp", f"ctrrm-{temp_owner(root)}-{os.urandom(4).hex()}")
+    try:
+        os.makedirs(os.path.dirname(trash), exist_ok=True)
+        os.rename(cdir, trash)
+    except FileNotFoundError:
+        return
+    except OSError:  # tmp on another filesystem: delete in place
+        trash = cdir
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def remove_volume(st: State, root: str, name: str) -> list[str]:
