@@ -73,8 +73,7 @@ class State:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA busy_timeout=30000")
+        self.db = self._connect()
         self._use_wal()
         self.db.execute("PRAGMA synchronous=NORMAL")
         if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name='events'").fetchone():
@@ -83,6 +82,11 @@ class State:
             self.db.executescript(NETWORK_SCHEMA)
         if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name='configs'").fetchone():
             self.db.executescript(SWARM_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA busy_timeout=30000")
+        return db
 
     def _use_wal(self) -> None:
         """Switch a new database to WAL. The switch needs the database to itself and sqlite answers
@@ -98,10 +102,13 @@ class State:
                 if time.monotonic() > deadline:
                     raise
             except sqlite3.DatabaseError:
-                # "file is not a database": a first read of the header can meet another connection's
-                # checkpoint or WAL reset of it; a file that really is not one is reported after 2 s
+                # "file is not a database": the first read of a new data root's file can meet another
+                # process creating it; the connection keeps that answer, so a new one asks again. A
+                # file that really is not a database is reported after 2 s.
                 if time.monotonic() > deadline - 28:
                     raise
+                self.db.close()
+                self.db = self._connect()
             if time.monotonic() > deadline:
                 return  # a filesystem without WAL: sqlite's own journal mode stands
             time.sleep(0.01)
