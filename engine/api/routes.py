@@ -654,7 +654,8 @@ async def network_delete(api: API, req: Request, id: str) -> Response:
 
 
 async def volumes_list(api: API, req: Request) -> Response:
-    return json_response({"Volumes": await api.engine.volumes.list(), "Warnings": None})
+    filters = req.filters(("dangling", "driver", "label", "name"))
+    return json_response({"Volumes": await api.engine.volumes.list(filters=filters), "Warnings": None})
 
 
 async def volume_create(api: API, req: Request) -> Response:

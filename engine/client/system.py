@@ -62,8 +62,8 @@ class DockerVolumes:
     def __init__(self, docker: Caller) -> None:
         self.docker = docker
 
-    async def list(self) -> builtins.list[dict[str, Any]]:
-        result = await self.docker._json("GET", "/volumes")
+    async def list(self, *, filters: dict[str, builtins.list[str]] | None = None) -> builtins.list[dict[str, Any]]:
+        result = await self.docker._json("GET", "/volumes", params={"filters": filters or None})
         return list(result.get("Volumes") or [])
 
     async def create(self, name: str | None = None) -> str:

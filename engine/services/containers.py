@@ -34,7 +34,8 @@ from .events import Events
 from .images import Images
 from .networks import Networks
 from .records import ContainerRecords, pid_alive, rfc3339_now
-from .volumes import Volumes, all_labels_match, dir_size, labels_pass
+from .filters import all_labels_match, labels_pass, pattern_in
+from .volumes import Volumes, dir_size
 
 if TYPE_CHECKING:
     from ..runtime.forkserver import ForkServer
@@ -1394,7 +1395,7 @@ def match_filters(summary: dict[str, Any], state: dict[str, Any], filters: dict[
     for key, values in filters.items():
         if key == "status" and summary["State"] not in values:
             return False
-        if key == "name" and not any(re.search(v, summary["Names"][0].lstrip("/")) for v in values):
+        if key == "name" and not any(pattern_in(v, summary["Names"][0].lstrip("/")) for v in values):
             return False
         if key == "id" and not any(summary["Id"].startswith(v) for v in values):
             return False

@@ -27,7 +27,7 @@ from ..state import State
 from ..units import parse_rfc3339
 from .events import Events
 from .records import ContainerRecords
-from .volumes import all_labels_match
+from .filters import all_labels_match
 
 if TYPE_CHECKING:
     from ..build.builder import Host as BuildHost

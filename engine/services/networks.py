@@ -24,7 +24,7 @@ from ..network import bridge, ipam, ports, setup
 from ..state import State
 from .events import Events
 from .records import ContainerRecords
-from .volumes import labels_pass
+from .filters import labels_pass, pattern_in, truth
 
 PREDEFINED = ("bridge", "host", "none")
 DNS_ADDRESS = "127.0.0.11"
@@ -184,21 +184,31 @@ class Networks:
         return out
 
     async def list(self, filters: dict[str, builtins.list[str]] | None = None) -> builtins.list[dict[str, Any]]:
+        """``GET /networks`` with dockerd's filters; ``dangling=true`` keeps the networks no container
+        or service uses (never the predefined ones), ``dangling=false`` the others."""
         self.ensure_predefined()
+        filters = filters or {}
+        dangling = truth(filters, "dangling")
         out = []
         for doc in ipam.network_rows(self.state):
             keep = True
-            for key, values in (filters or {}).items():
-                if key == "name" and not any(v in doc["Name"] for v in values):
+            for key, values in filters.items():
+                if key == "name" and not any(pattern_in(v, doc["Name"]) for v in values):
                     keep = False
                 elif key == "id" and not any(doc["Id"].startswith(v) for v in values):
                     keep = False
                 elif key == "driver" and doc["Driver"] not in values:
                     keep = False
+                elif key == "scope" and doc.get("Scope", "local") not in values:
+                    keep = False
                 elif key == "type" and ("builtin" if doc["Name"] in PREDEFINED else "custom") not in values:
                     keep = False
                 elif key in ("label", "label!") and not labels_pass(doc.get("Labels") or {}, {key: values}):
                     keep = False
+            if keep and dangling is not None:
+                used = doc["Name"] in PREDEFINED or bool(self._containers(doc)) or any(
+                    o.startswith("vip:") for o in ipam.allocations(self.state, doc["Id"]))
+                keep = used != dangling
             if keep:
                 out.append(dict(doc, Containers={}))
         return sorted(out, key=lambda d: d["Name"])

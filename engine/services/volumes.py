@@ -12,25 +12,10 @@ from ..errors import Conflict, InvalidArgument, NotFound
 from ..runtime import cleanup
 from ..state import State
 from .events import Events
+from .filters import labels_pass, pattern_in, truth
 from .records import rfc3339_now
 
 VOLUME_NAME = r"[a-zA-Z0-9][a-zA-Z0-9_.-]+"
-
-
-def all_labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
-    """docker's ``label=key`` / ``label=key=value`` filters, all of them."""
-    for w in wanted:
-        k, eq, v = w.partition("=")
-        if k not in labels or (eq and labels[k] != v):
-            return False
-    return True
-
-
-def labels_pass(labels: dict[str, str], filters: dict[str, list[str]]) -> bool:
-    """docker's ``label`` (all must match) and ``label!`` (none may match) filters over ``labels``."""
-    if filters.get("label") and not all_labels_match(labels, filters["label"]):
-        return False
-    return not any(all_labels_match(labels, [f]) for f in filters.get("label!", []))
 
 
 def dir_size(path: str) -> int:
@@ -50,8 +35,29 @@ class Volumes:
         self.paths = paths
         self.events = events
 
-    async def list(self) -> builtins.list[dict[str, Any]]:
-        return self.state.volumes()
+    async def list(self, filters: dict[str, builtins.list[str]] | None = None) -> builtins.list[dict[str, Any]]:
+        """``GET /volumes`` with dockerd's filters: ``name`` (a pattern searched in the name), ``driver``,
+        ``label`` (all must match) and ``dangling`` (used by no container, or used)."""
+        filters = filters or {}
+        dangling = truth(filters, "dangling")
+        used = self._used() if dangling is not None else set()
+        out = []
+        for doc in self.state.volumes():
+            if filters.get("name") and not any(pattern_in(v, doc["Name"]) for v in filters["name"]):
+                continue
+            if filters.get("driver") and doc.get("Driver") not in filters["driver"]:
+                continue
+            if not labels_pass(doc.get("Labels") or {}, filters):
+                continue
+            if dangling is not None and (doc["Name"] not in used) != dangling:
+                continue
+            out.append(doc)
+        return out
+
+    def _used(self) -> set[str]:
+        """The names of the volumes some container (running or not) mounts."""
+        return {m.get("Name") for c in self.state.containers() for m in c.get("Mounts", [])
+                if m.get("Type") == "volume"}
 
     async def create(self, name: str | None = None, labels: dict[str, str] | None = None) -> str:
         """A named volume; without a name, a random one that is anonymous (``volume prune`` takes it), as dockerd."""
@@ -90,8 +96,7 @@ class Volumes:
         """
         filters = filters or {}
         everything = any(v.lower() in ("1", "true") for v in filters.get("all", []))
-        used = {m.get("Name") for c in self.state.containers() for m in c.get("Mounts", [])
-                if m.get("Type") == "volume"}
+        used = self._used()
         deleted: builtins.list[str] = []
         reclaimed = 0
         for doc in self.state.volumes():

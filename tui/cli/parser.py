@@ -497,6 +497,7 @@ def build_parser(words: tuple[str | None, str | None] = (None, None)) -> Parser:
     vsub = group(sub, "volume", "Manage volumes", words[1])
     sp = add(vsub, "ls", "volume_ls", "List volumes", aliases=["list"])
     sp.add_argument("-q", "--quiet", action="store_true", help="Only display volume names")
+    sp.add_argument("-f", "--filter", action="append", default=[], help='Provide filter values (e.g. "dangling=true")')
     fmt(sp)
     sp = add(vsub, "create", "volume_create", "Create a volume")
     sp.add_argument("name", nargs="?", metavar="VOLUME", help="The volume's name (default: a random ID)")

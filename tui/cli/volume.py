@@ -15,7 +15,7 @@ from .system import inspect_objects
 
 
 async def cmd_volume_ls(docker: Docker, args: Any) -> int:
-    vols = await docker.volumes.list()
+    vols = await docker.volumes.list(filters=parse_filters(args.filter))
     if args.quiet:
         for v in vols:
             out(v["Name"])
