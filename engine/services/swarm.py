@@ -29,14 +29,13 @@ from ..swarm import model, policy
 from ..swarm.model import new_id, rfc3339_nano
 from .containers import Containers
 from .events import Events
+from .filters import all_labels_match, truth
 from .images import Images
-from .networks import Networks
+from .networks import NOT_MANAGER, Networks
 
 if TYPE_CHECKING:
     from .registry import Registry
 
-NOT_MANAGER = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this '
-               'node to swarm and try again.')
 ALREADY = ('This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and join another '
            'one.')
 NOT_IN_SWARM = "This node is not part of a swarm"
@@ -92,14 +91,6 @@ def _advertise(addr: str | None) -> str:
 
 def _mem_total() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
-def _labels_match(labels: dict[str, str], wanted: builtins.list[str]) -> bool:
-    for item in wanted:
-        key, eq, value = item.partition("=")
-        if key not in labels or (eq and labels[key] != value):
-            return False
-    return True
 
 
 class Swarm:
@@ -360,8 +351,8 @@ class Swarm:
         checks: builtins.list[tuple[str, Callable[[str], bool]]] = [
                   ("id", lambda v: doc["ID"].startswith(v)), ("name", lambda v: v in doc["Description"]["Hostname"]),
                   ("role", lambda v: v == "manager"), ("membership", lambda v: v == "accepted"),
-                  ("label", lambda v: _labels_match(doc["Description"]["Engine"].get("Labels") or {}, [v])),
-                  ("node.label", lambda v: _labels_match(doc["Spec"].get("Labels") or {}, [v]))]
+                  ("label", lambda v: all_labels_match(doc["Description"]["Engine"].get("Labels") or {}, [v])),
+                  ("node.label", lambda v: all_labels_match(doc["Spec"].get("Labels") or {}, [v]))]
         for key, ok in checks:
             if key in f and not any(ok(v) for v in f[key]):
                 return []
@@ -417,9 +408,14 @@ class Swarm:
         doc["Endpoint"] = row["endpoint"] or self._plain_endpoint(row["spec"])
         if row["update_status"]:
             doc["UpdateStatus"] = row["update_status"]
-        if model.mode_of(row["spec"]).endswith("-job"):  # one iteration: the job runs once, from its creation
-            doc["JobStatus"] = {"JobIteration": {"Index": 0}, "LastExecution": row["created"]}
+        if model.mode_of(row["spec"]).endswith("-job"):  # each version of a job's spec is one run of it
+            doc["JobStatus"] = {"JobIteration": {"Index": row["version"]}, "LastExecution": self._last_execution(row)}
         return doc
+
+    def _last_execution(self, row: dict[str, Any]) -> str:
+        """When a job's present iteration began: its first task's creation (the service's own before)."""
+        firsts = [t["created"] for t in self.state.tasks(row["id"]) if t["doc"].get("SpecVersion") == row["version"]]
+        return min(firsts) if firsts else str(row["updated"])
 
     @staticmethod
     def _plain_endpoint(spec: dict[str, Any]) -> dict[str, Any]:
@@ -436,6 +432,8 @@ class Swarm:
     def _counts(self, row: dict[str, Any]) -> dict[str, int]:
         tasks = self.state.tasks(row["id"])
         mode = model.mode_of(row["spec"])
+        if mode.endswith("-job"):  # a job's counts are its present iteration's
+            tasks = [t for t in tasks if t["doc"].get("SpecVersion") == row["version"]]
         running = sum(1 for t in tasks if t["status"].get("State") == "running" and t["desired_state"] == "running")
         desired = model.replicas_of(row["spec"]) if mode == "replicated" else \
             sum(1 for t in tasks if t["desired_state"] in ("running", "ready", "complete"))
@@ -465,7 +463,7 @@ class Swarm:
                 continue
             if "name" in f and not any(row["name"].startswith(v) for v in f["name"]):
                 continue
-            if "label" in f and not _labels_match(spec.get("Labels") or {}, f["label"]):
+            if "label" in f and not all_labels_match(spec.get("Labels") or {}, f["label"]):
                 continue
             if "mode" in f and model.mode_of(spec) not in f["mode"]:
                 continue
@@ -638,6 +636,8 @@ class Swarm:
             update_status = {"State": "rollback_started", "StartedAt": now, "Message": "manually requested rollback"}
         elif changed_tasks:
             update_status = {"State": "updating", "StartedAt": now, "Message": "update in progress"}
+        if model.mode_of(new).endswith("-job"):
+            update_status = None  # a job is not rolled out but run again (swarmkit's): no update to follow
         got = self.state.update_service(row["id"], now, expected_version=version, spec=new,
                                         previous_spec=row["spec"], update_status=update_status)
         if got is None:
@@ -698,7 +698,7 @@ class Swarm:
             desired = "complete"  # docker's word for a job's task: it is meant to run to completion
         doc.update(NodeID=t["node_id"], Status=t["status"], DesiredState=desired)
         if t["doc"].get("Job"):
-            doc["JobIteration"] = {"Index": 0}
+            doc["JobIteration"] = {"Index": t["doc"].get("SpecVersion", 0)}
         if t["doc"].get("NetworksAttachments"):
             doc["NetworksAttachments"] = t["doc"]["NetworksAttachments"]
         return doc
@@ -727,6 +727,7 @@ class Swarm:
                     wanted_services.add(self._service_row(v)["id"])
                 except NotFound:
                     pass  # a service gone meanwhile has no tasks to list
+        up_to_date = truth(f, "up-to-date") if "up-to-date" in f else truth(f, "_up-to-date")
         out = []
         for t in self.state.tasks():
             if wanted_services is not None and t["service_id"] not in wanted_services:
@@ -739,7 +740,9 @@ class Swarm:
             if "node" in f and not any(v in (row["node_id"], platform.node(), "self") or row["node_id"].startswith(v)
                                        for v in f["node"]):
                 continue
-            if "label" in f and not _labels_match(t["doc"].get("Labels") or {}, f["label"]):
+            if "label" in f and not all_labels_match(t["doc"].get("Labels") or {}, f["label"]):
+                continue
+            if up_to_date is not None and up_to_date != self._up_to_date(t, services.get(t["service_id"])):
                 continue
             if "name" in f:
                 service = services.get(t["service_id"])
@@ -749,6 +752,17 @@ class Swarm:
                     continue
             out.append(self.task_doc(t))
         return out
+
+    @staticmethod
+    def _up_to_date(task: dict[str, Any], service: dict[str, Any] | None) -> bool:
+        """docker's ``up-to-date`` task filter: the task runs the service's present task spec (and, for a
+        job, belongs to its present iteration)."""
+        if service is None:
+            return False
+        if model.mode_of(service["spec"]).endswith("-job") and \
+                task["doc"].get("SpecVersion") != service["version"]:
+            return False
+        return policy.task_spec_key(task["spec"]) == policy.task_spec_key(service["spec"].get("TaskTemplate") or {})
 
     async def task_inspect(self, task_id: str) -> dict[str, Any]:
         return self.task_doc(self._task_row(task_id))
@@ -869,7 +883,7 @@ class Swarm:
                 continue
             if "names" in f and r["name"] not in f["names"]:
                 continue
-            if "label" in f and not _labels_match(r["spec"].get("Labels") or {}, f["label"]):
+            if "label" in f and not all_labels_match(r["spec"].get("Labels") or {}, f["label"]):
                 continue
             out.append(self._blob_doc(kind, r))
         return out

@@ -200,6 +200,13 @@ class Reconciler:
         except policy.ConstraintError:
             placeable = False
         wanted = slots_of(spec) if placeable or not mode.startswith("global") else []
+        earlier: list[dict[str, Any]] = []
+        if mode.endswith("-job"):  # each update of a job is a new iteration (its version): it runs again
+            earlier = [t for t in tasks if t["doc"].get("SpecVersion") != service["version"]]
+            for t in earlier:
+                if policy.is_active(t):
+                    self._shutdown(t)
+            tasks = [t for t in tasks if t["doc"].get("SpecVersion") == service["version"]]
         # a replicated job runs its completions MaxConcurrent at a time: a slot waits for a free place
         free = job_concurrency(spec) - sum(1 for t in tasks if policy.is_active(t)) \
             if mode == "replicated-job" else len(wanted)
@@ -257,6 +264,12 @@ class Reconciler:
                 slot_tasks = self.host.tasks(service["id"])
                 slot_tasks = [x for x in slot_tasks if x["slot"] == slot]
             self._trim(slot_tasks, limit)
+        if earlier:  # an earlier iteration's tasks are their slot's history
+            by_slot: dict[int, list[dict[str, Any]]] = {}
+            for t in self.host.tasks(service["id"]):
+                by_slot.setdefault(t["slot"], []).append(t)
+            for slot_tasks in by_slot.values():
+                self._trim(slot_tasks, limit)
         status = (service.get("update_status") or {}).get("State")
         if outdated and service["id"] not in self.rollouts and status not in ("paused", "rollback_paused"):
             self.rollouts[service["id"]] = asyncio.create_task(self._rollout(service["id"]))

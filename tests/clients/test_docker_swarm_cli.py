@@ -159,6 +159,12 @@ def test_jobs_run_to_completion_with_both_clis(manager: Daemon) -> None:
     assert ls.strip() == "replicated job|0/0 (3/3 completed)"
     ps = manager.ok("service", "ps", "batch", "--format", "{{.DesiredState}} {{.CurrentState}}").splitlines()
     assert len(ps) == 3 and all(line.startswith("Complete Complete") for line in ps), ps
+    again = manager.docker("service", "update", "--force", "batch", timeout=90)  # a new iteration: it runs again
+    assert again.returncode == 0 and "job complete" in again.stdout + again.stderr, again.stdout + again.stderr
+    ps = manager.ok("service", "ps", "batch", "--format", "{{.DesiredState}} {{.CurrentState}}").splitlines()
+    assert len(ps) == 6 and all(line.startswith("Complete Complete") for line in ps), ps
+    ls = manager.ok("service", "ls", "--filter", "name=batch", "--format", "{{.Replicas}}")
+    assert ls.strip() == "0/0 (3/3 completed)"
     mine = manager.portside("service", "create", "--name", "once", "--mode", "global-job", "busybox", "true")
     assert mine.returncode == 0, mine.stderr
     assert manager.ok("service", "ls", "--filter", "name=once", "--format", "{{.Replicas}}").strip() == \

@@ -298,6 +298,30 @@ async def test_a_replicated_job_runs_its_completions_max_concurrent_at_a_time(sw
     assert statuses["batch"] == {"RunningTasks": 0, "DesiredTasks": 0, "CompletedTasks": 3}
     assert statuses["once"] == {"RunningTasks": 0, "DesiredTasks": 0, "CompletedTasks": 1}
 
+    # an update of a job is a new iteration of it (swarmkit's): it runs again, its earlier tasks stay as history
+    svc = await swarm.ok("GET", "/services/batch")
+    first = svc["JobStatus"]["JobIteration"]["Index"]
+    assert {t["JobIteration"]["Index"] for t in tasks} == {first}
+    template = dict(svc["Spec"]["TaskTemplate"], ForceUpdate=1)  # `service update --force`
+    await swarm.ok("POST", f"/services/{svc['ID']}/update", dict(svc["Spec"], TaskTemplate=template),
+                   version=svc["Version"]["Index"])
+    svc = await swarm.ok("GET", "/services/batch")
+    second = svc["JobStatus"]["JobIteration"]["Index"]
+    assert second > first
+
+    async def again() -> bool:
+        ts = [t for t in await swarm.tasks("batch") if t["JobIteration"]["Index"] == second]
+        return sum(t["Status"]["State"] == "complete" for t in ts) == 3
+    await swarm.until(again)
+    await asyncio.sleep(0.5)
+    tasks = await swarm.tasks("batch")
+    assert sorted((t["JobIteration"]["Index"], t.get("Slot", 0)) for t in tasks) == \
+        [(first, 0), (first, 1), (first, 2), (second, 0), (second, 1), (second, 2)]
+    statuses = {s["Spec"]["Name"]: s["ServiceStatus"] for s in await swarm.ok("GET", "/services", status="true")}
+    assert statuses["batch"] == {"RunningTasks": 0, "DesiredTasks": 0, "CompletedTasks": 3}
+    current = await swarm.ok("GET", "/tasks", filters={"service": ["batch"], "_up-to-date": ["true"]})
+    assert sorted(t["ID"] for t in current) == sorted(t["ID"] for t in tasks if t["JobIteration"]["Index"] == second)
+
 
 async def test_a_tmpfs_mount_reaches_the_task_container(swarm: Swarm) -> None:
     """``--mount type=tmpfs`` / a compose ``type: tmpfs`` volume: the task's container gets its tmpfs, sized."""
