@@ -186,10 +186,12 @@ def test_node_ls_and_inspect_as_docker(swarm_dockerd: Any, ps: Any) -> None:
               f"  Node Address: {d.addr}"]
     for text in (ok(ps("info")), d.ok("info")):
         assert [line for line in text.splitlines() if line in wanted] == wanted
-    # a second init: the manager's own answer, as docker prints it
+    # a second init: the manager's own answer, as docker prints it (the command it names is this CLI's)
     again = ps("swarm", "init", "--advertise-addr", d.addr)
     theirs = d.docker("swarm", "init", "--advertise-addr", d.addr)
-    assert (again.returncode, again.stderr) == (theirs.returncode, theirs.stderr) and again.returncode != 0
+    assert 'Use "docker swarm leave"' in theirs.stderr
+    assert (again.returncode, again.stderr) == (theirs.returncode, theirs.stderr.replace('"docker swarm ', '"portside swarm '))
+    assert again.returncode != 0
 
 
 def test_guide_stack_deploys_converges_and_lists_as_docker(swarm_dockerd: Any, ps: Any, tmp_path: Any) -> None:

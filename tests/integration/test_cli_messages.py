@@ -34,7 +34,9 @@ def one_line(proc: subprocess.CompletedProcess[str]) -> str:
 def test_swarm_commands_before_swarm_init_say_so(cli: Cli, args: list[str]) -> None:
     proc = cli(*args)
     assert proc.returncode == 1
-    assert one_line(proc).startswith("Error response from daemon: This node is not a swarm manager.")
+    line = one_line(proc)
+    assert line.startswith("Error response from daemon: This node is not a swarm manager.")
+    assert 'Use "portside swarm init" or "portside swarm join"' in line  # this CLI's commands, not docker's
 
 
 def test_an_engine_that_does_not_answer_is_one_line(cli: Cli, tmp_path: str) -> None:

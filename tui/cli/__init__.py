@@ -78,8 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         code = exc.exit_code if args.func in ("run", "create", "start") else 1
         if args.func == "exec" and exc.exit_code in (126, 127):
             code = exc.exit_code  # docker exec: 1 for daemon errors (no such / not running), 126/127 for the command
+        from .output import daemon_error
         prefix = f"{PROG}: " if args.func in ("run", "create") else ""
-        fail(f"{prefix}Error response from daemon: {exc}" if exc.status != 400 or args.func not in ("build",)
+        fail(f"{prefix}{daemon_error(exc)}" if exc.status != 400 or args.func not in ("build",)
              else f"ERROR: {exc}", code)
     except KeyboardInterrupt:
         return 130

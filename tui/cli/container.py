@@ -14,7 +14,7 @@ from engine.client import Docker
 from engine.errors import EngineError, ImageNotFound, InvalidArgument, NotModified
 
 from .. import units
-from .output import confirm, each, out, render_rows
+from .output import confirm, daemon_error, each, out, render_rows
 from .filters import parse_filters
 from .template import tabwrite
 
@@ -279,7 +279,7 @@ async def cmd_start(docker: Docker, args: Any) -> int:
         except NotModified:
             out(name)
         except EngineError as exc:
-            sys.stderr.write(f"Error response from daemon: {exc}\n")
+            sys.stderr.write(daemon_error(exc) + "\n")
             failed = True
     if failed:
         sys.stderr.write("Error: failed to start containers: " + ", ".join(args.containers) + "\n")
@@ -311,7 +311,7 @@ async def cmd_wait(docker: Docker, args: Any) -> int:
             result = await docker.containers.container(name).wait()
             out(str(result["StatusCode"]))
         except EngineError as exc:
-            sys.stderr.write(f"Error response from daemon: {exc}\n")
+            sys.stderr.write(daemon_error(exc) + "\n")
             failed = True
     return 1 if failed else 0
 

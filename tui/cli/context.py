@@ -32,9 +32,9 @@ def _current(args: Any, store: ContextStore) -> str:
                                 store=store)
 
 
-def _get(store: ContextStore, name: str) -> Context:
+def _get(store: ContextStore, name: str, root: str | None = None) -> Context:
     if name == "default":
-        return default_context()
+        return default_context(root=root)
     try:
         return store.get(name)
     except NotFound as exc:
@@ -47,7 +47,7 @@ def cmd_context_ls(args: Any) -> int:
     rows: list[dict[str, Any]] = []
     for name in ["default", *store.names()]:
         try:
-            ctx = _get(store, name)
+            ctx = _get(store, name, getattr(args, "root", None))
             desc, endpoint, error = ctx.description, ctx.host, ctx.error
         except ContextError as exc:
             desc, endpoint, error = "", "", str(exc)
@@ -69,7 +69,7 @@ def cmd_context_inspect(args: Any) -> int:
     failed = False
     for name in names:
         try:
-            docs.append(_get(store, name).inspect())
+            docs.append(_get(store, name, getattr(args, "root", None)).inspect())
         except ContextError as exc:
             sys.stderr.write(f"{exc}\n")
             failed = True

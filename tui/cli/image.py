@@ -13,7 +13,7 @@ from engine.client import Docker
 from engine.errors import EngineError, InvalidArgument
 
 from .. import units
-from .output import confirm, out, render_rows, short_id
+from .output import confirm, daemon_error, out, render_rows, short_id
 from .filters import parse_filters
 from .system import inspect_objects
 
@@ -64,7 +64,7 @@ async def cmd_rmi(docker: Docker, args: Any) -> int:
                 for k, v in item.items():
                     out(f"{k}: {v}")
         except EngineError as exc:
-            sys.stderr.write(f"Error response from daemon: {exc}\n")
+            sys.stderr.write(daemon_error(exc) + "\n")
             failed = True
     return 1 if failed else 0
 

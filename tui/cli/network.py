@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 from engine.client import Docker
 from engine.errors import EngineError, InvalidArgument, NotFound
 
-from .output import confirm, out, render_one, render_rows
+from .output import confirm, daemon_error, out, render_one, render_rows
 from .filters import parse_filters
 
 
@@ -51,10 +51,10 @@ async def cmd_network_rm(docker: Docker, args: Any) -> int:
             out(name)
         except NotFound as exc:
             if not args.force:  # docker's -f: a network that does not exist is no error (and no line)
-                sys.stderr.write(f"Error response from daemon: {exc}\n")
+                sys.stderr.write(daemon_error(exc) + "\n")
                 failed = True
         except EngineError as exc:
-            sys.stderr.write(f"Error response from daemon: {exc}\n")
+            sys.stderr.write(daemon_error(exc) + "\n")
             failed = True
     return 1 if failed else 0
 

@@ -12,7 +12,7 @@ from engine.client import Docker
 from engine.errors import EngineError, NotFound
 
 from .filters import parse_filters
-from .output import out, render_one, render_rows
+from .output import daemon_error, out, render_one, render_rows
 
 NODE_TABLE = ("table {{.ID}} {{if .Self}}*{{else}} {{ end }}\t{{.Hostname}}\t{{.Status}}\t{{.Availability}}"
               "\t{{.ManagerStatus}}\t{{.EngineVersion}}")
@@ -185,6 +185,6 @@ async def cmd_node_rm(docker: Docker, args: Any) -> int:
             await docker.nodes.delete(name, force=args.force)
             out(name)
         except EngineError as exc:
-            sys.stderr.write(f"Error response from daemon: {exc}\n")
+            sys.stderr.write(daemon_error(exc) + "\n")
             failed = True
     return 1 if failed else 0

@@ -39,6 +39,12 @@ def short_id(image_id: str) -> str:
     return image_id.split(":", 1)[-1][:12]
 
 
+def daemon_error(exc: BaseException) -> str:
+    """An engine's error as this CLI prints it: docker's words (a Portside daemon answers as dockerd
+    does), with the commands they name given as this CLI's."""
+    return f"Error response from daemon: {exc}".replace('"docker swarm ', '"portside swarm ')
+
+
 async def each(names: list[str], action: Any) -> int:
     """docker's per-object verbs: the name on stdout when ``action(name)`` succeeds, the error line when not;
     1 if any failed."""
@@ -48,7 +54,7 @@ async def each(names: list[str], action: Any) -> int:
             await action(name)
             out(name)
         except EngineError as exc:
-            sys.stderr.write(f"Error response from daemon: {exc}\n")
+            sys.stderr.write(daemon_error(exc) + "\n")
             failed = True
     return 1 if failed else 0
 

@@ -13,7 +13,7 @@ from engine.client import Docker
 from engine.errors import EngineError, InvalidArgument, NotFound
 
 from .filters import parse_filters
-from .output import out, render_one, render_rows
+from .output import daemon_error, out, render_one, render_rows
 
 TABLES = {"secret": "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.CreatedAt}}\t{{.UpdatedAt}}",
           "config": "table {{.ID}}\t{{.Name}}\t{{.CreatedAt}}\t{{.UpdatedAt}}"}
@@ -113,7 +113,7 @@ async def rm(docker: Docker, args: Any, kind: str) -> int:
             await collection(docker, kind).delete(name)
             out(name)
         except EngineError as exc:
-            sys.stderr.write(f"Error response from daemon: {exc}\n")
+            sys.stderr.write(daemon_error(exc) + "\n")
             failed = True
     return 1 if failed else 0
 
