@@ -338,17 +338,22 @@ def current_context_name(*, context: str | None = None, host: str | None = None,
     return (store or ContextStore(env=env)).current() or "default"
 
 
-def default_context(env: Mapping[str, str] | None = None, *, probe: bool = True) -> Context:
-    """The "default" context: ``DOCKER_HOST``, else Portside's daemon socket (when it answers) or the
-    embedded engine (``probe=False``: the socket, unasked)."""
+def default_context(env: Mapping[str, str] | None = None, *, probe: bool = True, root: str | None = None) -> Context:
+    """The "default" context, where the commands go when no context is chosen: ``DOCKER_HOST``; else,
+    for a data root given (``root``, ``PORTSIDE_ROOT``), that root's engine; else Portside's daemon
+    socket when it answers (``probe=False``: unasked); else the default root's engine. A root's engine is
+    embedded, or the daemon serving it while its swarm is active (as :func:`local_endpoint` chooses)."""
     env = os.environ if env is None else env
     host = env.get("DOCKER_HOST")
+    root = root or env.get("PORTSIDE_ROOT") or None
+    if not host and not root and (not probe or portside_socket_answers()):
+        host = f"unix://{PORTSIDE_SOCKET}"
     if not host:
-        if not probe or portside_socket_answers():
-            host = f"unix://{PORTSIDE_SOCKET}"
+        from ..config import default_root
+        if swarm_active(root):
+            host = f"unix://{daemon_files(root)[0]}"
         else:
-            from ..config import default_root
-            host = f"embedded ({env.get('PORTSIDE_ROOT') or default_root()})"
+            host = f"embedded ({os.path.abspath(root) if root else default_root()})"
     return Context(name="default", host=host, description=DEFAULT_DESCRIPTION)
 
 

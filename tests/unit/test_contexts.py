@@ -192,3 +192,18 @@ def test_context_commands_as_docker_s(tmp_path: Any) -> None:
     assert p.returncode == 1 and p.stderr.startswith('context "nope": context not found: ') and p.stdout == ""
     p = portside(cfg, "context", "rm", "default")
     assert (p.returncode, p.stderr) == (1, 'context "default" cannot be removed\n')
+
+
+def test_default_context_names_where_commands_go(tmp_path: Any, no_daemon: str) -> None:
+    """The default context listed as `embedded (<root>)` while an active swarm sent every command to the
+    daemon serving that root; it shows what `resolve` picks."""
+    root = str(tmp_path / "root")
+    env = {"PORTSIDE_ROOT": root}
+    assert contexts.default_context(env).host == f"embedded ({root})"
+    assert resolve(env=env).embedded
+    os.makedirs(os.path.join(root, "swarm"))  # what `swarm init` leaves: its daemon serves the root
+    sock = contexts.daemon_files(root)[0]
+    assert contexts.default_context(env).host == f"unix://{sock}"
+    assert contexts.default_context({}, root=root).host == f"unix://{sock}"
+    assert contexts.default_context({"DOCKER_HOST": "tcp://10.0.0.9:2376", **env}).host == "tcp://10.0.0.9:2376"
+    assert contexts.default_context({}, probe=False).host == f"unix://{no_daemon}"
