@@ -12,11 +12,13 @@ TEST_DEBS += openssl systemd
 # real clients against `portside daemon`: docker-compose, and lazydocker (from PyPI) driven in tmux
 TEST_DEBS += docker-compose tmux
 
-.PHONY: run test deps debs bench clean
+.PHONY: run test deps test-deps debs bench clean
 
 # the Python packages are installed once, and again only when pyproject.toml (or this file) changes:
-# a second `make run` starts the dashboard without pip and prints nothing
+# a second `make run` starts the dashboard without pip and prints nothing. `make run` installs what
+# Portside needs; `make test` adds the test extra (pytest, mypy, the real clients the tests drive)
 STAMP := $(VENV)/.portside-installed
+TEST_STAMP := $(VENV)/.portside-test-installed
 
 $(PY):
 	@# Debian's python3 makes a venv only with python3-venv (ensurepip): installed first when missing
@@ -24,17 +26,29 @@ $(PY):
 	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); echo "cannot make $(VENV): install python3-venv"; exit 1; }
 	$(PY) -m pip install -q --upgrade pip
 
-$(STAMP): pyproject.toml Makefile | $(PY)
-	@echo "installing Portside's Python packages into $(VENV) (pip's log: $(VENV)/pip.log)"
-	@$(PY) -m pip install -q -e '.[test]' --config-settings editable_mode=compat >$(VENV)/pip.log 2>&1 \
+# $(1): what to install ('.' or '.[test]'), $(2): the stamp it leaves
+define install
+	@echo "installing Portside's Python packages$(if $(findstring test,$(1)), and the tests',) into $(VENV) (pip's log: $(VENV)/pip.log)"
+	@$(PY) -m pip install -q -e '$(1)' --config-settings editable_mode=compat >$(VENV)/pip.log 2>&1 \
 	  || { cat $(VENV)/pip.log; exit 1; }
 	@# the venv's own setuptools is never used (pip builds in an isolated environment); its .pth file
 	@# would load a distutils shim at every interpreter start (~1.3 ms of each `portside` command)
 	@$(PY) -m pip uninstall -q -y setuptools >>$(VENV)/pip.log 2>&1 || true
 	@$(PY) -m compileall -q engine tui themes >/dev/null
-	@touch $@
+	@touch $(2)
+endef
+
+$(STAMP): pyproject.toml Makefile | $(PY)
+	$(call install,.,$@)
+
+$(TEST_STAMP): pyproject.toml Makefile | $(PY)
+	$(call install,.[test],$@)
+	@touch $(STAMP)
 
 deps: $(STAMP)
+	@:
+
+test-deps: $(TEST_STAMP)
 	@:
 
 debs:
@@ -51,7 +65,7 @@ debs:
 run: deps debs
 	@$(VENV)/bin/portside
 
-test: deps
+test: test-deps
 	$(PY) -m mypy
 	$(MAKE) debs EXTRA_DEBS="$(TEST_DEBS)"
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
