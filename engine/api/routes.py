@@ -471,18 +471,18 @@ async def image_create(api: API, req: Request) -> Response:
         return json_response({"status": image_id})
     if not req.arg("fromImage"):
         raise InvalidArgument("fromImage or fromSrc is required")
-    auth = decode_auth(req.headers.get("x-registry-auth", ""))
+    auth = registry_auth(req)
     return progress_response(api.engine.registry.pull(req.arg("fromImage"), tag=req.arg("tag") or None,
                                                    platform=platform_arg(req), auth=auth))
 
 
 async def distribution_inspect(api: API, req: Request, name: str) -> Response:
-    auth = decode_auth(req.headers.get("x-registry-auth", ""))
+    auth = registry_auth(req)
     return json_response(await api.engine.registry.distribution(name, auth=auth))
 
 
 async def image_push(api: API, req: Request, name: str) -> Response:
-    auth = decode_auth(req.headers.get("x-registry-auth", ""))
+    auth = registry_auth(req)
     return progress_response(api.engine.registry.push(name, tag=req.arg("tag") or None, auth=auth,
                                                    oci=req.flag("oci")))
 
@@ -522,16 +522,10 @@ def progress_response(progress: AsyncIterator[dict[str, Any]]) -> Response:
     return Response(200, stream=lines())
 
 
-def decode_auth(header: str) -> dict[str, Any] | None:
-    """``X-Registry-Auth``: base64url JSON (``username``, ``password``, ``serveraddress``…)."""
-    if not header:
-        return None
-    import base64
-    try:
-        doc = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidArgument("invalid X-Registry-Auth header: not base64-encoded JSON") from None
-    return doc if isinstance(doc, dict) and doc else None
+def registry_auth(req: Request) -> dict[str, Any] | None:
+    """The request's ``X-Registry-Auth``, decoded (a malformed one is a 400)."""
+    from ..registry.credentials import decode_header
+    return decode_header(req.headers.get("x-registry-auth", ""))
 
 
 async def images_get(api: API, req: Request, name: str | None = None) -> Response:
@@ -890,7 +884,7 @@ async def services_list(api: API, req: Request) -> Response:
 
 async def service_create(api: API, req: Request) -> Response:
     return json_response(await api.engine.swarm.service_create(_body(req, "a service spec"),
-                                                               auth=req.headers.get("x-registry-auth")), 201)
+                                                               auth=registry_auth(req)), 201)
 
 
 async def service_inspect(api: API, req: Request, id: str) -> Response:
@@ -901,7 +895,7 @@ async def service_update(api: API, req: Request, id: str) -> Response:
     rollback = req.arg("rollback") or None
     body = req.json() if rollback else _body(req, "a service spec")
     return json_response(await api.engine.swarm.service_update(id, _version(req), body or {}, rollback=rollback,
-                                                               auth=req.headers.get("x-registry-auth")))
+                                                               auth=registry_auth(req)))
 
 
 async def service_delete(api: API, req: Request, id: str) -> Response:

@@ -22,7 +22,19 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import RegistryError
+from ..errors import InvalidArgument, RegistryError
+
+def decode_header(header: str) -> dict[str, Any] | None:
+    """The Engine API's ``X-Registry-Auth``: base64url JSON (``username``, ``password``,
+    ``serveraddress``, ``identitytoken``…); None when empty."""
+    if not header:
+        return None
+    try:
+        doc = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidArgument("invalid X-Registry-Auth header: not base64-encoded JSON") from None
+    return doc if isinstance(doc, dict) and doc else None
+
 
 DOCKER_HUB = "docker.io"
 INDEX_SERVER = "https://index.docker.io/v1/"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import builtins
+import contextlib
 import copy
 import json
 import os
@@ -113,12 +114,39 @@ class Swarm:
     def active(self) -> bool:
         return self.state.swarm() is not None
 
-    async def pull(self, image: str) -> bool:
-        """Pull a task's image that is not here (docker's agents pull it too); False when it cannot be had."""
+    def _pull_auth_path(self, service_id: str) -> str:
+        return os.path.join(self.dir, "pull-auth", service_id)
+
+    def _keep_pull_auth(self, service_id: str, auth: dict[str, Any] | None) -> None:
+        """Keep (``auth``) or forget (None) the credentials a service's tasks pull with: a file of its
+        own, root's alone, never in the spec (dockerd keeps them out of inspect too)."""
+        path = self._pull_auth_path(service_id)
+        if not auth:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            return
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(auth, f)
+        os.replace(tmp, path)
+
+    def pull_auth(self, service_id: str) -> dict[str, Any] | None:
+        try:
+            with open(self._pull_auth_path(service_id)) as f:
+                doc = json.load(f)
+        except (OSError, ValueError):
+            return None
+        return doc if isinstance(doc, dict) else None
+
+    async def pull(self, image: str, service_id: str | None = None) -> bool:
+        """Pull a task's image that is not here (docker's agents pull it too), with the credentials its
+        service was given, else the node's own login; False when it cannot be had."""
         if self.registry is None:
             return False
         try:
-            async for _ in self.registry().pull(image):
+            async for _ in self.registry().pull(image, auth=self.pull_auth(service_id) if service_id else None):
                 pass
         except EngineError:
             return False
@@ -598,8 +626,9 @@ class Swarm:
                     raise Conflict(f"port '{p['PublishedPort']}' is already in use by service '{other['name']}' "
                                    f"({other['id']}) as an ingress port")
 
-    async def service_create(self, spec: dict[str, Any], auth: str | None = None) -> dict[str, Any]:
-        """``POST /services/create``: ``{"ID", "Warnings"}``; the reconciler makes its tasks."""
+    async def service_create(self, spec: dict[str, Any], auth: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``POST /services/create``: ``{"ID", "Warnings"}``; the reconciler makes its tasks. ``auth`` (the
+        client's ``X-Registry-Auth``, ``--with-registry-auth``) is what its tasks pull with."""
         self._manager()
         spec = self._check_spec(spec)
         service_id = new_id()
@@ -607,13 +636,15 @@ class Swarm:
                 self.state.insert_service(service_id, spec["Name"], rfc3339_nano(), spec) is None:
             raise Conflict(f"rpc error: code = AlreadyExists desc = name conflicts with an existing object: service "
                            f"{spec['Name']} already exists")
+        self._keep_pull_auth(service_id, auth)
         self.events.emit("service", "create", service_id, name=spec["Name"])
         self.kick()
         return {"ID": service_id, "Warnings": None}  # (a client warns of what it could not pin, as docker's)
 
     async def service_update(self, service_id: str, version: int, spec: dict[str, Any],
-                             rollback: str | None = None, auth: str | None = None) -> dict[str, Any]:
-        """``POST /services/{id}/update?version=N[&rollback=previous]``."""
+                             rollback: str | None = None, auth: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``POST /services/{id}/update?version=N[&rollback=previous]``; ``auth``, when sent, replaces what
+        the tasks pull with (not sent: the service keeps its own, as dockerd)."""
         row = self._service_row(service_id)
         if version != row["version"]:
             raise Conflict(OUT_OF_SEQUENCE)
@@ -642,6 +673,8 @@ class Swarm:
                                         previous_spec=row["spec"], update_status=update_status)
         if got is None:
             raise Conflict(OUT_OF_SEQUENCE)
+        if auth:
+            self._keep_pull_auth(row["id"], auth)
         self.events.emit("service", "update", row["id"], name=row["name"])
         self.kick()
         return {"Warnings": None}
@@ -650,6 +683,7 @@ class Swarm:
         """``DELETE /services/{id}``: the service, its load balancer's rules, its tasks and their containers."""
         row = self._service_row(service_id)
         self.state.delete_service(row["id"])
+        self._keep_pull_auth(row["id"], None)
         for t in self.state.tasks(row["id"]):
             if t["desired_state"] != "remove":
                 self.state.update_task(t["id"], rfc3339_nano(), desired_state="remove")

@@ -154,7 +154,7 @@ class TaskHost:
         try:
             self.swarm.images.resolve(image)
         except EngineError:  # not here: pulled from its registry, as docker's agents do
-            if not await self.swarm.pull(image):
+            if not await self.swarm.pull(image, service["id"]):
                 raise Rejected(f"No such image: {image}") from None
         networks = self._networks(task)
         name = task["doc"]["Name"]

@@ -175,6 +175,53 @@ def test_jobs_run_to_completion_with_both_clis(manager: Daemon) -> None:
     wait_for(lambda: not manager.ok("ps", "-aq").split())
 
 
+def test_with_registry_auth_tasks_pull_a_private_image_with_the_clients_login(manager: Daemon, tmp_path: Any) -> None:
+    """``service create --with-registry-auth``: the task pulls a private image with the credentials the
+    client sent (the node has no login of its own; tasks pulled with the node's login only); without
+    them the task is rejected with docker's error. The credentials are kept root's alone, outside the spec,
+    and go with the service."""
+    from test_docker_cli import _registry_module
+    mod = _registry_module()
+    if not os.path.exists(mod.REGISTRY) or not mod.HTPASSWD:
+        pytest.skip("needs docker-registry and htpasswd (Debian docker-registry, apache2-utils)")
+    import subprocess
+    htpasswd = str(tmp_path / "htpasswd")
+    subprocess.run([mod.HTPASSWD, "-Bbc", htpasswd, "alice", "s3cret"], check=True, capture_output=True)
+    reg = mod.Registry(str(tmp_path), {"htpasswd": {"realm": "portside-tests", "path": htpasswd}})
+    reg.start()
+    ref = f"{reg.host}/team/private:1"
+    try:
+        manager.ok("swarm", "init", "--advertise-addr", "127.0.0.1")
+        login = manager.docker("login", "-u", "alice", "--password-stdin", reg.host, input="s3cret\n")
+        assert login.returncode == 0, login.stderr
+        manager.ok("tag", "busybox", ref)
+        manager.ok("push", ref)
+        manager.ok("rmi", ref)
+        p = manager.docker("service", "create", "-d", "--name", "private", "--with-registry-auth", ref, "sleep", "1000")
+        assert p.returncode == 0, p.stderr
+        wait_for(lambda: len(running(manager, "private")) == 1, 60)
+        sid, pinned = manager.ok("service", "inspect", "private", "--format",
+                                 "{{.ID}} {{.Spec.TaskTemplate.ContainerSpec.Image}}").split()
+        assert pinned.startswith(f"{ref}@sha256:")  # the digest was asked with the same credentials
+        kept = os.path.join(manager.root, "swarm", "pull-auth", sid)
+        assert os.stat(kept).st_mode & 0o777 == 0o600
+        assert "s3cret" not in manager.ok("service", "inspect", "private")
+        manager.ok("service", "rm", "private")
+        assert not os.path.exists(kept)
+        wait_for(lambda: not manager.ok("ps", "-aq").split())
+        manager.ok("rmi", pinned)  # pulled by its digest
+        p = manager.docker("service", "create", "-d", "--name", "nocreds", ref, "sleep", "1000")
+        assert p.returncode == 0 and f"image {ref} could not be accessed on a registry" in p.stderr, p.stderr
+
+        def rejected() -> bool:
+            return "No such image: " in manager.ok("service", "ps", "nocreds", "--no-trunc", "--format", "{{.Error}}")
+        wait_for(rejected, 60)
+        manager.ok("service", "rm", "nocreds")
+        wait_for(lambda: not manager.ok("ps", "-aq").split())
+    finally:
+        reg.kill()
+
+
 def test_resolve_image_pins_registry_digests_and_tasks_pull_what_is_missing(manager: Daemon, tmp_path: Any) -> None:
     """``--resolve-image``: an image from a registry is pinned to the digest the registry has now
     (``GET /distribution/{name}/json``, as dockerd answers it; docker's CLI and Portside's both pin); an
