@@ -9,7 +9,8 @@ and masquerade of containers it relies on) and never touches it::
     v_… chains                  one rule: dnat ip to numgen inc mod N map { 0 : addr, … }  (port kept);
                                 with no backend, dnat to the VIP itself: the connection is bound here
                                 (no published port of any table takes it) and ``input`` refuses it
-    refuse_tcp / refuse_udp     set   published ports with no ready backend: refused (tcp reset / icmp)
+    refuse_tcp / refuse_udp     set   published ports with no ready backend: refused (tcp reset / icmp),
+                                      untracked (``refuse_raw_*``), so no closed entry outlives the refusal
     vips                        set   every VIP: what the balancer does not forward there is refused
     hairpin                     set   subnet . subnet of the service networks (client and backend on one
                                       bridge: masquerade, or the backend would answer the client directly)
@@ -82,6 +83,22 @@ table ip {TABLE} {{
 }}
 """
 
+# A connection refused on a published port that has no backend is not tracked: its tracking entry would
+# stay 10 s, closed and without translation, and a new connection reusing its source port (clients'
+# ports come round fast under load) would be tracked by it and refused again once there are backends.
+# (Added to a table made before these chains were.)
+UNTRACKED = f"""
+add chain {FAMILY_TABLE} refuse_raw_prerouting {{ type filter hook prerouting priority raw; policy accept; }}
+add rule {FAMILY_TABLE} refuse_raw_prerouting fib daddr type local tcp dport @refuse_tcp notrack
+add rule {FAMILY_TABLE} refuse_raw_prerouting fib daddr type local udp dport @refuse_udp notrack
+add chain {FAMILY_TABLE} refuse_raw_output {{ type filter hook output priority raw; policy accept; }}
+add rule {FAMILY_TABLE} refuse_raw_output fib daddr type local tcp dport @refuse_tcp notrack
+add rule {FAMILY_TABLE} refuse_raw_output fib daddr type local udp dport @refuse_udp notrack
+add chain {FAMILY_TABLE} refuse_untracked {{ type filter hook input priority filter - 4; policy accept; }}
+add rule {FAMILY_TABLE} refuse_untracked ct state untracked tcp dport @refuse_tcp reject with tcp reset
+add rule {FAMILY_TABLE} refuse_untracked ct state untracked udp dport @refuse_udp reject
+"""
+
 
 class Route(TypedDict):
     """Where clients connect and who answers: ``vip`` "" is a published (ingress) ``port``/``proto`` on
@@ -109,8 +126,9 @@ def ensure() -> None:
     from . import nat
     fd = nat._lock()
     try:
-        if not nftables.exists(f"table {FAMILY_TABLE}"):
-            nftables.run(RULESET)
+        if nftables.exists(f"chain {FAMILY_TABLE} refuse_untracked"):
+            return  # (the table's last chain: all there)
+        nftables.run(UNTRACKED if nftables.exists(f"table {FAMILY_TABLE}") else RULESET + UNTRACKED)
     finally:
         os.close(fd)
 

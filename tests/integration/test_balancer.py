@@ -259,6 +259,42 @@ def test_check_ports_refuses_taken_ports_and_changes_nothing(cli, imported, svc)
         "PublishedPort"] == assigned
 
 
+def connect_from(sport: int, port: int) -> str:
+    """One HTTP request to the published ``port`` from the client source port ``sport``: the answer, or
+    ``refused``."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.settimeout(3)
+    try:
+        s.bind(("127.0.0.1", sport))
+        s.connect(("127.0.0.1", port))
+        s.sendall(b"GET /index.html HTTP/1.0\r\n\r\n")
+        data = b""
+        while chunk := s.recv(4096):
+            data += chunk
+        return data.decode().rsplit("\r\n\r\n", 1)[-1].strip()
+    except ConnectionRefusedError:
+        return "refused"
+    finally:
+        s.close()
+
+
+def test_a_client_refused_before_the_service_had_replicas_is_answered_after(cli, imported, svc):
+    """A published port with no backend refuses (tcp reset). The reset left the connection's conntrack
+    entry closed, with no translation, for 10 s; a new connection from the same source port (clients'
+    ports come round again fast under load) was tracked by it and refused again, by the host, although
+    the service now had replicas. A refused connection is no longer tracked."""
+    net = svc.network("late_net")
+    port = free_port()
+    ports = [{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port}]
+    svc.apply(SERVICE_ID, "late", net, [], ports=ports)
+    sport = free_port()
+    assert connect_from(sport, port) == "refused"
+    pool = backends(cli, "late_net", 1)
+    svc.apply(SERVICE_ID, "late", net, pool, ports=ports)
+    assert connect_from(sport, port) == f"hello-from-{pool[0][0][:12]}"
+
+
 def test_udp_ingress_port(cli, imported, svc):
     net = svc.network("udp_net")
     binds = ["-v", "/usr:/usr:ro", "-v", "/usr/lib:/lib:ro", "-v", "/lib64:/lib64:ro"]
