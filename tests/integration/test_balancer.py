@@ -295,6 +295,21 @@ def test_a_client_refused_before_the_service_had_replicas_is_answered_after(cli,
     assert connect_from(sport, port) == f"hello-from-{pool[0][0][:12]}"
 
 
+def test_a_client_refused_by_a_vip_with_no_replica_is_answered_after(cli, imported, svc):
+    """The same at a VIP, from a container on the stack network: refused while the service has no
+    replica, then, from the same source port, answered once it has one."""
+    net = svc.network("vip_late_net")
+    vip = vip_of(svc.apply(SERVICE_ID, "late", net, []), net)
+    client = run_d(cli, "--network", "vip_late_net", "busybox", "sleep", "120")
+    request = "GET /index.html HTTP/1.0\r\n\r\n"
+    out = cli("exec", "-i", client, "nc", "-p", "40123", "-w", "3", vip, "80", input=request)
+    assert out.returncode != 0 and "refused" in (out.stderr + out.stdout).lower(), out
+    pool = backends(cli, "vip_late_net", 1)
+    svc.apply(SERVICE_ID, "late", net, pool)
+    out = cli("exec", "-i", client, "nc", "-p", "40123", "-w", "3", vip, "80", input=request)
+    assert f"hello-from-{pool[0][0][:12]}" in out.stdout, out
+
+
 def test_udp_ingress_port(cli, imported, svc):
     net = svc.network("udp_net")
     binds = ["-v", "/usr:/usr:ro", "-v", "/usr/lib:/lib:ro", "-v", "/lib64:/lib64:ro"]
