@@ -444,3 +444,34 @@ def test_overlay_networks(cli, imported, svc, root):
     # a container on the overlay network runs as on a bridge network
     cid = run_d(cli, "--network", "stack_net", "busybox", "sleep", "60")
     assert ok(cli("inspect", "-f", "{{(index .NetworkSettings.Networks \"stack_net\").IPAddress}}", cid)).startswith("10.0.")
+
+
+def test_forgetting_a_backends_udp_flows_asks_the_kernel_for_them_alone():
+    """The UDP flows of a backend that left are found by a dump the kernel filters (by reply address and
+    protocol), not by parsing every entry of a table a busy service fills with TCP connections."""
+    from engine.network import conntrack
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(256)
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.3", 0))
+    try:
+        for _ in range(200):  # other flows: TCP connections in TIME_WAIT
+            c = socket.create_connection(listener.getsockname())
+            a, _ = listener.accept()
+            a.close()
+            c.close()
+        for _ in range(5):
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.sendto(b"x", udp.getsockname())
+        s = conntrack._Socket()
+        try:
+            seen = list(s.replies(s.send(conntrack.IPCTNL_MSG_CT_GET, conntrack.NLM_F_DUMP,
+                                         conntrack._reply_filter("127.0.0.3", socket.IPPROTO_UDP))))
+        finally:
+            s.close()
+        assert len(seen) == 5  # the kernel sent those five, none of the 200 TCP entries
+        assert conntrack.forget(["127.0.0.3"]) == 5 and conntrack.forget(["127.0.0.3"]) == 0
+    finally:
+        udp.close()
+        listener.close()
