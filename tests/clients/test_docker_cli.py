@@ -430,6 +430,19 @@ def _registry_module() -> Any:
     return mod
 
 
+def start_registry_with_login(base: str) -> Any:
+    """A started docker-registry that asks for basic auth: user ``alice``, password ``s3cret``
+    (skips the test where Debian's docker-registry or htpasswd is missing)."""
+    mod = _registry_module()
+    if not os.path.exists(mod.REGISTRY) or not mod.HTPASSWD:
+        pytest.skip("needs docker-registry and htpasswd (Debian docker-registry, apache2-utils)")
+    htpasswd = os.path.join(base, "htpasswd")
+    subprocess.run([mod.HTPASSWD, "-Bbc", htpasswd, "alice", "s3cret"], check=True, capture_output=True)
+    reg = mod.Registry(base, {"htpasswd": {"realm": "portside-tests", "path": htpasswd}})
+    reg.start()
+    return reg
+
+
 def test_docker_push_rmi_pull_through_the_daemon(daemon: Daemon, tmp_path: Any) -> None:
     mod = _registry_module()
     if not os.path.exists(mod.REGISTRY):
@@ -706,13 +719,7 @@ def test_docker_exec_interactive_tty(daemon: Daemon) -> None:
 def test_docker_login_push_and_run_from_a_registry(daemon: Daemon, tmp_path: Any) -> None:
     """``docker login`` (checked by the daemon against the registry, kept by the CLI), then push, then
     ``run`` of an image that is only in the registry; a wrong password is refused."""
-    mod = _registry_module()
-    if not os.path.exists(mod.REGISTRY) or not mod.HTPASSWD:
-        pytest.skip("needs docker-registry and htpasswd (Debian docker-registry, apache2-utils)")
-    htpasswd = str(tmp_path / "htpasswd")
-    subprocess.run([mod.HTPASSWD, "-Bbc", htpasswd, "alice", "s3cret"], check=True, capture_output=True)
-    reg = mod.Registry(str(tmp_path), {"htpasswd": {"realm": "portside-tests", "path": htpasswd}})
-    reg.start()
+    reg = start_registry_with_login(str(tmp_path))
     ref = f"{reg.host}/team/hello:1"
     try:
         bad = daemon.docker("login", "-u", "alice", "--password-stdin", reg.host, input="wrong\n")

@@ -180,15 +180,8 @@ def test_with_registry_auth_tasks_pull_a_private_image_with_the_clients_login(ma
     client sent (the node has no login of its own; tasks pulled with the node's login only); without
     them the task is rejected with docker's error. The credentials are kept root's alone, outside the spec,
     and go with the service."""
-    from test_docker_cli import _registry_module
-    mod = _registry_module()
-    if not os.path.exists(mod.REGISTRY) or not mod.HTPASSWD:
-        pytest.skip("needs docker-registry and htpasswd (Debian docker-registry, apache2-utils)")
-    import subprocess
-    htpasswd = str(tmp_path / "htpasswd")
-    subprocess.run([mod.HTPASSWD, "-Bbc", htpasswd, "alice", "s3cret"], check=True, capture_output=True)
-    reg = mod.Registry(str(tmp_path), {"htpasswd": {"realm": "portside-tests", "path": htpasswd}})
-    reg.start()
+    from test_docker_cli import start_registry_with_login
+    reg = start_registry_with_login(str(tmp_path))
     ref = f"{reg.host}/team/private:1"
     try:
         manager.ok("swarm", "init", "--advertise-addr", "127.0.0.1")
