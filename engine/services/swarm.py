@@ -442,7 +442,7 @@ class Swarm:
 
     def _last_execution(self, row: dict[str, Any]) -> str:
         """When a job's present iteration began: its first task's creation (the service's own before)."""
-        firsts = [t["created"] for t in self.state.tasks(row["id"]) if t["doc"].get("SpecVersion") == row["version"]]
+        firsts = [t["created"] for t in self.state.tasks(row["id"]) if policy.of_version(t, row["version"])]
         return min(firsts) if firsts else str(row["updated"])
 
     @staticmethod
@@ -461,7 +461,7 @@ class Swarm:
         tasks = self.state.tasks(row["id"])
         mode = model.mode_of(row["spec"])
         if mode.endswith("-job"):  # a job's counts are its present iteration's
-            tasks = [t for t in tasks if t["doc"].get("SpecVersion") == row["version"]]
+            tasks = [t for t in tasks if policy.of_version(t, row["version"])]
         running = sum(1 for t in tasks if t["status"].get("State") == "running" and t["desired_state"] == "running")
         desired = model.replicas_of(row["spec"]) if mode == "replicated" else \
             sum(1 for t in tasks if t["desired_state"] in ("running", "ready", "complete"))
@@ -762,6 +762,7 @@ class Swarm:
                 except NotFound:
                     pass  # a service gone meanwhile has no tasks to list
         up_to_date = truth(f, "up-to-date") if "up-to-date" in f else truth(f, "_up-to-date")
+        keys: dict[str, str] = {}  # service id → its present task spec's key, made once for all its tasks
         out = []
         for t in self.state.tasks():
             if wanted_services is not None and t["service_id"] not in wanted_services:
@@ -776,7 +777,7 @@ class Swarm:
                 continue
             if "label" in f and not all_labels_match(t["doc"].get("Labels") or {}, f["label"]):
                 continue
-            if up_to_date is not None and up_to_date != self._up_to_date(t, services.get(t["service_id"])):
+            if up_to_date is not None and up_to_date != self._up_to_date(t, services.get(t["service_id"]), keys):
                 continue
             if "name" in f:
                 service = services.get(t["service_id"])
@@ -788,15 +789,17 @@ class Swarm:
         return out
 
     @staticmethod
-    def _up_to_date(task: dict[str, Any], service: dict[str, Any] | None) -> bool:
+    def _up_to_date(task: dict[str, Any], service: dict[str, Any] | None, keys: dict[str, str]) -> bool:
         """docker's ``up-to-date`` task filter: the task runs the service's present task spec (and, for a
-        job, belongs to its present iteration)."""
+        job, belongs to its present iteration); ``keys`` caches each service's spec key."""
         if service is None:
             return False
         if model.mode_of(service["spec"]).endswith("-job") and \
-                task["doc"].get("SpecVersion") != service["version"]:
+                not policy.of_version(task, service["version"]):
             return False
-        return policy.task_spec_key(task["spec"]) == policy.task_spec_key(service["spec"].get("TaskTemplate") or {})
+        if service["id"] not in keys:
+            keys[service["id"]] = policy.task_spec_key(service["spec"].get("TaskTemplate") or {})
+        return policy.task_spec_key(task["spec"]) == keys[service["id"]]
 
     async def task_inspect(self, task_id: str) -> dict[str, Any]:
         return self.task_doc(self._task_row(task_id))

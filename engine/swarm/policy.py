@@ -97,12 +97,17 @@ def restarts_counted(spec: dict[str, Any], last: dict[str, Any], now: float) -> 
     return [t for t in times if not window or t >= now - window]
 
 
+def of_version(task: dict[str, Any], version: int) -> bool:
+    """Whether a task was made for its service's spec ``version`` (for a job: of its present iteration)."""
+    return bool(task["doc"].get("SpecVersion") == version)
+
+
 def next_restarts(spec: dict[str, Any], slot_tasks: list[dict[str, Any]], version: int, now: float) -> list[float]:
     """The restart list of a slot's new task (its predecessor's, plus this restart)."""
     if not slot_tasks:
         return []
     last = slot_tasks[-1]
-    if last["doc"].get("SpecVersion") != version:
+    if not of_version(last, version):
         return []
     return restarts_counted(spec, last, now) + [now]
 

@@ -202,11 +202,11 @@ class Reconciler:
         wanted = slots_of(spec) if placeable or not mode.startswith("global") else []
         earlier: list[dict[str, Any]] = []
         if mode.endswith("-job"):  # each update of a job is a new iteration (its version): it runs again
-            earlier = [t for t in tasks if t["doc"].get("SpecVersion") != service["version"]]
+            earlier = [t for t in tasks if not policy.of_version(t, service["version"])]
             for t in earlier:
                 if policy.is_active(t):
                     self._shutdown(t)
-            tasks = [t for t in tasks if t["doc"].get("SpecVersion") == service["version"]]
+            tasks = [t for t in tasks if policy.of_version(t, service["version"])]
         # a replicated job runs its completions MaxConcurrent at a time: a slot waits for a free place
         free = job_concurrency(spec) - sum(1 for t in tasks if policy.is_active(t)) \
             if mode == "replicated-job" else len(wanted)
